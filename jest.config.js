@@ -1,0 +1,21 @@
+// Three projects: pure logic, the emulators, and the Pulumi program under mocks.
+// TypeScript is transformed by @swc/jest (fast); `npm run typecheck` checks the types.
+const transform = { "^.+\\.tsx?$": ["@swc/jest", { jsc: { target: "es2022" } }] };
+const common = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    {
+      ...common,
+      displayName: "integration",
+      testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
+      // Starts the Pub/Sub, Firestore and Storage emulators once for the whole run.
+      globalSetup: "<rootDir>/test/support/global-setup.ts",
+      globalTeardown: "<rootDir>/test/support/global-teardown.ts",
+      testTimeout: 60_000,
+    },
+    { ...common, displayName: "infra", testMatch: ["<rootDir>/test/infra/**/*.test.ts"], testTimeout: 60_000 },
+  ],
+};

@@ -1,0 +1,142 @@
+/**
+ * The whole pipeline on this machine: emulators, each environment's topics,
+ * subscriptions and bucket, and per environment an ingress, the workers and the API.
+ * `local/start.ts` is its command line; tests start it directly.
+ */
+import crypto from "node:crypto";
+import { startApi } from "../functions/api/server";
+import { startIngress } from "../functions/ingress/server";
+import { createRuntime, type EnvironmentRuntime, forComponent, type RunningService } from "../functions/runtime";
+import { WORKERS } from "../functions/workers";
+import { loadSettings } from "../shared/config";
+import { type EnvironmentName, localProjectId } from "../shared/environment";
+import type { Logger } from "../shared/logger";
+import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
+import { assertPortFree } from "./ports";
+import { provisionEnvironment } from "./provision";
+import { type Bridge, bridgeSubscription } from "./pubsub-bridge";
+
+export interface LocalStackOptions {
+  readonly environments: readonly EnvironmentName[];
+  readonly host: string;
+  /**
+   * Environment i serves its ingress on basePort + 2i and its API on basePort + 2i + 1;
+   * 0 picks free ports.
+   */
+  readonly basePort: number;
+  /** Start emulators on these ports, or use emulators that already run. */
+  readonly emulators: { start: EmulatorPorts } | { existing: EmulatorEndpoints };
+  readonly idleTimeoutSeconds?: number;
+  readonly chunkSeconds?: number;
+  readonly logger: Logger;
+}
+
+/** One environment's entry in the state file (PROTOCOL.md section 5). */
+export interface EnvironmentState {
+  ingress_url: string;
+  api_url: string;
+  project_id: string;
+  bucket: string;
+  token_secret: string;
+}
+
+export interface StackState {
+  envs: Record<string, EnvironmentState>;
+  emulators: EmulatorEndpoints;
+}
+
+export interface RunningStack {
+  readonly state: StackState;
+  readonly runtimes: ReadonlyMap<EnvironmentName, EnvironmentRuntime>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<RunningStack> {
+  const { host, logger } = options;
+  const stoppers: Array<() => Promise<void>> = [];
+  const stop = async (): Promise<void> => {
+    // Newest first: servers drain before their clients close, emulators go last.
+    for (const stopOne of stoppers.reverse().splice(0)) {
+      await stopOne().catch((error: unknown) => logger.error({ err: error }, "error while stopping the local stack"));
+    }
+  };
+
+  try {
+    const ports = options.environments.map((_, i) =>
+      options.basePort === 0 ? { ingress: 0, api: 0 } : { ingress: options.basePort + 2 * i, api: options.basePort + 2 * i + 1 },
+    );
+    for (const [i, environment] of options.environments.entries()) {
+      const p = ports[i];
+      if (p && p.ingress !== 0) {
+        await assertPortFree(host, p.ingress, `${environment} ingress`);
+        await assertPortFree(host, p.api, `${environment} API`);
+      }
+    }
+
+    let endpoints: EmulatorEndpoints;
+    if ("start" in options.emulators) {
+      const emulators = await startEmulators(host, options.emulators.start);
+      stoppers.push(() => emulators.stop());
+      endpoints = emulators.endpoints;
+    } else {
+      endpoints = options.emulators.existing;
+    }
+    Object.assign(process.env, emulatorEnvironment(endpoints));
+
+    const state: StackState = { envs: {}, emulators: endpoints };
+    const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
+    for (const [i, environment] of options.environments.entries()) {
+      const tokenSecret = crypto.randomBytes(32).toString("base64url");
+      const settings = loadSettings({
+        TETHER_ENVIRONMENT: environment,
+        TETHER_PROJECT_ID: localProjectId(environment),
+        TETHER_TOKEN_SECRET: tokenSecret,
+        TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
+        TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
+        LOG_LEVEL: process.env.LOG_LEVEL,
+      });
+      const runtime = createRuntime(settings, logger);
+      runtimes.set(environment, runtime);
+      stoppers.push(() => runtime.clients.close());
+      await provisionEnvironment(runtime.resources, runtime.clients);
+
+      const bridges: Bridge[] = WORKERS.map((worker) =>
+        bridgeSubscription({
+          pubsub: runtime.clients.pubsub,
+          projectId: runtime.resources.projectId,
+          topic: runtime.resources.topics[worker.topic],
+          subscription: runtime.resources.subscriptions[worker.subscription],
+          handler: worker.create(forComponent(runtime, worker.name)),
+          logger: runtime.logger,
+        }),
+      );
+      stoppers.push(async () => {
+        await Promise.all(bridges.map((b) => b.close()));
+      });
+
+      const listen = ports[i] ?? { ingress: 0, api: 0 };
+      const api: RunningService = await startApi(forComponent(runtime, "api"), {
+        host,
+        port: listen.api,
+      });
+      stoppers.push(() => api.close());
+      const ingress: RunningService = await startIngress(forComponent(runtime, "ingress"), {
+        host,
+        port: listen.ingress,
+      });
+      stoppers.push(() => ingress.close());
+
+      state.envs[environment] = {
+        ingress_url: ingress.url,
+        api_url: api.url,
+        project_id: runtime.resources.projectId,
+        bucket: runtime.resources.bucket,
+        token_secret: tokenSecret,
+      };
+    }
+    return { state, runtimes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

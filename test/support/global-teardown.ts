@@ -1,0 +1,5 @@
+import { takeRunningEmulators } from "./running-emulators";
+
+export default async function globalTeardown(): Promise<void> {
+  await takeRunningEmulators()?.stop();
+}

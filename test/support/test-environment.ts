@@ -1,0 +1,38 @@
+/**
+ * A fresh, isolated environment on the shared emulators for one test file: its own
+ * environment name, project id, topics, subscriptions, bucket and database, so test files
+ * run in parallel workers without seeing each other's data.
+ */
+import crypto from "node:crypto";
+import { type EnvironmentResources, environmentResources, parseEnvironmentName } from "../../shared/environment";
+import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
+import { provisionEnvironment } from "../../local/provision";
+
+export interface TestEnvironment {
+  readonly resources: EnvironmentResources;
+  readonly clients: GcpClients;
+  close(): Promise<void>;
+}
+
+/** A unique environment name: `prefix` (a letter first) plus random hex, at most 20 chars. */
+export function uniqueEnvironmentName(prefix = "t"): string {
+  const suffix = crypto.randomBytes(5).toString("hex");
+  return `${prefix}-${suffix}`.slice(0, 20);
+}
+
+export function requireEmulators(): void {
+  for (const variable of ["PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"]) {
+    if (!process.env[variable]) {
+      throw new Error(`${variable} is not set: run integration tests through \`npm test\` (jest's global setup starts the emulators)`);
+    }
+  }
+}
+
+export async function createTestEnvironment(prefix = "t"): Promise<TestEnvironment> {
+  requireEmulators();
+  const environment = parseEnvironmentName(uniqueEnvironmentName(prefix));
+  const resources = environmentResources(environment, `tether-${environment}`.slice(0, 30));
+  const clients = createGcpClients(resources);
+  await provisionEnvironment(resources, clients);
+  return { resources, clients, close: () => clients.close() };
+}

@@ -1,0 +1,151 @@
+/**
+ * The Firestore layout of one environment's database: collection paths and document
+ * shapes, in one place for the ingress, the workers and the API.
+ *
+ *   conversations/{conversation_id}                        ConversationDoc (ingress creates)
+ *   conversations/{conversation_id}/sessions/{session_id}  SessionDoc (ingress)
+ *   conversations/{conversation_id}/chunks/{00000042}      ChunkDoc (persist-audio worker)
+ *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
+ *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
+ *   people/{person_id}                                     (speaker extraction)
+ *
+ * Per-chunk and per-segment facts live in their own documents: nothing increments a
+ * counter on the conversation document for every chunk (hot documents serialise writes).
+ */
+import type { Firestore, Timestamp } from "@google-cloud/firestore";
+import type { Codec, SampleRate } from "./audio-format";
+import type { EnvironmentName } from "./environment";
+import type { Segment } from "./messages";
+import { paddedChunkIndex } from "./storage-paths";
+
+export const COLLECTIONS = {
+  conversations: "conversations",
+  sessions: "sessions",
+  chunks: "chunks",
+  segments: "segments",
+  speakerAssignments: "speaker_assignments",
+  people: "people",
+} as const;
+
+export interface ConversationDoc {
+  id: string;
+  /** The environment the conversation is pinned to, for its whole life. */
+  environment: EnvironmentName;
+  /** The JWT `sub` of the user who started it; nobody else may resume or read it. */
+  user_id: string;
+  codec: Codec;
+  sample_rate: SampleRate;
+  channels: 1;
+  /** Units (bytes for pcm16, packets for opus) per durable chunk, fixed at creation. */
+  chunk_size: number;
+  /** Every unit before this is published and confirmed (the `position` of `ready`). */
+  durable_position: number;
+  /**
+   * `in_progress` while audio may still arrive; `finalizing` once a finalize (client or
+   * idle timeout) was accepted, so no socket may resume it; `finalized` once every chunk up
+   * to `final_position` is persisted.
+   */
+  status: "in_progress" | "finalizing" | "finalized";
+  /** Set with `finalizing`: the conversation's total length in units. */
+  final_position: number | null;
+  finalize_reason: "client" | "idle_timeout" | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finalized_at: Timestamp | null;
+  /** Written by the speaker-extraction worker; absent until it first runs. */
+  extraction?: ExtractionSummary;
+}
+
+/** Per-person outcome of speaker extraction on one conversation. */
+export interface PersonExtraction {
+  person_id: string;
+  /** `extracted`, or why not: `skipped` / `failed` with an actionable reason. */
+  status: "extracted" | "skipped" | "failed" | "pending";
+  /** e.g. `too_short`, `audio_missing`, `overlapping_speech`, `sample_limit_reached`. */
+  reason?: string;
+  /** Details for the reason (for `audio_missing`: the missing ranges). */
+  detail?: Record<string, unknown>;
+  /** Samples taken from this conversation for this person. */
+  samples: number;
+}
+
+export interface ExtractionSummary {
+  status: "pending" | "done" | "failed";
+  people: PersonExtraction[];
+  updated_at: Timestamp;
+}
+
+/** `people/{person_id}`: a speaker profile built from samples across conversations. */
+export interface PersonDoc {
+  id: string;
+  user_id: string;
+  samples: PersonSample[];
+  embedding: { model: string; dim: number; vector: number[] } | null;
+  updated_at: Timestamp;
+}
+
+export interface PersonSample {
+  /** `gs://{bucket}/people/{person_id}/samples/{sample_id}.wav` */
+  uri: string;
+  sample_id: string;
+  conversation_id: string;
+  segment_ids: string[];
+  duration_ms: number;
+}
+
+export interface SessionDoc {
+  session_id: string;
+  /** Durable position when the socket opened. */
+  start_position: number;
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+  /** WebSocket close code, when it ended. */
+  close_code: number | null;
+}
+
+export interface ChunkDoc {
+  index: number;
+  start: number;
+  end: number;
+  final: boolean;
+  /** Object name in the environment's bucket. */
+  object: string;
+  bytes: number;
+  /** Hex SHA-256 of the object's bytes; a re-sent chunk must match it. */
+  sha256: string;
+  session_id: string;
+  persisted_at: Timestamp;
+}
+
+export type SegmentDoc = Segment & { session_id: string; updated_at: Timestamp };
+
+export interface AssignmentDoc {
+  segment_id: string;
+  person_id: string;
+  session_id: string;
+  assigned_at: Timestamp;
+}
+
+export function conversationRef(db: Firestore, conversationId: string) {
+  return db.collection(COLLECTIONS.conversations).doc(conversationId);
+}
+
+export function sessionRef(db: Firestore, conversationId: string, sessionId: string) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.sessions).doc(sessionId);
+}
+
+export function chunkRef(db: Firestore, conversationId: string, index: number) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.chunks).doc(paddedChunkIndex(index));
+}
+
+export function personRef(db: Firestore, personId: string) {
+  return db.collection(COLLECTIONS.people).doc(personId);
+}
+
+export function segmentRef(db: Firestore, conversationId: string, segmentId: string) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.segments).doc(segmentId);
+}
+
+export function assignmentRef(db: Firestore, conversationId: string, segmentId: string) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.speakerAssignments).doc(segmentId);
+}

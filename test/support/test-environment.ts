@@ -4,7 +4,7 @@
  * run in parallel workers without seeing each other's data.
  */
 import crypto from "node:crypto";
-import { type EnvironmentResources, environmentResources, parseEnvironmentName } from "../../shared/environment";
+import { type EnvironmentResources, environmentResources, localProjectId, parseEnvironmentName } from "../../shared/environment";
 import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { provisionEnvironment } from "../../local/provision";
 
@@ -31,7 +31,7 @@ export function requireEmulators(): void {
 export async function createTestEnvironment(prefix = "t"): Promise<TestEnvironment> {
   requireEmulators();
   const environment = parseEnvironmentName(uniqueEnvironmentName(prefix));
-  const resources = environmentResources(environment, `tether-${environment}`.slice(0, 30));
+  const resources = environmentResources(environment, localProjectId(environment));
   const clients = createGcpClients(resources);
   await provisionEnvironment(resources, clients);
   return { resources, clients, close: () => clients.close() };

@@ -1,0 +1,46 @@
+import { ConfigError, loadSettings, requireTokenSecret } from "../../shared/config";
+
+const valid = { TETHER_ENVIRONMENT: "staging", TETHER_PROJECT_ID: "acme-voice" };
+
+describe("loadSettings", () => {
+  it("derives every resource from the environment and project, with defaults", () => {
+    const settings = loadSettings(valid);
+    expect(settings.resources.environment).toBe("staging");
+    expect(settings.resources.bucket).toBe("acme-voice-staging-audio");
+    expect(settings.chunkSeconds).toBe(5);
+    expect(settings.idleTimeoutSeconds).toBe(120);
+    expect(settings.port).toBe(8080);
+  });
+
+  it("falls back to GOOGLE_CLOUD_PROJECT, as Cloud Run sets it", () => {
+    const settings = loadSettings({ TETHER_ENVIRONMENT: "prod", GOOGLE_CLOUD_PROJECT: "acme-prod" });
+    expect(settings.resources.projectId).toBe("acme-prod");
+  });
+
+  it("names the missing variable", () => {
+    expect(() => loadSettings({ TETHER_PROJECT_ID: "acme-voice" })).toThrow(
+      /TETHER_ENVIRONMENT .*it is not set/,
+    );
+  });
+
+  it("names the bad variable and quotes its value", () => {
+    expect(() => loadSettings({ ...valid, TETHER_IDLE_TIMEOUT_SECONDS: "soon" })).toThrow(
+      /TETHER_IDLE_TIMEOUT_SECONDS .*got "soon"/,
+    );
+    expect(() => loadSettings({ ...valid, TETHER_ENVIRONMENT: "Prod" })).toThrow(ConfigError);
+  });
+
+  it("refuses a bucket that belongs to another environment", () => {
+    expect(() => loadSettings({ ...valid, TETHER_BUCKET: "acme-voice-prod-audio" })).toThrow(
+      /TETHER_BUCKET .*acme-voice-staging-audio/,
+    );
+    expect(loadSettings({ ...valid, TETHER_BUCKET: "acme-voice-staging-audio" }).resources.bucket).toBe(
+      "acme-voice-staging-audio",
+    );
+  });
+
+  it("requires a token key only where a component asks for it", () => {
+    expect(() => requireTokenSecret(loadSettings(valid))).toThrow(/TETHER_TOKEN_SECRET/);
+    expect(requireTokenSecret(loadSettings({ ...valid, TETHER_TOKEN_SECRET: "x".repeat(32) }))).toBe("x".repeat(32));
+  });
+});

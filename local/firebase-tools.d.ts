@@ -25,6 +25,7 @@ declare module "firebase-tools/lib/emulator/storage/server" {
 }
 
 declare module "firebase-tools/lib/emulator/registry" {
+  // biome-ignore lint/complexity/noStaticOnlyClass: mirrors firebase-tools' own class
   export class EmulatorRegistry {
     static set(name: "storage", instance: unknown): void;
   }

@@ -35,7 +35,10 @@ export function assertGcloudEmulatorsInstalled(kinds: readonly GcloudEmulatorKin
   }
   const sdkRoot = path.resolve(path.dirname(fs.realpathSync(gcloud)), "..");
   const missing = kinds.filter((kind) => {
-    const candidates = [path.join(sdkRoot, "platform", COMPONENT_DIR[kind]), path.join(sdkRoot, "lib", "google-cloud-sdk", "platform", COMPONENT_DIR[kind])];
+    const candidates = [
+      path.join(sdkRoot, "platform", COMPONENT_DIR[kind]),
+      path.join(sdkRoot, "lib", "google-cloud-sdk", "platform", COMPONENT_DIR[kind]),
+    ];
     return !candidates.some((dir) => fs.existsSync(dir));
   });
   if (missing.length > 0) {
@@ -126,5 +129,7 @@ export async function startGcloudEmulator(
   }
   await stop();
   const tail = fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n");
-  throw new EmulatorUnavailableError(`The ${kind} emulator did not become ready on ${hostPort}. Its log (${logFile}) ends:\n${tail}`);
+  throw new EmulatorUnavailableError(
+    `The ${kind} emulator did not become ready on ${hostPort}. Its log (${logFile}) ends:\n${tail}`,
+  );
 }

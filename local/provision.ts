@@ -60,7 +60,10 @@ export async function provisionEnvironment(resources: EnvironmentResources, clie
       ordered: true,
       deadLetterTopic: topics.deadLetter,
     }),
-    ensureSubscription(pubsub, topics.events, subscriptions.events, { ordered: true, deadLetterTopic: topics.deadLetter }),
+    ensureSubscription(pubsub, topics.events, subscriptions.events, {
+      ordered: true,
+      deadLetterTopic: topics.deadLetter,
+    }),
     ensureSubscription(pubsub, topics.extraction, subscriptions.extractSpeakers, {
       ordered: false,
       deadLetterTopic: topics.deadLetter,

@@ -63,7 +63,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
   try {
     const ports = options.environments.map((_, i) =>
-      options.basePort === 0 ? { ingress: 0, api: 0 } : { ingress: options.basePort + 2 * i, api: options.basePort + 2 * i + 1 },
+      options.basePort === 0
+        ? { ingress: 0, api: 0 }
+        : { ingress: options.basePort + 2 * i, api: options.basePort + 2 * i + 1 },
     );
     for (const [i, environment] of options.environments.entries()) {
       const p = ports[i];

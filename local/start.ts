@@ -32,7 +32,12 @@ const optionsSchema = z.object({
   envs: z
     .string()
     .default("dev")
-    .transform((list) => list.split(",").map((s) => s.trim()).filter(Boolean))
+    .transform((list) =>
+      list
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(
       z
         .array(environmentNameSchema)
@@ -98,7 +103,9 @@ function summary(state: StackState, stateFile: string | undefined): string {
     lines.push(`    bucket    ${env.bucket}`);
   }
   lines.push("");
-  lines.push(`  emulators  pubsub ${state.emulators.pubsub}  firestore ${state.emulators.firestore}  storage ${state.emulators.storage}`);
+  lines.push(
+    `  emulators  pubsub ${state.emulators.pubsub}  firestore ${state.emulators.firestore}  storage ${state.emulators.storage}`,
+  );
   if (stateFile) lines.push(`  state file ${stateFile} (token keys are in it)`);
   lines.push("", "Press Ctrl-C to stop everything.", "");
   return lines.join("\n");
@@ -140,7 +147,11 @@ async function main(): Promise<void> {
       host: options.host,
       basePort: options["base-port"],
       emulators: {
-        start: { pubsub: options["pubsub-port"], firestore: options["firestore-port"], storage: options["storage-port"] },
+        start: {
+          pubsub: options["pubsub-port"],
+          firestore: options["firestore-port"],
+          storage: options["storage-port"],
+        },
       },
       idleTimeoutSeconds: options["idle-timeout"],
       chunkSeconds: options["chunk-seconds"],
@@ -163,6 +174,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`tether: could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `tether: could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -71,7 +71,10 @@ export async function signAccessToken(secret: string, userId: string, ttlSeconds
 }
 
 /** Reads a bearer token from `Authorization: Bearer x` or an `access_token` query parameter. */
-export function bearerToken(authorization: string | undefined, accessToken: string | null | undefined): string | undefined {
+export function bearerToken(
+  authorization: string | undefined,
+  accessToken: string | null | undefined,
+): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
   return match?.[1] ?? (accessToken || undefined);
 }

@@ -5,12 +5,7 @@
  * anything. A bad or missing variable fails fast with a message that names it.
  */
 import { z } from "zod";
-import {
-  type EnvironmentResources,
-  environmentNameSchema,
-  environmentResources,
-  projectIdSchema,
-} from "./environment";
+import { type EnvironmentResources, environmentNameSchema, environmentResources, projectIdSchema } from "./environment";
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 

@@ -31,11 +31,9 @@ export function parseEnvironmentName(value: string): EnvironmentName {
 }
 
 /** GCP project ids: 6 to 30 characters, lower-case letters, digits and hyphens. */
-export const projectIdSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
-    message: "must be a GCP project id (6 to 30 lower-case letters, digits or '-', starting with a letter)",
-  });
+export const projectIdSchema = z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+  message: "must be a GCP project id (6 to 30 lower-case letters, digits or '-', starting with a letter)",
+});
 
 export interface EnvironmentResources {
   readonly environment: EnvironmentName;

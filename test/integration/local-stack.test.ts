@@ -38,7 +38,10 @@ async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once("error", () => resolve(false));
   });
 }
@@ -79,7 +82,10 @@ describe("npm start", () => {
       expect(staging.token_secret).not.toBe(prod.token_secret);
       expect(staging.ingress_url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/listen$/);
       expect(staging.api_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const servicePorts = [staging, prod].flatMap((env) => [Number(new URL(env.ingress_url).port), Number(new URL(env.api_url).port)]);
+      const servicePorts = [staging, prod].flatMap((env) => [
+        Number(new URL(env.ingress_url).port),
+        Number(new URL(env.api_url).port),
+      ]);
       expect(new Set(servicePorts).size).toBe(4);
       for (const port of servicePorts) expect(await portOpen(port)).toBe(true);
       expect(state.emulators).toEqual({

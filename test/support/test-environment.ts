@@ -4,9 +4,14 @@
  * run in parallel workers without seeing each other's data.
  */
 import crypto from "node:crypto";
-import { type EnvironmentResources, environmentResources, localProjectId, parseEnvironmentName } from "../../shared/environment";
-import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { provisionEnvironment } from "../../local/provision";
+import {
+  type EnvironmentResources,
+  environmentResources,
+  localProjectId,
+  parseEnvironmentName,
+} from "../../shared/environment";
+import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 
 export interface TestEnvironment {
   readonly resources: EnvironmentResources;
@@ -23,7 +28,9 @@ export function uniqueEnvironmentName(prefix = "t"): string {
 export function requireEmulators(): void {
   for (const variable of ["PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"]) {
     if (!process.env[variable]) {
-      throw new Error(`${variable} is not set: run integration tests through \`npm test\` (jest's global setup starts the emulators)`);
+      throw new Error(
+        `${variable} is not set: run integration tests through \`npm test\` (jest's global setup starts the emulators)`,
+      );
     }
   }
 }

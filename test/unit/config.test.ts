@@ -18,9 +18,7 @@ describe("loadSettings", () => {
   });
 
   it("names the missing variable", () => {
-    expect(() => loadSettings({ TETHER_PROJECT_ID: "acme-voice" })).toThrow(
-      /TETHER_ENVIRONMENT .*it is not set/,
-    );
+    expect(() => loadSettings({ TETHER_PROJECT_ID: "acme-voice" })).toThrow(/TETHER_ENVIRONMENT .*it is not set/);
   });
 
   it("names the bad variable and quotes its value", () => {

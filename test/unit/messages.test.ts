@@ -43,7 +43,9 @@ describe("event bodies", () => {
   it("accepts the protocol's segment shape", () => {
     const body = eventBodySchema.parse({
       type: "segments",
-      segments: [{ id: "s1", start: 12.5, end: 19, text: "hi", speaker: "SPEAKER_01", is_user: false, person_id: null }],
+      segments: [
+        { id: "s1", start: 12.5, end: 19, text: "hi", speaker: "SPEAKER_01", is_user: false, person_id: null },
+      ],
     });
     expect(body.type).toBe("segments");
   });

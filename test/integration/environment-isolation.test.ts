@@ -2,8 +2,9 @@
  * Two environments on one set of emulators never see each other's messages or objects:
  * the property the whole product rests on (PROTOCOL.md section 1).
  */
-import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
+
 import { pullMessages } from "../support/pull";
+import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 
 describe("two environments of one local stack", () => {
   let staging: TestEnvironment;
@@ -22,7 +23,8 @@ describe("two environments of one local stack", () => {
     expect(a.projectId).not.toBe(b.projectId);
     expect(a.bucket).not.toBe(b.bucket);
     expect(a.databaseId).not.toBe(b.databaseId);
-    for (const key of Object.keys(a.topics) as Array<keyof typeof a.topics>) expect(a.topics[key]).not.toBe(b.topics[key]);
+    for (const key of Object.keys(a.topics) as Array<keyof typeof a.topics>)
+      expect(a.topics[key]).not.toBe(b.topics[key]);
     for (const key of Object.keys(a.subscriptions) as Array<keyof typeof a.subscriptions>)
       expect(a.subscriptions[key]).not.toBe(b.subscriptions[key]);
   });
@@ -34,9 +36,9 @@ describe("two environments of one local stack", () => {
       for (const subscription of subscriptions) {
         const [metadata] = await subscription.getMetadata();
         const topic = metadata.topic ?? "";
-        expect(topic.startsWith(`projects/${env.resources.projectId}/topics/tether-${env.resources.environment}-`)).toBe(
-          true,
-        );
+        expect(
+          topic.startsWith(`projects/${env.resources.projectId}/topics/tether-${env.resources.environment}-`),
+        ).toBe(true);
       }
     }
   });

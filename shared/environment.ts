@@ -69,6 +69,22 @@ export interface EnvironmentResources {
   };
   /** Secret Manager secret holding the environment's token-signing key. */
   readonly tokenSecret: string;
+  /** How the environment is deployed: its functions, Cloud Run services and source bucket. */
+  readonly deployables: DeployableNames;
+}
+
+export interface DeployableNames {
+  readonly functions: {
+    readonly persistAudio: string;
+    readonly processEvents: string;
+    readonly extractSpeakers: string;
+  };
+  readonly services: {
+    readonly ingress: string;
+    readonly api: string;
+  };
+  /** Holds the zipped function source that Cloud Build reads; nothing of a conversation. */
+  readonly functionSourceBucket: string;
 }
 
 /** Every resource name of one environment in one GCP project. */
@@ -99,6 +115,17 @@ export function environmentResources(environment: EnvironmentName, projectId: st
       api: `${environment}-api`,
     },
     tokenSecret: `${prefix}-token-key`,
+    // Cloud Run service names <= 49 characters (a gen2 function is also a service), so
+    // these fit the longest environment name.
+    deployables: {
+      functions: {
+        persistAudio: `${prefix}-persist-audio`,
+        processEvents: `${prefix}-process-events`,
+        extractSpeakers: `${prefix}-extract-speakers`,
+      },
+      services: { ingress: `${prefix}-ingress`, api: `${prefix}-api` },
+      functionSourceBucket: `${projectId}-${environment}-functions`,
+    },
   };
 }
 

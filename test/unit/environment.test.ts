@@ -37,6 +37,9 @@ describe("environment resources", () => {
       ...Object.values(r.topics),
       ...Object.values(r.subscriptions),
       ...Object.values(r.serviceAccounts),
+      ...Object.values(r.deployables.functions),
+      ...Object.values(r.deployables.services),
+      r.deployables.functionSourceBucket,
     ];
     const a = flatten(staging);
     const b = new Set(flatten(prod));

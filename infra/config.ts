@@ -1,0 +1,236 @@
+/**
+ * Stack configuration: read once, validated with zod, every error naming its config key.
+ *
+ * The environment is the stack name (`dev`, `staging`, `prod`): it is never configured
+ * separately, so a stack cannot deploy one environment's names into another. The project
+ * and region are required keys with no fallback: an unset `gcp:project` fails here rather
+ * than deploying into whatever project the operator's gcloud happens to point at.
+ */
+import path from "node:path";
+import { z } from "zod";
+import { settingsSchema } from "../shared/config";
+import { type EnvironmentName, parseEnvironmentName, projectIdSchema } from "../shared/environment";
+
+/** Reads one configuration value by its full key (`gcp:project`, `tether:image`), raw. */
+export type ConfigReader = (key: string) => string | undefined;
+
+export class StackConfigError extends Error {
+  override name = "StackConfigError";
+}
+
+/** How long audio stays in the hot storage class, and when it is deleted. */
+export interface AudioLifecycle {
+  /** Move objects to COLDLINE this many days after creation; unset: never. */
+  readonly coldlineAfterDays: number | undefined;
+  /** Delete objects this many days after creation; unset: keep forever. */
+  readonly deleteAfterDays: number | undefined;
+}
+
+/**
+ * Settings passed through to the deployables as environment variables (see
+ * shared/config.ts). Unset keys are not passed, so the code's defaults apply.
+ */
+export interface DeployableTuning {
+  readonly TETHER_CHUNK_SECONDS?: string;
+  readonly TETHER_IDLE_TIMEOUT_SECONDS?: string;
+  readonly TETHER_EMBEDDING_URL?: string;
+  readonly LOG_LEVEL?: string;
+}
+
+export interface StackConfig {
+  readonly environment: EnvironmentName;
+  readonly projectId: string;
+  readonly region: string;
+  /** Container image of the ingress and the API, built from this repository's Dockerfile. */
+  readonly image: string;
+  /** HS256 key for client and resume tokens. Secret: wrap it with `pulumi.secret`. */
+  readonly tokenSigningKey: string;
+  /** Guard the data (bucket, database, secret) against deletion. */
+  readonly protect: boolean;
+  /** Directory holding `dist/`, `package.json` and `package-lock.json` after `npm run build`. */
+  readonly functionSourceDir: string;
+  readonly firestoreLocation: string;
+  readonly audioLifecycle: AudioLifecycle;
+  readonly ingressScaling: { readonly minInstances: number; readonly maxInstances: number };
+  readonly tuning: DeployableTuning;
+}
+
+/** Every key this program reads, with what a reader of an error message needs to know. */
+export const CONFIG_KEYS = {
+  project: "gcp:project",
+  region: "gcp:region",
+  image: "tether:image",
+  tokenSigningKey: "tether:tokenSigningKey",
+  protect: "tether:protect",
+  functionSourceDir: "tether:functionSourceDir",
+  firestoreLocation: "tether:firestoreLocation",
+  audioColdlineAfterDays: "tether:audioColdlineAfterDays",
+  audioDeleteAfterDays: "tether:audioDeleteAfterDays",
+  ingressMinInstances: "tether:ingressMinInstances",
+  ingressMaxInstances: "tether:ingressMaxInstances",
+  chunkSeconds: "tether:chunkSeconds",
+  idleTimeoutSeconds: "tether:idleTimeoutSeconds",
+  embeddingUrl: "tether:embeddingUrl",
+  logLevel: "tether:logLevel",
+} as const;
+
+/** How to set a required key, shown when it is missing. */
+const HOW_TO_SET: Partial<Record<string, string>> = {
+  [CONFIG_KEYS.project]: "pulumi config set gcp:project <project-id>",
+  [CONFIG_KEYS.region]: "pulumi config set gcp:region <region, e.g. europe-west1>",
+  [CONFIG_KEYS.image]:
+    "pulumi config set tether:image <region>-docker.pkg.dev/<project>/<repository>/tether@sha256:<digest>",
+  [CONFIG_KEYS.tokenSigningKey]: 'pulumi config set --secret tether:tokenSigningKey "$(openssl rand -base64 48)"',
+};
+
+/** Keys whose values must never appear in an error message. */
+const SECRET_KEYS: ReadonlySet<string> = new Set([CONFIG_KEYS.tokenSigningKey]);
+
+const REGION_PATTERN = /^[a-z]+-[a-z]+[0-9]+$/;
+/** registry host, repository path, and a tag or a sha256 digest. */
+const IMAGE_PATTERN = /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[a-f0-9]{64})$/;
+
+const days = (key: string) =>
+  z.coerce
+    .number({ message: `${key} must be a whole number of days` })
+    .int({ message: "must be a whole number of days" })
+    .positive({ message: "must be at least 1 day" })
+    .optional();
+
+const instances = (fallback: number) =>
+  z.coerce
+    .number()
+    .int({ message: "must be a whole number" })
+    .min(0, { message: "must be 0 or more" })
+    .default(fallback);
+
+/** A value for one of shared/config.ts's variables: validated by the very schema the code uses. */
+const passThrough = (variable: keyof typeof settingsSchema.shape) =>
+  z
+    .string()
+    .optional()
+    .superRefine((value, context) => {
+      if (value === undefined) return;
+      const result = settingsSchema.shape[variable].safeParse(value);
+      if (!result.success) {
+        context.addIssue({
+          code: "custom",
+          message: `${result.error.issues[0]?.message ?? "is invalid"} (it becomes ${variable})`,
+        });
+      }
+    });
+
+const booleanString = z
+  .enum(["true", "false"], { message: 'must be "true" or "false"' })
+  .transform((v) => v === "true");
+
+const stackConfigSchema = z
+  .object({
+    [CONFIG_KEYS.project]: projectIdSchema,
+    [CONFIG_KEYS.region]: z
+      .string()
+      .regex(REGION_PATTERN, { message: "must be a Google Cloud region such as europe-west1" }),
+    [CONFIG_KEYS.image]: z.string().regex(IMAGE_PATTERN, {
+      message: "must be a container image reference with a registry, a repository and a tag or @sha256 digest",
+    }),
+    [CONFIG_KEYS.tokenSigningKey]: z.string().min(32, { message: "must be at least 32 characters" }),
+    [CONFIG_KEYS.protect]: booleanString.default(true),
+    [CONFIG_KEYS.functionSourceDir]: z.string().min(1).default("."),
+    [CONFIG_KEYS.firestoreLocation]: z.string().min(2).optional(),
+    [CONFIG_KEYS.audioColdlineAfterDays]: days(CONFIG_KEYS.audioColdlineAfterDays),
+    [CONFIG_KEYS.audioDeleteAfterDays]: days(CONFIG_KEYS.audioDeleteAfterDays),
+    [CONFIG_KEYS.ingressMinInstances]: instances(0),
+    [CONFIG_KEYS.ingressMaxInstances]: instances(10),
+    [CONFIG_KEYS.chunkSeconds]: passThrough("TETHER_CHUNK_SECONDS"),
+    [CONFIG_KEYS.idleTimeoutSeconds]: passThrough("TETHER_IDLE_TIMEOUT_SECONDS"),
+    [CONFIG_KEYS.embeddingUrl]: passThrough("TETHER_EMBEDDING_URL"),
+    [CONFIG_KEYS.logLevel]: passThrough("LOG_LEVEL"),
+  })
+  .superRefine((config, context) => {
+    const coldline = config[CONFIG_KEYS.audioColdlineAfterDays];
+    const deletion = config[CONFIG_KEYS.audioDeleteAfterDays];
+    if (coldline !== undefined && deletion !== undefined && coldline >= deletion) {
+      context.addIssue({
+        code: "custom",
+        path: [CONFIG_KEYS.audioColdlineAfterDays],
+        message: `must be fewer days than ${CONFIG_KEYS.audioDeleteAfterDays} (${deletion})`,
+      });
+    }
+    if (config[CONFIG_KEYS.ingressMinInstances] > config[CONFIG_KEYS.ingressMaxInstances]) {
+      context.addIssue({
+        code: "custom",
+        path: [CONFIG_KEYS.ingressMinInstances],
+        message: `must not exceed ${CONFIG_KEYS.ingressMaxInstances} (${config[CONFIG_KEYS.ingressMaxInstances]})`,
+      });
+    }
+  });
+
+/**
+ * Validates the stack's configuration; throws one `StackConfigError` listing every bad key.
+ *
+ * @param stack the Pulumi stack name, which is the environment name.
+ * @param read reads a raw configuration value (`pulumi.runtime.getConfig` in the program).
+ * @param repositoryRoot relative `tether:functionSourceDir` values are resolved against it.
+ */
+export function readStackConfig(stack: string, read: ConfigReader, repositoryRoot: string): StackConfig {
+  let environment: EnvironmentName;
+  try {
+    environment = parseEnvironmentName(stack);
+  } catch (error) {
+    throw new StackConfigError(
+      `Stack ${JSON.stringify(stack)} cannot be deployed: the stack name is the environment name. ${(error as Error).message}`,
+    );
+  }
+
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.values(CONFIG_KEYS)) raw[key] = read(key);
+
+  const parsed = stackConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "(configuration)");
+      const value = raw[key];
+      if (value === undefined) {
+        const hint = HOW_TO_SET[key];
+        return `${key} is not set${hint === undefined ? "" : `: run \`${hint}\``}`;
+      }
+      const shown = SECRET_KEYS.has(key) ? "" : ` (got ${JSON.stringify(value)})`;
+      return `${key} ${issue.message}${shown}`;
+    });
+    throw new StackConfigError(`Invalid configuration for stack ${JSON.stringify(stack)}: ${problems.join("; ")}`);
+  }
+
+  const config = parsed.data;
+  const region = config[CONFIG_KEYS.region];
+  const tuning: Record<string, string> = {};
+  const passThroughKeys = [
+    [CONFIG_KEYS.chunkSeconds, "TETHER_CHUNK_SECONDS"],
+    [CONFIG_KEYS.idleTimeoutSeconds, "TETHER_IDLE_TIMEOUT_SECONDS"],
+    [CONFIG_KEYS.embeddingUrl, "TETHER_EMBEDDING_URL"],
+    [CONFIG_KEYS.logLevel, "LOG_LEVEL"],
+  ] as const;
+  for (const [key, variable] of passThroughKeys) {
+    const value = config[key];
+    if (value !== undefined) tuning[variable] = value;
+  }
+
+  return {
+    environment,
+    projectId: config[CONFIG_KEYS.project],
+    region,
+    image: config[CONFIG_KEYS.image],
+    tokenSigningKey: config[CONFIG_KEYS.tokenSigningKey],
+    protect: config[CONFIG_KEYS.protect],
+    functionSourceDir: path.resolve(repositoryRoot, config[CONFIG_KEYS.functionSourceDir]),
+    firestoreLocation: config[CONFIG_KEYS.firestoreLocation] ?? region,
+    audioLifecycle: {
+      coldlineAfterDays: config[CONFIG_KEYS.audioColdlineAfterDays],
+      deleteAfterDays: config[CONFIG_KEYS.audioDeleteAfterDays],
+    },
+    ingressScaling: {
+      minInstances: config[CONFIG_KEYS.ingressMinInstances],
+      maxInstances: config[CONFIG_KEYS.ingressMaxInstances],
+    },
+    tuning,
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The settings every deployable reads (shared/config.ts), wired from the created resources.
+ *
+ * Ingress, workers and API get the very same map: the environment from the stack, the
+ * project and bucket from the bucket resource itself, and the stack's tuning. A worker and
+ * a reader therefore cannot disagree about where a conversation lives, and the code's own
+ * check (TETHER_BUCKET must equal the naming module's bucket) guards the rest.
+ */
+import type * as gcp from "@pulumi/gcp";
+import type * as pulumi from "@pulumi/pulumi";
+import type { EnvironmentResources } from "../shared/environment";
+import type { DeployableTuning } from "./config";
+
+export type DeployableSettings = Readonly<Record<string, pulumi.Input<string>>>;
+
+/** The variable that carries the token-signing key, injected from Secret Manager. */
+export const TOKEN_SECRET_VARIABLE = "TETHER_TOKEN_SECRET";
+
+export function deployableSettings(
+  resources: EnvironmentResources,
+  bucket: gcp.storage.Bucket,
+  tuning: DeployableTuning,
+): DeployableSettings {
+  return {
+    TETHER_ENVIRONMENT: resources.environment,
+    TETHER_PROJECT_ID: bucket.project,
+    TETHER_BUCKET: bucket.name,
+    ...tuning,
+  };
+}
+
+/** The same settings as Cloud Run container `envs`. */
+export function asContainerEnvs(
+  settings: DeployableSettings,
+): gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] {
+  return Object.entries(settings).map(([name, value]) => ({ name, value }));
+}

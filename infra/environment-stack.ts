@@ -1,0 +1,141 @@
+/**
+ * One tether environment: everything `dev`, `staging` or `prod` consists of, in one
+ * component, created through the environment's own provider.
+ *
+ * Several environments can be built side by side in one program (the isolation tests do),
+ * because every name, logical or physical, is derived from the environment's naming
+ * (shared/environment.ts) and every resource is parented to its environment.
+ *
+ * Audio flows through it in this order: ingress -> audio/events topics -> worker
+ * subscriptions -> worker functions -> bucket and database -> API.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { type EnvironmentName, type EnvironmentResources, environmentResources } from "../shared/environment";
+import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
+import { apiService } from "./api";
+import type { AudioLifecycle, DeployableTuning } from "./config";
+import { environmentDatabase } from "./database";
+import { deployableSettings } from "./deployable-settings";
+import { type FunctionSource, uploadFunctionSource } from "./function-source";
+import { pubsubServiceAgent, serviceAccounts } from "./identity";
+import { ingressService } from "./ingress";
+import { deployableNames } from "./names";
+import { environmentProvider } from "./provider";
+import { tokenSecret } from "./secrets";
+import { audioBucket } from "./storage";
+import { deadLetterStore, workerSubscriptions } from "./subscriptions";
+import { environmentTopics, type TopicKey } from "./topics";
+import { workerFunctions } from "./workers";
+
+export const ENVIRONMENT_COMPONENT_TYPE = "tether:index:Environment";
+
+export interface EnvironmentOptions {
+  readonly environment: EnvironmentName;
+  readonly projectId: string;
+  readonly region: string;
+  /** Ingress and API container image, built from this repository's Dockerfile. */
+  readonly image: string;
+  /** Mark it secret (`pulumi.secret`): it lands in Secret Manager and in state, encrypted. */
+  readonly tokenSigningKey: pulumi.Input<string>;
+  /** Guard bucket, database and secret against deletion. */
+  readonly protect: boolean;
+  /** The packed worker source (function-source.ts). */
+  readonly functionSource: FunctionSource;
+  readonly firestoreLocation: string;
+  readonly audioLifecycle: AudioLifecycle;
+  readonly ingressScaling: { readonly minInstances: number; readonly maxInstances: number };
+  readonly tuning: DeployableTuning;
+}
+
+export class TetherEnvironment extends pulumi.ComponentResource {
+  /** The names the code derives for this environment: what the tests hold the resources to. */
+  readonly resources: EnvironmentResources;
+  /** `wss://<ingress>/v1/listen` */
+  readonly ingressUrl: pulumi.Output<string>;
+  readonly apiUrl: pulumi.Output<string>;
+  readonly bucketName: pulumi.Output<string>;
+  readonly databaseName: pulumi.Output<string>;
+  readonly topicNames: pulumi.Output<Record<TopicKey, string>>;
+  readonly deadLetterSubscription: pulumi.Output<string>;
+
+  constructor(options: EnvironmentOptions, opts?: pulumi.ComponentResourceOptions) {
+    super(ENVIRONMENT_COMPONENT_TYPE, options.environment, {}, opts);
+    const resources = environmentResources(options.environment, options.projectId);
+    const names = deployableNames(resources);
+    this.resources = resources;
+
+    const provider = environmentProvider(resources, options.region, { parent: this });
+    const child: pulumi.CustomResourceOptions = { parent: this, provider };
+
+    const accounts = serviceAccounts(resources, child);
+    const agent = pubsubServiceAgent(resources, child);
+    const topics = environmentTopics(resources, child);
+    const bucket = audioBucket(
+      resources,
+      { location: options.region, lifecycle: options.audioLifecycle, protect: options.protect },
+      child,
+    );
+    const database = environmentDatabase(
+      resources,
+      { location: options.firestoreLocation, protect: options.protect },
+      child,
+    );
+    const secret = tokenSecret(resources, { key: options.tokenSigningKey, protect: options.protect }, child);
+    const source = uploadFunctionSource(resources, names, options.functionSource, { location: options.region }, child);
+    const settings = deployableSettings(resources, bucket, options.tuning);
+
+    const grants = grantDataAccess(resources, { accounts, topics, bucket, database, tokenSecret: secret }, child);
+
+    const workers = workerFunctions(
+      resources,
+      names,
+      { region: options.region, accounts, source, settings },
+      { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers] },
+    );
+    const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region }, child);
+    const subscriptions = workerSubscriptions(
+      resources,
+      { topics, workers, accounts },
+      { ...child, dependsOn: invokers },
+    );
+    const deadLetters = deadLetterStore(resources, topics, child);
+    grantDeadLettering(resources, { agent, topics, subscriptions }, child);
+
+    const ingress = ingressService(
+      resources,
+      names,
+      {
+        region: options.region,
+        image: options.image,
+        accounts,
+        settings,
+        tokenSecret: secret,
+        scaling: options.ingressScaling,
+      },
+      { ...child, dependsOn: [...grants.ingress, secret.version] },
+    );
+    const api = apiService(
+      resources,
+      names,
+      { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
+      { ...child, dependsOn: [...grants.api, secret.version] },
+    );
+
+    this.ingressUrl = ingress.uri.apply((uri) => `${uri.replace(/^https:/, "wss:")}/v1/listen`);
+    this.apiUrl = api.uri;
+    this.bucketName = bucket.name;
+    this.databaseName = database.name;
+    this.topicNames = pulumi
+      .all([topics.audio.name, topics.events.name, topics.extraction.name, topics.deadLetter.name])
+      .apply(([audio, events, extraction, deadLetter]) => ({ audio, events, extraction, deadLetter }));
+    this.deadLetterSubscription = deadLetters.name;
+    this.registerOutputs({
+      ingressUrl: this.ingressUrl,
+      apiUrl: this.apiUrl,
+      bucket: this.bucketName,
+      database: this.databaseName,
+      topics: this.topicNames,
+      deadLetterSubscription: this.deadLetterSubscription,
+    });
+  }
+}

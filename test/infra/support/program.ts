@@ -1,0 +1,86 @@
+/**
+ * Running the Pulumi program (or parts of it) under recording mocks.
+ *
+ * As in pulumi/examples' testing-unit-ts: set the mocks first, then load the program.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../../../infra/config";
+import type { EnvironmentOptions } from "../../../infra/environment-stack";
+import type { FunctionSource } from "../../../infra/function-source";
+import { RecordingMocks } from "./recording-mocks";
+import { REPOSITORY_ROOT, stackConfigValues } from "./stack-files";
+
+export const TEST_REGION = "europe-west1";
+export const TEST_IMAGE = `europe-west1-docker.pkg.dev/tether-images/tether/tether@sha256:${"a".repeat(64)}`;
+export const TEST_SIGNING_KEY = "test-signing-key-".padEnd(48, "x");
+
+/** A built function source directory, as `npm run build` leaves the repository. */
+export function functionSourceFixture(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-function-source-"));
+  fs.mkdirSync(path.join(dir, "dist/functions"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "dist/functions/index.js"), "exports.persistAudio = () => {};\n");
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "tether", main: "dist/functions/index.js" }));
+  fs.writeFileSync(path.join(dir, "package-lock.json"), JSON.stringify({ name: "tether", lockfileVersion: 3 }));
+  return dir;
+}
+
+/** The required keys a platform engineer sets with `pulumi config set`, for tests. */
+export function requiredKeys(projectId: string): Record<string, string> {
+  return {
+    "gcp:project": projectId,
+    "gcp:region": TEST_REGION,
+    "tether:image": TEST_IMAGE,
+    "tether:tokenSigningKey": TEST_SIGNING_KEY,
+  };
+}
+
+/** A stack's validated config: its committed stack file plus the required keys. */
+export async function stackConfig(stack: string, projectId: string, sourceDir: string): Promise<StackConfig> {
+  const { readStackConfig } = await import("../../../infra/config");
+  const values: Record<string, string> = {
+    ...stackConfigValues(stack),
+    ...requiredKeys(projectId),
+    "tether:functionSourceDir": sourceDir,
+  };
+  return readStackConfig(stack, (key) => values[key], REPOSITORY_ROOT);
+}
+
+export function environmentOptions(config: StackConfig, functionSource: FunctionSource): EnvironmentOptions {
+  return {
+    environment: config.environment,
+    projectId: config.projectId,
+    region: config.region,
+    image: config.image,
+    tokenSigningKey: pulumi.secret(config.tokenSigningKey),
+    protect: config.protect,
+    functionSource,
+    firestoreLocation: config.firestoreLocation,
+    audioLifecycle: config.audioLifecycle,
+    ingressScaling: config.ingressScaling,
+    tuning: config.tuning,
+  };
+}
+
+/**
+ * Builds the given stacks' environments side by side in one mocked program and returns
+ * the recording once every registration has completed.
+ */
+export async function buildEnvironments(
+  stacks: readonly { readonly stack: string; readonly projectId: string }[],
+): Promise<RecordingMocks> {
+  const mocks = new RecordingMocks();
+  await pulumi.runtime.setMocks(mocks, "tether", "test", false);
+  const { TetherEnvironment } = await import("../../../infra/environment-stack");
+  const { packageFunctionSource } = await import("../../../infra/function-source");
+  const sourceDir = functionSourceFixture();
+  const source = packageFunctionSource(sourceDir);
+  for (const { stack, projectId } of stacks) {
+    const config = await stackConfig(stack, projectId, sourceDir);
+    new TetherEnvironment(environmentOptions(config, source));
+  }
+  await pulumi.runtime.disconnect();
+  return mocks;
+}

@@ -8,6 +8,9 @@
  */
 import type { EnvironmentResources } from "../shared/environment";
 import type { PubSubHandler } from "../shared/pubsub-event";
+import { createEventsHandler } from "./events/handler";
+import { createExtractSpeakersHandler } from "./extract-speakers/index";
+import { createPersistAudioHandler } from "./persist-audio/handler";
 import type { EnvironmentRuntime } from "./runtime";
 
 export interface WorkerBinding {
@@ -18,4 +21,13 @@ export interface WorkerBinding {
   readonly create: (runtime: EnvironmentRuntime) => PubSubHandler;
 }
 
-export const WORKERS: readonly WorkerBinding[] = [];
+export const WORKERS: readonly WorkerBinding[] = [
+  { name: "persistAudio", topic: "audio", subscription: "persistAudio", create: createPersistAudioHandler },
+  { name: "processEvents", topic: "events", subscription: "events", create: createEventsHandler },
+  {
+    name: "extractSpeakers",
+    topic: "extraction",
+    subscription: "extractSpeakers",
+    create: createExtractSpeakersHandler,
+  },
+];

@@ -120,6 +120,8 @@ async function main(): Promise<void> {
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {
+      // A second Ctrl-C forces the exit; anything else waits for the stop under way.
+      if (signal === "parent exit") return;
       process.stderr.write("tether: stopping now\n");
       process.exit(1);
     }

@@ -5,6 +5,7 @@
  *   conversations/{conversation_id}                        ConversationDoc (ingress creates)
  *   conversations/{conversation_id}/sessions/{session_id}  SessionDoc (ingress)
  *   conversations/{conversation_id}/chunks/{00000042}      ChunkDoc (persist-audio worker)
+ *   conversations/{conversation_id}/chunk_claims/{00000042}  ChunkClaimDoc (persist-audio worker)
  *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   people/{person_id}                                     (speaker extraction)
@@ -22,6 +23,7 @@ export const COLLECTIONS = {
   conversations: "conversations",
   sessions: "sessions",
   chunks: "chunks",
+  chunkClaims: "chunk_claims",
   segments: "segments",
   speakerAssignments: "speaker_assignments",
   people: "people",
@@ -54,6 +56,11 @@ export interface ConversationDoc {
   finalized_at: Timestamp | null;
   /** Written by the speaker-extraction worker; absent until it first runs. */
   extraction?: ExtractionSummary;
+  /**
+   * Set once the extraction request for the finalized conversation was published (by
+   * whichever worker completed finalization); absent or null before.
+   */
+  extraction_requested_at?: Timestamp | null;
 }
 
 /** Per-person outcome of speaker extraction on one conversation. */
@@ -73,6 +80,12 @@ export interface ExtractionSummary {
   status: "pending" | "done" | "failed";
   people: PersonExtraction[];
   updated_at: Timestamp;
+  /**
+   * While `pending`: how many deliveries already waited for missing audio. Push deliveries
+   * carry no delivery count, so extraction counts them here to report `audio_missing`
+   * before the subscription dead-letters the request.
+   */
+  missing_audio_waits?: number;
 }
 
 /** `people/{person_id}`: a speaker profile built from samples across conversations. */
@@ -91,6 +104,31 @@ export interface PersonSample {
   conversation_id: string;
   segment_ids: string[];
   duration_ms: number;
+  // Written by speaker extraction (optional: older samples may lack them).
+  /** The window in the conversation, milliseconds from its position 0. */
+  start_ms?: number;
+  end_ms?: number;
+  sample_rate?: number;
+  /** Ranks samples when a person has more than the cap (functions/extract-speakers/sample-quality.ts). */
+  quality?: PersonSampleQuality;
+  /** This sample's own embedding; the person's `embedding` is the mean of these. */
+  embedding?: { model: string; dim: number; vector: number[] };
+}
+
+/** How good a speaker sample is; `score` in [0, 1], higher is better. */
+export interface PersonSampleQuality {
+  score: number;
+  duration_ms: number;
+  /** Share of the window covered by the person's segments. */
+  speech_coverage: number;
+  /** Share covered by segments explicitly named as the person. */
+  assigned_coverage: number;
+  /** Distance to the nearest other speaker's segment (capped at 2 s). */
+  margin_ms: number;
+  /** Share of 25 ms frames with active speech. */
+  active_ratio?: number;
+  clipped_ratio?: number;
+  active_level_dbfs?: number;
 }
 
 export interface SessionDoc {
@@ -103,6 +141,10 @@ export interface SessionDoc {
   close_code: number | null;
 }
 
+/**
+ * A persisted chunk: the object exists in the bucket with exactly these bytes. Written
+ * only after the object, so readers may trust every ChunkDoc they see.
+ */
 export interface ChunkDoc {
   index: number;
   start: number;
@@ -115,15 +157,41 @@ export interface ChunkDoc {
   sha256: string;
   session_id: string;
   persisted_at: Timestamp;
+  /**
+   * PCM samples the chunk decodes to (pcm16: bytes / 2; opus: from the packets' TOC
+   * bytes), so a WAV header is exact before anything is decoded. Absent on chunk docs
+   * written before this field existed.
+   */
+  samples?: number;
 }
 
-export type SegmentDoc = Segment & { session_id: string; updated_at: Timestamp };
+/**
+ * The first bytes offered for a chunk index, claimed before the object is written: a
+ * re-sent chunk with the same digest proceeds (and rewrites identical bytes); one with
+ * another digest is a conflict and is never written. The storage emulator ignores
+ * generation preconditions, so this claim, not the object write, decides.
+ */
+export interface ChunkClaimDoc {
+  index: number;
+  sha256: string;
+  bytes: number;
+  object: string;
+  session_id: string;
+  claimed_at: Timestamp;
+}
+
+/**
+ * `published_at_ms` is the Pub/Sub publish time of the event that wrote the document: a
+ * redelivered older event never replaces what a newer one wrote.
+ */
+export type SegmentDoc = Segment & { session_id: string; updated_at: Timestamp; published_at_ms?: number };
 
 export interface AssignmentDoc {
   segment_id: string;
   person_id: string;
   session_id: string;
   assigned_at: Timestamp;
+  published_at_ms?: number;
 }
 
 export function conversationRef(db: Firestore, conversationId: string) {
@@ -136,6 +204,10 @@ export function sessionRef(db: Firestore, conversationId: string, sessionId: str
 
 export function chunkRef(db: Firestore, conversationId: string, index: number) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.chunks).doc(paddedChunkIndex(index));
+}
+
+export function chunkClaimRef(db: Firestore, conversationId: string, index: number) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.chunkClaims).doc(paddedChunkIndex(index));
 }
 
 export function personRef(db: Firestore, personId: string) {

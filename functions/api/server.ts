@@ -1,22 +1,24 @@
 /**
- * The HTTP API. Placeholder until the API lands: it serves the health endpoint only, so
- * the local stack can already report its URL.
+ * The HTTP API as a listening server (local stack, tests). In Google Cloud the same
+ * handler is the functions framework's `api` target (functions/index.ts).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { EnvironmentRuntime, RunningService } from "../runtime";
+import { type ApiOptions, createApiHandler } from "./router";
 
 export async function startApi(
   runtime: EnvironmentRuntime,
   listen: { host: string; port: number },
+  options: ApiOptions = {},
 ): Promise<RunningService> {
+  const handler = createApiHandler(runtime, options);
   const server = http.createServer((req, res) => {
-    if (req.url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "ok", environment: runtime.resources.environment }));
-      return;
-    }
-    res.writeHead(404).end();
+    // The handler answers every error itself; this only guards against a bug in it.
+    handler(req, res).catch((error: unknown) => {
+      runtime.logger.error({ err: error, path: req.url }, "API handler crashed");
+      res.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -26,6 +28,11 @@ export async function startApi(
   return {
     url: `http://${listen.host}:${port}`,
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive sockets would hold close() open until they time out.
+        server.closeAllConnections();
+      }),
   };
 }

@@ -1,0 +1,160 @@
+/**
+ * `GET /v1/conversations/{id}` and `GET /v1/conversations/{id}/segments`.
+ *
+ * Ownership rule (the same for people): a conversation this environment does not hold is
+ * 404; one it holds that belongs to another user is 403, as the ingress refuses to resume
+ * it with 4403. Conversations of other environments live in other databases, so they are
+ * simply not found here.
+ */
+import type { Firestore, Timestamp } from "@google-cloud/firestore";
+import type { Principal } from "../../shared/auth";
+import type { EnvironmentName } from "../../shared/environment";
+import {
+  type AssignmentDoc,
+  COLLECTIONS,
+  type ConversationDoc,
+  conversationRef,
+  type SegmentDoc,
+  type SessionDoc,
+} from "../../shared/firestore-schema";
+import type { ConversationAudio } from "./conversation-audio";
+import { ApiError } from "./errors";
+
+export async function loadOwnedConversation(
+  db: Firestore,
+  conversationId: string,
+  principal: Principal,
+  environment: EnvironmentName,
+): Promise<ConversationDoc> {
+  const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
+  if (!conversation || conversation.environment !== environment) {
+    throw new ApiError(404, `conversation ${conversationId} does not exist in environment ${environment}`);
+  }
+  if (conversation.user_id !== principal.userId) {
+    throw new ApiError(403, `conversation ${conversationId} belongs to another user`);
+  }
+  return conversation;
+}
+
+/** Firestore timestamps as ISO 8601 strings (null stays null). */
+export function isoTime(value: Timestamp | Date | string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "string") return value;
+  if (value instanceof Date) return value.toISOString();
+  return value.toDate().toISOString();
+}
+
+export interface SessionView {
+  session_id: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface ConversationView {
+  id: string;
+  environment: string;
+  status: "in_progress" | "finalized";
+  codec: ConversationDoc["codec"];
+  sample_rate: number;
+  position: number;
+  duration_ms: number;
+  sessions: SessionView[];
+  segments: number;
+  extraction: {
+    status: "pending" | "done" | "failed";
+    people: Array<{ person_id: string; status: string; reason?: string; samples: number }>;
+  };
+}
+
+/** PROTOCOL.md section 3's conversation object. Pure. */
+export function conversationView(
+  conversation: ConversationDoc,
+  facts: {
+    sessions: readonly SessionDoc[];
+    segmentCount: number;
+    audio: Pick<ConversationAudio, "endPosition" | "durationMs">;
+  },
+): ConversationView {
+  const sessions = [...facts.sessions]
+    .map((s) => ({ session_id: s.session_id, started_at: isoTime(s.started_at), ended_at: isoTime(s.ended_at) }))
+    .sort((a, b) => (a.started_at ?? "").localeCompare(b.started_at ?? "") || a.session_id.localeCompare(b.session_id));
+  const extraction = conversation.extraction;
+  return {
+    id: conversation.id,
+    environment: conversation.environment,
+    // `finalizing` is still in progress for a client: its audio is not all persisted yet.
+    status: conversation.status === "finalized" ? "finalized" : "in_progress",
+    codec: conversation.codec,
+    sample_rate: conversation.sample_rate,
+    // Durable audio: what the ingress confirmed, or what is already persisted if that is more.
+    position: Math.max(conversation.durable_position ?? 0, facts.audio.endPosition),
+    duration_ms: facts.audio.durationMs,
+    sessions,
+    segments: facts.segmentCount,
+    extraction: extraction
+      ? {
+          status: extraction.status,
+          people: extraction.people.map((p) => ({
+            person_id: p.person_id,
+            status: p.status,
+            ...(p.reason !== undefined ? { reason: p.reason } : {}),
+            samples: p.samples,
+          })),
+        }
+      : { status: "pending", people: [] },
+  };
+}
+
+export async function listSessions(db: Firestore, conversationId: string): Promise<SessionDoc[]> {
+  const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.sessions).get();
+  return snapshot.docs.map((doc) => ({
+    ...(doc.data() as SessionDoc),
+    session_id: (doc.data() as Partial<SessionDoc>).session_id ?? doc.id,
+  }));
+}
+
+export async function countSegments(db: Firestore, conversationId: string): Promise<number> {
+  const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.segments).count().get();
+  return snapshot.data().count;
+}
+
+export interface SegmentView {
+  id: string;
+  start: number;
+  end: number;
+  text: string;
+  speaker: string;
+  is_user: boolean;
+  /** The speaker assignment if one was sent (from any session), else the segment's own. */
+  person_id: string | null;
+  session_id: string;
+}
+
+/** Segments of every session with assignments applied, by start, then end, then id. Pure. */
+export function segmentsView(segments: readonly SegmentDoc[], assignments: readonly AssignmentDoc[]): SegmentView[] {
+  const assigned = new Map(assignments.map((a) => [a.segment_id, a.person_id]));
+  return segments
+    .map((s) => ({
+      id: s.id,
+      start: s.start,
+      end: s.end,
+      text: s.text,
+      speaker: s.speaker,
+      is_user: s.is_user,
+      person_id: assigned.get(s.id) ?? s.person_id,
+      session_id: s.session_id,
+    }))
+    .sort((a, b) => a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export async function listSegments(db: Firestore, conversationId: string): Promise<SegmentView[]> {
+  const ref = conversationRef(db, conversationId);
+  const [segments, assignments] = await Promise.all([
+    ref.collection(COLLECTIONS.segments).get(),
+    ref.collection(COLLECTIONS.speakerAssignments).get(),
+  ]);
+  return segmentsView(
+    segments.docs.map((doc) => doc.data() as SegmentDoc),
+    assignments.docs.map((doc) => doc.data() as AssignmentDoc),
+  );
+}

@@ -1,0 +1,169 @@
+/**
+ * The HTTP API as a plain Node request handler, so the same function serves in
+ * `http.createServer` (local stack, tests) and as the functions framework's `api` target.
+ *
+ * Order of checks on every `/v1` route: method, route, bearer token (401), path
+ * parameter (400), ownership (404, then 403). Every response leaves one log line with its
+ * status, and the conversation id when the route names one.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { AuthError, bearerToken, hs256Verifier, type Principal, type TokenVerifier } from "../../shared/auth";
+import { requireTokenSecret } from "../../shared/config";
+import { conversationIdSchema, personIdSchema } from "../../shared/identifiers";
+import type { Logger } from "../../shared/logger";
+import type { EnvironmentRuntime } from "../runtime";
+import { serveConversationWav } from "./audio-wav";
+import { conversationAudio } from "./conversation-audio";
+import { conversationView, countSegments, listSegments, listSessions, loadOwnedConversation } from "./conversations";
+import { ApiError, sendError, sendJson } from "./errors";
+import { loadOwnedPerson } from "./people";
+
+export interface ApiOptions {
+  /** How bearer tokens are verified; the environment's HS256 key when omitted. */
+  readonly verifier?: TokenVerifier;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+type Route =
+  | { kind: "health" }
+  | { kind: "conversation" | "audio" | "segments"; rawId: string }
+  | { kind: "person"; rawId: string };
+
+const ROUTES: ReadonlyArray<[RegExp, (id: string) => Route]> = [
+  [/^\/v1\/conversations\/([^/]+)$/, (rawId) => ({ kind: "conversation", rawId })],
+  [/^\/v1\/conversations\/([^/]+)\/audio\.wav$/, (rawId) => ({ kind: "audio", rawId })],
+  [/^\/v1\/conversations\/([^/]+)\/segments$/, (rawId) => ({ kind: "segments", rawId })],
+  [/^\/v1\/people\/([^/]+)$/, (rawId) => ({ kind: "person", rawId })],
+];
+
+/** Which route a path names, or undefined. Pure. */
+export function matchRoute(pathname: string): Route | undefined {
+  if (pathname === "/healthz") return { kind: "health" };
+  for (const [pattern, route] of ROUTES) {
+    const match = pattern.exec(pathname);
+    if (match?.[1] !== undefined) return route(match[1]);
+  }
+  return undefined;
+}
+
+function pathParameter(raw: string, schema: typeof conversationIdSchema | typeof personIdSchema, what: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, `${what} is not valid percent-encoding`);
+  }
+  const parsed = schema.safeParse(decoded);
+  if (!parsed.success) throw new ApiError(400, `${what} ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  return parsed.data;
+}
+
+async function authenticate(verifier: TokenVerifier, req: IncomingMessage, url: URL): Promise<Principal> {
+  try {
+    return await verifier.verify(bearerToken(req.headers.authorization, url.searchParams.get("access_token")));
+  } catch (error) {
+    if (error instanceof AuthError) {
+      throw new ApiError(401, `unauthorized: ${error.message}`, {
+        "www-authenticate": `Bearer error="invalid_token", error_description="${error.reason}"`,
+      });
+    }
+    throw error;
+  }
+}
+
+export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOptions = {}): RequestHandler {
+  const verifier = options.verifier ?? hs256Verifier(requireTokenSecret(runtime.settings));
+  const db = runtime.clients.firestore;
+  const bucket = runtime.clients.bucket;
+  const environment = runtime.resources.environment;
+
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    log: { conversation_id?: string; logger: Logger },
+  ) => {
+    const route = matchRoute(url.pathname);
+    if (!route) throw new ApiError(404, `no such endpoint: ${url.pathname}`);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      throw new ApiError(405, `${req.method} is not supported here; use GET`, { allow: "GET, HEAD" });
+    }
+    if (route.kind === "health") {
+      sendJson(res, 200, { status: "ok", environment });
+      return;
+    }
+    const principal = await authenticate(verifier, req, url);
+    if (route.kind === "person") {
+      const personId = pathParameter(route.rawId, personIdSchema, "person id");
+      sendJson(res, 200, await loadOwnedPerson(db, personId, principal));
+      return;
+    }
+    const conversationId = pathParameter(route.rawId, conversationIdSchema, "conversation id");
+    log.conversation_id = conversationId;
+    const conversation = await loadOwnedConversation(db, conversationId, principal, environment);
+    switch (route.kind) {
+      case "conversation": {
+        const [sessions, segmentCount, audio] = await Promise.all([
+          listSessions(db, conversationId),
+          countSegments(db, conversationId),
+          conversationAudio(db, bucket, conversationId, {
+            codec: conversation.codec,
+            sampleRate: conversation.sample_rate,
+          }),
+        ]);
+        sendJson(
+          res,
+          200,
+          conversationView({ ...conversation, id: conversationId }, { sessions, segmentCount, audio }),
+        );
+        return;
+      }
+      case "segments":
+        sendJson(res, 200, { conversation_id: conversationId, segments: await listSegments(db, conversationId) });
+        return;
+      case "audio":
+        await serveConversationWav(
+          req,
+          res,
+          { db, bucket, logger: log.logger.child({ conversation_id: conversationId }) },
+          {
+            ...conversation,
+            id: conversationId,
+          },
+        );
+        return;
+    }
+  };
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://api.invalid");
+    const log: { conversation_id?: string; logger: Logger } = { logger: runtime.logger };
+    let failure: unknown;
+    try {
+      await handle(req, res, url, log);
+    } catch (error) {
+      failure = error;
+      const apiError = error instanceof ApiError ? error : new ApiError(500, "internal error");
+      if (!res.headersSent) sendError(res, apiError);
+      else res.destroy();
+    }
+    const fields = {
+      conversation_id: log.conversation_id,
+      method: req.method,
+      path: url.pathname,
+      status: res.statusCode,
+      range: req.headers.range,
+    };
+    if (failure !== undefined && !(failure instanceof ApiError)) {
+      runtime.logger.error({ ...fields, err: failure }, "API request failed");
+    } else if (failure instanceof ApiError) {
+      runtime.logger[failure.status >= 500 ? "error" : "warn"](
+        { ...fields, error_code: failure.code },
+        failure.message,
+      );
+    } else {
+      runtime.logger.info(fields, "API request served");
+    }
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Messages a worker must never process: another environment's, a broken schema, a chunk
+ * that contradicts what is stored. They are not retried (retrying cannot fix them) and
+ * not acked away: the original bytes and attributes go to the environment's dead-letter
+ * topic, tagged with why, and an error line is logged. The subscription's own dead-letter
+ * policy (after 5 failed attempts) covers transient failures instead.
+ *
+ * The checks both workers run first (environment, schema issues) live here too.
+ */
+import type { CloudEvent } from "@google-cloud/functions-framework";
+import type { Topic } from "@google-cloud/pubsub";
+import type { z } from "zod";
+import type { EnvironmentName } from "../shared/environment";
+import type { Logger } from "../shared/logger";
+import type { ReceivedMessage } from "../shared/pubsub-event";
+import type { EnvironmentRuntime } from "./runtime";
+
+export const REJECTION_REASONS = [
+  "malformed_event",
+  "wrong_environment",
+  "invalid_schema",
+  "invalid_body",
+  "conversation_mismatch",
+  "chunk_conflict",
+  "beyond_final_position",
+  /** A transient failure that outlasted every delivery attempt. */
+  "retries_exhausted",
+] as const;
+
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
+
+export interface Rejection {
+  readonly reason: RejectionReason;
+  /** A human sentence naming what is wrong. */
+  readonly detail: string;
+}
+
+/** `path: message; path: message` for a rejection detail. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join(".") || "(message)"}: ${issue.message}`)
+    .join("; ");
+}
+
+/** Rejects a message whose `environment` attribute is not `environment`. */
+export function checkEnvironment(message: ReceivedMessage, environment: EnvironmentName): Rejection | undefined {
+  const tagged = message.attributes.environment;
+  if (tagged === environment) return undefined;
+  return {
+    reason: "wrong_environment",
+    detail:
+      tagged === undefined
+        ? `message has no environment attribute; this worker serves ${environment}`
+        : `message is tagged environment=${JSON.stringify(tagged.slice(0, 64))}, but this worker serves ${environment}`,
+  };
+}
+
+/** A message that is not even a Pub/Sub event, kept whole for the dead-letter topic. */
+export function undecodableMessage(event: CloudEvent<unknown>): ReceivedMessage {
+  return {
+    id: event.id,
+    data: Buffer.from(JSON.stringify(event.data ?? null)),
+    attributes: {},
+    publishTime: event.time,
+    orderingKey: undefined,
+    deliveryAttempt: undefined,
+  };
+}
+
+/**
+ * The subscriptions' `maxDeliveryAttempts` (infra/subscriptions.ts, local/provision.ts).
+ * On that attempt a worker that fails again dead-letters the message itself, with the
+ * error, instead of relying on the subscription: the Pub/Sub emulator never forwards a
+ * message of an *ordered* subscription to the dead-letter topic (it stops delivering it
+ * and the ordering key stays blocked), and the platform's forward carries no reason.
+ */
+export const MAX_DELIVERY_ATTEMPTS = 5;
+
+/** Whether Pub/Sub says this is the last delivery (unknown attempts are not). */
+export function isFinalDeliveryAttempt(deliveryAttempt: number | undefined): boolean {
+  return deliveryAttempt !== undefined && deliveryAttempt >= MAX_DELIVERY_ATTEMPTS;
+}
+
+/** Pub/Sub caps attribute values at 1024 bytes. */
+const MAX_ATTRIBUTE_CHARS = 1000;
+
+/** The attributes a dead-lettered message carries: the original ones plus why and where. */
+export function deadLetterAttributes(
+  message: ReceivedMessage,
+  rejection: Rejection,
+  rejectedBy: string,
+): Record<string, string> {
+  return {
+    ...message.attributes,
+    rejection_reason: rejection.reason,
+    rejection_detail: rejection.detail.slice(0, MAX_ATTRIBUTE_CHARS),
+    rejected_by: rejectedBy,
+    original_message_id: message.id,
+  };
+}
+
+/** An untrusted attribute, shortened for a log line. */
+function quoted(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : value.slice(0, 128);
+}
+
+export interface DeadLetterer {
+  /** Publishes the message to the dead-letter topic and logs an error; throws if publishing fails. */
+  reject(message: ReceivedMessage, rejection: Rejection): Promise<void>;
+}
+
+export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: string): DeadLetterer {
+  const topic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.deadLetter);
+  const logger: Logger = runtime.logger;
+  return {
+    async reject(message, rejection) {
+      const fields = {
+        // The runtime logger already carries this worker's `environment`.
+        conversation_id: quoted(message.attributes.conversation_id) ?? "unknown",
+        message_environment: quoted(message.attributes.environment),
+        message_id: message.id,
+        rejection_reason: rejection.reason,
+        rejection_detail: rejection.detail,
+        dead_letter_topic: runtime.resources.topics.deadLetter,
+      };
+      let deadLetterId: string;
+      try {
+        // Pub/Sub refuses a message with neither data nor attributes; ours always has attributes.
+        deadLetterId = await topic.publishMessage({
+          data: message.data,
+          attributes: deadLetterAttributes(message, rejection, rejectedBy),
+        });
+      } catch (error) {
+        logger.error({ ...fields, err: error }, "message rejected, but dead-lettering failed; it will be redelivered");
+        throw error;
+      }
+      logger.error({ ...fields, dead_letter_message_id: deadLetterId }, `message rejected: ${rejection.detail}`);
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The persist-audio worker (CloudEvent function on the audio topic): validates a chunk,
+ * stores it in this environment's bucket and indexes it, then runs the finalization
+ * check. Resolving acks the message; throwing (a transient failure) has it redelivered.
+ */
+import type { ConversationDoc } from "../../shared/firestore-schema";
+import { conversationRef } from "../../shared/firestore-schema";
+import { conversationLogger } from "../../shared/logger";
+import { decodePubSubEvent, type PubSubHandler, type ReceivedMessage } from "../../shared/pubsub-event";
+import { createDeadLetterer, isFinalDeliveryAttempt, undecodableMessage } from "../dead-letter";
+import { createFinalizer } from "../finalization";
+import type { EnvironmentRuntime } from "../runtime";
+import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
+import { storeChunk } from "./store-chunk";
+
+export const PERSIST_AUDIO_COMPONENT = "persist-audio";
+
+export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHandler {
+  const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT);
+  const finalizer = createFinalizer(runtime);
+  const db = runtime.clients.firestore;
+  const environment = runtime.resources.environment;
+
+  return async (event) => {
+    let message: ReceivedMessage;
+    try {
+      message = decodePubSubEvent(event);
+    } catch (error) {
+      await deadLetters.reject(undecodableMessage(event), {
+        reason: "malformed_event",
+        detail: (error as Error).message,
+      });
+      return;
+    }
+
+    const parsed = parseAudioChunkMessage(message, environment);
+    if (!parsed.ok) {
+      await deadLetters.reject(message, parsed.rejection);
+      return;
+    }
+    const { chunk } = parsed;
+    const { conversation_id: conversationId, chunk_index: index, session_id: sessionId } = chunk.attributes;
+    const logger = conversationLogger(runtime.logger, {
+      conversation_id: conversationId,
+      environment,
+      chunk_index: index,
+      session_id: sessionId,
+      message_id: message.id,
+    });
+
+    try {
+      const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
+      const mismatch = checkAgainstConversation(chunk.attributes, conversation);
+      if (mismatch) {
+        await deadLetters.reject(message, mismatch);
+        return;
+      }
+
+      const outcome = await storeChunk(db, runtime.clients.bucket, chunk);
+      if (outcome.kind === "conflict") {
+        await deadLetters.reject(message, {
+          reason: "chunk_conflict",
+          detail:
+            `chunk ${index} was already stored with sha256 ${outcome.storedSha256}; ` +
+            `this message carries different bytes (sha256 ${chunk.sha256}) and is not written`,
+        });
+        return;
+      }
+      logger.info(
+        {
+          outcome: outcome.kind,
+          object: chunk.objectName,
+          bytes: chunk.body.length,
+          start: chunk.attributes.start,
+          end: chunk.attributes.end,
+        },
+        outcome.kind === "stored" ? "chunk persisted" : "chunk already persisted (redelivery)",
+      );
+      // Also after a redelivery: the attempt that stored it may have failed before this check.
+      await finalizer.completeIfReady(conversationId, logger);
+    } catch (error) {
+      if (isFinalDeliveryAttempt(message.deliveryAttempt)) {
+        await deadLetters.reject(message, {
+          reason: "retries_exhausted",
+          detail: `persisting chunk ${index} failed on all ${message.deliveryAttempt} deliveries; last error: ${(error as Error).message}`,
+        });
+        return;
+      }
+      logger.error(
+        { err: error, delivery_attempt: message.deliveryAttempt },
+        "persisting chunk failed; it will be redelivered",
+      );
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Stores one chunk idempotently: exactly one object per chunk index, holding the first
+ * bytes ever offered for that index, and one ChunkDoc indexing it.
+ *
+ *  1. ChunkDoc already there with the same digest: nothing to do (a redelivery).
+ *  2. Claim the index in a Firestore transaction (ChunkClaimDoc): the first digest wins;
+ *     a later message with another digest is a conflict and writes nothing.
+ *  3. Write the object (identical bytes if a concurrent or crashed attempt also wrote it).
+ *  4. Create the ChunkDoc, which is what readers trust.
+ *
+ * The storage emulator ignores generation preconditions, so step 2, not the object write,
+ * is what makes a conflicting re-send harmless.
+ */
+import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import type { Bucket } from "@google-cloud/storage";
+import { type ChunkClaimDoc, type ChunkDoc, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
+import type { AudioChunk } from "./chunk-message";
+
+export type StoreOutcome =
+  | { readonly kind: "stored" }
+  | { readonly kind: "already_stored" }
+  | { readonly kind: "conflict"; readonly storedSha256: string };
+
+/** gRPC ALREADY_EXISTS, as the Firestore client reports a `create` of an existing doc. */
+const ALREADY_EXISTS = 6;
+
+function isAlreadyExists(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === ALREADY_EXISTS;
+}
+
+/** Object metadata derived from the bytes alone, so every attempt writes the same object. */
+function objectMetadata(chunk: AudioChunk): Record<string, string> {
+  const a = chunk.attributes;
+  return {
+    conversation_id: a.conversation_id,
+    chunk_index: String(a.chunk_index),
+    start: String(a.start),
+    end: String(a.end),
+    codec: a.codec,
+    sample_rate: String(a.sample_rate),
+    sha256: chunk.sha256,
+  };
+}
+
+export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<StoreOutcome> {
+  const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
+
+  const existing = (await chunkRef(db, conversationId, index).get()).data() as ChunkDoc | undefined;
+  if (existing) {
+    return existing.sha256 === chunk.sha256
+      ? { kind: "already_stored" }
+      : { kind: "conflict", storedSha256: existing.sha256 };
+  }
+
+  const claimRef = chunkClaimRef(db, conversationId, index);
+  const claim = await db.runTransaction(async (tx) => {
+    const current = (await tx.get(claimRef)).data() as ChunkClaimDoc | undefined;
+    if (current) return current;
+    const fresh: Omit<ChunkClaimDoc, "claimed_at"> = {
+      index,
+      sha256: chunk.sha256,
+      bytes: chunk.body.length,
+      object: chunk.objectName,
+      session_id: chunk.attributes.session_id,
+    };
+    tx.create(claimRef, { ...fresh, claimed_at: FieldValue.serverTimestamp() });
+    return fresh;
+  });
+  if (claim.sha256 !== chunk.sha256) return { kind: "conflict", storedSha256: claim.sha256 };
+
+  await bucket.file(chunk.objectName).save(chunk.body, {
+    resumable: false,
+    contentType: "application/octet-stream",
+    metadata: { metadata: objectMetadata(chunk) },
+  });
+
+  const a = chunk.attributes;
+  const doc: Omit<ChunkDoc, "persisted_at"> = {
+    index,
+    start: a.start,
+    end: a.end,
+    final: a.final,
+    object: chunk.objectName,
+    bytes: chunk.body.length,
+    sha256: chunk.sha256,
+    // The claiming session: the same whichever attempt gets here first.
+    session_id: claim.session_id,
+    samples: chunk.samples,
+  };
+  try {
+    await chunkRef(db, conversationId, index).create({ ...doc, persisted_at: FieldValue.serverTimestamp() });
+  } catch (error) {
+    if (isAlreadyExists(error)) return { kind: "already_stored" };
+    throw error;
+  }
+  return { kind: "stored" };
+}

@@ -1,0 +1,245 @@
+/**
+ * The workers behind real Pub/Sub subscriptions (the local stack's pull bridge, the
+ * provisioned dead-letter policy), and behind the functions framework as deployed
+ * (functions/index.ts).
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getTestServer } from "@google-cloud/functions-framework/testing";
+import { forComponent } from "../../functions/runtime";
+import { WORKERS } from "../../functions/workers";
+import { type Bridge, bridgeSubscription } from "../../local/pubsub-bridge";
+import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
+import { pullMessages } from "../support/pull";
+import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
+import {
+  type ChunkStream,
+  chunkMessage,
+  chunkMessages,
+  deliveryOf,
+  eventMessage,
+  type OutgoingMessage,
+  pcm16Noise,
+} from "../support/workers-messages";
+import {
+  createWorkerTestRuntime,
+  seedConversation,
+  uniqueConversationId,
+  type WorkerTestRuntime,
+} from "../support/workers-runtime";
+import { storedDocuments, storedObjects } from "../support/workers-storage";
+import { eventually } from "../support/workers-wait";
+
+describe("workers on Pub/Sub", () => {
+  let env: TestEnvironment;
+  let worker: WorkerTestRuntime;
+  let bridges: Bridge[];
+
+  const stream = (conversationId: string, overrides: Partial<ChunkStream> = {}): ChunkStream => ({
+    environment: env.resources.environment,
+    conversationId,
+    userId: "user-a",
+    codec: "pcm16",
+    sampleRate: 8000,
+    chunkSize: 1600,
+    ...overrides,
+  });
+  /** Publishes as the ingress does: ordered by conversation id. */
+  const publish = (topic: "audio" | "events", message: OutgoingMessage) =>
+    env.clients.pubsub
+      .topic(env.resources.topics[topic], { messageOrdering: true })
+      .publishMessage({ ...message, orderingKey: message.attributes.conversation_id });
+
+  beforeAll(async () => {
+    // The worker under test serves "staging-…"; the rogue message says "prod".
+    env = await createTestEnvironment("staging");
+    worker = createWorkerTestRuntime(env);
+    // Only the workers under test: the extraction request they publish stays in its subscription to be read.
+    const underTest = WORKERS.filter((binding) => binding.name === "persistAudio" || binding.name === "processEvents");
+    bridges = underTest.map((binding) =>
+      bridgeSubscription({
+        pubsub: worker.runtime.clients.pubsub,
+        projectId: env.resources.projectId,
+        topic: env.resources.topics[binding.topic],
+        subscription: env.resources.subscriptions[binding.subscription],
+        handler: binding.create(forComponent(worker.runtime, binding.name)),
+        logger: worker.runtime.logger,
+      }),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all((bridges ?? []).map((bridge) => bridge.close()));
+    await worker?.close();
+    await env?.close();
+  });
+
+  it("registers the persist-audio and events workers on their topics", () => {
+    expect(WORKERS.map((w) => [w.name, w.topic, w.subscription])).toEqual(
+      expect.arrayContaining([
+        ["persistAudio", "audio", "persistAudio"],
+        ["processEvents", "events", "events"],
+      ]),
+    );
+  });
+
+  it("sends a chunk tagged environment=prod, published to the staging audio topic, to the dead-letter topic and writes nothing", async () => {
+    const id = uniqueConversationId("prod-chunk");
+    const message = chunkMessage(
+      stream(id, { environment: "prod" }),
+      { index: 0, start: 0, end: 1600, final: false },
+      pcm16Noise(800),
+    );
+
+    await publish("audio", message);
+
+    // Without `count`, pulls until the subscription stays quiet: exactly one dead letter.
+    const [dead, ...more] = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter);
+    expect(more).toEqual([]);
+    expect(dead?.attributes).toMatchObject({
+      conversation_id: id,
+      environment: "prod",
+      rejection_reason: "wrong_environment",
+    });
+    expect(dead?.data.equals(message.data)).toBe(true);
+    expect(await storedObjects(env.clients, id)).toEqual([]);
+    expect(await storedDocuments(env.clients, id)).toEqual({});
+    expect(worker.logs.find("ERROR", { conversation_id: id, environment: env.resources.environment })).toHaveLength(1);
+  });
+
+  it("persists a conversation whose every message is published three times exactly once, and finalizes it", async () => {
+    const id = uniqueConversationId("thrice");
+    await seedConversation(worker.runtime, { id, userId: "user-a", codec: "pcm16", sampleRate: 8000, chunkSize: 1600 });
+    const audio = pcm16Noise(4100, 5); // 8,200 bytes: 5 full chunks and a final one of 200
+    const chunks = chunkMessages(stream(id), audio, (i) => `session-${1 + Math.floor(i / 2)}`);
+    const finalize = eventMessage(stream(id), "session-3", {
+      type: "finalize",
+      final_position: audio.length,
+      reason: "client",
+    });
+
+    // A finalize published before the last chunk, and every message repeated (re-publishes by a resumed ingress).
+    for (const message of [...chunks.slice(0, 4), finalize, ...chunks.slice(4)]) {
+      await publish(message === finalize ? "events" : "audio", message);
+    }
+    for (const message of [...chunks].reverse()) await publish("audio", message);
+    await publish("events", finalize);
+    for (const message of chunks) await publish("audio", message);
+
+    await eventually(async () => {
+      const doc = (await conversationRef(env.clients.firestore, id).get()).data() as ConversationDoc | undefined;
+      return doc?.status === "finalized";
+    }, "the conversation to be finalized");
+    // Every redelivery settles; the objects and index are those of a single delivery.
+    await eventually(
+      async () =>
+        worker.logs.find("INFO", { conversation_id: id, message: "chunk already persisted (redelivery)" }).length >= 12,
+      "all redeliveries to be processed",
+    );
+    const [request, ...others] = await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers);
+    expect(others).toEqual([]);
+    expect(request?.attributes).toMatchObject({ conversation_id: id, reason: "finalized" });
+    const objects = await storedObjects(env.clients, id);
+    expect(objects).toHaveLength(6);
+    expect(Buffer.concat(objects.map((o) => o.bytes)).equals(audio)).toBe(true);
+    const docs = await storedDocuments(env.clients, id);
+    expect(Object.keys(docs).filter((k) => k.startsWith("chunks/"))).toHaveLength(6);
+    expect(worker.logs.find("INFO", { conversation_id: id, message: "chunk persisted" })).toHaveLength(6);
+    expect(worker.logs.find("ERROR", { conversation_id: id })).toEqual([]);
+  });
+
+  it("retries a message that keeps failing and, on the fifth attempt, dead-letters it with the error, unblocking its ordering key", async () => {
+    // A finalize for a conversation whose document never appears: retryable, so it is retried, never dropped.
+    const id = uniqueConversationId("never");
+    const finalize = eventMessage(stream(id), "session-1", { type: "finalize", final_position: 0, reason: "client" });
+    const next = eventMessage(stream(id), "session-1", {
+      type: "segments",
+      segments: [{ id: "s1", start: 0, end: 1, text: "after", speaker: "S", is_user: true, person_id: null }],
+    });
+
+    await publish("events", finalize);
+    await publish("events", next);
+
+    const dead = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter, {
+      count: 1,
+      quietMs: 30_000,
+    });
+    expect(
+      dead.map((m) => [m.attributes.conversation_id, m.attributes.event_type, m.attributes.rejection_reason]),
+    ).toEqual([[id, "finalize", "retries_exhausted"]]);
+    expect(dead[0]?.attributes.rejection_detail).toMatch(/before its conversation document exists/);
+    expect(
+      worker.logs.find("WARNING", { conversation_id: id, message: "processing event failed; it will be redelivered" }),
+    ).toHaveLength(4);
+    expect(worker.logs.find("ERROR", { conversation_id: id, rejection_reason: "retries_exhausted" })).toHaveLength(1);
+    // The ordering key moves on: the event published after it is processed.
+    await eventually(
+      async () => worker.logs.find("INFO", { conversation_id: id, message: "segments stored" }).length === 1,
+      "the next event",
+    );
+  });
+});
+
+describe("functions/index.ts (the deployed entry point)", () => {
+  let env: TestEnvironment;
+  const saved = { ...process.env };
+  const servers: Server[] = [];
+
+  async function listen(name: string): Promise<string> {
+    const server = getTestServer(name);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  beforeAll(async () => {
+    env = await createTestEnvironment("entry");
+    // The functions read their settings on first invocation, as in Cloud Functions.
+    Object.assign(process.env, {
+      TETHER_ENVIRONMENT: env.resources.environment,
+      TETHER_PROJECT_ID: env.resources.projectId,
+      TETHER_TOKEN_SECRET: "entry-point-test-secret-0123456789",
+    });
+    await import("../../functions/index");
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    process.env = saved;
+    await env?.close();
+  });
+
+  it("serves the HTTP API as `api`", async () => {
+    const url = await listen("api");
+    const health = await fetch(`${url}/healthz`);
+    expect(await health.json()).toEqual({ status: "ok", environment: env.resources.environment });
+    expect((await fetch(`${url}/v1/conversations/conv-12345678`)).status).toBe(401);
+  });
+
+  it("serves the persist-audio worker as a CloudEvent function, from a CloudEvent and from a Pub/Sub push", async () => {
+    const url = await listen("persistAudio");
+    const id = uniqueConversationId("entry");
+    const message = chunkMessage(
+      { environment: "prod", conversationId: id, userId: "u", codec: "pcm16", sampleRate: 8000, chunkSize: 2 },
+      { index: 0, start: 0, end: 2, final: true },
+      Buffer.alloc(2),
+    );
+    const event = deliveryOf(env.resources, "audio", message);
+    const structured = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify(event),
+    });
+    expect(structured.status).toBe(204);
+    const push = await fetch(`${url}/projects/${env.resources.projectId}/topics/${env.resources.topics.audio}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(event.data),
+    });
+    expect(push.status).toBe(204);
+
+    const dead = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter, { count: 2 });
+    expect(dead.map((m) => [m.attributes.conversation_id, m.attributes.rejection_reason])).toEqual([
+      [id, "wrong_environment"],
+      [id, "wrong_environment"],
+    ]);
+  });
+});

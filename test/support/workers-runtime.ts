@@ -1,0 +1,89 @@
+/**
+ * An EnvironmentRuntime on a test environment (createTestEnvironment), with captured
+ * logs, plus the documents the ingress would write, for worker and API tests that run
+ * without an ingress.
+ */
+import crypto from "node:crypto";
+import { Timestamp } from "@google-cloud/firestore";
+import { createRuntime, type EnvironmentRuntime } from "../../functions/runtime";
+import type { Codec, SampleRate } from "../../shared/audio-format";
+import { loadSettings } from "../../shared/config";
+import { type ConversationDoc, conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
+import type { TestEnvironment } from "./test-environment";
+import { type CapturedLogs, captureLogs } from "./workers-logs";
+
+export interface WorkerTestRuntime {
+  readonly runtime: EnvironmentRuntime;
+  readonly logs: CapturedLogs;
+  readonly tokenSecret: string;
+  close(): Promise<void>;
+}
+
+export function createWorkerTestRuntime(env: TestEnvironment): WorkerTestRuntime {
+  const tokenSecret = crypto.randomBytes(24).toString("base64url");
+  const logs = captureLogs();
+  const runtime = createRuntime(
+    loadSettings({
+      TETHER_ENVIRONMENT: env.resources.environment,
+      TETHER_PROJECT_ID: env.resources.projectId,
+      TETHER_TOKEN_SECRET: tokenSecret,
+      LOG_LEVEL: "debug",
+    }),
+    logs.logger,
+  );
+  return { runtime, logs, tokenSecret, close: () => runtime.clients.close() };
+}
+
+export function uniqueConversationId(prefix = "conv"): string {
+  return `${prefix}-${crypto.randomBytes(6).toString("hex")}`;
+}
+
+/** The conversation document as the ingress creates it. */
+export async function seedConversation(
+  runtime: EnvironmentRuntime,
+  fields: {
+    id: string;
+    userId: string;
+    codec: Codec;
+    sampleRate: SampleRate;
+    chunkSize: number;
+    status?: ConversationDoc["status"];
+    finalPosition?: number | null;
+    durablePosition?: number;
+  },
+): Promise<void> {
+  const now = Timestamp.now();
+  const doc: ConversationDoc = {
+    id: fields.id,
+    environment: runtime.resources.environment,
+    user_id: fields.userId,
+    codec: fields.codec,
+    sample_rate: fields.sampleRate,
+    channels: 1,
+    chunk_size: fields.chunkSize,
+    durable_position: fields.durablePosition ?? 0,
+    status: fields.status ?? "in_progress",
+    final_position: fields.finalPosition ?? null,
+    finalize_reason: null,
+    created_at: now,
+    updated_at: now,
+    finalized_at: null,
+  };
+  await conversationRef(runtime.clients.firestore, fields.id).set(doc);
+}
+
+/** A session document as the ingress writes it when a socket opens and closes. */
+export async function seedSession(
+  runtime: EnvironmentRuntime,
+  conversationId: string,
+  session: { id: string; startPosition: number; startedAt: Date; endedAt: Date | null },
+): Promise<void> {
+  const doc: SessionDoc = {
+    session_id: session.id,
+    start_position: session.startPosition,
+    started_at: Timestamp.fromDate(session.startedAt),
+    ended_at: session.endedAt ? Timestamp.fromDate(session.endedAt) : null,
+    close_code: session.endedAt ? 1000 : null,
+  };
+  await sessionRef(runtime.clients.firestore, conversationId, session.id).set(doc);
+}

@@ -1,0 +1,188 @@
+/** The JSON the API returns (PROTOCOL.md section 3), from stored documents. */
+import { Timestamp } from "@google-cloud/firestore";
+import { contiguousChunks } from "../../functions/api/conversation-audio";
+import { conversationView, segmentsView } from "../../functions/api/conversations";
+import { personView } from "../../functions/api/people";
+import { matchRoute } from "../../functions/api/router";
+import { parseEnvironmentName } from "../../shared/environment";
+import type { AssignmentDoc, ConversationDoc, SegmentDoc, SessionDoc } from "../../shared/firestore-schema";
+
+const t = (iso: string) => Timestamp.fromDate(new Date(iso));
+
+const conversation: ConversationDoc = {
+  id: "conv-12345678",
+  environment: parseEnvironmentName("staging"),
+  user_id: "u1",
+  codec: "pcm16",
+  sample_rate: 16000,
+  channels: 1,
+  chunk_size: 160000,
+  durable_position: 320000,
+  status: "finalizing",
+  final_position: 320000,
+  finalize_reason: "client",
+  created_at: t("2030-01-01T00:00:00Z"),
+  updated_at: t("2030-01-01T00:00:00Z"),
+  finalized_at: null,
+};
+
+const session = (id: string, started: string, ended: string | null): SessionDoc => ({
+  session_id: id,
+  start_position: 0,
+  started_at: t(started),
+  ended_at: ended ? t(ended) : null,
+  close_code: null,
+});
+
+describe("conversationView", () => {
+  it("has exactly the documented fields, reports finalizing as in_progress and sorts sessions", () => {
+    const view = conversationView(conversation, {
+      sessions: [
+        session("b", "2030-01-01T00:01:00Z", null),
+        session("a", "2030-01-01T00:00:00Z", "2030-01-01T00:00:30Z"),
+      ],
+      segmentCount: 3,
+      audio: { endPosition: 160000, durationMs: 5000 },
+    });
+    expect(view).toEqual({
+      id: "conv-12345678",
+      environment: "staging",
+      status: "in_progress",
+      codec: "pcm16",
+      sample_rate: 16000,
+      position: 320000,
+      duration_ms: 5000,
+      sessions: [
+        { session_id: "a", started_at: "2030-01-01T00:00:00.000Z", ended_at: "2030-01-01T00:00:30.000Z" },
+        { session_id: "b", started_at: "2030-01-01T00:01:00.000Z", ended_at: null },
+      ],
+      segments: 3,
+      extraction: { status: "pending", people: [] },
+    });
+  });
+
+  it("reports finalized, persisted audio beyond the durable position, and the extraction summary", () => {
+    const view = conversationView(
+      {
+        ...conversation,
+        status: "finalized",
+        durable_position: 0,
+        extraction: {
+          status: "done",
+          updated_at: t("2030-01-01T00:00:00Z"),
+          people: [
+            { person_id: "p1", status: "extracted", samples: 2 },
+            { person_id: "p2", status: "skipped", reason: "too_short", detail: { seconds: 3 }, samples: 0 },
+          ],
+        },
+      },
+      { sessions: [], segmentCount: 0, audio: { endPosition: 320000, durationMs: 10000 } },
+    );
+    expect(view.status).toBe("finalized");
+    expect(view.position).toBe(320000);
+    expect(view.extraction).toEqual({
+      status: "done",
+      people: [
+        { person_id: "p1", status: "extracted", samples: 2 },
+        { person_id: "p2", status: "skipped", reason: "too_short", samples: 0 },
+      ],
+    });
+  });
+});
+
+describe("segmentsView", () => {
+  const seg = (id: string, start: number, end: number, session: string, person: string | null = null): SegmentDoc => ({
+    id,
+    start,
+    end,
+    text: id,
+    speaker: "SPEAKER_00",
+    is_user: false,
+    person_id: person,
+    session_id: session,
+    updated_at: t("2030-01-01T00:00:00Z"),
+  });
+  const assignment = (segment: string, person: string): AssignmentDoc => ({
+    segment_id: segment,
+    person_id: person,
+    session_id: "s3",
+    assigned_at: t("2030-01-01T00:00:00Z"),
+  });
+
+  it("orders by start, end, then id, and applies assignments from any session over the segment's own", () => {
+    const view = segmentsView(
+      [seg("z", 5, 6, "s2"), seg("b", 1, 3, "s1", "own"), seg("a", 1, 3, "s1"), seg("c", 1, 2, "s1", "own")],
+      [assignment("b", "p1"), assignment("a", "p2"), assignment("missing", "p9")],
+    );
+    expect(view.map((s) => [s.id, s.person_id])).toEqual([
+      ["c", "own"],
+      ["a", "p2"],
+      ["b", "p1"],
+      ["z", null],
+    ]);
+    expect(Object.keys(view[0] ?? {}).sort()).toEqual([
+      "end",
+      "id",
+      "is_user",
+      "person_id",
+      "session_id",
+      "speaker",
+      "start",
+      "text",
+    ]);
+  });
+});
+
+describe("personView", () => {
+  it("returns samples and the embedding's model and size, never its vector", () => {
+    const view = personView(
+      {
+        id: "p1",
+        user_id: "u1",
+        samples: [
+          {
+            uri: "gs://b/people/p1/samples/x.wav",
+            sample_id: "x",
+            conversation_id: "c",
+            segment_ids: ["s1"],
+            duration_ms: 9000,
+          },
+        ],
+        embedding: { model: "wespeaker-resnet34", dim: 3, vector: [0.1, 0.2, 0.3] },
+        updated_at: t("2030-01-01T00:00:00Z"),
+      },
+      "p1",
+    );
+    expect(view).toEqual({
+      id: "p1",
+      samples: [
+        { uri: "gs://b/people/p1/samples/x.wav", conversation_id: "c", segment_ids: ["s1"], duration_ms: 9000 },
+      ],
+      embedding: { model: "wespeaker-resnet34", dim: 3 },
+    });
+  });
+});
+
+describe("contiguousChunks", () => {
+  const c = (index: number, final = false) => ({ index, final });
+  it("stops at the first gap and after the final chunk", () => {
+    expect(contiguousChunks([c(0), c(1), c(3)]).map((x) => x.index)).toEqual([0, 1]);
+    expect(contiguousChunks([c(1), c(2)])).toEqual([]);
+    expect(contiguousChunks([c(0), c(1, true), c(2)]).map((x) => x.index)).toEqual([0, 1]);
+  });
+});
+
+describe("matchRoute", () => {
+  it.each([
+    ["/v1/conversations/abc", { kind: "conversation", rawId: "abc" }],
+    ["/v1/conversations/abc/audio.wav", { kind: "audio", rawId: "abc" }],
+    ["/v1/conversations/abc/segments", { kind: "segments", rawId: "abc" }],
+    ["/v1/people/p%201", { kind: "person", rawId: "p%201" }],
+    ["/healthz", { kind: "health" }],
+    ["/v1/conversations/abc/audio.mp3", undefined],
+    ["/v1/conversations/", undefined],
+    ["/v1/conversations/a/b/segments", undefined],
+  ])("%s", (path, expected) => {
+    expect(matchRoute(path)).toEqual(expected);
+  });
+});

@@ -1,0 +1,94 @@
+/** The events worker's edge and its replace-only-if-newer rule. */
+
+import { parseEventMessage, publishedAtMs } from "../../functions/events/event-message";
+import { isNewerOrSame } from "../../functions/events/segments";
+import { parseEnvironmentName } from "../../shared/environment";
+import type { ReceivedMessage } from "../../shared/pubsub-event";
+import { eventMessage } from "../support/workers-messages";
+
+const staging = parseEnvironmentName("staging");
+const stream = { environment: "staging", conversationId: "conv-12345678", userId: "user-1" };
+const segment = { id: "s1", start: 1, end: 2.5, text: "hi", speaker: "SPEAKER_00", is_user: true, person_id: null };
+
+function received(
+  message: { data: Buffer; attributes: Record<string, string> },
+  publishTime?: string,
+): ReceivedMessage {
+  return { id: "m1", publishTime, orderingKey: undefined, deliveryAttempt: undefined, ...message };
+}
+
+describe("parseEventMessage", () => {
+  it("accepts each event type and stamps it with its publish time", () => {
+    for (const body of [
+      { type: "segments" as const, segments: [segment] },
+      { type: "speaker_assigned" as const, person_id: "p1", segment_ids: ["s1"] },
+      { type: "finalize" as const, final_position: 320, reason: "client" as const },
+    ]) {
+      const parsed = parseEventMessage(
+        received(eventMessage(stream, "sess-1", body), "2030-01-02T03:04:05.678Z"),
+        staging,
+      );
+      if (!parsed.ok) throw new Error(parsed.rejection.detail);
+      expect(parsed.event.body).toEqual(body);
+      expect(parsed.event.publishedAtMs).toBe(Date.UTC(2030, 0, 2, 3, 4, 5, 678));
+    }
+  });
+
+  it("rejects another environment's event as wrong_environment", () => {
+    const message = eventMessage({ ...stream, environment: "prod" }, "sess-1", {
+      type: "segments",
+      segments: [segment],
+    });
+    const parsed = parseEventMessage(received(message), staging);
+    expect(parsed.ok || parsed.rejection.reason).toBe("wrong_environment");
+  });
+
+  it.each([
+    [
+      "a body that is not JSON",
+      (m: { data: Buffer; attributes: Record<string, string> }) => ({ ...m, data: Buffer.from("{") }),
+    ],
+    [
+      "a segment ending before it starts",
+      (m: { data: Buffer; attributes: Record<string, string> }) => ({
+        ...m,
+        data: Buffer.from(JSON.stringify({ type: "segments", segments: [{ ...segment, end: 0.5 }] })),
+      }),
+    ],
+    [
+      "an event_type that contradicts the body",
+      (m: { data: Buffer; attributes: Record<string, string> }) => ({
+        ...m,
+        attributes: { ...m.attributes, event_type: "finalize" },
+      }),
+    ],
+    [
+      "a missing user id",
+      (m: { data: Buffer; attributes: Record<string, string> }) => {
+        const { user_id: _dropped, ...rest } = m.attributes;
+        return { ...m, attributes: rest };
+      },
+    ],
+  ])("rejects %s as invalid_schema", (_, corrupt) => {
+    const parsed = parseEventMessage(
+      received(corrupt(eventMessage(stream, "sess-1", { type: "segments", segments: [segment] }))),
+      staging,
+    );
+    expect(parsed.ok || parsed.rejection.reason).toBe("invalid_schema");
+  });
+});
+
+describe("versions", () => {
+  it("replaces a document only with an event at least as new", () => {
+    expect(isNewerOrSame(undefined, 5)).toBe(true);
+    expect(isNewerOrSame(5, 5)).toBe(true);
+    expect(isNewerOrSame(5, 6)).toBe(true);
+    expect(isNewerOrSame(6, 5)).toBe(false);
+  });
+
+  it("treats an event without a publish time as published now", () => {
+    expect(publishedAtMs(undefined, () => 42)).toBe(42);
+    expect(publishedAtMs("not a time", () => 42)).toBe(42);
+    expect(publishedAtMs("1970-01-01T00:00:01.000Z", () => 42)).toBe(1000);
+  });
+});

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { decodePcm16MonoWav } from "../../functions/extract-speakers/wav-file";
+import { decodePcm16MonoWav } from "../../shared/wav";
 
 export const VOICE_FIXTURE_DIR = path.join(__dirname, "..", "fixtures", "voices");
 

@@ -1,0 +1,429 @@
+/**
+ * Speaker extraction for one finalized conversation, start to finish:
+ *
+ *   load   the conversation, every segment and assignment (all sessions), the profiles
+ *   select sample windows per person (select-samples.ts), drop those that cannot beat the
+ *          person's stored samples (profile-store.ts), before any audio is read
+ *   check  the chunks those windows need; missing audio is retried while it may still be
+ *          in flight (the caller redelivers), then reported with its ranges
+ *   cut    each window from its chunks (conversation-audio.ts), measure it, embed it
+ *   write  the WAV under `people/{person_id}/samples/`, then the profile in a transaction
+ *   report a status per person on the conversation (status.ts) and in the logs
+ *
+ * Every step is idempotent: sample ids and object names derive from the conversation and
+ * the window, and the profile merge de-duplicates by id.
+ */
+import type { Firestore } from "@google-cloud/firestore";
+import type { Bucket } from "@google-cloud/storage";
+import { unitsToMilliseconds } from "../../shared/audio-format";
+import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
+import type { Logger } from "../../shared/logger";
+import { personSampleObjectName } from "../../shared/storage-paths";
+import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shared/wav";
+import { AudioMissingError, type MissingRange, openConversationAudio } from "./conversation-audio";
+import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
+import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
+import type { ExtractionSettings } from "./extraction-settings";
+import {
+  commitProfile,
+  competeForSlots,
+  deleteDroppedSamples,
+  type MergedProfile,
+  PersonOwnershipError,
+  type PersonProfile,
+  readProfiles,
+  sampleUri,
+} from "./profile-store";
+import { measureSignal, qualityScore } from "./sample-quality";
+import { type PersonSelection, type SampleCandidate, selectSamples } from "./select-samples";
+import { buildTimeline, peopleInTimeline } from "./speaker-timeline";
+import { extracted, logOutcome, notExtracted, pending, writeSummary } from "./status";
+
+export interface ExtractionDeps {
+  readonly db: Firestore;
+  readonly bucket: Bucket;
+  readonly embedder: SpeakerEmbedder;
+  readonly settings: ExtractionSettings;
+  /** Carries `environment` and `conversation_id`. */
+  readonly logger: Logger;
+}
+
+export interface ExtractionRequest {
+  readonly conversationId: string;
+  /** Pub/Sub delivery attempt (1 on first delivery), when the subscription reports it. */
+  readonly deliveryAttempt: number | undefined;
+  readonly publishedAt: Date | undefined;
+  readonly now: Date;
+}
+
+export interface ExtractionStats {
+  /** Bytes downloaded from the conversation's chunk objects. */
+  bytesRead: number;
+  objectReads: number;
+  samplesWritten: number;
+  /** Bytes of the sample WAVs written (headers included). */
+  bytesWritten: number;
+  samplesDeleted: number;
+}
+
+export type ExtractionOutcome =
+  | { readonly kind: "conversation_not_found" }
+  | { readonly kind: "not_finalized"; readonly status: string }
+  /** Something may still resolve itself (audio in flight, embedding service down): redeliver. */
+  | { readonly kind: "retry"; readonly reason: "audio_missing" | "embedding_failed"; readonly detail: string }
+  | {
+      readonly kind: "done";
+      readonly status: "pending" | "done" | "failed";
+      readonly people: PersonExtraction[];
+      readonly stats: ExtractionStats;
+    };
+
+/** One person's work in this run. */
+interface PersonPlan {
+  readonly personId: string;
+  readonly selection: PersonSelection;
+  readonly profile: PersonProfile | undefined;
+  /** Candidates worth reading audio for. */
+  readonly toCut: SampleCandidate[];
+  readonly lowestKeptScore: number | null;
+  /** Set when the plan ends before any audio is read. */
+  readonly early?: PersonExtraction;
+}
+
+interface CutResult {
+  readonly candidate: SampleCandidate;
+  readonly outcome:
+    | { kind: "ok"; sample: PersonSample; wav: Buffer }
+    | { kind: "no_speech"; active_ratio: number }
+    | { kind: "missing"; ranges: MissingRange[] }
+    | { kind: "embedding_failed"; message: string };
+}
+
+/** Runs `task` over `items`, at most `limit` at a time, keeping order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next;
+      next += 1;
+      results[i] = await task(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * Whether this delivery may still wait for missing audio. Three bounds, the first reached
+ * wins: the delivery count (pull subscriptions report it; push deliveries through the
+ * functions framework do not), the deliveries counted on the conversation, and the time
+ * since the request was published. With `missingAudioAttempts` at most the subscription's
+ * dead-letter count, the last delivery always reports instead of waiting.
+ */
+export function canStillWait(
+  request: Pick<ExtractionRequest, "deliveryAttempt" | "publishedAt" | "now">,
+  waitedBefore: number,
+  settings: Pick<ExtractionSettings, "missingAudioAttempts" | "missingAudioWaitMs">,
+): boolean {
+  if (waitedBefore + 1 >= settings.missingAudioAttempts) return false;
+  if (request.deliveryAttempt !== undefined && request.deliveryAttempt >= settings.missingAudioAttempts) return false;
+  if (request.publishedAt === undefined) return false;
+  return request.now.getTime() - request.publishedAt.getTime() < settings.missingAudioWaitMs;
+}
+
+function planPerson(
+  personId: string,
+  selection: PersonSelection,
+  profile: PersonProfile | undefined,
+  conversation: ConversationState,
+  named: boolean,
+  settings: ExtractionSettings,
+): PersonPlan {
+  const base = { personId, selection, profile, toCut: [], lowestKeptScore: null };
+  if (profile !== undefined && profile.userId !== conversation.userId) {
+    return { ...base, early: notExtracted(personId, "person_of_another_user", { person_id: personId }) };
+  }
+  if (!named) {
+    return { ...base, early: notExtracted(personId, "no_segments", { previous_samples_retired: true }) };
+  }
+  if ("reason" in selection) {
+    return { ...base, early: notExtracted(personId, selection.reason, selection.detail) };
+  }
+  const competition = competeForSlots(
+    profile?.samples ?? [],
+    conversation.id,
+    selection.candidates,
+    settings.maxSamplesPerPerson,
+  );
+  const worth = new Set(competition.worthCutting);
+  return {
+    ...base,
+    toCut: selection.candidates.filter((c) => worth.has(c.sampleId)),
+    lowestKeptScore: competition.lowestKeptScore,
+  };
+}
+
+async function cutCandidate(
+  deps: ExtractionDeps,
+  conversation: ConversationState,
+  audio: Awaited<ReturnType<typeof openConversationAudio>>,
+  bucketName: string,
+  candidate: SampleCandidate,
+): Promise<CutResult> {
+  const { settings, embedder } = deps;
+  let pcm: Buffer;
+  try {
+    pcm = await audio.cut(candidate);
+  } catch (error) {
+    if (error instanceof AudioMissingError) return { candidate, outcome: { kind: "missing", ranges: error.ranges } };
+    throw error;
+  }
+  const samples = pcm16Samples(pcm);
+  const signal = measureSignal(samples, conversation.sampleRate);
+  if (signal.active_ratio < settings.minActiveSpeechRatio) {
+    return { candidate, outcome: { kind: "no_speech", active_ratio: signal.active_ratio } };
+  }
+  let embedding: SpeakerEmbedding;
+  try {
+    embedding = await embedder.embed(samples, conversation.sampleRate);
+  } catch (error) {
+    if (error instanceof InsufficientSpeechError) {
+      return { candidate, outcome: { kind: "no_speech", active_ratio: signal.active_ratio } };
+    }
+    if (error instanceof EmbeddingError)
+      return { candidate, outcome: { kind: "embedding_failed", message: error.message } };
+    throw error;
+  }
+  const score = qualityScore(candidate.quality, 2 * settings.windowHalfMs, signal);
+  const sample: PersonSample = {
+    uri: sampleUri(bucketName, candidate.personId, candidate.sampleId),
+    sample_id: candidate.sampleId,
+    conversation_id: conversation.id,
+    segment_ids: candidate.segmentIds,
+    duration_ms: candidate.endMs - candidate.startMs,
+    start_ms: candidate.startMs,
+    end_ms: candidate.endMs,
+    sample_rate: conversation.sampleRate,
+    quality: { score, ...candidate.quality, ...signal },
+    embedding: { model: embedding.model, dim: embedding.dim, vector: embedding.vector },
+  };
+  return { candidate, outcome: { kind: "ok", sample, wav: encodePcm16MonoWav(pcm, conversation.sampleRate) } };
+}
+
+/** Re-embeds kept samples of another model from their stored WAVs, so the profile mean uses one model. */
+async function reembedStale(
+  deps: ExtractionDeps,
+  personId: string,
+  stored: readonly PersonSample[],
+  model: string,
+): Promise<Map<string, SpeakerEmbedding>> {
+  const stale = stored.filter((s) => s.embedding?.model !== model);
+  const fresh = new Map<string, SpeakerEmbedding>();
+  await mapLimit(stale, deps.settings.concurrency, async (s) => {
+    try {
+      const [file] = await deps.bucket.file(personSampleObjectName(personId, s.sample_id)).download();
+      const wav = decodePcm16MonoWav(file);
+      const embedding = await deps.embedder.embed(pcm16Samples(wav.pcm), wav.sampleRate);
+      if (embedding.model === model) fresh.set(s.sample_id, embedding);
+    } catch (error) {
+      deps.logger.warn(
+        { err: error, person_id: personId, sample_id: s.sample_id },
+        "could not re-embed a stored sample; the profile embedding leaves it out",
+      );
+    }
+  });
+  return fresh;
+}
+
+function outcomeFor(
+  plan: PersonPlan,
+  conversationId: string,
+  cuts: readonly CutResult[],
+  kept: readonly PersonSample[] | undefined,
+  settings: ExtractionSettings,
+): PersonExtraction {
+  if (plan.early) return plan.early;
+  const mine = (kept ?? plan.profile?.samples ?? []).filter((s) => s.conversation_id === conversationId);
+  // Two windows of one person may share a missing chunk: report each range once.
+  const missing = [
+    ...new Map(
+      cuts.flatMap((c) => (c.outcome.kind === "missing" ? c.outcome.ranges : [])).map((r) => [JSON.stringify(r), r]),
+    ).values(),
+  ];
+  const failedEmbeddings = cuts.flatMap((c) => (c.outcome.kind === "embedding_failed" ? [c.outcome.message] : []));
+  const silent = cuts.filter((c) => c.outcome.kind === "no_speech").map((c) => c.candidate.sampleId);
+  if (mine.length > 0) {
+    return extracted(plan.personId, mine.length, {
+      sample_ids: mine.map((s) => s.sample_id),
+      ...(missing.length > 0 ? { missing_ranges: missing } : {}),
+      ...(silent.length > 0 ? { silent_windows: silent } : {}),
+    });
+  }
+  if (missing.length > 0) return notExtracted(plan.personId, "audio_missing", { missing_ranges: missing });
+  if (failedEmbeddings.length > 0)
+    return notExtracted(plan.personId, "embedding_failed", { error: failedEmbeddings[0] });
+  if (silent.length > 0) return notExtracted(plan.personId, "no_speech_in_audio", { silent_windows: silent });
+  const best = "reason" in plan.selection ? undefined : plan.selection.candidates[0];
+  return notExtracted(plan.personId, "sample_limit_reached", {
+    max_samples: settings.maxSamplesPerPerson,
+    lowest_kept_score: plan.lowestKeptScore,
+    best_candidate_score: best?.estimatedScore ?? null,
+  });
+}
+
+export async function extractConversation(
+  deps: ExtractionDeps,
+  bucketName: string,
+  request: ExtractionRequest,
+): Promise<ExtractionOutcome> {
+  const { db, bucket, settings, logger } = deps;
+  const conversation = await loadConversation(db, request.conversationId);
+  if (conversation === undefined) return { kind: "conversation_not_found" };
+  if (conversation.status !== "finalized" || conversation.finalPosition === null) {
+    return { kind: "not_finalized", status: conversation.status };
+  }
+  const [segments, assignments] = await Promise.all([
+    loadSegments(db, conversation.id),
+    loadAssignments(db, conversation.id),
+  ]);
+  const timeline = buildTimeline(segments, assignments);
+  if (timeline.unmatchedAssignments.length > 0) {
+    logger.warn(
+      { segment_ids: timeline.unmatchedAssignments.slice(0, 20) },
+      "speaker assignments name segments this conversation does not have; they are ignored",
+    );
+  }
+  const named = peopleInTimeline(timeline);
+  const people = [...new Set([...named, ...conversation.previouslyExtracted])].sort();
+  const durationMs = unitsToMilliseconds(conversation.codec, conversation.sampleRate, conversation.finalPosition);
+  const profiles = await readProfiles(db, people);
+  const plans = people.map((personId) =>
+    planPerson(
+      personId,
+      selectSamples(timeline, personId, conversation.id, durationMs, settings),
+      profiles.get(personId),
+      conversation,
+      named.includes(personId),
+      settings,
+    ),
+  );
+
+  // Check the audio the windows need before reading any of it.
+  const toCut = plans.flatMap((p) => p.toCut);
+  const audio = await openConversationAudio(db, bucket, conversation, toCut);
+  const missingByPerson = new Map<string, MissingRange[]>();
+  for (const c of toCut) {
+    const ranges = audio.missing(c);
+    const known = missingByPerson.get(c.personId) ?? [];
+    const fresh = ranges.filter((r) => !known.some((k) => JSON.stringify(k) === JSON.stringify(r)));
+    if (ranges.length > 0) missingByPerson.set(c.personId, [...known, ...fresh]);
+  }
+  const waiting = canStillWait(request, conversation.missingAudioWaits, settings);
+  if (missingByPerson.size > 0 && waiting) {
+    await writeSummary(
+      db,
+      conversation.id,
+      plans.map((p) =>
+        missingByPerson.has(p.personId)
+          ? pending(p.personId, "audio_missing", { missing_ranges: missingByPerson.get(p.personId) ?? [] })
+          : { person_id: p.personId, status: "pending", samples: 0 },
+      ),
+      conversation.missingAudioWaits + 1,
+    );
+    for (const [personId, ranges] of missingByPerson) {
+      logOutcome(
+        logger,
+        pending(personId, "audio_missing", { missing_ranges: ranges, delivery_attempt: request.deliveryAttempt }),
+      );
+    }
+    return {
+      kind: "retry",
+      reason: "audio_missing",
+      detail: `audio missing for ${[...missingByPerson.keys()].join(", ")}`,
+    };
+  }
+
+  const cuts = await mapLimit(toCut, settings.concurrency, (c) =>
+    cutCandidate(deps, conversation, audio, bucketName, c),
+  );
+  const transient = cuts.find((c) => c.outcome.kind === "embedding_failed" || c.outcome.kind === "missing");
+  if (transient !== undefined && waiting) {
+    const reason = transient.outcome.kind === "missing" ? "audio_missing" : "embedding_failed";
+    const detail =
+      transient.outcome.kind === "missing"
+        ? { missing_ranges: transient.outcome.ranges }
+        : { error: transient.outcome.kind === "embedding_failed" ? transient.outcome.message : "" };
+    const waitingFor = pending(transient.candidate.personId, reason, detail);
+    await writeSummary(
+      db,
+      conversation.id,
+      plans.map((p) =>
+        p.personId === waitingFor.person_id ? waitingFor : { person_id: p.personId, status: "pending", samples: 0 },
+      ),
+      conversation.missingAudioWaits + 1,
+    );
+    logOutcome(logger, waitingFor);
+    return { kind: "retry", reason, detail: `${reason} for sample ${transient.candidate.sampleId}` };
+  }
+
+  const stats: ExtractionStats = {
+    bytesRead: audio.stats.bytesRead,
+    objectReads: audio.stats.objectReads,
+    samplesWritten: 0,
+    bytesWritten: 0,
+    samplesDeleted: 0,
+  };
+  const okCuts = cuts.flatMap((c) =>
+    c.outcome.kind === "ok" ? [{ personId: c.candidate.personId, ...c.outcome }] : [],
+  );
+  await mapLimit(okCuts, settings.concurrency, async ({ personId, sample, wav }) => {
+    await bucket.file(personSampleObjectName(personId, sample.sample_id)).save(wav, {
+      resumable: false,
+      contentType: "audio/wav",
+      metadata: { metadata: { conversation_id: conversation.id, person_id: personId, sample_id: sample.sample_id } },
+    });
+    stats.samplesWritten += 1;
+    stats.bytesWritten += wav.length;
+  });
+
+  const outcomes: PersonExtraction[] = [];
+  for (const plan of plans) {
+    const mineCuts = cuts.filter((c) => c.candidate.personId === plan.personId);
+    const added = mineCuts.flatMap((c) => (c.outcome.kind === "ok" ? [c.outcome.sample] : []));
+    const proposed = new Set(
+      "reason" in plan.selection || plan.early ? [] : plan.selection.candidates.map((c) => c.sampleId),
+    );
+    const retires = (plan.profile?.samples ?? []).some(
+      (s) => s.conversation_id === conversation.id && !proposed.has(s.sample_id),
+    );
+    let merged: MergedProfile | undefined;
+    const ownedByAnother = plan.early?.reason === "person_of_another_user";
+    if (!ownedByAnother && (added.length > 0 || retires)) {
+      const model = added[0]?.embedding?.model ?? null;
+      try {
+        merged = await commitProfile(db, {
+          personId: plan.personId,
+          userId: conversation.userId,
+          conversationId: conversation.id,
+          proposedIds: proposed,
+          added,
+          reembedded: model ? await reembedStale(deps, plan.personId, plan.profile?.samples ?? [], model) : new Map(),
+          maxSamples: settings.maxSamplesPerPerson,
+          model,
+        });
+        stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, merged.dropped);
+      } catch (error) {
+        if (!(error instanceof PersonOwnershipError)) throw error;
+        outcomes.push(notExtracted(plan.personId, "person_of_another_user", { person_id: plan.personId }));
+        stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, added);
+        continue;
+      }
+    }
+    outcomes.push(outcomeFor(plan, conversation.id, mineCuts, merged?.samples, settings));
+  }
+
+  const status = await writeSummary(db, conversation.id, outcomes);
+  for (const outcome of outcomes) logOutcome(logger, outcome);
+  return { kind: "done", status, people: outcomes, stats };
+}

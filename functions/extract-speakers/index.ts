@@ -1,0 +1,123 @@
+/**
+ * The speaker-extraction worker (CloudEvent function on the extraction topic), triggered
+ * when a conversation is finalized and again when a speaker is assigned in a finalized
+ * conversation. Resolving acks the message; throwing has it redelivered, which is how
+ * audio still in flight (or an embedding service that is down) is waited for. A message
+ * it must never process (another environment's, a broken schema) goes to the dead-letter
+ * topic with an error log line.
+ */
+import { conversationLogger } from "../../shared/logger";
+import { decodePubSubEvent, type PubSubHandler, type ReceivedMessage } from "../../shared/pubsub-event";
+import { createDeadLetterer, undecodableMessage } from "../dead-letter";
+import type { EnvironmentRuntime } from "../runtime";
+import { embedderFor } from "./embedder-config";
+import type { SpeakerEmbedder } from "./embedding";
+import { extractConversation } from "./extract-conversation";
+import { parseExtractionMessage } from "./extraction-request";
+import { type ExtractionSettings, loadExtractionSettings } from "./extraction-settings";
+
+export const EXTRACT_SPEAKERS_COMPONENT = "extract-speakers";
+
+export interface ExtractSpeakersOptions {
+  /** Thresholds; by default the TETHER_EXTRACTION_* variables over the defaults. */
+  readonly settings?: ExtractionSettings;
+  /** By default the hosted service when TETHER_EMBEDDING_URL is set, else the built-in one. */
+  readonly embedder?: SpeakerEmbedder;
+  readonly now?: () => Date;
+}
+
+export class ExtractionRetryError extends Error {
+  override name = "ExtractionRetryError";
+}
+
+export function createExtractSpeakersHandler(
+  runtime: EnvironmentRuntime,
+  options: ExtractSpeakersOptions = {},
+): PubSubHandler {
+  const settings = options.settings ?? loadExtractionSettings(process.env);
+  const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
+  const now = options.now ?? (() => new Date());
+  const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT);
+  const environment = runtime.resources.environment;
+  const deps = {
+    db: runtime.clients.firestore,
+    bucket: runtime.clients.bucket,
+    embedder,
+    settings,
+  };
+
+  return async (event) => {
+    let message: ReceivedMessage;
+    try {
+      message = decodePubSubEvent(event);
+    } catch (error) {
+      await deadLetters.reject(undecodableMessage(event), {
+        reason: "malformed_event",
+        detail: (error as Error).message,
+      });
+      return;
+    }
+    const parsed = parseExtractionMessage(message, environment);
+    if (!parsed.ok) {
+      await deadLetters.reject(message, parsed.rejection);
+      return;
+    }
+    const { conversation_id: conversationId, reason } = parsed.attributes;
+    const logger = conversationLogger(runtime.logger, {
+      conversation_id: conversationId,
+      environment,
+      component: EXTRACT_SPEAKERS_COMPONENT,
+      message_id: message.id,
+      trigger: reason,
+    });
+    const started = Date.now();
+    let outcome: Awaited<ReturnType<typeof extractConversation>>;
+    try {
+      outcome = await extractConversation({ ...deps, logger }, runtime.resources.bucket, {
+        conversationId,
+        deliveryAttempt: message.deliveryAttempt,
+        publishedAt: message.publishTime ? new Date(message.publishTime) : undefined,
+        now: now(),
+      });
+    } catch (error) {
+      logger.error(
+        { err: error, delivery_attempt: message.deliveryAttempt },
+        "speaker extraction failed; it will be redelivered",
+      );
+      throw error;
+    }
+    switch (outcome.kind) {
+      case "conversation_not_found":
+        // The request is published only after the conversation is finalized in this
+        // environment's database; its absence is an anomaly, kept visible by redelivery
+        // until the subscription dead-letters it.
+        logger.error(
+          { delivery_attempt: message.deliveryAttempt },
+          "extraction requested for a conversation that does not exist",
+        );
+        throw new ExtractionRetryError(`conversation ${conversationId} does not exist in ${environment}`);
+      case "not_finalized":
+        logger.info(
+          { conversation_status: outcome.status },
+          "conversation is not finalized yet; extraction runs when finalization requests it",
+        );
+        return;
+      case "retry":
+        logger.warn(
+          { delivery_attempt: message.deliveryAttempt, reason: outcome.reason },
+          `speaker extraction will retry: ${outcome.detail}`,
+        );
+        throw new ExtractionRetryError(outcome.detail);
+      case "done":
+        logger.info(
+          {
+            extraction_status: outcome.status,
+            people: outcome.people.length,
+            ...outcome.stats,
+            elapsed_ms: Date.now() - started,
+          },
+          "speaker extraction done",
+        );
+    }
+  };
+}

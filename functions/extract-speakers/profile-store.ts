@@ -1,0 +1,227 @@
+/**
+ * A person's speaker profile at `people/{person_id}`: at most `maxSamples` samples across
+ * conversations (the best by quality score) and the profile embedding, the mean of the kept
+ * samples' embeddings of the current model.
+ *
+ * Updates run in a transaction and are keyed by deterministic sample ids, so running the
+ * same extraction twice, or two extractions at once, never duplicates a sample. A sample of
+ * this conversation that selection no longer proposes (say, its segment was re-assigned)
+ * is retired on the next run.
+ */
+import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import type { Bucket } from "@google-cloud/storage";
+import { z } from "zod";
+import { type PersonSample, personRef } from "../../shared/firestore-schema";
+import { personSampleObjectName } from "../../shared/storage-paths";
+import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
+
+const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
+
+const personSampleSchema = z
+  .object({
+    uri: z.string(),
+    sample_id: z.string().min(1),
+    conversation_id: z.string(),
+    segment_ids: z.array(z.string()),
+    duration_ms: z.number(),
+    start_ms: z.number().optional(),
+    end_ms: z.number().optional(),
+    sample_rate: z.number().optional(),
+    quality: z
+      .object({
+        score: z.number(),
+        duration_ms: z.number(),
+        speech_coverage: z.number(),
+        assigned_coverage: z.number(),
+        margin_ms: z.number(),
+        active_ratio: z.number().optional(),
+        clipped_ratio: z.number().optional(),
+        active_level_dbfs: z.number().optional(),
+      })
+      .optional(),
+    embedding: embeddingSchema.optional(),
+  })
+  .transform((s): PersonSample => s);
+
+const personDocSchema = z.object({
+  user_id: z.string(),
+  samples: z.array(personSampleSchema).default([]),
+  embedding: embeddingSchema.nullable().default(null),
+});
+
+export interface PersonProfile {
+  readonly userId: string;
+  readonly samples: PersonSample[];
+  readonly embedding: SpeakerEmbedding | null;
+}
+
+export class PersonOwnershipError extends Error {
+  override name = "PersonOwnershipError";
+}
+
+function parseProfile(personId: string, data: unknown): PersonProfile {
+  const parsed = personDocSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`people/${personId} is malformed: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`);
+  }
+  return { userId: parsed.data.user_id, samples: parsed.data.samples, embedding: parsed.data.embedding };
+}
+
+/** The profiles of `personIds` that exist. */
+export async function readProfiles(db: Firestore, personIds: readonly string[]): Promise<Map<string, PersonProfile>> {
+  if (personIds.length === 0) return new Map();
+  const snapshots = await db.getAll(...personIds.map((id) => personRef(db, id)));
+  const profiles = new Map<string, PersonProfile>();
+  snapshots.forEach((snapshot, i) => {
+    const id = personIds[i] as string;
+    if (snapshot.exists) profiles.set(id, parseProfile(id, snapshot.data()));
+  });
+  return profiles;
+}
+
+/** Samples written before quality scores existed rank by length alone. */
+export function sampleScore(sample: PersonSample): number {
+  return sample.quality?.score ?? Math.min(1, sample.duration_ms / 10_000) * 0.5;
+}
+
+const byScore = (a: { score: number; id: string }, b: { score: number; id: string }): number =>
+  b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+export interface SampleCompetition {
+  /** Candidate ids (not yet stored) that would enter the kept set. */
+  readonly worthCutting: string[];
+  /** Candidate ids already stored in the profile. */
+  readonly alreadyStored: string[];
+  /** Lowest score among samples that would be kept, when the profile is full. */
+  readonly lowestKeptScore: number | null;
+}
+
+/**
+ * Which of this conversation's candidates can make the person's best `maxSamples`, given
+ * the stored samples. Estimated scores are upper bounds, so a candidate left out here could
+ * not have been kept after cutting either. Pure.
+ */
+export function competeForSlots(
+  stored: readonly PersonSample[],
+  conversationId: string,
+  candidates: readonly { sampleId: string; estimatedScore: number }[],
+  maxSamples: number,
+): SampleCompetition {
+  const proposed = new Set(candidates.map((c) => c.sampleId));
+  const standing = stored.filter((s) => s.conversation_id !== conversationId || proposed.has(s.sample_id));
+  const storedIds = new Set(standing.map((s) => s.sample_id));
+  const entries = [
+    ...standing.map((s) => ({ id: s.sample_id, score: sampleScore(s), candidate: false })),
+    ...candidates
+      .filter((c) => !storedIds.has(c.sampleId))
+      .map((c) => ({ id: c.sampleId, score: c.estimatedScore, candidate: true })),
+  ].sort(byScore);
+  const kept = entries.slice(0, maxSamples);
+  return {
+    worthCutting: kept.filter((e) => e.candidate).map((e) => e.id),
+    alreadyStored: candidates.filter((c) => storedIds.has(c.sampleId)).map((c) => c.sampleId),
+    lowestKeptScore: entries.length >= maxSamples ? (kept.at(-1)?.score ?? null) : null,
+  };
+}
+
+export interface ProfileChange {
+  readonly personId: string;
+  readonly userId: string;
+  readonly conversationId: string;
+  /** Every sample id selection proposes for this person in this conversation now. */
+  readonly proposedIds: ReadonlySet<string>;
+  /** Newly cut samples (their WAVs are already written). */
+  readonly added: readonly PersonSample[];
+  /** Fresh embeddings for stored samples whose model is not the current one. */
+  readonly reembedded: ReadonlyMap<string, SpeakerEmbedding>;
+  readonly maxSamples: number;
+  /** The embedding model in use, or null when nothing was embedded this run. */
+  readonly model: string | null;
+}
+
+export interface MergedProfile {
+  readonly samples: PersonSample[];
+  /** Samples no longer referenced: retired from this conversation or outranked. */
+  readonly dropped: PersonSample[];
+  readonly embedding: SpeakerEmbedding | null;
+}
+
+/** The profile after a change: pure, so the transaction body is trivial and unit-tested. */
+export function mergeProfile(current: PersonProfile | undefined, change: ProfileChange): MergedProfile {
+  const stored = current?.samples ?? [];
+  const retired = stored.filter(
+    (s) => s.conversation_id === change.conversationId && !change.proposedIds.has(s.sample_id),
+  );
+  const standing = stored
+    .filter((s) => !retired.includes(s))
+    .map((s) => {
+      const fresh = change.reembedded.get(s.sample_id);
+      return fresh ? { ...s, embedding: { ...fresh } } : s;
+    });
+  const ids = new Set(standing.map((s) => s.sample_id));
+  const pool = [...standing, ...change.added.filter((s) => !ids.has(s.sample_id))];
+  const ranked = pool
+    .map((s) => ({ s, id: s.sample_id, score: sampleScore(s) }))
+    .sort(byScore)
+    .map((e) => e.s);
+  const samples = ranked.slice(0, change.maxSamples);
+  const dropped = [...retired, ...ranked.slice(change.maxSamples)];
+  const model = change.model ?? current?.embedding?.model ?? null;
+  const computed =
+    model === null
+      ? null
+      : profileEmbedding(
+          samples.map((s) => s.embedding),
+          model,
+        );
+  const embedding = computed ?? (samples.length > 0 ? (current?.embedding ?? null) : null);
+  return { samples, dropped, embedding };
+}
+
+/** Applies `change` to `people/{person_id}` in a transaction; creates the profile if needed. */
+export async function commitProfile(db: Firestore, change: ProfileChange): Promise<MergedProfile> {
+  const ref = personRef(db, change.personId);
+  return await db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const current = snapshot.exists ? parseProfile(change.personId, snapshot.data()) : undefined;
+    if (current !== undefined && current.userId !== change.userId) {
+      throw new PersonOwnershipError(`person ${change.personId} belongs to another user`);
+    }
+    const merged = mergeProfile(current, change);
+    tx.set(ref, {
+      id: change.personId,
+      user_id: change.userId,
+      samples: merged.samples,
+      embedding: merged.embedding,
+      updated_at: FieldValue.serverTimestamp(),
+    });
+    return merged;
+  });
+}
+
+export function sampleUri(bucketName: string, personId: string, sampleId: string): string {
+  return `gs://${bucketName}/${personSampleObjectName(personId, sampleId)}`;
+}
+
+/**
+ * Deletes the WAVs of dropped samples that the profile no longer references (re-read after
+ * the commit: a concurrent run may have re-added one). A missing object is fine.
+ */
+export async function deleteDroppedSamples(
+  db: Firestore,
+  bucket: Bucket,
+  personId: string,
+  dropped: readonly PersonSample[],
+): Promise<number> {
+  if (dropped.length === 0) return 0;
+  const snapshot = await personRef(db, personId).get();
+  const referenced = new Set(
+    snapshot.exists ? parseProfile(personId, snapshot.data()).samples.map((s) => s.sample_id) : [],
+  );
+  const doomed = dropped.filter((s) => !referenced.has(s.sample_id));
+  await Promise.all(
+    doomed.map((s) => bucket.file(personSampleObjectName(personId, s.sample_id)).delete({ ignoreNotFound: true })),
+  );
+  return doomed.length;
+}

@@ -1,0 +1,99 @@
+/**
+ * The outcome of extraction per person, as the conversation document records it and the
+ * API serves it: `extracted`, or `skipped` / `failed` with a reason a person can act on.
+ * Every skipped or failed person is also a log line (WARNING / ERROR) carrying the
+ * conversation id and environment, so nothing is skipped silently.
+ */
+import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import type { PersonExtraction } from "../../shared/firestore-schema";
+import { conversationRef } from "../../shared/firestore-schema";
+import type { Logger } from "../../shared/logger";
+
+/** Reasons, and what a person can do about each. */
+export const REASONS = {
+  /** Not enough continuous speech: assign more (or longer) segments of this person. */
+  too_short: "skipped",
+  /** Long enough, but someone else talks over every long stretch. */
+  overlapping_speech: "skipped",
+  /** The person already has the maximum of better samples. */
+  sample_limit_reached: "skipped",
+  /** The windows were cut but hold (almost) no speech: check the segment times. */
+  no_speech_in_audio: "skipped",
+  /** The person has no segment in this conversation any more (re-assigned). */
+  no_segments: "skipped",
+  /** Chunks of the conversation are not stored (detail names the ranges). */
+  audio_missing: "failed",
+  /** The embedding service failed (detail has its error). */
+  embedding_failed: "failed",
+  /** The person id belongs to another user: the assignment names a wrong person. */
+  person_of_another_user: "failed",
+} as const;
+
+export type Reason = keyof typeof REASONS;
+
+export function extracted(personId: string, samples: number, detail?: Record<string, unknown>): PersonExtraction {
+  return { person_id: personId, status: "extracted", samples, ...(detail ? { detail } : {}) };
+}
+
+export function notExtracted(
+  personId: string,
+  reason: Reason,
+  detail: Record<string, unknown>,
+  samples = 0,
+): PersonExtraction {
+  return { person_id: personId, status: REASONS[reason], reason, detail, samples };
+}
+
+/** While audio may still be in flight: the request will be retried. */
+export function pending(personId: string, reason: Reason, detail: Record<string, unknown>): PersonExtraction {
+  return { person_id: personId, status: "pending", reason, detail, samples: 0 };
+}
+
+export function summaryStatus(people: readonly PersonExtraction[]): "pending" | "done" | "failed" {
+  if (people.some((p) => p.status === "pending")) return "pending";
+  return people.some((p) => p.status === "failed") ? "failed" : "done";
+}
+
+/** Writes the conversation's extraction summary (replacing the previous run's). */
+export async function writeSummary(
+  db: Firestore,
+  conversationId: string,
+  people: readonly PersonExtraction[],
+  missingAudioWaits?: number,
+): Promise<"pending" | "done" | "failed"> {
+  const status = summaryStatus(people);
+  const sorted = [...people].sort((a, b) => (a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0));
+  await conversationRef(db, conversationId).update({
+    extraction: {
+      status,
+      people: sorted,
+      updated_at: FieldValue.serverTimestamp(),
+      ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
+    },
+  });
+  return status;
+}
+
+/** One log line per person outcome; skipped -> WARNING, failed -> ERROR. */
+export function logOutcome(logger: Logger, outcome: PersonExtraction): void {
+  const fields = {
+    person_id: outcome.person_id,
+    extraction_status: outcome.status,
+    reason: outcome.reason,
+    detail: outcome.detail,
+    samples: outcome.samples,
+  };
+  switch (outcome.status) {
+    case "failed":
+      logger.error(fields, `speaker extraction failed for ${outcome.person_id}: ${outcome.reason}`);
+      return;
+    case "skipped":
+      logger.warn(fields, `speaker extraction skipped ${outcome.person_id}: ${outcome.reason}`);
+      return;
+    case "pending":
+      logger.warn(fields, `speaker extraction waiting for ${outcome.person_id}: ${outcome.reason}; will retry`);
+      return;
+    default:
+      logger.info(fields, `speaker samples extracted for ${outcome.person_id}`);
+  }
+}

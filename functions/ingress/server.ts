@@ -1,31 +1,182 @@
 /**
- * The WebSocket ingress (Cloud Run). Placeholder until the ingress lands: it serves the
- * health endpoint only, so the local stack can already report its URL.
+ * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket (session.ts),
+ * `GET /healthz` answers the platform's probes, and `close()` drains: no new sockets,
+ * every complete chunk received made durable and acknowledged, then 1012.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { Timestamp } from "@google-cloud/firestore";
+import { WebSocketServer } from "ws";
+import { hs256Verifier, type TokenVerifier } from "../../shared/auth";
+import { requireTokenSecret } from "../../shared/config";
+import { LISTEN_PATH } from "../../shared/protocol";
 import type { EnvironmentRuntime, RunningService } from "../runtime";
+import { ConversationRegistry } from "./conversation-registry";
+import { ConversationStore } from "./conversation-store";
+import { DEFAULT_LIMITS, type IngressLimits, memoryBoundPerSocket } from "./limits";
+import { PublishBudget } from "./publish-budget";
+import { IngressPublisher } from "./publisher";
+import { Session } from "./session";
+import { IngressSocket } from "./socket";
+
+export interface IngressOptions {
+  /** Verifies client access tokens; default: HS256 with the environment's token key. */
+  readonly verifier?: TokenVerifier;
+  readonly limits?: Partial<IngressLimits>;
+  /** Replaces the publisher (tests hold publishes back to create backpressure deterministically). */
+  readonly publisher?: (runtime: EnvironmentRuntime) => IngressPublisher;
+}
+
+export interface RunningIngress extends RunningService {
+  /** Open sockets (for tests and the bench). */
+  readonly connections: () => number;
+}
+
+function refuseUpgrade(socket: Socket, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
 
 export async function startIngress(
   runtime: EnvironmentRuntime,
   listen: { host: string; port: number },
-): Promise<RunningService> {
+  options: IngressOptions = {},
+): Promise<RunningIngress> {
+  const { settings, resources, clients, logger } = runtime;
+  const environment = resources.environment;
+  const limits: IngressLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const tokenSecret = requireTokenSecret(settings);
+  const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now());
+  const publisher = options.publisher?.(runtime) ?? new IngressPublisher(clients.pubsub, resources);
+  const budget = new PublishBudget(limits.maxInFlightBytes);
+  const registry = new ConversationRegistry({
+    store,
+    publisher,
+    logger,
+    environment,
+    idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+  });
+  const sessions = new Set<Session>();
+  let draining = false;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    WebSocket: IngressSocket,
+    maxPayload: limits.maxMessageBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+
   const server = http.createServer((req, res) => {
-    if (req.url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "ok", environment: runtime.resources.environment }));
+    const path = new URL(req.url ?? "/", "http://ingress.invalid").pathname;
+    if (path === "/healthz") {
+      res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: draining ? "draining" : "ok", environment, connections: sessions.size }));
       return;
     }
-    res.writeHead(404).end();
+    if (path === LISTEN_PATH) {
+      res.writeHead(426, { "content-type": "application/json", upgrade: "websocket" });
+      res.end(JSON.stringify({ error: { code: "upgrade_required", message: `${LISTEN_PATH} is a WebSocket endpoint` } }));
+      return;
+    }
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { code: "not_found", message: `no route for ${path}` } }));
   });
+
+  server.on("upgrade", (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on("error", (error) => logger.debug({ err: error }, "upgrade socket error"));
+    const path = new URL(req.url ?? "/", "http://ingress.invalid").pathname;
+    if (path !== LISTEN_PATH) {
+      logger.warn({ path, conversation_id: null }, "upgrade refused: unknown path");
+      refuseUpgrade(socket, 404, "Not Found");
+      return;
+    }
+    if (draining) {
+      logger.info({ conversation_id: null }, "upgrade refused: draining");
+      refuseUpgrade(socket, 503, "Service Unavailable");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws as IngressSocket, req, {
+        environment,
+        handshake: { environment, tokenSecret, verifier: options.verifier ?? hs256Verifier(tokenSecret), chunkSeconds: settings.chunkSeconds },
+        registry,
+        store,
+        publisher,
+        budget,
+        limits,
+        logger,
+        isDraining: () => draining,
+        onClosed: (closed) => sessions.delete(closed),
+      });
+      sessions.add(session);
+      if (sessions.size > limits.maxConnections) {
+        (ws as IngressSocket).closeWithError("overloaded", "this ingress instance has too many open sockets: resume after a delay");
+        logger.warn({ conversation_id: null, connections: sessions.size }, "socket refused: connection limit reached");
+        return;
+      }
+      void session.start();
+    });
+  });
+
+  // Sockets whose peer vanished without a close never answer: find them by ping.
+  const pinger = setInterval(() => {
+    for (const session of sessions) {
+      if (!session.alive) session.terminate("it did not answer a ping");
+      else session.ping();
+    }
+  }, limits.pingIntervalMs);
+  pinger.unref();
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(listen.port, listen.host, () => resolve());
+    server.listen(listen.port, listen.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
+  logger.info(
+    {
+      port,
+      conversation_id: null,
+      chunk_seconds: settings.chunkSeconds,
+      idle_timeout_seconds: settings.idleTimeoutSeconds,
+      memory_bound_per_socket_bytes_pcm16_16k: memoryBoundPerSocket(limits, "pcm16", 16000, settings.chunkSeconds),
+      limits,
+    },
+    "ingress listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    draining = true;
+    clearInterval(pinger);
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const open = [...sessions];
+    logger.info({ conversation_id: null, sockets: open.length }, "draining: making received chunks durable, then 1012");
+    const drained = Promise.all(open.map((session) => session.drain()));
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, limits.drainTimeoutMs).unref())]);
+    // Sockets whose clients do not finish the close handshake are cut after a grace period.
+    const closedAll = Promise.all(open.map((session) => session.whenClosed()));
+    const grace = setTimeout(() => {
+      for (const session of sessions) session.terminate("its client did not finish the close handshake during shutdown");
+    }, 2_000);
+    await closedAll;
+    clearTimeout(grace);
+    await publisher.flush().catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
+    registry.releaseAll();
+    wss.close();
+    await stopped;
+    logger.info({ conversation_id: null }, "ingress stopped");
+  };
+
   return {
     url: `ws://${listen.host}:${port}/v1/listen`,
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    connections: () => sessions.size,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
   };
 }

@@ -1,0 +1,360 @@
+/**
+ * The ingress under load, against the Pub/Sub and Firestore emulators, with its baseline
+ * measured in the same run:
+ *
+ * 1. Throughput: frames/s acknowledged by the ingress (published to the emulator and
+ *    recorded durable) as a ratio of frames/s through a bare `ws` server on loopback
+ *    that acknowledges as often. Same client, frame size, connection count and duration.
+ * 2. Resident memory of the ingress process per 1,000 idle-but-open streams (each past
+ *    `ready`), beside the same for the bare `ws` server.
+ * 3. 1,000 concurrent real-time 16 kHz pcm16 streams on one ingress process: ack latency
+ *    measured from the moment the last byte of a chunk was sent (so: beyond the chunk
+ *    duration), p50 and p99.
+ *
+ * Servers run as their own processes (the ingress as Cloud Run runs it: functions/ingress/main.ts),
+ * so their memory is theirs alone and the load generator does not share their event loop.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { PubSub } from "@google-cloud/pubsub";
+import WebSocket, { WebSocketServer } from "ws";
+import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
+import { signAccessToken } from "../shared/auth";
+import { environmentResources, parseEnvironmentName } from "../shared/environment";
+import { freePort } from "../local/ports";
+import type { BenchContext } from "./run";
+
+const ROOT = path.resolve(__dirname, "..");
+const SAMPLE_RATE = 16000;
+const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
+const CHUNK_SECONDS = 5;
+const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
+const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
+
+const THROUGHPUT_CONNECTIONS = 16;
+const THROUGHPUT_SECONDS = 6;
+const STREAMS = 1000;
+const REALTIME_SECONDS = 11;
+
+// ------------------------------------------------------------ processes
+
+interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+function rssOf(pid: number | undefined): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  if (kb === undefined) throw new Error("no VmRSS in /proc status");
+  return Number(kb) * 1024;
+}
+
+async function waitHealthy(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output()}`);
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`server did not start: ${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Compiles the servers to JavaScript, as the container runs them (`node dist/...`): the
+ * TypeScript loader would add its own cost to every request. Into node_modules/.cache so
+ * the compiled files resolve the project's dependencies.
+ */
+function compileServers(): string {
+  const outDir = path.join(ROOT, "node_modules/.cache/tether-bench");
+  const tsc = require.resolve("typescript/bin/tsc");
+  const result = spawnSync(
+    process.execPath,
+    [tsc, "--outDir", outDir, "--rootDir", ROOT, "--module", "commonjs", "--target", "ES2022", "--esModuleInterop", "--skipLibCheck", "--resolveJsonModule",
+      path.join(ROOT, "functions/ingress/main.ts"), __filename],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  if (!fs.existsSync(path.join(outDir, "functions/ingress/main.js"))) throw new Error(`could not compile the ingress: ${result.stdout}${result.stderr}`);
+  return outDir;
+}
+
+async function startServer(script: string, args: string[], env: NodeJS.ProcessEnv, port: number, listenPath: string): Promise<ServerProcess> {
+  // BENCH_SERVER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the servers.
+  const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...extra, script, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, () => output);
+  return {
+    child,
+    url: `ws://127.0.0.1:${port}${listenPath}`,
+    rssBytes: () => rssOf(child.pid),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      // A profiled server must exit on its own to write its profile.
+      child.kill(extra.length > 0 ? "SIGTERM" : "SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** The baseline: a bare `ws` server that answers `ready`, then acks every chunk's worth of frames. */
+function rawServerMain(port: number): void {
+  const server = http.createServer((_req, res) => res.end("ok"));
+  const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 256 * 1024 });
+  wss.on("connection", (ws) => {
+    let frames = 0;
+    ws.send(JSON.stringify({ type: "ready", position: 0 }));
+    ws.on("message", () => {
+      frames += 1;
+      if (frames % FRAMES_PER_CHUNK === 0) ws.send(JSON.stringify({ type: "ack", position: frames * FRAME_BYTES }));
+    });
+  });
+  server.listen(port, "127.0.0.1");
+}
+
+// ------------------------------------------------------------ clients
+
+interface Stream {
+  readonly ws: WebSocket;
+  acked: number;
+}
+
+async function openStreams(url: string, headers: Record<string, string>, count: number, concurrency: number): Promise<Stream[]> {
+  const streams: Stream[] = [];
+  let next = 0;
+  const openOne = (): Promise<Stream> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+      const stream: Stream = { ws, acked: 0 };
+      ws.on("message", (data, isBinary) => {
+        if (isBinary) return;
+        const message = JSON.parse(data.toString()) as { type: string; position?: number; code?: string };
+        if (message.type === "ready") resolve(stream);
+        else if (message.type === "ack") stream.acked = message.position ?? 0;
+        else if (message.type === "error") reject(new Error(`refused: ${message.code}`));
+      });
+      ws.on("error", reject);
+    });
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      streams.push(await openOne());
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return streams;
+}
+
+/** Sends frames as fast as each socket drains, for `seconds`; returns acknowledged frames per second. */
+async function measureThroughput(url: string, headers: Record<string, string>): Promise<number> {
+  const streams = await openStreams(url, headers, THROUGHPUT_CONNECTIONS, THROUGHPUT_CONNECTIONS);
+  const frame = crypto.randomBytes(FRAME_BYTES);
+  let stopped = false;
+  // Up to 16 frames per socket per turn of the event loop, while the socket drains: the
+  // timer that ends the run (and acks) must get their turn too.
+  const pump = (stream: Stream): void => {
+    for (let i = 0; i < 16 && !stopped && stream.ws.bufferedAmount < 512 * 1024; i += 1) stream.ws.send(frame);
+    if (!stopped) setImmediate(() => pump(stream));
+  };
+  const started = process.hrtime.bigint();
+  for (const stream of streams) pump(stream);
+  await new Promise((resolve) => setTimeout(resolve, THROUGHPUT_SECONDS * 1000));
+  stopped = true;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const frames = streams.reduce((sum, s) => sum + s.acked / FRAME_BYTES, 0);
+  for (const stream of streams) stream.ws.terminate();
+  return frames / seconds;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * Every stream sends one 100 ms frame every 100 ms; returns latencies (ms) of acks beyond
+ * each chunk's last byte. Streams that have been running for a while complete their chunks
+ * at different moments: each first sends a random part of a chunk at once (its "history"),
+ * so chunk completions spread evenly over the chunk duration, as they do in production.
+ */
+async function measureRealtime(streams: Stream[], random: () => number): Promise<{ latencies: number[]; lagMs: number }> {
+  const frame = crypto.randomBytes(FRAME_BYTES);
+  const latencies: number[] = [];
+  const state = streams.map((stream, i) => {
+    const history = Math.floor(random() * FRAMES_PER_CHUNK);
+    for (let f = 0; f < history; f += 1) stream.ws.send(frame);
+    return {
+      stream,
+      nextAt: 0,
+      offsetMs: (i * 100) / streams.length, // spread the sends over one frame period
+      sent: history * FRAME_BYTES,
+      chunkDoneAt: new Map<number, number>(),
+    };
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the history arrive
+  const start = performance.now();
+  for (const s of state) s.nextAt = start + s.offsetMs;
+  for (const s of state) {
+    s.stream.ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const message = JSON.parse(data.toString()) as { type: string; position?: number };
+      if (message.type !== "ack" || message.position === undefined) return;
+      const done = s.chunkDoneAt.get(message.position);
+      if (done !== undefined) {
+        latencies.push(performance.now() - done);
+        s.chunkDoneAt.delete(message.position);
+      }
+    });
+  }
+  const end = start + REALTIME_SECONDS * 1000;
+  let maxLag = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      for (const s of state) {
+        if (s.nextAt > now || s.nextAt > end) continue;
+        maxLag = Math.max(maxLag, now - s.nextAt);
+        s.stream.ws.send(frame);
+        s.sent += FRAME_BYTES;
+        if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, performance.now());
+        s.nextAt += 100;
+      }
+      if (now > end + 2000) resolve();
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+  return { latencies: latencies.sort((a, b) => a - b), lagMs: maxLag };
+}
+
+// ------------------------------------------------------------ the bench
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+async function idleRss(server: ServerProcess, url: string, headers: Record<string, string>, concurrency: number): Promise<{ streams: Stream[]; perThousand: number; seconds: number }> {
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
+  // Warm up code paths (and the Firestore/Pub/Sub clients) before the baseline.
+  const warm = await openStreams(url, headers, 20, 20);
+  for (const s of warm) s.ws.close();
+  await settle();
+  const before = server.rssBytes();
+  const started = Date.now();
+  const streams = await openStreams(url, headers, STREAMS, concurrency);
+  const seconds = (Date.now() - started) / 1000;
+  await settle();
+  const after = server.rssBytes();
+  return { streams, perThousand: ((after - before) / STREAMS) * 1000, seconds };
+}
+
+export async function run(context: BenchContext): Promise<void> {
+  const environment = parseEnvironmentName(`bench-${crypto.randomBytes(3).toString("hex")}`);
+  const resources = environmentResources(environment, `tether-${environment}`);
+  const pubsub = new PubSub({ projectId: resources.projectId });
+  // Topics only: nothing subscribes, so the emulator keeps no copies of the audio.
+  await Promise.all([pubsub.createTopic(resources.topics.audio), pubsub.createTopic(resources.topics.events)]);
+  await pubsub.close();
+  const secret = crypto.randomBytes(24).toString("base64url");
+  const headers = { authorization: `Bearer ${await signAccessToken(secret, "bench-user", 3600)}` };
+  const ingressEnv = (port: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    ...context.emulatorEnv,
+    TETHER_ENVIRONMENT: environment,
+    TETHER_PROJECT_ID: resources.projectId,
+    TETHER_TOKEN_SECRET: secret,
+    TETHER_CHUNK_SECONDS: String(CHUNK_SECONDS),
+    TETHER_IDLE_TIMEOUT_SECONDS: "600",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+  });
+  const t0 = Date.now();
+  const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  const compiled = compileServers();
+  step("compiled");
+  const startIngress = async () => {
+    const port = await freePort();
+    return await startServer(path.join(compiled, "functions/ingress/main.js"), [], ingressEnv(port), port, "/v1/listen");
+  };
+  const startRaw = async () => {
+    const port = await freePort();
+    return await startServer(path.join(compiled, "bench/ingress.bench.js"), ["--raw-server", String(port)], { ...process.env }, port, "/");
+  };
+
+  // BENCH_INGRESS_PHASES=throughput or =streams runs one half (for profiling).
+  const phases = (process.env.BENCH_INGRESS_PHASES ?? "throughput,streams").split(",");
+  let rawIdlePerThousand = Number.NaN;
+  if (phases.includes("throughput")) {
+    // 1. Throughput, side by side.
+    const raw = await startRaw();
+    step("raw server up");
+    const rawFps = await measureThroughput(raw.url, {});
+    step("raw throughput measured");
+    const rawIdle = await idleRss(raw, raw.url, {}, 100);
+    rawIdlePerThousand = rawIdle.perThousand;
+    for (const s of rawIdle.streams) s.ws.terminate();
+    await raw.stop();
+
+    const ingress = await startIngress();
+    step("ingress up");
+    const ingressFps = await measureThroughput(ingress.url, headers);
+    step("ingress throughput measured");
+    await ingress.stop();
+    context.report(
+      `throughput: ${Math.round(ingressFps).toLocaleString("en")} frames/s through the ingress (acked: published to Pub/Sub and recorded in Firestore) vs ` +
+        `${Math.round(rawFps).toLocaleString("en")} frames/s raw ws loopback = ratio ${(ingressFps / rawFps).toFixed(2)} (aim >= 0.6)`,
+    );
+    context.report(
+      `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${THROUGHPUT_SECONDS} s each, acks every ${CHUNK_SECONDS} s of audio`,
+    );
+  }
+  if (!phases.includes("streams")) return;
+
+  // 2. Idle streams, on a fresh ingress process.
+  const ingress = await startIngress();
+  try {
+    step("ingress up");
+    const idle = await idleRss(ingress, ingress.url, headers, 50);
+    step("idle streams measured");
+    context.report(
+      `idle streams: ${mb(idle.perThousand)} resident per 1,000 open streams on the ingress (${Math.round(idle.perThousand / 1000 / 1024)} KiB each; ` +
+        `raw ws: ${mb(rawIdlePerThousand)} per 1,000); ${STREAMS} opened in ${idle.seconds.toFixed(1)} s`,
+    );
+    context.report(
+      `memory bound per active stream (stated, audio + message buffers): ${Math.round(memoryBoundPerSocket(DEFAULT_LIMITS, "pcm16", SAMPLE_RATE, CHUNK_SECONDS) / 1024)} KiB at 16 kHz pcm16 with ${CHUNK_SECONDS} s chunks`,
+    );
+
+    // 3. The same 1,000 streams, now all sending in real time.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const { latencies, lagMs } = await measureRealtime(idle.streams, random);
+    const rss = ingress.rssBytes();
+    context.report(
+      `real time: ${STREAMS} streams x 16 kHz pcm16 for ${REALTIME_SECONDS} s on one ingress process: ack latency beyond the chunk duration ` +
+        `p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms ` +
+        `(${latencies.length} chunk acks; aim p99 < 250 ms); ingress RSS ${mb(rss)}; sender lag max ${lagMs.toFixed(0)} ms`,
+    );
+    // Every stream completes at least two chunks in the run.
+    const missing = STREAMS * 2 - latencies.length;
+    if (missing > 0) context.report(`WARNING: at least ${missing} chunk acks did not arrive`);
+    for (const s of idle.streams) s.ws.terminate();
+  } finally {
+    await ingress.stop();
+  }
+}
+
+if (require.main === module && process.argv[2] === "--raw-server") rawServerMain(Number(process.argv[3]));

@@ -1,0 +1,240 @@
+/**
+ * `npm run stream`: streams a WAV file (or generated speech-like audio) to a tether
+ * ingress through the SDK, in real time or faster, showing what is sent, acknowledged and
+ * how often it reconnected; prints the conversation id, its environment and where to play
+ * it back.
+ *
+ *   npm start -- --state-file .tether/state.json          (in another terminal)
+ *   npm run stream -- recording.wav --state-file .tether/state.json
+ *   npm run stream -- --generate 30 --speed 4 --disconnect-every 5 --state-file .tether/state.json
+ */
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { type Codec, CODECS, type SampleRate } from "../shared/audio-format";
+import { signAccessToken } from "../shared/auth";
+import { connect, TetherError, type TetherSession } from "./index";
+import { encodeOpusPackets, OPUS_FRAME_MS } from "./opus-encoder";
+import { speechLikePcm } from "./speech-like";
+import { isSampleRate, readWavFile } from "./wav-file";
+
+const USAGE = `Usage: npm run stream -- [FILE.wav] [options]
+
+Streams FILE.wav (16-bit PCM, mono or stereo, 8/16/24/48 kHz), or generated speech-like
+audio, to a tether ingress, and prints the conversation id, environment and playback URL.
+
+Where to stream (one of):
+  --state-file PATH       the file \`npm start -- --state-file PATH\` wrote (default: .tether/state.json if present)
+  --env NAME              the environment of the state file to use (default: dev, or the only one)
+  --url URL               an ingress URL (ws://HOST:PORT/v1/listen), with --token or --secret
+  --token JWT             an access token
+  --secret KEY            mint a token with this HS256 key (local environments)
+  --user ID               the user id of a minted token (default: cli-user)
+  --api-url URL           the environment's HTTP API, for the playback URL
+
+What to stream:
+  --generate SECONDS      generated speech-like audio instead of a file (default: 20 s when no file is given)
+  --sample-rate HZ        sample rate of generated audio (default: 16000)
+  --codec pcm16|opus      send PCM or Opus packets encoded on the fly (default: pcm16)
+  --speed X               1 = real time (default), 4 = four times faster, 0 = as fast as possible
+  --disconnect-every S    drop the connection after every S seconds of audio sent (shows resume)
+  --conversation-id ID    use this conversation id
+  --help`;
+
+const optionsSchema = z.object({
+  file: z.string().optional(),
+  "state-file": z.string().optional(),
+  env: z.string().optional(),
+  url: z.string().optional(),
+  token: z.string().optional(),
+  secret: z.string().optional(),
+  user: z.string().min(1).default("cli-user"),
+  "api-url": z.string().optional(),
+  generate: z.coerce.number().positive().max(24 * 3600).optional(),
+  "sample-rate": z.coerce.number().refine(isSampleRate, { message: "must be 8000, 16000, 24000 or 48000" }).default(16000),
+  codec: z.enum(CODECS).default("pcm16"),
+  speed: z.coerce.number().min(0).default(1),
+  "disconnect-every": z.coerce.number().positive().optional(),
+  "conversation-id": z.string().optional(),
+});
+type Options = z.infer<typeof optionsSchema>;
+
+const stateSchema = z.object({
+  envs: z.record(
+    z.string(),
+    z.object({ ingress_url: z.string(), api_url: z.string().optional(), token_secret: z.string().optional() }),
+  ),
+});
+
+function fail(message: string): never {
+  process.stderr.write(`stream: ${message}\n`);
+  process.exit(2);
+}
+
+function parseOptions(argv: string[]): Options {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(
+        [...Object.keys(optionsSchema.shape).filter((k) => k !== "file"), "help"].map((k) => [k, { type: k === "help" ? "boolean" : "string" }]),
+      ) as Record<string, { type: "string" | "boolean" }>,
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (parsed.positionals.length > 1) fail(`one file at a time\n\n${USAGE}`);
+  const result = optionsSchema.safeParse({ ...parsed.values, file: parsed.positionals[0] });
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    fail(`--${String(issue?.path[0] ?? "?")} ${issue?.message ?? "is invalid"}\n\n${USAGE}`);
+  }
+  return result.data;
+}
+
+interface Target {
+  url: string;
+  token: () => Promise<string>;
+  apiUrl: string | undefined;
+}
+
+function resolveTarget(options: Options): Target {
+  let url = options.url;
+  let secret = options.secret;
+  let apiUrl = options["api-url"];
+  const stateFile = options["state-file"] ?? (fs.existsSync(".tether/state.json") ? ".tether/state.json" : undefined);
+  if (url === undefined) {
+    if (stateFile === undefined) fail("say where to stream: --state-file PATH (from `npm start`), or --url with --token/--secret");
+    let state: z.infer<typeof stateSchema>;
+    try {
+      state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
+    } catch (error) {
+      fail(`cannot read the state file ${stateFile}: ${(error as Error).message}`);
+    }
+    const names = Object.keys(state.envs);
+    const name = options.env ?? (names.length === 1 ? names[0] : "dev");
+    const env = name === undefined ? undefined : state.envs[name];
+    if (env === undefined) fail(`the state file has no environment ${name ?? ""} (it has: ${names.join(", ")})`);
+    url = env.ingress_url;
+    secret ??= env.token_secret;
+    apiUrl ??= env.api_url;
+  }
+  const token = options.token;
+  if (token !== undefined) return { url, token: async () => token, apiUrl };
+  if (secret === undefined) fail("no token: pass --token, or --secret to mint one (a state file carries the local key)");
+  const key = secret;
+  return { url, token: () => signAccessToken(key, options.user), apiUrl };
+}
+
+function loadAudio(options: Options): { pcm: Buffer; sampleRate: SampleRate; source: string } {
+  if (options.file !== undefined && options.generate !== undefined) fail("give a file or --generate, not both");
+  if (options.file !== undefined) {
+    try {
+      const wav = readWavFile(options.file);
+      return { ...wav, source: options.file };
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
+  const seconds = options.generate ?? 20;
+  const sampleRate = options["sample-rate"] as SampleRate;
+  return { pcm: speechLikePcm(seconds, sampleRate), sampleRate, source: `${seconds} s of generated speech-like audio` };
+}
+
+/** Frames of `frameMs` each (pcm16 byte runs, or one Opus packet per 20 ms). */
+function frames(pcm: Buffer, sampleRate: SampleRate, codec: Codec): { frames: Buffer[]; frameMs: number } {
+  if (codec === "opus") return { frames: encodeOpusPackets(pcm, sampleRate), frameMs: OPUS_FRAME_MS };
+  const frameMs = 100;
+  const bytes = ((sampleRate * frameMs) / 1000) * 2;
+  const out: Buffer[] = [];
+  for (let offset = 0; offset < pcm.length; offset += bytes) out.push(pcm.subarray(offset, offset + bytes));
+  return { frames: out, frameMs };
+}
+
+function seconds(session: TetherSession, units: number, frameMs: number, sampleRate: SampleRate): string {
+  const s = session.positionUnit === "byte" ? units / 2 / sampleRate : (units * frameMs) / 1000;
+  return `${s.toFixed(1)} s`;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const target = resolveTarget(options);
+  const audio = loadAudio(options);
+  const codec = options.codec;
+  const { frames: toSend, frameMs } = frames(audio.pcm, audio.sampleRate, codec);
+
+  const session = await connect({
+    url: target.url,
+    token: target.token,
+    codec,
+    sampleRate: audio.sampleRate,
+    ...(options["conversation-id"] ? { conversationId: options["conversation-id"] } : {}),
+  });
+  const out = process.stderr;
+  out.write(`streaming ${audio.source} as ${codec} at ${audio.sampleRate} Hz to ${session.url}\n`);
+  out.write(`conversation ${session.conversationId} on environment ${session.environment}\n`);
+  session.on("reconnecting", (e) => out.write(`\n  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL\n`));
+  session.on("ready", (e) => {
+    if (e.resumed) out.write(`  resumed at ${seconds(session, e.position, frameMs, audio.sampleRate)}\n`);
+  });
+
+  const progress = () => {
+    const s = session.stats;
+    const line = `sent ${seconds(session, s.sent, frameMs, audio.sampleRate)} | acked ${seconds(session, s.acked, frameMs, audio.sampleRate)} | reconnects ${s.reconnects}`;
+    out.write(out.isTTY ? `\r${line}   ` : `${line}\n`);
+  };
+  const ticker = setInterval(progress, out.isTTY ? 250 : 2000);
+
+  const started = Date.now();
+  const disconnectEveryMs = options["disconnect-every"] === undefined ? undefined : options["disconnect-every"] * 1000;
+  let nextDisconnectMs = disconnectEveryMs;
+  try {
+    for (const [i, frame] of toSend.entries()) {
+      const audioMs = (i + 1) * frameMs;
+      if (options.speed > 0) {
+        const due = started + (i * frameMs) / options.speed;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      await session.write(frame);
+      if (nextDisconnectMs !== undefined && disconnectEveryMs !== undefined && audioMs >= nextDisconnectMs) {
+        nextDisconnectMs += disconnectEveryMs;
+        session.simulateDisconnect();
+      }
+    }
+    const result = await session.finalize();
+    clearInterval(ticker);
+    progress();
+    out.write("\n");
+    const lines = [
+      `conversation  ${result.conversationId}`,
+      `environment   ${session.environment}`,
+      `audio         ${seconds(session, result.position, frameMs, audio.sampleRate)} (${result.position} ${session.positionUnit}s), all acknowledged`,
+      `reconnects    ${session.stats.reconnects}`,
+      target.apiUrl === undefined
+        ? "playback      pass --api-url (or use a state file) to print the playback URL"
+        : `playback      ${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${result.conversationId}/audio.wav`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    process.exit(0);
+  } catch (error) {
+    clearInterval(ticker);
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof TetherError) {
+    const where = error.details.expectedEnvironment ? ` (this conversation belongs to environment ${error.details.expectedEnvironment})` : "";
+    process.stderr.write(`\nstream: stopped: ${error.code}: ${error.message}${where}\n`);
+  } else {
+    process.stderr.write(`\nstream: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

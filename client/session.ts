@@ -1,0 +1,558 @@
+/**
+ * One conversation streamed to one tether environment, across any number of sockets.
+ *
+ * - The ingress URL is resolved once, when the session starts, and pinned: every reconnect
+ *   goes to that URL with the resume token. Nothing here ever asks "what is the current
+ *   backend?" again, so a conversation cannot drift to another environment mid-stream.
+ * - `environment` is what the server's `ready` says, not a guess from the URL. A reconnect
+ *   that reports another environment or conversation stops the session.
+ * - Audio is held in a bounded replay buffer until acknowledged; after a reconnect it is
+ *   re-sent from `ready.position`. Text messages are held until an `ack` covers them (see
+ *   shared/protocol.ts) and re-sent after a reconnect otherwise.
+ * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
+ *   the session stops and reports a `TetherError`; it never tries another URL.
+ */
+import type { Codec, PositionUnit, SampleRate } from "../shared/audio-format";
+import { MAX_OPUS_PACKET_BYTES, positionUnit } from "../shared/audio-format";
+import type { Segment } from "../shared/messages";
+import {
+  clientActionForClose,
+  ERROR_CODES,
+  type ErrorMessage,
+  errorCodeForClose,
+  listenQueryString,
+  maxAudioFrameBytes,
+  type ReadyMessage,
+  serverMessageSchema,
+} from "../shared/protocol";
+import { type BackoffPolicy, backoffDelay } from "./backoff";
+import { TypedEmitter } from "./emitter";
+import { TetherError } from "./errors";
+import { ReplayBuffer } from "./replay-buffer";
+import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
+
+export interface ReadyEvent {
+  readonly environment: string;
+  readonly conversationId: string;
+  readonly sessionId: string;
+  readonly position: number;
+  /** False for the first socket of this session object. */
+  readonly resumed: boolean;
+}
+
+export interface ReconnectingEvent {
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly closeCode: number;
+  readonly reason: string;
+}
+
+export interface SessionStats {
+  /** Units written by the app. */
+  readonly written: number;
+  /** Units sent on the current socket (the position after the last one sent). */
+  readonly sent: number;
+  /** Units the server acknowledged as durable. */
+  readonly acked: number;
+  readonly reconnects: number;
+  readonly bufferedBytes: number;
+}
+
+export interface SessionEvents extends Record<string, unknown> {
+  ready: ReadyEvent;
+  ack: { readonly position: number };
+  reconnecting: ReconnectingEvent;
+  finalized: { readonly conversationId: string; readonly position: number };
+  /** Terminal: the session stopped. */
+  error: TetherError;
+}
+
+export interface SessionConfig {
+  readonly url: string;
+  readonly token: () => Promise<string>;
+  readonly authVia: "header" | "query";
+  readonly codec: Codec;
+  readonly sampleRate: SampleRate;
+  readonly conversationId: string | undefined;
+  readonly resumeToken: string | undefined;
+  readonly backoff: BackoffPolicy;
+  readonly maxReconnectAttempts: number;
+  readonly replayBufferBytes: number;
+  readonly maxPendingMessages: number;
+  readonly createSocket: SocketFactory;
+  readonly random: () => number;
+}
+
+type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
+
+interface PendingMessage {
+  readonly json: string;
+  /** Audio position sent on the current socket when this message was sent; undefined = not sent on it. */
+  sentAt: number | undefined;
+}
+
+export interface FinalizeResult {
+  readonly conversationId: string;
+  readonly position: number;
+}
+
+export class TetherSession extends TypedEmitter<SessionEvents> {
+  /** The ingress URL, pinned for the life of the session. */
+  readonly url: string;
+  readonly codec: Codec;
+  readonly sampleRate: SampleRate;
+  readonly positionUnit: PositionUnit;
+  private environmentName: string | undefined;
+  private conversation: string | undefined;
+  private socketSessionId: string | undefined;
+  private token: string | undefined;
+  private chunk: number | undefined;
+  private state: State = "connecting";
+  private socket: SocketLike | undefined;
+  private readonly buffer: ReplayBuffer;
+  private sentPosition = 0;
+  private ackedPosition = 0;
+  private reconnectCount = 0;
+  private failures = 0;
+  private readySeen = false;
+  private lastError: ErrorMessage | undefined;
+  private reauthenticated = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private pending: PendingMessage[] = [];
+  private finalizeRequested = false;
+  private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
+  private roomWaiters: Array<() => void> = [];
+  private terminal: TetherError | undefined;
+  private firstReady: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
+
+  constructor(private readonly config: SessionConfig) {
+    super();
+    this.url = config.url;
+    this.codec = config.codec;
+    this.sampleRate = config.sampleRate;
+    this.positionUnit = positionUnit(config.codec);
+    this.conversation = config.conversationId;
+    this.token = config.resumeToken;
+    this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes);
+  }
+
+  /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
+  get environment(): string {
+    if (this.environmentName === undefined) throw new Error("the session has not received `ready` yet");
+    return this.environmentName;
+  }
+
+  get conversationId(): string {
+    if (this.conversation === undefined) throw new Error("the session has not received `ready` yet");
+    return this.conversation;
+  }
+
+  /** Session id of the current socket. */
+  get sessionId(): string | undefined {
+    return this.socketSessionId;
+  }
+
+  /** The latest resume token: keep it to resume this conversation after an app restart. */
+  get resumeToken(): string | undefined {
+    return this.token;
+  }
+
+  get chunkSize(): number | undefined {
+    return this.chunk;
+  }
+
+  get stats(): SessionStats {
+    return {
+      written: this.buffer.end,
+      sent: this.sentPosition,
+      acked: this.ackedPosition,
+      reconnects: this.reconnectCount,
+      bufferedBytes: this.buffer.bytes,
+    };
+  }
+
+  /** The terminal error, once the session stopped on one. */
+  get error(): TetherError | undefined {
+    return this.terminal;
+  }
+
+  /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */
+  start(): Promise<void> {
+    const started = new Promise<void>((resolve, reject) => {
+      this.firstReady = { resolve, reject };
+    });
+    void this.openSocket();
+    return started;
+  }
+
+  // ------------------------------------------------------------ app API
+
+  /**
+   * Queues audio: pcm16 bytes (an even number, any length), or exactly one Opus packet.
+   * Resolves once it is in the replay buffer; waits while the buffer is full.
+   */
+  async write(audio: Uint8Array): Promise<void> {
+    this.throwIfStopped();
+    if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more audio");
+    if (this.codec === "pcm16" && audio.length % 2 !== 0) {
+      throw new RangeError("pcm16 audio holds whole 16-bit samples: write an even number of bytes");
+    }
+    if (this.codec === "opus" && (audio.length === 0 || audio.length > MAX_OPUS_PACKET_BYTES)) {
+      throw new RangeError(`write one Opus packet of 1 to ${MAX_OPUS_PACKET_BYTES} bytes at a time`);
+    }
+    if (audio.length === 0) return;
+    if (audio.length > this.buffer.capacityBytes) throw new RangeError("this write is larger than the whole replay buffer");
+    while (!this.buffer.fits(audio.length)) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.throwIfStopped();
+    }
+    // Copy: the app may reuse its buffer, and this one may be re-sent much later.
+    const copy = audio.slice();
+    const start = this.buffer.append(copy);
+    if (this.state === "open" && this.sentPosition === start) this.sendFrames(this.buffer.framesFrom(start, this.maxFrame()));
+  }
+
+  /** Sends transcript segments (re-sending a segment id replaces it). */
+  sendSegments(segments: readonly Segment[]): void {
+    this.queueMessage({ type: "segments", segments });
+  }
+
+  /** Assigns segments (of any earlier socket of the conversation) to a person. */
+  assignSpeaker(personId: string, segmentIds: readonly string[]): void {
+    this.queueMessage({ type: "speaker_assigned", person_id: personId, segment_ids: segmentIds });
+  }
+
+  /** Ends the conversation; resolves when the server answered `finalized` (everything is durable). */
+  finalize(): Promise<FinalizeResult> {
+    const result = new Promise<FinalizeResult>((resolve, reject) => {
+      if (this.terminal) reject(this.terminal);
+      else this.finalizeWaiters.push({ resolve, reject });
+    });
+    if (!this.finalizeRequested && !this.terminal) {
+      this.finalizeRequested = true;
+      if (this.state === "open") this.sendRaw(JSON.stringify({ type: "finalize" }));
+    }
+    return result;
+  }
+
+  /**
+   * Stops without finalizing: the socket closes and the session does not reconnect. The
+   * conversation stays resumable with `resumeToken` until the server's idle timeout
+   * finalizes it.
+   */
+  close(): void {
+    if (this.isStopped()) return;
+    this.stop(new TetherError("closed", "the app closed the session"), "closed");
+    this.socket?.close(1000, "client closed");
+  }
+
+  /** Drops the current socket the way a network failure would; the session resumes on its own. */
+  simulateDisconnect(): void {
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
+    if (socket.terminate) socket.terminate();
+    else socket.close(4000, "simulated disconnect");
+  }
+
+  // ------------------------------------------------------------ sockets
+
+  private async openSocket(): Promise<void> {
+    this.state = "connecting";
+    this.lastError = undefined;
+    let accessToken: string;
+    try {
+      accessToken = await this.config.token();
+    } catch (error) {
+      this.fail(new TetherError("unauthorized", `could not obtain an access token: ${(error as Error).message}`));
+      return;
+    }
+    if (this.isStopped()) return;
+    const query = listenQueryString({
+      codec: this.codec,
+      sampleRate: this.sampleRate,
+      conversationId: this.config.conversationId,
+      resumeToken: this.token,
+      accessToken: this.config.authVia === "query" ? accessToken : undefined,
+    });
+    const headers: Record<string, string> = this.config.authVia === "header" ? { authorization: `Bearer ${accessToken}` } : {};
+    const target = `${this.url}${this.url.includes("?") ? "&" : "?"}${query}`;
+    let socket: SocketLike;
+    try {
+      socket = this.config.createSocket(target, headers);
+    } catch (error) {
+      this.fail(new TetherError("protocol_violation", `cannot open a socket to ${this.url}: ${(error as Error).message}`));
+      return;
+    }
+    this.socket = socket;
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      if (this.socket === socket) this.onServerMessage(event.data);
+    };
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.onSocketClose(event.code, event.reason);
+    };
+    socket.onerror = () => undefined; // a close event follows and carries the outcome
+  }
+
+  private onServerMessage(data: unknown): void {
+    if (typeof data !== "string") return; // the server sends text only
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      return this.violation("the server sent a text frame that is not JSON");
+    }
+    const parsed = serverMessageSchema.safeParse(json);
+    if (!parsed.success) return this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
+    const message = parsed.data;
+    switch (message.type) {
+      case "ready":
+        return this.onReady(message);
+      case "ack":
+        return this.onAck(message.position);
+      case "finalized":
+        return this.onFinalized(message.conversation_id, message.position);
+      case "error":
+        this.lastError = message;
+        return;
+    }
+  }
+
+  private onReady(ready: ReadyMessage): void {
+    if (this.environmentName !== undefined && ready.environment !== this.environmentName) {
+      return this.fail(
+        new TetherError(
+          "environment_changed",
+          `a reconnect reached environment ${ready.environment}, but this conversation lives in ${this.environmentName}`,
+          { environment: ready.environment, expectedEnvironment: this.environmentName },
+        ),
+        true,
+      );
+    }
+    if (this.conversation !== undefined && ready.conversation_id !== this.conversation) {
+      return this.fail(
+        new TetherError("environment_changed", `a reconnect reached conversation ${ready.conversation_id}, not ${this.conversation}`),
+        true,
+      );
+    }
+    if (ready.position_unit !== this.positionUnit) {
+      return this.violation(`the server counts ${ready.position_unit}s, expected ${this.positionUnit}s`);
+    }
+    const resumed = this.readySeen;
+    if (!this.readySeen) {
+      if (this.buffer.end === this.buffer.start) this.buffer.rebase(ready.position);
+      else if (ready.position !== this.buffer.start) {
+        return this.fail(
+          new TetherError("position_mismatch", `audio was written before \`ready\`, but the conversation resumes at ${ready.position}`),
+          true,
+        );
+      }
+      this.ackedPosition = ready.position;
+      const minimum = 2 * ready.chunk_size * (this.codec === "pcm16" ? 1 : MAX_OPUS_PACKET_BYTES);
+      if (this.buffer.capacityBytes < minimum) {
+        return this.fail(
+          new TetherError("protocol_violation", `the replay buffer (${this.buffer.capacityBytes} bytes) must hold at least two chunks (${minimum} bytes)`),
+          true,
+        );
+      }
+    } else if (ready.position < this.ackedPosition || ready.position > this.buffer.end) {
+      return this.fail(
+        new TetherError(
+          "position_mismatch",
+          `the server resumes at ${ready.position}, but this client holds [${this.buffer.start}, ${this.buffer.end}) with ${this.ackedPosition} acknowledged`,
+        ),
+        true,
+      );
+    }
+    this.readySeen = true;
+    if (resumed) this.reconnectCount += 1;
+    this.environmentName = ready.environment;
+    this.conversation = ready.conversation_id;
+    this.socketSessionId = ready.session_id;
+    this.token = ready.resume_token;
+    this.chunk = ready.chunk_size;
+    this.failures = 0;
+    this.reauthenticated = false;
+    this.state = "open";
+    this.acknowledge(ready.position);
+    // Re-send what the server does not have: held text messages, audio from its position, finalize.
+    this.sentPosition = ready.position;
+    for (const message of this.pending) {
+      message.sentAt = this.sentPosition;
+      this.sendRaw(message.json);
+    }
+    this.sendFrames(this.buffer.framesFrom(ready.position, this.maxFrame()));
+    if (this.finalizeRequested) this.sendRaw(JSON.stringify({ type: "finalize" }));
+    this.emit("ready", {
+      environment: ready.environment,
+      conversationId: ready.conversation_id,
+      sessionId: ready.session_id,
+      position: ready.position,
+      resumed,
+    });
+    const first = this.firstReady;
+    this.firstReady = undefined;
+    first?.resolve();
+  }
+
+  private onAck(position: number): void {
+    if (position > this.sentPosition) {
+      return this.violation(`the server acknowledged ${position}, beyond the ${this.sentPosition} units sent`);
+    }
+    if (position <= this.ackedPosition) return;
+    this.acknowledge(position);
+    this.emit("ack", { position });
+  }
+
+  private acknowledge(position: number): void {
+    this.ackedPosition = Math.max(this.ackedPosition, position);
+    this.buffer.acknowledge(this.ackedPosition);
+    // Text messages sent before audio that is now acknowledged are published (protocol.ts).
+    this.pending = this.pending.filter((m) => m.sentAt === undefined || m.sentAt >= position);
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private onFinalized(conversationId: string, position: number): void {
+    if (position !== this.buffer.end) {
+      return this.fail(
+        new TetherError("position_mismatch", `the server finalized at ${position}, but ${this.buffer.end} units were written`),
+        true,
+      );
+    }
+    this.acknowledge(position);
+    this.pending = [];
+    this.state = "finalized";
+    const result = { conversationId, position };
+    this.emit("finalized", result);
+    for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
+  }
+
+  private onSocketClose(code: number, reason: string): void {
+    this.socket = undefined;
+    if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
+    this.state = "waiting";
+    // Anything sent on the lost socket and not acknowledged must be sent again.
+    for (const message of this.pending) message.sentAt = undefined;
+    const error = this.lastError;
+    const action = clientActionForClose(code);
+    switch (action) {
+      case "resume":
+      case "resume_after_delay":
+        return this.scheduleReconnect(code, reason, action === "resume_after_delay");
+      case "reauthenticate":
+        if (!this.reauthenticated && this.readySeen) {
+          // A token that expired mid-conversation: fetch a fresh one once, right away.
+          this.reauthenticated = true;
+          void this.openSocket();
+          return;
+        }
+        break;
+      case "start_new_conversation": {
+        const finalPosition = error?.final_position;
+        if (this.finalizeRequested && finalPosition !== undefined && finalPosition === this.buffer.end) {
+          // The `finalized` answer was lost with the socket, and the server has everything.
+          return this.onFinalized(this.conversationId, finalPosition);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    const announced = ERROR_CODES.find((known) => known === error?.code);
+    const tetherCode = announced ?? errorCodeForClose(code) ?? "protocol_violation";
+    const message = error?.message ?? (code === 1000 ? "the server closed the socket without `finalized`" : `socket closed with ${code} ${reason}`);
+    this.fail(
+      new TetherError(tetherCode, message, {
+        closeCode: code,
+        ...(error?.expected_environment !== undefined ? { expectedEnvironment: error.expected_environment } : {}),
+        ...(error?.environment !== undefined ? { environment: error.environment } : {}),
+      }),
+    );
+  }
+
+  private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {
+    if (this.failures >= this.config.maxReconnectAttempts) {
+      this.fail(new TetherError("unreachable", `gave up after ${this.failures} failed attempts to reach ${this.url}`, { closeCode }));
+      return;
+    }
+    const delayMs = backoffDelay(this.config.backoff, this.failures, this.config.random, overloaded);
+    this.failures += 1;
+    this.emit("reconnecting", { attempt: this.failures, delayMs, closeCode, reason });
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.isStopped()) void this.openSocket();
+    }, delayMs);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private maxFrame(): number {
+    return maxAudioFrameBytes(this.codec);
+  }
+
+  /** Sends frames that continue exactly at `sentPosition`. */
+  private sendFrames(frames: readonly Uint8Array[]): void {
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
+    for (const frame of frames) {
+      socket.send(frame);
+      this.sentPosition += this.buffer.unitsOf(frame);
+    }
+  }
+
+  private sendRaw(text: string): void {
+    const socket = this.socket;
+    if (socket !== undefined && socket.readyState === SOCKET_OPEN) socket.send(text);
+  }
+
+  private queueMessage(message: Record<string, unknown>): void {
+    this.throwIfStopped();
+    if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
+    if (this.pending.length >= this.config.maxPendingMessages) {
+      throw new RangeError(`${this.pending.length} text messages await an acknowledgement: send audio, or fewer messages`);
+    }
+    const pending: PendingMessage = { json: JSON.stringify(message), sentAt: undefined };
+    this.pending.push(pending);
+    if (this.state === "open") {
+      pending.sentAt = this.sentPosition;
+      this.sendRaw(pending.json);
+    }
+  }
+
+  // ------------------------------------------------------------ stopping
+
+  private isStopped(): boolean {
+    return this.state === "failed" || this.state === "closed" || this.state === "finalized";
+  }
+
+  private throwIfStopped(): void {
+    if (this.terminal) throw this.terminal;
+    if (this.state === "finalized") throw new TetherError("closed", "the conversation is finalized");
+  }
+
+  private violation(message: string): void {
+    this.fail(new TetherError("protocol_violation", message), true);
+  }
+
+  /** Stops for good: no reconnect, waiters rejected, `error` emitted. */
+  private fail(error: TetherError, closeSocket = false): void {
+    if (this.isStopped()) return;
+    this.stop(error, "failed");
+    if (closeSocket) this.socket?.close(1000, error.code);
+    this.emit("error", error);
+  }
+
+  private stop(error: TetherError, state: "failed" | "closed"): void {
+    this.state = state;
+    this.terminal = error;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    const first = this.firstReady;
+    this.firstReady = undefined;
+    first?.reject(error);
+  }
+}

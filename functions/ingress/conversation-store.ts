@@ -1,0 +1,302 @@
+/**
+ * The ingress's view of a conversation record in the environment's Firestore database:
+ * creating it, taking it over for a new socket, advancing its durable position, and
+ * starting its finalization.
+ *
+ * Every write to a conversation document is conditional on the document's last update
+ * time (optimistic concurrency, one RPC, no transaction). A write that loses a race
+ * re-reads the record: if another socket took the conversation over (`active_session`)
+ * or it is no longer in progress, the caller hears so and stops; otherwise it retries.
+ * This is how two ingress instances serving the same conversation one after the other
+ * never move its durable position backwards, and how an instance that lost a conversation
+ * to another one learns about it.
+ *
+ * Fields written beyond `ConversationDoc`: `active_session` (the session id of the socket
+ * that owns the conversation now).
+ */
+import { type Firestore, Timestamp } from "@google-cloud/firestore";
+import { z } from "zod";
+import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "../../shared/audio-format";
+import type { EnvironmentName } from "../../shared/environment";
+import { type ConversationDoc, conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
+import { ProtocolError } from "./protocol-error";
+
+export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
+
+/** The fields the ingress reads back, validated: the record is shared with other writers. */
+const storedConversationSchema = z.object({
+  environment: z.string(),
+  user_id: z.string(),
+  codec: codecSchema,
+  sample_rate: z.number().pipe(sampleRateSchema),
+  chunk_size: z.number().int().positive(),
+  durable_position: z.number().int().min(0),
+  status: z.enum(["in_progress", "finalizing", "finalized"]),
+  final_position: z.number().int().min(0).nullable().optional(),
+  active_session: z.string().nullable().optional(),
+});
+type StoredConversation = z.infer<typeof storedConversationSchema>;
+
+/** How a socket came to a conversation. */
+export type OpenKind =
+  /** No id given: the server minted one. */
+  | "new"
+  /** A client-chosen `conversation_id` without a resume token: created, or resumed if it is the caller's. */
+  | "client_id"
+  /** A verified resume token of this environment. */
+  | "resume";
+
+export interface OpenIntent {
+  readonly kind: OpenKind;
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly codec: Codec;
+  readonly sampleRate: SampleRate;
+  /** Chunk size for a conversation created now; an existing one keeps its own. */
+  readonly chunkSize: number;
+}
+
+export interface OpenedConversation {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly codec: Codec;
+  readonly sampleRate: SampleRate;
+  readonly chunkSize: number;
+  readonly durablePosition: number;
+  readonly created: boolean;
+  /** The record's update time after this open: the precondition of the next write. */
+  readonly updateTime: Timestamp;
+}
+
+export type ConditionalWrite =
+  | { ok: true; updateTime: Timestamp }
+  /** Another socket owns the conversation now. */
+  | { ok: false; reason: "superseded" }
+  /** Finalizing or finalized (by another socket or instance). */
+  | { ok: false; reason: "not_in_progress"; finalPosition: number | null };
+
+const GRPC_ALREADY_EXISTS = 6;
+const GRPC_FAILED_PRECONDITION = 9;
+const MAX_ATTEMPTS = 6;
+
+function grpcCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
+export class ConversationStore {
+  constructor(
+    private readonly db: Firestore,
+    private readonly environment: EnvironmentName,
+    private readonly now: () => Timestamp = () => Timestamp.now(),
+  ) {}
+
+  /**
+   * Checks that `intent` may use an existing record; throws the protocol's answer if not.
+   * Order: another environment's record (4409), another user's (4403), over (4410), format (4415).
+   */
+  checkExisting(stored: StoredConversation, intent: OpenIntent): void {
+    if (stored.environment !== this.environment) {
+      throw new ProtocolError("wrong_environment", `conversation ${intent.conversationId} belongs to environment ${stored.environment}`, {
+        environment: this.environment,
+        expected_environment: stored.environment,
+      });
+    }
+    if (stored.user_id !== intent.userId) {
+      throw new ProtocolError("forbidden", `conversation ${intent.conversationId} belongs to another user`);
+    }
+    if (stored.status !== "in_progress") {
+      throw new ProtocolError(
+        "conversation_finalized",
+        `conversation ${intent.conversationId} is ${stored.status}: start a new conversation`,
+        stored.final_position === null || stored.final_position === undefined ? {} : { final_position: stored.final_position },
+      );
+    }
+    if (stored.codec !== intent.codec || stored.sample_rate !== intent.sampleRate) {
+      throw new ProtocolError(
+        "bad_audio",
+        `conversation ${intent.conversationId} was started as ${stored.codec} at ${stored.sample_rate} Hz; reconnect with the same codec and sample_rate`,
+      );
+    }
+  }
+
+  /** Reads and checks the record an open would use (before taking a socket away from it). */
+  async inspect(intent: OpenIntent): Promise<void> {
+    if (intent.kind === "new") return;
+    const snapshot = await conversationRef(this.db, intent.conversationId).get();
+    if (!snapshot.exists) {
+      if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
+      return;
+    }
+    this.checkExisting(this.parse(intent.conversationId, snapshot.data()), intent);
+  }
+
+  /** Creates or takes over the conversation for socket `sessionId`, and records the session. */
+  async open(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
+    const ref = conversationRef(this.db, intent.conversationId);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const snapshot = intent.kind === "new" ? undefined : await ref.get();
+      if (snapshot === undefined || !snapshot.exists) {
+        if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
+        try {
+          return await this.create(intent, sessionId);
+        } catch (error) {
+          // A client-chosen id created concurrently by another socket: read it and resume.
+          if (grpcCode(error) === GRPC_ALREADY_EXISTS && intent.kind === "client_id") continue;
+          throw error;
+        }
+      }
+      const stored = this.parse(intent.conversationId, snapshot.data());
+      this.checkExisting(stored, intent);
+      const now = this.now();
+      const batch = this.db.batch();
+      batch.update(ref, { active_session: sessionId, updated_at: now }, { lastUpdateTime: snapshot.updateTime });
+      batch.create(sessionRef(this.db, intent.conversationId, sessionId), this.sessionDoc(sessionId, stored.durable_position, now));
+      try {
+        const [result] = await batch.commit();
+        if (result === undefined) throw new Error("Firestore returned no write result");
+        return {
+          conversationId: intent.conversationId,
+          userId: stored.user_id,
+          codec: stored.codec,
+          sampleRate: stored.sample_rate,
+          chunkSize: stored.chunk_size,
+          durablePosition: stored.durable_position,
+          created: false,
+          updateTime: result.writeTime,
+        };
+      } catch (error) {
+        if (grpcCode(error) === GRPC_FAILED_PRECONDITION) continue; // changed under us: read again
+        throw error;
+      }
+    }
+    throw new Error(`conversation ${intent.conversationId} kept changing while a socket tried to open it`);
+  }
+
+  private async create(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
+    const now = this.now();
+    const doc: IngressConversationDoc = {
+      id: intent.conversationId,
+      environment: this.environment,
+      user_id: intent.userId,
+      codec: intent.codec,
+      sample_rate: intent.sampleRate,
+      channels: 1,
+      chunk_size: intent.chunkSize,
+      durable_position: 0,
+      status: "in_progress",
+      final_position: null,
+      finalize_reason: null,
+      created_at: now,
+      updated_at: now,
+      finalized_at: null,
+      active_session: sessionId,
+    };
+    const batch = this.db.batch();
+    batch.create(conversationRef(this.db, intent.conversationId), doc);
+    batch.create(sessionRef(this.db, intent.conversationId, sessionId), this.sessionDoc(sessionId, 0, now));
+    const [result] = await batch.commit();
+    if (result === undefined) throw new Error("Firestore returned no write result");
+    return {
+      conversationId: intent.conversationId,
+      userId: intent.userId,
+      codec: intent.codec,
+      sampleRate: intent.sampleRate,
+      chunkSize: intent.chunkSize,
+      durablePosition: 0,
+      created: true,
+      updateTime: result.writeTime,
+    };
+  }
+
+  /** Moves `durable_position` up to `position` while socket `sessionId` owns the conversation. */
+  async commitDurable(conversationId: string, sessionId: string, position: number, updateTime: Timestamp): Promise<ConditionalWrite> {
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) =>
+      stored !== undefined && stored.durable_position >= position
+        ? undefined
+        : { durable_position: position, updated_at: this.now() },
+    );
+  }
+
+  /**
+   * Marks the conversation `finalizing` at `finalPosition` (no socket may resume it from
+   * now on), if `sessionId` still owns it and it is in progress.
+   */
+  async beginFinalize(
+    conversationId: string,
+    sessionId: string,
+    finalPosition: number,
+    reason: "client" | "idle_timeout",
+    updateTime: Timestamp,
+  ): Promise<ConditionalWrite> {
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, () => ({
+      status: "finalizing",
+      final_position: finalPosition,
+      finalize_reason: reason,
+      updated_at: this.now(),
+    }));
+  }
+
+  /** After the final chunk and the finalize event were published: everything is durable. */
+  async completeFinalize(conversationId: string, finalPosition: number): Promise<void> {
+    await conversationRef(this.db, conversationId).update({ durable_position: finalPosition, updated_at: this.now() });
+  }
+
+  /** Records how a socket ended. */
+  async endSession(conversationId: string, sessionId: string, closeCode: number): Promise<void> {
+    await sessionRef(this.db, conversationId, sessionId).update({ ended_at: this.now(), close_code: closeCode });
+  }
+
+  /**
+   * Writes `fields(current)` conditionally on `updateTime`; on a lost race re-reads the
+   * record and retries while `sessionId` owns it and it is in progress. `fields` returning
+   * undefined means there is nothing to write.
+   */
+  private async conditionalUpdate(
+    conversationId: string,
+    sessionId: string,
+    updateTime: Timestamp,
+    fields: (current: StoredConversation | undefined) => Record<string, unknown> | undefined,
+  ): Promise<ConditionalWrite> {
+    const ref = conversationRef(this.db, conversationId);
+    let precondition = updateTime;
+    let current: StoredConversation | undefined;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const data = fields(current);
+      if (data === undefined) return { ok: true, updateTime: precondition };
+      try {
+        const result = await ref.update(data, { lastUpdateTime: precondition });
+        return { ok: true, updateTime: result.writeTime };
+      } catch (error) {
+        if (grpcCode(error) !== GRPC_FAILED_PRECONDITION) throw error;
+      }
+      const snapshot = await ref.get();
+      if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
+      current = this.parse(conversationId, snapshot.data());
+      if (current.status !== "in_progress") {
+        return { ok: false, reason: "not_in_progress", finalPosition: current.final_position ?? null };
+      }
+      if (current.active_session !== sessionId) return { ok: false, reason: "superseded" };
+      precondition = snapshot.updateTime;
+    }
+    throw new Error(`conversation ${conversationId} kept changing while the ingress wrote to it`);
+  }
+
+  private sessionDoc(sessionId: string, startPosition: number, now: Timestamp): SessionDoc {
+    return { session_id: sessionId, start_position: startPosition, started_at: now, ended_at: null, close_code: null };
+  }
+
+  private parse(conversationId: string, data: unknown): StoredConversation {
+    const parsed = storedConversationSchema.safeParse(data);
+    if (!parsed.success) {
+      throw new Error(`conversation record ${conversationId} is malformed: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+    }
+    return parsed.data;
+  }
+
+  private unknownConversation(conversationId: string): ProtocolError {
+    return new ProtocolError(
+      "bad_request",
+      `the resume token names conversation ${conversationId}, which this environment has no record of; start a new conversation`,
+    );
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The ingress's resource limits, and the memory bound per socket they imply.
+ *
+ * What one socket can hold:
+ *   - the chunk being filled: at most one chunk of audio;
+ *   - complete chunks waiting for Pub/Sub: at most `maxChunksInFlightPerSocket` before the
+ *     socket stops being read (TCP then slows the client), plus what ws had already read;
+ *   - one WebSocket message being parsed: at most `maxMessageBytes`;
+ *   - audio received before `ready`: at most `maxQueuedBytesBeforeReady`.
+ * A socket that stays unread for `overloadCloseMs` is closed with 1013, so nothing is
+ * buffered without bound, per socket or for the process (`maxInFlightBytes`).
+ */
+import { type Codec, chunkSizeUnits, MAX_OPUS_PACKET_BYTES, type SampleRate } from "../../shared/audio-format";
+import { MAX_TEXT_FRAME_BYTES } from "../../shared/protocol";
+
+export interface IngressLimits {
+  /** Complete chunks of one socket waiting for Pub/Sub; at this many the socket is not read. */
+  readonly maxChunksInFlightPerSocket: number;
+  /** Bytes of chunks waiting for Pub/Sub in the whole process; above it, sockets that complete a chunk are not read. */
+  readonly maxInFlightBytes: number;
+  /** A socket left unread this long (the pipeline cannot keep up) is closed with 1013. */
+  readonly overloadCloseMs: number;
+  /** Open sockets per process; one more is closed with 1013. */
+  readonly maxConnections: number;
+  /** Largest WebSocket message ws will buffer (binary frames are further limited per codec). */
+  readonly maxMessageBytes: number;
+  /** Frames a client sends before `ready` are held up to this many bytes, then the socket is not read until `ready`. */
+  readonly maxQueuedBytesBeforeReady: number;
+  /** On shutdown, how long sockets get to make their complete chunks durable. */
+  readonly drainTimeoutMs: number;
+  /** How long a new socket waits for the socket it supersedes on this instance to finish its publishes. */
+  readonly supersedeWaitMs: number;
+  /** Ping period; a socket that did not answer the previous ping is dropped. */
+  readonly pingIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: IngressLimits = {
+  maxChunksInFlightPerSocket: 8,
+  maxInFlightBytes: 256 * 1024 * 1024,
+  overloadCloseMs: 10_000,
+  maxConnections: 10_000,
+  maxMessageBytes: MAX_TEXT_FRAME_BYTES,
+  maxQueuedBytesBeforeReady: 256 * 1024,
+  drainTimeoutMs: 8_000,
+  supersedeWaitMs: 5_000,
+  pingIntervalMs: 30_000,
+};
+
+/** Bytes in one chunk of the format (Opus: every packet at the protocol's maximum, plus framing). */
+export function maxChunkBytes(codec: Codec, sampleRate: SampleRate, chunkSeconds: number): number {
+  const units = chunkSizeUnits(codec, sampleRate, chunkSeconds);
+  return codec === "pcm16" ? units : units * (MAX_OPUS_PACKET_BYTES + 2);
+}
+
+/**
+ * Upper bound of the audio and message bytes one socket holds, for a format. (ws's read
+ * buffer, at most one 64 KiB socket read, is included; JavaScript object overhead is not:
+ * `npm run bench` measures that for idle sockets.)
+ */
+export function memoryBoundPerSocket(limits: IngressLimits, codec: Codec, sampleRate: SampleRate, chunkSeconds: number): number {
+  const chunk = maxChunkBytes(codec, sampleRate, chunkSeconds);
+  const socketRead = 64 * 1024;
+  return (
+    chunk * (1 + limits.maxChunksInFlightPerSocket) +
+    limits.maxMessageBytes +
+    Math.max(limits.maxQueuedBytesBeforeReady, socketRead)
+  );
+}

@@ -1,0 +1,271 @@
+/**
+ * A conversation as one ingress instance holds it: the socket attached to it (at most one),
+ * what is known durable, the idle timer, and the writes to its record, which run one at a
+ * time so each carries the update time of the previous one.
+ *
+ * It outlives its sockets: after a disconnect it stays, so that the idle timeout finalizes
+ * a conversation whose client never came back. It goes away when the conversation is
+ * finalized, or when this instance learns that another instance owns it now.
+ */
+import type { Timestamp } from "@google-cloud/firestore";
+import type { EventBody } from "../../shared/messages";
+import type { Logger } from "../../shared/logger";
+import type { Chunk } from "./chunker";
+import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
+import { ProtocolError } from "./protocol-error";
+import type { AudioFormat, IngressPublisher, SessionTags } from "./publisher";
+
+export type FinalizeReason = Extract<EventBody, { type: "finalize" }>["reason"];
+
+/** What the conversation needs from the socket attached to it. */
+export interface AttachedSocket {
+  readonly sessionId: string;
+  /** Finalizes through the socket (its partial chunk is the final chunk), then closes it with 1000. */
+  finalize(reason: FinalizeReason): Promise<void>;
+  /** Stops reading, waits for its publishes, closes it with 4001. */
+  supersede(): Promise<void>;
+  /** Resolves when everything it received complete is published and committed (or failed). */
+  settled(): Promise<void>;
+}
+
+export interface LiveConversationDeps {
+  readonly store: ConversationStore;
+  readonly publisher: IngressPublisher;
+  readonly logger: Logger;
+  readonly environment: string;
+  readonly idleTimeoutMs: number;
+  /** Called once the conversation leaves this instance (finalized, or owned elsewhere). */
+  readonly onGone: (conversation: LiveConversation) => void;
+  readonly now?: () => number;
+}
+
+export interface FinalizeRequest {
+  readonly sessionId: string;
+  readonly finalPosition: number;
+  readonly finalChunk: Chunk | undefined;
+  readonly reason: FinalizeReason;
+}
+
+export class LiveConversation {
+  readonly id: string;
+  readonly userId: string;
+  readonly format: AudioFormat;
+  readonly logger: Logger;
+  /** Every unit before this is published and recorded in Firestore. */
+  durablePosition: number;
+  /** The highest position the owning session asked to make durable (only ever published audio). */
+  private wanted = 0;
+  /** The session that owns the conversation (the last one that opened it here). */
+  private activeSessionId: string;
+  private socket: AttachedSocket | undefined;
+  private detachedSettle: Promise<void> = Promise.resolve();
+  private updateTime: Timestamp;
+  /** Writes to the record, one after the other. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private finalizing: Promise<number> | undefined;
+  private gone = false;
+  /** Why later writes are refused once the conversation left this instance. */
+  private goneResult: ConditionalWrite = { ok: false, reason: "superseded" };
+  private lastAudioAt: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    opened: OpenedConversation,
+    sessionId: string,
+    private readonly deps: LiveConversationDeps,
+  ) {
+    this.id = opened.conversationId;
+    this.userId = opened.userId;
+    this.format = { codec: opened.codec, sampleRate: opened.sampleRate, chunkSize: opened.chunkSize };
+    this.durablePosition = opened.durablePosition;
+    this.updateTime = opened.updateTime;
+    this.activeSessionId = sessionId;
+    this.logger = deps.logger.child({ conversation_id: this.id, environment: deps.environment });
+    this.now = deps.now ?? Date.now;
+    this.lastAudioAt = this.now();
+  }
+
+  get isFinalizing(): boolean {
+    return this.finalizing !== undefined;
+  }
+
+  get attached(): AttachedSocket | undefined {
+    return this.socket;
+  }
+
+  /** A socket opened the conversation here (`opened` is the record after its open). */
+  attach(socket: AttachedSocket, opened: OpenedConversation): void {
+    this.socket = socket;
+    this.activeSessionId = socket.sessionId;
+    this.wanted = 0;
+    this.updateTime = opened.updateTime;
+    this.durablePosition = Math.max(this.durablePosition, opened.durablePosition);
+    this.touch();
+    this.armIdle(this.deps.idleTimeoutMs);
+  }
+
+  /** The socket closed; its complete chunks may still be publishing. */
+  detach(socket: AttachedSocket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.detachedSettle = socket.settled();
+  }
+
+  /** Audio arrived: the idle clock restarts. */
+  touch(): void {
+    this.lastAudioAt = this.now();
+  }
+
+  /** Runs `write` after every earlier write to the record (its precondition depends on them). */
+  serialize<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(write);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Makes `durable_position` at least `target` on behalf of `sessionId`. A session that no
+   * longer owns the conversation writes nothing: its audio is re-sent to the new owner.
+   */
+  async commit(target: number, sessionId: string): Promise<ConditionalWrite> {
+    if (sessionId === this.activeSessionId) this.wanted = Math.max(this.wanted, target);
+    return await this.serialize(async (): Promise<ConditionalWrite> => {
+      if (this.gone) return this.goneResult;
+      if (sessionId !== this.activeSessionId) return { ok: false, reason: "superseded" };
+      if (this.durablePosition >= target) return { ok: true, updateTime: this.updateTime };
+      // Coalesce: commits queued behind this one find their target already durable.
+      const position = Math.max(target, this.wanted);
+      const result = await this.deps.store.commitDurable(this.id, sessionId, position, this.updateTime);
+      if (result.ok) {
+        this.updateTime = result.updateTime;
+        this.durablePosition = position;
+      } else {
+        this.goneResult = result;
+        this.leave(result.reason === "superseded" ? "owned by a newer socket on another instance" : "finalized elsewhere");
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Finalizes: records `finalizing` (from then on no socket can resume it), publishes the
+   * final chunk and the finalize event, then records the final position as durable.
+   * Resolves with the final position. A second call joins the first.
+   */
+  finalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
+    if (this.finalizing === undefined) {
+      this.finalizing = this.runFinalize(request, tags);
+      this.finalizing.catch(() => undefined);
+    }
+    return this.finalizing;
+  }
+
+  private async runFinalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
+    this.clearIdle();
+    const { finalPosition, reason, finalChunk } = request;
+    const begun = await this.serialize(() =>
+      request.sessionId !== this.activeSessionId
+        ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
+        : this.deps.store.beginFinalize(this.id, request.sessionId, finalPosition, reason, this.updateTime),
+    );
+    if (!begun.ok) {
+      this.leave("could not finalize: the conversation moved on");
+      if (begun.reason === "superseded") throw new ProtocolError("superseded", "a newer socket resumed this conversation");
+      throw new ProtocolError(
+        "conversation_finalized",
+        "the conversation was already finalized",
+        begun.finalPosition === null ? {} : { final_position: begun.finalPosition },
+      );
+    }
+    this.updateTime = begun.updateTime;
+    try {
+      if (finalChunk !== undefined) await this.deps.publisher.publishChunk(tags, this.format, finalChunk);
+      await this.deps.publisher.publishEvent(tags, { type: "finalize", final_position: finalPosition, reason });
+      await this.serialize(() => this.deps.store.completeFinalize(this.id, finalPosition));
+    } catch (error) {
+      this.logger.error(
+        { err: error, final_position: finalPosition, reason },
+        "finalize failed after `finalizing` was recorded: the final chunk or finalize event may be missing",
+      );
+      this.leave("finalize failed");
+      throw error;
+    }
+    this.durablePosition = finalPosition;
+    this.logger.info({ final_position: finalPosition, reason, session_id: request.sessionId }, "conversation finalized");
+    this.leave("finalized");
+    return finalPosition;
+  }
+
+  /** Waits until a finalize in progress is over (successful or not). */
+  async finalizeSettled(): Promise<void> {
+    await this.finalizing?.catch(() => undefined);
+  }
+
+  /** Shutdown: the conversation stays in progress (its client resumes elsewhere); timers stop. */
+  release(): void {
+    this.clearIdle();
+  }
+
+  private leave(why: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.clearIdle();
+    this.logger.debug({ why }, "conversation leaves this instance");
+    this.deps.onGone(this);
+  }
+
+  // ------------------------------------------------------------ idle timeout
+
+  private armIdle(delayMs: number): void {
+    this.clearIdle();
+    if (this.gone) return;
+    this.idleTimer = setTimeout(() => this.checkIdle(), Math.max(1, delayMs));
+    this.idleTimer.unref();
+  }
+
+  private clearIdle(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** The timer is re-armed lazily: audio only moves `lastAudioAt`, it never touches timers. */
+  private checkIdle(): void {
+    this.idleTimer = undefined;
+    const due = this.lastAudioAt + this.deps.idleTimeoutMs;
+    const now = this.now();
+    if (now < due) {
+      this.armIdle(due - now);
+      return;
+    }
+    void this.finalizeIdle();
+  }
+
+  private async finalizeIdle(): Promise<void> {
+    const socket = this.socket;
+    this.logger.info({ idle_timeout_ms: this.deps.idleTimeoutMs, attached: socket !== undefined }, "idle timeout: finalizing");
+    if (socket !== undefined) {
+      await socket.finalize("idle_timeout");
+      return;
+    }
+    await this.detachedSettle;
+    const tags: SessionTags = {
+      environment: this.deps.environment,
+      conversationId: this.id,
+      userId: this.userId,
+      sessionId: this.activeSessionId,
+    };
+    try {
+      await this.finalize(
+        { sessionId: this.activeSessionId, finalPosition: this.durablePosition, finalChunk: undefined, reason: "idle_timeout" },
+        tags,
+      );
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.logger.info({ code: error.code }, `idle timeout: not finalized here (${error.message})`);
+      } else {
+        this.logger.error({ err: error }, "idle timeout: finalize failed");
+      }
+    }
+  }
+}

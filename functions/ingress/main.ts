@@ -1,0 +1,37 @@
+/**
+ * Cloud Run entry point of the ingress (compiled to dist/functions/ingress/main.js).
+ *
+ * Reads the environment's settings from the process environment, listens on $PORT, and on
+ * SIGTERM (Cloud Run gives 10 s) stops accepting sockets, makes every complete chunk it
+ * received durable, acknowledges it, closes each socket with 1012, then exits.
+ */
+import { runtimeFromProcessEnv } from "../runtime";
+import { startIngress } from "./server";
+
+async function main(): Promise<void> {
+  const runtime = runtimeFromProcessEnv("ingress");
+  const ingress = await startIngress(runtime, { host: process.env.HOST ?? "0.0.0.0", port: runtime.settings.port });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    runtime.logger.info({ signal, conversation_id: null }, "shutdown requested");
+    void ingress
+      .close()
+      .then(() => runtime.clients.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          runtime.logger.error({ err: error, conversation_id: null }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ingress failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

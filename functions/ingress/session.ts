@@ -1,0 +1,567 @@
+/**
+ * One socket of `/v1/listen`, from the upgrade to the close: the handshake, `ready`, then
+ * audio frames cut into chunks (chunker.ts) and published (publisher.ts), an `ack` once a
+ * chunk is published and recorded durable, text messages to the events topic, finalize,
+ * and every refusal as the protocol's error + close code.
+ *
+ * Invariants:
+ * - Acks are cumulative, monotonic, and never beyond what this socket received.
+ * - The chunk being filled is never published except as the conversation's final chunk;
+ *   at a disconnect or refusal it is dropped (logged) and the client re-sends it.
+ * - Nothing is buffered without bound: with `maxChunksInFlightPerSocket` chunks waiting for
+ *   Pub/Sub, or the process budget exhausted, the socket is not read (TCP slows the
+ *   client); unread for `overloadCloseMs`, it is closed with 1013.
+ */
+import type { IncomingMessage } from "node:http";
+import type WebSocket from "ws";
+import { signResumeToken } from "../../shared/auth";
+import { positionUnit } from "../../shared/audio-format";
+import type { EnvironmentName } from "../../shared/environment";
+import type { Logger } from "../../shared/logger";
+import type { EventBody } from "../../shared/messages";
+import { checkOpusPacket } from "../../shared/opus-packet";
+import {
+  CLOSE_FINALIZED,
+  clientMessageSchema,
+  type ErrorCode,
+  MAX_TEXT_FRAME_BYTES,
+  maxAudioFrameBytes,
+  PROTOCOL_VERSION,
+  type ReadyMessage,
+} from "../../shared/protocol";
+import { Chunker, type Chunk } from "./chunker";
+import type { ConversationRegistry } from "./conversation-registry";
+import type { ConditionalWrite, ConversationStore } from "./conversation-store";
+import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
+import { newSessionId } from "./ids";
+import type { IngressLimits } from "./limits";
+import type { AttachedSocket, FinalizeReason, LiveConversation } from "./live-conversation";
+import { ProtocolError } from "./protocol-error";
+import type { PublishBudget } from "./publish-budget";
+import type { IngressPublisher, SessionTags } from "./publisher";
+import type { ErrorExtra, IngressSocket } from "./socket";
+
+export interface SessionDeps {
+  readonly environment: EnvironmentName;
+  readonly handshake: HandshakeConfig;
+  readonly registry: ConversationRegistry;
+  readonly store: ConversationStore;
+  readonly publisher: IngressPublisher;
+  readonly budget: PublishBudget;
+  readonly limits: IngressLimits;
+  /** Carries `environment` (and `component`). */
+  readonly logger: Logger;
+  readonly isDraining: () => boolean;
+  readonly onClosed: (session: Session) => void;
+}
+
+type State =
+  /** Handshake and conversation open in progress; frames are queued. */
+  | "opening"
+  | "open"
+  /** Finalize accepted; further frames are dropped. */
+  | "finalizing"
+  /** A newer socket took the conversation; waiting for this one's publishes, then 4001. */
+  | "superseded"
+  /** Close sent; waiting for the socket to close. */
+  | "closing"
+  | "closed";
+
+type PauseReason = "opening" | "in_flight" | "budget" | "stopping";
+
+interface InFlightChunk {
+  readonly end: number;
+  published: boolean;
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export class Session implements AttachedSocket {
+  readonly sessionId = newSessionId();
+  /** Cleared by each ping round; set by the pong. */
+  alive = true;
+  private state: State = "opening";
+  private logger: Logger;
+  private queue: Array<{ data: Buffer; isBinary: boolean }> = [];
+  private queuedBytes = 0;
+  private conversation: LiveConversation | undefined;
+  private chunker: Chunker | undefined;
+  private tags: SessionTags | undefined;
+  private readonly inFlight: InFlightChunk[] = [];
+  private readonly work = new Set<Promise<void>>();
+  private readonly pendingEvents = new Set<Promise<void>>();
+  private acked = 0;
+  private readonly pausedFor = new Set<PauseReason>();
+  private overloadTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private finalizeDone: Promise<void> | undefined;
+  private framesDroppedAfterStop = 0;
+  private readonly closed: Promise<void>;
+  private resolveClosed: () => void = () => undefined;
+
+  constructor(
+    private readonly socket: IngressSocket,
+    private readonly request: IncomingMessage,
+    private readonly deps: SessionDeps,
+  ) {
+    this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    socket.on("message", (data, isBinary) => this.onMessage(toBuffer(data), isBinary));
+    socket.on("close", (code) => this.onClose(code));
+    socket.on("error", (error) => this.logger.warn({ err: error }, "socket error"));
+    socket.on("pong", () => {
+      this.alive = true;
+    });
+    socket.parserErrorListener = (code, message) => this.logRefusal(code, message);
+  }
+
+  /** Resolves once the socket is closed. */
+  whenClosed(): Promise<void> {
+    return this.closed;
+  }
+
+  /** Cuts the connection without a close handshake (a peer that stopped answering). */
+  terminate(why: string): void {
+    this.logger.warn({ acked: this.acked }, `socket dropped: ${why}`);
+    this.socket.terminate();
+  }
+
+  ping(): void {
+    this.alive = false;
+    if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
+  }
+
+  // ------------------------------------------------------------ opening
+
+  /** Runs the handshake, opens the conversation, sends `ready`, then handles queued frames. */
+  async start(): Promise<void> {
+    const context: HandshakeContext = { conversationId: undefined, userId: undefined };
+    try {
+      const intent = await authorizeUpgrade(this.request, this.deps.handshake, context);
+      this.logger = this.deps.logger.child({
+        session_id: this.sessionId,
+        conversation_id: intent.conversationId,
+        user_id: intent.userId,
+      });
+      if (this.state !== "opening") return;
+      if (this.deps.isDraining()) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+      const { conversation, opened } = await this.deps.registry.open(intent, this);
+      this.conversation = conversation;
+      this.tags = {
+        environment: this.deps.environment,
+        conversationId: opened.conversationId,
+        userId: opened.userId,
+        sessionId: this.sessionId,
+      };
+      this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
+      this.acked = opened.durablePosition;
+      if (this.state !== "opening") return;
+      if (this.draining) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+      const resumeToken = await signResumeToken(this.deps.handshake.tokenSecret, {
+        environment: this.deps.environment,
+        conversationId: opened.conversationId,
+        userId: opened.userId,
+      });
+      if (this.state !== "opening") return;
+      const ready: ReadyMessage = {
+        type: "ready",
+        protocol: PROTOCOL_VERSION,
+        environment: this.deps.environment,
+        conversation_id: opened.conversationId,
+        session_id: this.sessionId,
+        resume_token: resumeToken,
+        position_unit: positionUnit(opened.codec),
+        position: opened.durablePosition,
+        chunk_size: opened.chunkSize,
+      };
+      this.socket.sendJson(ready);
+      this.state = "open";
+      this.logger.info(
+        { kind: intent.kind, created: opened.created, position: opened.durablePosition, codec: opened.codec },
+        "socket ready",
+      );
+      const queued = this.queue;
+      this.queue = [];
+      this.queuedBytes = 0;
+      for (const frame of queued) this.onMessage(frame.data, frame.isBinary);
+      this.unpause("opening");
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        if (this.logger.bindings().conversation_id === null && context.conversationId !== undefined) {
+          this.logger = this.logger.child({ conversation_id: context.conversationId, user_id: context.userId ?? null });
+        }
+        this.refuse(error.code, error.message, error.extra);
+      } else {
+        this.fail(error, "could not open the conversation");
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ frames
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    switch (this.state) {
+      case "opening":
+        this.queue.push({ data, isBinary });
+        this.queuedBytes += data.length;
+        if (this.queuedBytes >= this.deps.limits.maxQueuedBytesBeforeReady) this.pause("opening");
+        return;
+      case "open":
+        if (isBinary) this.onAudio(data);
+        else this.onText(data);
+        return;
+      case "finalizing":
+        this.logger.warn({ bytes: data.length, binary: isBinary }, "frame after finalize dropped");
+        return;
+      default:
+        this.framesDroppedAfterStop += 1;
+    }
+  }
+
+  private onAudio(frame: Buffer): void {
+    const chunker = this.chunker;
+    const conversation = this.conversation;
+    if (chunker === undefined || conversation === undefined) return;
+    const { codec } = conversation.format;
+    const limit = maxAudioFrameBytes(codec);
+    if (frame.length > limit) {
+      this.refuse("frame_too_large", `a ${codec} frame holds at most ${limit} bytes; this one has ${frame.length}`);
+      return;
+    }
+    if (codec === "pcm16") {
+      if (frame.length % 2 !== 0) {
+        this.refuse("bad_audio", `pcm16 frames hold whole 16-bit samples; this one has ${frame.length} bytes`);
+        return;
+      }
+      if (frame.length === 0) return;
+    } else {
+      const check = checkOpusPacket(frame);
+      if (!check.ok) {
+        this.refuse("bad_audio", `invalid Opus packet at packet ${chunker.position}: ${check.reason}`);
+        return;
+      }
+    }
+    conversation.touch();
+    for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
+  }
+
+  private onText(data: Buffer): void {
+    if (data.length > MAX_TEXT_FRAME_BYTES) {
+      this.refuse("frame_too_large", `a text frame holds at most ${MAX_TEXT_FRAME_BYTES} bytes; this one has ${data.length}`);
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString("utf8"));
+    } catch {
+      this.refuse("bad_request", "a text frame is not JSON");
+      return;
+    }
+    const parsed = clientMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.refuse("bad_request", `malformed message: ${issue?.path.join(".") || "message"} ${issue?.message ?? "is invalid"}`);
+      return;
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case "segments":
+        this.publishEvent({ type: "segments", segments: message.segments });
+        return;
+      case "speaker_assigned":
+        this.publishEvent({ type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids });
+        return;
+      case "finalize":
+        void this.finalize("client");
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------ publishing and acks
+
+  private track(promise: Promise<void>): void {
+    this.work.add(promise);
+    void promise.finally(() => this.work.delete(promise));
+  }
+
+  private publishChunk(chunk: Chunk): void {
+    const { conversation, tags } = this;
+    if (conversation === undefined || tags === undefined) return;
+    const entry: InFlightChunk = { end: chunk.end, published: false };
+    const bytes = chunk.body.length;
+    this.inFlight.push(entry);
+    this.deps.budget.add(bytes);
+    this.track(
+      this.deps.publisher.publishChunk(tags, conversation.format, chunk).then(
+        () => {
+          this.deps.budget.release(bytes);
+          entry.published = true;
+          this.advance();
+        },
+        (error: unknown) => {
+          this.deps.budget.release(bytes);
+          this.fail(error, `publishing chunk ${chunk.index} failed`);
+        },
+      ),
+    );
+    this.applyBackpressure();
+  }
+
+  private publishEvent(body: EventBody): void {
+    const tags = this.tags;
+    if (tags === undefined) return;
+    const published = this.deps.publisher.publishEvent(tags, body).then(
+      (eventId) => {
+        this.logger.debug({ event_id: eventId, event_type: body.type }, "event published");
+      },
+      (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`),
+    );
+    this.pendingEvents.add(published);
+    void published.finally(() => this.pendingEvents.delete(published));
+    this.track(published);
+  }
+
+  /** Chunks published in stream order up to the first unpublished one -> record, then ack. */
+  private advance(): void {
+    let target: number | undefined;
+    while (this.inFlight[0]?.published) target = this.inFlight.shift()?.end;
+    this.applyBackpressure();
+    const conversation = this.conversation;
+    if (target === undefined || conversation === undefined) return;
+    const position = target;
+    // Text messages received before this audio are published before its ack (protocol.ts).
+    const eventsBefore = [...this.pendingEvents];
+    this.track(
+      conversation.commit(position, this.sessionId).then(
+        async (result) => {
+          if (!result.ok) {
+            this.lostConversation(result);
+            return;
+          }
+          await Promise.all(eventsBefore);
+          this.sendAck(position);
+        },
+        (error: unknown) => this.fail(error, "recording the durable position failed"),
+      ),
+    );
+  }
+
+  private sendAck(position: number): void {
+    if (position <= this.acked) return;
+    this.acked = position;
+    this.socket.sendJson({ type: "ack", position });
+  }
+
+  private lostConversation(result: Exclude<ConditionalWrite, { ok: true }>): void {
+    if (result.reason === "superseded") {
+      this.refuse("superseded", "a newer socket resumed this conversation");
+    } else {
+      this.refuse(
+        "conversation_finalized",
+        "the conversation was finalized",
+        result.finalPosition === null ? {} : { final_position: result.finalPosition },
+      );
+    }
+  }
+
+  /** Resolves when every complete chunk and event received is published and recorded (or failed). */
+  async settled(): Promise<void> {
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  // ------------------------------------------------------------ backpressure
+
+  private applyBackpressure(): void {
+    if (this.inFlight.length >= this.deps.limits.maxChunksInFlightPerSocket) this.pause("in_flight");
+    else this.unpause("in_flight");
+    if (this.deps.budget.exhausted && this.inFlight.length > 0) {
+      if (!this.pausedFor.has("budget")) {
+        this.pause("budget");
+        this.deps.budget.whenAvailable(this.onBudgetAvailable);
+      }
+    }
+  }
+
+  private readonly onBudgetAvailable = (): void => this.unpause("budget");
+
+  private pause(reason: PauseReason): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    this.pausedFor.add(reason);
+    this.updatePause();
+  }
+
+  private unpause(reason: PauseReason): void {
+    if (!this.pausedFor.delete(reason)) return;
+    this.updatePause();
+  }
+
+  private updatePause(): void {
+    if (this.pausedFor.size > 0) this.socket.pause();
+    else this.socket.resume();
+    const slowed = this.pausedFor.has("in_flight") || this.pausedFor.has("budget");
+    if (slowed && this.overloadTimer === undefined) {
+      this.overloadTimer = setTimeout(() => this.overloaded(), this.deps.limits.overloadCloseMs);
+      this.overloadTimer.unref();
+    } else if (!slowed && this.overloadTimer !== undefined) {
+      clearTimeout(this.overloadTimer);
+      this.overloadTimer = undefined;
+    }
+  }
+
+  private overloaded(): void {
+    this.overloadTimer = undefined;
+    this.refuse(
+      "overloaded",
+      `the pipeline could not take this socket's audio for ${this.deps.limits.overloadCloseMs} ms: resume after a delay`,
+      {},
+      { in_flight_chunks: this.inFlight.length, budget_used_bytes: this.deps.budget.usedBytes },
+    );
+  }
+
+  // ------------------------------------------------------------ finalize, supersede, drain
+
+  /** Client `finalize`, or the idle timeout while this socket is attached. */
+  finalize(reason: FinalizeReason): Promise<void> {
+    if (this.state !== "open") return this.finalizeDone ?? Promise.resolve();
+    this.state = "finalizing";
+    this.finalizeDone = this.runFinalize(reason);
+    return this.finalizeDone;
+  }
+
+  private async runFinalize(reason: FinalizeReason): Promise<void> {
+    const { chunker, conversation, tags } = this;
+    if (chunker === undefined || conversation === undefined || tags === undefined) return;
+    try {
+      await this.settled();
+      if (this.state !== "finalizing") return; // a publish or record write failed meanwhile
+      const finalChunk = chunker.takeFinal();
+      const finalPosition = finalChunk?.end ?? chunker.position;
+      const position = await conversation.finalize({ sessionId: this.sessionId, finalPosition, finalChunk, reason }, tags);
+      this.sendAck(position);
+      this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
+      this.state = "closing";
+      this.readForClose();
+      this.socket.close(CLOSE_FINALIZED);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.refuse(error.code, error.message, error.extra);
+      else this.fail(error, "finalize failed");
+    }
+  }
+
+  /** A newer socket resumes the conversation on this instance. */
+  async supersede(): Promise<void> {
+    if (this.state === "finalizing") {
+      await this.finalizeDone;
+      return;
+    }
+    if (this.state === "closing" || this.state === "closed" || this.state === "superseded") return;
+    const wasOpening = this.state === "opening";
+    this.state = "superseded";
+    this.pause("stopping");
+    this.dropPartial("superseded");
+    if (!wasOpening) await withTimeout(this.settled(), this.deps.limits.supersedeWaitMs);
+    this.refuse("superseded", "a newer socket resumed this conversation");
+  }
+
+  /**
+   * Shutdown: stop reading, make every complete chunk received durable and ack it, then
+   * close with 1012. A finalize in progress completes instead (1000).
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    this.pause("stopping");
+    if (this.state === "open" || this.state === "superseded") {
+      await this.settled();
+      if (this.state === "open") this.refuse("restarting", "this ingress instance is shutting down: reconnect to resume");
+    } else if (this.state === "finalizing") {
+      await this.finalizeDone;
+    }
+  }
+
+  // ------------------------------------------------------------ refusals and close
+
+  private dropPartial(why: string): void {
+    const units = this.chunker?.dropPartial() ?? 0;
+    if (units > 0) {
+      this.logger.info(
+        { units_dropped: units, position: this.chunker?.position, why },
+        "partial chunk dropped unacknowledged: the client re-sends it",
+      );
+    }
+  }
+
+  private logRefusal(code: ErrorCode, message: string, fields: Record<string, unknown> = {}): void {
+    const level = code === "superseded" || code === "restarting" ? "info" : "warn";
+    this.logger[level]({ code, acked: this.acked, ...fields }, `socket refused: ${message}`);
+  }
+
+  /** Sends the error and closes with its code; the partial chunk is dropped. */
+  private refuse(code: ErrorCode, message: string, extra: ErrorExtra = {}, fields: Record<string, unknown> = {}): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    this.logRefusal(code, message, fields);
+    this.dropPartial(code);
+    this.state = "closing";
+    this.readForClose();
+    this.socket.closeWithError(code, message, extra);
+  }
+
+  /**
+   * A closing socket is read again, so the client's close frame arrives and the handshake
+   * completes (frames still in flight are dropped: the state is `closing`).
+   */
+  private readForClose(): void {
+    this.pausedFor.clear();
+    this.updatePause();
+  }
+
+  private fail(error: unknown, context: string): void {
+    if (this.state === "closed") {
+      this.logger.warn({ err: error }, `${context} after the socket closed: the client re-sends from the durable position`);
+      return;
+    }
+    this.logger.error({ err: error }, context);
+    this.refuse("internal", "the ingress failed: resume to continue");
+  }
+
+  private onClose(code: number): void {
+    const previous = this.state;
+    this.state = "closed";
+    if (this.overloadTimer !== undefined) clearTimeout(this.overloadTimer);
+    this.overloadTimer = undefined;
+    this.deps.budget.cancel(this.onBudgetAvailable);
+    if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
+    if (this.framesDroppedAfterStop > 0) {
+      this.logger.info({ frames: this.framesDroppedAfterStop }, "frames received after the socket began closing were dropped");
+    }
+    if (this.queue.length > 0) {
+      this.logger.info({ frames: this.queue.length }, "frames received before ready were dropped: the socket closed first");
+      this.queue = [];
+    }
+    this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");
+    const conversation = this.conversation;
+    if (conversation !== undefined) {
+      conversation.detach(this);
+      this.deps.store.endSession(conversation.id, this.sessionId, code).catch((error: unknown) => {
+        this.logger.warn({ err: error }, "could not record the end of the session");
+      });
+    }
+    this.deps.onClosed(this);
+    this.resolveClosed();
+  }
+}

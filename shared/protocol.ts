@@ -1,0 +1,273 @@
+/**
+ * The client-facing contract of `GET /v1/listen` (PROTOCOL.md section 2) in code: query
+ * parameters, the messages each side sends, and the close-code table with what a client
+ * should do on each code. The ingress and the client SDK both import this file, so the
+ * two ends of a socket cannot disagree about the wire format.
+ *
+ * Guarantees the ingress adds beyond PROTOCOL.md (compatible with it):
+ * - An `ack` is sent only after every text message received on the socket before the
+ *   audio it acknowledges was published. A client may therefore forget a text message once
+ *   an `ack` arrives after it, and re-send it after a reconnect otherwise (re-sending is
+ *   idempotent: segment ids replace, assignments repeat).
+ * - The `conversation_finalized` error carries `final_position` when it is known, so a
+ *   client whose `finalized` answer was lost with its socket can tell whether everything it
+ *   sent is in the conversation.
+ */
+import { z } from "zod";
+import {
+  type Codec,
+  codecSchema,
+  MAX_OPUS_PACKET_BYTES,
+  MAX_PCM16_FRAME_BYTES,
+  SAMPLE_RATES,
+  type SampleRate,
+} from "./audio-format";
+import { conversationIdSchema, personIdSchema, segmentIdSchema } from "./identifiers";
+import { segmentSchema } from "./messages";
+
+export const PROTOCOL_VERSION = 1;
+export const LISTEN_PATH = "/v1/listen";
+
+// ---------------------------------------------------------------- close codes
+
+/** What a client should do when its socket closes with a code (the table's last column). */
+export type ClientAction =
+  /** The conversation is over; nothing more to do. */
+  | "stop"
+  /** Reconnect to the same URL with the resume token and re-send from `ready.position`. */
+  | "resume"
+  /** Resume, but only after a delay: the server is overloaded. */
+  | "resume_after_delay"
+  /** Another socket owns the conversation now; this one must not reconnect. */
+  | "stop_socket"
+  /** The client sent something the protocol forbids; reconnecting would repeat it. */
+  | "fix_client"
+  /** Obtain a new access token. */
+  | "reauthenticate"
+  /** Reconnect to the environment named by `expected_environment`; never continue here. */
+  | "reconnect_pinned_environment"
+  /** Start a new conversation. */
+  | "start_new_conversation";
+
+export const ERROR_CODES = [
+  "internal",
+  "restarting",
+  "overloaded",
+  "superseded",
+  "bad_request",
+  "unauthorized",
+  "forbidden",
+  "wrong_environment",
+  "conversation_finalized",
+  "frame_too_large",
+  "bad_audio",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface CloseCodeEntry {
+  readonly closeCode: number;
+  readonly action: ClientAction;
+}
+
+/** PROTOCOL.md section 2, "Close codes": error code -> WebSocket close code and client action. */
+export const CLOSE_CODES: Readonly<Record<ErrorCode, CloseCodeEntry>> = {
+  internal: { closeCode: 1011, action: "resume" },
+  restarting: { closeCode: 1012, action: "resume" },
+  overloaded: { closeCode: 1013, action: "resume_after_delay" },
+  superseded: { closeCode: 4001, action: "stop_socket" },
+  bad_request: { closeCode: 4400, action: "fix_client" },
+  unauthorized: { closeCode: 4401, action: "reauthenticate" },
+  forbidden: { closeCode: 4403, action: "stop" },
+  wrong_environment: { closeCode: 4409, action: "reconnect_pinned_environment" },
+  conversation_finalized: { closeCode: 4410, action: "start_new_conversation" },
+  frame_too_large: { closeCode: 4413, action: "fix_client" },
+  bad_audio: { closeCode: 4415, action: "fix_client" },
+};
+
+/** The normal close after `finalized`. */
+export const CLOSE_FINALIZED = 1000;
+
+/** The error code a close code stands for, if it is one of the table's. */
+export function errorCodeForClose(closeCode: number): ErrorCode | undefined {
+  return ERROR_CODES.find((code) => CLOSE_CODES[code].closeCode === closeCode);
+}
+
+/**
+ * What a client should do after a close with `closeCode`. Codes outside the table
+ * (1001 going away, 1005 no status, 1006 abnormal: the network dropped) are resumable.
+ */
+export function clientActionForClose(closeCode: number): ClientAction {
+  if (closeCode === CLOSE_FINALIZED) return "stop";
+  const code = errorCodeForClose(closeCode);
+  return code === undefined ? "resume" : CLOSE_CODES[code].action;
+}
+
+// ---------------------------------------------------------------- query
+
+/** Reads a single query value; a repeated parameter is malformed. */
+const single = z.string();
+
+/** The query parameters of `GET /v1/listen`, as strings from the URL. */
+export const listenQuerySchema = z.object({
+  codec: single.optional(),
+  sample_rate: single.optional(),
+  channels: single.optional(),
+  conversation_id: conversationIdSchema.optional(),
+  resume_token: single.min(1).max(4096).optional(),
+  access_token: single.min(1).max(8192).optional(),
+});
+
+/** The audio format part of the query; a value outside these is `bad_audio` (4415). */
+export const audioFormatQuerySchema = z.object({
+  codec: codecSchema.default("pcm16"),
+  sample_rate: z
+    .enum(SAMPLE_RATES.map(String) as [string, ...string[]])
+    .default("16000")
+    .transform((s) => Number(s) as SampleRate),
+  channels: z.literal("1").default("1"),
+});
+
+export interface ListenQuery {
+  readonly codec: Codec;
+  readonly sampleRate: SampleRate;
+  readonly channels: 1;
+  readonly conversationId: string | undefined;
+  readonly resumeToken: string | undefined;
+  readonly accessToken: string | undefined;
+}
+
+export type QueryParseResult =
+  | { ok: true; query: ListenQuery }
+  | { ok: false; code: "bad_request" | "bad_audio"; message: string };
+
+/** Validates the query of an upgrade request. Unknown parameters are ignored. */
+export function parseListenQuery(params: URLSearchParams): QueryParseResult {
+  const raw: Record<string, string> = {};
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    if (values.length > 1) return { ok: false, code: "bad_request", message: `query parameter ${key} is repeated` };
+    raw[key] = values[0] ?? "";
+  }
+  const parsed = listenQuerySchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, code: "bad_request", message: `query parameter ${issue?.path.join(".")} ${issue?.message}` };
+  }
+  const format = audioFormatQuerySchema.safeParse(parsed.data);
+  if (!format.success) {
+    const issue = format.error.issues[0];
+    const name = String(issue?.path[0] ?? "format");
+    return {
+      ok: false,
+      code: "bad_audio",
+      message: `unsupported ${name} ${JSON.stringify(raw[name])}: codec is pcm16 or opus, sample_rate one of ${SAMPLE_RATES.join(", ")}, channels 1`,
+    };
+  }
+  return {
+    ok: true,
+    query: {
+      codec: format.data.codec,
+      sampleRate: format.data.sample_rate,
+      channels: 1,
+      conversationId: parsed.data.conversation_id,
+      resumeToken: parsed.data.resume_token,
+      accessToken: parsed.data.access_token,
+    },
+  };
+}
+
+/** Builds the query string a client sends (the SDK, the CLI, tests). */
+export function listenQueryString(query: {
+  codec: Codec;
+  sampleRate: SampleRate;
+  conversationId?: string | undefined;
+  resumeToken?: string | undefined;
+  accessToken?: string | undefined;
+}): string {
+  const params = new URLSearchParams({ codec: query.codec, sample_rate: String(query.sampleRate), channels: "1" });
+  if (query.conversationId !== undefined) params.set("conversation_id", query.conversationId);
+  if (query.resumeToken !== undefined) params.set("resume_token", query.resumeToken);
+  if (query.accessToken !== undefined) params.set("access_token", query.accessToken);
+  return params.toString();
+}
+
+// ---------------------------------------------------------------- frame limits
+
+/** Largest binary frame a codec allows (PROTOCOL.md "Client to server"). */
+export function maxAudioFrameBytes(codec: Codec): number {
+  return codec === "pcm16" ? MAX_PCM16_FRAME_BYTES : MAX_OPUS_PACKET_BYTES;
+}
+
+/** Largest text frame the ingress accepts (segments messages); larger is `frame_too_large`. */
+export const MAX_TEXT_FRAME_BYTES = 256 * 1024;
+
+// ---------------------------------------------------------------- client -> server
+
+export const segmentsMessageSchema = z.object({
+  type: z.literal("segments"),
+  segments: z.array(segmentSchema).min(1).max(1000),
+});
+
+export const speakerAssignedMessageSchema = z.object({
+  type: z.literal("speaker_assigned"),
+  person_id: personIdSchema,
+  segment_ids: z.array(segmentIdSchema).min(1).max(1000),
+});
+
+export const finalizeMessageSchema = z.object({ type: z.literal("finalize") });
+
+export const clientMessageSchema = z.discriminatedUnion("type", [
+  segmentsMessageSchema,
+  speakerAssignedMessageSchema,
+  finalizeMessageSchema,
+]);
+
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+export type SegmentsMessage = z.infer<typeof segmentsMessageSchema>;
+export type SpeakerAssignedMessage = z.infer<typeof speakerAssignedMessageSchema>;
+
+// ---------------------------------------------------------------- server -> client
+
+export const readyMessageSchema = z.object({
+  type: z.literal("ready"),
+  protocol: z.literal(PROTOCOL_VERSION),
+  environment: z.string().min(1),
+  conversation_id: conversationIdSchema,
+  session_id: z.string().min(1),
+  resume_token: z.string().min(1),
+  position_unit: z.enum(["byte", "packet"]),
+  position: z.number().int().min(0),
+  chunk_size: z.number().int().min(1),
+});
+
+export const ackMessageSchema = z.object({ type: z.literal("ack"), position: z.number().int().min(0) });
+
+export const finalizedMessageSchema = z.object({
+  type: z.literal("finalized"),
+  conversation_id: conversationIdSchema,
+  position: z.number().int().min(0),
+});
+
+export const errorMessageSchema = z
+  .object({
+    type: z.literal("error"),
+    code: z.string().min(1),
+    message: z.string(),
+    environment: z.string().optional(),
+    expected_environment: z.string().optional(),
+    final_position: z.number().int().min(0).optional(),
+  })
+  .loose();
+
+export const serverMessageSchema = z.discriminatedUnion("type", [
+  readyMessageSchema,
+  ackMessageSchema,
+  finalizedMessageSchema,
+  errorMessageSchema,
+]);
+
+export type ReadyMessage = z.infer<typeof readyMessageSchema>;
+export type AckMessage = z.infer<typeof ackMessageSchema>;
+export type FinalizedMessage = z.infer<typeof finalizedMessageSchema>;
+export type ErrorMessage = z.infer<typeof errorMessageSchema>;
+export type ServerMessage = z.infer<typeof serverMessageSchema>;

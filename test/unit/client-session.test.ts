@@ -1,0 +1,180 @@
+/**
+ * The SDK's session logic against a scripted server: URL pinning, the environment banner,
+ * resume from `ready.position`, stop-and-report on 4409, finalize.
+ */
+import { connect, type TetherSession, TetherError } from "../../client";
+import { FakeServer, type FakeSocket } from "../support/client-fake-server";
+
+const URL_A = "wss://ingress.staging.example/v1/listen";
+const fast = { initialDelayMs: 1, maxDelayMs: 2, jitter: 0 };
+const audio = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) % 256);
+
+async function started(server: FakeServer, options: Partial<Parameters<typeof connect>[0]> = {}): Promise<TetherSession> {
+  const connecting = connect({ url: URL_A, token: "tok", codec: "pcm16", sampleRate: 16000, backoff: fast, createSocket: server.factory, ...options });
+  (await server.opened(1)).ready();
+  return await connecting;
+}
+
+describe("TetherSession", () => {
+  it("resolves the URL once and pins it for every reconnect, with the resume token", async () => {
+    const server = new FakeServer();
+    let lookups = 0;
+    const session = await started(server, {
+      url: () => {
+        lookups += 1;
+        return lookups === 1 ? URL_A : "wss://ingress.prod.example/v1/listen"; // "the current backend" changed
+      },
+    });
+    for (let i = 2; i <= 4; i += 1) {
+      server.last.drop(1006);
+      (await server.opened(i)).ready({ resume_token: `resume-${i}` });
+    }
+    expect(lookups).toBe(1);
+    expect(session.url).toBe(URL_A);
+    for (const socket of server.sockets) expect(socket.url.startsWith(`${URL_A}?`)).toBe(true);
+    expect(server.sockets[0]?.query.get("resume_token")).toBeNull();
+    expect(server.sockets[1]?.query.get("resume_token")).toBe("resume.token.staging");
+    expect(server.sockets[3]?.query.get("resume_token")).toBe("resume-3");
+    expect(server.sockets[0]?.headers.authorization).toBe("Bearer tok");
+    expect(session.stats.reconnects).toBe(3);
+  });
+
+  it("reports the environment the server's ready names", async () => {
+    const server = new FakeServer();
+    const connecting = connect({ url: URL_A, token: "tok", createSocket: server.factory });
+    (await server.opened(1)).ready({ environment: "prod" });
+    expect((await connecting).environment).toBe("prod");
+  });
+
+  it("re-sends from ready.position after a drop, and drops acknowledged audio", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const sent = audio(5000);
+    await session.write(sent.subarray(0, 2500));
+    await session.write(sent.subarray(2500));
+    server.last.ack(2000);
+    expect(session.stats).toMatchObject({ written: 5000, sent: 5000, acked: 2000, bufferedBytes: 3000 });
+    server.last.drop(1006); // mid-chunk
+    const second = await server.opened(2);
+    second.ready({ position: 3000 }); // the server made more durable than it had acknowledged
+    expect(second.audio().equals(Buffer.from(sent.subarray(3000)))).toBe(true);
+    expect(session.stats).toMatchObject({ acked: 3000, bufferedBytes: 2000 });
+    await session.write(audio(100, 1));
+    expect(second.audio().length).toBe(2100);
+  });
+
+  it("stops and reports on 4409: no other URL, no retry", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const errors: TetherError[] = [];
+    session.on("error", (e) => errors.push(e));
+    server.last.drop(1006);
+    (await server.opened(2)).refuse(4409, { code: "wrong_environment", environment: "prod", expected_environment: "staging" });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: "wrong_environment", details: { closeCode: 4409, expectedEnvironment: "staging", environment: "prod" } });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // any reconnect timer would have fired
+    expect(server.sockets).toHaveLength(2);
+    await expect(session.write(audio(2))).rejects.toBeInstanceOf(TetherError);
+    await expect(session.finalize()).rejects.toMatchObject({ code: "wrong_environment" });
+  });
+
+  it("rejects connect with the terminal error of the first socket", async () => {
+    const server = new FakeServer();
+    const connecting = connect({ url: URL_A, token: "tok", createSocket: server.factory });
+    (await server.opened(1)).refuse(4401, { code: "unauthorized" });
+    await expect(connecting).rejects.toMatchObject({ code: "unauthorized", details: { closeCode: 4401 } });
+  });
+
+  it("refuses a reconnect that lands in another environment", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const failed = new Promise<TetherError>((resolve) => session.on("error", resolve));
+    server.last.drop(1012);
+    (await server.opened(2)).ready({ environment: "prod" });
+    expect((await failed).code).toBe("environment_changed");
+    expect(session.environment).toBe("staging");
+  });
+
+  it("resolves finalize on `finalized`, after re-sending audio and finalize on a new socket", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    await session.write(audio(1500));
+    const done = session.finalize();
+    expect(server.last.texts()).toEqual([{ type: "finalize" }]);
+    server.last.drop(1006);
+    const second = await server.opened(2);
+    second.ready({ position: 1000 });
+    expect(second.audio().length).toBe(500);
+    expect(second.texts()).toEqual([{ type: "finalize" }]);
+    second.message({ type: "finalized", conversation_id: "conv-0001", position: 1500 });
+    await expect(done).resolves.toEqual({ conversationId: "conv-0001", position: 1500 });
+  });
+
+  it("treats 4410 with the full final position as the lost answer to its finalize", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    await session.write(audio(1500));
+    const done = session.finalize();
+    server.last.drop(1006);
+    (await server.opened(2)).refuse(4410, { code: "conversation_finalized", final_position: 1500 });
+    await expect(done).resolves.toEqual({ conversationId: "conv-0001", position: 1500 });
+  });
+
+  it("re-sends text messages that no ack covered", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const segment = { id: "s1", start: 0, end: 1, text: "a", speaker: "SPEAKER_00", is_user: true, person_id: null };
+    session.sendSegments([segment]); // sent at position 0
+    await session.write(audio(1000));
+    session.assignSpeaker("p1", ["s1"]); // sent at position 1000
+    server.last.ack(1000); // covers the segments, not the assignment
+    server.last.drop(1006);
+    const second = await server.opened(2);
+    second.ready({ position: 1000 });
+    expect(second.texts()).toEqual([{ type: "speaker_assigned", person_id: "p1", segment_ids: ["s1"] }]);
+  });
+
+  it("refreshes the token once when a reconnect is refused as unauthorized", async () => {
+    const server = new FakeServer();
+    let issued = 0;
+    const session = await started(server, { token: () => `tok-${++issued}` });
+    server.last.drop(1006);
+    (await server.opened(2)).refuse(4401, { code: "unauthorized" });
+    const third = await server.opened(3);
+    expect(third.headers.authorization).toBe("Bearer tok-3");
+    third.ready();
+    expect(session.error).toBeUndefined();
+  });
+
+  it("waits for room in the replay buffer until an ack frees it", async () => {
+    const server = new FakeServer();
+    const session = await started(server, { replayBufferBytes: 4000 });
+    await session.write(audio(4000));
+    let written = false;
+    const pending = session.write(audio(1000)).then(() => {
+      written = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(false);
+    server.last.ack(1000);
+    await pending;
+    expect(session.stats.written).toBe(5000);
+  });
+
+  it("refuses odd pcm16 writes and a second finalize's audio", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    await expect(session.write(audio(3))).rejects.toThrow(/even/);
+    void session.finalize();
+    await expect(session.write(audio(2))).rejects.toThrow(/finalizing/);
+  });
+
+  it("closes a session a protocol violation would corrupt", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const failed = new Promise<TetherError>((resolve) => session.on("error", resolve));
+    server.last.ack(10); // nothing was sent
+    expect((await failed).code).toBe("protocol_violation");
+    expect((server.last as FakeSocket).closedWith).toBe(1000);
+  });
+});

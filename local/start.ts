@@ -113,22 +113,29 @@ function summary(state: StackState, stateFile: string | undefined): string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const logger = createLogger({ base: { component: "local-stack" } });
+  const logger = createLogger();
+  const log = logger.child({ component: "local-stack" });
   const started = Date.now();
   let stack: Awaited<ReturnType<typeof startLocalStack>> | undefined;
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
+  const removeStateFile = (): void => {
+    if (options["state-file"]) fs.rmSync(options["state-file"], { force: true });
+  };
   const shutdown = (signal: string): void => {
-    if (stopping) {
-      // A second Ctrl-C forces the exit; anything else waits for the stop under way.
-      if (signal === "parent exit") return;
+    if (stoppingSince !== undefined) {
+      // npm forwards the terminal's Ctrl-C, so one key press can arrive twice: only a
+      // later, deliberate second Ctrl-C forces the exit. The exit hook still kills the
+      // emulators' process groups.
+      if (signal === "parent exit" || Date.now() - stoppingSince < 2000) return;
       process.stderr.write("tether: stopping now\n");
+      removeStateFile();
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     process.stderr.write(`\ntether: ${signal} received, stopping (press Ctrl-C again to force)...\n`);
     void (stack?.stop() ?? Promise.resolve()).finally(() => {
-      if (options["state-file"]) fs.rmSync(options["state-file"], { force: true });
+      removeStateFile();
       process.stderr.write("tether: stopped\n");
       process.exit(0);
     });
@@ -163,7 +170,7 @@ async function main(): Promise<void> {
     if (error instanceof PortBusyError || error instanceof EmulatorUnavailableError) fail(error.message);
     throw error;
   }
-  if (stopping) return;
+  if (stoppingSince !== undefined) return;
   if (options["state-file"]) {
     const file = path.resolve(options["state-file"]);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -172,7 +179,7 @@ async function main(): Promise<void> {
     fs.renameSync(`${file}.tmp`, file);
   }
   process.stdout.write(summary(stack.state, options["state-file"]));
-  logger.info({ environments: options.envs, startup_ms: Date.now() - started }, "local stack ready");
+  log.info({ environments: options.envs, startup_ms: Date.now() - started }, "local stack ready");
 }
 
 main().catch((error: unknown) => {

@@ -61,7 +61,7 @@ describe("npm start", () => {
       "--state-file",
       stateFile,
       "--base-port",
-      String(await freePort()),
+      "0", // any free ports: fixed ones could collide with servers of test files running in parallel
       "--pubsub-port",
       String(ports.pubsub),
       "--firestore-port",
@@ -71,10 +71,10 @@ describe("npm start", () => {
     ];
     const first = startNpm(args);
     try {
-      const state = await waitFor(
-        () => (fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, "utf8")) : undefined),
-        "the state file",
-      );
+      const state = await waitFor(() => {
+        if (first.child.exitCode !== null) throw new Error(`npm start exited early:\n${first.output()}`);
+        return fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, "utf8")) : undefined;
+      }, "the state file");
       expect(Object.keys(state.envs)).toEqual(["staging", "prod"]);
       const { staging, prod } = state.envs;
       expect(staging.project_id).not.toBe(prod.project_id);
@@ -101,7 +101,7 @@ describe("npm start", () => {
       expect(second.output()).toMatch(/already in use: is another `npm start` running\?/);
       expect(second.output()).not.toMatch(/\n\s+at /); // a sentence, not a stack trace
     } finally {
-      if (first.child.pid) process.kill(-first.child.pid, "SIGINT");
+      if (first.child.pid && first.child.exitCode === null) process.kill(-first.child.pid, "SIGINT");
       await first.exited;
     }
     // npm returns at once; the stack it started finishes stopping on its own.

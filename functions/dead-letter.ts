@@ -12,7 +12,7 @@ import type { Topic } from "@google-cloud/pubsub";
 import type { z } from "zod";
 import type { EnvironmentName } from "../shared/environment";
 import type { Logger } from "../shared/logger";
-import type { ReceivedMessage } from "../shared/pubsub-event";
+import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
 import type { EnvironmentRuntime } from "./runtime";
 
 export const REJECTION_REASONS = [
@@ -138,4 +138,34 @@ export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: stri
       logger.error({ ...fields, dead_letter_message_id: deadLetterId }, `message rejected: ${rejection.detail}`);
     },
   };
+}
+
+/** What a worker's message parser returns: the typed message, or why it is refused. */
+export type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly rejection: Rejection };
+
+/**
+ * The front every worker shares: decode the Pub/Sub CloudEvent and parse the message, or
+ * dead-letter it. Resolves `undefined` when the message was refused (and is to be acked).
+ */
+export async function receiveOrDeadLetter<T>(
+  event: CloudEvent<unknown>,
+  deadLetters: DeadLetterer,
+  parse: (message: ReceivedMessage) => Parsed<T>,
+): Promise<{ message: ReceivedMessage; parsed: { readonly ok: true } & T } | undefined> {
+  let message: ReceivedMessage;
+  try {
+    message = decodePubSubEvent(event);
+  } catch (error) {
+    await deadLetters.reject(undecodableMessage(event), {
+      reason: "malformed_event",
+      detail: (error as Error).message,
+    });
+    return undefined;
+  }
+  const parsed = parse(message);
+  if (!parsed.ok) {
+    await deadLetters.reject(message, parsed.rejection);
+    return undefined;
+  }
+  return { message, parsed };
 }

@@ -13,8 +13,8 @@ import {
 } from "../../shared/firestore-schema";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { Segment } from "../../shared/messages";
-import { decodePubSubEvent, type PubSubHandler, type ReceivedMessage } from "../../shared/pubsub-event";
-import { createDeadLetterer, isFinalDeliveryAttempt, undecodableMessage } from "../dead-letter";
+import type { PubSubHandler } from "../../shared/pubsub-event";
+import { createDeadLetterer, isFinalDeliveryAttempt, receiveOrDeadLetter } from "../dead-letter";
 import { createFinalizer, type Finalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { type ConversationEvent, parseEventMessage } from "./event-message";
@@ -128,21 +128,9 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
   const environment = runtime.resources.environment;
 
   return async (cloudEvent) => {
-    let message: ReceivedMessage;
-    try {
-      message = decodePubSubEvent(cloudEvent);
-    } catch (error) {
-      await deadLetters.reject(undecodableMessage(cloudEvent), {
-        reason: "malformed_event",
-        detail: (error as Error).message,
-      });
-      return;
-    }
-    const parsed = parseEventMessage(message, environment);
-    if (!parsed.ok) {
-      await deadLetters.reject(message, parsed.rejection);
-      return;
-    }
+    const received = await receiveOrDeadLetter(cloudEvent, deadLetters, (m) => parseEventMessage(m, environment));
+    if (!received) return;
+    const { message, parsed } = received;
     const { event } = parsed;
     const logger = conversationLogger(runtime.logger, {
       conversation_id: event.attributes.conversation_id,

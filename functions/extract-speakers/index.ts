@@ -7,8 +7,8 @@
  * topic with an error log line.
  */
 import { conversationLogger } from "../../shared/logger";
-import { decodePubSubEvent, type PubSubHandler, type ReceivedMessage } from "../../shared/pubsub-event";
-import { createDeadLetterer, undecodableMessage } from "../dead-letter";
+import type { PubSubHandler } from "../../shared/pubsub-event";
+import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import type { EnvironmentRuntime } from "../runtime";
 import { embedderFor } from "./embedder-config";
 import type { SpeakerEmbedder } from "./embedding";
@@ -47,21 +47,9 @@ export function createExtractSpeakersHandler(
   };
 
   return async (event) => {
-    let message: ReceivedMessage;
-    try {
-      message = decodePubSubEvent(event);
-    } catch (error) {
-      await deadLetters.reject(undecodableMessage(event), {
-        reason: "malformed_event",
-        detail: (error as Error).message,
-      });
-      return;
-    }
-    const parsed = parseExtractionMessage(message, environment);
-    if (!parsed.ok) {
-      await deadLetters.reject(message, parsed.rejection);
-      return;
-    }
+    const received = await receiveOrDeadLetter(event, deadLetters, (m) => parseExtractionMessage(m, environment));
+    if (!received) return;
+    const { message, parsed } = received;
     const { conversation_id: conversationId, reason } = parsed.attributes;
     const logger = conversationLogger(runtime.logger, {
       conversation_id: conversationId,

@@ -6,8 +6,8 @@
 import type { ConversationDoc } from "../../shared/firestore-schema";
 import { conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
-import { decodePubSubEvent, type PubSubHandler, type ReceivedMessage } from "../../shared/pubsub-event";
-import { createDeadLetterer, isFinalDeliveryAttempt, undecodableMessage } from "../dead-letter";
+import type { PubSubHandler } from "../../shared/pubsub-event";
+import { createDeadLetterer, isFinalDeliveryAttempt, receiveOrDeadLetter } from "../dead-letter";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
@@ -22,22 +22,9 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
   const environment = runtime.resources.environment;
 
   return async (event) => {
-    let message: ReceivedMessage;
-    try {
-      message = decodePubSubEvent(event);
-    } catch (error) {
-      await deadLetters.reject(undecodableMessage(event), {
-        reason: "malformed_event",
-        detail: (error as Error).message,
-      });
-      return;
-    }
-
-    const parsed = parseAudioChunkMessage(message, environment);
-    if (!parsed.ok) {
-      await deadLetters.reject(message, parsed.rejection);
-      return;
-    }
+    const received = await receiveOrDeadLetter(event, deadLetters, (m) => parseAudioChunkMessage(m, environment));
+    if (!received) return;
+    const { message, parsed } = received;
     const { chunk } = parsed;
     const { conversation_id: conversationId, chunk_index: index, session_id: sessionId } = chunk.attributes;
     const logger = conversationLogger(runtime.logger, {

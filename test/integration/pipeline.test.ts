@@ -14,7 +14,7 @@ import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
-import { requireEmulators, uniqueEnvironmentName } from "../support/test-environment";
+import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const SAMPLE_RATE = 16000;
 const BYTES_PER_SECOND = SAMPLE_RATE * 2;
@@ -48,18 +48,11 @@ describe("a conversation across reconnects, end to end", () => {
   const prod = parseEnvironmentName(uniqueEnvironmentName("prd"));
 
   beforeAll(async () => {
-    requireEmulators();
     stack = await startLocalStack({
       environments: [staging, prod],
       host: "127.0.0.1",
       basePort: 0,
-      emulators: {
-        existing: {
-          pubsub: process.env.PUBSUB_EMULATOR_HOST as string,
-          firestore: process.env.FIRESTORE_EMULATOR_HOST as string,
-          storage: process.env.STORAGE_EMULATOR_HOST as string,
-        },
-      },
+      emulators: { existing: runningEmulatorEndpoints() },
       chunkSeconds: 1,
       logger: createLogger({ level: "silent" }),
     });

@@ -8,7 +8,7 @@ import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 import { decodePcm16MonoWav } from "../../shared/wav";
-import { requireEmulators, uniqueEnvironmentName } from "../support/test-environment";
+import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
@@ -19,18 +19,11 @@ describe("ingress -> workers -> API", () => {
   const environment = parseEnvironmentName(uniqueEnvironmentName("pipe"));
 
   beforeAll(async () => {
-    requireEmulators();
     stack = await startLocalStack({
       environments: [environment],
       host: "127.0.0.1",
       basePort: 0,
-      emulators: {
-        existing: {
-          pubsub: process.env.PUBSUB_EMULATOR_HOST as string,
-          firestore: process.env.FIRESTORE_EMULATOR_HOST as string,
-          storage: process.env.STORAGE_EMULATOR_HOST as string,
-        },
-      },
+      emulators: { existing: runningEmulatorEndpoints() },
       chunkSeconds: 0.25,
       logger: captureLogs().logger,
     });

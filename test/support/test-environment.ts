@@ -4,6 +4,7 @@
  * run in parallel workers without seeing each other's data.
  */
 import crypto from "node:crypto";
+import type { EmulatorEndpoints } from "../../local/emulators";
 import { provisionEnvironment } from "../../local/provision";
 import {
   type EnvironmentResources,
@@ -33,6 +34,16 @@ export function requireEmulators(): void {
       );
     }
   }
+}
+
+/** The emulators jest's global setup started, for tests that run the local stack on them. */
+export function runningEmulatorEndpoints(): EmulatorEndpoints {
+  requireEmulators();
+  return {
+    pubsub: process.env.PUBSUB_EMULATOR_HOST as string,
+    firestore: process.env.FIRESTORE_EMULATOR_HOST as string,
+    storage: process.env.STORAGE_EMULATOR_HOST as string,
+  };
 }
 
 export async function createTestEnvironment(prefix = "t"): Promise<TestEnvironment> {

@@ -18,13 +18,14 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import type { Socket } from "node:net";
 import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import WebSocket, { WebSocketServer } from "ws";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
+import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
-import { freePort } from "../local/ports";
 import type { BenchContext } from "./run";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -59,7 +60,13 @@ async function waitHealthy(url: string, child: ChildProcess, output: () => strin
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output()}`);
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`server did not start: ${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -75,21 +82,52 @@ function compileServers(): string {
   const tsc = require.resolve("typescript/bin/tsc");
   const result = spawnSync(
     process.execPath,
-    [tsc, "--outDir", outDir, "--rootDir", ROOT, "--module", "commonjs", "--target", "ES2022", "--esModuleInterop", "--skipLibCheck", "--resolveJsonModule",
-      path.join(ROOT, "functions/ingress/main.ts"), __filename],
+    [
+      tsc,
+      "--outDir",
+      outDir,
+      "--rootDir",
+      ROOT,
+      "--module",
+      "commonjs",
+      "--target",
+      "ES2022",
+      "--esModuleInterop",
+      "--skipLibCheck",
+      "--resolveJsonModule",
+      path.join(ROOT, "functions/ingress/main.ts"),
+      __filename,
+    ],
     { cwd: ROOT, encoding: "utf8" },
   );
-  if (!fs.existsSync(path.join(outDir, "functions/ingress/main.js"))) throw new Error(`could not compile the ingress: ${result.stdout}${result.stderr}`);
+  if (!fs.existsSync(path.join(outDir, "functions/ingress/main.js")))
+    throw new Error(`could not compile the ingress: ${result.stdout}${result.stderr}`);
   return outDir;
 }
 
-async function startServer(script: string, args: string[], env: NodeJS.ProcessEnv, port: number, listenPath: string): Promise<ServerProcess> {
+async function startServer(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  port: number,
+  listenPath: string,
+  onLine?: (line: string) => void,
+): Promise<ServerProcess> {
   // BENCH_SERVER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the servers.
   const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...extra, script, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...extra, script, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
+  let partial = "";
   child.stdout?.on("data", (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);
+    if (onLine === undefined) return;
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
   });
   child.stderr?.on("data", (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);
@@ -131,7 +169,35 @@ interface Stream {
   acked: number;
 }
 
-async function openStreams(url: string, headers: Record<string, string>, count: number, concurrency: number): Promise<Stream[]> {
+/**
+ * One masked binary WebSocket frame of `payload`, built once: the load generator writes
+ * these bytes straight to the TCP socket, so the servers unmask real random keys (as with
+ * real clients) while the generator spends no CPU masking. ws writes nothing else on these
+ * sockets but whole control frames, so frames never interleave.
+ */
+function maskedFrame(payload: Buffer): Buffer {
+  if (payload.length < 126 || payload.length > 0xffff) throw new RangeError("frame payloads here are 126..65535 bytes");
+  const mask = crypto.randomBytes(4);
+  const frame = Buffer.alloc(8 + payload.length);
+  frame[0] = 0x82; // FIN, binary
+  frame[1] = 0x80 | 126; // masked, 16-bit length
+  frame.writeUInt16BE(payload.length, 2);
+  mask.copy(frame, 4);
+  for (let i = 0; i < payload.length; i += 1) frame[8 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+  return frame;
+}
+
+function tcpSocket(ws: WebSocket): Socket {
+  // ws keeps its socket private; the bench writes pre-masked frames to it (see maskedFrame).
+  return (ws as unknown as { _socket: Socket })._socket;
+}
+
+async function openStreams(
+  url: string,
+  headers: Record<string, string>,
+  count: number,
+  concurrency: number,
+): Promise<Stream[]> {
   const streams: Stream[] = [];
   let next = 0;
   const openOne = (): Promise<Stream> =>
@@ -160,12 +226,13 @@ async function openStreams(url: string, headers: Record<string, string>, count: 
 /** Sends frames as fast as each socket drains, for `seconds`; returns acknowledged frames per second. */
 async function measureThroughput(url: string, headers: Record<string, string>): Promise<number> {
   const streams = await openStreams(url, headers, THROUGHPUT_CONNECTIONS, THROUGHPUT_CONNECTIONS);
-  const frame = crypto.randomBytes(FRAME_BYTES);
+  const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
   let stopped = false;
   // Up to 16 frames per socket per turn of the event loop, while the socket drains: the
   // timer that ends the run (and acks) must get their turn too.
   const pump = (stream: Stream): void => {
-    for (let i = 0; i < 16 && !stopped && stream.ws.bufferedAmount < 512 * 1024; i += 1) stream.ws.send(frame);
+    const socket = tcpSocket(stream.ws);
+    for (let i = 0; i < 16 && !stopped && socket.writableLength < 512 * 1024; i += 1) socket.write(frame);
     if (!stopped) setImmediate(() => pump(stream));
   };
   const started = process.hrtime.bigint();
@@ -176,6 +243,38 @@ async function measureThroughput(url: string, headers: Record<string, string>): 
   const frames = streams.reduce((sum, s) => sum + s.acked / FRAME_BYTES, 0);
   for (const stream of streams) stream.ws.terminate();
   return frames / seconds;
+}
+
+/**
+ * The ceiling the emulator sets: the Pub/Sub client alone publishing chunk-sized messages
+ * (one ordering key per connection, as many in flight as the ingress allows a socket),
+ * counted in frames of audio per second.
+ */
+async function measureDirectPublish(topicName: string, projectId: string): Promise<number> {
+  const pubsub = new PubSub({ projectId });
+  const topic = pubsub.topic(topicName, {
+    messageOrdering: true,
+    batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
+  });
+  const data = crypto.randomBytes(CHUNK_BYTES);
+  let chunks = 0;
+  let stopped = false;
+  const started = process.hrtime.bigint();
+  const loop = async (key: string): Promise<void> => {
+    while (!stopped) {
+      await topic.publishMessage({ data, orderingKey: key, attributes: { bench: "direct" } });
+      chunks += 1;
+    }
+  };
+  const loops = Array.from({ length: THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket }, (_, i) =>
+    loop(`direct-${i % THROUGHPUT_CONNECTIONS}`),
+  );
+  await new Promise((resolve) => setTimeout(resolve, THROUGHPUT_SECONDS * 1000));
+  stopped = true;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await Promise.allSettled(loops);
+  await pubsub.close();
+  return (chunks * FRAMES_PER_CHUNK) / seconds;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -189,12 +288,15 @@ function percentile(sorted: number[], p: number): number {
  * at different moments: each first sends a random part of a chunk at once (its "history"),
  * so chunk completions spread evenly over the chunk duration, as they do in production.
  */
-async function measureRealtime(streams: Stream[], random: () => number): Promise<{ latencies: number[]; lagMs: number }> {
-  const frame = crypto.randomBytes(FRAME_BYTES);
+async function measureRealtime(
+  streams: Stream[],
+  random: () => number,
+): Promise<{ latencies: number[]; lagMs: number }> {
+  const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
   const latencies: number[] = [];
   const state = streams.map((stream, i) => {
     const history = Math.floor(random() * FRAMES_PER_CHUNK);
-    for (let f = 0; f < history; f += 1) stream.ws.send(frame);
+    for (let f = 0; f < history; f += 1) tcpSocket(stream.ws).write(frame);
     return {
       stream,
       nextAt: 0,
@@ -226,7 +328,7 @@ async function measureRealtime(streams: Stream[], random: () => number): Promise
       for (const s of state) {
         if (s.nextAt > now || s.nextAt > end) continue;
         maxLag = Math.max(maxLag, now - s.nextAt);
-        s.stream.ws.send(frame);
+        tcpSocket(s.stream.ws).write(frame);
         s.sent += FRAME_BYTES;
         if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, performance.now());
         s.nextAt += 100;
@@ -243,7 +345,12 @@ async function measureRealtime(streams: Stream[], random: () => number): Promise
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
-async function idleRss(server: ServerProcess, url: string, headers: Record<string, string>, concurrency: number): Promise<{ streams: Stream[]; perThousand: number; seconds: number }> {
+async function idleRss(
+  server: ServerProcess,
+  url: string,
+  headers: Record<string, string>,
+  concurrency: number,
+): Promise<{ streams: Stream[]; perThousand: number; seconds: number }> {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
   // Warm up code paths (and the Firestore/Pub/Sub clients) before the baseline.
   const warm = await openStreams(url, headers, 20, 20);
@@ -267,7 +374,7 @@ export async function run(context: BenchContext): Promise<void> {
   await pubsub.close();
   const secret = crypto.randomBytes(24).toString("base64url");
   const headers = { authorization: `Bearer ${await signAccessToken(secret, "bench-user", 3600)}` };
-  const ingressEnv = (port: number): NodeJS.ProcessEnv => ({
+  const ingressEnv = (port: number, logLevel = "warn"): NodeJS.ProcessEnv => ({
     ...process.env,
     ...context.emulatorEnv,
     TETHER_ENVIRONMENT: environment,
@@ -277,19 +384,26 @@ export async function run(context: BenchContext): Promise<void> {
     TETHER_IDLE_TIMEOUT_SECONDS: "600",
     PORT: String(port),
     HOST: "127.0.0.1",
-    LOG_LEVEL: "warn",
+    LOG_LEVEL: logLevel,
   });
   const t0 = Date.now();
   const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   const compiled = compileServers();
   step("compiled");
-  const startIngress = async () => {
+  const startIngress = async (onLine?: (line: string) => void) => {
     const port = await freePort();
-    return await startServer(path.join(compiled, "functions/ingress/main.js"), [], ingressEnv(port), port, "/v1/listen");
+    const env = ingressEnv(port, onLine ? "debug" : "warn");
+    return await startServer(path.join(compiled, "functions/ingress/main.js"), [], env, port, "/v1/listen", onLine);
   };
   const startRaw = async () => {
     const port = await freePort();
-    return await startServer(path.join(compiled, "bench/ingress.bench.js"), ["--raw-server", String(port)], { ...process.env }, port, "/");
+    return await startServer(
+      path.join(compiled, "bench/ingress.bench.js"),
+      ["--raw-server", String(port)],
+      { ...process.env },
+      port,
+      "/",
+    );
   };
 
   // BENCH_INGRESS_PHASES=throughput or =streams runs one half (for profiling).
@@ -306,9 +420,13 @@ export async function run(context: BenchContext): Promise<void> {
     for (const s of rawIdle.streams) s.ws.terminate();
     await raw.stop();
 
-    const ingress = await startIngress();
+    const tpPublishMs: number[] = [];
+    const ingress = await startIngress((line) => {
+      if (line.includes('"chunk durable"')) tpPublishMs.push((JSON.parse(line) as { publish_ms: number }).publish_ms);
+    });
     step("ingress up");
     const ingressFps = await measureThroughput(ingress.url, headers);
+    tpPublishMs.sort((x, y) => x - y);
     step("ingress throughput measured");
     await ingress.stop();
     context.report(
@@ -318,11 +436,27 @@ export async function run(context: BenchContext): Promise<void> {
     context.report(
       `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${THROUGHPUT_SECONDS} s each, acks every ${CHUNK_SECONDS} s of audio`,
     );
+    const directFps = await measureDirectPublish(resources.topics.audio, resources.projectId);
+    step("direct publish measured");
+    context.report(
+      `           ceiling: the Pub/Sub client alone publishes ${Math.round(directFps).toLocaleString("en")} frames/s of chunks to the emulator ` +
+        `(ratio to raw ws ${(directFps / rawFps).toFixed(2)}); the ingress reaches ${((100 * ingressFps) / directFps).toFixed(0)}% of it, ` +
+        `its publishes taking p50 ${percentile(tpPublishMs, 50)} ms, p99 ${percentile(tpPublishMs, 99)} ms under that load`,
+    );
   }
   if (!phases.includes("streams")) return;
 
   // 2. Idle streams, on a fresh ingress process.
-  const ingress = await startIngress();
+  // The ingress's own breakdown of each ack: Pub/Sub publish, then the Firestore write.
+  const publishMs: number[] = [];
+  const commitMs: number[] = [];
+  let measuring = false;
+  const ingress = await startIngress((line) => {
+    if (!measuring || !line.includes('"chunk durable"')) return;
+    const entry = JSON.parse(line) as { publish_ms: number; commit_ms: number };
+    publishMs.push(entry.publish_ms);
+    commitMs.push(entry.commit_ms);
+  });
   try {
     step("ingress up");
     const idle = await idleRss(ingress, ingress.url, headers, 50);
@@ -341,12 +475,20 @@ export async function run(context: BenchContext): Promise<void> {
       seed = (seed * 1664525 + 1013904223) >>> 0;
       return seed / 2 ** 32;
     };
+    measuring = true;
     const { latencies, lagMs } = await measureRealtime(idle.streams, random);
+    measuring = false;
+    publishMs.sort((x, y) => x - y);
+    commitMs.sort((x, y) => x - y);
     const rss = ingress.rssBytes();
     context.report(
       `real time: ${STREAMS} streams x 16 kHz pcm16 for ${REALTIME_SECONDS} s on one ingress process: ack latency beyond the chunk duration ` +
         `p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms ` +
         `(${latencies.length} chunk acks; aim p99 < 250 ms); ingress RSS ${mb(rss)}; sender lag max ${lagMs.toFixed(0)} ms`,
+    );
+    context.report(
+      `           inside the ingress: Pub/Sub publish p50 ${percentile(publishMs, 50)} ms, p99 ${percentile(publishMs, 99)} ms; ` +
+        `Firestore durable-position write p50 ${percentile(commitMs, 50)} ms, p99 ${percentile(commitMs, 99)} ms`,
     );
     // Every stream completes at least two chunks in the run.
     const missing = STREAMS * 2 - latencies.length;

@@ -30,7 +30,11 @@ async function main(): Promise<void> {
   if (files.length === 0) throw new Error(`no bench/*.bench.ts module matches ${only.join(", ")}`);
   const host = "127.0.0.1";
   process.stderr.write("bench: starting the emulators...\n");
-  const emulators = await startEmulators(host, { pubsub: await freePort(host), firestore: await freePort(host), storage: await freePort(host) });
+  const emulators = await startEmulators(host, {
+    pubsub: await freePort(host),
+    firestore: await freePort(host),
+    storage: await freePort(host),
+  });
   const emulatorEnv = emulatorEnvironment(emulators.endpoints);
   Object.assign(process.env, emulatorEnv);
   let failed = false;

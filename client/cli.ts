@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { type Codec, CODECS, type SampleRate } from "../shared/audio-format";
+import { CODECS, type Codec, type SampleRate } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
 import { connect, TetherError, type TetherSession } from "./index";
 import { encodeOpusPackets, OPUS_FRAME_MS } from "./opus-encoder";
@@ -50,8 +50,15 @@ const optionsSchema = z.object({
   secret: z.string().optional(),
   user: z.string().min(1).default("cli-user"),
   "api-url": z.string().optional(),
-  generate: z.coerce.number().positive().max(24 * 3600).optional(),
-  "sample-rate": z.coerce.number().refine(isSampleRate, { message: "must be 8000, 16000, 24000 or 48000" }).default(16000),
+  generate: z.coerce
+    .number()
+    .positive()
+    .max(24 * 3600)
+    .optional(),
+  "sample-rate": z.coerce
+    .number()
+    .refine(isSampleRate, { message: "must be 8000, 16000, 24000 or 48000" })
+    .default(16000),
   codec: z.enum(CODECS).default("pcm16"),
   speed: z.coerce.number().min(0).default(1),
   "disconnect-every": z.coerce.number().positive().optional(),
@@ -79,7 +86,10 @@ function parseOptions(argv: string[]): Options {
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(
-        [...Object.keys(optionsSchema.shape).filter((k) => k !== "file"), "help"].map((k) => [k, { type: k === "help" ? "boolean" : "string" }]),
+        [...Object.keys(optionsSchema.shape).filter((k) => k !== "file"), "help"].map((k) => [
+          k,
+          { type: k === "help" ? "boolean" : "string" },
+        ]),
       ) as Record<string, { type: "string" | "boolean" }>,
     });
   } catch (error) {
@@ -110,7 +120,8 @@ function resolveTarget(options: Options): Target {
   let apiUrl = options["api-url"];
   const stateFile = options["state-file"] ?? (fs.existsSync(".tether/state.json") ? ".tether/state.json" : undefined);
   if (url === undefined) {
-    if (stateFile === undefined) fail("say where to stream: --state-file PATH (from `npm start`), or --url with --token/--secret");
+    if (stateFile === undefined)
+      fail("say where to stream: --state-file PATH (from `npm start`), or --url with --token/--secret");
     let state: z.infer<typeof stateSchema>;
     try {
       state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
@@ -127,7 +138,8 @@ function resolveTarget(options: Options): Target {
   }
   const token = options.token;
   if (token !== undefined) return { url, token: async () => token, apiUrl };
-  if (secret === undefined) fail("no token: pass --token, or --secret to mint one (a state file carries the local key)");
+  if (secret === undefined)
+    fail("no token: pass --token, or --secret to mint one (a state file carries the local key)");
   const key = secret;
   return { url, token: () => signAccessToken(key, options.user), apiUrl };
 }
@@ -179,7 +191,9 @@ async function main(): Promise<void> {
   const out = process.stderr;
   out.write(`streaming ${audio.source} as ${codec} at ${audio.sampleRate} Hz to ${session.url}\n`);
   out.write(`conversation ${session.conversationId} on environment ${session.environment}\n`);
-  session.on("reconnecting", (e) => out.write(`\n  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL\n`));
+  session.on("reconnecting", (e) =>
+    out.write(`\n  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL\n`),
+  );
   session.on("ready", (e) => {
     if (e.resumed) out.write(`  resumed at ${seconds(session, e.position, frameMs, audio.sampleRate)}\n`);
   });
@@ -231,7 +245,9 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof TetherError) {
-    const where = error.details.expectedEnvironment ? ` (this conversation belongs to environment ${error.details.expectedEnvironment})` : "";
+    const where = error.details.expectedEnvironment
+      ? ` (this conversation belongs to environment ${error.details.expectedEnvironment})`
+      : "";
     process.stderr.write(`\nstream: stopped: ${error.code}: ${error.message}${where}\n`);
   } else {
     process.stderr.write(`\nstream: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -201,7 +201,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       throw new RangeError(`write one Opus packet of 1 to ${MAX_OPUS_PACKET_BYTES} bytes at a time`);
     }
     if (audio.length === 0) return;
-    if (audio.length > this.buffer.capacityBytes) throw new RangeError("this write is larger than the whole replay buffer");
+    if (audio.length > this.buffer.capacityBytes)
+      throw new RangeError("this write is larger than the whole replay buffer");
     while (!this.buffer.fits(audio.length)) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.throwIfStopped();
@@ -209,7 +210,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     // Copy: the app may reuse its buffer, and this one may be re-sent much later.
     const copy = audio.slice();
     const start = this.buffer.append(copy);
-    if (this.state === "open" && this.sentPosition === start) this.sendFrames(this.buffer.framesFrom(start, this.maxFrame()));
+    if (this.state === "open" && this.sentPosition === start)
+      this.sendFrames(this.buffer.framesFrom(start, this.maxFrame()));
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -274,13 +276,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       resumeToken: this.token,
       accessToken: this.config.authVia === "query" ? accessToken : undefined,
     });
-    const headers: Record<string, string> = this.config.authVia === "header" ? { authorization: `Bearer ${accessToken}` } : {};
+    const headers: Record<string, string> =
+      this.config.authVia === "header" ? { authorization: `Bearer ${accessToken}` } : {};
     const target = `${this.url}${this.url.includes("?") ? "&" : "?"}${query}`;
     let socket: SocketLike;
     try {
       socket = this.config.createSocket(target, headers);
     } catch (error) {
-      this.fail(new TetherError("protocol_violation", `cannot open a socket to ${this.url}: ${(error as Error).message}`));
+      this.fail(
+        new TetherError("protocol_violation", `cannot open a socket to ${this.url}: ${(error as Error).message}`),
+      );
       return;
     }
     this.socket = socket;
@@ -300,18 +305,25 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     try {
       json = JSON.parse(data);
     } catch {
-      return this.violation("the server sent a text frame that is not JSON");
+      this.violation("the server sent a text frame that is not JSON");
+      return;
     }
     const parsed = serverMessageSchema.safeParse(json);
-    if (!parsed.success) return this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) {
+      this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
+      return;
+    }
     const message = parsed.data;
     switch (message.type) {
       case "ready":
-        return this.onReady(message);
+        this.onReady(message);
+        return;
       case "ack":
-        return this.onAck(message.position);
+        this.onAck(message.position);
+        return;
       case "finalized":
-        return this.onFinalized(message.conversation_id, message.position);
+        this.onFinalized(message.conversation_id, message.position);
+        return;
       case "error":
         this.lastError = message;
         return;
@@ -320,7 +332,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onReady(ready: ReadyMessage): void {
     if (this.environmentName !== undefined && ready.environment !== this.environmentName) {
-      return this.fail(
+      this.fail(
         new TetherError(
           "environment_changed",
           `a reconnect reached environment ${ready.environment}, but this conversation lives in ${this.environmentName}`,
@@ -328,41 +340,56 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         ),
         true,
       );
+      return;
     }
     if (this.conversation !== undefined && ready.conversation_id !== this.conversation) {
-      return this.fail(
-        new TetherError("environment_changed", `a reconnect reached conversation ${ready.conversation_id}, not ${this.conversation}`),
+      this.fail(
+        new TetherError(
+          "environment_changed",
+          `a reconnect reached conversation ${ready.conversation_id}, not ${this.conversation}`,
+        ),
         true,
       );
+      return;
     }
     if (ready.position_unit !== this.positionUnit) {
-      return this.violation(`the server counts ${ready.position_unit}s, expected ${this.positionUnit}s`);
+      this.violation(`the server counts ${ready.position_unit}s, expected ${this.positionUnit}s`);
+      return;
     }
     const resumed = this.readySeen;
     if (!this.readySeen) {
       if (this.buffer.end === this.buffer.start) this.buffer.rebase(ready.position);
       else if (ready.position !== this.buffer.start) {
-        return this.fail(
-          new TetherError("position_mismatch", `audio was written before \`ready\`, but the conversation resumes at ${ready.position}`),
+        this.fail(
+          new TetherError(
+            "position_mismatch",
+            `audio was written before \`ready\`, but the conversation resumes at ${ready.position}`,
+          ),
           true,
         );
+        return;
       }
       this.ackedPosition = ready.position;
       const minimum = 2 * ready.chunk_size * (this.codec === "pcm16" ? 1 : MAX_OPUS_PACKET_BYTES);
       if (this.buffer.capacityBytes < minimum) {
-        return this.fail(
-          new TetherError("protocol_violation", `the replay buffer (${this.buffer.capacityBytes} bytes) must hold at least two chunks (${minimum} bytes)`),
+        this.fail(
+          new TetherError(
+            "protocol_violation",
+            `the replay buffer (${this.buffer.capacityBytes} bytes) must hold at least two chunks (${minimum} bytes)`,
+          ),
           true,
         );
+        return;
       }
     } else if (ready.position < this.ackedPosition || ready.position > this.buffer.end) {
-      return this.fail(
+      this.fail(
         new TetherError(
           "position_mismatch",
           `the server resumes at ${ready.position}, but this client holds [${this.buffer.start}, ${this.buffer.end}) with ${this.ackedPosition} acknowledged`,
         ),
         true,
       );
+      return;
     }
     this.readySeen = true;
     if (resumed) this.reconnectCount += 1;
@@ -397,7 +424,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onAck(position: number): void {
     if (position > this.sentPosition) {
-      return this.violation(`the server acknowledged ${position}, beyond the ${this.sentPosition} units sent`);
+      this.violation(`the server acknowledged ${position}, beyond the ${this.sentPosition} units sent`);
+      return;
     }
     if (position <= this.ackedPosition) return;
     this.acknowledge(position);
@@ -416,10 +444,14 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onFinalized(conversationId: string, position: number): void {
     if (position !== this.buffer.end) {
-      return this.fail(
-        new TetherError("position_mismatch", `the server finalized at ${position}, but ${this.buffer.end} units were written`),
+      this.fail(
+        new TetherError(
+          "position_mismatch",
+          `the server finalized at ${position}, but ${this.buffer.end} units were written`,
+        ),
         true,
       );
+      return;
     }
     this.acknowledge(position);
     this.pending = [];
@@ -440,7 +472,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     switch (action) {
       case "resume":
       case "resume_after_delay":
-        return this.scheduleReconnect(code, reason, action === "resume_after_delay");
+        this.scheduleReconnect(code, reason, action === "resume_after_delay");
+        return;
       case "reauthenticate":
         if (!this.reauthenticated && this.readySeen) {
           // A token that expired mid-conversation: fetch a fresh one once, right away.
@@ -453,7 +486,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         const finalPosition = error?.final_position;
         if (this.finalizeRequested && finalPosition !== undefined && finalPosition === this.buffer.end) {
           // The `finalized` answer was lost with the socket, and the server has everything.
-          return this.onFinalized(this.conversationId, finalPosition);
+          this.onFinalized(this.conversationId, finalPosition);
+          return;
         }
         break;
       }
@@ -462,7 +496,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     }
     const announced = ERROR_CODES.find((known) => known === error?.code);
     const tetherCode = announced ?? errorCodeForClose(code) ?? "protocol_violation";
-    const message = error?.message ?? (code === 1000 ? "the server closed the socket without `finalized`" : `socket closed with ${code} ${reason}`);
+    const message =
+      error?.message ??
+      (code === 1000 ? "the server closed the socket without `finalized`" : `socket closed with ${code} ${reason}`);
     this.fail(
       new TetherError(tetherCode, message, {
         closeCode: code,
@@ -474,7 +510,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {
     if (this.failures >= this.config.maxReconnectAttempts) {
-      this.fail(new TetherError("unreachable", `gave up after ${this.failures} failed attempts to reach ${this.url}`, { closeCode }));
+      this.fail(
+        new TetherError("unreachable", `gave up after ${this.failures} failed attempts to reach ${this.url}`, {
+          closeCode,
+        }),
+      );
       return;
     }
     const delayMs = backoffDelay(this.config.backoff, this.failures, this.config.random, overloaded);
@@ -511,7 +551,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
     if (this.pending.length >= this.config.maxPendingMessages) {
-      throw new RangeError(`${this.pending.length} text messages await an acknowledgement: send audio, or fewer messages`);
+      throw new RangeError(
+        `${this.pending.length} text messages await an acknowledgement: send audio, or fewer messages`,
+      );
     }
     const pending: PendingMessage = { json: JSON.stringify(message), sentAt: undefined };
     this.pending.push(pending);

@@ -35,7 +35,10 @@ export function speechLikePcm(seconds: number, sampleRate: number, seed = 1): Bu
       }
       const envelope = Math.sin(Math.PI * t) ** 0.6;
       const noise = (random() - 0.5) * 0.04;
-      out.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round((0.35 * value * envelope + noise) * 32767))), sample * 2);
+      out.writeInt16LE(
+        Math.max(-32768, Math.min(32767, Math.round((0.35 * value * envelope + noise) * 32767))),
+        sample * 2,
+      );
     }
     for (let i = 0; i < pause && sample < total; i += 1, sample += 1) {
       out.writeInt16LE(Math.round((random() - 0.5) * 0.01 * 32767), sample * 2);

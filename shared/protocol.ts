@@ -12,6 +12,23 @@
  * - The `conversation_finalized` error carries `final_position` when it is known, so a
  *   client whose `finalized` answer was lost with its socket can tell whether everything it
  *   sent is in the conversation.
+ *
+ * Decisions where PROTOCOL.md leaves room:
+ * - A client-chosen `conversation_id` without a resume token creates the conversation if
+ *   this environment has no record of it. If the record exists, belongs to the caller and
+ *   is in progress, the socket resumes it (`ready.position` is its durable position): a
+ *   client that lost its first `ready`, and with it the resume token, can still continue.
+ *   Another user's record is 4403, a finalized one 4410, one pinned to another environment
+ *   4409. With a resume token, `conversation_id` must name the token's conversation (4400).
+ * - A resumed conversation keeps the codec and sample rate it started with (4415 otherwise).
+ * - A resume token that names another environment gets 4409 before the access token is
+ *   looked at: a client that reached the wrong environment holds that environment's
+ *   credentials too, and must be told where it belongs, not to re-authenticate here.
+ * - Text frames are limited to `MAX_TEXT_FRAME_BYTES` (4413 beyond).
+ * - Audio sent before `ready` is kept and continues from `ready.position`; clients should
+ *   wait for `ready` when resuming, as they cannot know the position before.
+ * - When a stream ends exactly on a chunk boundary, no chunk is marked `final`; the
+ *   finalize event's `final_position` is authoritative.
  */
 import { z } from "zod";
 import {

@@ -37,7 +37,8 @@ export class Chunker {
     private readonly chunkSize: number,
     startPosition: number,
   ) {
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunk size ${chunkSize} is not a positive integer`);
+    if (!Number.isInteger(chunkSize) || chunkSize < 1)
+      throw new RangeError(`chunk size ${chunkSize} is not a positive integer`);
     if (startPosition % chunkSize !== 0) {
       throw new RangeError(`start position ${startPosition} is not a chunk boundary (chunk size ${chunkSize})`);
     }

@@ -96,10 +96,14 @@ export class ConversationStore {
    */
   checkExisting(stored: StoredConversation, intent: OpenIntent): void {
     if (stored.environment !== this.environment) {
-      throw new ProtocolError("wrong_environment", `conversation ${intent.conversationId} belongs to environment ${stored.environment}`, {
-        environment: this.environment,
-        expected_environment: stored.environment,
-      });
+      throw new ProtocolError(
+        "wrong_environment",
+        `conversation ${intent.conversationId} belongs to environment ${stored.environment}`,
+        {
+          environment: this.environment,
+          expected_environment: stored.environment,
+        },
+      );
     }
     if (stored.user_id !== intent.userId) {
       throw new ProtocolError("forbidden", `conversation ${intent.conversationId} belongs to another user`);
@@ -108,7 +112,9 @@ export class ConversationStore {
       throw new ProtocolError(
         "conversation_finalized",
         `conversation ${intent.conversationId} is ${stored.status}: start a new conversation`,
-        stored.final_position === null || stored.final_position === undefined ? {} : { final_position: stored.final_position },
+        stored.final_position === null || stored.final_position === undefined
+          ? {}
+          : { final_position: stored.final_position },
       );
     }
     if (stored.codec !== intent.codec || stored.sample_rate !== intent.sampleRate) {
@@ -150,7 +156,10 @@ export class ConversationStore {
       const now = this.now();
       const batch = this.db.batch();
       batch.update(ref, { active_session: sessionId, updated_at: now }, { lastUpdateTime: snapshot.updateTime });
-      batch.create(sessionRef(this.db, intent.conversationId, sessionId), this.sessionDoc(sessionId, stored.durable_position, now));
+      batch.create(
+        sessionRef(this.db, intent.conversationId, sessionId),
+        this.sessionDoc(sessionId, stored.durable_position, now),
+      );
       try {
         const [result] = await batch.commit();
         if (result === undefined) throw new Error("Firestore returned no write result");
@@ -209,7 +218,12 @@ export class ConversationStore {
   }
 
   /** Moves `durable_position` up to `position` while socket `sessionId` owns the conversation. */
-  async commitDurable(conversationId: string, sessionId: string, position: number, updateTime: Timestamp): Promise<ConditionalWrite> {
+  async commitDurable(
+    conversationId: string,
+    sessionId: string,
+    position: number,
+    updateTime: Timestamp,
+  ): Promise<ConditionalWrite> {
     return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) =>
       stored !== undefined && stored.durable_position >= position
         ? undefined
@@ -288,7 +302,9 @@ export class ConversationStore {
   private parse(conversationId: string, data: unknown): StoredConversation {
     const parsed = storedConversationSchema.safeParse(data);
     if (!parsed.success) {
-      throw new Error(`conversation record ${conversationId} is malformed: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+      throw new Error(
+        `conversation record ${conversationId} is malformed: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
+      );
     }
     return parsed.data;
   }

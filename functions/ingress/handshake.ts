@@ -14,8 +14,8 @@
  *    key (4401), then that it was issued to the same user (4403).
  */
 import type { IncomingMessage } from "node:http";
-import { AuthError, bearerToken, checkResumeToken, type TokenVerifier } from "../../shared/auth";
 import { chunkSizeUnits } from "../../shared/audio-format";
+import { AuthError, bearerToken, checkResumeToken, type TokenVerifier } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { parseListenQuery } from "../../shared/protocol";
 import type { OpenIntent } from "./conversation-store";
@@ -49,7 +49,9 @@ export async function authorizeUpgrade(
   context.conversationId = query.conversationId;
 
   const resume =
-    query.resumeToken === undefined ? undefined : await checkResumeToken(config.tokenSecret, query.resumeToken, config.environment);
+    query.resumeToken === undefined
+      ? undefined
+      : await checkResumeToken(config.tokenSecret, query.resumeToken, config.environment);
   if (resume !== undefined && !resume.ok && resume.reason === "wrong_environment") {
     throw new ProtocolError(
       "wrong_environment",
@@ -79,7 +81,8 @@ export async function authorizeUpgrade(
     context.conversationId = conversationId;
     return { ...base, kind: "new", conversationId };
   }
-  if (!resume.ok) throw new ProtocolError("unauthorized", resume.reason === "unauthorized" ? resume.message : "resume token refused");
+  if (!resume.ok)
+    throw new ProtocolError("unauthorized", resume.reason === "unauthorized" ? resume.message : "resume token refused");
   const { claims } = resume;
   context.conversationId = claims.conversationId;
   if (query.conversationId !== undefined && query.conversationId !== claims.conversationId) {

@@ -35,7 +35,7 @@ export interface IngressLimits {
 }
 
 export const DEFAULT_LIMITS: IngressLimits = {
-  maxChunksInFlightPerSocket: 8,
+  maxChunksInFlightPerSocket: 4,
   maxInFlightBytes: 256 * 1024 * 1024,
   overloadCloseMs: 10_000,
   maxConnections: 10_000,
@@ -57,7 +57,12 @@ export function maxChunkBytes(codec: Codec, sampleRate: SampleRate, chunkSeconds
  * buffer, at most one 64 KiB socket read, is included; JavaScript object overhead is not:
  * `npm run bench` measures that for idle sockets.)
  */
-export function memoryBoundPerSocket(limits: IngressLimits, codec: Codec, sampleRate: SampleRate, chunkSeconds: number): number {
+export function memoryBoundPerSocket(
+  limits: IngressLimits,
+  codec: Codec,
+  sampleRate: SampleRate,
+  chunkSeconds: number,
+): number {
   const chunk = maxChunkBytes(codec, sampleRate, chunkSeconds);
   const socketRead = 64 * 1024;
   return (

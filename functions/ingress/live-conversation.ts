@@ -8,8 +8,8 @@
  * finalized, or when this instance learns that another instance owns it now.
  */
 import type { Timestamp } from "@google-cloud/firestore";
-import type { EventBody } from "../../shared/messages";
 import type { Logger } from "../../shared/logger";
+import type { EventBody } from "../../shared/messages";
 import type { Chunk } from "./chunker";
 import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
 import { ProtocolError } from "./protocol-error";
@@ -142,7 +142,9 @@ export class LiveConversation {
         this.durablePosition = position;
       } else {
         this.goneResult = result;
-        this.leave(result.reason === "superseded" ? "owned by a newer socket on another instance" : "finalized elsewhere");
+        this.leave(
+          result.reason === "superseded" ? "owned by a newer socket on another instance" : "finalized elsewhere",
+        );
       }
       return result;
     });
@@ -171,7 +173,8 @@ export class LiveConversation {
     );
     if (!begun.ok) {
       this.leave("could not finalize: the conversation moved on");
-      if (begun.reason === "superseded") throw new ProtocolError("superseded", "a newer socket resumed this conversation");
+      if (begun.reason === "superseded")
+        throw new ProtocolError("superseded", "a newer socket resumed this conversation");
       throw new ProtocolError(
         "conversation_finalized",
         "the conversation was already finalized",
@@ -192,7 +195,10 @@ export class LiveConversation {
       throw error;
     }
     this.durablePosition = finalPosition;
-    this.logger.info({ final_position: finalPosition, reason, session_id: request.sessionId }, "conversation finalized");
+    this.logger.info(
+      { final_position: finalPosition, reason, session_id: request.sessionId },
+      "conversation finalized",
+    );
     this.leave("finalized");
     return finalPosition;
   }
@@ -243,7 +249,10 @@ export class LiveConversation {
 
   private async finalizeIdle(): Promise<void> {
     const socket = this.socket;
-    this.logger.info({ idle_timeout_ms: this.deps.idleTimeoutMs, attached: socket !== undefined }, "idle timeout: finalizing");
+    this.logger.info(
+      { idle_timeout_ms: this.deps.idleTimeoutMs, attached: socket !== undefined },
+      "idle timeout: finalizing",
+    );
     if (socket !== undefined) {
       await socket.finalize("idle_timeout");
       return;
@@ -257,7 +266,12 @@ export class LiveConversation {
     };
     try {
       await this.finalize(
-        { sessionId: this.activeSessionId, finalPosition: this.durablePosition, finalChunk: undefined, reason: "idle_timeout" },
+        {
+          sessionId: this.activeSessionId,
+          finalPosition: this.durablePosition,
+          finalChunk: undefined,
+          reason: "idle_timeout",
+        },
         tags,
       );
     } catch (error) {

@@ -75,7 +75,9 @@ export async function startIngress(
     }
     if (path === LISTEN_PATH) {
       res.writeHead(426, { "content-type": "application/json", upgrade: "websocket" });
-      res.end(JSON.stringify({ error: { code: "upgrade_required", message: `${LISTEN_PATH} is a WebSocket endpoint` } }));
+      res.end(
+        JSON.stringify({ error: { code: "upgrade_required", message: `${LISTEN_PATH} is a WebSocket endpoint` } }),
+      );
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
@@ -98,7 +100,12 @@ export async function startIngress(
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(ws as IngressSocket, req, {
         environment,
-        handshake: { environment, tokenSecret, verifier: options.verifier ?? hs256Verifier(tokenSecret), chunkSeconds: settings.chunkSeconds },
+        handshake: {
+          environment,
+          tokenSecret,
+          verifier: options.verifier ?? hs256Verifier(tokenSecret),
+          chunkSeconds: settings.chunkSeconds,
+        },
         registry,
         store,
         publisher,
@@ -110,7 +117,10 @@ export async function startIngress(
       });
       sessions.add(session);
       if (sessions.size > limits.maxConnections) {
-        (ws as IngressSocket).closeWithError("overloaded", "this ingress instance has too many open sockets: resume after a delay");
+        (ws as IngressSocket).closeWithError(
+          "overloaded",
+          "this ingress instance has too many open sockets: resume after a delay",
+        );
         logger.warn({ conversation_id: null, connections: sessions.size }, "socket refused: connection limit reached");
         return;
       }
@@ -159,11 +169,14 @@ export async function startIngress(
     // Sockets whose clients do not finish the close handshake are cut after a grace period.
     const closedAll = Promise.all(open.map((session) => session.whenClosed()));
     const grace = setTimeout(() => {
-      for (const session of sessions) session.terminate("its client did not finish the close handshake during shutdown");
+      for (const session of sessions)
+        session.terminate("its client did not finish the close handshake during shutdown");
     }, 2_000);
     await closedAll;
     clearTimeout(grace);
-    await publisher.flush().catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
+    await publisher
+      .flush()
+      .catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
     registry.releaseAll();
     wss.close();
     await stopped;

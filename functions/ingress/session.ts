@@ -14,8 +14,8 @@
  */
 import type { IncomingMessage } from "node:http";
 import type WebSocket from "ws";
-import { signResumeToken } from "../../shared/auth";
 import { positionUnit } from "../../shared/audio-format";
+import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import type { Logger } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
@@ -29,7 +29,7 @@ import {
   PROTOCOL_VERSION,
   type ReadyMessage,
 } from "../../shared/protocol";
-import { Chunker, type Chunk } from "./chunker";
+import { type Chunk, Chunker } from "./chunker";
 import type { ConversationRegistry } from "./conversation-registry";
 import type { ConditionalWrite, ConversationStore } from "./conversation-store";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
@@ -71,7 +71,10 @@ type PauseReason = "opening" | "in_flight" | "budget" | "stopping";
 
 interface InFlightChunk {
   readonly end: number;
-  published: boolean;
+  /** When the chunk was complete (performance.now()), for the latency breakdown. */
+  readonly completedAt: number;
+  /** When Pub/Sub confirmed it; undefined until then. */
+  publishedAt: number | undefined;
 }
 
 function toBuffer(data: WebSocket.RawData): Buffer {
@@ -113,11 +116,15 @@ export class Session implements AttachedSocket {
   private readonly closed: Promise<void>;
   private resolveClosed: () => void = () => undefined;
 
+  /** The upgrade request, until the handshake has read it. */
+  private request: IncomingMessage | undefined;
+
   constructor(
     private readonly socket: IngressSocket,
-    private readonly request: IncomingMessage,
+    request: IncomingMessage,
     private readonly deps: SessionDeps,
   ) {
+    this.request = request;
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -153,14 +160,18 @@ export class Session implements AttachedSocket {
   async start(): Promise<void> {
     const context: HandshakeContext = { conversationId: undefined, userId: undefined };
     try {
-      const intent = await authorizeUpgrade(this.request, this.deps.handshake, context);
+      const request = this.request;
+      this.request = undefined; // not kept for the life of the socket
+      if (request === undefined) return;
+      const intent = await authorizeUpgrade(request, this.deps.handshake, context);
       this.logger = this.deps.logger.child({
         session_id: this.sessionId,
         conversation_id: intent.conversationId,
         user_id: intent.userId,
       });
       if (this.state !== "opening") return;
-      if (this.deps.isDraining()) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+      if (this.deps.isDraining())
+        throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
       const { conversation, opened } = await this.deps.registry.open(intent, this);
       this.conversation = conversation;
       this.tags = {
@@ -263,7 +274,10 @@ export class Session implements AttachedSocket {
 
   private onText(data: Buffer): void {
     if (data.length > MAX_TEXT_FRAME_BYTES) {
-      this.refuse("frame_too_large", `a text frame holds at most ${MAX_TEXT_FRAME_BYTES} bytes; this one has ${data.length}`);
+      this.refuse(
+        "frame_too_large",
+        `a text frame holds at most ${MAX_TEXT_FRAME_BYTES} bytes; this one has ${data.length}`,
+      );
       return;
     }
     let json: unknown;
@@ -276,7 +290,10 @@ export class Session implements AttachedSocket {
     const parsed = clientMessageSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      this.refuse("bad_request", `malformed message: ${issue?.path.join(".") || "message"} ${issue?.message ?? "is invalid"}`);
+      this.refuse(
+        "bad_request",
+        `malformed message: ${issue?.path.join(".") || "message"} ${issue?.message ?? "is invalid"}`,
+      );
       return;
     }
     const message = parsed.data;
@@ -303,7 +320,7 @@ export class Session implements AttachedSocket {
   private publishChunk(chunk: Chunk): void {
     const { conversation, tags } = this;
     if (conversation === undefined || tags === undefined) return;
-    const entry: InFlightChunk = { end: chunk.end, published: false };
+    const entry: InFlightChunk = { end: chunk.end, completedAt: performance.now(), publishedAt: undefined };
     const bytes = chunk.body.length;
     this.inFlight.push(entry);
     this.deps.budget.add(bytes);
@@ -311,7 +328,7 @@ export class Session implements AttachedSocket {
       this.deps.publisher.publishChunk(tags, conversation.format, chunk).then(
         () => {
           this.deps.budget.release(bytes);
-          entry.published = true;
+          entry.publishedAt = performance.now();
           this.advance();
         },
         (error: unknown) => {
@@ -339,12 +356,12 @@ export class Session implements AttachedSocket {
 
   /** Chunks published in stream order up to the first unpublished one -> record, then ack. */
   private advance(): void {
-    let target: number | undefined;
-    while (this.inFlight[0]?.published) target = this.inFlight.shift()?.end;
+    let last: InFlightChunk | undefined;
+    while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
     this.applyBackpressure();
     const conversation = this.conversation;
-    if (target === undefined || conversation === undefined) return;
-    const position = target;
+    if (last === undefined || conversation === undefined) return;
+    const { end: position, completedAt, publishedAt = completedAt } = last;
     // Text messages received before this audio are published before its ack (protocol.ts).
     const eventsBefore = [...this.pendingEvents];
     this.track(
@@ -354,8 +371,18 @@ export class Session implements AttachedSocket {
             this.lostConversation(result);
             return;
           }
+          const committedAt = performance.now();
           await Promise.all(eventsBefore);
           this.sendAck(position);
+          this.logger.debug(
+            {
+              position,
+              publish_ms: Math.round(publishedAt - completedAt),
+              commit_ms: Math.round(committedAt - publishedAt),
+              ack_ms: Math.round(performance.now() - completedAt),
+            },
+            "chunk durable",
+          );
         },
         (error: unknown) => this.fail(error, "recording the durable position failed"),
       ),
@@ -452,7 +479,10 @@ export class Session implements AttachedSocket {
       if (this.state !== "finalizing") return; // a publish or record write failed meanwhile
       const finalChunk = chunker.takeFinal();
       const finalPosition = finalChunk?.end ?? chunker.position;
-      const position = await conversation.finalize({ sessionId: this.sessionId, finalPosition, finalChunk, reason }, tags);
+      const position = await conversation.finalize(
+        { sessionId: this.sessionId, finalPosition, finalChunk, reason },
+        tags,
+      );
       this.sendAck(position);
       this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
       this.state = "closing";
@@ -488,7 +518,8 @@ export class Session implements AttachedSocket {
     this.pause("stopping");
     if (this.state === "open" || this.state === "superseded") {
       await this.settled();
-      if (this.state === "open") this.refuse("restarting", "this ingress instance is shutting down: reconnect to resume");
+      if (this.state === "open")
+        this.refuse("restarting", "this ingress instance is shutting down: reconnect to resume");
     } else if (this.state === "finalizing") {
       await this.finalizeDone;
     }
@@ -532,7 +563,10 @@ export class Session implements AttachedSocket {
 
   private fail(error: unknown, context: string): void {
     if (this.state === "closed") {
-      this.logger.warn({ err: error }, `${context} after the socket closed: the client re-sends from the durable position`);
+      this.logger.warn(
+        { err: error },
+        `${context} after the socket closed: the client re-sends from the durable position`,
+      );
       return;
     }
     this.logger.error({ err: error }, context);
@@ -547,10 +581,16 @@ export class Session implements AttachedSocket {
     this.deps.budget.cancel(this.onBudgetAvailable);
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
     if (this.framesDroppedAfterStop > 0) {
-      this.logger.info({ frames: this.framesDroppedAfterStop }, "frames received after the socket began closing were dropped");
+      this.logger.info(
+        { frames: this.framesDroppedAfterStop },
+        "frames received after the socket began closing were dropped",
+      );
     }
     if (this.queue.length > 0) {
-      this.logger.info({ frames: this.queue.length }, "frames received before ready were dropped: the socket closed first");
+      this.logger.info(
+        { frames: this.queue.length },
+        "frames received before ready were dropped: the socket closed first",
+      );
       this.queue = [];
     }
     this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");

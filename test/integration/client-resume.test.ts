@@ -5,8 +5,8 @@
  */
 import { connect } from "../../client";
 import { freePort } from "../../local/ports";
-import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { seededRandom, testPcm, throttle, until } from "../support/ingress-audio";
+import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { type IngressProcess, startIngressProcess } from "../support/ingress-process";
 
 const CHUNK_SECONDS = 0.1; // 8 kHz pcm16: 1,600-byte chunks
@@ -76,10 +76,12 @@ test("10 disconnects and a killed ingress process: the audio topic holds exactly
 
   const conversationId = session.conversationId;
   const expectedChunks = Math.ceil(audio.length / CHUNK_BYTES);
-  await h.audio.waitFor("every chunk", () => new Set(h.audio.forConversation(conversationId).map((m) => m.attributes.chunk_index)).size >= expectedChunks);
+  await h.audio.waitFor(
+    "every chunk",
+    () => new Set(h.audio.forConversation(conversationId).map((m) => m.attributes.chunk_index)).size >= expectedChunks,
+  );
   const chunks = h.audio.forConversation(conversationId);
-  const { body, indexes, duplicates } = reassemble(chunks); // throws on a gap or a conflicting duplicate
-  console.log({ duplicates, total: chunks.length, reconnects: session.stats.reconnects, readies, midChunkDisconnects });
+  const { body, indexes } = reassemble(chunks); // throws on a gap or a conflicting duplicate
   expect(indexes).toHaveLength(expectedChunks);
   expect(body.equals(audio)).toBe(true);
   const finals = chunks.filter((c) => c.attributes.final === "true");
@@ -88,5 +90,7 @@ test("10 disconnects and a killed ingress process: the audio topic holds exactly
     expect(chunk.orderingKey).toBe(conversationId);
     expect(chunk.attributes.environment).toBe(h.env.resources.environment);
   }
-  await until("the finalize event", () => h.events.forConversation(conversationId).some((m) => m.attributes.event_type === "finalize"));
+  await until("the finalize event", () =>
+    h.events.forConversation(conversationId).some((m) => m.attributes.event_type === "finalize"),
+  );
 });

@@ -3,12 +3,13 @@
  * message before the close, the log line it leaves (severity, conversation_id,
  * environment), and that a refused socket writes nothing partial.
  */
-import { conversationRef } from "../../shared/firestore-schema";
+
 import { signAccessToken } from "../../shared/auth";
-import { type IngressHarness, type LogLine, reassemble, startIngressHarness } from "../support/ingress-harness";
-import { GatedPublisher } from "../support/ingress-gated-publisher";
-import { type RawClient, rawConnect } from "../support/ingress-raw-client";
+import { conversationRef } from "../../shared/firestore-schema";
 import { testPcm, until } from "../support/ingress-audio";
+import { GatedPublisher } from "../support/ingress-gated-publisher";
+import { type IngressHarness, type LogLine, reassemble, startIngressHarness } from "../support/ingress-harness";
+import { type RawClient, rawConnect } from "../support/ingress-raw-client";
 
 const CHUNK = 1600; // 0.1 s of 8 kHz pcm16
 
@@ -20,7 +21,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function open(options: Parameters<typeof rawConnect>[1] = {}, url = h.url): Promise<{ client: RawClient; id: string; resume: string }> {
+async function open(
+  options: Parameters<typeof rawConnect>[1] = {},
+  url = h.url,
+): Promise<{ client: RawClient; id: string; resume: string }> {
   const client = rawConnect(url, { token: await h.token(), ...options });
   const ready = await client.next("ready");
   return { client, id: String(ready.conversation_id), resume: String(ready.resume_token) };

@@ -3,11 +3,12 @@
  * shared/messages.ts describes them, the Firestore record and its sessions, client-chosen
  * conversation ids, and one live socket per conversation across instances.
  */
-import { audioChunkAttributesSchema, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
+
 import { conversationRef, sessionRef } from "../../shared/firestore-schema";
+import { audioChunkAttributesSchema, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
+import { eventually, testPcm } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
-import { eventually, testPcm } from "../support/ingress-audio";
 
 const CHUNK = 1600;
 let h: IngressHarness;
@@ -19,13 +20,27 @@ afterAll(async () => {
   await h?.close();
 });
 
-const segment = (id: string, start: number) => ({ id, start, end: start + 1.5, text: `words ${id}`, speaker: "SPEAKER_01", is_user: false, person_id: null });
+const segment = (id: string, start: number) => ({
+  id,
+  start,
+  end: start + 1.5,
+  text: `words ${id}`,
+  speaker: "SPEAKER_01",
+  is_user: false,
+  person_id: null,
+});
 
 test("chunks and events carry the schema's attributes, the conversation as ordering key, and valid bodies", async () => {
   const client = rawConnect(h.url, { token: await h.token("writer") });
   const ready = await client.next("ready");
   const id = String(ready.conversation_id);
-  expect(ready).toMatchObject({ protocol: 1, environment: h.env.resources.environment, position_unit: "byte", position: 0, chunk_size: CHUNK });
+  expect(ready).toMatchObject({
+    protocol: 1,
+    environment: h.env.resources.environment,
+    position_unit: "byte",
+    position: 0,
+    chunk_size: CHUNK,
+  });
   client.json({ type: "segments", segments: [segment("s1", 0), segment("s2", 1.5)] });
   client.send(testPcm(CHUNK * 2 + 10, 21));
   client.json({ type: "speaker_assigned", person_id: "p1", segment_ids: ["s1", "s2"] });
@@ -36,11 +51,22 @@ test("chunks and events carry the schema's attributes, the conversation as order
   await h.events.waitFor("three events", () => h.events.forConversation(id).length >= 3);
   for (const chunk of h.audio.forConversation(id)) {
     const attributes = audioChunkAttributesSchema.parse(chunk.attributes);
-    expect(attributes).toMatchObject({ environment: h.env.resources.environment, conversation_id: id, user_id: "writer", codec: "pcm16", sample_rate: 8000, chunk_size: CHUNK });
+    expect(attributes).toMatchObject({
+      environment: h.env.resources.environment,
+      conversation_id: id,
+      user_id: "writer",
+      codec: "pcm16",
+      sample_rate: 8000,
+      chunk_size: CHUNK,
+    });
     expect(attributes.session_id).toBe(ready.session_id);
     expect(chunk.orderingKey).toBe(id);
   }
-  const events = h.events.forConversation(id).map((m) => ({ attributes: eventAttributesSchema.parse(m.attributes), body: eventBodySchema.parse(JSON.parse(m.data.toString())), key: m.orderingKey }));
+  const events = h.events.forConversation(id).map((m) => ({
+    attributes: eventAttributesSchema.parse(m.attributes),
+    body: eventBodySchema.parse(JSON.parse(m.data.toString())),
+    key: m.orderingKey,
+  }));
   expect(events.map((e) => e.body.type)).toEqual(["segments", "speaker_assigned", "finalize"]);
   expect(events.map((e) => e.attributes.event_type)).toEqual(["segments", "speaker_assigned", "finalize"]);
   expect(events[0]?.body).toEqual({ type: "segments", segments: [segment("s1", 0), segment("s2", 1.5)] });
@@ -88,6 +114,14 @@ test("a client-chosen id is created, then continued by the same user without a r
   expect((await late.closed).code).toBe(4410);
 });
 
+test("the access token may come as the access_token query parameter", async () => {
+  const client = rawConnect(h.url, { token: await h.token("query-user"), tokenInQuery: true });
+  const ready = await client.next("ready");
+  const doc = (await conversationRef(h.env.clients.firestore, String(ready.conversation_id)).get()).data();
+  expect(doc?.user_id).toBe("query-user");
+  client.ws.close();
+});
+
 test("a resumed conversation must keep its codec and sample rate", async () => {
   const first = rawConnect(h.url, { token: await h.token(), conversationId: "format-fixed-01" });
   await first.next("ready");
@@ -116,7 +150,10 @@ test("one live socket per conversation across instances: the older instance lear
   fresh.send(audio.subarray(CHUNK));
   fresh.json({ type: "finalize" });
   await fresh.next("finalized");
-  await h.audio.waitFor("four chunks", () => new Set(h.audio.forConversation(id).map((m) => m.attributes.chunk_index)).size >= 4);
+  await h.audio.waitFor(
+    "four chunks",
+    () => new Set(h.audio.forConversation(id).map((m) => m.attributes.chunk_index)).size >= 4,
+  );
   expect(reassemble(h.audio.forConversation(id)).body.equals(audio)).toBe(true);
   await second.close();
 });

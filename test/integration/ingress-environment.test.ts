@@ -6,9 +6,9 @@
  */
 import { connect, type TetherError } from "../../client";
 import { nodeSocketFactory } from "../../client/socket";
+import { testPcm, throttle } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
-import { testPcm, throttle } from "../support/ingress-audio";
 
 const CHUNK = 1600;
 let a: IngressHarness;
@@ -45,7 +45,10 @@ test("A's resume token at B's ingress: 4409 naming A, and nothing reaches B's to
   const onB = rawConnect(b.url, { token: await a.token(), resumeToken: String(ready.resume_token) });
   await onB.opened();
   onB.send(testPcm(CHUNK * 2, 5));
-  onB.json({ type: "segments", segments: [{ id: "s1", start: 0, end: 1, text: "x", speaker: "S0", is_user: true, person_id: null }] });
+  onB.json({
+    type: "segments",
+    segments: [{ id: "s1", start: 0, end: 1, text: "x", speaker: "S0", is_user: true, person_id: null }],
+  });
   const closed = await onB.closed;
   expect(closed.code).toBe(4409);
   expect(onB.messages).toEqual([
@@ -130,7 +133,11 @@ test("the SDK given A's resume token and B's URL stops with wrong_environment an
   );
   expect(failure).toMatchObject({
     code: "wrong_environment",
-    details: { closeCode: 4409, expectedEnvironment: a.env.resources.environment, environment: b.env.resources.environment },
+    details: {
+      closeCode: 4409,
+      expectedEnvironment: a.env.resources.environment,
+      environment: b.env.resources.environment,
+    },
   });
   expect(urls).toHaveLength(1);
   expect(urls[0]?.startsWith(b.url)).toBe(true);

@@ -2,12 +2,13 @@
  * How conversations and instances end: the idle timeout finalizes a conversation (with its
  * socket open, or after its client vanished), and SIGTERM drains the ingress process.
  */
-import { conversationRef } from "../../shared/firestore-schema";
+
 import { freePort } from "../../local/ports";
-import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
-import { rawConnect } from "../support/ingress-raw-client";
+import { conversationRef } from "../../shared/firestore-schema";
 import { eventually, testPcm } from "../support/ingress-audio";
+import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { startIngressProcess } from "../support/ingress-process";
+import { rawConnect } from "../support/ingress-raw-client";
 
 const CHUNK = 1600;
 let h: IngressHarness;
@@ -37,7 +38,9 @@ test("idle timeout with the socket open: the partial chunk becomes the final chu
   await h.audio.waitFor("both chunks", () => h.audio.forConversation(id).length >= 2);
   expect(reassemble(h.audio.forConversation(id)).body.equals(audio)).toBe(true);
   expect(h.audio.forConversation(id).find((m) => m.attributes.chunk_index === "1")?.attributes.final).toBe("true");
-  expect(h.logs.some((l) => l.conversation_id === id && l.message === "idle timeout: finalizing" && l.severity === "INFO")).toBe(true);
+  expect(
+    h.logs.some((l) => l.conversation_id === id && l.message === "idle timeout: finalizing" && l.severity === "INFO"),
+  ).toBe(true);
 });
 
 test("idle timeout after the client vanished: finalized at the durable position, the dropped partial chunk never published", async () => {
@@ -50,7 +53,12 @@ test("idle timeout after the client vanished: finalized at the durable position,
   await h.events.waitFor("the finalize event", () => finalizeEvent(id) !== undefined);
   expect(finalizeEvent(id)).toEqual({ type: "finalize", final_position: CHUNK, reason: "idle_timeout" });
   const doc = (await conversationRef(h.env.clients.firestore, id).get()).data();
-  expect(doc).toMatchObject({ status: "finalizing", final_position: CHUNK, finalize_reason: "idle_timeout", durable_position: CHUNK });
+  expect(doc).toMatchObject({
+    status: "finalizing",
+    final_position: CHUNK,
+    finalize_reason: "idle_timeout",
+    durable_position: CHUNK,
+  });
   expect(h.audio.forConversation(id).map((m) => m.attributes.chunk_index)).toEqual(["0"]);
   expect(h.logs.some((l) => l.conversation_id === id && l.units_dropped === 700)).toBe(true);
   // A client that comes back now is told the conversation is over, and where it ended.
@@ -61,7 +69,12 @@ test("idle timeout after the client vanished: finalized at the durable position,
 
 test("SIGTERM: the ingress process acknowledges what it received complete, closes with 1012, and exits 0", async () => {
   const port = await freePort();
-  const instance = await startIngressProcess({ resources: h.env.resources, tokenSecret: h.tokenSecret, port, chunkSeconds: 0.1 });
+  const instance = await startIngressProcess({
+    resources: h.env.resources,
+    tokenSecret: h.tokenSecret,
+    port,
+    chunkSeconds: 0.1,
+  });
   try {
     const client = rawConnect(instance.url, { token: await h.token() });
     const id = String((await client.next("ready")).conversation_id);

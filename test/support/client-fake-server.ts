@@ -44,7 +44,9 @@ export class FakeSocket implements SocketLike {
   }
 
   texts(): Array<Record<string, unknown>> {
-    return this.sent.filter((s): s is string => typeof s === "string").map((s) => JSON.parse(s) as Record<string, unknown>);
+    return this.sent
+      .filter((s): s is string => typeof s === "string")
+      .map((s) => JSON.parse(s) as Record<string, unknown>);
   }
 
   // ---- the server's side
@@ -53,7 +55,15 @@ export class FakeSocket implements SocketLike {
     this.onmessage?.({ data: JSON.stringify(message) });
   }
 
-  ready(fields: { environment?: string; conversation_id?: string; position?: number; chunk_size?: number; resume_token?: string } = {}): void {
+  ready(
+    fields: {
+      environment?: string;
+      conversation_id?: string;
+      position?: number;
+      chunk_size?: number;
+      resume_token?: string;
+    } = {},
+  ): void {
     this.readyState = 1;
     this.onopen?.({});
     this.message({

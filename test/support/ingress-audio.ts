@@ -45,6 +45,10 @@ export async function eventually(what: string, condition: () => Promise<boolean>
 
 /** Keeps at most `units` unacknowledged, so disconnects fall while audio is in flight. */
 export async function throttle(session: TetherSession, units: number): Promise<void> {
-  await until("acks to catch up", () => session.stats.written - session.stats.acked <= units || session.error !== undefined, 60_000);
+  await until(
+    "acks to catch up",
+    () => session.stats.written - session.stats.acked <= units || session.error !== undefined,
+    60_000,
+  );
   if (session.error) throw session.error;
 }

@@ -5,8 +5,8 @@
  */
 import crypto from "node:crypto";
 import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
-import { startIngress, type IngressOptions, type RunningIngress } from "../../functions/ingress/server";
-import { createRuntime, forComponent, type EnvironmentRuntime } from "../../functions/runtime";
+import { type IngressOptions, type RunningIngress, startIngress } from "../../functions/ingress/server";
+import { createRuntime, type EnvironmentRuntime, forComponent } from "../../functions/runtime";
 import { signAccessToken } from "../../shared/auth";
 import { loadSettings } from "../../shared/config";
 import { createLogger } from "../../shared/logger";
@@ -49,7 +49,11 @@ export class TopicReader {
   constructor(pubsub: PubSub, name: string) {
     this.subscription = pubsub.subscription(name, { flowControl: { maxMessages: 1000 } });
     this.subscription.on("message", (message: Message) => {
-      this.messages.push({ data: message.data, attributes: message.attributes, orderingKey: message.orderingKey ?? "" });
+      this.messages.push({
+        data: message.data,
+        attributes: message.attributes,
+        orderingKey: message.orderingKey ?? "",
+      });
       message.ack();
     });
     this.subscription.on("error", () => undefined);
@@ -93,7 +97,10 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
     TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
     LOG_LEVEL: "debug",
   });
-  const runtime = forComponent(createRuntime(settings, createLogger({ level: "debug", destination: logSink(logs) })), "ingress");
+  const runtime = forComponent(
+    createRuntime(settings, createLogger({ level: "debug", destination: logSink(logs) })),
+    "ingress",
+  );
   const instances: RunningIngress[] = [];
   const startInstance = async (extra: IngressOptions = options.ingress ?? {}): Promise<RunningIngress> => {
     const instance = await startIngress(runtime, { host: "127.0.0.1", port: 0 }, extra);
@@ -124,7 +131,11 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
 }
 
 /** Reassembles a conversation's audio from its chunks; throws on a gap or a conflicting duplicate. */
-export function reassemble(chunks: readonly ReceivedMessage[]): { body: Buffer; indexes: number[]; duplicates: number } {
+export function reassemble(chunks: readonly ReceivedMessage[]): {
+  body: Buffer;
+  indexes: number[];
+  duplicates: number;
+} {
   const byIndex = new Map<number, Buffer>();
   let duplicates = 0;
   for (const chunk of chunks) {

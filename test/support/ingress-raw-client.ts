@@ -3,8 +3,8 @@
  * what the SDK would never send) and records every message and the close.
  */
 import WebSocket from "ws";
-import { listenQueryString } from "../../shared/protocol";
 import type { Codec, SampleRate } from "../../shared/audio-format";
+import { listenQueryString } from "../../shared/protocol";
 
 export interface RawMessage {
   type: string;
@@ -23,14 +23,14 @@ export class RawClient {
   readonly refused: Promise<number | undefined>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(
-    readonly ws: WebSocket,
-  ) {
+  constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
       if (!isBinary) this.messages.push(JSON.parse(data.toString()) as RawMessage);
       for (const wake of [...this.waiters]) wake();
     });
-    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     this.refused = new Promise((resolve) => {
       ws.on("unexpected-response", (_req, res) => {
         resolve(res.statusCode);
@@ -47,7 +47,8 @@ export class RawClient {
     for (;;) {
       const found = this.messages.slice(from).find((m) => m.type === type);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no ${type} message (got ${this.messages.map((m) => m.type).join(", ")})`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${type} message (got ${this.messages.map((m) => m.type).join(", ")})`);
       await new Promise<void>((resolve) => {
         const wake = () => {
           this.waiters.delete(wake);

@@ -2,15 +2,26 @@
  * The SDK's session logic against a scripted server: URL pinning, the environment banner,
  * resume from `ready.position`, stop-and-report on 4409, finalize.
  */
-import { connect, type TetherSession, TetherError } from "../../client";
+import { connect, TetherError, type TetherSession } from "../../client";
 import { FakeServer, type FakeSocket } from "../support/client-fake-server";
 
 const URL_A = "wss://ingress.staging.example/v1/listen";
 const fast = { initialDelayMs: 1, maxDelayMs: 2, jitter: 0 };
 const audio = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) % 256);
 
-async function started(server: FakeServer, options: Partial<Parameters<typeof connect>[0]> = {}): Promise<TetherSession> {
-  const connecting = connect({ url: URL_A, token: "tok", codec: "pcm16", sampleRate: 16000, backoff: fast, createSocket: server.factory, ...options });
+async function started(
+  server: FakeServer,
+  options: Partial<Parameters<typeof connect>[0]> = {},
+): Promise<TetherSession> {
+  const connecting = connect({
+    url: URL_A,
+    token: "tok",
+    codec: "pcm16",
+    sampleRate: 16000,
+    backoff: fast,
+    createSocket: server.factory,
+    ...options,
+  });
   (await server.opened(1)).ready();
   return await connecting;
 }
@@ -69,9 +80,16 @@ describe("TetherSession", () => {
     const errors: TetherError[] = [];
     session.on("error", (e) => errors.push(e));
     server.last.drop(1006);
-    (await server.opened(2)).refuse(4409, { code: "wrong_environment", environment: "prod", expected_environment: "staging" });
+    (await server.opened(2)).refuse(4409, {
+      code: "wrong_environment",
+      environment: "prod",
+      expected_environment: "staging",
+    });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: "wrong_environment", details: { closeCode: 4409, expectedEnvironment: "staging", environment: "prod" } });
+    expect(errors[0]).toMatchObject({
+      code: "wrong_environment",
+      details: { closeCode: 4409, expectedEnvironment: "staging", environment: "prod" },
+    });
     await new Promise((resolve) => setTimeout(resolve, 20)); // any reconnect timer would have fired
     expect(server.sockets).toHaveLength(2);
     await expect(session.write(audio(2))).rejects.toBeInstanceOf(TetherError);

@@ -1,5 +1,5 @@
-import { frameOpusPackets, unframeOpusPackets } from "../../shared/audio-format";
 import { type Chunk, Chunker } from "../../functions/ingress/chunker";
+import { frameOpusPackets, unframeOpusPackets } from "../../shared/audio-format";
 import { seededRandom, testPcm } from "../support/ingress-audio";
 
 /** Feeds `audio` from `start` in frames of random even sizes; returns the chunks made. */

@@ -13,12 +13,24 @@ const staging = parseEnvironmentName("staging");
 const prod = parseEnvironmentName("prod");
 const STAGING_KEY = "staging-key-0123456789abcdef";
 const PROD_KEY = "prod-key-0123456789abcdef0000";
-const config: HandshakeConfig = { environment: staging, tokenSecret: STAGING_KEY, verifier: hs256Verifier(STAGING_KEY), chunkSeconds: 5 };
+const config: HandshakeConfig = {
+  environment: staging,
+  tokenSecret: STAGING_KEY,
+  verifier: hs256Verifier(STAGING_KEY),
+  chunkSeconds: 5,
+};
 
-async function outcome(query: string, authorization?: string): Promise<{ intent?: unknown; error?: ProtocolError; context: HandshakeContext }> {
+async function outcome(
+  query: string,
+  authorization?: string,
+): Promise<{ intent?: unknown; error?: ProtocolError; context: HandshakeContext }> {
   const context: HandshakeContext = { conversationId: undefined, userId: undefined };
   try {
-    const intent = await authorizeUpgrade({ url: `/v1/listen?${query}`, headers: authorization ? { authorization } : {} }, config, context);
+    const intent = await authorizeUpgrade(
+      { url: `/v1/listen?${query}`, headers: authorization ? { authorization } : {} },
+      config,
+      context,
+    );
     return { intent, context };
   } catch (error) {
     return { error: error as ProtocolError, context };
@@ -44,11 +56,18 @@ describe("authorizeUpgrade", () => {
     const resume = await signResumeToken(PROD_KEY, { environment: prod, conversationId: "conv-prod-1", userId: "u1" });
     // The client carries prod's access token too, which staging cannot verify.
     const { error } = await outcome(`resume_token=${resume}`, await bearer(PROD_KEY, "u1"));
-    expect(error).toMatchObject({ code: "wrong_environment", extra: { environment: "staging", expected_environment: "prod" } });
+    expect(error).toMatchObject({
+      code: "wrong_environment",
+      extra: { environment: "staging", expected_environment: "prod" },
+    });
   });
 
   it("answers 4401 to a forged resume token that names this environment", async () => {
-    const forged = await signResumeToken("not-the-staging-key-000000", { environment: staging, conversationId: "conv-1234", userId: "u1" });
+    const forged = await signResumeToken("not-the-staging-key-000000", {
+      environment: staging,
+      conversationId: "conv-1234",
+      userId: "u1",
+    });
     const { error } = await outcome(`resume_token=${forged}`, await bearer(STAGING_KEY, "u1"));
     expect(error?.code).toBe("unauthorized");
   });
@@ -63,7 +82,10 @@ describe("authorizeUpgrade", () => {
     if (kind === "prod") authorization = await bearer(PROD_KEY, "u1");
     if (kind === "expired") authorization = `Bearer ${await signAccessToken(STAGING_KEY, "u1", -10)}`;
     if (kind === "nosub") {
-      const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(STAGING_KEY));
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setExpirationTime("1h")
+        .sign(new TextEncoder().encode(STAGING_KEY));
       authorization = `Bearer ${token}`;
     }
     const { error } = await outcome("", authorization);
@@ -71,21 +93,39 @@ describe("authorizeUpgrade", () => {
   });
 
   it("answers 4403 to a resume token issued to another user", async () => {
-    const resume = await signResumeToken(STAGING_KEY, { environment: staging, conversationId: "conv-1234", userId: "owner" });
+    const resume = await signResumeToken(STAGING_KEY, {
+      environment: staging,
+      conversationId: "conv-1234",
+      userId: "owner",
+    });
     const { error, context } = await outcome(`resume_token=${resume}`, await bearer(STAGING_KEY, "intruder"));
     expect(error?.code).toBe("forbidden");
     expect(context).toEqual({ conversationId: "conv-1234", userId: "intruder" });
   });
 
   it("answers 4400 when conversation_id and the resume token disagree", async () => {
-    const resume = await signResumeToken(STAGING_KEY, { environment: staging, conversationId: "conv-1234", userId: "u1" });
-    const { error } = await outcome(`resume_token=${resume}&conversation_id=conv-5678`, await bearer(STAGING_KEY, "u1"));
+    const resume = await signResumeToken(STAGING_KEY, {
+      environment: staging,
+      conversationId: "conv-1234",
+      userId: "u1",
+    });
+    const { error } = await outcome(
+      `resume_token=${resume}&conversation_id=conv-5678`,
+      await bearer(STAGING_KEY, "u1"),
+    );
     expect(error?.code).toBe("bad_request");
   });
 
   it("resumes with a verified token of this environment", async () => {
-    const resume = await signResumeToken(STAGING_KEY, { environment: staging, conversationId: "conv-1234", userId: "u1" });
-    const { intent } = await outcome(`resume_token=${resume}&conversation_id=conv-1234`, await bearer(STAGING_KEY, "u1"));
+    const resume = await signResumeToken(STAGING_KEY, {
+      environment: staging,
+      conversationId: "conv-1234",
+      userId: "u1",
+    });
+    const { intent } = await outcome(
+      `resume_token=${resume}&conversation_id=conv-1234`,
+      await bearer(STAGING_KEY, "u1"),
+    );
     expect(intent).toMatchObject({ kind: "resume", conversationId: "conv-1234", userId: "u1" });
   });
 

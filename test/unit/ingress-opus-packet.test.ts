@@ -86,7 +86,10 @@ describe("checkOpusPacket", () => {
         packet[0] = ((packet[0] ?? 0) & 0xfc) | Math.floor(random() * 4);
       }
       const ours = checkOpusPacket(packet).ok;
-      expect({ packet: packet.toString("hex"), ok: ours }).toEqual({ packet: packet.toString("hex"), ok: decoderAccepts(decoder, packet) });
+      expect({ packet: packet.toString("hex"), ok: ours }).toEqual({
+        packet: packet.toString("hex"),
+        ok: decoderAccepts(decoder, packet),
+      });
       if (ours) accepted += 1;
       else refused += 1;
     }

@@ -67,7 +67,10 @@ test("a client's own close frame with 1009 is echoed as is", async () => {
 test("closeWithError sends the error, then the table's code", async () => {
   const { messages, closed } = await open();
   const socket = serverSockets[serverSockets.length - 1];
-  socket?.closeWithError("wrong_environment", "pinned elsewhere", { environment: "staging", expected_environment: "prod" });
+  socket?.closeWithError("wrong_environment", "pinned elsewhere", {
+    environment: "staging",
+    expected_environment: "prod",
+  });
   expect(await closed).toBe(4409);
   expect(JSON.parse(messages[0] ?? "{}")).toEqual({
     type: "error",

@@ -1,8 +1,8 @@
 import {
   CLOSE_CODES,
-  ERROR_CODES,
   clientActionForClose,
   clientMessageSchema,
+  ERROR_CODES,
   errorCodeForClose,
   listenQueryString,
   parseListenQuery,
@@ -48,15 +48,35 @@ describe("the listen query", () => {
   it("defaults to pcm16 at 16 kHz mono, a new conversation", () => {
     expect(query("")).toEqual({
       ok: true,
-      query: { codec: "pcm16", sampleRate: 16000, channels: 1, conversationId: undefined, resumeToken: undefined, accessToken: undefined },
+      query: {
+        codec: "pcm16",
+        sampleRate: 16000,
+        channels: 1,
+        conversationId: undefined,
+        resumeToken: undefined,
+        accessToken: undefined,
+      },
     });
   });
 
   it("reads every parameter and round-trips what the SDK builds", () => {
-    const built = listenQueryString({ codec: "opus", sampleRate: 48000, conversationId: "abcdefgh", resumeToken: "r.t.x", accessToken: "a.b.c" });
+    const built = listenQueryString({
+      codec: "opus",
+      sampleRate: 48000,
+      conversationId: "abcdefgh",
+      resumeToken: "r.t.x",
+      accessToken: "a.b.c",
+    });
     expect(query(built)).toEqual({
       ok: true,
-      query: { codec: "opus", sampleRate: 48000, channels: 1, conversationId: "abcdefgh", resumeToken: "r.t.x", accessToken: "a.b.c" },
+      query: {
+        codec: "opus",
+        sampleRate: 48000,
+        channels: 1,
+        conversationId: "abcdefgh",
+        resumeToken: "r.t.x",
+        accessToken: "a.b.c",
+      },
     });
   });
 
@@ -84,13 +104,21 @@ describe("the listen query", () => {
 });
 
 describe("client messages", () => {
-  const segment = { id: "s1", start: 12.5, end: 19, text: "hi", speaker: "SPEAKER_01", is_user: false, person_id: null };
+  const segment = {
+    id: "s1",
+    start: 12.5,
+    end: 19,
+    text: "hi",
+    speaker: "SPEAKER_01",
+    is_user: false,
+    person_id: null,
+  };
 
   it("accepts the three message types of PROTOCOL.md", () => {
     expect(clientMessageSchema.parse({ type: "segments", segments: [segment] }).type).toBe("segments");
-    expect(clientMessageSchema.parse({ type: "speaker_assigned", person_id: "p1", segment_ids: ["s1", "s7"] }).type).toBe(
-      "speaker_assigned",
-    );
+    expect(
+      clientMessageSchema.parse({ type: "speaker_assigned", person_id: "p1", segment_ids: ["s1", "s7"] }).type,
+    ).toBe("speaker_assigned");
     expect(clientMessageSchema.parse({ type: "finalize" })).toEqual({ type: "finalize" });
   });
 

@@ -8,8 +8,9 @@
  * conversation learns it at its next write (conversation-store.ts) and closes its socket.
  */
 import type { Logger } from "../../shared/logger";
-import type { ConversationStore, OpenedConversation, OpenIntent } from "./conversation-store";
+import type { ConversationStore, ListedConversation, OpenedConversation, OpenIntent } from "./conversation-store";
 import { type AttachedSocket, LiveConversation } from "./live-conversation";
+import { ProtocolError } from "./protocol-error";
 import type { IngressPublisher } from "./publisher";
 
 export interface RegistryDeps {
@@ -19,6 +20,17 @@ export interface RegistryDeps {
   readonly environment: string;
   readonly idleTimeoutMs: number;
 }
+
+/** What became of a conversation the orphan sweeper tried to finalize. */
+export type OrphanOutcome =
+  /** Finalized at its durable position. */
+  | { kind: "finalized"; finalPosition: number }
+  /** This instance serves it: its own idle timer decides. */
+  | { kind: "held" }
+  /** Its record changed since it was listed: an owner or a client is alive. */
+  | { kind: "changed" }
+  /** Adopted, but a client resumed it or it was finalized meanwhile. */
+  | { kind: "moved_on"; code: string; message: string };
 
 export interface OpenResult {
   readonly conversation: LiveConversation;
@@ -67,6 +79,37 @@ export class ConversationRegistry {
       }
       conversation.attach(socket, opened);
       return { conversation, opened };
+    });
+  }
+
+  has(conversationId: string): boolean {
+    return this.live.has(conversationId);
+  }
+
+  /**
+   * The orphan sweeper: takes over a listed in-progress conversation that no instance
+   * serves (as a resume would, conditional on the record being unchanged since it was
+   * listed), then finalizes it like the detached idle timeout. Runs under the
+   * conversation's lock, so a resume on this instance waits and then hears 4410.
+   */
+  async finalizeOrphan(listed: ListedConversation, sessionId: string): Promise<OrphanOutcome> {
+    return await this.withLock(listed.conversationId, async (): Promise<OrphanOutcome> => {
+      if (this.live.has(listed.conversationId)) return { kind: "held" };
+      const opened = await this.deps.store.adopt(listed, sessionId);
+      if (opened === undefined) return { kind: "changed" };
+      const conversation = new LiveConversation(opened, sessionId, {
+        ...this.deps,
+        onGone: (gone) => {
+          if (this.live.get(gone.id) === gone) this.live.delete(gone.id);
+        },
+      });
+      this.live.set(listed.conversationId, conversation);
+      try {
+        return { kind: "finalized", finalPosition: await conversation.finalizeDetached() };
+      } catch (error) {
+        if (error instanceof ProtocolError) return { kind: "moved_on", code: error.code, message: error.message };
+        throw error;
+      }
     });
   }
 

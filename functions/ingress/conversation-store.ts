@@ -12,13 +12,23 @@
  * to another one learns about it.
  *
  * Fields written beyond `ConversationDoc`: `active_session` (the session id of the socket
- * that owns the conversation now).
+ * that owns the conversation now, or of the orphan sweeper that adopted it).
+ *
+ * The orphan sweeper (orphan-sweeper.ts) lists conversations by status and adopts one
+ * only if its record is unchanged since it was listed: an owner that wrote to it since is
+ * alive, and keeps it.
  */
-import { type Firestore, Timestamp } from "@google-cloud/firestore";
+import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
-import { type ConversationDoc, conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
+import {
+  COLLECTIONS,
+  type ConversationDoc,
+  conversationRef,
+  type SessionDoc,
+  sessionRef,
+} from "../../shared/firestore-schema";
 import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
@@ -34,8 +44,19 @@ const storedConversationSchema = z.object({
   status: z.enum(["in_progress", "finalizing", "finalized"]),
   final_position: z.number().int().min(0).nullable().optional(),
   active_session: z.string().nullable().optional(),
+  finalize_reason: z.enum(["client", "idle_timeout"]).nullable().optional(),
+  updated_at: z.instanceof(Timestamp).optional(),
 });
-type StoredConversation = z.infer<typeof storedConversationSchema>;
+export type StoredConversation = z.infer<typeof storedConversationSchema>;
+
+/** A conversation record as a sweep listed it. */
+export interface ListedConversation {
+  readonly conversationId: string;
+  /** The document's update time when listed: the precondition of adopting it. */
+  readonly updateTime: Timestamp;
+  /** The record, or why it could not be read. */
+  readonly record: { ok: true; value: StoredConversation } | { ok: false; problem: string };
+}
 
 /** How a socket came to a conversation. */
 export type OpenKind =
@@ -163,22 +184,94 @@ export class ConversationStore {
       try {
         const [result] = await batch.commit();
         if (result === undefined) throw new Error("Firestore returned no write result");
-        return {
-          conversationId: intent.conversationId,
-          userId: stored.user_id,
-          codec: stored.codec,
-          sampleRate: stored.sample_rate,
-          chunkSize: stored.chunk_size,
-          durablePosition: stored.durable_position,
-          created: false,
-          updateTime: result.writeTime,
-        };
+        return this.takenOver(intent.conversationId, stored, result.writeTime);
       } catch (error) {
         if (grpcCode(error) === GRPC_FAILED_PRECONDITION) continue; // changed under us: read again
         throw error;
       }
     }
     throw new Error(`conversation ${intent.conversationId} kept changing while a socket tried to open it`);
+  }
+
+  private takenOver(conversationId: string, stored: StoredConversation, updateTime: Timestamp): OpenedConversation {
+    return {
+      conversationId,
+      userId: stored.user_id,
+      codec: stored.codec,
+      sampleRate: stored.sample_rate,
+      chunkSize: stored.chunk_size,
+      durablePosition: stored.durable_position,
+      created: false,
+      updateTime,
+    };
+  }
+
+  /**
+   * One page of this environment's conversations in `status`, in document id order after
+   * `startAfterId` (an equality filter: no composite index). A malformed record is listed
+   * with its problem rather than failing the page.
+   */
+  async listByStatus(
+    status: "in_progress" | "finalizing",
+    startAfterId: string | undefined,
+    limit: number,
+  ): Promise<ListedConversation[]> {
+    let query = this.db
+      .collection(COLLECTIONS.conversations)
+      .where("status", "==", status)
+      .orderBy(FieldPath.documentId())
+      .limit(limit);
+    if (startAfterId !== undefined) query = query.startAfter(startAfterId);
+    const snapshot = await query.get();
+    return snapshot.docs.map((doc): ListedConversation => {
+      const parsed = storedConversationSchema.safeParse(doc.data());
+      return {
+        conversationId: doc.id,
+        updateTime: doc.updateTime,
+        record: parsed.success
+          ? { ok: true, value: parsed.data }
+          : { ok: false, problem: `${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}` },
+      };
+    });
+  }
+
+  /**
+   * Takes over a listed in-progress conversation for `sessionId` (as a resume would: it
+   * becomes `active_session`), only if its record did not change since it was listed.
+   * Undefined when it did: its owner (or a resuming client) is alive.
+   */
+  async adopt(listed: ListedConversation, sessionId: string): Promise<OpenedConversation | undefined> {
+    if (!listed.record.ok) throw new Error(`conversation record ${listed.conversationId} is malformed`);
+    const stored = listed.record.value;
+    if (stored.environment !== this.environment || stored.status !== "in_progress") return undefined;
+    try {
+      const result = await conversationRef(this.db, listed.conversationId).update(
+        { active_session: sessionId, updated_at: this.now() },
+        { lastUpdateTime: listed.updateTime },
+      );
+      return this.takenOver(listed.conversationId, stored, result.writeTime);
+    } catch (error) {
+      if (grpcCode(error) === GRPC_FAILED_PRECONDITION) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Claims a listed conversation for one re-publish of its finalize event: moves
+   * `updated_at` if the record did not change since it was listed. False when it did
+   * (another instance claimed it, or the events worker moved it on).
+   */
+  async claimStale(listed: ListedConversation): Promise<boolean> {
+    try {
+      await conversationRef(this.db, listed.conversationId).update(
+        { updated_at: this.now() },
+        { lastUpdateTime: listed.updateTime },
+      );
+      return true;
+    } catch (error) {
+      if (grpcCode(error) === GRPC_FAILED_PRECONDITION) return false;
+      throw error;
+    }
   }
 
   private async create(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {

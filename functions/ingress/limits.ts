@@ -32,6 +32,16 @@ export interface IngressLimits {
   readonly supersedeWaitMs: number;
   /** Ping period; a socket that did not answer the previous ping is dropped. */
   readonly pingIntervalMs: number;
+  /** Orphan sweep period (orphan-sweeper.ts); undefined: half the idle timeout, at least 5 s. */
+  readonly orphanSweepIntervalMs: number | undefined;
+  /**
+   * How much longer than the idle timeout an in-progress record must go unwritten before a
+   * sweep finalizes it, and how long a `finalizing` record before its finalize event is
+   * published again. It covers clocks and the audio of a chunk not yet complete.
+   */
+  readonly orphanGraceMs: number;
+  /** Conversation records one sweep reads per status. */
+  readonly orphanSweepBatch: number;
 }
 
 export const DEFAULT_LIMITS: IngressLimits = {
@@ -44,7 +54,15 @@ export const DEFAULT_LIMITS: IngressLimits = {
   drainTimeoutMs: 8_000,
   supersedeWaitMs: 5_000,
   pingIntervalMs: 30_000,
+  orphanSweepIntervalMs: undefined,
+  orphanGraceMs: 30_000,
+  orphanSweepBatch: 200,
 };
+
+/** The orphan sweep period: the limit when set, else half the idle timeout, at least 5 s. */
+export function orphanSweepIntervalMs(limits: IngressLimits, idleTimeoutMs: number): number {
+  return limits.orphanSweepIntervalMs ?? Math.max(5_000, Math.round(idleTimeoutMs / 2));
+}
 
 /** Bytes in one chunk of the format (Opus: every packet at the protocol's maximum, plus framing). */
 export function maxChunkBytes(codec: Codec, sampleRate: SampleRate, chunkSeconds: number): number {

@@ -166,11 +166,18 @@ export class LiveConversation {
   private async runFinalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
     this.clearIdle();
     const { finalPosition, reason, finalChunk } = request;
-    const begun = await this.serialize(() =>
-      request.sessionId !== this.activeSessionId
-        ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
-        : this.deps.store.beginFinalize(this.id, request.sessionId, finalPosition, reason, this.updateTime),
-    );
+    let begun: ConditionalWrite;
+    try {
+      begun = await this.serialize(() =>
+        request.sessionId !== this.activeSessionId
+          ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
+          : this.deps.store.beginFinalize(this.id, request.sessionId, finalPosition, reason, this.updateTime),
+      );
+    } catch (error) {
+      // Nothing recorded: the conversation is still in progress, for a resume (or a sweep) to pick up.
+      this.leave("could not record `finalizing`");
+      throw error;
+    }
     if (!begun.ok) {
       this.leave("could not finalize: the conversation moved on");
       if (begun.reason === "superseded")
@@ -257,23 +264,8 @@ export class LiveConversation {
       await socket.finalize("idle_timeout");
       return;
     }
-    await this.detachedSettle;
-    const tags: SessionTags = {
-      environment: this.deps.environment,
-      conversationId: this.id,
-      userId: this.userId,
-      sessionId: this.activeSessionId,
-    };
     try {
-      await this.finalize(
-        {
-          sessionId: this.activeSessionId,
-          finalPosition: this.durablePosition,
-          finalChunk: undefined,
-          reason: "idle_timeout",
-        },
-        tags,
-      );
+      await this.finalizeDetached();
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.logger.info({ code: error.code }, `idle timeout: not finalized here (${error.message})`);
@@ -281,5 +273,31 @@ export class LiveConversation {
         this.logger.error({ err: error }, "idle timeout: finalize failed");
       }
     }
+  }
+
+  /**
+   * The idle timeout with no socket attached (here after a disconnect, or a conversation
+   * the orphan sweeper adopted): once the last socket's publishes settled, finalizes at
+   * the durable position with reason `idle_timeout`. Resolves with the final position;
+   * rejects with a ProtocolError when the conversation moved on (resumed or finalized
+   * elsewhere), or with the failure.
+   */
+  async finalizeDetached(): Promise<number> {
+    await this.detachedSettle;
+    const tags: SessionTags = {
+      environment: this.deps.environment,
+      conversationId: this.id,
+      userId: this.userId,
+      sessionId: this.activeSessionId,
+    };
+    return await this.finalize(
+      {
+        sessionId: this.activeSessionId,
+        finalPosition: this.durablePosition,
+        finalChunk: undefined,
+        reason: "idle_timeout",
+      },
+      tags,
+    );
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket (session.ts),
  * `GET /healthz` answers the platform's probes, and `close()` drains: no new sockets,
- * every complete chunk received made durable and acknowledged, then 1012.
+ * every complete chunk received made durable and acknowledged, then 1012. Meanwhile the
+ * orphan sweeper (orphan-sweeper.ts) finalizes conversations that instances which died left
+ * behind.
  */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -13,7 +15,8 @@ import { LISTEN_PATH } from "../../shared/protocol";
 import type { EnvironmentRuntime, RunningService } from "../runtime";
 import { ConversationRegistry } from "./conversation-registry";
 import { ConversationStore } from "./conversation-store";
-import { DEFAULT_LIMITS, type IngressLimits, memoryBoundPerSocket } from "./limits";
+import { DEFAULT_LIMITS, type IngressLimits, memoryBoundPerSocket, orphanSweepIntervalMs } from "./limits";
+import { OrphanSweeper } from "./orphan-sweeper";
 import { PublishBudget } from "./publish-budget";
 import { IngressPublisher } from "./publisher";
 import { Session } from "./session";
@@ -54,6 +57,20 @@ export async function startIngress(
     logger,
     environment,
     idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+  });
+  const sweepIntervalMs = orphanSweepIntervalMs(limits, settings.idleTimeoutSeconds * 1000);
+  const sweeper = new OrphanSweeper({
+    store,
+    registry,
+    publisher,
+    logger,
+    rules: {
+      environment,
+      idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+      graceMs: limits.orphanGraceMs,
+    },
+    intervalMs: sweepIntervalMs,
+    batchSize: limits.orphanSweepBatch,
   });
   const sessions = new Set<Session>();
   let draining = false;
@@ -144,6 +161,7 @@ export async function startIngress(
       resolve();
     });
   });
+  sweeper.start();
   const port = (server.address() as AddressInfo).port;
   logger.info(
     {
@@ -151,6 +169,7 @@ export async function startIngress(
       conversation_id: null,
       chunk_seconds: settings.chunkSeconds,
       idle_timeout_seconds: settings.idleTimeoutSeconds,
+      orphan_sweep_interval_ms: sweepIntervalMs,
       memory_bound_per_socket_bytes_pcm16_16k: memoryBoundPerSocket(limits, "pcm16", 16000, settings.chunkSeconds),
       limits,
     },
@@ -161,6 +180,7 @@ export async function startIngress(
   const close = async (): Promise<void> => {
     draining = true;
     clearInterval(pinger);
+    const sweepStopped = sweeper.stop();
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     const open = [...sessions];
     logger.info({ conversation_id: null, sockets: open.length }, "draining: making received chunks durable, then 1012");
@@ -177,6 +197,7 @@ export async function startIngress(
     await publisher
       .flush()
       .catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
+    await sweepStopped;
     registry.releaseAll();
     wss.close();
     await stopped;

@@ -27,8 +27,11 @@ const COMPONENT_DIR: Record<GcloudEmulatorKind, string> = {
 };
 
 /** Throws one actionable sentence when gcloud or an emulator component is missing. */
-export function assertGcloudEmulatorsInstalled(kinds: readonly GcloudEmulatorKind[]): void {
-  const which = spawnSync("sh", ["-c", "command -v gcloud"], { encoding: "utf8" });
+export function assertGcloudEmulatorsInstalled(
+  kinds: readonly GcloudEmulatorKind[],
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  const which = spawnSync("/bin/sh", ["-c", "command -v gcloud"], { encoding: "utf8", env });
   const gcloud = which.stdout.trim();
   if (which.status !== 0 || gcloud === "") {
     throw new EmulatorUnavailableError(`gcloud was not found on PATH: to run the local emulators, ${INSTALL_HINT}.`);

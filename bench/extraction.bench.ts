@@ -14,9 +14,9 @@ import { Timestamp } from "@google-cloud/firestore";
 import { createDspEmbedder, DSP_EMBEDDING_MODEL } from "../functions/extract-speakers/dsp-embedding";
 import { cosineSimilarity } from "../functions/extract-speakers/embedding";
 import { extractConversation } from "../functions/extract-speakers/extract-conversation";
-import { DEFAULT_EXTRACTION_SETTINGS } from "../functions/extract-speakers/extraction-settings";
 import { chunksUpTo } from "../shared/audio-format";
 import { environmentResources, localProjectId, parseEnvironmentName } from "../shared/environment";
+import { DEFAULT_EXTRACTION_SETTINGS } from "../shared/extraction-settings";
 import {
   assignmentRef,
   type ChunkDoc,

@@ -89,7 +89,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
     for (const [i, environment] of options.environments.entries()) {
       const tokenSecret = crypto.randomBytes(32).toString("base64url");
+      // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
       const settings = loadSettings({
+        ...process.env,
+        TETHER_BUCKET: undefined,
         TETHER_ENVIRONMENT: environment,
         TETHER_PROJECT_ID: localProjectId(environment),
         TETHER_TOKEN_SECRET: tokenSecret,

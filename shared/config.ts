@@ -5,7 +5,9 @@
  * anything. A bad or missing variable fails fast with a message that names it.
  */
 import { z } from "zod";
+import { ConfigError } from "./config-error";
 import { type EnvironmentResources, environmentNameSchema, environmentResources, projectIdSchema } from "./environment";
+import { type ExtractionSettings, loadExtractionSettings } from "./extraction-settings";
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
@@ -22,6 +24,8 @@ export const settingsSchema = z.object({
   /** HS256 key used to verify client tokens and sign resume tokens. */
   TETHER_TOKEN_SECRET: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Address the ingress and API listen on (Cloud Run: all interfaces). */
+  HOST: z.string().min(1).default("0.0.0.0"),
   /** Audio becomes durable in chunks of this many seconds. */
   TETHER_CHUNK_SECONDS: seconds(5),
   /** A conversation with no audio for this long is finalized by the server. */
@@ -37,15 +41,16 @@ export interface Settings {
   readonly resources: EnvironmentResources;
   readonly tokenSecret: string | undefined;
   readonly port: number;
+  readonly host: string;
   readonly chunkSeconds: number;
   readonly idleTimeoutSeconds: number;
   readonly embeddingUrl: string | undefined;
   readonly logLevel: RawSettings["LOG_LEVEL"];
+  /** Speaker-extraction thresholds (TETHER_EXTRACTION_* variables, see extraction-settings.ts). */
+  readonly extraction: ExtractionSettings;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 type Source = Readonly<Record<string, string | undefined>>;
 
@@ -78,10 +83,12 @@ export function loadSettings(source: Source = process.env): Settings {
     resources,
     tokenSecret: raw.TETHER_TOKEN_SECRET,
     port: raw.PORT,
+    host: raw.HOST,
     chunkSeconds: raw.TETHER_CHUNK_SECONDS,
     idleTimeoutSeconds: raw.TETHER_IDLE_TIMEOUT_SECONDS,
     embeddingUrl: raw.TETHER_EMBEDDING_URL,
     logLevel: raw.LOG_LEVEL,
+    extraction: loadExtractionSettings(source),
   };
 }
 

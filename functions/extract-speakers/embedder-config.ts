@@ -3,9 +3,9 @@
  * (validated as a URL by shared/config.ts), otherwise the built-in DSP embedding.
  */
 import type { Settings } from "../../shared/config";
+import type { ExtractionSettings } from "../../shared/extraction-settings";
 import { createDspEmbedder } from "./dsp-embedding";
 import type { SpeakerEmbedder } from "./embedding";
-import type { ExtractionSettings } from "./extraction-settings";
 import { createHttpEmbedder } from "./http-embedding";
 
 export function embedderFor(settings: Pick<Settings, "embeddingUrl">, extraction: ExtractionSettings): SpeakerEmbedder {

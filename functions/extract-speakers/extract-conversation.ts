@@ -16,6 +16,7 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import { unitsToMilliseconds } from "../../shared/audio-format";
+import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { personSampleObjectName } from "../../shared/storage-paths";
@@ -23,7 +24,6 @@ import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shar
 import { AudioMissingError, type MissingRange, openConversationAudio } from "./conversation-audio";
 import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
 import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
-import type { ExtractionSettings } from "./extraction-settings";
 import {
   commitProfile,
   competeForSlots,

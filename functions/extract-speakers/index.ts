@@ -6,6 +6,8 @@
  * it must never process (another environment's, a broken schema) goes to the dead-letter
  * topic with an error log line.
  */
+
+import type { ExtractionSettings } from "../../shared/extraction-settings";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
@@ -14,7 +16,6 @@ import { embedderFor } from "./embedder-config";
 import type { SpeakerEmbedder } from "./embedding";
 import { extractConversation } from "./extract-conversation";
 import { parseExtractionMessage } from "./extraction-request";
-import { type ExtractionSettings, loadExtractionSettings } from "./extraction-settings";
 
 export const EXTRACT_SPEAKERS_COMPONENT = "extract-speakers";
 
@@ -34,7 +35,7 @@ export function createExtractSpeakersHandler(
   runtime: EnvironmentRuntime,
   options: ExtractSpeakersOptions = {},
 ): PubSubHandler {
-  const settings = options.settings ?? loadExtractionSettings(process.env);
+  const settings = options.settings ?? runtime.settings.extraction;
   const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
   const now = options.now ?? (() => new Date());
   const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT);

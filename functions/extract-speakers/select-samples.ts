@@ -20,7 +20,7 @@
  * Sample ids are derived from the conversation and the window, so re-running selection on
  * the same timeline proposes the same samples (idempotent writes downstream).
  */
-import type { ExtractionSettings } from "./extraction-settings";
+import type { ExtractionSettings } from "../../shared/extraction-settings";
 import { MARGIN_CAP_MS, qualityScore, type TimelineQuality } from "./sample-quality";
 import { type Ownership, ownershipFor, type Timeline, type TimelineSegment } from "./speaker-timeline";
 

@@ -10,7 +10,7 @@ import { startIngress } from "./server";
 
 async function main(): Promise<void> {
   const runtime = runtimeFromProcessEnv("ingress");
-  const ingress = await startIngress(runtime, { host: process.env.HOST ?? "0.0.0.0", port: runtime.settings.port });
+  const ingress = await startIngress(runtime, { host: runtime.settings.host, port: runtime.settings.port });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -37,6 +37,21 @@ describe("loadSettings", () => {
     );
   });
 
+  it("carries the speaker-extraction thresholds, validated with the rest", () => {
+    expect(loadSettings(valid).extraction.minSegmentMs).toBe(10_000);
+    expect(loadSettings({ ...valid, TETHER_EXTRACTION_MIN_SEGMENT_SECONDS: "12" }).extraction.minSegmentMs).toBe(
+      12_000,
+    );
+    expect(() => loadSettings({ ...valid, TETHER_EXTRACTION_CONCURRENCY: "zero" })).toThrow(
+      /TETHER_EXTRACTION_CONCURRENCY .*got "zero"/,
+    );
+  });
+
+  it("listens on all interfaces unless HOST says otherwise", () => {
+    expect(loadSettings(valid).host).toBe("0.0.0.0");
+    expect(loadSettings({ ...valid, HOST: "127.0.0.1" }).host).toBe("127.0.0.1");
+  });
+
   it("requires a token key only where a component asks for it", () => {
     expect(() => requireTokenSecret(loadSettings(valid))).toThrow(/TETHER_TOKEN_SECRET/);
     expect(requireTokenSecret(loadSettings({ ...valid, TETHER_TOKEN_SECRET: "x".repeat(32) }))).toBe("x".repeat(32));

@@ -5,7 +5,7 @@ import { parseExtractionMessage } from "../../functions/extract-speakers/extract
 import {
   DEFAULT_EXTRACTION_SETTINGS,
   loadExtractionSettings,
-} from "../../functions/extract-speakers/extraction-settings";
+} from "../../shared/extraction-settings";
 import { measureSignal, qualityScore } from "../../functions/extract-speakers/sample-quality";
 import { summaryStatus } from "../../functions/extract-speakers/status";
 import { parseEnvironmentName } from "../../shared/environment";

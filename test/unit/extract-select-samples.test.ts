@@ -1,4 +1,4 @@
-import { DEFAULT_EXTRACTION_SETTINGS } from "../../functions/extract-speakers/extraction-settings";
+import { DEFAULT_EXTRACTION_SETTINGS } from "../../shared/extraction-settings";
 import {
   type PersonSelection,
   type SampleCandidate,

@@ -3,7 +3,7 @@
  * variables that override them (validated at start-up, seconds like the other settings).
  */
 import { z } from "zod";
-import { ConfigError } from "../../shared/config";
+import { ConfigError } from "./config-error";
 
 export interface ExtractionSettings {
   /** A segment at least this long is a sample source on its own. */

@@ -22,10 +22,10 @@ import { Writable } from "node:stream";
 import OpusScript from "opusscript";
 import { conversationAudio, readPcm } from "../../functions/api/conversation-audio";
 import { DSP_EMBEDDING_MODEL } from "../../functions/extract-speakers/dsp-embedding";
-import { DEFAULT_EXTRACTION_SETTINGS } from "../../shared/extraction-settings";
 import { createExtractSpeakersHandler } from "../../functions/extract-speakers/index";
 import { createRuntime, type EnvironmentRuntime } from "../../functions/runtime";
 import { loadSettings } from "../../shared/config";
+import { DEFAULT_EXTRACTION_SETTINGS } from "../../shared/extraction-settings";
 import {
   assignmentRef,
   type ConversationDoc,

@@ -2,13 +2,10 @@
 import { mergeMissing, msToSample } from "../../functions/extract-speakers/conversation-audio";
 import { canStillWait } from "../../functions/extract-speakers/extract-conversation";
 import { parseExtractionMessage } from "../../functions/extract-speakers/extraction-request";
-import {
-  DEFAULT_EXTRACTION_SETTINGS,
-  loadExtractionSettings,
-} from "../../shared/extraction-settings";
 import { measureSignal, qualityScore } from "../../functions/extract-speakers/sample-quality";
 import { summaryStatus } from "../../functions/extract-speakers/status";
 import { parseEnvironmentName } from "../../shared/environment";
+import { DEFAULT_EXTRACTION_SETTINGS, loadExtractionSettings } from "../../shared/extraction-settings";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 
 const staging = parseEnvironmentName("staging");

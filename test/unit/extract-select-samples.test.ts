@@ -1,4 +1,3 @@
-import { DEFAULT_EXTRACTION_SETTINGS } from "../../shared/extraction-settings";
 import {
   type PersonSelection,
   type SampleCandidate,
@@ -6,6 +5,7 @@ import {
   subtractIntervals,
 } from "../../functions/extract-speakers/select-samples";
 import { buildTimeline, peopleInTimeline, type SegmentInput } from "../../functions/extract-speakers/speaker-timeline";
+import { DEFAULT_EXTRACTION_SETTINGS } from "../../shared/extraction-settings";
 
 const settings = DEFAULT_EXTRACTION_SETTINGS;
 

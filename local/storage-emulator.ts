@@ -3,7 +3,7 @@
  *
  * There is no gcloud storage emulator, and `firebase emulators:start` cannot run on these
  * machines, so we start firebase-tools' storage emulator server directly (see
- * FIELD-NOTES: works for save, download, ranged reads, listing; ignores generation
+ * measured here: works for save, download, ranged reads, listing; ignores generation
  * preconditions; buckets appear on first write).
  */
 import fs from "node:fs";

@@ -2,9 +2,9 @@
  * The Cloud Storage emulator, run in-process.
  *
  * There is no gcloud storage emulator, and `firebase emulators:start` cannot run on these
- * machines, so we start firebase-tools' storage emulator server directly (see
- * measured here: works for save, download, ranged reads, listing; ignores generation
- * preconditions; buckets appear on first write).
+ * machines, so we start firebase-tools' storage emulator server directly. Measured here:
+ * it serves save, download, ranged reads and listing; it ignores generation preconditions;
+ * buckets appear on first write.
  */
 import fs from "node:fs";
 import type { Server } from "node:http";

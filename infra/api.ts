@@ -9,11 +9,9 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
-import { CONTAINER_PORT, tokenSecretEnv } from "./cloud-run";
-import { asContainerEnvs, type DeployableSettings } from "./deployable-settings";
-import type { ServiceAccounts } from "./identity";
+import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnv } from "./cloud-run";
+import { asContainerEnvs } from "./deployable-settings";
 import { type DeployableNames, logicalName } from "./names";
-import type { TokenSecret } from "./secrets";
 
 /** The functions-framework target exported by functions/index.ts. */
 export const API_ENTRY_POINT = "api";
@@ -32,13 +30,7 @@ export function apiCommand(): { commands: string[]; args: string[] } {
 export function apiService(
   resources: EnvironmentResources,
   names: DeployableNames,
-  deps: {
-    readonly region: string;
-    readonly image: string;
-    readonly accounts: ServiceAccounts;
-    readonly settings: DeployableSettings;
-    readonly tokenSecret: TokenSecret;
-  },
+  deps: PublicServiceDeps,
   opts: pulumi.CustomResourceOptions,
 ): gcp.cloudrunv2.Service {
   return new gcp.cloudrunv2.Service(

@@ -8,8 +8,18 @@
  * this project never grants).
  */
 import type * as gcp from "@pulumi/gcp";
-import { TOKEN_SECRET_VARIABLE } from "./deployable-settings";
+import { type DeployableSettings, TOKEN_SECRET_VARIABLE } from "./deployable-settings";
+import type { ServiceAccounts } from "./identity";
 import type { TokenSecret } from "./secrets";
+
+/** What both public services are built from. */
+export interface PublicServiceDeps {
+  readonly region: string;
+  readonly image: string;
+  readonly accounts: ServiceAccounts;
+  readonly settings: DeployableSettings;
+  readonly tokenSecret: TokenSecret;
+}
 
 /** The port Cloud Run sends traffic to; it also sets PORT to this value for the container. */
 export const CONTAINER_PORT = 8080;

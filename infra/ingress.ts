@@ -11,11 +11,9 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
-import { CONTAINER_PORT, tokenSecretEnv } from "./cloud-run";
-import { asContainerEnvs, type DeployableSettings } from "./deployable-settings";
-import type { ServiceAccounts } from "./identity";
+import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnv } from "./cloud-run";
+import { asContainerEnvs } from "./deployable-settings";
 import { type DeployableNames, logicalName } from "./names";
-import type { TokenSecret } from "./secrets";
 
 export const INGRESS_REQUEST_TIMEOUT = "3600s";
 /** Concurrent sockets per instance: each is ~32 KB/s of PCM16 and one chunk of buffer. */
@@ -24,12 +22,7 @@ export const INGRESS_CONCURRENCY = 250;
 export function ingressService(
   resources: EnvironmentResources,
   names: DeployableNames,
-  deps: {
-    readonly region: string;
-    readonly image: string;
-    readonly accounts: ServiceAccounts;
-    readonly settings: DeployableSettings;
-    readonly tokenSecret: TokenSecret;
+  deps: PublicServiceDeps & {
     readonly scaling: { readonly minInstances: number; readonly maxInstances: number };
   },
   opts: pulumi.CustomResourceOptions,

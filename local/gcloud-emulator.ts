@@ -76,6 +76,19 @@ export function killAllGcloudEmulatorsNow(): void {
   for (const child of live) killGroup(child, "SIGKILL");
 }
 
+/**
+ * For hosts that have no shutdown of their own (jest's global setup, whose teardown does
+ * not run when jest is interrupted): on SIGINT/SIGTERM, kill the emulators and exit.
+ */
+export function killEmulatorsOnInterrupt(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      killAllGcloudEmulatorsNow();
+      process.exit(130);
+    });
+  }
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;

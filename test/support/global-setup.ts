@@ -3,19 +3,14 @@
  * ports and exports their addresses to every test worker through the environment.
  */
 import { emulatorEnvironment, startEmulators } from "../../local/emulators";
-import { killAllGcloudEmulatorsNow } from "../../local/gcloud-emulator";
+import { killEmulatorsOnInterrupt } from "../../local/gcloud-emulator";
 import { freePort } from "../../local/ports";
 import { setRunningEmulators } from "./running-emulators";
 
 export default async function globalSetup(): Promise<void> {
   const host = "127.0.0.1";
   // If jest is interrupted, globalTeardown does not run: kill the emulators on the way out.
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      killAllGcloudEmulatorsNow();
-      process.exit(130);
-    });
-  }
+  killEmulatorsOnInterrupt();
   const emulators = await startEmulators(host, {
     pubsub: await freePort(host),
     firestore: await freePort(host),

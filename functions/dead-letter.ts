@@ -11,7 +11,7 @@ import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
 import type { z } from "zod";
 import type { EnvironmentName } from "../shared/environment";
-import type { Logger } from "../shared/logger";
+import { type Logger, publishFailed } from "../shared/logger";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
 import type { EnvironmentRuntime } from "./runtime";
 
@@ -132,7 +132,10 @@ export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: stri
           attributes: deadLetterAttributes(message, rejection, rejectedBy),
         });
       } catch (error) {
-        logger.error({ ...fields, err: error }, "message rejected, but dead-lettering failed; it will be redelivered");
+        logger.error(
+          { ...fields, ...publishFailed("deadLetter"), err: error },
+          "message rejected, but dead-lettering failed; it will be redelivered",
+        );
         throw error;
       }
       logger.error({ ...fields, dead_letter_message_id: deadLetterId }, `message rejected: ${rejection.detail}`);

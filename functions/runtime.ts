@@ -8,7 +8,7 @@
 import { loadSettings, type Settings } from "../shared/config";
 import type { EnvironmentResources } from "../shared/environment";
 import { createGcpClients, type GcpClients } from "../shared/gcp-clients";
-import { createLogger, type Logger } from "../shared/logger";
+import { createLogger, environmentLogger, type Logger } from "../shared/logger";
 
 export interface EnvironmentRuntime {
   readonly settings: Settings;
@@ -24,7 +24,7 @@ export function createRuntime(settings: Settings, logger?: Logger): EnvironmentR
     settings,
     resources: settings.resources,
     clients: createGcpClients(settings.resources),
-    logger: base.child({ environment: settings.resources.environment }),
+    logger: environmentLogger(base, settings.resources),
   };
 }
 

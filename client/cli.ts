@@ -1,14 +1,15 @@
 /**
  * `npm run stream`: streams a WAV file (or generated speech-like audio) to a tether
  * ingress through the SDK, in real time or faster, showing what is sent, acknowledged and
- * how often it reconnected; prints the conversation id, its environment and where to play
- * it back.
+ * how often it reconnected; once the conversation is stored, prints the conversation id,
+ * its environment and a playback URL that plays as printed.
  *
- *   npm start -- --state-file .tether/state.json          (in another terminal)
- *   npm run stream -- recording.wav --state-file .tether/state.json
- *   npm run stream -- --generate 30 --speed 4 --disconnect-every 5 --state-file .tether/state.json
+ *   npm start                                  (in another terminal: writes .tether/state.json)
+ *   npm run stream -- recording.wav
+ *   npm run stream -- --generate 30 --speed 4 --disconnect-every 5 --env staging
  */
 import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { CODECS, type Codec, type SampleRate } from "../shared/audio-format";
@@ -24,8 +25,8 @@ Streams FILE.wav (16-bit PCM, mono or stereo, 8/16/24/48 kHz), or generated spee
 audio, to a tether ingress, and prints the conversation id, environment and playback URL.
 
 Where to stream (one of):
-  --state-file PATH       the file \`npm start -- --state-file PATH\` wrote (default: .tether/state.json if present)
-  --env NAME              the environment of the state file to use (default: dev, or the only one)
+  --state-file PATH       the file \`npm start\` wrote (default: .tether/state.json)
+  --env NAME              the environment of the state file to use (default: the only one, else dev, else the first)
   --url URL               an ingress URL (ws://HOST:PORT/v1/listen), with --token or --secret
   --token JWT             an access token
   --secret KEY            mint a token with this HS256 key (local environments)
@@ -110,18 +111,33 @@ function parseOptions(argv: string[]): Options {
 
 interface Target {
   url: string;
-  token: () => Promise<string>;
+  token: (ttlSeconds?: number) => Promise<string>;
   apiUrl: string | undefined;
+  /** Whether `token` mints fresh tokens (a local key) or returns the one given. */
+  canMint: boolean;
+}
+
+/** `npm start` writes its state file here (PROTOCOL.md section 5); npm runs scripts in the checkout. */
+const DEFAULT_STATE_FILE = path.join(".tether", "state.json");
+
+/** The environment to use when none is named: the only one, else `dev`, else the first listed. */
+function defaultEnvironment(names: readonly string[]): string | undefined {
+  if (names.length === 1 || !names.includes("dev")) return names[0];
+  return "dev";
 }
 
 function resolveTarget(options: Options): Target {
   let url = options.url;
   let secret = options.secret;
   let apiUrl = options["api-url"];
-  const stateFile = options["state-file"] ?? (fs.existsSync(".tether/state.json") ? ".tether/state.json" : undefined);
   if (url === undefined) {
-    if (stateFile === undefined)
-      fail("say where to stream: --state-file PATH (from `npm start`), or --url with --token/--secret");
+    const stateFile = options["state-file"] ?? DEFAULT_STATE_FILE;
+    if (!fs.existsSync(stateFile))
+      fail(
+        options["state-file"] === undefined
+          ? `no ${DEFAULT_STATE_FILE} here: start the local stack with \`npm start\` (it writes that file), or pass --state-file PATH, or --url with --token/--secret`
+          : `no state file at ${stateFile}`,
+      );
     let state: z.infer<typeof stateSchema>;
     try {
       state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
@@ -129,7 +145,7 @@ function resolveTarget(options: Options): Target {
       fail(`cannot read the state file ${stateFile}: ${(error as Error).message}`);
     }
     const names = Object.keys(state.envs);
-    const name = options.env ?? (names.length === 1 ? names[0] : "dev");
+    const name = options.env ?? defaultEnvironment(names);
     const env = name === undefined ? undefined : state.envs[name];
     if (env === undefined) fail(`the state file has no environment ${name ?? ""} (it has: ${names.join(", ")})`);
     url = env.ingress_url;
@@ -137,11 +153,51 @@ function resolveTarget(options: Options): Target {
     apiUrl ??= env.api_url;
   }
   const token = options.token;
-  if (token !== undefined) return { url, token: async () => token, apiUrl };
+  if (token !== undefined) return { url, token: async () => token, apiUrl, canMint: false };
   if (secret === undefined)
     fail("no token: pass --token, or --secret to mint one (a state file carries the local key)");
   const key = secret;
-  return { url, token: () => signAccessToken(key, options.user), apiUrl };
+  return { url, token: (ttlSeconds?: number) => signAccessToken(key, options.user, ttlSeconds), apiUrl, canMint: true };
+}
+
+/** How long a playback link's token stays valid. */
+const PLAYBACK_TOKEN_SECONDS = 3600;
+
+const conversationStatusSchema = z.object({ status: z.string() });
+
+/**
+ * Waits until the API reports the conversation `finalized` (every chunk stored), so the
+ * playback URL printed next plays the whole recording. Returns false on timeout.
+ */
+async function waitUntilStored(conversationUrl: string, token: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(conversationUrl, { headers: { authorization: `Bearer ${token}` } }).catch(
+      () => undefined,
+    );
+    if (response?.ok) {
+      const body = conversationStatusSchema.safeParse(await response.json().catch(() => undefined));
+      if (body.success && body.data.status === "finalized") return true;
+    }
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The playback lines: a URL that plays as printed when a token can be minted for it. */
+async function playbackLines(target: Target, conversationId: string, out: NodeJS.WriteStream): Promise<string[]> {
+  if (target.apiUrl === undefined)
+    return ["playback      pass --api-url (or use a state file) to print the playback URL"];
+  const conversationUrl = `${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${encodeURIComponent(conversationId)}`;
+  out.write("waiting for the audio to be stored...\n");
+  if (!(await waitUntilStored(conversationUrl, await target.token(), 60_000)))
+    out.write("the conversation is not finalized yet: the URL plays what is stored so far\n");
+  const audioUrl = `${conversationUrl}/audio.wav`;
+  if (!target.canMint)
+    return [`playback      ${audioUrl}  (send your token as Authorization: Bearer, or add ?access_token=)`];
+  const token = await target.token(PLAYBACK_TOKEN_SECONDS);
+  out.write(`the playback URL carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h\n`);
+  return [`playback      ${audioUrl}?access_token=${token}`];
 }
 
 function loadAudio(options: Options): { pcm: Buffer; sampleRate: SampleRate; source: string } {
@@ -226,14 +282,13 @@ async function main(): Promise<void> {
     clearInterval(ticker);
     progress();
     out.write("\n");
+    const playback = await playbackLines(target, result.conversationId, out);
     const lines = [
-      `conversation  ${result.conversationId}`,
-      `environment   ${session.environment}`,
       `audio         ${seconds(session, result.position, frameMs, audio.sampleRate)} (${result.position} ${session.positionUnit}s), all acknowledged`,
       `reconnects    ${session.stats.reconnects}`,
-      target.apiUrl === undefined
-        ? "playback      pass --api-url (or use a state file) to print the playback URL"
-        : `playback      ${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${result.conversationId}/audio.wav`,
+      `conversation  ${result.conversationId}`,
+      `environment   ${session.environment}`,
+      ...playback,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
     process.exit(0);

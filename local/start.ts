@@ -16,7 +16,8 @@ import { type StackState, startLocalStack } from "./stack";
 const USAGE = `Usage: npm start -- [options]
 
   --envs LIST            environments to run side by side (default: dev)
-  --state-file PATH      write the stack's URLs, project ids, buckets and token keys here once ready
+  --state-file PATH      write the stack's URLs, project ids, buckets and token keys here once ready,
+                         removed on exit (default: .tether/state.json in the checkout)
   --idle-timeout SECONDS finalize a conversation after this long without audio (default: 120)
   --chunk-seconds N      seconds of audio per durable chunk (default: 5)
   --host HOST            address to listen on (default: 127.0.0.1)
@@ -27,6 +28,9 @@ const USAGE = `Usage: npm start -- [options]
   --help                 show this text`;
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** Where `npm run stream` looks by default (PROTOCOL.md section 5). */
+const DEFAULT_STATE_FILE = path.resolve(__dirname, "..", ".tether", "state.json");
 
 const optionsSchema = z.object({
   envs: z
@@ -44,7 +48,7 @@ const optionsSchema = z.object({
         .min(1)
         .refine((names) => new Set(names).size === names.length, { message: "must not repeat an environment" }),
     ),
-  "state-file": z.string().min(1).optional(),
+  "state-file": z.string().min(1).default(DEFAULT_STATE_FILE),
   "idle-timeout": z.coerce.number().positive().default(120),
   "chunk-seconds": z.coerce.number().positive().max(60).default(5),
   host: z.string().min(1).default("127.0.0.1"),
@@ -93,7 +97,7 @@ function parseOptions(argv: string[]): z.infer<typeof optionsSchema> {
   return parsed.data;
 }
 
-function summary(state: StackState, stateFile: string | undefined): string {
+function summary(state: StackState, stateFile: string): string {
   const lines = ["", "tether is running on the local emulators.", ""];
   for (const [name, env] of Object.entries(state.envs)) {
     lines.push(`  ${name}`);
@@ -106,7 +110,9 @@ function summary(state: StackState, stateFile: string | undefined): string {
   lines.push(
     `  emulators  pubsub ${state.emulators.pubsub}  firestore ${state.emulators.firestore}  storage ${state.emulators.storage}`,
   );
-  if (stateFile) lines.push(`  state file ${stateFile} (token keys are in it)`);
+  lines.push(`  state file ${stateFile} (token keys are in it)`);
+  const where = stateFile === DEFAULT_STATE_FILE ? "" : ` --state-file ${stateFile}`;
+  lines.push(`  stream     npm run stream -- FILE.wav${where}`);
   lines.push("", "Press Ctrl-C to stop everything.", "");
   return lines.join("\n");
 }
@@ -119,9 +125,13 @@ async function main(): Promise<void> {
   let stack: Awaited<ReturnType<typeof startLocalStack>> | undefined;
 
   let stoppingSince: number | undefined;
+  // Only a file this process wrote is removed: a start that fails (ports busy) leaves the
+  // running stack's file alone.
+  let wroteStateFile = false;
   const removeStateFile = (): void => {
-    if (options["state-file"]) fs.rmSync(options["state-file"], { force: true });
+    if (wroteStateFile) fs.rmSync(options["state-file"], { force: true });
   };
+  process.on("exit", removeStateFile);
   const shutdown = (signal: string): void => {
     if (stoppingSince !== undefined) {
       // npm forwards the terminal's Ctrl-C, so one key press can arrive twice: only a
@@ -171,14 +181,13 @@ async function main(): Promise<void> {
     throw error;
   }
   if (stoppingSince !== undefined) return;
-  if (options["state-file"]) {
-    const file = path.resolve(options["state-file"]);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    // Written whole, then renamed: a reader never sees half a file.
-    fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(stack.state, null, 2)}\n`, { mode: 0o600 });
-    fs.renameSync(`${file}.tmp`, file);
-  }
-  process.stdout.write(summary(stack.state, options["state-file"]));
+  const file = path.resolve(options["state-file"]);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Written whole, then renamed: a reader never sees half a file.
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(stack.state, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+  wroteStateFile = true;
+  process.stdout.write(summary(stack.state, file));
   log.info({ environments: options.envs, startup_ms: Date.now() - started }, "local stack ready");
 }
 

@@ -3,13 +3,18 @@
  * measured in the same run:
  *
  * 1. Throughput: frames/s acknowledged by the ingress (published to the emulator and
- *    recorded durable) as a ratio of frames/s through a bare `ws` server on loopback
- *    that acknowledges as often. Same client, frame size, connection count and duration.
+ *    recorded durable) as a ratio of the direct-publish ceiling: the same chunks published
+ *    straight to the emulator with the Pub/Sub client, with as many in flight as the
+ *    ingress allows its sockets. Also beside frames/s through a bare `ws` server on
+ *    loopback that acknowledges as often (same client, frame size, connections, duration),
+ *    and with the ingress's CPU and publish latency during the run.
  * 2. Resident memory of the ingress process per 1,000 idle-but-open streams (each past
  *    `ready`), beside the same for the bare `ws` server.
  * 3. 1,000 concurrent real-time 16 kHz pcm16 streams on one ingress process: ack latency
  *    measured from the moment the last byte of a chunk was sent (so: beyond the chunk
- *    duration), p50 and p99.
+ *    duration), and the ingress's CPU per 1,000 such streams.
+ *
+ * Every percentile comes from bench/stats.ts. `--short` runs shorter, with fewer streams.
  *
  * Servers run as their own processes (the ingress as Cloud Run runs it: functions/ingress/main.ts),
  * so their memory is theirs alone and the load generator does not share their event loop.
@@ -22,11 +27,13 @@ import type { Socket } from "node:net";
 import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import WebSocket, { WebSocketServer } from "ws";
+import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
 import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
 import type { BenchContext } from "./run";
+import { distribution, formatDistribution } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..");
 const SAMPLE_RATE = 16000;
@@ -36,9 +43,15 @@ const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
 const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
 
 const THROUGHPUT_CONNECTIONS = 16;
-const THROUGHPUT_SECONDS = 6;
-const STREAMS = 1000;
-const REALTIME_SECONDS = 11;
+/** Run lengths and stream counts; `--short` for trying a change. */
+interface Sizes {
+  readonly throughputSeconds: number;
+  readonly streams: number;
+  readonly realtimeSeconds: number;
+}
+const FULL: Sizes = { throughputSeconds: 6, streams: 1000, realtimeSeconds: 11 };
+const SHORT: Sizes = { throughputSeconds: 3, streams: 200, realtimeSeconds: 11 };
+let sizes = FULL;
 
 // ------------------------------------------------------------ processes
 
@@ -46,7 +59,21 @@ interface ServerProcess {
   readonly child: ChildProcess;
   readonly url: string;
   rssBytes(): number;
+  /** CPU time (user + system) the process has used so far, in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** A child's process.cpuUsage(), read from outside: utime + stime of /proc/PID/stat. */
+function cpuSecondsOf(pid: number | undefined): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of proc(5); the slice starts at field 3.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error("no utime/stime in /proc stat");
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 function rssOf(pid: number | undefined): number {
@@ -137,6 +164,7 @@ async function startServer(
     child,
     url: `ws://127.0.0.1:${port}${listenPath}`,
     rssBytes: () => rssOf(child.pid),
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -223,8 +251,16 @@ async function openStreams(
   return streams;
 }
 
-/** Sends frames as fast as each socket drains, for `seconds`; returns acknowledged frames per second. */
-async function measureThroughput(url: string, headers: Record<string, string>): Promise<number> {
+/**
+ * Sends frames as fast as each socket drains, for the throughput run; returns acknowledged
+ * frames per second, and the server's CPU seconds per second over the same window.
+ */
+async function measureThroughput(
+  server: ServerProcess,
+  url: string,
+  headers: Record<string, string>,
+  window?: { opened: () => void; closed: () => void },
+): Promise<{ fps: number; cpuCores: number }> {
   const streams = await openStreams(url, headers, THROUGHPUT_CONNECTIONS, THROUGHPUT_CONNECTIONS);
   const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
   let stopped = false;
@@ -236,50 +272,66 @@ async function measureThroughput(url: string, headers: Record<string, string>): 
     if (!stopped) setImmediate(() => pump(stream));
   };
   const started = process.hrtime.bigint();
+  const cpuBefore = server.cpuSeconds();
+  window?.opened();
   for (const stream of streams) pump(stream);
-  await new Promise((resolve) => setTimeout(resolve, THROUGHPUT_SECONDS * 1000));
+  await new Promise((resolve) => setTimeout(resolve, sizes.throughputSeconds * 1000));
   stopped = true;
+  window?.closed();
+  const cpu = server.cpuSeconds() - cpuBefore;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const frames = streams.reduce((sum, s) => sum + s.acked / FRAME_BYTES, 0);
   for (const stream of streams) stream.ws.terminate();
-  return frames / seconds;
+  return { fps: frames / seconds, cpuCores: cpu / seconds };
+}
+
+/** Attributes the size of an audio chunk's (shared/messages.ts), so each message costs the same. */
+function chunkAttributes(i: number): Record<string, string> {
+  return {
+    schema_version: "1",
+    environment: "bench-direct",
+    conversation_id: `direct-conversation-${String(i).padStart(6, "0")}`,
+    user_id: "bench-user",
+    session_id: crypto.randomUUID(),
+    codec: "pcm16",
+    sample_rate: String(SAMPLE_RATE),
+    channels: "1",
+    chunk_size: String(CHUNK_BYTES),
+    chunk_index: String(i),
+    start: String(i * CHUNK_BYTES),
+    end: String((i + 1) * CHUNK_BYTES),
+    final: "false",
+  };
 }
 
 /**
- * The ceiling the emulator sets: the Pub/Sub client alone publishing chunk-sized messages
- * (one ordering key per connection, as many in flight as the ingress allows a socket),
- * counted in frames of audio per second.
+ * The direct-publish ceiling: the Pub/Sub client in this process publishing the same
+ * chunks (5 s of 16 kHz pcm16, chunk attributes, the ingress's batching settings) to the
+ * emulator, with as many publishes in flight as the ingress allows its sockets, no
+ * ordering key. Counted in frames of audio per second, as the ingress is.
  */
-async function measureDirectPublish(topicName: string, projectId: string): Promise<number> {
+async function measureDirectPublish(topicName: string, projectId: string, seconds: number): Promise<number> {
   const pubsub = new PubSub({ projectId });
   const topic = pubsub.topic(topicName, {
-    messageOrdering: true,
     batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
   });
   const data = crypto.randomBytes(CHUNK_BYTES);
   let chunks = 0;
   let stopped = false;
   const started = process.hrtime.bigint();
-  const loop = async (key: string): Promise<void> => {
+  const loop = async (): Promise<void> => {
     while (!stopped) {
-      await topic.publishMessage({ data, orderingKey: key, attributes: { bench: "direct" } });
+      await topic.publishMessage({ data, attributes: chunkAttributes(chunks) });
       chunks += 1;
     }
   };
-  const loops = Array.from({ length: THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket }, (_, i) =>
-    loop(`direct-${i % THROUGHPUT_CONNECTIONS}`),
-  );
-  await new Promise((resolve) => setTimeout(resolve, THROUGHPUT_SECONDS * 1000));
+  const loops = Array.from({ length: THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket }, loop);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   stopped = true;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   await Promise.allSettled(loops);
   await pubsub.close();
-  return (chunks * FRAMES_PER_CHUNK) / seconds;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+  return (chunks * FRAMES_PER_CHUNK) / elapsed;
 }
 
 /**
@@ -320,7 +372,7 @@ async function measureRealtime(
       }
     });
   }
-  const end = start + REALTIME_SECONDS * 1000;
+  const end = start + sizes.realtimeSeconds * 1000;
   let maxLag = 0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
@@ -338,7 +390,7 @@ async function measureRealtime(
     };
     tick();
   });
-  return { latencies: latencies.sort((a, b) => a - b), lagMs: maxLag };
+  return { latencies, lagMs: maxLag };
 }
 
 // ------------------------------------------------------------ the bench
@@ -358,14 +410,15 @@ async function idleRss(
   await settle();
   const before = server.rssBytes();
   const started = Date.now();
-  const streams = await openStreams(url, headers, STREAMS, concurrency);
+  const streams = await openStreams(url, headers, sizes.streams, concurrency);
   const seconds = (Date.now() - started) / 1000;
   await settle();
   const after = server.rssBytes();
-  return { streams, perThousand: ((after - before) / STREAMS) * 1000, seconds };
+  return { streams, perThousand: ((after - before) / sizes.streams) * 1000, seconds };
 }
 
 export async function run(context: BenchContext): Promise<void> {
+  sizes = context.short ? SHORT : FULL;
   const environment = parseEnvironmentName(`bench-${crypto.randomBytes(3).toString("hex")}`);
   const resources = environmentResources(environment, `tether-${environment}`);
   const pubsub = new PubSub({ projectId: resources.projectId });
@@ -408,40 +461,61 @@ export async function run(context: BenchContext): Promise<void> {
 
   // BENCH_INGRESS_PHASES=throughput or =streams runs one half (for profiling).
   const phases = (process.env.BENCH_INGRESS_PHASES ?? "throughput,streams").split(",");
+  const fps = (x: number) =>
+    `${Math.round(x).toLocaleString("en")} frames/s (${((x * FRAME_BYTES) / 1e6).toFixed(1)} MB/s)`;
   let rawIdlePerThousand = Number.NaN;
   if (phases.includes("throughput")) {
-    // 1. Throughput, side by side.
+    // 1. Throughput, side by side: the ceiling, the raw ws server, the ingress, the ceiling
+    // again (the machine's load drifts; the ratio is to the better of the two).
+    const ceiling = () => measureDirectPublish(resources.topics.audio, resources.projectId, sizes.throughputSeconds);
+    const directBefore = await ceiling();
+    step("direct publish measured");
     const raw = await startRaw();
     step("raw server up");
-    const rawFps = await measureThroughput(raw.url, {});
+    const rawRun = await measureThroughput(raw, raw.url, {});
     step("raw throughput measured");
     const rawIdle = await idleRss(raw, raw.url, {}, 100);
     rawIdlePerThousand = rawIdle.perThousand;
     for (const s of rawIdle.streams) s.ws.terminate();
     await raw.stop();
 
-    const tpPublishMs: number[] = [];
+    // Only chunks made durable inside the measurement window count: one sample set.
+    const durable = { publishMs: [] as number[], commitMs: [] as number[], open: false };
     const ingress = await startIngress((line) => {
-      if (line.includes('"chunk durable"')) tpPublishMs.push((JSON.parse(line) as { publish_ms: number }).publish_ms);
+      if (!durable.open) return;
+      const entry = chunkDurableLine(line);
+      if (entry === undefined) return;
+      durable.publishMs.push(entry.publish_ms);
+      durable.commitMs.push(entry.commit_ms);
     });
     step("ingress up");
-    const ingressFps = await measureThroughput(ingress.url, headers);
-    tpPublishMs.sort((x, y) => x - y);
+    const ingressRun = await measureThroughput(ingress, ingress.url, headers, {
+      opened: () => (durable.open = true),
+      closed: () => (durable.open = false),
+    });
     step("ingress throughput measured");
     await ingress.stop();
+    const directAfter = await ceiling();
+    step("direct publish measured again");
+    const directFps = Math.max(directBefore, directAfter);
     context.report(
-      `throughput: ${Math.round(ingressFps).toLocaleString("en")} frames/s through the ingress (acked: published to Pub/Sub and recorded in Firestore) vs ` +
-        `${Math.round(rawFps).toLocaleString("en")} frames/s raw ws loopback = ratio ${(ingressFps / rawFps).toFixed(2)} (aim >= 0.6)`,
+      `throughput: ${fps(ingressRun.fps)} through the ingress (acked: published to Pub/Sub and recorded in Firestore) = ` +
+        `${((100 * ingressRun.fps) / directFps).toFixed(0)}% of the direct-publish ceiling measured in this run, ${fps(directFps)} (aim >= 60%)`,
     );
     context.report(
-      `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${THROUGHPUT_SECONDS} s each, acks every ${CHUNK_SECONDS} s of audio`,
+      `           ceiling: the Pub/Sub client alone, the same 5 s chunks, ${THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket} publishes in flight, no ordering key ` +
+        `(before ${fps(directBefore)}, after ${fps(directAfter)}); ` +
+        `raw ws loopback: ${fps(rawRun.fps)} (ingress/raw ${(ingressRun.fps / rawRun.fps).toFixed(2)})`,
     );
-    const directFps = await measureDirectPublish(resources.topics.audio, resources.projectId);
-    step("direct publish measured");
     context.report(
-      `           ceiling: the Pub/Sub client alone publishes ${Math.round(directFps).toLocaleString("en")} frames/s of chunks to the emulator ` +
-        `(ratio to raw ws ${(directFps / rawFps).toFixed(2)}); the ingress reaches ${((100 * ingressFps) / directFps).toFixed(0)}% of it, ` +
-        `its publishes taking p50 ${percentile(tpPublishMs, 50)} ms, p99 ${percentile(tpPublishMs, 99)} ms under that load`,
+      `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${sizes.throughputSeconds} s each, acks every ${CHUNK_SECONDS} s of audio; ` +
+        `ingress CPU ${ingressRun.cpuCores.toFixed(2)} cores (${((1000 * ingressRun.cpuCores) / ((ingressRun.fps * FRAME_BYTES) / 1e6)).toFixed(1)} ms CPU per MB)`,
+    );
+    context.report(
+      `           under that load, Pub/Sub publish ${formatDistribution(distribution(durable.publishMs))}`,
+    );
+    context.report(
+      `           under that load, Firestore durable-position write ${formatDistribution(distribution(durable.commitMs))}`,
     );
   }
   if (!phases.includes("streams")) return;
@@ -452,8 +526,9 @@ export async function run(context: BenchContext): Promise<void> {
   const commitMs: number[] = [];
   let measuring = false;
   const ingress = await startIngress((line) => {
-    if (!measuring || !line.includes('"chunk durable"')) return;
-    const entry = JSON.parse(line) as { publish_ms: number; commit_ms: number };
+    if (!measuring) return;
+    const entry = chunkDurableLine(line);
+    if (entry === undefined) return;
     publishMs.push(entry.publish_ms);
     commitMs.push(entry.commit_ms);
   });
@@ -463,39 +538,61 @@ export async function run(context: BenchContext): Promise<void> {
     step("idle streams measured");
     context.report(
       `idle streams: ${mb(idle.perThousand)} resident per 1,000 open streams on the ingress (${Math.round(idle.perThousand / 1000 / 1024)} KiB each; ` +
-        `raw ws: ${mb(rawIdlePerThousand)} per 1,000); ${STREAMS} opened in ${idle.seconds.toFixed(1)} s`,
+        `raw ws: ${mb(rawIdlePerThousand)} per 1,000); ${sizes.streams} opened in ${idle.seconds.toFixed(1)} s`,
     );
     context.report(
       `memory bound per active stream (stated, audio + message buffers): ${Math.round(memoryBoundPerSocket(DEFAULT_LIMITS, "pcm16", SAMPLE_RATE, CHUNK_SECONDS) / 1024)} KiB at 16 kHz pcm16 with ${CHUNK_SECONDS} s chunks`,
     );
 
-    // 3. The same 1,000 streams, now all sending in real time.
+    // 3. The same streams, now all sending in real time.
     let seed = 7;
     const random = () => {
       seed = (seed * 1664525 + 1013904223) >>> 0;
       return seed / 2 ** 32;
     };
     measuring = true;
+    const cpuBefore = ingress.cpuSeconds();
+    const cpuStarted = performance.now();
     const { latencies, lagMs } = await measureRealtime(idle.streams, random);
+    const cpuCores = (ingress.cpuSeconds() - cpuBefore) / ((performance.now() - cpuStarted) / 1000);
     measuring = false;
-    publishMs.sort((x, y) => x - y);
-    commitMs.sort((x, y) => x - y);
     const rss = ingress.rssBytes();
+    const n = sizes.streams;
     context.report(
-      `real time: ${STREAMS} streams x 16 kHz pcm16 for ${REALTIME_SECONDS} s on one ingress process: ack latency beyond the chunk duration ` +
-        `p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms ` +
-        `(${latencies.length} chunk acks; aim p99 < 250 ms); ingress RSS ${mb(rss)}; sender lag max ${lagMs.toFixed(0)} ms`,
+      `real time: ${n} streams x 16 kHz pcm16 for ${sizes.realtimeSeconds} s on one ingress process: ack latency beyond the chunk duration ` +
+        `${formatDistribution(distribution(latencies))} (aim p99 < 250 ms); ingress RSS ${mb(rss)}; sender lag max ${lagMs.toFixed(0)} ms`,
     );
     context.report(
-      `           inside the ingress: Pub/Sub publish p50 ${percentile(publishMs, 50)} ms, p99 ${percentile(publishMs, 99)} ms; ` +
-        `Firestore durable-position write p50 ${percentile(commitMs, 50)} ms, p99 ${percentile(commitMs, 99)} ms`,
+      `           ingress CPU ${cpuCores.toFixed(2)} cores over the window = ${((cpuCores * 1000) / n).toFixed(2)} cores per 1,000 real-time streams ` +
+        `(${((cpuCores * 1e6) / n).toFixed(0)} µs CPU per stream-second of audio)`,
+    );
+    context.report(`           inside the ingress: Pub/Sub publish ${formatDistribution(distribution(publishMs))}`);
+    context.report(
+      `           inside the ingress: Firestore durable-position write ${formatDistribution(distribution(commitMs))}`,
     );
     // Every stream completes at least two chunks in the run.
-    const missing = STREAMS * 2 - latencies.length;
+    const missing = n * 2 - latencies.length;
     if (missing > 0) context.report(`WARNING: at least ${missing} chunk acks did not arrive`);
     for (const s of idle.streams) s.ws.terminate();
   } finally {
     await ingress.stop();
+  }
+}
+
+const chunkDurableSchema = z.object({
+  message: z.literal("chunk durable"),
+  publish_ms: z.number(),
+  commit_ms: z.number(),
+});
+
+/** The ingress's debug line for one chunk made durable, or undefined for any other line. */
+function chunkDurableLine(line: string): z.infer<typeof chunkDurableSchema> | undefined {
+  if (!line.includes('"chunk durable"')) return undefined;
+  try {
+    const parsed = chunkDurableSchema.safeParse(JSON.parse(line));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -2,6 +2,9 @@
  * `npm run bench`: starts the emulators once, then runs every `bench/*.bench.ts` module's
  * exported `run(context)` in turn and prints what each measured. Each bench measures its
  * baseline in the same run, so ratios compare like with like on this machine.
+ *
+ *   npm run bench                     every bench
+ *   npm run bench -- ingress --short  one bench, shorter runs (for trying a change)
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,6 +17,8 @@ export interface BenchContext {
   readonly emulatorEnv: Readonly<Record<string, string>>;
   /** Prints one result line. */
   readonly report: (line: string) => void;
+  /** `--short`: shorter runs and fewer streams, for trying a change; figures are noisier. */
+  readonly short: boolean;
 }
 
 interface BenchModule {
@@ -21,7 +26,9 @@ interface BenchModule {
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const short = args.includes("--short");
+  const only = args.filter((a) => a !== "--short");
   const files = fs
     .readdirSync(__dirname)
     .filter((f) => f.endsWith(".bench.ts"))
@@ -46,7 +53,7 @@ async function main(): Promise<void> {
       if (typeof module.run !== "function") throw new Error(`${file} does not export run(context)`);
       const started = Date.now();
       try {
-        await module.run({ host, emulatorEnv, report: (line) => process.stdout.write(`  ${line}\n`) });
+        await module.run({ host, emulatorEnv, short, report: (line) => process.stdout.write(`  ${line}\n`) });
         process.stdout.write(`  (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
       } catch (error) {
         failed = true;

@@ -5,12 +5,19 @@
  * Client tokens go through the `TokenVerifier` interface: locally an HS256 key per
  * environment; in production a verifier for Firebase or Google-signed ID tokens can be
  * plugged in without touching the ingress or the API.
+ *
+ * A client token must verify with HS256 (`alg: none` and every other algorithm are
+ * refused), carry `sub` and `exp` (PROTOCOL.md section 5: a token that never expires is
+ * one a thief keeps forever; production verifiers always set it), not be expired, and not
+ * be used before its `nbf`. Whether the `sub` can be stored is the edge's question, not the
+ * verifier's: the ingress and the API check it with `userIdSchema` (shared/identifiers.ts)
+ * whichever verifier is plugged in.
  */
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { z } from "zod";
 import type { EnvironmentName } from "./environment";
 import { environmentNameSchema } from "./environment";
-import { conversationIdSchema } from "./identifiers";
+import { conversationIdSchema, userIdSchema } from "./identifiers";
 
 export type AuthFailure = "missing" | "expired" | "invalid";
 
@@ -39,8 +46,16 @@ const key = (secret: string) => encoder.encode(secret);
 function toAuthError(error: unknown): AuthError {
   if (error instanceof AuthError) return error;
   if (error instanceof joseErrors.JWTExpired) return new AuthError("expired", "token has expired");
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    const problem = error.reason === "missing" ? "is missing" : `is not valid (${error.reason})`;
+    return new AuthError("invalid", `token claim \`${error.claim}\` ${problem}`);
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new AuthError("invalid", "token is not signed with HS256");
   return new AuthError("invalid", "token signature or claims do not verify");
 }
+
+/** Claims every client token must carry (checked by `jwtVerify`, which also checks `exp` and `nbf`). */
+const REQUIRED_CLAIMS = ["sub", "exp"];
 
 /** Verifies HS256 JWTs signed with `secret` (the local stack's tokens). */
 export function hs256Verifier(secret: string): TokenVerifier {
@@ -48,9 +63,12 @@ export function hs256Verifier(secret: string): TokenVerifier {
     async verify(token) {
       if (!token) throw new AuthError("missing", "no bearer token");
       try {
-        const { payload } = await jwtVerify(token, key(secret), { algorithms: ["HS256"] });
-        if (typeof payload.sub !== "string" || payload.sub.length === 0 || payload.sub.length > 128) {
-          throw new AuthError("invalid", "token has no usable `sub` claim");
+        const { payload } = await jwtVerify(token, key(secret), {
+          algorithms: ["HS256"],
+          requiredClaims: REQUIRED_CLAIMS,
+        });
+        if (typeof payload.sub !== "string" || payload.sub.length === 0) {
+          throw new AuthError("invalid", "token claim `sub` is not a user id");
         }
         return { userId: payload.sub };
       } catch (error) {
@@ -88,7 +106,7 @@ const resumeClaimsSchema = z.object({
   typ: z.literal(RESUME_TYPE),
   env: environmentNameSchema,
   cid: conversationIdSchema,
-  sub: z.string().min(1),
+  sub: userIdSchema,
 });
 
 export interface ResumeClaims {
@@ -133,7 +151,7 @@ export async function checkResumeToken(
     return { ok: false, reason: "wrong_environment", expectedEnvironment: unverifiedEnv };
   }
   try {
-    const { payload } = await jwtVerify(token, key(secret), { algorithms: ["HS256"] });
+    const { payload } = await jwtVerify(token, key(secret), { algorithms: ["HS256"], requiredClaims: ["exp"] });
     const parsed = resumeClaimsSchema.safeParse(payload);
     if (!parsed.success) return { ok: false, reason: "unauthorized", message: "resume token claims are invalid" };
     return {

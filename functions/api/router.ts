@@ -2,14 +2,15 @@
  * The HTTP API as a plain Node request handler, so the same function serves in
  * `http.createServer` (local stack, tests) and as the functions framework's `api` target.
  *
- * Order of checks on every `/v1` route: method, route, bearer token (401), path
+ * Order of checks on every `/v1` route: method, route, bearer token (401), its `sub` as
+ * a storable user id (400), path
  * parameter (400), ownership (404, then 403). Every response leaves one log line with its
  * status, and the conversation id when the route names one.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AuthError, bearerToken, hs256Verifier, type Principal, type TokenVerifier } from "../../shared/auth";
 import { requireTokenSecret } from "../../shared/config";
-import { conversationIdSchema, personIdSchema } from "../../shared/identifiers";
+import { conversationIdSchema, parseIdentifier, personIdSchema } from "../../shared/identifiers";
 import type { Logger } from "../../shared/logger";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
@@ -47,7 +48,7 @@ export function matchRoute(pathname: string): Route | undefined {
   return undefined;
 }
 
-function pathParameter(raw: string, schema: typeof conversationIdSchema | typeof personIdSchema, what: string): string {
+function pathParameter(raw: string, schema: typeof conversationIdSchema, what: string): string {
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
@@ -59,9 +60,15 @@ function pathParameter(raw: string, schema: typeof conversationIdSchema | typeof
   return parsed.data;
 }
 
+/** The caller, from a verified token whose `sub` every store can hold (400 naming `sub` otherwise). */
 async function authenticate(verifier: TokenVerifier, req: IncomingMessage, url: URL): Promise<Principal> {
   try {
-    return await verifier.verify(bearerToken(req.headers.authorization, url.searchParams.get("access_token")));
+    const principal = await verifier.verify(
+      bearerToken(req.headers.authorization, url.searchParams.get("access_token")),
+    );
+    const user = parseIdentifier("user_id", "access token claim sub", principal.userId);
+    if (!user.ok) throw new ApiError(400, user.message);
+    return { userId: user.value };
   } catch (error) {
     if (error instanceof AuthError) {
       throw new ApiError(401, `unauthorized: ${error.message}`, {
@@ -69,6 +76,14 @@ async function authenticate(verifier: TokenVerifier, req: IncomingMessage, url: 
       });
     }
     throw error;
+  }
+}
+
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? "/", "http://api.invalid");
+  } catch {
+    return undefined;
   }
 }
 
@@ -137,10 +152,12 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
   };
 
   return async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://api.invalid");
+    const url = requestUrl(req.url);
     const log: { conversation_id?: string; logger: Logger } = { logger: runtime.logger };
     let failure: unknown;
     try {
+      // A request target that is not a URL is a client error, never a crash.
+      if (url === undefined) throw new ApiError(400, "the request target is not a URL");
       await handle(req, res, url, log);
     } catch (error) {
       failure = error;
@@ -151,7 +168,7 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
     const fields = {
       conversation_id: log.conversation_id,
       method: req.method,
-      path: url.pathname,
+      path: url?.pathname ?? req.url,
       status: res.statusCode,
       range: req.headers.range,
     };

@@ -10,13 +10,16 @@
  *    and must hear "wrong environment" (reconnect where you belong), not "unauthorized"
  *    (fetch a new token and retry here). Only the token's claim is reported back; the
  *    token is never accepted.
- * 3. The access token (4401), then the resume token's signature with this environment's
- *    key (4401), then that it was issued to the same user (4403).
+ * 3. The access token (4401: missing, forged, expired, not yet valid, or without `sub` or
+ *    `exp`), whether its `sub` can be stored as a user id (4400 naming `sub`: every store
+ *    must hold it, see shared/identifiers.ts), then the resume token's signature with this
+ *    environment's key (4401), then that it was issued to the same user (4403).
  */
 import type { IncomingMessage } from "node:http";
 import { chunkSizeUnits } from "../../shared/audio-format";
 import { AuthError, bearerToken, checkResumeToken, type TokenVerifier } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
+import { parseIdentifier } from "../../shared/identifiers";
 import { parseListenQuery } from "../../shared/protocol";
 import type { OpenIntent } from "./conversation-store";
 import { newConversationId } from "./ids";
@@ -60,13 +63,16 @@ export async function authorizeUpgrade(
     );
   }
 
-  let userId: string;
+  let subject: string;
   try {
-    userId = (await config.verifier.verify(bearerToken(request.headers.authorization, query.accessToken))).userId;
+    subject = (await config.verifier.verify(bearerToken(request.headers.authorization, query.accessToken))).userId;
   } catch (error) {
     if (error instanceof AuthError) throw new ProtocolError("unauthorized", `access token refused: ${error.message}`);
     throw error;
   }
+  const user = parseIdentifier("user_id", "access token claim sub", subject);
+  if (!user.ok) throw new ProtocolError("bad_request", user.message);
+  const userId = user.value;
   context.userId = userId;
 
   const base = {

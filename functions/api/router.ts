@@ -2,10 +2,9 @@
  * The HTTP API as a plain Node request handler, so the same function serves in
  * `http.createServer` (local stack, tests) and as the functions framework's `api` target.
  *
- * Order of checks on every `/v1` route: method, route, bearer token (401), its `sub` as
- * a storable user id (400), path
- * parameter (400), ownership (404, then 403). Every response leaves one log line with its
- * status, and the conversation id when the route names one.
+ * Order of checks on every `/v1` route: method, route, bearer token (401), its `sub` as a
+ * storable user id (400), path parameter (400), ownership (404, then 403). Every response
+ * leaves one log line with its status, and the conversation id when the route names one.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AuthError, bearerToken, hs256Verifier, type Principal, type TokenVerifier } from "../../shared/auth";

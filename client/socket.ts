@@ -1,10 +1,10 @@
 /**
  * The WebSocket the SDK drives: the WHATWG interface that browsers and React Native
- * provide, which the `ws` package implements too. In Node the SDK uses `ws` and sends the
- * token in the `Authorization` header; elsewhere pass `createSocket` (and `authVia: "query"`,
+ * provide, which the `ws` package implements too. This file imports nothing, so the
+ * session runs anywhere; the Node socket (`ws`, token in the `Authorization` header) is
+ * node-socket.ts and the browser's native one is browser/socket.ts (token in the query,
  * as browsers cannot set headers on a WebSocket).
  */
-import WebSocket from "ws";
 
 export interface SocketLike {
   readonly readyState: number;
@@ -23,7 +23,3 @@ export interface SocketLike {
 export const SOCKET_OPEN = 1;
 
 export type SocketFactory = (url: string, headers: Readonly<Record<string, string>>) => SocketLike;
-
-/** Node: the `ws` package, without compression (audio does not compress, and it costs 10x). */
-export const nodeSocketFactory: SocketFactory = (url, headers) =>
-  new WebSocket(url, { headers: { ...headers }, perMessageDeflate: false }) as unknown as SocketLike;

@@ -5,7 +5,7 @@
  * reconnects even when "the current backend" changes to B mid-session.
  */
 import { connect, type TetherError } from "../../client";
-import { nodeSocketFactory } from "../../client/socket";
+import { nodeSocketFactory } from "../../client/node-socket";
 import { testPcm, throttle } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";

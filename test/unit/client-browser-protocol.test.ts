@@ -1,0 +1,90 @@
+// The browser copies of the protocol pieces the session uses agree with shared/protocol.ts.
+import * as browserAudio from "../../client/browser/audio-format";
+import * as browser from "../../client/browser/protocol";
+import * as sharedAudio from "../../shared/audio-format";
+import * as shared from "../../shared/protocol";
+
+const READY = {
+  type: "ready",
+  protocol: 1,
+  environment: "staging",
+  conversation_id: "conv_12345678",
+  session_id: "s1",
+  resume_token: "rt",
+  position_unit: "byte",
+  position: 0,
+  chunk_size: 160000,
+};
+
+const MESSAGES: unknown[] = [
+  READY,
+  { ...READY, position_unit: "packet", position: 42 },
+  { ...READY, position: -1 },
+  { ...READY, position: 1.5 },
+  { ...READY, protocol: 2 },
+  { ...READY, environment: "" },
+  { ...READY, conversation_id: "short" },
+  { ...READY, chunk_size: 0 },
+  { ...READY, session_id: undefined },
+  { type: "ack", position: 5 },
+  { type: "ack", position: -1 },
+  { type: "ack" },
+  { type: "finalized", conversation_id: "conv_12345678", position: 10 },
+  { type: "finalized", conversation_id: "conv/12345678", position: 10 },
+  { type: "error", code: "wrong_environment", message: "m", environment: "dev", expected_environment: "staging" },
+  {
+    type: "error",
+    code: "conversation_finalized",
+    message: "m",
+    final_position: 10,
+    durable_position: 8,
+    finalize_reason: "idle_timeout",
+    extra: true,
+  },
+  { type: "error", code: "conversation_finalized", message: "m", finalize_reason: "bored" },
+  { type: "error", code: "", message: "m" },
+  { type: "error", code: "x" },
+  { type: "hello" },
+  null,
+  "ready",
+  [],
+];
+
+describe("client/browser/protocol.ts", () => {
+  it.each(MESSAGES.map((m) => [JSON.stringify(m), m]))("judges %s as shared/protocol.ts does", (_, message) => {
+    const mine = browser.serverMessageSchema.safeParse(message);
+    const theirs = shared.serverMessageSchema.safeParse(message);
+    expect(mine.success).toBe(theirs.success);
+    if (mine.success && theirs.success) expect(mine.data).toEqual(theirs.data);
+  });
+
+  it("has the same close-code table and client actions", () => {
+    expect(browser.ERROR_CODES).toEqual(shared.ERROR_CODES);
+    expect(browser.CLOSE_CODES).toEqual(shared.CLOSE_CODES);
+    for (let code = 1000; code < 5000; code += 1) {
+      expect([code, browser.clientActionForClose(code)]).toEqual([code, shared.clientActionForClose(code)]);
+      expect(browser.errorCodeForClose(code)).toBe(shared.errorCodeForClose(code));
+    }
+  });
+
+  it("builds the same query string and frame limits", () => {
+    const query = {
+      codec: "opus",
+      sampleRate: 48000,
+      conversationId: "c".repeat(8),
+      resumeToken: "r",
+      accessToken: "a b",
+    } as const;
+    expect(browser.listenQueryString(query)).toBe(shared.listenQueryString(query));
+    expect(browser.listenQueryString({ codec: "pcm16", sampleRate: 16000 })).toBe(
+      shared.listenQueryString({ codec: "pcm16", sampleRate: 16000 }),
+    );
+    for (const codec of sharedAudio.CODECS) {
+      expect(browser.maxAudioFrameBytes(codec)).toBe(shared.maxAudioFrameBytes(codec));
+      expect(browserAudio.positionUnit(codec)).toBe(sharedAudio.positionUnit(codec));
+    }
+    expect(browserAudio.SAMPLE_RATES).toEqual(sharedAudio.SAMPLE_RATES);
+    expect(browserAudio.MAX_OPUS_PACKET_BYTES).toBe(sharedAudio.MAX_OPUS_PACKET_BYTES);
+    expect(browserAudio.MAX_PCM16_FRAME_BYTES).toBe(sharedAudio.MAX_PCM16_FRAME_BYTES);
+  });
+});

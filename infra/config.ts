@@ -37,6 +37,14 @@ export interface DeployableTuning {
   readonly LOG_LEVEL?: string;
 }
 
+/**
+ * Where the environment's alerts go: an email address, or a Pub/Sub topic (for a pager or
+ * chat integration). Set as `email:<address>` or `pubsub:projects/<project>/topics/<topic>`.
+ */
+export type AlertChannel =
+  | { readonly kind: "email"; readonly address: string }
+  | { readonly kind: "pubsub"; readonly topic: string };
+
 export interface StackConfig {
   readonly environment: EnvironmentName;
   readonly projectId: string;
@@ -53,6 +61,7 @@ export interface StackConfig {
   readonly audioLifecycle: AudioLifecycle;
   readonly ingressScaling: { readonly minInstances: number; readonly maxInstances: number };
   readonly tuning: DeployableTuning;
+  readonly alertChannel: AlertChannel;
 }
 
 /** Every key this program reads, with what a reader of an error message needs to know. */
@@ -72,6 +81,7 @@ export const CONFIG_KEYS = {
   idleTimeoutSeconds: "tether:idleTimeoutSeconds",
   embeddingUrl: "tether:embeddingUrl",
   logLevel: "tether:logLevel",
+  alertChannel: "tether:alertChannel",
 } as const;
 
 /** How to set a required key, shown when it is missing. */
@@ -81,6 +91,8 @@ const HOW_TO_SET: Partial<Record<string, string>> = {
   [CONFIG_KEYS.image]:
     "pulumi config set tether:image <region>-docker.pkg.dev/<project>/<repository>/tether@sha256:<digest>",
   [CONFIG_KEYS.tokenSigningKey]: 'pulumi config set --secret tether:tokenSigningKey "$(openssl rand -base64 48)"',
+  [CONFIG_KEYS.alertChannel]:
+    "pulumi config set tether:alertChannel email:<on-call address> (or pubsub:projects/<project>/topics/<topic>)",
 };
 
 /** Keys whose values must never appear in an error message. */
@@ -120,6 +132,21 @@ const passThrough = (variable: keyof typeof settingsSchema.shape) =>
       }
     });
 
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PUBSUB_TOPIC_PATTERN = /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9._~%+-]{2,254}$/;
+
+const alertChannel = z.string().transform((value, context): AlertChannel => {
+  const [kind, ...rest] = value.split(":");
+  const target = rest.join(":");
+  if (kind === "email" && EMAIL_PATTERN.test(target)) return { kind: "email", address: target };
+  if (kind === "pubsub" && PUBSUB_TOPIC_PATTERN.test(target)) return { kind: "pubsub", topic: target };
+  context.addIssue({
+    code: "custom",
+    message: "must be email:<address> or pubsub:projects/<project>/topics/<topic>",
+  });
+  return z.NEVER;
+});
+
 const booleanString = z
   .enum(["true", "false"], { message: 'must be "true" or "false"' })
   .transform((v) => v === "true");
@@ -145,6 +172,7 @@ const stackConfigSchema = z
     [CONFIG_KEYS.idleTimeoutSeconds]: passThrough("TETHER_IDLE_TIMEOUT_SECONDS"),
     [CONFIG_KEYS.embeddingUrl]: passThrough("TETHER_EMBEDDING_URL"),
     [CONFIG_KEYS.logLevel]: passThrough("LOG_LEVEL"),
+    [CONFIG_KEYS.alertChannel]: alertChannel,
   })
   .superRefine((config, context) => {
     const coldline = config[CONFIG_KEYS.audioColdlineAfterDays];
@@ -232,5 +260,6 @@ export function readStackConfig(stack: string, read: ConfigReader, repositoryRoo
       maxInstances: config[CONFIG_KEYS.ingressMaxInstances],
     },
     tuning,
+    alertChannel: config[CONFIG_KEYS.alertChannel],
   };
 }

@@ -12,13 +12,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type EnvironmentName, type EnvironmentResources, environmentResources } from "../shared/environment";
 import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
+import { alertPolicies, notificationChannel } from "./alerts";
 import { apiService } from "./api";
-import type { AudioLifecycle, DeployableTuning } from "./config";
+import type { AlertChannel, AudioLifecycle, DeployableTuning } from "./config";
+import { environmentDashboard } from "./dashboard";
 import { environmentDatabase } from "./database";
 import { deployableSettings } from "./deployable-settings";
 import { type FunctionSource, uploadFunctionSource } from "./function-source";
 import { pubsubServiceAgent, serviceAccounts } from "./identity";
 import { ingressService } from "./ingress";
+import { logMetrics } from "./monitoring";
 import { deployableNames } from "./names";
 import { environmentProvider } from "./provider";
 import { tokenSecret } from "./secrets";
@@ -45,6 +48,8 @@ export interface EnvironmentOptions {
   readonly audioLifecycle: AudioLifecycle;
   readonly ingressScaling: { readonly minInstances: number; readonly maxInstances: number };
   readonly tuning: DeployableTuning;
+  /** Where the environment's alert policies notify. */
+  readonly alertChannel: AlertChannel;
 }
 
 export class TetherEnvironment extends pulumi.ComponentResource {
@@ -120,6 +125,12 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
       { ...child, dependsOn: [...grants.api, secret.version] },
     );
+
+    // Watching it: log-based metrics, alert policies on them, one dashboard.
+    const metrics = logMetrics(resources, child);
+    const channel = notificationChannel(resources, options.alertChannel, child);
+    alertPolicies(resources, { metrics, channel }, child);
+    environmentDashboard(resources, metrics, child);
 
     this.ingressUrl = ingress.uri.apply((uri) => `${uri.replace(/^https:/, "wss:")}/v1/listen`);
     this.apiUrl = api.uri;

@@ -26,6 +26,7 @@ const environment = new TetherEnvironment({
   audioLifecycle: config.audioLifecycle,
   ingressScaling: config.ingressScaling,
   tuning: config.tuning,
+  alertChannel: config.alertChannel,
 });
 
 export const environmentName = config.environment;

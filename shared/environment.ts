@@ -71,6 +71,13 @@ export interface EnvironmentResources {
   readonly tokenSecret: string;
   /** How the environment is deployed: its functions, Cloud Run services and source bucket. */
   readonly deployables: DeployableNames;
+  /** How the environment is watched: its log-based metrics, alert policies and dashboard. */
+  readonly monitoring: {
+    /** Prefix of every log-based metric id (`tether-<env>-dead-letters`, ...). */
+    readonly metricPrefix: string;
+    /** Prefix of every display name: alert policies, notification channel, dashboard. */
+    readonly displayPrefix: string;
+  };
 }
 
 export interface DeployableNames {
@@ -126,6 +133,7 @@ export function environmentResources(environment: EnvironmentName, projectId: st
       services: { ingress: `${prefix}-ingress`, api: `${prefix}-api` },
       functionSourceBucket: `${projectId}-${environment}-functions`,
     },
+    monitoring: { metricPrefix: `${prefix}-`, displayPrefix: `tether ${environment}` },
   };
 }
 

@@ -34,6 +34,7 @@ export function requiredKeys(projectId: string): Record<string, string> {
     "gcp:region": TEST_REGION,
     "tether:image": TEST_IMAGE,
     "tether:tokenSigningKey": TEST_SIGNING_KEY,
+    "tether:alertChannel": `email:oncall-${projectId}@example.com`,
   };
 }
 
@@ -61,6 +62,7 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     audioLifecycle: config.audioLifecycle,
     ingressScaling: config.ingressScaling,
     tuning: config.tuning,
+    alertChannel: config.alertChannel,
   };
 }
 

@@ -101,6 +101,18 @@ function simulate(type: string, name: string, inputs: Record<string, unknown>): 
         },
       };
     }
+    case "gcp:monitoring/notificationChannel:NotificationChannel": {
+      const channel = `projects/${project}/notificationChannels/${shortHash(`${project}/${name}`, 16)}`;
+      return { id: channel, outputs: { name: channel } };
+    }
+    case "gcp:logging/metric:Metric":
+      return { id: text(inputs.name, "metric name"), outputs: {} };
+    case "gcp:monitoring/alertPolicy:AlertPolicy": {
+      const policy = `projects/${project}/alertPolicies/${shortHash(`${project}/${name}`, 16)}`;
+      return { id: policy, outputs: { name: policy } };
+    }
+    case "gcp:monitoring/dashboard:Dashboard":
+      return { id: `projects/${project}/dashboards/${shortHash(`${project}/${name}`, 16)}`, outputs: {} };
     case "gcp:cloudrunv2/service:Service": {
       const service = text(inputs.name, "service name");
       return {

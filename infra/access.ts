@@ -1,5 +1,8 @@
 /**
- * Who may do what: every IAM grant of an environment, on that environment's resources.
+ * Who may do what: every IAM grant of an environment, on that environment's resources,
+ * derived from the pipeline declaration (shared/pipeline.ts `permissionsOf`): a component
+ * that publishes to a topic, reads or writes the bucket or the database, or reads the token
+ * key holds that grant by construction, and nothing more.
  *
  * Grants are IAM *members* (additive, one principal and role each) on a single topic,
  * subscription, bucket, secret or Cloud Run service. The one project-level grant is
@@ -10,13 +13,14 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
+import { type Permission, type PermissionOf, PIPELINE, type Pipeline, permissionsOf } from "../shared/pipeline";
 import { databaseOnlyCondition } from "./database";
 import type { Component, ServiceAccounts } from "./identity";
 import { logicalName } from "./names";
 import type { TokenSecret } from "./secrets";
-import type { WorkerSubscriptions } from "./subscriptions";
-import type { TopicKey, Topics } from "./topics";
-import { WORKER_KEYS, type WorkerFunctions } from "./workers";
+import type { DeployedSubscriptions } from "./subscriptions";
+import type { Topics } from "./topics";
+import type { WorkerFunctions } from "./workers";
 
 export const ROLES = {
   publisher: "roles/pubsub.publisher",
@@ -29,25 +33,102 @@ export const ROLES = {
   invoker: "roles/run.invoker",
 } as const;
 
-export interface ComponentAccess {
-  /** Topics the component publishes to. */
-  readonly publishes: readonly TopicKey[];
-  readonly objects: "none" | "read" | "readWrite";
-  readonly database: "read" | "readWrite";
-  /** Reads the token-signing key (verifies client tokens, signs resume tokens). */
-  readonly tokenSecret: boolean;
+/** The role a permission needs. */
+export function roleOf(permission: Permission): string {
+  switch (permission.kind) {
+    case "publish":
+      return ROLES.publisher;
+    case "subscribe":
+      return ROLES.subscriber;
+    case "bucket":
+      return permission.level === "readWrite" ? ROLES.objectUser : ROLES.objectViewer;
+    case "database":
+      return permission.level === "readWrite" ? ROLES.databaseUser : ROLES.databaseViewer;
+    case "tokenSecret":
+      return ROLES.secretAccessor;
+    case "invoke":
+      return ROLES.invoker;
+  }
 }
 
-/** What each component needs, and nothing more. */
-export const COMPONENT_ACCESS: Readonly<Record<Component, ComponentAccess>> = {
-  ingress: { publishes: ["audio", "events"], objects: "none", database: "readWrite", tokenSecret: true },
-  persistAudio: { publishes: ["deadLetter"], objects: "readWrite", database: "readWrite", tokenSecret: false },
-  events: { publishes: ["extraction", "deadLetter"], objects: "none", database: "readWrite", tokenSecret: false },
-  extractSpeakers: { publishes: ["deadLetter"], objects: "readWrite", database: "readWrite", tokenSecret: false },
-  api: { publishes: [], objects: "read", database: "read", tokenSecret: true },
-};
+/** Everything a grant may be made on. */
+interface GrantTargets {
+  readonly topics: Topics;
+  readonly bucket: gcp.storage.Bucket;
+  readonly database: gcp.firestore.Database;
+  readonly tokenSecret: TokenSecret;
+  readonly workers: WorkerFunctions;
+  readonly subscriptions: DeployedSubscriptions;
+  readonly region: string;
+}
+
+/** One IAM member for one permission of one principal. */
+function grant(
+  resources: EnvironmentResources,
+  { principal, permission }: PermissionOf,
+  member: pulumi.Input<string>,
+  targets: Partial<GrantTargets>,
+  opts: pulumi.CustomResourceOptions,
+): pulumi.Resource {
+  const who = principal === "pubsubAgent" ? "pubsub-agent" : principal;
+  const name = (...parts: string[]) => logicalName(resources, who, ...parts);
+  const need = <K extends keyof GrantTargets>(key: K): GrantTargets[K] => {
+    const value = targets[key];
+    if (value === undefined) throw new Error(`granting ${permission.kind} needs ${key}`);
+    return value as GrantTargets[K];
+  };
+  const project = resources.projectId;
+  const role = roleOf(permission);
+  switch (permission.kind) {
+    case "publish":
+      return new gcp.pubsub.TopicIAMMember(
+        name("publishes", permission.topic),
+        { project, topic: need("topics")[permission.topic].name, role, member },
+        opts,
+      );
+    case "subscribe": {
+      const subscription = need("subscriptions").get(permission.subscription);
+      if (subscription === undefined) throw new Error(`no subscription ${permission.subscription} to grant on`);
+      return new gcp.pubsub.SubscriptionIAMMember(
+        name("subscribes", permission.subscription),
+        { project, subscription: subscription.name, role, member },
+        opts,
+      );
+    }
+    case "bucket":
+      return new gcp.storage.BucketIAMMember(
+        name("objects", permission.level),
+        { bucket: need("bucket").name, role, member },
+        opts,
+      );
+    case "database":
+      return new gcp.projects.IAMMember(
+        name("database", permission.level),
+        { project, role, member, condition: databaseOnlyCondition(need("database")) },
+        opts,
+      );
+    case "tokenSecret":
+      return new gcp.secretmanager.SecretIamMember(
+        name("token-secret"),
+        { project, secretId: need("tokenSecret").secret.secretId, role, member },
+        opts,
+      );
+    case "invoke": {
+      const worker = need("workers").find((w) => w.spec.function === permission.function);
+      if (worker === undefined) throw new Error(`no function ${permission.function} to grant invocation on`);
+      return new gcp.cloudrunv2.ServiceIamMember(
+        name("invokes", permission.function),
+        // A 2nd-gen function is served by the Cloud Run service of the same name.
+        { project, location: need("region"), name: worker.function.name, role, member },
+        opts,
+      );
+    }
+  }
+}
 
 export type Grants = Readonly<Record<Component, readonly pulumi.Resource[]>>;
+
+const DATA_KINDS: ReadonlySet<Permission["kind"]> = new Set(["publish", "bucket", "database", "tokenSecret"]);
 
 /** Topic, bucket, database and secret access of every component. */
 export function grantDataAccess(
@@ -58,63 +139,15 @@ export function grantDataAccess(
     readonly bucket: gcp.storage.Bucket;
     readonly database: gcp.firestore.Database;
     readonly tokenSecret: TokenSecret;
+    readonly pipeline?: Pipeline;
   },
   opts: pulumi.CustomResourceOptions,
 ): Grants {
-  const databaseCondition = databaseOnlyCondition(deps.database);
-  const grantsOf = (component: Component): pulumi.Resource[] => {
-    const access = COMPONENT_ACCESS[component];
-    const member = deps.accounts[component].member;
-    const name = (...parts: string[]) => logicalName(resources, component, ...parts);
-    const grants: pulumi.Resource[] = access.publishes.map(
-      (topic) =>
-        new gcp.pubsub.TopicIAMMember(
-          name("publishes", topic),
-          { project: resources.projectId, topic: deps.topics[topic].name, role: ROLES.publisher, member },
-          opts,
-        ),
-    );
-    if (access.objects !== "none") {
-      grants.push(
-        new gcp.storage.BucketIAMMember(
-          name("objects", access.objects),
-          {
-            bucket: deps.bucket.name,
-            role: access.objects === "readWrite" ? ROLES.objectUser : ROLES.objectViewer,
-            member,
-          },
-          opts,
-        ),
-      );
-    }
-    grants.push(
-      new gcp.projects.IAMMember(
-        name("database", access.database),
-        {
-          project: resources.projectId,
-          role: access.database === "readWrite" ? ROLES.databaseUser : ROLES.databaseViewer,
-          member,
-          condition: databaseCondition,
-        },
-        opts,
-      ),
-    );
-    if (access.tokenSecret) {
-      grants.push(
-        new gcp.secretmanager.SecretIamMember(
-          name("token-secret"),
-          {
-            project: resources.projectId,
-            secretId: deps.tokenSecret.secret.secretId,
-            role: ROLES.secretAccessor,
-            member,
-          },
-          opts,
-        ),
-      );
-    }
-    return grants;
-  };
+  const permissions = permissionsOf(deps.pipeline ?? PIPELINE).filter((p) => DATA_KINDS.has(p.permission.kind));
+  const grantsOf = (component: Component): pulumi.Resource[] =>
+    permissions
+      .filter((p) => p.principal === component)
+      .map((p) => grant(resources, p, deps.accounts[component].member, deps, opts));
   return {
     ingress: grantsOf("ingress"),
     persistAudio: grantsOf("persistAudio"),
@@ -127,55 +160,35 @@ export function grantDataAccess(
 /** Each worker's identity may invoke its own function, and no other. */
 export function grantPushInvocation(
   resources: EnvironmentResources,
-  deps: { readonly accounts: ServiceAccounts; readonly workers: WorkerFunctions; readonly region: string },
+  deps: {
+    readonly accounts: ServiceAccounts;
+    readonly workers: WorkerFunctions;
+    readonly region: string;
+    readonly pipeline?: Pipeline;
+  },
   opts: pulumi.CustomResourceOptions,
 ): pulumi.Resource[] {
-  return WORKER_KEYS.map((key) => {
-    const { spec, function: fn } = deps.workers[key];
-    return new gcp.cloudrunv2.ServiceIamMember(
-      logicalName(resources, spec.account, "invokes", spec.function),
-      {
-        project: resources.projectId,
-        location: deps.region,
-        // A 2nd-gen function is served by the Cloud Run service of the same name.
-        name: fn.name,
-        role: ROLES.invoker,
-        member: deps.accounts[spec.account].member,
-      },
-      opts,
-    );
-  });
+  return permissionsOf(deps.pipeline ?? PIPELINE)
+    .filter((p) => p.permission.kind === "invoke")
+    .map((p) => grant(resources, p, deps.accounts[p.principal as Component].member, deps, opts));
 }
 
-/** Dead-lettering: the Pub/Sub service agent forwards to the dead-letter topic and acks the original. */
+/**
+ * Dead-lettering by Pub/Sub itself: where a subscription has a dead-letter policy, the
+ * Pub/Sub service agent forwards to the dead-letter topic and acks the original. With no
+ * such policy declared, this grants nothing.
+ */
 export function grantDeadLettering(
   resources: EnvironmentResources,
   deps: {
     readonly agent: gcp.projects.ServiceIdentity;
     readonly topics: Topics;
-    readonly subscriptions: WorkerSubscriptions;
+    readonly subscriptions: DeployedSubscriptions;
+    readonly pipeline?: Pipeline;
   },
   opts: pulumi.CustomResourceOptions,
 ): pulumi.Resource[] {
-  const member = deps.agent.member;
-  return [
-    new gcp.pubsub.TopicIAMMember(
-      logicalName(resources, "pubsub-agent", "publishes", "deadLetter"),
-      { project: resources.projectId, topic: deps.topics.deadLetter.name, role: ROLES.publisher, member },
-      opts,
-    ),
-    ...WORKER_KEYS.map(
-      (key) =>
-        new gcp.pubsub.SubscriptionIAMMember(
-          logicalName(resources, "pubsub-agent", "subscribes", key),
-          {
-            project: resources.projectId,
-            subscription: deps.subscriptions[key].name,
-            role: ROLES.subscriber,
-            member,
-          },
-          opts,
-        ),
-    ),
-  ];
+  return permissionsOf(deps.pipeline ?? PIPELINE)
+    .filter((p) => p.principal === "pubsubAgent")
+    .map((p) => grant(resources, p, deps.agent.member, deps, opts));
 }

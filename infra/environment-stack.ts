@@ -11,6 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { type EnvironmentName, type EnvironmentResources, environmentResources } from "../shared/environment";
+import { PIPELINE, type Pipeline } from "../shared/pipeline";
 import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
 import { alertPolicies, notificationChannel } from "./alerts";
 import { apiService } from "./api";
@@ -50,6 +51,8 @@ export interface EnvironmentOptions {
   readonly tuning: DeployableTuning;
   /** Where the environment's alert policies notify. */
   readonly alertChannel: AlertChannel;
+  /** The pipeline to deploy (shared/pipeline.ts); tests pass a changed copy. */
+  readonly pipeline?: Pipeline;
 }
 
 export class TetherEnvironment extends pulumi.ComponentResource {
@@ -67,6 +70,7 @@ export class TetherEnvironment extends pulumi.ComponentResource {
     super(ENVIRONMENT_COMPONENT_TYPE, options.environment, {}, opts);
     const resources = environmentResources(options.environment, options.projectId);
     const names = deployableNames(resources);
+    const pipeline = options.pipeline ?? PIPELINE;
     this.resources = resources;
 
     const provider = environmentProvider(resources, options.region, { parent: this });
@@ -89,22 +93,26 @@ export class TetherEnvironment extends pulumi.ComponentResource {
     const source = uploadFunctionSource(resources, names, options.functionSource, { location: options.region }, child);
     const settings = deployableSettings(resources, bucket, options.tuning);
 
-    const grants = grantDataAccess(resources, { accounts, topics, bucket, database, tokenSecret: secret }, child);
+    const grants = grantDataAccess(
+      resources,
+      { accounts, topics, bucket, database, tokenSecret: secret, pipeline },
+      child,
+    );
 
     const workers = workerFunctions(
       resources,
       names,
-      { region: options.region, accounts, source, settings },
+      { region: options.region, accounts, source, settings, pipeline },
       { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers] },
     );
-    const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region }, child);
+    const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region, pipeline }, child);
     const subscriptions = workerSubscriptions(
       resources,
-      { topics, workers, accounts },
+      { topics, workers, accounts, pipeline },
       { ...child, dependsOn: invokers },
     );
-    const deadLetters = deadLetterStore(resources, topics, child);
-    grantDeadLettering(resources, { agent, topics, subscriptions }, child);
+    const deadLetters = deadLetterStore(resources, topics, child, pipeline);
+    grantDeadLettering(resources, { agent, topics, subscriptions, pipeline }, child);
 
     const ingress = ingressService(
       resources,

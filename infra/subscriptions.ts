@@ -1,95 +1,139 @@
 /**
- * The environment's subscriptions: one push subscription per worker, with the
- * environment's dead-letter topic and an exponential retry policy, plus a pull
- * subscription that keeps dead letters readable.
+ * The environment's subscriptions, as the pipeline declaration (shared/pipeline.ts) states
+ * them: one push subscription per worker, and a pull subscription for each subscription no
+ * worker reads (the dead-letter store an operator reads). Ordering, ack deadline, retry,
+ * dead-letter policy and retention all come from the declaration.
  *
  * Explicit push subscriptions rather than Eventarc triggers: an Eventarc trigger creates
- * and owns its subscription, so its dead-letter and retry policies could not be set here.
+ * and owns its subscription, so its retry and dead-letter policies could not be set here.
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
+import {
+  PIPELINE,
+  type Pipeline,
+  type SubscriptionKey,
+  type SubscriptionSettings,
+  subscriptionSettings,
+} from "../shared/pipeline";
 import type { ServiceAccounts } from "./identity";
 import { logicalName } from "./names";
 import type { Topics } from "./topics";
-import type { WorkerFunctions, WorkerKey } from "./workers";
+import type { WorkerFunctions } from "./workers";
 
-/** A message that fails this many deliveries moves to the dead-letter topic. */
-export const MAX_DELIVERY_ATTEMPTS = 5;
-/** Exponential backoff between redeliveries, from 10 s up to 10 min. */
-export const RETRY_POLICY = { minimumBackoff: "10s", maximumBackoff: "600s" } as const;
-/** Undelivered work is kept for 7 days. */
-export const WORKER_MESSAGE_RETENTION = "604800s";
-/** Dead letters are kept for 31 days, the longest Pub/Sub allows. */
-export const DEAD_LETTER_RETENTION = "2678400s";
 /** An empty TTL: the subscription never expires, however long it stays idle. */
 const NEVER_EXPIRE = { ttl: "" } as const;
 
-export type WorkerSubscriptions = Readonly<Record<WorkerKey, gcp.pubsub.Subscription>>;
+export type DeployedSubscriptions = ReadonlyMap<SubscriptionKey, gcp.pubsub.Subscription>;
+
+const seconds = (value: number) => `${value}s`;
 
 /** `<function uri>/projects/<project>/topics/<topic>`: the path the functions framework reads. */
 export function pushEndpoint(functionUri: pulumi.Input<string>, topic: gcp.pubsub.Topic): pulumi.Output<string> {
   return pulumi.interpolate`${functionUri}/projects/${topic.project}/topics/${topic.name}`;
 }
 
-export function workerSubscriptions(
+/** The arguments every subscription shares: topic, ordering, deadline, retry, dead letters, retention. */
+function deliveryArgs(
   resources: EnvironmentResources,
-  deps: { readonly topics: Topics; readonly workers: WorkerFunctions; readonly accounts: ServiceAccounts },
-  opts: pulumi.CustomResourceOptions,
-): WorkerSubscriptions {
-  const subscribe = (key: WorkerKey): gcp.pubsub.Subscription => {
-    const worker = deps.workers[key];
-    const { spec } = worker;
-    const topic = deps.topics[spec.topic];
-    return new gcp.pubsub.Subscription(
-      logicalName(resources, "subscription", spec.subscription),
-      {
-        project: resources.projectId,
-        name: resources.subscriptions[spec.subscription],
-        topic: topic.id,
-        ackDeadlineSeconds: spec.timeoutSeconds,
-        enableMessageOrdering: spec.ordered,
-        messageRetentionDuration: WORKER_MESSAGE_RETENTION,
-        expirationPolicy: NEVER_EXPIRE,
-        retryPolicy: RETRY_POLICY,
-        deadLetterPolicy: {
-          deadLetterTopic: deps.topics.deadLetter.id,
-          maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS,
-        },
-        pushConfig: {
-          pushEndpoint: pushEndpoint(worker.uri, topic),
-          oidcToken: {
-            serviceAccountEmail: deps.accounts[spec.account].email,
-            audience: worker.uri,
-          },
-        },
-      },
-      opts,
-    );
-  };
+  settings: SubscriptionSettings,
+  topics: Topics,
+): gcp.pubsub.SubscriptionArgs {
   return {
-    persistAudio: subscribe("persistAudio"),
-    processEvents: subscribe("processEvents"),
-    extractSpeakers: subscribe("extractSpeakers"),
+    project: resources.projectId,
+    name: resources.subscriptions[settings.key],
+    topic: topics[settings.topic].id,
+    ackDeadlineSeconds: settings.ackDeadlineSeconds,
+    enableMessageOrdering: settings.ordered,
+    messageRetentionDuration: seconds(settings.retentionSeconds),
+    expirationPolicy: NEVER_EXPIRE,
+    ...(settings.retry === undefined
+      ? {}
+      : {
+          retryPolicy: {
+            minimumBackoff: seconds(settings.retry.minimumSeconds),
+            maximumBackoff: seconds(settings.retry.maximumSeconds),
+          },
+        }),
+    ...(settings.deadLetter === undefined
+      ? {}
+      : {
+          deadLetterPolicy: {
+            deadLetterTopic: topics[settings.deadLetter.topic].id,
+            maxDeliveryAttempts: settings.deadLetter.maxDeliveryAttempts,
+          },
+        }),
   };
 }
 
-/** Pull subscription on the dead-letter topic: nothing consumes it, an operator reads it. */
+/** Each worker's subscription, pushing to its function as the worker's own account. */
+export function workerSubscriptions(
+  resources: EnvironmentResources,
+  deps: {
+    readonly topics: Topics;
+    readonly workers: WorkerFunctions;
+    readonly accounts: ServiceAccounts;
+    readonly pipeline?: Pipeline;
+  },
+  opts: pulumi.CustomResourceOptions,
+): DeployedSubscriptions {
+  const created = new Map<SubscriptionKey, gcp.pubsub.Subscription>();
+  for (const settings of subscriptionSettings(deps.pipeline ?? PIPELINE, "deployed")) {
+    if (settings.worker === undefined) continue;
+    const worker = deps.workers.find((w) => w.spec.subscription === settings.key);
+    if (worker === undefined) throw new Error(`no function was built for subscription ${settings.key}`);
+    created.set(
+      settings.key,
+      new gcp.pubsub.Subscription(
+        logicalName(resources, "subscription", settings.key),
+        {
+          ...deliveryArgs(resources, settings, deps.topics),
+          pushConfig: {
+            pushEndpoint: pushEndpoint(worker.uri, deps.topics[settings.topic]),
+            oidcToken: {
+              serviceAccountEmail: deps.accounts[worker.spec.account].email,
+              audience: worker.uri,
+            },
+          },
+        },
+        opts,
+      ),
+    );
+  }
+  return created;
+}
+
+/** Pull subscriptions no worker reads: the dead-letter store, which an operator reads. */
+export function operatorSubscriptions(
+  resources: EnvironmentResources,
+  topics: Topics,
+  opts: pulumi.CustomResourceOptions,
+  pipeline: Pipeline = PIPELINE,
+): DeployedSubscriptions {
+  const created = new Map<SubscriptionKey, gcp.pubsub.Subscription>();
+  for (const settings of subscriptionSettings(pipeline, "deployed")) {
+    if (settings.worker !== undefined) continue;
+    created.set(
+      settings.key,
+      new gcp.pubsub.Subscription(
+        logicalName(resources, "subscription", settings.key),
+        deliveryArgs(resources, settings, topics),
+        opts,
+      ),
+    );
+  }
+  return created;
+}
+
+/** The dead-letter store: the pull subscription on the dead-letter topic. */
 export function deadLetterStore(
   resources: EnvironmentResources,
   topics: Topics,
   opts: pulumi.CustomResourceOptions,
+  pipeline: Pipeline = PIPELINE,
 ): gcp.pubsub.Subscription {
-  return new gcp.pubsub.Subscription(
-    logicalName(resources, "subscription", "deadLetter"),
-    {
-      project: resources.projectId,
-      name: resources.subscriptions.deadLetter,
-      topic: topics.deadLetter.id,
-      ackDeadlineSeconds: 60,
-      messageRetentionDuration: DEAD_LETTER_RETENTION,
-      expirationPolicy: NEVER_EXPIRE,
-    },
-    opts,
-  );
+  const store = operatorSubscriptions(resources, topics, opts, pipeline).get("deadLetter");
+  if (store === undefined) throw new Error("the pipeline declares no operator subscription on the dead-letter topic");
+  return store;
 }

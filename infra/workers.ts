@@ -1,6 +1,9 @@
 /**
  * The Pub/Sub workers as Cloud Functions (2nd gen, nodejs22), built from this repository.
  *
+ * Which workers exist, their entry points, accounts and subscriptions come from the
+ * pipeline declaration (shared/pipeline.ts); this file adds only how each is sized.
+ *
  * Each function is an HTTP-served CloudEvent function with no Eventarc trigger: its
  * subscription (subscriptions.ts) pushes to it. The functions framework turns a Pub/Sub push
  * into a `messagePublished` CloudEvent when the push path names the topic, which is why the
@@ -9,6 +12,7 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
+import { type FunctionKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
 import type { DeployableSettings } from "./deployable-settings";
 import type { UploadedFunctionSource } from "./function-source";
 import type { Component, ServiceAccounts } from "./identity";
@@ -16,61 +20,44 @@ import { type DeployableNames, logicalName } from "./names";
 
 export const FUNCTIONS_RUNTIME = "nodejs22";
 
-export interface WorkerSpec {
-  /** The functions-framework target exported by functions/index.ts. */
-  readonly entryPoint: string;
-  readonly function: keyof DeployableNames["functions"];
-  readonly topic: keyof EnvironmentResources["topics"];
-  readonly subscription: keyof EnvironmentResources["subscriptions"];
-  /** The account the function runs as, which is also the identity its pushes carry. */
-  readonly account: Component;
-  /** Deliver messages of one ordering key (a conversation) one at a time, in order. */
-  readonly ordered: boolean;
+/** How a worker's function is sized: infra's own concern, not the pipeline's. */
+export interface WorkerSizing {
   readonly memory: string;
-  /** Also the subscription's ack deadline, so Pub/Sub waits as long as the function may run. */
-  readonly timeoutSeconds: number;
   readonly maxInstances: number;
 }
 
-export type WorkerKey = "persistAudio" | "processEvents" | "extractSpeakers";
-
-export const WORKER_SPECS: Readonly<Record<WorkerKey, WorkerSpec>> = {
-  persistAudio: {
-    entryPoint: "persistAudio",
-    function: "persistAudio",
-    topic: "audio",
-    subscription: "persistAudio",
-    account: "persistAudio",
-    ordered: true,
-    memory: "512Mi",
-    timeoutSeconds: 300,
-    maxInstances: 50,
-  },
-  processEvents: {
-    entryPoint: "processEvents",
-    function: "processEvents",
-    topic: "events",
-    subscription: "events",
-    account: "events",
-    ordered: false,
-    memory: "512Mi",
-    timeoutSeconds: 300,
-    maxInstances: 20,
-  },
-  extractSpeakers: {
-    entryPoint: "extractSpeakers",
-    function: "extractSpeakers",
-    topic: "extraction",
-    subscription: "extractSpeakers",
-    account: "extractSpeakers",
-    ordered: false,
-    memory: "2Gi",
-    timeoutSeconds: 540,
-    maxInstances: 10,
-  },
+export const WORKER_SIZING: Readonly<Record<FunctionKey, WorkerSizing>> = {
+  persistAudio: { memory: "512Mi", maxInstances: 50 },
+  processEvents: { memory: "512Mi", maxInstances: 20 },
+  extractSpeakers: { memory: "2Gi", maxInstances: 10 },
 };
 
-export const WORKER_KEYS = Object.keys(WORKER_SPECS) as WorkerKey[];
+export interface WorkerSpec extends WorkerSizing {
+  /** The functions-framework target exported by functions/index.ts. */
+  readonly entryPoint: string;
+  readonly function: FunctionKey;
+  readonly topic: WorkerView["topic"];
+  readonly subscription: WorkerView["subscription"];
+  /** The account the function runs as, which is also the identity its pushes carry. */
+  readonly account: Component;
+  /** The subscription's ack deadline: Pub/Sub waits as long as the function may run. */
+  readonly timeoutSeconds: number;
+}
+
+export function workerSpecs(pipeline: Pipeline): WorkerSpec[] {
+  return workersOf(pipeline).map((worker) => ({
+    entryPoint: worker.entryPoint,
+    function: worker.function,
+    topic: worker.topic,
+    subscription: worker.subscription,
+    account: worker.component,
+    timeoutSeconds: worker.delivery.ackDeadlineSeconds,
+    ...WORKER_SIZING[worker.function],
+  }));
+}
+
+/** The workers as deployed from the pipeline declaration. */
+export const WORKER_SPECS: readonly WorkerSpec[] = workerSpecs(PIPELINE);
 
 export interface WorkerFunction {
   readonly spec: WorkerSpec;
@@ -79,7 +66,7 @@ export interface WorkerFunction {
   readonly uri: pulumi.Output<string>;
 }
 
-export type WorkerFunctions = Readonly<Record<WorkerKey, WorkerFunction>>;
+export type WorkerFunctions = readonly WorkerFunction[];
 
 export function workerFunctions(
   resources: EnvironmentResources,
@@ -89,11 +76,11 @@ export function workerFunctions(
     readonly accounts: ServiceAccounts;
     readonly source: UploadedFunctionSource;
     readonly settings: DeployableSettings;
+    readonly pipeline?: Pipeline;
   },
   opts: pulumi.CustomResourceOptions,
 ): WorkerFunctions {
-  const build = (key: WorkerKey): WorkerFunction => {
-    const spec = WORKER_SPECS[key];
+  const build = (spec: WorkerSpec): WorkerFunction => {
     const name = names.functions[spec.function];
     const fn = new gcp.cloudfunctionsv2.Function(
       logicalName(resources, "function", spec.function),
@@ -138,9 +125,5 @@ export function workerFunctions(
     });
     return { spec, function: fn, uri };
   };
-  return {
-    persistAudio: build("persistAudio"),
-    processEvents: build("processEvents"),
-    extractSpeakers: build("extractSpeakers"),
-  };
+  return workerSpecs(deps.pipeline ?? PIPELINE).map(build);
 }

@@ -1,13 +1,13 @@
 /**
  * Creates one environment's Pub/Sub topics and subscriptions and its bucket on the
- * emulators, mirroring what infra/ creates in Google Cloud. Safe to run twice.
+ * emulators, as the pipeline declaration (shared/pipeline.ts) states them for the local
+ * site: the same topics, ordering, ack deadlines, dead-letter policies and retention as
+ * infra/ deploys, with the local retry backoff. Safe to run twice.
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import type { EnvironmentResources } from "../shared/environment";
 import type { GcpClients } from "../shared/gcp-clients";
-
-/** Delivery attempts before a message moves to the dead-letter topic (as in infra/). */
-export const MAX_DELIVERY_ATTEMPTS = 5;
+import { PIPELINE, type Pipeline, subscriptionSettings } from "../shared/pipeline";
 
 /** The object that marks a bucket as an environment's own; workers may check it. */
 export const BUCKET_MARKER_OBJECT = "tether-environment.json";
@@ -18,6 +18,61 @@ function isAlreadyExists(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === ALREADY_EXISTS;
 }
 
+/** One subscription as the emulator's admin API takes it. */
+export interface LocalSubscription {
+  readonly name: string;
+  readonly topic: string;
+  readonly options: {
+    readonly ackDeadlineSeconds: number;
+    readonly enableMessageOrdering: boolean;
+    readonly messageRetentionDuration: { readonly seconds: number };
+    readonly retryPolicy?: {
+      readonly minimumBackoff: { readonly seconds: number };
+      readonly maximumBackoff: { readonly seconds: number };
+    };
+    readonly deadLetterPolicy?: { readonly deadLetterTopic: string; readonly maxDeliveryAttempts: number };
+  };
+}
+
+/** What `provisionEnvironment` creates: a pure function of the names and the declaration. */
+export function localProvisioning(
+  resources: EnvironmentResources,
+  pipeline: Pipeline = PIPELINE,
+): { topics: string[]; subscriptions: LocalSubscription[] } {
+  const topicPath = (name: string) => `projects/${resources.projectId}/topics/${name}`;
+  const subscriptions = subscriptionSettings(pipeline, "local").map(
+    (s): LocalSubscription => ({
+      name: resources.subscriptions[s.key],
+      topic: resources.topics[s.topic],
+      options: {
+        ackDeadlineSeconds: s.ackDeadlineSeconds,
+        enableMessageOrdering: s.ordered,
+        messageRetentionDuration: { seconds: s.retentionSeconds },
+        ...(s.retry === undefined
+          ? {}
+          : {
+              retryPolicy: {
+                minimumBackoff: { seconds: s.retry.minimumSeconds },
+                maximumBackoff: { seconds: s.retry.maximumSeconds },
+              },
+            }),
+        ...(s.deadLetter === undefined
+          ? {}
+          : {
+              deadLetterPolicy: {
+                deadLetterTopic: topicPath(resources.topics[s.deadLetter.topic]),
+                maxDeliveryAttempts: s.deadLetter.maxDeliveryAttempts,
+              },
+            }),
+      },
+    }),
+  );
+  const topics = (Object.keys(pipeline.topics) as (keyof EnvironmentResources["topics"])[]).map(
+    (key) => resources.topics[key],
+  );
+  return { topics, subscriptions };
+}
+
 async function ensureTopic(pubsub: PubSub, name: string): Promise<void> {
   try {
     await pubsub.createTopic(name);
@@ -26,50 +81,23 @@ async function ensureTopic(pubsub: PubSub, name: string): Promise<void> {
   }
 }
 
-async function ensureSubscription(
-  pubsub: PubSub,
-  topic: string,
-  name: string,
-  options: { ordered: boolean; deadLetterTopic?: string },
-): Promise<void> {
+async function ensureSubscription(pubsub: PubSub, subscription: LocalSubscription): Promise<void> {
   try {
-    await pubsub.topic(topic).createSubscription(name, {
-      ackDeadlineSeconds: 60,
-      enableMessageOrdering: options.ordered,
-      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 10 } },
-      ...(options.deadLetterTopic
-        ? {
-            deadLetterPolicy: {
-              deadLetterTopic: pubsub.topic(options.deadLetterTopic).name,
-              maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS,
-            },
-          }
-        : {}),
-    });
+    await pubsub.topic(subscription.topic).createSubscription(subscription.name, { ...subscription.options });
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
   }
 }
 
-export async function provisionEnvironment(resources: EnvironmentResources, clients: GcpClients): Promise<void> {
+export async function provisionEnvironment(
+  resources: EnvironmentResources,
+  clients: GcpClients,
+  pipeline: Pipeline = PIPELINE,
+): Promise<void> {
   const { pubsub } = clients;
-  const { topics, subscriptions } = resources;
-  await Promise.all(Object.values(topics).map((topic) => ensureTopic(pubsub, topic)));
-  await Promise.all([
-    ensureSubscription(pubsub, topics.audio, subscriptions.persistAudio, {
-      ordered: true,
-      deadLetterTopic: topics.deadLetter,
-    }),
-    ensureSubscription(pubsub, topics.events, subscriptions.events, {
-      ordered: true,
-      deadLetterTopic: topics.deadLetter,
-    }),
-    ensureSubscription(pubsub, topics.extraction, subscriptions.extractSpeakers, {
-      ordered: false,
-      deadLetterTopic: topics.deadLetter,
-    }),
-    ensureSubscription(pubsub, topics.deadLetter, subscriptions.deadLetter, { ordered: false }),
-  ]);
+  const plan = localProvisioning(resources, pipeline);
+  await Promise.all(plan.topics.map((topic) => ensureTopic(pubsub, topic)));
+  await Promise.all(plan.subscriptions.map((subscription) => ensureSubscription(pubsub, subscription)));
   // The storage emulator cannot create buckets; a bucket exists once it holds an object.
   await clients.bucket
     .file(BUCKET_MARKER_OBJECT)

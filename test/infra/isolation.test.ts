@@ -11,6 +11,7 @@ import {
   grants,
   isolationViolations,
   physicalIdentity,
+  pubsubAgentMember,
   splitByEnvironment,
 } from "./support/inventory";
 import { buildEnvironments } from "./support/program";
@@ -146,11 +147,8 @@ describe("the isolation check catches", () => {
   });
 
   test("the Pub/Sub agent granted more than dead-lettering needs", () => {
-    const broken = withChanged(
-      dev,
-      (r) => r.name === "dev-pubsub-agent-publishes-deadLetter",
-      (inputs) => ({ ...inputs, topic: "tether-dev-audio" }),
-    );
+    // The agent publishing to the audio topic: dead-lettering never needs that.
+    const broken = withChanged(dev, topicGrant, (inputs) => ({ ...inputs, member: pubsubAgentMember(dev) }));
     expect(isolationViolations(broken, [prod]).join("\n")).toMatch(/is not an account of dev/);
   });
 

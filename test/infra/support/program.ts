@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../../infra/config";
 import type { EnvironmentOptions } from "../../../infra/environment-stack";
 import type { FunctionSource } from "../../../infra/function-source";
+import type { Pipeline } from "../../../shared/pipeline";
 import { RecordingMocks } from "./recording-mocks";
 import { REPOSITORY_ROOT, stackConfigValues } from "./stack-files";
 
@@ -68,10 +69,11 @@ export function environmentOptions(config: StackConfig, functionSource: Function
 
 /**
  * Builds the given stacks' environments side by side in one mocked program and returns
- * the recording once every registration has completed.
+ * the recording once every registration has completed. A stack may deploy a changed
+ * pipeline declaration instead of shared/pipeline.ts's.
  */
 export async function buildEnvironments(
-  stacks: readonly { readonly stack: string; readonly projectId: string }[],
+  stacks: readonly { readonly stack: string; readonly projectId: string; readonly pipeline?: Pipeline }[],
 ): Promise<RecordingMocks> {
   const mocks = new RecordingMocks();
   await pulumi.runtime.setMocks(mocks, "tether", "test", false);
@@ -79,9 +81,9 @@ export async function buildEnvironments(
   const { packageFunctionSource } = await import("../../../infra/function-source");
   const sourceDir = functionSourceFixture();
   const source = packageFunctionSource(sourceDir);
-  for (const { stack, projectId } of stacks) {
+  for (const { stack, projectId, pipeline } of stacks) {
     const config = await stackConfig(stack, projectId, sourceDir);
-    new TetherEnvironment(environmentOptions(config, source));
+    new TetherEnvironment({ ...environmentOptions(config, source), ...(pipeline ? { pipeline } : {}) });
   }
   await pulumi.runtime.disconnect();
   return mocks;

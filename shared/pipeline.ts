@@ -1,0 +1,373 @@
+/**
+ * The pipeline, declared once: every topic, every subscription and how it delivers, every
+ * component (the ingress, the three workers, the API) and what each reads, writes and
+ * publishes.
+ *
+ *   ingress ──publishes──> audio ──persistAudio──> persist-audio ─┐ writes bucket + database,
+ *           ──publishes──> events ──events───────> events ────────┤ publish extraction (they
+ *                                                                 │ complete finalization)
+ *   extraction ──extractSpeakers──> extract-speakers              │ and dead letters
+ *   deadLetter ──deadLetter (pull)──> an operator (`npm run dead-letters`)
+ *   api: reads bucket + database
+ *
+ * Everything else derives from this module and spells none of these facts again:
+ * functions/workers.ts (which handler serves which subscription), infra/ (the subscriptions,
+ * functions and IAM grants of a deployed environment), local/provision.ts and the local
+ * pull bridge (the same subscriptions on the emulators). The derivations take the
+ * declaration as a parameter, so a test can change it and watch all of them change together.
+ *
+ * Delivery is at least once, unordered and concurrent everywhere: no subscription is
+ * ordered, and no consumer may rely on order. A worker retries a transient failure for as
+ * long as it lasts (it nacks; Pub/Sub redelivers with backoff); a message that can never
+ * succeed is published to the dead-letter topic by the worker itself, with the reason. So
+ * no worker subscription carries an automatic dead-letter policy: one would ack away,
+ * after a fixed number of attempts, data a client was told is durable.
+ */
+import type { DeployableNames, EnvironmentResources } from "./environment";
+
+export type TopicKey = keyof EnvironmentResources["topics"];
+export type SubscriptionKey = keyof EnvironmentResources["subscriptions"];
+/** A component has one service account; the keys are those of the naming module. */
+export type ComponentKey = keyof EnvironmentResources["serviceAccounts"];
+export type FunctionKey = keyof DeployableNames["functions"];
+export type ServiceKey = keyof DeployableNames["services"];
+
+/** Where a subscription is created: Google Cloud, or the emulators of the local stack. */
+export type Site = "deployed" | "local";
+
+/** Exponential redelivery backoff after a failed delivery. */
+export interface Backoff {
+  readonly minimumSeconds: number;
+  readonly maximumSeconds: number;
+}
+
+export interface SubscriptionDeclaration {
+  readonly topic: TopicKey;
+  /** Deliver one ordering key's messages one at a time, in order. */
+  readonly ordered: boolean;
+  /**
+   * How long a delivery may take before Pub/Sub delivers the message again. For a push
+   * subscription it is also the request timeout, so the worker's function timeout equals it.
+   */
+  readonly ackDeadlineSeconds: number;
+  /** Redelivery backoff after a failure, per site; `undefined`: Pub/Sub's immediate redelivery. */
+  readonly retry: Readonly<Record<Site, Backoff>> | undefined;
+  /**
+   * Pub/Sub's own dead-lettering: after this many failed deliveries the message moves to
+   * `topic`. `undefined`: never; the message is redelivered until it succeeds.
+   */
+  readonly deadLetter: { readonly topic: TopicKey; readonly maxDeliveryAttempts: number } | undefined;
+  /** How long an unacknowledged message is kept. */
+  readonly retentionSeconds: number;
+  /** Who reads it when no worker does. */
+  readonly purpose: string;
+}
+
+/** An access level on the environment's Firestore database or its audio bucket. */
+export type AccessLevel = "none" | "read" | "readWrite";
+
+export interface Access {
+  /** The environment's Firestore database. */
+  readonly database: AccessLevel;
+  /** The environment's audio bucket. */
+  readonly bucket: AccessLevel;
+  /** Topics it publishes to. */
+  readonly publishes: readonly TopicKey[];
+  /** Reads the token-signing key (verifies client tokens, signs resume tokens). */
+  readonly tokenSecret: boolean;
+}
+
+/** A Pub/Sub worker: a Cloud Function pushed to by its subscription (pulled by the local bridge). */
+export interface WorkerDeclaration extends Access {
+  readonly kind: "worker";
+  /** The functions-framework target functions/index.ts registers, and the Cloud Function's entry point. */
+  readonly entryPoint: string;
+  readonly function: FunctionKey;
+  /** The subscription that delivers to it; the worker reads that subscription's topic. */
+  readonly subscription: SubscriptionKey;
+}
+
+/** A Cloud Run service (the ingress, the API). */
+export interface ServiceDeclaration extends Access {
+  readonly kind: "service";
+  readonly service: ServiceKey;
+}
+
+export type ComponentDeclaration = WorkerDeclaration | ServiceDeclaration;
+
+export interface Pipeline {
+  readonly topics: Readonly<Record<TopicKey, { readonly carries: string }>>;
+  readonly subscriptions: Readonly<Record<SubscriptionKey, SubscriptionDeclaration>>;
+  readonly components: Readonly<Record<ComponentKey, ComponentDeclaration>>;
+}
+
+/**
+ * Worker redelivery: from 10 s up to 10 min when deployed. Locally 1 s up to 10 s, so a
+ * test or a chaos run sees a retried failure succeed within seconds; the shape (exponential,
+ * unlimited) is the same.
+ */
+const WORKER_RETRY: Readonly<Record<Site, Backoff>> = {
+  deployed: { minimumSeconds: 10, maximumSeconds: 600 },
+  local: { minimumSeconds: 1, maximumSeconds: 10 },
+};
+
+/** The longest Pub/Sub keeps an unacknowledged message (31 days): a retried message outlives any outage. */
+const LONGEST_RETENTION_SECONDS = 31 * 24 * 3600;
+
+export const PIPELINE: Pipeline = {
+  topics: {
+    audio: { carries: "audio chunks of a conversation, one message per durable chunk" },
+    events: { carries: "segments, speaker assignments and finalize events" },
+    extraction: { carries: "requests to run speaker extraction for a conversation" },
+    deadLetter: { carries: "messages no worker can ever process, tagged with why (rejection_* attributes)" },
+  },
+  subscriptions: {
+    persistAudio: {
+      topic: "audio",
+      ordered: false,
+      ackDeadlineSeconds: 300,
+      retry: WORKER_RETRY,
+      deadLetter: undefined,
+      retentionSeconds: LONGEST_RETENTION_SECONDS,
+      purpose: "feeds the persist-audio worker",
+    },
+    events: {
+      topic: "events",
+      ordered: false,
+      ackDeadlineSeconds: 300,
+      retry: WORKER_RETRY,
+      deadLetter: undefined,
+      retentionSeconds: LONGEST_RETENTION_SECONDS,
+      purpose: "feeds the events worker",
+    },
+    extractSpeakers: {
+      topic: "extraction",
+      ordered: false,
+      ackDeadlineSeconds: 540,
+      retry: WORKER_RETRY,
+      deadLetter: undefined,
+      retentionSeconds: LONGEST_RETENTION_SECONDS,
+      purpose: "feeds the speaker-extraction worker",
+    },
+    deadLetter: {
+      topic: "deadLetter",
+      ordered: false,
+      ackDeadlineSeconds: 60,
+      retry: undefined,
+      deadLetter: undefined,
+      retentionSeconds: LONGEST_RETENTION_SECONDS,
+      purpose: "keeps dead letters until an operator lists and replays or drops them (npm run dead-letters)",
+    },
+  },
+  components: {
+    ingress: {
+      kind: "service",
+      service: "ingress",
+      database: "readWrite",
+      bucket: "none",
+      publishes: ["audio", "events"],
+      tokenSecret: true,
+    },
+    persistAudio: {
+      kind: "worker",
+      entryPoint: "persistAudio",
+      function: "persistAudio",
+      subscription: "persistAudio",
+      database: "readWrite",
+      bucket: "readWrite",
+      publishes: ["extraction", "deadLetter"],
+      tokenSecret: false,
+    },
+    events: {
+      kind: "worker",
+      entryPoint: "processEvents",
+      function: "processEvents",
+      subscription: "events",
+      database: "readWrite",
+      bucket: "none",
+      publishes: ["extraction", "deadLetter"],
+      tokenSecret: false,
+    },
+    extractSpeakers: {
+      kind: "worker",
+      entryPoint: "extractSpeakers",
+      function: "extractSpeakers",
+      subscription: "extractSpeakers",
+      database: "readWrite",
+      bucket: "readWrite",
+      publishes: ["deadLetter"],
+      tokenSecret: false,
+    },
+    api: {
+      kind: "service",
+      service: "api",
+      database: "read",
+      bucket: "read",
+      publishes: [],
+      tokenSecret: true,
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------
+// Derived views: pure functions of a declaration.
+
+/** A worker with its subscription resolved. */
+export interface WorkerView extends WorkerDeclaration {
+  readonly component: ComponentKey;
+  /** The topic it reads, through its subscription. */
+  readonly topic: TopicKey;
+  readonly delivery: SubscriptionDeclaration;
+}
+
+export function workersOf(pipeline: Pipeline): WorkerView[] {
+  return (Object.entries(pipeline.components) as [ComponentKey, ComponentDeclaration][]).flatMap(
+    ([component, declaration]) => {
+      if (declaration.kind !== "worker") return [];
+      const delivery = pipeline.subscriptions[declaration.subscription];
+      return [{ ...declaration, component, topic: delivery.topic, delivery }];
+    },
+  );
+}
+
+/** The one worker a subscription delivers to, if any (an operator pulls the others). */
+export function workerOfSubscription(pipeline: Pipeline, subscription: SubscriptionKey): WorkerView | undefined {
+  return workersOf(pipeline).find((worker) => worker.subscription === subscription);
+}
+
+/** What a subscription is created with at one site. */
+export interface SubscriptionSettings {
+  readonly key: SubscriptionKey;
+  readonly topic: TopicKey;
+  readonly ordered: boolean;
+  readonly ackDeadlineSeconds: number;
+  readonly retry: Backoff | undefined;
+  readonly deadLetter: SubscriptionDeclaration["deadLetter"];
+  readonly retentionSeconds: number;
+  /** Push to this worker (deployed) / pulled for it by the local bridge; `undefined`: an operator pulls. */
+  readonly worker: WorkerView | undefined;
+}
+
+export function subscriptionSettings(pipeline: Pipeline, site: Site): SubscriptionSettings[] {
+  return (Object.entries(pipeline.subscriptions) as [SubscriptionKey, SubscriptionDeclaration][]).map(
+    ([key, declaration]) => ({
+      key,
+      topic: declaration.topic,
+      ordered: declaration.ordered,
+      ackDeadlineSeconds: declaration.ackDeadlineSeconds,
+      retry: declaration.retry?.[site],
+      deadLetter: declaration.deadLetter,
+      retentionSeconds: declaration.retentionSeconds,
+      worker: workerOfSubscription(pipeline, key),
+    }),
+  );
+}
+
+/**
+ * One permission a principal needs, named by what it is for. `infra/access.ts` turns each
+ * into an IAM member; a test compares the Pulumi program's grants with this list.
+ */
+export type Permission =
+  | { readonly kind: "publish"; readonly topic: TopicKey }
+  | { readonly kind: "subscribe"; readonly subscription: SubscriptionKey }
+  | { readonly kind: "bucket"; readonly level: Exclude<AccessLevel, "none"> }
+  | { readonly kind: "database"; readonly level: Exclude<AccessLevel, "none"> }
+  | { readonly kind: "tokenSecret" }
+  | { readonly kind: "invoke"; readonly function: FunctionKey };
+
+export interface PermissionOf {
+  /** A component's own service account, or the project's Pub/Sub service agent. */
+  readonly principal: ComponentKey | "pubsubAgent";
+  readonly permission: Permission;
+}
+
+/** What a component's code does, as permissions: publishes, bucket, database, token key. */
+function dataPermissions(access: Access): Permission[] {
+  return [
+    ...access.publishes.map((topic): Permission => ({ kind: "publish", topic })),
+    ...(access.bucket === "none" ? [] : [{ kind: "bucket", level: access.bucket } as const]),
+    ...(access.database === "none" ? [] : [{ kind: "database", level: access.database } as const]),
+    ...(access.tokenSecret ? [{ kind: "tokenSecret" } as const] : []),
+  ];
+}
+
+/**
+ * Every permission of an environment, derived from the declaration:
+ * - each component: what it publishes, reads and writes;
+ * - each worker's account: invoking its own function (a push carries that identity);
+ * - the Pub/Sub service agent, only where a subscription has a dead-letter policy: publish
+ *   to that dead-letter topic and acknowledge on that subscription.
+ */
+export function permissionsOf(pipeline: Pipeline): PermissionOf[] {
+  const components = Object.entries(pipeline.components) as [ComponentKey, ComponentDeclaration][];
+  const own = components.flatMap(([principal, declaration]) =>
+    dataPermissions(declaration).map((permission) => ({ principal, permission })),
+  );
+  const invokes = workersOf(pipeline).map(
+    (worker): PermissionOf => ({
+      principal: worker.component,
+      permission: { kind: "invoke", function: worker.function },
+    }),
+  );
+  const deadLettering = subscriptionSettings(pipeline, "deployed").filter((s) => s.deadLetter !== undefined);
+  const agentTopics = [...new Set(deadLettering.map((s) => s.deadLetter?.topic as TopicKey))];
+  const agent: PermissionOf[] = [
+    ...agentTopics.map((topic): PermissionOf => ({ principal: "pubsubAgent", permission: { kind: "publish", topic } })),
+    ...deadLettering.map(
+      (s): PermissionOf => ({ principal: "pubsubAgent", permission: { kind: "subscribe", subscription: s.key } }),
+    ),
+  ];
+  return [...own, ...invokes, ...agent];
+}
+
+/** A stable, readable name for a permission, e.g. `persistAudio publish extraction`. */
+export function describePermission({ principal, permission }: PermissionOf): string {
+  switch (permission.kind) {
+    case "publish":
+      return `${principal} publish ${permission.topic}`;
+    case "subscribe":
+      return `${principal} subscribe ${permission.subscription}`;
+    case "bucket":
+    case "database":
+      return `${principal} ${permission.kind} ${permission.level}`;
+    case "tokenSecret":
+      return `${principal} tokenSecret`;
+    case "invoke":
+      return `${principal} invoke ${permission.function}`;
+  }
+}
+
+/**
+ * Consistency rules a declaration must keep; returns what is wrong (empty when sound).
+ * Every subscription is read by at most one worker, each worker has its own function, and
+ * Pub/Sub's limits hold (ack deadline 10..600 s, retention 10 min..31 days).
+ */
+export function pipelineProblems(pipeline: Pipeline): string[] {
+  const problems: string[] = [];
+  const workers = workersOf(pipeline);
+  const seen = (values: readonly string[], what: string) => {
+    const dupes = values.filter((v, i) => values.indexOf(v) !== i);
+    for (const dupe of new Set(dupes)) problems.push(`${what} ${dupe} is used by more than one worker`);
+  };
+  seen(
+    workers.map((w) => w.subscription),
+    "subscription",
+  );
+  seen(
+    workers.map((w) => w.function),
+    "function",
+  );
+  seen(
+    workers.map((w) => w.entryPoint),
+    "entry point",
+  );
+  for (const [key, s] of Object.entries(pipeline.subscriptions)) {
+    if (s.ackDeadlineSeconds < 10 || s.ackDeadlineSeconds > 600) problems.push(`${key}: ack deadline out of 10..600 s`);
+    if (s.retentionSeconds < 600 || s.retentionSeconds > LONGEST_RETENTION_SECONDS) {
+      problems.push(`${key}: retention out of 10 min..31 days`);
+    }
+    if (s.deadLetter !== undefined && s.deadLetter.topic === s.topic)
+      problems.push(`${key}: dead-letters to its own topic`);
+  }
+  return problems;
+}

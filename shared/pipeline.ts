@@ -57,7 +57,7 @@ export interface SubscriptionDeclaration {
    * `topic`. `undefined`: never; the message is redelivered until it succeeds.
    */
   readonly deadLetter: { readonly topic: TopicKey; readonly maxDeliveryAttempts: number } | undefined;
-  /** How long an unacknowledged message is kept. */
+  /** How long an unacknowledged message is kept (on the emulator at most its limit of 7 days). */
   readonly retentionSeconds: number;
   /** Who reads it when no worker does. */
   readonly purpose: string;
@@ -113,6 +113,8 @@ const WORKER_RETRY: Readonly<Record<Site, Backoff>> = {
 
 /** The longest Pub/Sub keeps an unacknowledged message (31 days): a retried message outlives any outage. */
 const LONGEST_RETENTION_SECONDS = 31 * 24 * 3600;
+/** The Pub/Sub emulator still refuses more than Pub/Sub's former limit of 7 days. */
+const EMULATOR_LONGEST_RETENTION_SECONDS = 7 * 24 * 3600;
 
 export const PIPELINE: Pipeline = {
   topics: {
@@ -257,7 +259,10 @@ export function subscriptionSettings(pipeline: Pipeline, site: Site): Subscripti
       ackDeadlineSeconds: declaration.ackDeadlineSeconds,
       retry: declaration.retry?.[site],
       deadLetter: declaration.deadLetter,
-      retentionSeconds: declaration.retentionSeconds,
+      retentionSeconds:
+        site === "local"
+          ? Math.min(declaration.retentionSeconds, EMULATOR_LONGEST_RETENTION_SECONDS)
+          : declaration.retentionSeconds,
       worker: workerOfSubscription(pipeline, key),
     }),
   );

@@ -1,16 +1,32 @@
 /**
- * The local stand-in for a Pub/Sub trigger: pulls from an emulator subscription and
+ * The local stand-in for a push subscription: pulls from an emulator subscription and
  * invokes a worker's CloudEvent handler with the event Cloud Functions would deliver.
- * Success acks; a thrown error nacks, so the subscription's retry and dead-letter policy
- * apply exactly as they do in Google Cloud.
+ *
+ * It delivers the way the deployed push subscription does:
+ * - concurrently: every pulled message goes to the handler at once (up to `maxConcurrent`
+ *   in flight, as a function scales out to several instances), whatever its ordering key;
+ * - unordered: the handler gets no ordering guarantee from the bridge, and the deployed
+ *   subscriptions are not ordered (shared/pipeline.ts);
+ * - with redelivery: success acks; a thrown error nacks, so the subscription's retry
+ *   backoff applies, as for a push that answers 5xx;
+ * - with the ack deadline as a time limit: a push request that outlives the subscription's
+ *   ack deadline is given up on and the message delivered again while the first handler may
+ *   still run. The bridge leases each message in steps of the ack deadline and stops
+ *   extending once the ack deadline has passed (so a lease ends between one and two ack
+ *   deadlines after receipt, never indefinitely): a slow handler sees the same redelivery.
  */
-import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
+import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import type { Logger } from "../shared/logger";
 import { type PubSubHandler, toPubSubCloudEvent } from "../shared/pubsub-event";
 
 export interface Bridge {
   close(): Promise<void>;
 }
+
+/** Messages handled at once unless told otherwise. */
+export const DEFAULT_MAX_CONCURRENT = 16;
+/** Pub/Sub's default ack deadline, for a caller that names none. */
+const DEFAULT_ACK_DEADLINE_SECONDS = 10;
 
 export function bridgeSubscription(options: {
   pubsub: PubSub;
@@ -20,10 +36,16 @@ export function bridgeSubscription(options: {
   handler: PubSubHandler;
   logger: Logger;
   maxConcurrent?: number;
+  /** The subscription's ack deadline (shared/pipeline.ts): how long one delivery may take. */
+  ackDeadlineSeconds?: number;
 }): Bridge {
   const { pubsub, projectId, topic, subscription: name, handler, logger } = options;
+  const deadline = Duration.from({ seconds: options.ackDeadlineSeconds ?? DEFAULT_ACK_DEADLINE_SECONDS });
   const subscription: Subscription = pubsub.subscription(name, {
-    flowControl: { maxMessages: options.maxConcurrent ?? 16, allowExcessMessages: false },
+    flowControl: { maxMessages: options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT, allowExcessMessages: false },
+    minAckDeadline: deadline,
+    maxAckDeadline: deadline,
+    maxExtensionTime: deadline,
   });
   const inFlight = new Set<Promise<void>>();
 

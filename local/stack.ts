@@ -113,6 +113,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           subscription: runtime.resources.subscriptions[worker.subscription],
           handler: worker.create(forComponent(runtime, worker.name)),
           logger: runtime.logger,
+          ackDeadlineSeconds: worker.worker.delivery.ackDeadlineSeconds,
         }),
       );
       stoppers.push(async () => {

@@ -8,7 +8,7 @@
  * finalized, or when this instance learns that another instance owns it now.
  */
 import type { Timestamp } from "@google-cloud/firestore";
-import type { Logger } from "../../shared/logger";
+import { conversationLogger, type Logger } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import type { Chunk } from "./chunker";
 import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
@@ -81,7 +81,7 @@ export class LiveConversation {
     this.durablePosition = opened.durablePosition;
     this.updateTime = opened.updateTime;
     this.activeSessionId = sessionId;
-    this.logger = deps.logger.child({ conversation_id: this.id, environment: deps.environment });
+    this.logger = conversationLogger(deps.logger, { conversation_id: this.id, environment: deps.environment });
     this.now = deps.now ?? Date.now;
     this.lastAudioAt = this.now();
   }

@@ -16,7 +16,7 @@
  * whose audio flows elsewhere is never stale. One sweep at a time; a failure on one
  * conversation is logged and the sweep goes on.
  */
-import { conversationLogger, type Logger } from "../../shared/logger";
+import { conversationLogger, LOG_EVENTS, type Logger } from "../../shared/logger";
 import type { ConversationRegistry } from "./conversation-registry";
 import type { ConversationStore, ListedConversation } from "./conversation-store";
 import { newSessionId } from "./ids";
@@ -212,7 +212,12 @@ export class OrphanSweeper {
       { type: "finalize", final_position: action.finalPosition, reason: action.reason },
     );
     logger.info(
-      { final_position: action.finalPosition, reason: action.reason, event_id: eventId },
+      {
+        log_event: LOG_EVENTS.finalizationStuck,
+        final_position: action.finalPosition,
+        reason: action.reason,
+        event_id: eventId,
+      },
       "orphan sweep: finalize event of a stuck conversation re-published",
     );
     return "republished";

@@ -17,7 +17,7 @@ import type WebSocket from "ws";
 import { positionUnit } from "../../shared/audio-format";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
-import type { Logger } from "../../shared/logger";
+import { conversationLogger, LOG_EVENTS, type Logger, publishFailed } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import { checkOpusPacket } from "../../shared/opus-packet";
 import {
@@ -164,7 +164,8 @@ export class Session implements AttachedSocket {
       this.request = undefined; // not kept for the life of the socket
       if (request === undefined) return;
       const intent = await authorizeUpgrade(request, this.deps.handshake, context);
-      this.logger = this.deps.logger.child({
+      this.logger = conversationLogger(this.deps.logger, {
+        environment: this.deps.environment,
         session_id: this.sessionId,
         conversation_id: intent.conversationId,
         user_id: intent.userId,
@@ -215,7 +216,11 @@ export class Session implements AttachedSocket {
     } catch (error) {
       if (error instanceof ProtocolError) {
         if (this.logger.bindings().conversation_id === null && context.conversationId !== undefined) {
-          this.logger = this.logger.child({ conversation_id: context.conversationId, user_id: context.userId ?? null });
+          this.logger = conversationLogger(this.logger, {
+            environment: this.deps.environment,
+            conversation_id: context.conversationId,
+            user_id: context.userId ?? null,
+          });
         }
         this.refuse(error.code, error.message, error.extra);
       } else {
@@ -333,7 +338,7 @@ export class Session implements AttachedSocket {
         },
         (error: unknown) => {
           this.deps.budget.release(bytes);
-          this.fail(error, `publishing chunk ${chunk.index} failed`);
+          this.fail(error, `publishing chunk ${chunk.index} failed`, publishFailed("audio"));
         },
       ),
     );
@@ -347,7 +352,7 @@ export class Session implements AttachedSocket {
       (eventId) => {
         this.logger.debug({ event_id: eventId, event_type: body.type }, "event published");
       },
-      (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`),
+      (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events")),
     );
     this.pendingEvents.add(published);
     void published.finally(() => this.pendingEvents.delete(published));
@@ -539,7 +544,10 @@ export class Session implements AttachedSocket {
 
   private logRefusal(code: ErrorCode, message: string, fields: Record<string, unknown> = {}): void {
     const level = code === "superseded" || code === "restarting" ? "info" : "warn";
-    this.logger[level]({ code, acked: this.acked, ...fields }, `socket refused: ${message}`);
+    this.logger[level](
+      { log_event: LOG_EVENTS.socketRefused, code, acked: this.acked, ...fields },
+      `socket refused: ${message}`,
+    );
   }
 
   /** Sends the error and closes with its code; the partial chunk is dropped. */
@@ -561,15 +569,15 @@ export class Session implements AttachedSocket {
     this.updatePause();
   }
 
-  private fail(error: unknown, context: string): void {
+  private fail(error: unknown, context: string, fields: Record<string, unknown> = {}): void {
     if (this.state === "closed") {
       this.logger.warn(
-        { err: error },
+        { err: error, ...fields },
         `${context} after the socket closed: the client re-sends from the durable position`,
       );
       return;
     }
-    this.logger.error({ err: error }, context);
+    this.logger.error({ err: error, ...fields }, context);
     this.refuse("internal", "the ingress failed: resume to continue");
   }
 

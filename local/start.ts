@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { environmentNameSchema } from "../shared/environment";
 import { createLogger } from "../shared/logger";
+import { startConsoleForStack } from "./console-server";
 import { EmulatorUnavailableError } from "./gcloud-emulator";
 import { PortBusyError } from "./ports";
 import { type StackState, startLocalStack } from "./stack";
@@ -25,6 +26,7 @@ const USAGE = `Usage: npm start -- [options]
   --pubsub-port PORT     Pub/Sub emulator port (default: 8681)
   --firestore-port PORT  Firestore emulator port (default: 8682)
   --storage-port PORT    Storage emulator port (default: 8683)
+  --console-port PORT    the conversation console in the browser (default: 8690; 0 = any free)
   --help                 show this text`;
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -56,6 +58,7 @@ const optionsSchema = z.object({
   "pubsub-port": port.default(8681),
   "firestore-port": port.default(8682),
   "storage-port": port.default(8683),
+  "console-port": port.default(8690),
 });
 
 function fail(message: string): never {
@@ -78,6 +81,7 @@ function parseOptions(argv: string[]): z.infer<typeof optionsSchema> {
         "pubsub-port": { type: "string" },
         "firestore-port": { type: "string" },
         "storage-port": { type: "string" },
+        "console-port": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -97,7 +101,7 @@ function parseOptions(argv: string[]): z.infer<typeof optionsSchema> {
   return parsed.data;
 }
 
-function summary(state: StackState, stateFile: string): string {
+function summary(state: StackState & { console_url?: string }, stateFile: string): string {
   const lines = ["", "tether is running on the local emulators.", ""];
   for (const [name, env] of Object.entries(state.envs)) {
     lines.push(`  ${name}`);
@@ -110,6 +114,7 @@ function summary(state: StackState, stateFile: string): string {
   lines.push(
     `  emulators  pubsub ${state.emulators.pubsub}  firestore ${state.emulators.firestore}  storage ${state.emulators.storage}`,
   );
+  if (state.console_url) lines.push(`  console    ${state.console_url}`);
   lines.push(`  state file ${stateFile} (token keys are in it)`);
   const where = stateFile === DEFAULT_STATE_FILE ? "" : ` --state-file ${stateFile}`;
   lines.push(`  stream     npm run stream -- FILE.wav${where}`);
@@ -123,6 +128,7 @@ async function main(): Promise<void> {
   const log = logger.child({ component: "local-stack" });
   const started = Date.now();
   let stack: Awaited<ReturnType<typeof startLocalStack>> | undefined;
+  let stopConsole: (() => Promise<void>) | undefined;
 
   let stoppingSince: number | undefined;
   // Only a file this process wrote is removed: a start that fails (ports busy) leaves the
@@ -144,11 +150,13 @@ async function main(): Promise<void> {
     }
     stoppingSince = Date.now();
     process.stderr.write(`\ntether: ${signal} received, stopping (press Ctrl-C again to force)...\n`);
-    void (stack?.stop() ?? Promise.resolve()).finally(() => {
-      removeStateFile();
-      process.stderr.write("tether: stopped\n");
-      process.exit(0);
-    });
+    void (stopConsole?.() ?? Promise.resolve())
+      .then(() => stack?.stop())
+      .finally(() => {
+        removeStateFile();
+        process.stderr.write("tether: stopped\n");
+        process.exit(0);
+      });
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
@@ -181,13 +189,20 @@ async function main(): Promise<void> {
     throw error;
   }
   if (stoppingSince !== undefined) return;
+  const consoleService = await startConsoleForStack(stack, {
+    host: options.host,
+    port: options["console-port"],
+    logger: log,
+  });
+  stopConsole = () => consoleService.close();
+  const state = { ...stack.state, console_url: consoleService.url };
   const file = path.resolve(options["state-file"]);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   // Written whole, then renamed: a reader never sees half a file.
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(stack.state, null, 2)}\n`, { mode: 0o600 });
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(`${file}.tmp`, file);
   wroteStateFile = true;
-  process.stdout.write(summary(stack.state, file));
+  process.stdout.write(summary(state, file));
   log.info({ environments: options.envs, startup_ms: Date.now() - started }, "local stack ready");
 }
 

@@ -14,19 +14,24 @@ import type { Logger } from "../../shared/logger";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
 import { conversationAudio } from "./conversation-audio";
+import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSegments, listSessions, loadOwnedConversation } from "./conversations";
+import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
 import { ApiError, sendError, sendJson } from "./errors";
 import { loadOwnedPerson } from "./people";
 
 export interface ApiOptions {
   /** How bearer tokens are verified; the environment's HS256 key when omitted. */
   readonly verifier?: TokenVerifier;
+  /** Origins of browser apps allowed to call (CORS); default: loopback origins (local consoles, dev servers). */
+  readonly allowOrigin?: OriginPolicy;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 type Route =
   | { kind: "health" }
+  | { kind: "list" }
   | { kind: "conversation" | "audio" | "segments"; rawId: string }
   | { kind: "person"; rawId: string };
 
@@ -40,6 +45,7 @@ const ROUTES: ReadonlyArray<[RegExp, (id: string) => Route]> = [
 /** Which route a path names, or undefined. Pure. */
 export function matchRoute(pathname: string): Route | undefined {
   if (pathname === "/healthz") return { kind: "health" };
+  if (pathname === "/v1/conversations") return { kind: "list" };
   for (const [pattern, route] of ROUTES) {
     const match = pattern.exec(pathname);
     if (match?.[1] !== undefined) return route(match[1]);
@@ -108,6 +114,10 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
       return;
     }
     const principal = await authenticate(verifier, req, url);
+    if (route.kind === "list") {
+      sendJson(res, 200, await listConversations(db, principal, parseListQuery(url.searchParams)));
+      return;
+    }
     if (route.kind === "person") {
       const personId = pathParameter(route.rawId, personIdSchema, "person id");
       sendJson(res, 200, await loadOwnedPerson(db, personId, principal));
@@ -154,6 +164,7 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
     const url = requestUrl(req.url);
     const log: { conversation_id?: string; logger: Logger } = { logger: runtime.logger };
     let failure: unknown;
+    if (applyCors(req, res, options.allowOrigin ?? loopbackOrigins)) return;
     try {
       // A request target that is not a URL is a client error, never a crash.
       if (url === undefined) throw new ApiError(400, "the request target is not a URL");

@@ -1,0 +1,249 @@
+/**
+ * The conversation console on the local stack: serves the console's local build
+ * (console/, built on demand) and the three things only a local stack can offer it —
+ * the environments' URLs (`/config.json`, no keys), an access token for a typed user id
+ * signed with that environment's local key (`POST /local/token`), and each environment's
+ * dead letters read from the Pub/Sub emulator (`GET /local/dead-letters?env=`).
+ * The production console is a static build that takes a token and has none of these.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
+import { v1 } from "@google-cloud/pubsub";
+import { z } from "zod";
+import type { EnvironmentRuntime, RunningService } from "../functions/runtime";
+import { signAccessToken } from "../shared/auth";
+import { userIdSchema } from "../shared/identifiers";
+import type { Logger } from "../shared/logger";
+import type { StackState } from "./stack";
+
+const CONSOLE_DIR = path.resolve(__dirname, "..", "console");
+/** The local build (token minting, operators' page); `npm run build:console` makes the production one in console/dist. */
+export const LOCAL_BUILD_DIR = path.join(CONSOLE_DIR, "dist-local");
+const SOURCES = [
+  path.join(CONSOLE_DIR, "src"),
+  path.join(CONSOLE_DIR, "index.html"),
+  path.resolve(__dirname, "..", "client"),
+];
+
+export interface ConsoleEnvironment {
+  readonly name: string;
+  readonly ingress_url: string;
+  readonly api_url: string;
+  readonly token_secret: string;
+  /** For dead letters; absent when the environment runs elsewhere. */
+  readonly runtime?: EnvironmentRuntime;
+}
+
+export interface ConsoleServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly environments: readonly ConsoleEnvironment[];
+  readonly logger: Logger;
+}
+
+/** Newest modification time under `target` (files and folders, recursively; dist and node_modules skipped). */
+function newestMtime(target: string): number {
+  if (!fs.existsSync(target)) return 0;
+  const stat = fs.statSync(target);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of fs.readdirSync(target)) {
+    if (entry === "dist" || entry === "node_modules") continue;
+    newest = Math.max(newest, newestMtime(path.join(target, entry)));
+  }
+  return newest;
+}
+
+/** Builds the console's local bundle when it is missing or older than its sources. */
+export async function ensureConsoleBuilt(logger: Logger): Promise<void> {
+  const index = path.join(LOCAL_BUILD_DIR, "index.html");
+  const built = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0;
+  if (built > Math.max(...SOURCES.map(newestMtime))) return;
+  logger.info({ out_dir: LOCAL_BUILD_DIR }, "building the console (local mode)");
+  // Vite is ESM-only and this stack runs as CommonJS: build in a child process.
+  const vite = path.resolve(__dirname, "..", "node_modules", "vite", "bin", "vite.js");
+  await promisify(execFile)(process.execPath, [vite, "build", "--mode", "localstack", "--logLevel", "warn"], {
+    cwd: CONSOLE_DIR,
+  });
+}
+
+export interface DeadLetterView {
+  message_id: string;
+  publish_time: string | null;
+  rejection_reason: string | null;
+  rejection_detail: string | null;
+  rejected_by: string | null;
+  conversation_id: string | null;
+  environment: string | null;
+  bytes: number;
+}
+
+/**
+ * The messages waiting in an environment's dead-letter store, read without removing
+ * them (each is handed back to Pub/Sub at once).
+ */
+export async function peekDeadLetters(runtime: EnvironmentRuntime): Promise<DeadLetterView[]> {
+  const client = new v1.SubscriberClient(
+    (await runtime.clients.pubsub.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0],
+  );
+  const subscription = client.subscriptionPath(runtime.resources.projectId, runtime.resources.subscriptions.deadLetter);
+  try {
+    const [response] = await client.pull({ subscription, maxMessages: 100, returnImmediately: true });
+    const received = response.receivedMessages ?? [];
+    const ackIds = received.map((m) => m.ackId).filter((id): id is string => typeof id === "string");
+    if (ackIds.length > 0) await client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 });
+    return received.map(({ message }) => {
+      const attributes = message?.attributes ?? {};
+      const seconds = Number(message?.publishTime?.seconds ?? Number.NaN);
+      return {
+        message_id: String(message?.messageId ?? ""),
+        publish_time: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
+        rejection_reason: attributes.rejection_reason ?? null,
+        rejection_detail: attributes.rejection_detail ?? null,
+        rejected_by: attributes.rejected_by ?? null,
+        conversation_id: attributes.conversation_id ?? null,
+        environment: attributes.environment ?? null,
+        bytes: message?.data?.length ?? 0,
+      };
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+const tokenRequestSchema = z.object({ env: z.string().min(1).max(64), user: userIdSchema });
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".wav": "audio/wav",
+};
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(payload);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 16 * 1024) throw new Error("request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+}
+
+/** The console's configuration: environment names and public URLs, never keys. Pure. */
+export function consoleConfig(environments: readonly ConsoleEnvironment[]) {
+  return {
+    mode: "local" as const,
+    envs: environments.map((e) => ({ name: e.name, ingress_url: e.ingress_url, api_url: e.api_url })),
+  };
+}
+
+function serveStatic(res: http.ServerResponse, pathname: string): void {
+  const relative = path.normalize(decodeURIComponent(pathname)).replace(/^(\.\.[/\\])+/, "");
+  let file = path.join(LOCAL_BUILD_DIR, relative);
+  if (!file.startsWith(LOCAL_BUILD_DIR) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    file = path.join(LOCAL_BUILD_DIR, "index.html"); // the console routes in the page
+  }
+  const body = fs.readFileSync(file);
+  res.writeHead(200, {
+    "content-type": CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream",
+    "cache-control": file.endsWith("index.html") ? "no-store" : "public, max-age=31536000, immutable",
+  });
+  res.end(body);
+}
+
+export async function startConsoleServer(options: ConsoleServerOptions): Promise<RunningService> {
+  const { logger } = options;
+  const byName = new Map(options.environments.map((e) => [e.name, e]));
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://console.invalid");
+    if (url.pathname === "/config.json") {
+      send(res, 200, consoleConfig(options.environments));
+      return;
+    }
+    if (url.pathname === "/local/token" && req.method === "POST") {
+      const parsed = tokenRequestSchema.safeParse(await readJson(req).catch(() => undefined));
+      if (!parsed.success) {
+        send(res, 400, { error: { code: "bad_request", message: 'send {"env": NAME, "user": USER_ID}' } });
+        return;
+      }
+      const env = byName.get(parsed.data.env);
+      if (!env) {
+        send(res, 404, { error: { code: "not_found", message: `no environment ${parsed.data.env} on this stack` } });
+        return;
+      }
+      send(res, 200, { token: await signAccessToken(env.token_secret, parsed.data.user), user: parsed.data.user });
+      return;
+    }
+    if (url.pathname === "/local/dead-letters") {
+      const env = byName.get(url.searchParams.get("env") ?? "");
+      if (!env?.runtime) {
+        send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
+        return;
+      }
+      send(res, 200, { environment: env.name, dead_letters: await peekDeadLetters(env.runtime) });
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, { error: { code: "method_not_allowed", message: "use GET" } });
+      return;
+    }
+    serveStatic(res, url.pathname);
+  };
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error({ err: error, path: req.url }, "console request failed");
+      if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${options.host}:${port}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The console for a running local stack: built if needed, every environment of the stack, its URL. */
+export async function startConsoleForStack(
+  stack: { readonly state: StackState; readonly runtimes: ReadonlyMap<string, EnvironmentRuntime> },
+  listen: { host: string; port: number; logger: Logger },
+): Promise<RunningService> {
+  await ensureConsoleBuilt(listen.logger);
+  return startConsoleServer({
+    host: listen.host,
+    port: listen.port,
+    logger: listen.logger,
+    environments: Object.entries(stack.state.envs).map(([name, env]) => ({
+      name,
+      ingress_url: env.ingress_url,
+      api_url: env.api_url,
+      token_secret: env.token_secret,
+      runtime: stack.runtimes.get(name),
+    })),
+  });
+}

@@ -10,7 +10,8 @@ module.exports = {
     {
       ...common,
       displayName: "integration",
-      testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
+      // Browser tests (headless Chromium, test/browser) share the integration emulators.
+      testMatch: ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/browser/**/*.test.ts"],
       // Starts the Pub/Sub, Firestore and Storage emulators once for the whole run.
       globalSetup: "<rootDir>/test/support/global-setup.ts",
       globalTeardown: "<rootDir>/test/support/global-teardown.ts",

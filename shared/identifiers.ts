@@ -221,6 +221,16 @@ export const sessionIdSchema = identifierSchema("session_id");
 /** The token's `sub`: stored on every conversation and carried by every client message. */
 export const userIdSchema = identifierSchema("user_id");
 
+/**
+ * Free text the pipeline stores verbatim (a segment's `text` and `speaker`): any text every
+ * store can hold, that is valid Unicode. JSON can spell a lone surrogate (`"\ud800"`),
+ * which no UTF-8 store accepts: Firestore answers UNKNOWN and the write would be retried
+ * forever, so such text is refused at the edge like an unstorable id.
+ */
+export const storedTextSchema = z.string().refine(isWellFormedUnicode, {
+  message: "must be valid Unicode (a lone UTF-16 surrogate cannot be stored as UTF-8)",
+});
+
 /** Parses an id of `kind`, or says, naming `field`, which rule it breaks. Pure. */
 export function parseIdentifier(
   kind: IdKind,

@@ -15,6 +15,14 @@ export type TetherErrorCode =
   /** The app closed the session. */
   | "closed";
 
+/** What the server does not hold of what this client wrote. */
+export interface NotStored {
+  /** Audio units [from, to) of the conversation that are not stored. */
+  readonly audio?: { readonly from: number; readonly to: number; readonly bytes: Uint8Array[] };
+  /** Text messages (segments, speaker assignments) not acknowledged as stored. */
+  readonly messages: readonly unknown[];
+}
+
 export class TetherError extends Error {
   override name = "TetherError";
   constructor(
@@ -26,6 +34,11 @@ export class TetherError extends Error {
       readonly expectedEnvironment?: string;
       /** With `wrong_environment`: the environment that refused it. */
       readonly environment?: string;
+      /**
+       * When the conversation ended without everything this client held: exactly what the
+       * server does not have (or cannot confirm), for the app to keep or send again.
+       */
+      readonly notStored?: NotStored;
     } = {},
   ) {
     super(message);

@@ -14,7 +14,7 @@
  */
 import type { Codec, PositionUnit, SampleRate } from "../shared/audio-format";
 import { MAX_OPUS_PACKET_BYTES, positionUnit } from "../shared/audio-format";
-import type { Segment } from "../shared/messages";
+import type { SegmentInput } from "../shared/messages";
 import {
   clientActionForClose,
   ERROR_CODES,
@@ -27,7 +27,7 @@ import {
 } from "../shared/protocol";
 import { type BackoffPolicy, backoffDelay } from "./backoff";
 import { TypedEmitter } from "./emitter";
-import { TetherError } from "./errors";
+import { type NotStored, TetherError } from "./errors";
 import { ReplayBuffer } from "./replay-buffer";
 import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
 
@@ -215,7 +215,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
-  sendSegments(segments: readonly Segment[]): void {
+  sendSegments(segments: readonly SegmentInput[]): void {
     this.queueMessage({ type: "segments", segments });
   }
 
@@ -442,12 +442,24 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     for (const wake of waiters) wake();
   }
 
+  /** What the server lacks of what this client holds, from its durable position on. */
+  private notStored(durable: number, includeMessages: boolean): NotStored {
+    const from = Math.max(durable, this.buffer.start);
+    return {
+      ...(from < this.buffer.end
+        ? { audio: { from, to: this.buffer.end, bytes: this.buffer.framesFrom(from, this.maxFrame()) } }
+        : {}),
+      messages: includeMessages ? this.pending.map((m) => JSON.parse(m.json) as unknown) : [],
+    };
+  }
+
   private onFinalized(conversationId: string, position: number): void {
     if (position !== this.buffer.end) {
       this.fail(
         new TetherError(
           "position_mismatch",
-          `the server finalized at ${position}, but ${this.buffer.end} units were written`,
+          `the server finalized at ${position}, but ${this.buffer.end} units were written: units [${position}, ${this.buffer.end}) are not stored`,
+          { notStored: this.notStored(position, false) },
         ),
         true,
       );
@@ -483,10 +495,24 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         }
         break;
       case "start_new_conversation": {
-        const finalPosition = error?.final_position;
-        if (this.finalizeRequested && finalPosition !== undefined && finalPosition === this.buffer.end) {
-          // The `finalized` answer was lost with the socket, and the server has everything.
-          this.onFinalized(this.conversationId, finalPosition);
+        // PROTOCOL section 2, 4410: finalized for this client only if the server holds
+        // everything it holds and no text message awaits an acknowledgement.
+        const durable = error?.durable_position ?? error?.final_position;
+        if (error?.code === "conversation_finalized" && durable !== undefined) {
+          if (durable >= this.buffer.end && this.pending.length === 0 && error.final_position === durable) {
+            this.onFinalized(this.conversationId, durable);
+            return;
+          }
+          const notStored = this.notStored(durable, true);
+          const audio = notStored.audio ? `audio units [${notStored.audio.from}, ${notStored.audio.to})` : undefined;
+          const texts = notStored.messages.length > 0 ? `${notStored.messages.length} text message(s)` : undefined;
+          this.fail(
+            new TetherError(
+              "conversation_finalized",
+              `the conversation was finalized (${error.finalize_reason ?? "unknown reason"}) at ${durable}; not stored: ${[audio, texts].filter(Boolean).join(" and ")}. Start a new conversation for them`,
+              { closeCode: code, notStored },
+            ),
+          );
           return;
         }
         break;

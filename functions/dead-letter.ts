@@ -1,9 +1,13 @@
 /**
- * Messages a worker must never process: another environment's, a broken schema, a chunk
- * that contradicts what is stored. They are not retried (retrying cannot fix them) and
- * not acked away: the original bytes and attributes go to the environment's dead-letter
- * topic, tagged with why, and an error line is logged. The subscription's own dead-letter
- * policy (after 5 failed attempts) covers transient failures instead.
+ * Messages a worker can never process: another environment's, a broken schema, a chunk
+ * that contradicts what is stored, data the store refuses. They are not retried (retrying
+ * cannot fix them) and not acked away: the original bytes and attributes go to the
+ * environment's dead-letter topic, tagged with why, and an error line is logged. Operators
+ * list and replay them (`npm run dead-letters`).
+ *
+ * Transient failures are never dead-lettered: a message the ingress acknowledged to its
+ * client is retried for as long as the failure lasts (the worker subscriptions have no
+ * dead-letter policy of their own).
  *
  * The checks both workers run first (environment, schema issues) live here too.
  */
@@ -23,8 +27,8 @@ export const REJECTION_REASONS = [
   "conversation_mismatch",
   "chunk_conflict",
   "beyond_final_position",
-  /** A transient failure that outlasted every delivery attempt. */
-  "retries_exhausted",
+  /** The database or bucket refused the data for good (e.g. an id it reserves). */
+  "store_refused",
 ] as const;
 
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
@@ -66,20 +70,6 @@ export function undecodableMessage(event: CloudEvent<unknown>): ReceivedMessage 
     orderingKey: undefined,
     deliveryAttempt: undefined,
   };
-}
-
-/**
- * The subscriptions' `maxDeliveryAttempts` (infra/subscriptions.ts, local/provision.ts).
- * On that attempt a worker that fails again dead-letters the message itself, with the
- * error, instead of relying on the subscription: the Pub/Sub emulator never forwards a
- * message of an *ordered* subscription to the dead-letter topic (it stops delivering it
- * and the ordering key stays blocked), and the platform's forward carries no reason.
- */
-export const MAX_DELIVERY_ATTEMPTS = 5;
-
-/** Whether Pub/Sub says this is the last delivery (unknown attempts are not). */
-export function isFinalDeliveryAttempt(deliveryAttempt: number | undefined): boolean {
-  return deliveryAttempt !== undefined && deliveryAttempt >= MAX_DELIVERY_ATTEMPTS;
 }
 
 /** Pub/Sub caps attribute values at 1024 bytes. */
@@ -154,6 +144,8 @@ export async function receiveOrDeadLetter<T>(
   event: CloudEvent<unknown>,
   deadLetters: DeadLetterer,
   parse: (message: ReceivedMessage) => Parsed<T>,
+  /** Runs after a refused message was dead-lettered (e.g. to record it against its conversation). */
+  onRejected?: (message: ReceivedMessage, rejection: Rejection) => Promise<void>,
 ): Promise<{ message: ReceivedMessage; parsed: { readonly ok: true } & T } | undefined> {
   let message: ReceivedMessage;
   try {
@@ -168,6 +160,7 @@ export async function receiveOrDeadLetter<T>(
   const parsed = parse(message);
   if (!parsed.ok) {
     await deadLetters.reject(message, parsed.rejection);
+    await onRejected?.(message, parsed.rejection);
     return undefined;
   }
   return { message, parsed };

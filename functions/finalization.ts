@@ -1,15 +1,27 @@
 /**
- * The one finalization check, run by both workers: after the persist worker stores a
- * chunk and after the events worker records a finalize, whichever of the two happens
- * last. A conversation goes `finalizing` -> `finalized` once every chunk up to its
- * `final_position` is persisted; the worker whose transaction makes that flip publishes
- * the speaker-extraction request. Running the check twice, or concurrently, flips and
- * publishes once.
+ * The workers' side of the conversation lifecycle (shared/lifecycle.ts): the completion
+ * check that flips `finalizing` → `finalized`, the extraction generations, and the
+ * extraction requests. Each step loads the conversation document, applies the pure
+ * transition and writes the result in one transaction.
+ *
+ * `completeIfReady` runs after the persist worker stores a chunk and after the events worker
+ * is done with an event or receives a finalize trigger, so whichever finishes last
+ * completes the conversation. It is idempotent and safe to run concurrently: the flip
+ * happens once, and a request that was not published (a crash after the flip, a failed
+ * publish) is published by the next run that finds the gap.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
 import { chunksUpTo } from "../shared/audio-format";
-import { type ChunkDoc, COLLECTIONS, type ConversationDoc, conversationRef } from "../shared/firestore-schema";
+import {
+  type AppliedEventDoc,
+  appliedEventRef,
+  type ChunkDoc,
+  COLLECTIONS,
+  type ConversationDoc,
+  conversationRef,
+} from "../shared/firestore-schema";
+import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import { type ExtractionAttributeStrings, SCHEMA_VERSION } from "../shared/messages";
 import type { EnvironmentRuntime } from "./runtime";
@@ -48,14 +60,19 @@ export type FinalizationOutcome =
   | "no_conversation"
   | "in_progress"
   | "waiting_for_chunks"
+  | "waiting_for_events"
   /** This call flipped it and requested extraction. */
   | "finalized"
   | "already_finalized";
 
 export interface Finalizer {
   completeIfReady(conversationId: string, logger: Logger): Promise<FinalizationOutcome>;
-  /** Publishes a speaker-extraction request (also used when a late assignment arrives). */
-  requestExtraction(conversationId: string, reason: ExtractionAttributeStrings["reason"]): Promise<string>;
+  /**
+   * Speaker data of the conversation was written at `writtenAtMs` (already committed): after
+   * the flip, unless a generation started since, a newer extraction generation is started
+   * and requested. Call it before marking the event applied.
+   */
+  speakerDataChanged(conversationId: string, writtenAtMs: number, logger: Logger): Promise<void>;
 }
 
 async function persistedChunks(
@@ -72,17 +89,52 @@ async function persistedChunks(
   return snapshot.docs.map((doc) => doc.data() as Pick<ChunkDoc, "index" | "end">);
 }
 
+/** Applied markers are read in pages (one round trip each). */
+const MARKERS_PER_READ = 300;
+
+/** Which recorded events are not done with yet, and which were rejected for good. */
+async function eventProgress(
+  db: Firestore,
+  conversationId: string,
+  expected: readonly lifecycle.EventKey[],
+): Promise<{ missing: number; rejected: lifecycle.RejectedEvent[] }> {
+  let missing = 0;
+  const rejected: lifecycle.RejectedEvent[] = [];
+  for (let i = 0; i < expected.length; i += MARKERS_PER_READ) {
+    const page = expected.slice(i, i + MARKERS_PER_READ);
+    const snapshots = await db.getAll(...page.map((key) => appliedEventRef(db, conversationId, key)));
+    for (const snapshot of snapshots) {
+      const marker = snapshot.data() as AppliedEventDoc | undefined;
+      if (marker === undefined) missing += 1;
+      else if (marker.outcome === "rejected") {
+        rejected.push({
+          session_id: marker.session_id,
+          seq: marker.seq,
+          reason: marker.reason ?? "rejected",
+          segment_ids: marker.segment_ids ?? [],
+        });
+      }
+    }
+  }
+  return { missing, rejected };
+}
+
 export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
   const db = runtime.clients.firestore;
   const extractionTopic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.extraction);
   const environment = runtime.resources.environment;
 
-  const requestExtraction: Finalizer["requestExtraction"] = async (conversationId, reason) => {
+  const publishRequest = async (
+    conversationId: string,
+    generation: number,
+    reason: ExtractionAttributeStrings["reason"],
+  ): Promise<string> => {
     const attributes: ExtractionAttributeStrings = {
       schema_version: SCHEMA_VERSION,
       environment,
       conversation_id: conversationId,
       reason,
+      generation: String(generation),
     };
     return await extractionTopic.publishMessage({
       data: Buffer.from(JSON.stringify({ conversation_id: conversationId })),
@@ -90,67 +142,115 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     });
   };
 
+  /** Publishes the request of an unrequested generation, then records it as requested. */
+  const requestIfUnrequested = async (
+    conversationId: string,
+    conversation: ConversationDoc,
+    reason: ExtractionAttributeStrings["reason"],
+    logger: Logger,
+  ): Promise<void> => {
+    const generation = lifecycle.unrequestedGeneration(conversation);
+    if (generation === undefined) return;
+    const requestId = await publishRequest(conversationId, generation, reason);
+    const ref = conversationRef(db, conversationId);
+    await db.runTransaction(async (tx) => {
+      const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+      const update = current && lifecycle.extractionRequested(current, generation);
+      if (update) tx.update(ref, update);
+    });
+    logger.info(
+      { extraction_generation: generation, extraction_request_id: requestId },
+      "speaker extraction requested",
+    );
+  };
+
   const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger) => {
     const ref = conversationRef(db, conversationId);
-    const snapshot = await ref.get();
-    const conversation = snapshot.data() as ConversationDoc | undefined;
+    const conversation = (await ref.get()).data() as ConversationDoc | undefined;
     if (!conversation) return "no_conversation";
-    if (conversation.status === "finalized") return "already_finalized";
+    if (conversation.status === "finalized") {
+      await requestIfUnrequested(conversationId, conversation, "finalized", logger);
+      return "already_finalized";
+    }
     if (conversation.status === "in_progress") return "in_progress";
-    if (conversation.final_position === null) {
+    const finalPosition = conversation.final_position;
+    if (finalPosition === null) {
       logger.error({ status: conversation.status }, "conversation is finalizing without a final position");
       return "waiting_for_chunks";
     }
     const chunkSize = conversation.chunk_size;
-    const finalPosition = conversation.final_position;
-    const completeness = chunkCompleteness(
+    const chunks = chunkCompleteness(
       finalPosition,
       chunkSize,
       await persistedChunks(db, conversationId, Math.ceil(finalPosition / chunkSize)),
     );
-    if (!completeness.complete) {
-      if (completeness.problem) logger.error({ final_position: finalPosition }, completeness.problem);
-      return "waiting_for_chunks";
-    }
+    if (!chunks.complete && chunks.problem) logger.error({ final_position: finalPosition }, chunks.problem);
+    const events = chunks.complete
+      ? await eventProgress(db, conversationId, lifecycle.recordedEvents(conversation.events_recorded))
+      : { missing: 0, rejected: [] };
 
     const flipped = await db.runTransaction(async (tx) => {
       const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
-      if (current?.status !== "finalizing") return false;
+      if (!current) return undefined;
+      const completion = lifecycle.completeFinalization(current, {
+        missingChunks: chunks.complete ? 0 : chunks.missing.length,
+        missingEvents: events.missing,
+        rejected: events.rejected,
+      });
+      if ("refused" in completion || !completion.ready) return completion;
       tx.update(ref, {
-        status: "finalized",
+        ...completion.update,
+        extraction_generation_at: FieldValue.serverTimestamp(),
         finalized_at: FieldValue.serverTimestamp(),
         updated_at: FieldValue.serverTimestamp(),
-        extraction_requested_at: null,
       });
-      return true;
+      return completion;
     });
-    if (!flipped) return "already_finalized";
+    if (flipped === undefined) return "no_conversation";
+    if ("refused" in flipped) return flipped.status === "finalized" ? "already_finalized" : "in_progress";
+    if (!flipped.ready) return flipped.waitingFor === "chunks" ? "waiting_for_chunks" : "waiting_for_events";
 
-    let requestId: string;
-    try {
-      requestId = await requestExtraction(conversationId, "finalized");
-    } catch (error) {
-      // Undo the flip so that the redelivered message runs this check (and publishes) again.
-      await db.runTransaction(async (tx) => {
-        const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
-        if (current?.status === "finalized" && !current.extraction_requested_at) {
-          tx.update(ref, { status: "finalizing", finalized_at: null, updated_at: FieldValue.serverTimestamp() });
-        }
-      });
-      logger.error({ err: error }, "could not request speaker extraction; finalization will be retried");
-      throw error;
-    }
-    await ref.update({ extraction_requested_at: FieldValue.serverTimestamp() });
     logger.info(
       {
         final_position: finalPosition,
-        extraction_request_id: requestId,
         finalize_reason: conversation.finalize_reason,
+        events: lifecycle.recordedEvents(conversation.events_recorded).length,
+        rejected_events: events.rejected.length,
+        extraction_generation: flipped.generation,
       },
-      "conversation finalized; speaker extraction requested",
+      "conversation finalized: every chunk and every event sent before the end is stored",
     );
+    if (events.rejected.length > 0) {
+      logger.error(
+        { rejected_events: events.rejected },
+        "conversation finalized with events that could never be stored; extraction reports failed",
+      );
+    }
+    const after = (await ref.get()).data() as ConversationDoc | undefined;
+    if (after) await requestIfUnrequested(conversationId, after, "finalized", logger);
     return "finalized";
   };
 
-  return { completeIfReady, requestExtraction };
+  const speakerDataChanged: Finalizer["speakerDataChanged"] = async (conversationId, writtenAtMs, logger) => {
+    const ref = conversationRef(db, conversationId);
+    const bumped = await db.runTransaction(async (tx) => {
+      const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+      const change = current && lifecycle.dataChanged(current, writtenAtMs);
+      if (!change) return undefined;
+      tx.update(ref, {
+        ...change.update,
+        extraction_generation_at: FieldValue.serverTimestamp(),
+        updated_at: FieldValue.serverTimestamp(),
+      });
+      return { ...current, ...change.update } as ConversationDoc;
+    });
+    if (bumped === undefined) return;
+    logger.info(
+      { extraction_generation: bumped.extraction_generation },
+      "speaker data changed after finalization: a newer extraction generation starts",
+    );
+    await requestIfUnrequested(conversationId, bumped, "speaker_assigned", logger);
+  };
+
+  return { completeIfReady, speakerDataChanged };
 }

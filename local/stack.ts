@@ -11,6 +11,7 @@ import { WORKERS } from "../functions/workers";
 import { loadSettings } from "../shared/config";
 import { type EnvironmentName, localProjectId } from "../shared/environment";
 import type { Logger } from "../shared/logger";
+import type { PubSubHandler } from "../shared/pubsub-event";
 import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
 import { assertPortFree } from "./ports";
 import { provisionEnvironment } from "./provision";
@@ -29,6 +30,11 @@ export interface LocalStackOptions {
   readonly idleTimeoutSeconds?: number;
   readonly chunkSeconds?: number;
   readonly logger: Logger;
+  /**
+   * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
+   * point name) in the real delivery path, e.g. to slow it down or make it fail.
+   */
+  readonly wrapWorker?: (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
 }
 
 /** One environment's entry in the state file (PROTOCOL.md section 5). */
@@ -111,7 +117,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           projectId: runtime.resources.projectId,
           topic: runtime.resources.topics[worker.topic],
           subscription: runtime.resources.subscriptions[worker.subscription],
-          handler: worker.create(forComponent(runtime, worker.name)),
+          handler: (options.wrapWorker ?? ((_w, _e, h) => h))(
+            worker.name,
+            environment,
+            worker.create(forComponent(runtime, worker.name)),
+          ),
           logger: runtime.logger,
           ackDeadlineSeconds: worker.worker.delivery.ackDeadlineSeconds,
         }),

@@ -8,6 +8,7 @@
  *   conversations/{conversation_id}/chunk_claims/{00000042}  ChunkClaimDoc (persist-audio worker)
  *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
+ *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
  *   people/{person_id}                                     (speaker extraction)
  *
  * Per-chunk and per-segment facts live in their own documents: nothing increments a
@@ -16,6 +17,7 @@
 import type { Firestore, Timestamp } from "@google-cloud/firestore";
 import type { Codec, SampleRate } from "./audio-format";
 import type { EnvironmentName } from "./environment";
+import { appliedEventId, type EventKey, type LifecycleFields } from "./lifecycle";
 import type { Segment } from "./messages";
 import { paddedChunkIndex } from "./storage-paths";
 
@@ -26,10 +28,12 @@ export const COLLECTIONS = {
   chunkClaims: "chunk_claims",
   segments: "segments",
   speakerAssignments: "speaker_assignments",
+  appliedEvents: "applied_events",
   people: "people",
 } as const;
 
-export interface ConversationDoc {
+/** The lifecycle fields (status, positions, the event barrier, generations) are shared/lifecycle.ts's. */
+export interface ConversationDoc extends LifecycleFields {
   id: string;
   /** The environment the conversation is pinned to, for its whole life. */
   environment: EnvironmentName;
@@ -40,27 +44,11 @@ export interface ConversationDoc {
   channels: 1;
   /** Units (bytes for pcm16, packets for opus) per durable chunk, fixed at creation. */
   chunk_size: number;
-  /** Every unit before this is published and confirmed (the `position` of `ready`). */
-  durable_position: number;
-  /**
-   * `in_progress` while audio may still arrive; `finalizing` once a finalize (client or
-   * idle timeout) was accepted, so no socket may resume it; `finalized` once every chunk up
-   * to `final_position` is persisted.
-   */
-  status: "in_progress" | "finalizing" | "finalized";
-  /** Set with `finalizing`: the conversation's total length in units. */
-  final_position: number | null;
-  finalize_reason: "client" | "idle_timeout" | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   finalized_at: Timestamp | null;
   /** Written by the speaker-extraction worker; absent until it first runs. */
   extraction?: ExtractionSummary;
-  /**
-   * Set once the extraction request for the finalized conversation was published (by
-   * whichever worker completed finalization); absent or null before.
-   */
-  extraction_requested_at?: Timestamp | null;
 }
 
 /** Per-person outcome of speaker extraction on one conversation. */
@@ -78,6 +66,8 @@ export interface PersonExtraction {
 
 export interface ExtractionSummary {
   status: "pending" | "done" | "failed";
+  /** The extraction generation this result belongs to (shared/lifecycle.ts). */
+  generation?: number;
   people: PersonExtraction[];
   updated_at: Timestamp;
   /**
@@ -181,17 +171,29 @@ export interface ChunkClaimDoc {
 }
 
 /**
- * `published_at_ms` is the Pub/Sub publish time of the event that wrote the document: a
- * redelivered older event never replaces what a newer one wrote.
+ * `revision` is the revision of the event that wrote the document (shared/lifecycle.ts
+ * `eventRevision`: the socket's ordinal, then the event's number in it): a redelivered or
+ * late older event never replaces what a newer one wrote.
  */
-export type SegmentDoc = Segment & { session_id: string; updated_at: Timestamp; published_at_ms?: number };
+export type SegmentDoc = Segment & { session_id: string; updated_at: Timestamp; revision?: number };
 
 export interface AssignmentDoc {
   segment_id: string;
   person_id: string;
   session_id: string;
   assigned_at: Timestamp;
-  published_at_ms?: number;
+  revision?: number;
+}
+
+/** An event of the barrier that the events worker is done with: applied, or rejected for good. */
+export interface AppliedEventDoc {
+  session_id: string;
+  seq: number;
+  outcome: "applied" | "rejected";
+  /** With `rejected`: why, and which segments the event carried. */
+  reason?: string;
+  segment_ids?: string[];
+  applied_at: Timestamp;
 }
 
 export function conversationRef(db: Firestore, conversationId: string) {
@@ -220,4 +222,8 @@ export function segmentRef(db: Firestore, conversationId: string, segmentId: str
 
 export function assignmentRef(db: Firestore, conversationId: string, segmentId: string) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.speakerAssignments).doc(segmentId);
+}
+
+export function appliedEventRef(db: Firestore, conversationId: string, key: EventKey) {
+  return conversationRef(db, conversationId).collection(COLLECTIONS.appliedEvents).doc(appliedEventId(key));
 }

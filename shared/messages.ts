@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { codecSchema, sampleRateSchema } from "./audio-format";
 import { environmentNameSchema } from "./environment";
-import { conversationIdSchema, personIdSchema, segmentIdSchema, userIdSchema } from "./identifiers";
+import { conversationIdSchema, personIdSchema, segmentIdSchema, storedTextSchema, userIdSchema } from "./identifiers";
 
 export const SCHEMA_VERSION = "1";
 
@@ -71,29 +71,47 @@ export type AudioChunkAttributeStrings = z.input<typeof audioChunkAttributesSche
 
 // ---------------------------------------------------------------- events topic
 
-/** PROTOCOL.md: a transcript segment; times in seconds from position 0. */
+/**
+ * PROTOCOL.md section 2: a transcript segment; times in seconds from position 0. Only `id`,
+ * `start` and `end` are required; the others take their defaults, and unknown fields are
+ * dropped (zod strips them), so what is stored is exactly this shape.
+ */
 export const segmentSchema = z
   .object({
     id: segmentIdSchema,
     start: z.number().finite().min(0),
     end: z.number().finite().min(0),
-    text: z.string().max(100_000),
-    speaker: z.string().max(64),
-    is_user: z.boolean(),
-    person_id: personIdSchema.nullable(),
+    text: storedTextSchema.max(100_000).default(""),
+    speaker: storedTextSchema.max(64).nullable().default(null),
+    is_user: z.boolean().default(false),
+    person_id: personIdSchema.nullable().default(null),
   })
   .refine((s) => s.end >= s.start, { message: "end must not be before start", path: ["end"] });
 
 export type Segment = z.infer<typeof segmentSchema>;
+/** A segment as a client may send it: the optional fields may be left out. */
+export type SegmentInput = z.input<typeof segmentSchema>;
 
 export const EVENT_TYPES = ["segments", "speaker_assigned", "finalize"] as const;
 
-export const eventAttributesSchema = z.object({
-  ...fromSession,
-  event_type: z.enum(EVENT_TYPES),
-  /** Unique per event, for logs and de-duplication. */
-  event_id: z.string().min(1).max(64),
-});
+export const eventAttributesSchema = z
+  .object({
+    ...fromSession,
+    event_type: z.enum(EVENT_TYPES),
+    /** Unique per event, for logs and de-duplication. */
+    event_id: z.string().min(1).max(64),
+    /** The socket's ordinal in its conversation (1 for the first socket): orders revisions. */
+    session_ordinal: unsignedAttribute,
+    /**
+     * The event's number in its socket, from 1, counted by the conversation's event barrier
+     * (shared/lifecycle.ts); 0 for a finalize event, which is a trigger, not data.
+     */
+    seq: unsignedAttribute,
+  })
+  .superRefine((a, ctx) => {
+    if ((a.event_type === "finalize") !== (a.seq === 0))
+      ctx.addIssue({ code: "custom", path: ["seq"], message: "is 0 exactly for finalize events" });
+  });
 
 export type EventAttributes = z.infer<typeof eventAttributesSchema>;
 export type EventAttributeStrings = z.input<typeof eventAttributesSchema>;
@@ -120,6 +138,8 @@ export type EventBody = z.infer<typeof eventBodySchema>;
 export const extractionAttributesSchema = z.object({
   ...envelope,
   reason: z.enum(["finalized", "speaker_assigned"]),
+  /** The extraction generation the request was published for (shared/lifecycle.ts). */
+  generation: unsignedAttribute.optional(),
 });
 
 export type ExtractionAttributes = z.infer<typeof extractionAttributesSchema>;

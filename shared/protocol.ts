@@ -272,7 +272,10 @@ export const errorMessageSchema = z
     message: z.string(),
     environment: z.string().optional(),
     expected_environment: z.string().optional(),
+    /** With `conversation_finalized`: the conversation's length, what the server holds, and why it ended. */
     final_position: z.number().int().min(0).optional(),
+    durable_position: z.number().int().min(0).optional(),
+    finalize_reason: z.enum(["client", "idle_timeout"]).optional(),
   })
   .loose();
 

@@ -17,6 +17,7 @@ import {
   type SegmentDoc,
   type SessionDoc,
 } from "../../shared/firestore-schema";
+import { type ConversationStatus, lifecycleView } from "../../shared/lifecycle";
 import type { ConversationAudio } from "./conversation-audio";
 import { ApiError } from "./errors";
 
@@ -53,7 +54,7 @@ export interface SessionView {
 export interface ConversationView {
   id: string;
   environment: string;
-  status: "in_progress" | "finalized";
+  status: ConversationStatus;
   codec: ConversationDoc["codec"];
   sample_rate: number;
   position: number;
@@ -79,11 +80,12 @@ export function conversationView(
     .map((s) => ({ session_id: s.session_id, started_at: isoTime(s.started_at), ended_at: isoTime(s.ended_at) }))
     .sort((a, b) => (a.started_at ?? "").localeCompare(b.started_at ?? "") || a.session_id.localeCompare(b.session_id));
   const extraction = conversation.extraction;
+  const lifecycle = lifecycleView(conversation);
   return {
     id: conversation.id,
     environment: conversation.environment,
-    // `finalizing` is still in progress for a client: its audio is not all persisted yet.
-    status: conversation.status === "finalized" ? "finalized" : "in_progress",
+    // PROTOCOL section 3: `finalizing` until everything sent before the end is stored.
+    status: lifecycle.status,
     codec: conversation.codec,
     sample_rate: conversation.sample_rate,
     // Durable audio: what the ingress confirmed, or what is already persisted if that is more.
@@ -91,9 +93,10 @@ export function conversationView(
     duration_ms: facts.audio.durationMs,
     sessions,
     segments: facts.segmentCount,
+    // `done` / `failed` only for the newest extraction generation's finished run.
     extraction: extraction
       ? {
-          status: extraction.status,
+          status: lifecycle.extractionStatus,
           people: extraction.people.map((p) => ({
             person_id: p.person_id,
             status: p.status,
@@ -123,7 +126,7 @@ export interface SegmentView {
   start: number;
   end: number;
   text: string;
-  speaker: string;
+  speaker: string | null;
   is_user: boolean;
   /** The speaker assignment if one was sent (from any session), else the segment's own. */
   person_id: string | null;

@@ -7,28 +7,15 @@ import { type EventAttributes, type EventBody, eventAttributesSchema, eventBodyS
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { checkEnvironment, describeIssues, type Rejection } from "../dead-letter";
 
+/** `attributes.session_ordinal` and `attributes.seq` make the revision of what it writes. */
 export interface ConversationEvent {
   readonly attributes: EventAttributes;
   readonly body: EventBody;
-  /**
-   * When Pub/Sub accepted the event (ms since the epoch): the version of whatever the
-   * event writes, so a redelivered older event never overwrites a newer one.
-   */
-  readonly publishedAtMs: number;
 }
 
 export type ParsedEvent =
   | { readonly ok: true; readonly event: ConversationEvent }
   | { readonly ok: false; readonly rejection: Rejection };
-
-/**
- * Pub/Sub always stamps `publishTime`; without one (a hand-made event) the event counts as
- * published now, i.e. newer than anything stored.
- */
-export function publishedAtMs(publishTime: string | undefined, now: () => number = Date.now): number {
-  const parsed = publishTime === undefined ? Number.NaN : Date.parse(publishTime);
-  return Number.isFinite(parsed) ? parsed : now();
-}
 
 export function parseEventMessage(message: ReceivedMessage, environment: EnvironmentName): ParsedEvent {
   const wrongEnvironment = checkEnvironment(message, environment);
@@ -64,6 +51,6 @@ export function parseEventMessage(message: ReceivedMessage, environment: Environ
   }
   return {
     ok: true,
-    event: { attributes: attributes.data, body: body.data, publishedAtMs: publishedAtMs(message.publishTime) },
+    event: { attributes: attributes.data, body: body.data },
   };
 }

@@ -1,66 +1,130 @@
 /**
  * The events worker (CloudEvent function on the events topic): segments, speaker
- * assignments and finalize, per conversation. Every branch is safe to run twice and in
- * any order relative to the audio: a segment before its audio, an assignment before its
- * segment, a finalize before the last chunk.
+ * assignments and finalize triggers, per conversation. Every branch is safe to run twice,
+ * concurrently, and in any order relative to the audio and to other events: what an event
+ * writes carries its revision (shared/lifecycle.ts `eventRevision`), and the conversation
+ * waits for every counted event by its marker, not by delivery order.
+ *
+ * For a segments or speaker_assigned event, in this order:
+ *   1. write it (a newer revision already stored wins);
+ *   2. if that changed anything and the conversation is already finalized, start a newer
+ *      extraction generation (so a run never answers `done` without it);
+ *   3. mark the event applied (the lifecycle's barrier counts these markers);
+ *   4. run the completion check: this may have been the last thing it waited for.
+ * A failure that can never succeed (the database refuses the data) dead-letters the event
+ * with its reason and marks it rejected, so the conversation still completes and says what
+ * it could not store. Any other failure is retried for as long as it lasts.
  */
-import type { Firestore } from "@google-cloud/firestore";
+import { type DocumentReference, FieldValue, type Firestore } from "@google-cloud/firestore";
 import {
-  type AssignmentDoc,
+  type AppliedEventDoc,
+  appliedEventRef,
   assignmentRef,
   type ConversationDoc,
   conversationRef,
+  segmentRef,
 } from "../../shared/firestore-schema";
+import { eventRevision } from "../../shared/lifecycle";
 import { conversationLogger, type Logger } from "../../shared/logger";
-import type { Segment } from "../../shared/messages";
-import type { PubSubHandler } from "../../shared/pubsub-event";
-import { createDeadLetterer, isFinalDeliveryAttempt, receiveOrDeadLetter } from "../dead-letter";
+import { type EventAttributes, eventAttributesSchema } from "../../shared/messages";
+import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
+import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { classifyFailure } from "../failure-kind";
 import { createFinalizer, type Finalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { type ConversationEvent, parseEventMessage } from "./event-message";
-import { recordFinalize } from "./record-finalize";
 import { assignSpeaker, upsertSegments } from "./segments";
 
 export const EVENTS_COMPONENT = "events";
 
-/** The finalize arrived before the conversation document is readable: try again later. */
-export class ConversationNotYetVisibleError extends Error {
-  override name = "ConversationNotYetVisibleError";
-}
-
-async function conversationStatus(
+/** The newest commit time among these documents (they exist: this event wrote them). */
+async function lastWriteMs(
   db: Firestore,
-  conversationId: string,
-): Promise<ConversationDoc["status"] | undefined> {
-  return ((await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined)?.status;
+  ids: readonly string[],
+  ref: (id: string) => DocumentReference,
+): Promise<number | undefined> {
+  if (ids.length === 0) return undefined;
+  const snapshots = await db.getAll(...ids.map(ref));
+  return Math.max(...snapshots.map((s) => s.updateTime?.toMillis() ?? Date.now()));
 }
 
-/** Whether any of these segments carries a speaker, on itself or through an assignment. */
-async function anyAssigned(db: Firestore, conversationId: string, segments: readonly Segment[]): Promise<boolean> {
-  if (segments.some((s) => s.person_id !== null)) return true;
-  const refs = segments.map((s) => assignmentRef(db, conversationId, s.id));
-  const snapshots = refs.length > 0 ? await db.getAll(...refs) : [];
-  return snapshots.some((snapshot) => (snapshot.data() as AssignmentDoc | undefined) !== undefined);
+/** The segment ids an event names (for a rejection's record). */
+function segmentIdsOf(event: ConversationEvent): string[] {
+  switch (event.body.type) {
+    case "segments":
+      return event.body.segments.map((s) => s.id);
+    case "speaker_assigned":
+      return [...event.body.segment_ids];
+    case "finalize":
+      return [];
+  }
+}
+
+type EventTag = Pick<EventAttributes, "conversation_id" | "session_id" | "seq">;
+
+/** Marks a counted event done with, for the barrier (idempotent: the same marker each time). */
+async function markEvent(
+  db: Firestore,
+  tag: EventTag,
+  outcome: { outcome: "applied" } | { outcome: "rejected"; reason: string; segmentIds: string[] },
+): Promise<void> {
+  const { conversation_id: conversationId, session_id: sessionId, seq } = tag;
+  if (seq === 0) return;
+  const marker: Omit<AppliedEventDoc, "applied_at"> & { applied_at: FieldValue } = {
+    session_id: sessionId,
+    seq,
+    applied_at: FieldValue.serverTimestamp(),
+    ...(outcome.outcome === "applied"
+      ? { outcome: "applied" }
+      : { outcome: "rejected", reason: outcome.reason, segment_ids: outcome.segmentIds }),
+  };
+  await appliedEventRef(db, conversationId, { sessionId, seq }).set(marker);
 }
 
 /**
- * Speaker extraction reads segments and assignments when it runs. One that lands after the
- * conversation was finalized (a late or redelivered event) asks for a new run. The status
- * is read after the write, so either this read sees `finalized` or the run that the
- * finalization requested starts after the write and sees it.
+ * A counted event whose body this worker refused (the ingress and the worker disagree on
+ * what is valid): it is recorded as rejected, so its conversation still completes and says so.
  */
-async function reextractIfFinalized(
-  db: Firestore,
-  finalizer: Finalizer,
-  conversationId: string,
-  logger: Logger,
-): Promise<void> {
-  if ((await conversationStatus(db, conversationId)) !== "finalized") return;
-  const requestId = await finalizer.requestExtraction(conversationId, "speaker_assigned");
-  logger.info(
-    { extraction_request_id: requestId },
-    "speaker data changed after finalization; extraction requested again",
-  );
+function countedEventTag(message: ReceivedMessage, environment: string): EventTag | undefined {
+  const attributes = eventAttributesSchema.safeParse(message.attributes);
+  if (!attributes.success || attributes.data.environment !== environment || attributes.data.seq === 0) return undefined;
+  return attributes.data;
+}
+
+/**
+ * Writes the event's data; resolves with the commit time of the newest document this event
+ * wrote (now or on an earlier delivery), or undefined when a newer event owns them all.
+ */
+async function writeEvent(db: Firestore, event: ConversationEvent, logger: Logger): Promise<number | undefined> {
+  const { conversation_id: conversationId, session_id: sessionId } = event.attributes;
+  const revision = eventRevision(event.attributes.session_ordinal, event.attributes.seq);
+  const body = event.body;
+  switch (body.type) {
+    case "segments": {
+      const result = await upsertSegments(db, conversationId, sessionId, body.segments, revision);
+      logger.info(
+        { written: result.written.length, same: result.same.length, stale: result.stale.length, revision },
+        "segments stored",
+      );
+      return await lastWriteMs(db, [...result.written, ...result.same], (id) => segmentRef(db, conversationId, id));
+    }
+    case "speaker_assigned": {
+      const result = await assignSpeaker(db, conversationId, sessionId, body.person_id, body.segment_ids, revision);
+      logger.info(
+        {
+          person_id: body.person_id,
+          written: result.written.length,
+          same: result.same.length,
+          stale: result.stale.length,
+          revision,
+        },
+        "speaker assigned",
+      );
+      return await lastWriteMs(db, [...result.written, ...result.same], (id) => assignmentRef(db, conversationId, id));
+    }
+    case "finalize":
+      return undefined;
+  }
 }
 
 async function applyEvent(
@@ -69,55 +133,15 @@ async function applyEvent(
   event: ConversationEvent,
   logger: Logger,
 ): Promise<void> {
-  const { conversation_id: conversationId, session_id: sessionId } = event.attributes;
-  const body = event.body;
-  switch (body.type) {
-    case "segments": {
-      const result = await upsertSegments(db, conversationId, sessionId, body.segments, event.publishedAtMs);
-      logger.info({ written: result.written.length, stale: result.stale }, "segments stored");
-      const written = new Set(result.written);
-      const changed = body.segments.filter((s) => written.has(s.id));
-      if (changed.length > 0 && (await anyAssigned(db, conversationId, changed))) {
-        await reextractIfFinalized(db, finalizer, conversationId, logger);
-      }
-      return;
-    }
-    case "speaker_assigned": {
-      const result = await assignSpeaker(
-        db,
-        conversationId,
-        sessionId,
-        body.person_id,
-        body.segment_ids,
-        event.publishedAtMs,
-      );
-      logger.info(
-        { person_id: body.person_id, written: result.written.length, stale: result.stale },
-        "speaker assigned",
-      );
-      if (result.written.length > 0) await reextractIfFinalized(db, finalizer, conversationId, logger);
-      return;
-    }
-    case "finalize": {
-      const record = await recordFinalize(db, conversationId, body.final_position, body.reason);
-      if (record.kind === "no_conversation") {
-        throw new ConversationNotYetVisibleError(
-          `finalize for conversation ${conversationId} arrived before its conversation document exists`,
-        );
-      }
-      if (record.kind === "different_final_position") {
-        logger.warn(
-          { final_position: body.final_position, stored_final_position: record.stored },
-          "finalize names another final position than the one recorded; the recorded one stands",
-        );
-      }
-      const outcome = await finalizer.completeIfReady(conversationId, logger);
-      logger.info(
-        { record: record.kind, outcome, final_position: body.final_position, reason: body.reason },
-        "finalize processed",
-      );
-      return;
-    }
+  const { conversation_id: conversationId } = event.attributes;
+  const writtenAtMs = await writeEvent(db, event, logger);
+  if (writtenAtMs !== undefined) await finalizer.speakerDataChanged(conversationId, writtenAtMs, logger);
+  await markEvent(db, event.attributes, { outcome: "applied" });
+  const outcome = await finalizer.completeIfReady(conversationId, logger);
+  if (event.body.type === "finalize") {
+    logger.info({ outcome, final_position: event.body.final_position, reason: event.body.reason }, "finalize checked");
+  } else if (outcome === "finalized") {
+    logger.info({ outcome }, "this event completed the conversation");
   }
 }
 
@@ -128,7 +152,20 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
   const environment = runtime.resources.environment;
 
   return async (cloudEvent) => {
-    const received = await receiveOrDeadLetter(cloudEvent, deadLetters, (m) => parseEventMessage(m, environment));
+    const received = await receiveOrDeadLetter(
+      cloudEvent,
+      deadLetters,
+      (m) => parseEventMessage(m, environment),
+      async (m, rejection) => {
+        const tag = countedEventTag(m, environment);
+        if (tag === undefined) return;
+        await markEvent(db, tag, { outcome: "rejected", reason: rejection.reason, segmentIds: [] });
+        await finalizer.completeIfReady(
+          tag.conversation_id,
+          runtime.logger.child({ conversation_id: tag.conversation_id }),
+        );
+      },
+    );
     if (!received) return;
     const { message, parsed } = received;
     const { event } = parsed;
@@ -138,6 +175,7 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
       session_id: event.attributes.session_id,
       event_type: event.attributes.event_type,
       event_id: event.attributes.event_id,
+      seq: event.attributes.seq,
       message_id: message.id,
     });
     try {
@@ -153,17 +191,22 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
       }
       await applyEvent(db, finalizer, event, logger);
     } catch (error) {
-      if (isFinalDeliveryAttempt(message.deliveryAttempt)) {
+      if (classifyFailure(error) === "permanent") {
         await deadLetters.reject(message, {
-          reason: "retries_exhausted",
-          detail: `event ${event.attributes.event_id} failed on all ${message.deliveryAttempt} deliveries; last error: ${(error as Error).message}`,
+          reason: "store_refused",
+          detail: `event ${event.attributes.event_id} can never be stored: ${(error as Error).message}`,
         });
+        await markEvent(db, event.attributes, {
+          outcome: "rejected",
+          reason: "store_refused",
+          segmentIds: segmentIdsOf(event),
+        });
+        await finalizer.completeIfReady(event.attributes.conversation_id, logger);
         return;
       }
-      const transient = error instanceof ConversationNotYetVisibleError;
-      logger[transient ? "warn" : "error"](
+      logger.warn(
         { err: error, delivery_attempt: message.deliveryAttempt },
-        "processing event failed; it will be redelivered",
+        "processing event failed; it will be redelivered until it succeeds",
       );
       throw error;
     }

@@ -19,6 +19,7 @@ const conversationSchema = z.object({
   chunk_size: z.number().int().positive(),
   status: z.enum(["in_progress", "finalizing", "finalized"]),
   final_position: z.number().int().nonnegative().nullable(),
+  extraction_generation: z.number().int().nonnegative().optional(),
   extraction: z
     .object({
       people: z.array(z.object({ person_id: z.string() }).loose()),
@@ -41,6 +42,8 @@ export interface ConversationState {
   readonly previouslyExtracted: string[];
   /** Deliveries that already waited for missing audio (see ExtractionSummary). */
   readonly missingAudioWaits: number;
+  /** The extraction generation this run works for (shared/lifecycle.ts). */
+  readonly generation: number;
 }
 
 export class InvalidDocumentError extends Error {
@@ -71,6 +74,7 @@ export async function loadConversation(db: Firestore, conversationId: string): P
     finalPosition: c.final_position,
     previouslyExtracted: (c.extraction?.people ?? []).map((p) => p.person_id),
     missingAudioWaits: c.extraction?.missing_audio_waits ?? 0,
+    generation: c.extraction_generation ?? 0,
   };
 }
 

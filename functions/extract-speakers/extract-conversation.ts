@@ -32,6 +32,7 @@ import {
   PersonOwnershipError,
   type PersonProfile,
   readProfiles,
+  StaleGenerationError,
   sampleUri,
 } from "./profile-store";
 import { measureSignal, qualityScore } from "./sample-quality";
@@ -71,6 +72,8 @@ export type ExtractionOutcome =
   | { readonly kind: "not_finalized"; readonly status: string }
   /** Something may still resolve itself (audio in flight, embedding service down): redeliver. */
   | { readonly kind: "retry"; readonly reason: "audio_missing" | "embedding_failed"; readonly detail: string }
+  /** A newer extraction generation started while this run worked: it wrote nothing more. */
+  | { readonly kind: "stale"; readonly generation: number }
   | {
       readonly kind: "done";
       readonly status: "pending" | "done" | "failed";
@@ -324,6 +327,7 @@ export async function extractConversation(
     await writeSummary(
       db,
       conversation.id,
+      conversation.generation,
       plans.map((p) =>
         missingByPerson.has(p.personId)
           ? pending(p.personId, "audio_missing", { missing_ranges: missingByPerson.get(p.personId) ?? [] })
@@ -358,6 +362,7 @@ export async function extractConversation(
     await writeSummary(
       db,
       conversation.id,
+      conversation.generation,
       plans.map((p) =>
         p.personId === waitingFor.person_id ? waitingFor : { person_id: p.personId, status: "pending", samples: 0 },
       ),
@@ -402,18 +407,26 @@ export async function extractConversation(
     if (!ownedByAnother && (added.length > 0 || retires)) {
       const model = added[0]?.embedding?.model ?? null;
       try {
-        merged = await commitProfile(db, {
-          personId: plan.personId,
-          userId: conversation.userId,
-          conversationId: conversation.id,
-          proposedIds: proposed,
-          added,
-          reembedded: model ? await reembedStale(deps, plan.personId, plan.profile?.samples ?? [], model) : new Map(),
-          maxSamples: settings.maxSamplesPerPerson,
-          model,
-        });
+        merged = await commitProfile(
+          db,
+          {
+            personId: plan.personId,
+            userId: conversation.userId,
+            conversationId: conversation.id,
+            proposedIds: proposed,
+            added,
+            reembedded: model ? await reembedStale(deps, plan.personId, plan.profile?.samples ?? [], model) : new Map(),
+            maxSamples: settings.maxSamplesPerPerson,
+            model,
+          },
+          { generation: conversation.generation },
+        );
         stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, merged.dropped);
       } catch (error) {
+        if (error instanceof StaleGenerationError) {
+          logger.info({ extraction_generation: conversation.generation }, error.message);
+          return { kind: "stale", generation: conversation.generation };
+        }
         if (!(error instanceof PersonOwnershipError)) throw error;
         outcomes.push(notExtracted(plan.personId, "person_of_another_user", { person_id: plan.personId }));
         stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, added);
@@ -423,7 +436,8 @@ export async function extractConversation(
     outcomes.push(outcomeFor(plan, conversation.id, mineCuts, merged?.samples, settings));
   }
 
-  const status = await writeSummary(db, conversation.id, outcomes);
+  const status = await writeSummary(db, conversation.id, conversation.generation, outcomes);
+  if (status === "stale") return { kind: "stale", generation: conversation.generation };
   for (const outcome of outcomes) logOutcome(logger, outcome);
   return { kind: "done", status, people: outcomes, stats };
 }

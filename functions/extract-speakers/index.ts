@@ -51,13 +51,14 @@ export function createExtractSpeakersHandler(
     const received = await receiveOrDeadLetter(event, deadLetters, (m) => parseExtractionMessage(m, environment));
     if (!received) return;
     const { message, parsed } = received;
-    const { conversation_id: conversationId, reason } = parsed.attributes;
+    const { conversation_id: conversationId, reason, generation } = parsed.attributes;
     const logger = conversationLogger(runtime.logger, {
       conversation_id: conversationId,
       environment,
       component: EXTRACT_SPEAKERS_COMPONENT,
       message_id: message.id,
       trigger: reason,
+      requested_generation: generation,
     });
     const started = Date.now();
     let outcome: Awaited<ReturnType<typeof extractConversation>>;
@@ -97,6 +98,12 @@ export function createExtractSpeakersHandler(
           `speaker extraction will retry: ${outcome.detail}`,
         );
         throw new ExtractionRetryError(outcome.detail);
+      case "stale":
+        logger.info(
+          { extraction_generation: outcome.generation },
+          "speaker extraction superseded by a newer generation; its result is not recorded",
+        );
+        return;
       case "done":
         logger.info(
           {

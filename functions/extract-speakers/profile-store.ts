@@ -11,7 +11,8 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import { z } from "zod";
-import { type PersonSample, personRef } from "../../shared/firestore-schema";
+import { type ConversationDoc, conversationRef, type PersonSample, personRef } from "../../shared/firestore-schema";
+import { mayRecordExtraction } from "../../shared/lifecycle";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
 
@@ -180,10 +181,32 @@ export function mergeProfile(current: PersonProfile | undefined, change: Profile
 }
 
 /** Applies `change` to `people/{person_id}` in a transaction; creates the profile if needed. */
-export async function commitProfile(db: Firestore, change: ProfileChange): Promise<MergedProfile> {
+/** A run whose extraction generation is no longer the newest: it writes nothing more. */
+export class StaleGenerationError extends Error {
+  override name = "StaleGenerationError";
+}
+
+/**
+ * Merges `change` into the person's profile, in a transaction that also checks the run's
+ * extraction generation is still the conversation's newest (`guard`): an older run can
+ * never retire samples that a newer one chose.
+ */
+export async function commitProfile(
+  db: Firestore,
+  change: ProfileChange,
+  guard: { readonly generation: number },
+): Promise<MergedProfile> {
   const ref = personRef(db, change.personId);
+  const conversation = conversationRef(db, change.conversationId);
   return await db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
+    const [snapshot, owner] = await tx.getAll(ref, conversation);
+    if (snapshot === undefined || owner === undefined) throw new Error("Firestore returned fewer documents than asked");
+    const run = owner.data() as ConversationDoc | undefined;
+    if (run === undefined || !mayRecordExtraction(run, guard.generation)) {
+      throw new StaleGenerationError(
+        `extraction generation ${guard.generation} of conversation ${change.conversationId} is no longer the newest`,
+      );
+    }
     const current = snapshot.exists ? parseProfile(change.personId, snapshot.data()) : undefined;
     if (current !== undefined && current.userId !== change.userId) {
       throw new PersonOwnershipError(`person ${change.personId} belongs to another user`);

@@ -14,7 +14,8 @@ export interface SegmentInput {
   /** Seconds from the start of the conversation's audio. */
   readonly start: number;
   readonly end: number;
-  readonly speaker: string;
+  /** The transcriber's label; null when it gave none. */
+  readonly speaker: string | null;
   readonly is_user: boolean;
   readonly person_id: string | null;
   readonly session_id: string;
@@ -29,6 +30,7 @@ export interface TimelineSegment {
   readonly id: string;
   readonly startMs: number;
   readonly endMs: number;
+  /** The transcriber's label, "" when it gave none. */
   readonly speaker: string;
   readonly sessionId: string;
   readonly isUser: boolean;
@@ -52,7 +54,7 @@ export function buildTimeline(segments: readonly SegmentInput[], assignments: re
         id: s.id,
         startMs: Math.round(s.start * 1000),
         endMs: Math.round(s.end * 1000),
-        speaker: s.speaker,
+        speaker: s.speaker ?? "",
         sessionId: s.session_id,
         isUser: s.is_user,
         personId: assigned.get(s.id) ?? s.person_id,

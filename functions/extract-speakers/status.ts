@@ -5,8 +5,9 @@
  * conversation id and environment, so nothing is skipped silently.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
-import type { PersonExtraction } from "../../shared/firestore-schema";
+import type { ConversationDoc, PersonExtraction } from "../../shared/firestore-schema";
 import { conversationRef } from "../../shared/firestore-schema";
+import { mayRecordExtraction } from "../../shared/lifecycle";
 import type { Logger } from "../../shared/logger";
 
 /** Reasons, and what a person can do about each. */
@@ -54,24 +55,35 @@ export function summaryStatus(people: readonly PersonExtraction[]): "pending" | 
   return people.some((p) => p.status === "failed") ? "failed" : "done";
 }
 
-/** Writes the conversation's extraction summary (replacing the previous run's). */
+/**
+ * Writes the conversation's extraction summary for `generation` (replacing the previous
+ * run's), only if that generation is still the newest (shared/lifecycle.ts): an older run
+ * that finishes last writes nothing and hears `stale`.
+ */
 export async function writeSummary(
   db: Firestore,
   conversationId: string,
+  generation: number,
   people: readonly PersonExtraction[],
   missingAudioWaits?: number,
-): Promise<"pending" | "done" | "failed"> {
+): Promise<"pending" | "done" | "failed" | "stale"> {
   const status = summaryStatus(people);
   const sorted = [...people].sort((a, b) => (a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0));
-  await conversationRef(db, conversationId).update({
-    extraction: {
-      status,
-      people: sorted,
-      updated_at: FieldValue.serverTimestamp(),
-      ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
-    },
+  const ref = conversationRef(db, conversationId);
+  return await db.runTransaction(async (tx) => {
+    const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+    if (current === undefined || !mayRecordExtraction(current, generation)) return "stale";
+    tx.update(ref, {
+      extraction: {
+        status,
+        generation,
+        people: sorted,
+        updated_at: FieldValue.serverTimestamp(),
+        ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
+      },
+    });
+    return status;
   });
-  return status;
 }
 
 /** One log line per person outcome; skipped -> WARNING, failed -> ERROR. */

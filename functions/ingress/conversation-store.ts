@@ -1,7 +1,8 @@
 /**
  * The ingress's view of a conversation record in the environment's Firestore database:
- * creating it, taking it over for a new socket, advancing its durable position, and
- * starting its finalization.
+ * creating it, taking it over for a new socket, advancing its durable position (with the
+ * event counts of the lifecycle's barrier), and finalizing it. What each write changes is
+ * decided by shared/lifecycle.ts; this module only applies it.
  *
  * Every write to a conversation document is conditional on the document's last update
  * time (optimistic concurrency, one RPC, no transaction). A write that loses a race
@@ -29,6 +30,7 @@ import {
   type SessionDoc,
   sessionRef,
 } from "../../shared/firestore-schema";
+import * as lifecycle from "../../shared/lifecycle";
 import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
@@ -45,6 +47,8 @@ const storedConversationSchema = z.object({
   final_position: z.number().int().min(0).nullable().optional(),
   active_session: z.string().nullable().optional(),
   finalize_reason: z.enum(["client", "idle_timeout"]).nullable().optional(),
+  sessions_opened: z.number().int().min(0).optional(),
+  events_recorded: z.record(z.string(), z.number().int().min(0)).optional(),
   updated_at: z.instanceof(Timestamp).optional(),
 });
 export type StoredConversation = z.infer<typeof storedConversationSchema>;
@@ -84,6 +88,8 @@ export interface OpenedConversation {
   readonly sampleRate: SampleRate;
   readonly chunkSize: number;
   readonly durablePosition: number;
+  /** This socket's ordinal in the conversation (1 for the first). */
+  readonly sessionOrdinal: number;
   readonly created: boolean;
   /** The record's update time after this open: the precondition of the next write. */
   readonly updateTime: Timestamp;
@@ -93,8 +99,37 @@ export type ConditionalWrite =
   | { ok: true; updateTime: Timestamp }
   /** Another socket owns the conversation now. */
   | { ok: false; reason: "superseded" }
-  /** Finalizing or finalized (by another socket or instance). */
-  | { ok: false; reason: "not_in_progress"; finalPosition: number | null };
+  /** Finalizing or finalized (by another socket or instance); `details` are the 4410 error's. */
+  | { ok: false; reason: "not_in_progress"; details: FinalizedDetails };
+
+/** The `conversation_finalized` error's details (PROTOCOL section 2). */
+export type FinalizedDetails = {
+  final_position?: number;
+  durable_position?: number;
+  finalize_reason?: "client" | "idle_timeout";
+};
+
+export function finalizedDetails(stored: StoredConversation): FinalizedDetails {
+  return {
+    ...(stored.final_position !== null && stored.final_position !== undefined
+      ? { final_position: stored.final_position }
+      : {}),
+    durable_position: stored.durable_position,
+    ...(stored.finalize_reason ? { finalize_reason: stored.finalize_reason } : {}),
+  };
+}
+
+/** The record as this instance last wrote it: what a conditional write may assume. */
+function assumed(
+  sessionId: string,
+  known: { durablePosition: number; eventsRecorded: number },
+): Pick<StoredConversation, "status" | "durable_position" | "events_recorded"> {
+  return {
+    status: "in_progress",
+    durable_position: known.durablePosition,
+    events_recorded: { [sessionId]: known.eventsRecorded },
+  };
+}
 
 const GRPC_ALREADY_EXISTS = 6;
 const GRPC_FAILED_PRECONDITION = 9;
@@ -133,9 +168,7 @@ export class ConversationStore {
       throw new ProtocolError(
         "conversation_finalized",
         `conversation ${intent.conversationId} is ${stored.status}: start a new conversation`,
-        stored.final_position === null || stored.final_position === undefined
-          ? {}
-          : { final_position: stored.final_position },
+        finalizedDetails(stored),
       );
     }
     if (stored.codec !== intent.codec || stored.sample_rate !== intent.sampleRate) {
@@ -176,7 +209,12 @@ export class ConversationStore {
       this.checkExisting(stored, intent);
       const now = this.now();
       const batch = this.db.batch();
-      batch.update(ref, { active_session: sessionId, updated_at: now }, { lastUpdateTime: snapshot.updateTime });
+      const opened = lifecycle.openSession(stored);
+      batch.update(
+        ref,
+        { active_session: sessionId, updated_at: now, ...opened },
+        { lastUpdateTime: snapshot.updateTime },
+      );
       batch.create(
         sessionRef(this.db, intent.conversationId, sessionId),
         this.sessionDoc(sessionId, stored.durable_position, now),
@@ -184,7 +222,7 @@ export class ConversationStore {
       try {
         const [result] = await batch.commit();
         if (result === undefined) throw new Error("Firestore returned no write result");
-        return this.takenOver(intent.conversationId, stored, result.writeTime);
+        return this.takenOver(intent.conversationId, stored, opened.sessions_opened, result.writeTime);
       } catch (error) {
         if (grpcCode(error) === GRPC_FAILED_PRECONDITION) continue; // changed under us: read again
         throw error;
@@ -193,7 +231,12 @@ export class ConversationStore {
     throw new Error(`conversation ${intent.conversationId} kept changing while a socket tried to open it`);
   }
 
-  private takenOver(conversationId: string, stored: StoredConversation, updateTime: Timestamp): OpenedConversation {
+  private takenOver(
+    conversationId: string,
+    stored: StoredConversation,
+    sessionOrdinal: number,
+    updateTime: Timestamp,
+  ): OpenedConversation {
     return {
       conversationId,
       userId: stored.user_id,
@@ -201,6 +244,7 @@ export class ConversationStore {
       sampleRate: stored.sample_rate,
       chunkSize: stored.chunk_size,
       durablePosition: stored.durable_position,
+      sessionOrdinal,
       created: false,
       updateTime,
     };
@@ -245,11 +289,12 @@ export class ConversationStore {
     const stored = listed.record.value;
     if (stored.environment !== this.environment || stored.status !== "in_progress") return undefined;
     try {
+      const opened = lifecycle.openSession(stored);
       const result = await conversationRef(this.db, listed.conversationId).update(
-        { active_session: sessionId, updated_at: this.now() },
+        { active_session: sessionId, updated_at: this.now(), ...opened },
         { lastUpdateTime: listed.updateTime },
       );
-      return this.takenOver(listed.conversationId, stored, result.writeTime);
+      return this.takenOver(listed.conversationId, stored, opened.sessions_opened, result.writeTime);
     } catch (error) {
       if (grpcCode(error) === GRPC_FAILED_PRECONDITION) return undefined;
       throw error;
@@ -292,6 +337,10 @@ export class ConversationStore {
       updated_at: now,
       finalized_at: null,
       active_session: sessionId,
+      sessions_opened: 1,
+      events_recorded: {},
+      extraction_generation: 0,
+      extraction_requested_generation: 0,
     };
     const batch = this.db.batch();
     batch.create(conversationRef(this.db, intent.conversationId), doc);
@@ -305,47 +354,48 @@ export class ConversationStore {
       sampleRate: intent.sampleRate,
       chunkSize: intent.chunkSize,
       durablePosition: 0,
+      sessionOrdinal: 1,
       created: true,
       updateTime: result.writeTime,
     };
   }
 
-  /** Moves `durable_position` up to `position` while socket `sessionId` owns the conversation. */
+  /**
+   * Moves `durable_position` up to `position`, and records how many events socket
+   * `sessionId` had confirmed, while that socket owns the conversation. `known` is the record
+   * as this instance last wrote it (the precondition `updateTime` guarantees it unchanged).
+   */
   async commitDurable(
     conversationId: string,
     sessionId: string,
-    position: number,
+    commit: { position: number; eventsConfirmed: number },
+    known: { durablePosition: number; eventsRecorded: number },
     updateTime: Timestamp,
   ): Promise<ConditionalWrite> {
-    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) =>
-      stored !== undefined && stored.durable_position >= position
-        ? undefined
-        : { durable_position: position, updated_at: this.now() },
-    );
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) => {
+      const fields = lifecycle.commitDurable(stored ?? assumed(sessionId, known), { ...commit, sessionId });
+      if (fields === undefined || "refused" in fields) return undefined;
+      return { ...fields, updated_at: this.now() };
+    });
   }
 
   /**
-   * Marks the conversation `finalizing` at `finalPosition` (no socket may resume it from
-   * now on), if `sessionId` still owns it and it is in progress.
+   * Finalizes at `finalPosition` (no socket may resume it from now on), if `sessionId` still
+   * owns it and it is in progress. The caller has the final chunk and every event the socket
+   * received confirmed by Pub/Sub first, so this one write makes all of it durable.
    */
   async beginFinalize(
     conversationId: string,
     sessionId: string,
-    finalPosition: number,
-    reason: "client" | "idle_timeout",
+    request: { finalPosition: number; reason: "client" | "idle_timeout"; eventsConfirmed: number },
+    known: { durablePosition: number; eventsRecorded: number },
     updateTime: Timestamp,
   ): Promise<ConditionalWrite> {
-    return await this.conditionalUpdate(conversationId, sessionId, updateTime, () => ({
-      status: "finalizing",
-      final_position: finalPosition,
-      finalize_reason: reason,
-      updated_at: this.now(),
-    }));
-  }
-
-  /** After the final chunk and the finalize event were published: everything is durable. */
-  async completeFinalize(conversationId: string, finalPosition: number): Promise<void> {
-    await conversationRef(this.db, conversationId).update({ durable_position: finalPosition, updated_at: this.now() });
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) => {
+      const fields = lifecycle.beginFinalize(stored ?? assumed(sessionId, known), { ...request, sessionId });
+      if ("refused" in fields) return undefined;
+      return { ...fields, updated_at: this.now() };
+    });
   }
 
   /** Records how a socket ended. */
@@ -380,7 +430,7 @@ export class ConversationStore {
       if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
       current = this.parse(conversationId, snapshot.data());
       if (current.status !== "in_progress") {
-        return { ok: false, reason: "not_in_progress", finalPosition: current.final_position ?? null };
+        return { ok: false, reason: "not_in_progress", details: finalizedDetails(current) };
       }
       if (current.active_session !== sessionId) return { ok: false, reason: "superseded" };
       precondition = snapshot.updateTime;

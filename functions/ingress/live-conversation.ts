@@ -26,6 +26,8 @@ export interface AttachedSocket {
   supersede(): Promise<void>;
   /** Resolves when everything it received complete is published and committed (or failed). */
   settled(): Promise<void>;
+  /** How many of its events (seq 1..n) Pub/Sub confirmed, all of them. */
+  eventsConfirmed(): number;
 }
 
 export interface LiveConversationDeps {
@@ -44,6 +46,11 @@ export interface FinalizeRequest {
   readonly finalPosition: number;
   readonly finalChunk: Chunk | undefined;
   readonly reason: FinalizeReason;
+  /**
+   * Called once the final chunk is confirmed: waits for the session's events in flight and
+   * resolves with how many it had confirmed, which the `finalizing` write freezes.
+   */
+  readonly eventsConfirmed: () => Promise<number>;
 }
 
 export class LiveConversation {
@@ -57,7 +64,13 @@ export class LiveConversation {
   private wanted = 0;
   /** The session that owns the conversation (the last one that opened it here). */
   private activeSessionId: string;
+  /** The owning session's ordinal in the conversation (its events' revisions). */
+  private sessionOrdinal: number;
+  /** How many of the owning session's events the record counts. */
+  private eventsRecorded = 0;
   private socket: AttachedSocket | undefined;
+  /** The last socket attached, kept after it detaches: a detached finalize counts its events. */
+  private lastSocket: AttachedSocket | undefined;
   private detachedSettle: Promise<void> = Promise.resolve();
   private updateTime: Timestamp;
   /** Writes to the record, one after the other. */
@@ -81,6 +94,7 @@ export class LiveConversation {
     this.durablePosition = opened.durablePosition;
     this.updateTime = opened.updateTime;
     this.activeSessionId = sessionId;
+    this.sessionOrdinal = opened.sessionOrdinal;
     this.logger = conversationLogger(deps.logger, { conversation_id: this.id, environment: deps.environment });
     this.now = deps.now ?? Date.now;
     this.lastAudioAt = this.now();
@@ -97,7 +111,10 @@ export class LiveConversation {
   /** A socket opened the conversation here (`opened` is the record after its open). */
   attach(socket: AttachedSocket, opened: OpenedConversation): void {
     this.socket = socket;
+    this.lastSocket = socket;
     this.activeSessionId = socket.sessionId;
+    this.sessionOrdinal = opened.sessionOrdinal;
+    this.eventsRecorded = 0;
     this.wanted = 0;
     this.updateTime = opened.updateTime;
     this.durablePosition = Math.max(this.durablePosition, opened.durablePosition);
@@ -125,10 +142,13 @@ export class LiveConversation {
   }
 
   /**
-   * Makes `durable_position` at least `target` on behalf of `sessionId`. A session that no
-   * longer owns the conversation writes nothing: its audio is re-sent to the new owner.
+   * Makes `durable_position` at least `target` on behalf of `sessionId`, recording with it
+   * how many of the session's events Pub/Sub confirmed (the caller awaited every event
+   * received before that audio, so the record never covers audio past an unconfirmed text
+   * message). A session that no longer owns the conversation writes nothing: its audio is
+   * re-sent to the new owner.
    */
-  async commit(target: number, sessionId: string): Promise<ConditionalWrite> {
+  async commit(target: number, sessionId: string, eventsConfirmed: () => number): Promise<ConditionalWrite> {
     if (sessionId === this.activeSessionId) this.wanted = Math.max(this.wanted, target);
     return await this.serialize(async (): Promise<ConditionalWrite> => {
       if (this.gone) return this.goneResult;
@@ -136,10 +156,18 @@ export class LiveConversation {
       if (this.durablePosition >= target) return { ok: true, updateTime: this.updateTime };
       // Coalesce: commits queued behind this one find their target already durable.
       const position = Math.max(target, this.wanted);
-      const result = await this.deps.store.commitDurable(this.id, sessionId, position, this.updateTime);
+      const events = eventsConfirmed();
+      const result = await this.deps.store.commitDurable(
+        this.id,
+        sessionId,
+        { position, eventsConfirmed: events },
+        this.known(),
+        this.updateTime,
+      );
       if (result.ok) {
         this.updateTime = result.updateTime;
         this.durablePosition = position;
+        this.eventsRecorded = Math.max(this.eventsRecorded, events);
       } else {
         this.goneResult = result;
         this.leave(
@@ -150,10 +178,25 @@ export class LiveConversation {
     });
   }
 
+  /** The record as this instance last wrote it. */
+  private known(): { durablePosition: number; eventsRecorded: number } {
+    return { durablePosition: this.durablePosition, eventsRecorded: this.eventsRecorded };
+  }
+
+  /** The owning session's ordinal (its events' revisions, shared/lifecycle.ts). */
+  get ordinal(): number {
+    return this.sessionOrdinal;
+  }
+
   /**
-   * Finalizes: records `finalizing` (from then on no socket can resume it), publishes the
-   * final chunk and the finalize event, then records the final position as durable.
-   * Resolves with the final position. A second call joins the first.
+   * Finalizes: publishes the final chunk, then records `finalizing` with the final position
+   * and the session's confirmed event count in one conditional write (from then on no
+   * socket can resume it, and everything is durable), then publishes the finalize event
+   * that has the workers check completion. Resolves with the final position. A second call
+   * joins the first.
+   *
+   * Nothing is recorded before the final chunk is confirmed: if its publish fails, or this
+   * instance dies, the conversation is still in progress and the client re-sends the tail.
    */
   finalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
     if (this.finalizing === undefined) {
@@ -168,43 +211,48 @@ export class LiveConversation {
     const { finalPosition, reason, finalChunk } = request;
     let begun: ConditionalWrite;
     try {
+      if (finalChunk !== undefined) await this.deps.publisher.publishChunk(tags, this.format, finalChunk);
+      const events = await request.eventsConfirmed();
       begun = await this.serialize(() =>
         request.sessionId !== this.activeSessionId
           ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
-          : this.deps.store.beginFinalize(this.id, request.sessionId, finalPosition, reason, this.updateTime),
+          : this.deps.store.beginFinalize(
+              this.id,
+              request.sessionId,
+              { finalPosition, reason, eventsConfirmed: events },
+              this.known(),
+              this.updateTime,
+            ),
       );
     } catch (error) {
       // Nothing recorded: the conversation is still in progress, for a resume (or a sweep) to pick up.
-      this.leave("could not record `finalizing`");
+      this.logger.error(
+        { err: error, final_position: finalPosition, reason },
+        "finalize failed before `finalizing` was recorded: the conversation stays in progress, the client re-sends its tail",
+      );
+      this.leave("could not finalize");
       throw error;
     }
     if (!begun.ok) {
       this.leave("could not finalize: the conversation moved on");
       if (begun.reason === "superseded")
         throw new ProtocolError("superseded", "a newer socket resumed this conversation");
-      throw new ProtocolError(
-        "conversation_finalized",
-        "the conversation was already finalized",
-        begun.finalPosition === null ? {} : { final_position: begun.finalPosition },
-      );
+      throw new ProtocolError("conversation_finalized", "the conversation was already finalized", begun.details);
     }
     this.updateTime = begun.updateTime;
+    this.durablePosition = finalPosition;
     try {
-      if (finalChunk !== undefined) await this.deps.publisher.publishChunk(tags, this.format, finalChunk);
-      await this.deps.publisher.publishEvent(tags, { type: "finalize", final_position: finalPosition, reason });
-      await this.serialize(() => this.deps.store.completeFinalize(this.id, finalPosition));
+      await this.deps.publisher.publishEvent(tags, { type: "finalize", final_position: finalPosition, reason }, 0);
     } catch (error) {
+      // Everything is durable; only the workers' completion check waits for the orphan sweeper.
       this.logger.error(
         { err: error, final_position: finalPosition, reason },
-        "finalize failed after `finalizing` was recorded: the final chunk or finalize event may be missing",
+        "finalize event not published: the orphan sweeper publishes it again",
       );
-      this.leave("finalize failed");
-      throw error;
     }
-    this.durablePosition = finalPosition;
     this.logger.info(
       { final_position: finalPosition, reason, session_id: request.sessionId },
-      "conversation finalized",
+      "conversation finalizing: everything is durable",
     );
     this.leave("finalized");
     return finalPosition;
@@ -289,13 +337,17 @@ export class LiveConversation {
       conversationId: this.id,
       userId: this.userId,
       sessionId: this.activeSessionId,
+      sessionOrdinal: this.sessionOrdinal,
     };
+    // The last socket's events confirmed after its last commit are counted here too.
+    const last = this.lastSocket?.sessionId === this.activeSessionId ? this.lastSocket : undefined;
     return await this.finalize(
       {
         sessionId: this.activeSessionId,
         finalPosition: this.durablePosition,
         finalChunk: undefined,
         reason: "idle_timeout",
+        eventsConfirmed: async () => last?.eventsConfirmed() ?? 0,
       },
       tags,
     );

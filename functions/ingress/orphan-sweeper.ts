@@ -8,9 +8,11 @@
  *   resume would (conditional on the record being unchanged since it was listed, so an
  *   owner that still writes keeps it) and finalized at its durable position with reason
  *   `idle_timeout`, through the detached idle path (conversation-registry.ts).
- * - `finalizing`, record unwritten for the grace: its finalize publish failed or the events
- *   worker never completed it; the finalize event is published again (the events worker
- *   is idempotent), once per grace across instances (claimed by a conditional write).
+ * - `finalizing`, record unwritten for the grace: everything is durable (the ingress records
+ *   `finalizing` only after the final chunk and events are confirmed), but the finalize
+ *   event that has the workers check completion was lost, or the check is still waiting;
+ *   the finalize event is published again (the check is idempotent), once per grace across
+ *   instances (claimed by a conditional write). That alone finishes the finalization.
  *
  * A record's `updated_at` moves with every durable-position advance, so a conversation
  * whose audio flows elsewhere is never stale. One sweep at a time; a failure on one
@@ -208,8 +210,10 @@ export class OrphanSweeper {
         conversationId: listed.conversationId,
         userId: record.user_id,
         sessionId: record.active_session ?? newSessionId(),
+        sessionOrdinal: record.sessions_opened ?? 0,
       },
       { type: "finalize", final_position: action.finalPosition, reason: action.reason },
+      0,
     );
     logger.info(
       {

@@ -1,13 +1,11 @@
 /**
  * Publishes a conversation's chunks to the environment's audio topic and its text messages
- * to the events topic, with the attributes of shared/messages.ts and the conversation id as
- * ordering key. A publish resolves once Pub/Sub confirmed it; only then may the ingress
- * call the audio durable.
+ * to the events topic, with the attributes of shared/messages.ts. A publish resolves once
+ * Pub/Sub confirmed it; only then may the ingress call the audio durable.
  *
- * With ordering keys, a failed publish pauses its key in the client library: every later
- * message on that key fails until `resumePublishing(key)`. The failure is reported to the
- * caller (the socket closes, the client resumes from the durable position), and the key is
- * resumed so the re-sent audio can flow.
+ * No ordering keys: nothing downstream depends on delivery order (chunks are stored by
+ * index, events carry revisions and are counted by the lifecycle's barrier), and an ordering
+ * key would cap one conversation at Pub/Sub's 1 MB/s per key.
  */
 import crypto from "node:crypto";
 import type { PubSub, Topic } from "@google-cloud/pubsub";
@@ -27,6 +25,8 @@ export interface SessionTags {
   readonly conversationId: string;
   readonly userId: string;
   readonly sessionId: string;
+  /** The socket's ordinal in the conversation (shared/lifecycle.ts `eventRevision`). */
+  readonly sessionOrdinal: number;
 }
 
 export interface AudioFormat {
@@ -53,7 +53,13 @@ export function audioChunkAttributes(tags: SessionTags, format: AudioFormat, chu
   };
 }
 
-export function eventAttributes(tags: SessionTags, body: EventBody, eventId: string): EventAttributeStrings {
+/** `seq`: the event's number in its socket, from 1; 0 for a finalize event. */
+export function eventAttributes(
+  tags: SessionTags,
+  body: EventBody,
+  eventId: string,
+  seq: number,
+): EventAttributeStrings {
   return {
     schema_version: SCHEMA_VERSION,
     environment: tags.environment,
@@ -62,6 +68,8 @@ export function eventAttributes(tags: SessionTags, body: EventBody, eventId: str
     session_id: tags.sessionId,
     event_type: body.type,
     event_id: eventId,
+    session_ordinal: String(tags.sessionOrdinal),
+    seq: String(seq),
   };
 }
 
@@ -73,41 +81,27 @@ export class IngressPublisher {
   private readonly events: Topic;
 
   constructor(pubsub: PubSub, resources: EnvironmentResources) {
-    this.audio = pubsub.topic(resources.topics.audio, { messageOrdering: true, batching: BATCHING });
-    this.events = pubsub.topic(resources.topics.events, { messageOrdering: true, batching: BATCHING });
+    this.audio = pubsub.topic(resources.topics.audio, { batching: BATCHING });
+    this.events = pubsub.topic(resources.topics.events, { batching: BATCHING });
   }
 
   /** Resolves with the message id once Pub/Sub stored the chunk. */
   async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
     if (chunk.body.length === 0) throw new Error(`chunk ${chunk.index} has an empty body`);
-    return await this.publish(this.audio, {
-      data: chunk.body,
-      attributes: audioChunkAttributes(tags, format, chunk),
-      orderingKey: tags.conversationId,
-    });
+    return await this.audio.publishMessage({ data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) });
   }
 
-  /** Publishes a segments / speaker_assigned / finalize event; resolves with its event id. */
-  async publishEvent(tags: SessionTags, body: EventBody): Promise<string> {
+  /**
+   * Publishes a segments / speaker_assigned event (`seq` from 1) or a finalize trigger
+   * (`seq` 0); resolves with its event id once Pub/Sub stored it.
+   */
+  async publishEvent(tags: SessionTags, body: EventBody, seq: number): Promise<string> {
     const eventId = crypto.randomUUID();
-    await this.publish(this.events, {
+    await this.events.publishMessage({
       data: Buffer.from(JSON.stringify(body)),
-      attributes: eventAttributes(tags, body, eventId),
-      orderingKey: tags.conversationId,
+      attributes: eventAttributes(tags, body, eventId, seq),
     });
     return eventId;
-  }
-
-  private async publish(
-    topic: Topic,
-    message: { data: Buffer; attributes: Record<string, string>; orderingKey: string },
-  ): Promise<string> {
-    try {
-      return await topic.publishMessage(message);
-    } catch (error) {
-      topic.resumePublishing(message.orderingKey);
-      throw error;
-    }
   }
 
   /** Sends whatever is batched (graceful shutdown). */

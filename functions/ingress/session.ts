@@ -107,6 +107,13 @@ export class Session implements AttachedSocket {
   private readonly inFlight: InFlightChunk[] = [];
   private readonly work = new Set<Promise<void>>();
   private readonly pendingEvents = new Set<Promise<void>>();
+  /** Events this socket published, numbered 1..n (the lifecycle's barrier counts them). */
+  private eventsSent = 0;
+  /** Every event up to this number is confirmed by Pub/Sub. */
+  private confirmedThrough = 0;
+  private readonly confirmedAhead = new Set<number>();
+  /** `finalized` was sent: text still arriving is published, not dropped. */
+  private finalizedSent = false;
   private acked = 0;
   private readonly pausedFor = new Set<PauseReason>();
   private overloadTimer: NodeJS.Timeout | undefined;
@@ -180,6 +187,7 @@ export class Session implements AttachedSocket {
         conversationId: opened.conversationId,
         userId: opened.userId,
         sessionId: this.sessionId,
+        sessionOrdinal: opened.sessionOrdinal,
       };
       this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
       this.acked = opened.durablePosition;
@@ -243,7 +251,17 @@ export class Session implements AttachedSocket {
         else this.onText(data);
         return;
       case "finalizing":
-        this.logger.warn({ bytes: data.length, binary: isBinary }, "frame after finalize dropped");
+        // Text still counts (an idle-timeout finalize may cross the client's messages); audio cannot.
+        if (!isBinary) this.onText(data);
+        else
+          this.logger.warn({ bytes: data.length }, "audio after finalize dropped: the client hears the final position");
+        return;
+      case "closing":
+        if (this.finalizedSent && !isBinary) {
+          this.onText(data);
+          return;
+        }
+        this.framesDroppedAfterStop += 1;
         return;
       default:
         this.framesDroppedAfterStop += 1;
@@ -310,7 +328,7 @@ export class Session implements AttachedSocket {
         this.publishEvent({ type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids });
         return;
       case "finalize":
-        void this.finalize("client");
+        if (this.state === "open") void this.finalize("client");
         return;
     }
   }
@@ -348,9 +366,12 @@ export class Session implements AttachedSocket {
   private publishEvent(body: EventBody): void {
     const tags = this.tags;
     if (tags === undefined) return;
-    const published = this.deps.publisher.publishEvent(tags, body).then(
+    this.eventsSent += 1;
+    const seq = this.eventsSent;
+    const published = this.deps.publisher.publishEvent(tags, body, seq).then(
       (eventId) => {
-        this.logger.debug({ event_id: eventId, event_type: body.type }, "event published");
+        this.confirmEvent(seq);
+        this.logger.debug({ event_id: eventId, event_type: body.type, seq }, "event published");
       },
       (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events")),
     );
@@ -359,7 +380,27 @@ export class Session implements AttachedSocket {
     this.track(published);
   }
 
-  /** Chunks published in stream order up to the first unpublished one -> record, then ack. */
+  private confirmEvent(seq: number): void {
+    this.confirmedAhead.add(seq);
+    while (this.confirmedAhead.delete(this.confirmedThrough + 1)) this.confirmedThrough += 1;
+  }
+
+  /** How many of this socket's events (1..n, without a gap) Pub/Sub confirmed. */
+  eventsConfirmed(): number {
+    return this.confirmedThrough;
+  }
+
+  /** Waits for every event published so far (including ones that arrive meanwhile). */
+  private async eventsSettled(): Promise<number> {
+    while (this.pendingEvents.size > 0) await Promise.allSettled([...this.pendingEvents]);
+    return this.confirmedThrough;
+  }
+
+  /**
+   * Chunks published in stream order up to the first unpublished one -> once the events
+   * received before that audio are confirmed, record the position (with the event count),
+   * then ack.
+   */
   private advance(): void {
     let last: InFlightChunk | undefined;
     while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
@@ -367,30 +408,31 @@ export class Session implements AttachedSocket {
     const conversation = this.conversation;
     if (last === undefined || conversation === undefined) return;
     const { end: position, completedAt, publishedAt = completedAt } = last;
-    // Text messages received before this audio are published before its ack (protocol.ts).
+    // Text messages received before this audio are confirmed before its position is recorded.
     const eventsBefore = [...this.pendingEvents];
     this.track(
-      conversation.commit(position, this.sessionId).then(
-        async (result) => {
-          if (!result.ok) {
-            this.lostConversation(result);
-            return;
-          }
-          const committedAt = performance.now();
-          await Promise.all(eventsBefore);
-          this.sendAck(position);
-          this.logger.debug(
-            {
-              position,
-              publish_ms: Math.round(publishedAt - completedAt),
-              commit_ms: Math.round(committedAt - publishedAt),
-              ack_ms: Math.round(performance.now() - completedAt),
-            },
-            "chunk durable",
-          );
-        },
-        (error: unknown) => this.fail(error, "recording the durable position failed"),
-      ),
+      Promise.all(eventsBefore)
+        .then(() => conversation.commit(position, this.sessionId, () => this.confirmedThrough))
+        .then(
+          (result) => {
+            if (!result.ok) {
+              this.lostConversation(result);
+              return;
+            }
+            const committedAt = performance.now();
+            this.sendAck(position);
+            this.logger.debug(
+              {
+                position,
+                publish_ms: Math.round(publishedAt - completedAt),
+                commit_ms: Math.round(committedAt - publishedAt),
+                ack_ms: Math.round(committedAt - completedAt),
+              },
+              "chunk durable",
+            );
+          },
+          (error: unknown) => this.fail(error, "recording the durable position failed"),
+        ),
     );
   }
 
@@ -404,11 +446,7 @@ export class Session implements AttachedSocket {
     if (result.reason === "superseded") {
       this.refuse("superseded", "a newer socket resumed this conversation");
     } else {
-      this.refuse(
-        "conversation_finalized",
-        "the conversation was finalized",
-        result.finalPosition === null ? {} : { final_position: result.finalPosition },
-      );
+      this.refuse("conversation_finalized", "the conversation was finalized", result.details);
     }
   }
 
@@ -485,11 +523,15 @@ export class Session implements AttachedSocket {
       const finalChunk = chunker.takeFinal();
       const finalPosition = finalChunk?.end ?? chunker.position;
       const position = await conversation.finalize(
-        { sessionId: this.sessionId, finalPosition, finalChunk, reason },
+        { sessionId: this.sessionId, finalPosition, finalChunk, reason, eventsConfirmed: () => this.eventsSettled() },
         tags,
       );
+      // Text that arrived after the barrier froze is published (uncounted) before `finalized`.
+      await this.eventsSettled();
+      if (this.state !== "finalizing") return;
       this.sendAck(position);
       this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
+      this.finalizedSent = true;
       this.state = "closing";
       this.readForClose();
       this.socket.close(CLOSE_FINALIZED);

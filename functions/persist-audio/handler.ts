@@ -1,13 +1,19 @@
 /**
  * The persist-audio worker (CloudEvent function on the audio topic): validates a chunk,
- * stores it in this environment's bucket and indexes it, then runs the finalization
- * check. Resolving acks the message; throwing (a transient failure) has it redelivered.
+ * stores it in this environment's bucket and indexes it, then runs the lifecycle's
+ * completion check. Resolving acks the message; throwing has it redelivered.
+ *
+ * A chunk the ingress acknowledged is never given up on: a transient failure (Firestore,
+ * Storage or Pub/Sub unavailable or contended) is retried for as long as it lasts. Only a
+ * chunk that can never be stored (another environment's, a broken schema, bytes that
+ * contradict a stored chunk, data the store refuses) goes to the dead-letter topic.
  */
 import type { ConversationDoc } from "../../shared/firestore-schema";
 import { conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
-import { createDeadLetterer, isFinalDeliveryAttempt, receiveOrDeadLetter } from "../dead-letter";
+import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { classifyFailure } from "../failure-kind";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
@@ -66,16 +72,16 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
       // Also after a redelivery: the attempt that stored it may have failed before this check.
       await finalizer.completeIfReady(conversationId, logger);
     } catch (error) {
-      if (isFinalDeliveryAttempt(message.deliveryAttempt)) {
+      if (classifyFailure(error) === "permanent") {
         await deadLetters.reject(message, {
-          reason: "retries_exhausted",
-          detail: `persisting chunk ${index} failed on all ${message.deliveryAttempt} deliveries; last error: ${(error as Error).message}`,
+          reason: "store_refused",
+          detail: `chunk ${index} can never be stored: ${(error as Error).message}`,
         });
         return;
       }
-      logger.error(
+      logger.warn(
         { err: error, delivery_attempt: message.deliveryAttempt },
-        "persisting chunk failed; it will be redelivered",
+        "persisting chunk failed; it will be redelivered until it succeeds",
       );
       throw error;
     }

@@ -27,6 +27,7 @@ import {
   pcm16Noise,
 } from "../support/workers-messages";
 import {
+  beginFinalizeAsIngress,
   createWorkerTestRuntime,
   seedConversation,
   seedSession,
@@ -136,6 +137,12 @@ describe("HTTP API", () => {
       ],
     });
     await sendEvent(threeSessions, "session-3", { type: "speaker_assigned", person_id: "p-anna", segment_ids: ["s2"] });
+    await beginFinalizeAsIngress(worker.runtime, threeSessions, {
+      finalPosition: threeSessionsAudio.length,
+      reason: "client",
+      sessionId: "session-3",
+      eventsConfirmed: 0,
+    });
     await sendEvent(threeSessions, "session-3", {
       type: "finalize",
       final_position: threeSessionsAudio.length,
@@ -430,7 +437,7 @@ describe("HTTP API", () => {
         expect(response.status).toBe(400);
         expect((await errorOf(response)).code).toBe("bad_request");
       }
-      expect((await get("/v1/conversations")).status).toBe(404);
+      expect((await get("/v1/nothing-here")).status).toBe(404);
       const post = await get(`/v1/conversations/${threeSessions}`, { method: "POST" });
       expect(post.status).toBe(405);
       expect(post.headers.get("allow")).toBe("GET, HEAD");

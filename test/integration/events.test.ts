@@ -1,13 +1,16 @@
 /**
  * The events worker against the emulators: segments and assignments per conversation
- * across sessions and in any order, and finalization whichever of the finalize and the
- * last chunk arrives last, with exactly one extraction request.
+ * across sessions and in any order (revisions, not delivery order, decide), and the
+ * lifecycle's barrier: a conversation the ingress marked `finalizing` becomes `finalized`
+ * once every chunk and every counted event is stored, whichever lands last, with exactly
+ * one extraction request per generation.
  */
 import { listSegments } from "../../functions/api/conversations";
 import { createEventsHandler } from "../../functions/events/handler";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent } from "../../functions/runtime";
 import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
+import { lifecycleView } from "../../shared/lifecycle";
 import type { EventBody, Segment } from "../../shared/messages";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { pullMessages } from "../support/pull";
@@ -21,6 +24,7 @@ import {
   pcm16Noise,
 } from "../support/workers-messages";
 import {
+  beginFinalizeAsIngress,
   createWorkerTestRuntime,
   seedConversation,
   uniqueConversationId,
@@ -51,14 +55,13 @@ describe("events worker", () => {
     sampleRate: 8000,
     chunkSize: 1600,
   });
-  /** Delivers an event published at `at` (ms), as Pub/Sub stamps it. */
-  const deliverEvent = (message: OutgoingMessage, at = Date.now()) =>
-    events(deliveryOf(env.resources, "events", message, { publishTime: new Date(at) }));
-  const event = (conversationId: string, sessionId: string, body: EventBody) =>
-    eventMessage(stream(conversationId), sessionId, body);
-  const status = async (conversationId: string) =>
-    ((await conversationRef(env.clients.firestore, conversationId).get()).data() as ConversationDoc | undefined)
-      ?.status;
+  const deliverEvent = (message: OutgoingMessage) => events(deliveryOf(env.resources, "events", message));
+  /** Event number `seq` of socket `session-N` (its ordinal is N). */
+  const event = (conversationId: string, sessionId: string, body: EventBody, seq = 1) =>
+    eventMessage(stream(conversationId), sessionId, body, { seq, sessionOrdinal: Number(sessionId.split("-")[1]) });
+  const doc = async (conversationId: string) =>
+    (await conversationRef(env.clients.firestore, conversationId).get()).data() as ConversationDoc;
+  const status = async (conversationId: string) => (await doc(conversationId))?.status;
   const seed = (conversationId: string) =>
     seedConversation(worker.runtime, {
       id: conversationId,
@@ -67,6 +70,15 @@ describe("events worker", () => {
       sampleRate: 8000,
       chunkSize: 1600,
     });
+  const finalizeAsIngress = (conversationId: string, finalPosition: number, sessionId: string, eventsConfirmed = 0) =>
+    beginFinalizeAsIngress(worker.runtime, conversationId, {
+      finalPosition,
+      reason: "client",
+      sessionId,
+      eventsConfirmed,
+    });
+  const trigger = (conversationId: string, finalPosition: number) =>
+    event(conversationId, "session-1", { type: "finalize", final_position: finalPosition, reason: "client" });
 
   beforeAll(async () => {
     env = await createTestEnvironment("ev");
@@ -100,16 +112,10 @@ describe("events worker", () => {
 
   it("applies an assignment that arrives before its segment, and a re-sent segment replaces the old one", async () => {
     const id = uniqueConversationId("order");
-    const t0 = Date.now();
-    await deliverEvent(
-      event(id, "session-2", { type: "speaker_assigned", person_id: "p7", segment_ids: ["s1"] }),
-      t0 + 10,
-    );
-    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 1, 2, "draft")] }), t0);
-    await deliverEvent(
-      event(id, "session-2", { type: "segments", segments: [segment("s1", 1, 2.5, "final")] }),
-      t0 + 20,
-    );
+    await seed(id);
+    await deliverEvent(event(id, "session-2", { type: "speaker_assigned", person_id: "p7", segment_ids: ["s1"] }, 1));
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 1, 2, "draft")] }));
+    await deliverEvent(event(id, "session-2", { type: "segments", segments: [segment("s1", 1, 2.5, "final")] }, 2));
 
     const segments = await listSegments(env.clients.firestore, id);
     expect(segments.map((s) => [s.id, s.text, s.end, s.person_id, s.session_id])).toEqual([
@@ -117,104 +123,151 @@ describe("events worker", () => {
     ]);
   });
 
-  it("does not let a redelivered older event overwrite a newer one, and is unchanged by redeliveries", async () => {
+  it("stores a segment sent with only id, start and end with the protocol's defaults", async () => {
+    const id = uniqueConversationId("defaults");
+    await seed(id);
+    const message = event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 1)] });
+    const bare = {
+      ...message,
+      data: Buffer.from(JSON.stringify({ type: "segments", segments: [{ id: "s1", start: 0, end: 1, extra: 1 }] })),
+    };
+    await deliverEvent(bare);
+    const [stored] = await listSegments(env.clients.firestore, id);
+    expect(stored).toEqual({
+      id: "s1",
+      start: 0,
+      end: 1,
+      text: "",
+      speaker: null,
+      is_user: false,
+      person_id: null,
+      session_id: "session-1",
+    });
+  });
+
+  it("orders writes by the ingress's revision, not by delivery: an older event delivered last changes nothing", async () => {
     const id = uniqueConversationId("stale");
-    const t0 = Date.now();
-    const older = event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 1, "old")] });
-    const newer = event(id, "session-2", { type: "segments", segments: [segment("s1", 0, 1, "new")] });
-    const assignOld = event(id, "session-1", { type: "speaker_assigned", person_id: "p-old", segment_ids: ["s1"] });
-    const assignNew = event(id, "session-2", { type: "speaker_assigned", person_id: "p-new", segment_ids: ["s1"] });
-    for (const [message, at] of [
-      [older, t0],
-      [newer, t0 + 5],
-      [assignOld, t0 + 6],
-      [assignNew, t0 + 7],
-    ] as const) {
-      await deliverEvent(message, at);
-    }
+    await seed(id);
+    const older = event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 1, "old")] }, 1);
+    const newer = event(id, "session-2", { type: "segments", segments: [segment("s1", 0, 1, "new")] }, 1);
+    const assignOld = event(id, "session-1", { type: "speaker_assigned", person_id: "p-old", segment_ids: ["s1"] }, 2);
+    const assignNew = event(id, "session-2", { type: "speaker_assigned", person_id: "p-new", segment_ids: ["s1"] }, 2);
+    for (const message of [newer, assignNew, older, assignOld]) await deliverEvent(message);
     const before = await listSegments(env.clients.firestore, id);
-    for (const [message, at] of [
-      [assignNew, t0 + 7],
-      [older, t0],
-      [assignOld, t0 + 6],
-      [newer, t0 + 5],
-      [older, t0],
-    ] as const) {
-      await deliverEvent(message, at);
-    }
-    const after = await listSegments(env.clients.firestore, id);
-    expect(after).toEqual(before);
-    expect(after.map((s) => [s.text, s.person_id])).toEqual([["new", "p-new"]]);
+    expect(before.map((s) => [s.text, s.person_id])).toEqual([["new", "p-new"]]);
+    await Promise.all([assignNew, older, assignOld, newer, older].map(deliverEvent));
+    expect(await listSegments(env.clients.firestore, id)).toEqual(before);
   });
 
   it("finalizes when the last chunk lands after the finalize, and requests extraction exactly once", async () => {
     const id = uniqueConversationId("fin-late");
     await seed(id);
     const chunks = chunkMessages(stream(id), pcm16Noise(2000)); // 4000 bytes: chunks of 1600, 1600, 800
-    const finalize = event(id, "session-2", { type: "finalize", final_position: 4000, reason: "client" });
+    await finalizeAsIngress(id, 4000, "session-1");
 
     await persist(deliveryOf(env.resources, "audio", chunks[0] as OutgoingMessage));
     await persist(deliveryOf(env.resources, "audio", chunks[2] as OutgoingMessage));
-    await deliverEvent(finalize);
+    await deliverEvent(trigger(id, 4000));
     expect(await status(id)).toBe("finalizing");
 
     await persist(deliveryOf(env.resources, "audio", chunks[1] as OutgoingMessage));
     expect(await status(id)).toBe("finalized");
 
     // Everything again, concurrently: still one finalization, one request.
-    await Promise.all([...chunks.map((c) => persist(deliveryOf(env.resources, "audio", c))), deliverEvent(finalize)]);
+    await Promise.all([
+      ...chunks.map((c) => persist(deliveryOf(env.resources, "audio", c))),
+      deliverEvent(trigger(id, 4000)),
+    ]);
     const requests = await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
-    expect(requests.map((m) => [m.attributes.conversation_id, m.attributes.reason, m.attributes.environment])).toEqual([
-      [id, "finalized", env.resources.environment],
+    expect(requests.map((m) => [m.attributes.conversation_id, m.attributes.reason, m.attributes.generation])).toEqual([
+      [id, "finalized", "1"],
     ]);
     expect(JSON.parse(requests[0]?.data.toString() ?? "null")).toEqual({ conversation_id: id });
-    expect(
-      worker.logs.find("INFO", {
-        conversation_id: id,
-        message: "conversation finalized; speaker extraction requested",
-      }),
-    ).toHaveLength(1);
-    const doc = (await conversationRef(env.clients.firestore, id).get()).data() as ConversationDoc;
-    expect(doc).toMatchObject({ status: "finalized", final_position: 4000, finalize_reason: "client" });
-    expect(doc.extraction_requested_at).toBeTruthy();
+    expect(worker.logs.find("INFO", { conversation_id: id, message: "speaker extraction requested" })).toHaveLength(1);
+    expect(await doc(id)).toMatchObject({
+      status: "finalized",
+      final_position: 4000,
+      finalize_reason: "client",
+      extraction_generation: 1,
+      extraction_requested_generation: 1,
+    });
   });
 
-  it("finalizes at once when the finalize (idle timeout) arrives after all audio", async () => {
-    const id = uniqueConversationId("fin-idle");
-    await seed(id);
-    for (const chunk of chunkMessages(stream(id), pcm16Noise(1600)))
-      await persist(deliveryOf(env.resources, "audio", chunk));
-    expect(await status(id)).toBe("in_progress");
+  it("waits for every event the ingress counted, in whatever order they arrive, before it finalizes", async () => {
+    const id = uniqueConversationId("barrier");
+    // Socket 2's count as the ingress recorded it with a durable position; socket 1's at finalize.
+    await seedConversation(worker.runtime, {
+      id,
+      userId: "user-a",
+      codec: "pcm16",
+      sampleRate: 8000,
+      chunkSize: 1600,
+      eventsRecorded: { "session-2": 1 },
+    });
+    const sent = [
+      event(id, "session-1", { type: "segments", segments: [segment("a", 0, 0.1)] }, 1),
+      event(id, "session-1", { type: "segments", segments: [segment("b", 0.1, 0.2)] }, 2),
+      event(id, "session-1", { type: "speaker_assigned", person_id: "p1", segment_ids: ["a", "b"] }, 3),
+      event(id, "session-2", { type: "segments", segments: [segment("c", 0.2, 0.3)] }, 1),
+    ];
+    await finalizeAsIngress(id, 0, "session-1", 3);
 
-    await deliverEvent(event(id, "session-1", { type: "finalize", final_position: 3200, reason: "idle_timeout" }));
-
+    await deliverEvent(trigger(id, 0));
+    await deliverEvent(sent[3] as OutgoingMessage);
+    await deliverEvent(sent[2] as OutgoingMessage);
+    await deliverEvent(sent[0] as OutgoingMessage);
+    expect(await status(id)).toBe("finalizing");
+    expect(lifecycleView(await doc(id)).extractionStatus).toBe("pending");
+    await deliverEvent(sent[1] as OutgoingMessage);
     expect(await status(id)).toBe("finalized");
-    const requests = await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
-    expect(requests.map((m) => m.attributes.conversation_id)).toEqual([id]);
+    const segments = await listSegments(env.clients.firestore, id);
+    expect(segments.map((s) => [s.id, s.person_id])).toEqual([
+      ["a", "p1"],
+      ["b", "p1"],
+      ["c", null],
+    ]);
+    await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
   });
 
-  it("asks for extraction again when an assignment lands after finalization", async () => {
+  it("starts a newer extraction generation when speaker data changes after finalization", async () => {
     const id = uniqueConversationId("late");
     await seed(id);
-    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 0.1)] }));
-    await deliverEvent(event(id, "session-1", { type: "finalize", final_position: 0, reason: "client" }));
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 0.1)] }, 1));
+    await finalizeAsIngress(id, 0, "session-1", 1);
+    await deliverEvent(trigger(id, 0));
     expect(await status(id)).toBe("finalized");
-    await deliverEvent(event(id, "session-1", { type: "speaker_assigned", person_id: "p1", segment_ids: ["s1"] }));
+    // A late event, never counted (its socket died before the ingress recorded it).
+    await deliverEvent(event(id, "session-1", { type: "speaker_assigned", person_id: "p1", segment_ids: ["s1"] }, 2));
 
     const requests = await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 2 });
-    expect(requests.map((m) => m.attributes.reason).sort()).toEqual(["finalized", "speaker_assigned"]);
+    expect(requests.map((m) => [m.attributes.reason, m.attributes.generation]).sort()).toEqual([
+      ["finalized", "1"],
+      ["speaker_assigned", "2"],
+    ]);
+    expect(await doc(id)).toMatchObject({ extraction_generation: 2, extraction_requested_generation: 2 });
+    // A redelivery of an event that changes nothing starts no generation.
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 0.1)] }, 1));
+    expect((await doc(id)).extraction_generation).toBe(2);
   });
 
-  it("retries a finalize that arrives before its conversation document, and applies it once the document exists", async () => {
-    const id = uniqueConversationId("early");
-    const finalize = event(id, "session-1", { type: "finalize", final_position: 0, reason: "client" });
-    await expect(deliverEvent(finalize)).rejects.toThrow(/before its conversation document exists/);
-    expect(worker.logs.find("WARNING", { conversation_id: id })).toHaveLength(1);
-
+  it("publishes a lost extraction request: a crash between the flip and the request", async () => {
+    const id = uniqueConversationId("lost");
     await seed(id);
-    await deliverEvent(finalize);
-    expect(await status(id)).toBe("finalized");
-    await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
+    await finalizeAsIngress(id, 0, "session-1");
+    // The flip happened, the worker died before publishing (the request generation trails).
+    await conversationRef(env.clients.firestore, id).update({ status: "finalized", extraction_generation: 1 });
+    await deliverEvent(trigger(id, 0)); // the redelivered message
+    const requests = await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
+    expect(requests.map((m) => [m.attributes.conversation_id, m.attributes.generation])).toEqual([[id, "1"]]);
+    expect((await doc(id)).extraction_requested_generation).toBe(1);
+  });
+
+  it("acks a finalize trigger for a conversation it has no record of, and one still in progress", async () => {
+    const id = uniqueConversationId("early");
+    await deliverEvent(trigger(id, 0));
+    await seed(id);
+    await deliverEvent(trigger(id, 0));
+    expect(await status(id)).toBe("in_progress");
   });
 
   it("dead-letters another environment's event, and one of another user, writing nothing", async () => {

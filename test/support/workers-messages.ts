@@ -75,10 +75,15 @@ export function chunkMessage(
   return { data: body, attributes };
 }
 
+/**
+ * An event as the ingress publishes it: `seq` is its number in the socket (0 for finalize,
+ * and by default 1 for data events), `sessionOrdinal` the socket's ordinal (default 1).
+ */
 export function eventMessage(
   stream: Pick<ChunkStream, "environment" | "conversationId" | "userId">,
   sessionId: string,
   body: EventBody,
+  revision: { seq?: number; sessionOrdinal?: number } = {},
 ): OutgoingMessage {
   const attributes: EventAttributeStrings = {
     schema_version: SCHEMA_VERSION,
@@ -88,6 +93,8 @@ export function eventMessage(
     session_id: sessionId,
     event_type: body.type,
     event_id: crypto.randomUUID(),
+    session_ordinal: String(revision.sessionOrdinal ?? 1),
+    seq: String(body.type === "finalize" ? 0 : (revision.seq ?? 1)),
   };
   return { data: Buffer.from(JSON.stringify(body)), attributes };
 }

@@ -9,6 +9,7 @@ import { createRuntime, type EnvironmentRuntime } from "../../functions/runtime"
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { loadSettings } from "../../shared/config";
 import { type ConversationDoc, conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
+import * as lifecycle from "../../shared/lifecycle";
 import type { TestEnvironment } from "./test-environment";
 import { type CapturedLogs, captureLogs } from "./workers-logs";
 
@@ -50,6 +51,9 @@ export async function seedConversation(
     status?: ConversationDoc["status"];
     finalPosition?: number | null;
     durablePosition?: number;
+    finalizeReason?: ConversationDoc["finalize_reason"];
+    eventsRecorded?: Record<string, number>;
+    extractionGeneration?: number;
   },
 ): Promise<void> {
   const now = Timestamp.now();
@@ -64,12 +68,36 @@ export async function seedConversation(
     durable_position: fields.durablePosition ?? 0,
     status: fields.status ?? "in_progress",
     final_position: fields.finalPosition ?? null,
-    finalize_reason: null,
+    finalize_reason: fields.finalizeReason ?? null,
+    events_recorded: fields.eventsRecorded ?? {},
+    sessions_opened: 1,
+    extraction_generation: fields.extractionGeneration ?? 0,
+    extraction_requested_generation: fields.extractionGeneration ?? 0,
     created_at: now,
     updated_at: now,
     finalized_at: null,
   };
   await conversationRef(runtime.clients.firestore, fields.id).set(doc);
+}
+
+/**
+ * The ingress's finalize (shared/lifecycle.ts `beginFinalize`): `finalizing` at
+ * `finalPosition`, with socket `sessionId`'s confirmed event count frozen.
+ */
+export async function beginFinalizeAsIngress(
+  runtime: EnvironmentRuntime,
+  conversationId: string,
+  request: { finalPosition: number; reason: "client" | "idle_timeout"; sessionId: string; eventsConfirmed: number },
+): Promise<void> {
+  const db = runtime.clients.firestore;
+  const ref = conversationRef(db, conversationId);
+  await db.runTransaction(async (tx) => {
+    const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+    if (current === undefined) throw new Error(`no conversation ${conversationId}`);
+    const update = lifecycle.beginFinalize(current, request);
+    if ("refused" in update) throw new Error(`conversation ${conversationId} is ${update.status}`);
+    tx.update(ref, update);
+  });
 }
 
 /** A session document as the ingress writes it when a socket opens and closes. */

@@ -35,7 +35,7 @@ const session = (id: string, started: string, ended: string | null): SessionDoc 
 });
 
 describe("conversationView", () => {
-  it("has exactly the documented fields, reports finalizing as in_progress and sorts sessions", () => {
+  it("has exactly the documented fields, reports finalizing as it is and sorts sessions", () => {
     const view = conversationView(conversation, {
       sessions: [
         session("b", "2030-01-01T00:01:00Z", null),
@@ -47,7 +47,7 @@ describe("conversationView", () => {
     expect(view).toEqual({
       id: "conv-12345678",
       environment: "staging",
-      status: "in_progress",
+      status: "finalizing",
       codec: "pcm16",
       sample_rate: 16000,
       position: 320000,
@@ -67,8 +67,10 @@ describe("conversationView", () => {
         ...conversation,
         status: "finalized",
         durable_position: 0,
+        extraction_generation: 2,
         extraction: {
           status: "done",
+          generation: 2,
           updated_at: t("2030-01-01T00:00:00Z"),
           people: [
             { person_id: "p1", status: "extracted", samples: 2 },
@@ -87,6 +89,32 @@ describe("conversationView", () => {
         { person_id: "p2", status: "skipped", reason: "too_short", samples: 0 },
       ],
     });
+  });
+
+  it("answers pending while a newer extraction generation is outstanding, and failed when events were rejected", () => {
+    const done = {
+      ...conversation,
+      status: "finalized" as const,
+      extraction_generation: 3,
+      extraction: { status: "done" as const, generation: 2, updated_at: t("2030-01-01T00:00:00Z"), people: [] },
+    };
+    const facts = { sessions: [], segmentCount: 0, audio: { endPosition: 0, durationMs: 0 } };
+    expect(conversationView(done, facts).extraction.status).toBe("pending");
+    expect(conversationView({ ...done, extraction_generation: 2 }, facts).extraction.status).toBe("done");
+    expect(
+      conversationView(
+        {
+          ...done,
+          extraction_generation: 2,
+          rejected_events: [{ session_id: "s", seq: 1, reason: "store_refused", segment_ids: ["x"] }],
+        },
+        facts,
+      ).extraction.status,
+    ).toBe("failed");
+    // Not finalized yet: whatever an earlier run wrote, extraction is pending.
+    expect(conversationView({ ...done, status: "finalizing", extraction_generation: 2 }, facts).extraction.status).toBe(
+      "pending",
+    );
   });
 });
 

@@ -1,8 +1,9 @@
 /** The events worker's edge and its replace-only-if-newer rule. */
 
-import { parseEventMessage, publishedAtMs } from "../../functions/events/event-message";
-import { isNewerOrSame } from "../../functions/events/segments";
+import { parseEventMessage } from "../../functions/events/event-message";
+import { compareRevision } from "../../functions/events/segments";
 import { parseEnvironmentName } from "../../shared/environment";
+import type { EventBody } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { eventMessage } from "../support/workers-messages";
 
@@ -18,19 +19,20 @@ function received(
 }
 
 describe("parseEventMessage", () => {
-  it("accepts each event type and stamps it with its publish time", () => {
+  it("accepts each event type with its socket ordinal and number (0 for finalize)", () => {
     for (const body of [
       { type: "segments" as const, segments: [segment] },
       { type: "speaker_assigned" as const, person_id: "p1", segment_ids: ["s1"] },
       { type: "finalize" as const, final_position: 320, reason: "client" as const },
     ]) {
       const parsed = parseEventMessage(
-        received(eventMessage(stream, "sess-1", body), "2030-01-02T03:04:05.678Z"),
+        received(eventMessage(stream, "sess-1", body, { seq: 7, sessionOrdinal: 3 }), "2030-01-02T03:04:05.678Z"),
         staging,
       );
       if (!parsed.ok) throw new Error(parsed.rejection.detail);
       expect(parsed.event.body).toEqual(body);
-      expect(parsed.event.publishedAtMs).toBe(Date.UTC(2030, 0, 2, 3, 4, 5, 678));
+      expect(parsed.event.attributes.session_ordinal).toBe(3);
+      expect(parsed.event.attributes.seq).toBe(body.type === "finalize" ? 0 : 7);
     }
   });
 
@@ -80,15 +82,21 @@ describe("parseEventMessage", () => {
 
 describe("versions", () => {
   it("replaces a document only with an event at least as new", () => {
-    expect(isNewerOrSame(undefined, 5)).toBe(true);
-    expect(isNewerOrSame(5, 5)).toBe(true);
-    expect(isNewerOrSame(5, 6)).toBe(true);
-    expect(isNewerOrSame(6, 5)).toBe(false);
+    expect(compareRevision(undefined, 5)).toBe("newer");
+    expect(compareRevision(5, 5)).toBe("same");
+    expect(compareRevision(5, 6)).toBe("newer");
+    expect(compareRevision(6, 5)).toBe("stale");
   });
 
-  it("treats an event without a publish time as published now", () => {
-    expect(publishedAtMs(undefined, () => 42)).toBe(42);
-    expect(publishedAtMs("not a time", () => 42)).toBe(42);
-    expect(publishedAtMs("1970-01-01T00:00:01.000Z", () => 42)).toBe(1000);
+  it("rejects a data event numbered 0 and a finalize numbered otherwise", () => {
+    const cases: Array<[EventBody, string]> = [
+      [{ type: "segments", segments: [segment] }, "0"],
+      [{ type: "finalize", final_position: 320, reason: "client" }, "1"],
+    ];
+    for (const [body, seq] of cases) {
+      const message = eventMessage(stream, "sess-1", body);
+      const parsed = parseEventMessage(received({ ...message, attributes: { ...message.attributes, seq } }), staging);
+      expect(parsed.ok ? "accepted" : parsed.rejection.reason).toBe("invalid_schema");
+    }
   });
 });

@@ -16,6 +16,7 @@ function conversation(idleTimeoutMs: number, now: () => number) {
     sampleRate: 16000 as const,
     chunkSize: 1000,
     durablePosition: 0,
+    sessionOrdinal: 1,
     created: true,
     updateTime: Timestamp.now(),
   };
@@ -37,6 +38,7 @@ function conversation(idleTimeoutMs: number, now: () => number) {
     },
     supersede: async () => undefined,
     settled: async () => undefined,
+    eventsConfirmed: () => 0,
   };
   live.attach(socket, opened);
   return { live, finalized };

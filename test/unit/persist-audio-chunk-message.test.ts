@@ -1,8 +1,6 @@
 /** The persist-audio worker's edge: which messages are stored, and why others are rejected. */
 
-import { isFinalDeliveryAttempt, MAX_DELIVERY_ATTEMPTS } from "../../functions/dead-letter";
 import { checkAgainstConversation, parseAudioChunkMessage } from "../../functions/persist-audio/chunk-message";
-import { MAX_DELIVERY_ATTEMPTS as PROVISIONED_MAX_DELIVERY_ATTEMPTS } from "../../local/provision";
 import { frameOpusPackets } from "../../shared/audio-format";
 import { parseEnvironmentName } from "../../shared/environment";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
@@ -145,12 +143,5 @@ describe("checkAgainstConversation", () => {
       "beyond_final_position",
     );
     expect(checkAgainstConversation(attributes, { ...conversation, final_position: 24 })).toBeUndefined();
-  });
-});
-
-describe("final delivery attempt", () => {
-  it("matches the subscriptions' dead-letter policy", () => {
-    expect(MAX_DELIVERY_ATTEMPTS).toBe(PROVISIONED_MAX_DELIVERY_ATTEMPTS);
-    expect([undefined, 1, 4, 5, 6].map(isFinalDeliveryAttempt)).toEqual([false, false, false, true, true]);
   });
 });

@@ -1,0 +1,238 @@
+/**
+ * The conversation lifecycle: every change of a conversation's `status` and of its
+ * extraction generation is one of the pure transitions below, applied by the ingress, the
+ * workers and the orphan sweeper to the conversation document (each in one conditional write
+ * or transaction), and read back by the API through `lifecycleView`. Nothing else writes
+ * `status`.
+ *
+ *                  beginFinalize (ingress: client `finalize`, idle timeout, orphan sweep)
+ *   in_progress ─────────────────────────────────────────────▶ finalizing
+ *     │  ▲ commitDurable: durable_position and the count of          │
+ *     └──┘ events each socket had confirmed by Pub/Sub               │ completeFinalization
+ *                                                                    │ (persist-audio or events,
+ *                                                                    │  whichever finishes last)
+ *                                                                    ▼
+ *                              extraction generation g+1 ◀──────── finalized
+ *                              requested, then answered             │  ▲ dataChanged: a segment or
+ *                                                                   └──┘ assignment changed after the
+ *                                                                        flip → generation g+1
+ *
+ * The barrier. `finalizing` freezes `final_position` (every chunk below it was published
+ * before the write) and `events_recorded` (per socket, how many of its text events Pub/Sub
+ * confirmed, numbered 1..n by the ingress). The flip to `finalized` needs both: every chunk
+ * up to `final_position` persisted, and every recorded event marked applied by the events
+ * worker (or rejected, with its reason). Delivery order plays no part.
+ *
+ * Extraction generations. The flip sets generation g = 1 (or one more); any change of
+ * speaker data after it sets g + 1. A run works for the generation it read and writes its
+ * result only if that generation is still the newest, so an older run can never overwrite a
+ * newer one, and the API answers `pending` until the newest generation has a result.
+ * `extraction_requested_generation` trails `extraction_generation` until the request for it
+ * was published: a worker that finds the conversation finalized with a gap publishes again.
+ */
+export type ConversationStatus = "in_progress" | "finalizing" | "finalized";
+export type FinalizeReason = "client" | "idle_timeout";
+export type ExtractionStatus = "pending" | "done" | "failed";
+
+/** The lifecycle's fields of a conversation document. */
+export interface LifecycleFields {
+  status: ConversationStatus;
+  durable_position: number;
+  final_position: number | null;
+  finalize_reason: FinalizeReason | null;
+  /** Per socket session: how many of its events (seq 1..n) Pub/Sub confirmed. */
+  events_recorded?: Record<string, number>;
+  /** Sockets that opened the conversation so far; the newest is its ordinal. */
+  sessions_opened?: number;
+  extraction_generation?: number;
+  /** When the newest generation started (a commit time): it covers every write before it. */
+  extraction_generation_at?: { toMillis(): number } | null;
+  extraction_requested_generation?: number;
+  /** Events that could never be applied, with why (recorded at the flip). */
+  rejected_events?: RejectedEvent[];
+  extraction?: { status: ExtractionStatus; generation?: number };
+}
+
+export interface RejectedEvent {
+  session_id: string;
+  seq: number;
+  reason: string;
+  /** The segments (or assigned segments) the event carried. */
+  segment_ids: string[];
+}
+
+/** A refusal: why the transition does not apply to the document as it is. */
+export type Refusal =
+  | { readonly refused: "not_in_progress"; readonly status: ConversationStatus }
+  | { readonly refused: "not_finalizing"; readonly status: ConversationStatus };
+
+// ---------------------------------------------------------------- the ingress
+
+/** The fields a durable-position commit writes (no status change). */
+export function commitDurable(
+  doc: Pick<LifecycleFields, "status" | "durable_position" | "events_recorded">,
+  commit: { position: number; sessionId: string; eventsConfirmed: number },
+): Record<string, unknown> | Refusal | undefined {
+  if (doc.status !== "in_progress") return { refused: "not_in_progress", status: doc.status };
+  const recorded = doc.events_recorded?.[commit.sessionId] ?? 0;
+  const update: Record<string, unknown> = {};
+  if (commit.position > doc.durable_position) update.durable_position = commit.position;
+  if (commit.eventsConfirmed > recorded) update[`events_recorded.${commit.sessionId}`] = commit.eventsConfirmed;
+  return Object.keys(update).length === 0 ? undefined : update;
+}
+
+/**
+ * The conversation is over. Called only once the final chunk and every event the socket
+ * received are confirmed by Pub/Sub, so this one write makes everything durable and freezes
+ * the barrier.
+ */
+export function beginFinalize(
+  doc: Pick<LifecycleFields, "status" | "events_recorded">,
+  request: { finalPosition: number; reason: FinalizeReason; sessionId: string; eventsConfirmed: number },
+): Record<string, unknown> | Refusal {
+  if (doc.status !== "in_progress") return { refused: "not_in_progress", status: doc.status };
+  const update: Record<string, unknown> = {
+    status: "finalizing" satisfies ConversationStatus,
+    durable_position: request.finalPosition,
+    final_position: request.finalPosition,
+    finalize_reason: request.reason,
+  };
+  const recorded = doc.events_recorded?.[request.sessionId] ?? 0;
+  if (request.eventsConfirmed > recorded) update[`events_recorded.${request.sessionId}`] = request.eventsConfirmed;
+  return update;
+}
+
+/** A socket opened the conversation: its ordinal orders its events after every earlier socket's. */
+export function openSession(doc: Pick<LifecycleFields, "sessions_opened">): { sessions_opened: number } {
+  return { sessions_opened: (doc.sessions_opened ?? 0) + 1 };
+}
+
+// ---------------------------------------------------------------- the barrier
+
+/** One event of the barrier: socket `sessionId`'s event number `seq`. */
+export interface EventKey {
+  readonly sessionId: string;
+  readonly seq: number;
+}
+
+/** Every event the barrier waits for, from the frozen counts. */
+export function recordedEvents(eventsRecorded: Readonly<Record<string, number>> | undefined): EventKey[] {
+  const keys: EventKey[] = [];
+  for (const [sessionId, count] of Object.entries(eventsRecorded ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (let seq = 1; seq <= count; seq += 1) keys.push({ sessionId, seq });
+  }
+  return keys;
+}
+
+/** The document id of an event's applied marker (`applied_events/{id}`). */
+export function appliedEventId(key: EventKey): string {
+  return `${key.sessionId}:${String(key.seq).padStart(9, "0")}`;
+}
+
+/**
+ * The version of what an event writes: later sockets win over earlier ones, and within one
+ * socket later events over earlier ones, whatever the order Pub/Sub delivers them in.
+ */
+export function eventRevision(sessionOrdinal: number, seq: number): number {
+  return sessionOrdinal * 1_000_000_000 + seq;
+}
+
+export type Completion =
+  | { readonly ready: true; readonly update: Record<string, unknown>; readonly generation: number }
+  | { readonly ready: false; readonly waitingFor: "chunks" | "events"; readonly missing: number }
+  | Refusal;
+
+/**
+ * `finalizing` → `finalized`, when the audio is complete and every recorded event is
+ * applied; `finalized_at` is the caller's (a server timestamp).
+ */
+export function completeFinalization(
+  doc: Pick<LifecycleFields, "status" | "extraction_generation">,
+  facts: { missingChunks: number; missingEvents: number; rejected: readonly RejectedEvent[] },
+): Completion {
+  if (doc.status !== "finalizing") return { refused: "not_finalizing", status: doc.status };
+  if (facts.missingChunks > 0) return { ready: false, waitingFor: "chunks", missing: facts.missingChunks };
+  if (facts.missingEvents > 0) return { ready: false, waitingFor: "events", missing: facts.missingEvents };
+  const generation = (doc.extraction_generation ?? 0) + 1;
+  return {
+    ready: true,
+    generation,
+    update: {
+      status: "finalized" satisfies ConversationStatus,
+      extraction_generation: generation,
+      rejected_events: [...facts.rejected],
+    },
+  };
+}
+
+// ---------------------------------------------------------------- extraction generations
+
+/**
+ * Speaker data was written at `writtenAtMs` (its commit time). A generation started after
+ * that write covers it; otherwise, once finalized, a newer generation must start. Before the
+ * flip nothing is needed: the flip's own generation starts after every write it waited for.
+ * The caller adds `extraction_generation_at` (the commit time of its write).
+ */
+export function dataChanged(
+  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_generation_at">,
+  writtenAtMs: number,
+): { update: Record<string, unknown>; generation: number } | undefined {
+  if (doc.status !== "finalized") return undefined;
+  const startedAtMs = doc.extraction_generation_at?.toMillis();
+  if (startedAtMs !== undefined && startedAtMs > writtenAtMs) return undefined;
+  const generation = (doc.extraction_generation ?? 0) + 1;
+  return { update: { extraction_generation: generation }, generation };
+}
+
+/** The generation whose request still has to be published, if any. */
+export function unrequestedGeneration(
+  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_requested_generation">,
+): number | undefined {
+  if (doc.status !== "finalized") return undefined;
+  const generation = doc.extraction_generation ?? 0;
+  return generation > (doc.extraction_requested_generation ?? 0) ? generation : undefined;
+}
+
+/** The request for `generation` was published. */
+export function extractionRequested(
+  doc: Pick<LifecycleFields, "extraction_requested_generation">,
+  generation: number,
+): Record<string, unknown> | undefined {
+  return generation > (doc.extraction_requested_generation ?? 0)
+    ? { extraction_requested_generation: generation }
+    : undefined;
+}
+
+/** Whether a run for `generation` may write its result: only the newest generation's may. */
+export function mayRecordExtraction(
+  doc: Pick<LifecycleFields, "status" | "extraction_generation">,
+  generation: number,
+): boolean {
+  return doc.status === "finalized" && (doc.extraction_generation ?? 0) === generation;
+}
+
+// ---------------------------------------------------------------- what the API says
+
+export interface LifecycleView {
+  readonly status: ConversationStatus;
+  /** PROTOCOL section 3: `done`/`failed` only for the newest generation's finished run. */
+  readonly extractionStatus: ExtractionStatus;
+  /** Whether the stored per-person result belongs to the newest generation. */
+  readonly extractionCurrent: boolean;
+}
+
+export function lifecycleView(
+  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction" | "rejected_events">,
+): LifecycleView {
+  const summary = doc.extraction;
+  const current =
+    doc.status === "finalized" &&
+    summary !== undefined &&
+    summary.generation !== undefined &&
+    summary.generation === (doc.extraction_generation ?? 0);
+  let extractionStatus: ExtractionStatus = "pending";
+  if (current && summary.status !== "pending") {
+    extractionStatus = (doc.rejected_events?.length ?? 0) > 0 ? "failed" : summary.status;
+  }
+  return { status: doc.status, extractionStatus, extractionCurrent: current };
+}

@@ -32,6 +32,7 @@ import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limit
 import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
+import { cpuMeter, cpuSecondsOf, emulatorProcesses } from "./process-cpu";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
@@ -49,8 +50,10 @@ interface Sizes {
   readonly streams: number;
   readonly realtimeSeconds: number;
 }
-const FULL: Sizes = { throughputSeconds: 6, streams: 1000, realtimeSeconds: 11 };
-const SHORT: Sizes = { throughputSeconds: 3, streams: 200, realtimeSeconds: 11 };
+const FULL: Sizes = { throughputSeconds: 8, streams: 1000, realtimeSeconds: 11 };
+const SHORT: Sizes = { throughputSeconds: 5, streams: 200, realtimeSeconds: 11 };
+/** Throughput runs count from this long after the first byte (steady state). */
+const WARMUP_SECONDS = 3;
 let sizes = FULL;
 
 // ------------------------------------------------------------ processes
@@ -62,18 +65,6 @@ interface ServerProcess {
   /** CPU time (user + system) the process has used so far, in seconds. */
   cpuSeconds(): number;
   stop(): Promise<void>;
-}
-
-const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** A child's process.cpuUsage(), read from outside: utime + stime of /proc/PID/stat. */
-function cpuSecondsOf(pid: number | undefined): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of proc(5); the slice starts at field 3.
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  if (!Number.isFinite(ticks)) throw new Error("no utime/stime in /proc stat");
-  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 function rssOf(pid: number | undefined): number {
@@ -164,7 +155,7 @@ async function startServer(
     child,
     url: `ws://127.0.0.1:${port}${listenPath}`,
     rssBytes: () => rssOf(child.pid),
-    cpuSeconds: () => cpuSecondsOf(child.pid),
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? -1),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -259,8 +250,9 @@ async function measureThroughput(
   server: ServerProcess,
   url: string,
   headers: Record<string, string>,
+  emulators: Readonly<Record<string, number>>,
   window?: { opened: () => void; closed: () => void },
-): Promise<{ fps: number; cpuCores: number }> {
+): Promise<{ fps: number; cpuCores: number; cpu: Record<string, number> }> {
   const streams = await openStreams(url, headers, THROUGHPUT_CONNECTIONS, THROUGHPUT_CONNECTIONS);
   const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
   let stopped = false;
@@ -271,18 +263,23 @@ async function measureThroughput(
     for (let i = 0; i < 16 && !stopped && socket.writableLength < 512 * 1024; i += 1) socket.write(frame);
     if (!stopped) setImmediate(() => pump(stream));
   };
-  const started = process.hrtime.bigint();
-  const cpuBefore = server.cpuSeconds();
-  window?.opened();
+  const ackedFrames = () => streams.reduce((sum, s) => sum + s.acked / FRAME_BYTES, 0);
   for (const stream of streams) pump(stream);
+  // Steady state only: the first acks come a whole chunk plus a publish and a write after
+  // the first byte, which would count against the ingress in a short run.
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_SECONDS * 1000));
+  const started = process.hrtime.bigint();
+  const meter = cpuMeter({ server: server.child.pid ?? -1, ...emulators });
+  const framesBefore = ackedFrames();
+  window?.opened();
   await new Promise((resolve) => setTimeout(resolve, sizes.throughputSeconds * 1000));
-  stopped = true;
   window?.closed();
-  const cpu = server.cpuSeconds() - cpuBefore;
+  const cpu = meter.stop();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const frames = streams.reduce((sum, s) => sum + s.acked / FRAME_BYTES, 0);
+  const frames = ackedFrames() - framesBefore;
+  stopped = true;
   for (const stream of streams) stream.ws.terminate();
-  return { fps: frames / seconds, cpuCores: cpu / seconds };
+  return { fps: frames / seconds, cpuCores: (cpu.server ?? Number.NaN) / seconds, cpu };
 }
 
 /** Attributes the size of an audio chunk's (shared/messages.ts), so each message costs the same. */
@@ -310,7 +307,12 @@ function chunkAttributes(i: number): Record<string, string> {
  * emulator, with as many publishes in flight as the ingress allows its sockets, no
  * ordering key. Counted in frames of audio per second, as the ingress is.
  */
-async function measureDirectPublish(topicName: string, projectId: string, seconds: number): Promise<number> {
+async function measureDirectPublish(
+  topicName: string,
+  projectId: string,
+  seconds: number,
+  emulators: Readonly<Record<string, number>>,
+): Promise<{ fps: number; cpu: Record<string, number> }> {
   const pubsub = new PubSub({ projectId });
   const topic = pubsub.topic(topicName, {
     batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
@@ -318,7 +320,6 @@ async function measureDirectPublish(topicName: string, projectId: string, second
   const data = crypto.randomBytes(CHUNK_BYTES);
   let chunks = 0;
   let stopped = false;
-  const started = process.hrtime.bigint();
   const loop = async (): Promise<void> => {
     while (!stopped) {
       await topic.publishMessage({ data, attributes: chunkAttributes(chunks) });
@@ -326,12 +327,26 @@ async function measureDirectPublish(topicName: string, projectId: string, second
     }
   };
   const loops = Array.from({ length: THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket }, loop);
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_SECONDS * 1000));
+  const started = process.hrtime.bigint();
+  const meter = cpuMeter(emulators);
+  const chunksBefore = chunks;
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  stopped = true;
+  const cpu = meter.stop();
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const counted = chunks - chunksBefore;
+  stopped = true;
   await Promise.allSettled(loops);
   await pubsub.close();
-  return (chunks * FRAMES_PER_CHUNK) / elapsed;
+  return { fps: (counted * FRAMES_PER_CHUNK) / elapsed, cpu };
+}
+
+/** `ingress 12 ms, Pub/Sub emulator 30 ms, ...`: CPU milliseconds per MB of audio moved, per process. */
+function cpuPerMb(cpu: Readonly<Record<string, number>>, fps: number, seconds: number): string {
+  const megabytes = (fps * seconds * FRAME_BYTES) / 1e6;
+  return Object.entries(cpu)
+    .map(([name, s]) => `${name} ${((1000 * s) / megabytes).toFixed(1)} ms`)
+    .join(", ");
 }
 
 /**
@@ -467,12 +482,14 @@ export async function run(context: BenchContext): Promise<void> {
   if (phases.includes("throughput")) {
     // 1. Throughput, side by side: the ceiling, the raw ws server, the ingress, the ceiling
     // again (the machine's load drifts; the ratio is to the better of the two).
-    const ceiling = () => measureDirectPublish(resources.topics.audio, resources.projectId, sizes.throughputSeconds);
+    const emulators = emulatorProcesses(context.emulatorEnv);
+    const ceiling = () =>
+      measureDirectPublish(resources.topics.audio, resources.projectId, sizes.throughputSeconds, emulators);
     const directBefore = await ceiling();
     step("direct publish measured");
     const raw = await startRaw();
     step("raw server up");
-    const rawRun = await measureThroughput(raw, raw.url, {});
+    const rawRun = await measureThroughput(raw, raw.url, {}, {});
     step("raw throughput measured");
     const rawIdle = await idleRss(raw, raw.url, {}, 100);
     rawIdlePerThousand = rawIdle.perThousand;
@@ -489,7 +506,7 @@ export async function run(context: BenchContext): Promise<void> {
       durable.commitMs.push(entry.commit_ms);
     });
     step("ingress up");
-    const ingressRun = await measureThroughput(ingress, ingress.url, headers, {
+    const ingressRun = await measureThroughput(ingress, ingress.url, headers, emulators, {
       opened: () => (durable.open = true),
       closed: () => (durable.open = false),
     });
@@ -497,20 +514,27 @@ export async function run(context: BenchContext): Promise<void> {
     await ingress.stop();
     const directAfter = await ceiling();
     step("direct publish measured again");
-    const directFps = Math.max(directBefore, directAfter);
+    const best = directAfter.fps > directBefore.fps ? directAfter : directBefore;
+    const directFps = best.fps;
     context.report(
       `throughput: ${fps(ingressRun.fps)} through the ingress (acked: published to Pub/Sub and recorded in Firestore) = ` +
         `${((100 * ingressRun.fps) / directFps).toFixed(0)}% of the direct-publish ceiling measured in this run, ${fps(directFps)} (aim >= 60%)`,
     );
     context.report(
       `           ceiling: the Pub/Sub client alone, the same 5 s chunks, ${THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket} publishes in flight, no ordering key ` +
-        `(before ${fps(directBefore)}, after ${fps(directAfter)}); ` +
+        `(before ${fps(directBefore.fps)}, after ${fps(directAfter.fps)}); ` +
         `raw ws loopback: ${fps(rawRun.fps)} (ingress/raw ${(ingressRun.fps / rawRun.fps).toFixed(2)})`,
     );
     context.report(
-      `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${sizes.throughputSeconds} s each, acks every ${CHUNK_SECONDS} s of audio; ` +
+      `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${sizes.throughputSeconds} s each after ${WARMUP_SECONDS} s of warm-up, acks every ${CHUNK_SECONDS} s of audio; ` +
         `ingress CPU ${ingressRun.cpuCores.toFixed(2)} cores (${((1000 * ingressRun.cpuCores) / ((ingressRun.fps * FRAME_BYTES) / 1e6)).toFixed(1)} ms CPU per MB)`,
     );
+    const { server: ingressCpu = Number.NaN, ...alongside } = ingressRun.cpu;
+    const window = sizes.throughputSeconds;
+    context.report(
+      `           CPU per MB of audio, through the ingress: ${cpuPerMb({ ingress: ingressCpu, ...alongside }, ingressRun.fps, window)}`,
+    );
+    context.report(`           CPU per MB of audio, direct publish: ${cpuPerMb(best.cpu, directFps, window)}`);
     context.report(
       `           under that load, Pub/Sub publish ${formatDistribution(distribution(durable.publishMs))}`,
     );
@@ -572,7 +596,10 @@ export async function run(context: BenchContext): Promise<void> {
     );
     // Every stream completes at least two chunks in the run.
     const missing = n * 2 - latencies.length;
-    if (missing > 0) context.report(`WARNING: at least ${missing} chunk acks did not arrive`);
+    if (missing > 0)
+      context.report(
+        `WARNING: at least ${missing} chunk acks did not arrive: the pipeline did not keep up, so the CPU figure above is not per real-time stream`,
+      );
     for (const s of idle.streams) s.ws.terminate();
   } finally {
     await ingress.stop();

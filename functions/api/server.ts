@@ -20,6 +20,20 @@ export async function startApi(
       res.destroy();
     });
   });
+  // A request Node's HTTP parser refuses (a target without a leading '/', a malformed
+  // header) never reaches the handler: answer it with the contract's JSON error too.
+  server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: { code: "bad_request", message: "the request is not valid HTTP" } });
+    // A response to HEAD has no body (its length is still announced).
+    const head = error.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${head ? "" : body}`,
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => resolve());

@@ -51,6 +51,15 @@ describe("found by the fuzzer", () => {
       ]),
     ]);
   });
+
+  it.each(["GET", "HEAD"])(
+    "%s with a request target Node's HTTP parser refuses (no leading '/') answers the contract's JSON 400",
+    async (method) => {
+      const answer = await apiRequest(fuzz.target.apiUrl, { method, path: "?limit=1" });
+      expect(answer.status).toBe(400);
+      expect(apiAnswerProblem(method, answer)).toBeUndefined();
+    },
+  );
 });
 
 /**

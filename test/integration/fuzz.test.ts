@@ -68,10 +68,19 @@ test("sockets: the contract's close code or everything acked visible, never 1011
   console.info(`fuzz sockets played: ${JSON.stringify(Object.fromEntries([...fuzz.outcomes].sort()))}`);
 });
 
+/** encodeURIComponent, or every UTF-8 byte escaped where it refuses (a lone surrogate). */
+function percentEncode(raw: string): string {
+  try {
+    return encodeURIComponent(raw);
+  } catch {
+    return [...Buffer.from(raw)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+  }
+}
+
 function apiPath(c: ApiCase): string {
   const raw =
     "fixture" in c.id ? (c.id.fixture === "conversation" ? fixture.conversationId : fixture.personId) : c.id.raw;
-  const id = c.encode ? encodeURIComponent(raw) : raw;
+  const id = c.encode ? percentEncode(raw) : raw;
   const path = {
     conversation: `/v1/conversations/${id}`,
     audio: `/v1/conversations/${id}/audio.wav`,

@@ -194,6 +194,23 @@ describe("the conversation console in a browser", () => {
     for (const id of listA) expect(listB).not.toContain(id);
   }, 120_000);
 
+  it("says in a sentence what to do when the browser refuses the microphone", async () => {
+    const [envA] = stack.envs;
+    // A microphone exists, but the permission prompt is answered "block".
+    const refusing = await launchChromium({ refuseMicrophone: true });
+    try {
+      const page = await refusing.context.newPage();
+      await page.goto(consoleFor(envA, "alice"));
+      await page.getByTestId("record-start").click();
+      const problem = page.getByTestId("problem");
+      await problem.waitFor(WAIT);
+      expect(await problem.textContent()).toMatch(/refused the microphone.*Allow microphone access/);
+      expect(await page.getByTestId("record-state").textContent()).toBe("failed");
+    } finally {
+      await refusing.close();
+    }
+  }, 60_000);
+
   it("switches environment in one click, and the banner follows the server", async () => {
     const [envA, envB] = stack.envs;
     const page = await chromium.context.newPage();

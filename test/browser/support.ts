@@ -34,9 +34,12 @@ export interface LaunchedBrowser {
 
 /**
  * Headless Chromium with a fresh profile (playwright makes a new user-data-dir per launch);
- * with `microphoneWav`, its fake microphone plays that file (looped).
+ * with `microphoneWav`, its fake microphone plays that file (looped); with `refuseMicrophone`,
+ * a microphone exists but every permission prompt is answered "block".
  */
-export async function launchChromium(options: { microphoneWav?: string } = {}): Promise<LaunchedBrowser> {
+export async function launchChromium(
+  options: { microphoneWav?: string; refuseMicrophone?: boolean } = {},
+): Promise<LaunchedBrowser> {
   requireChromium();
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -57,6 +60,7 @@ export async function launchChromium(options: { microphoneWav?: string } = {}): 
             `--use-file-for-fake-audio-capture=${options.microphoneWav}`,
           ]
         : []),
+      ...(options.refuseMicrophone ? ["--use-fake-device-for-media-stream", "--deny-permission-prompts"] : []),
     ],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -4,14 +4,19 @@
  * should do on each code. The ingress and the client SDK both import this file, so the
  * two ends of a socket cannot disagree about the wire format.
  *
- * Guarantees the ingress adds beyond PROTOCOL.md (compatible with it):
- * - An `ack` is sent only after every text message received on the socket before the
- *   audio it acknowledges was published. A client may therefore forget a text message once
- *   an `ack` arrives after it, and re-send it after a reconnect otherwise (re-sending is
- *   idempotent: segment ids replace, assignments repeat).
- * - The `conversation_finalized` error carries `final_position` when it is known, so a
- *   client whose `finalized` answer was lost with its socket can tell whether everything it
- *   sent is in the conversation.
+ * Guarantees of PROTOCOL.md section 2 and how the ingress keeps them:
+ * - No durable position is recorded, and no `ack` sent, past audio received after a text
+ *   message that Pub/Sub has not confirmed (the count of confirmed events is recorded in
+ *   the same write as the position: shared/lifecycle.ts). A client may therefore forget a
+ *   text message once an `ack` arrives after it, and re-send it after a reconnect otherwise
+ *   (re-sending is idempotent: segment ids replace, assignments repeat).
+ * - The `conversation_finalized` error carries `final_position`, `durable_position` and
+ *   `finalize_reason`, so a client whose `finalized` answer was lost with its socket can
+ *   tell exactly whether everything it sent is in the conversation.
+ * - A `segments` message with a segment that breaks the rules (a missing `id`, `start` or
+ *   `end`, `end` before `start`, an id the stores cannot hold) is refused whole with 4400,
+ *   naming the segment and the rule: nothing of it is stored, and the client fixes it. The
+ *   optional fields take their defaults and unknown fields are ignored.
  *
  * Decisions where PROTOCOL.md leaves room:
  * - A client-chosen `conversation_id` without a resume token creates the conversation if

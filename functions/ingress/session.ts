@@ -77,6 +77,14 @@ interface InFlightChunk {
   publishedAt: number | undefined;
 }
 
+/** ` (segment "s7")` when a refused path points into a segments batch whose segment has an id. */
+function namedSegment(json: unknown, path: readonly PropertyKey[] | undefined): string {
+  if (path?.[0] !== "segments" || typeof path[1] !== "number") return "";
+  const segments = (json as { segments?: unknown }).segments;
+  const id = Array.isArray(segments) ? (segments[path[1]] as { id?: unknown } | undefined)?.id : undefined;
+  return typeof id === "string" ? ` (segment ${JSON.stringify(id.slice(0, 128))})` : "";
+}
+
 function toBuffer(data: WebSocket.RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -315,7 +323,7 @@ export class Session implements AttachedSocket {
       const issue = parsed.error.issues[0];
       this.refuse(
         "bad_request",
-        `malformed message: ${issue?.path.join(".") || "message"} ${issue?.message ?? "is invalid"}`,
+        `malformed message: ${issue?.path.join(".") || "message"}${namedSegment(json, issue?.path)} ${issue?.message ?? "is invalid"}`,
       );
       return;
     }

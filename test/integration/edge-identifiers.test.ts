@@ -72,7 +72,11 @@ test("segment_id: a reserved id is 4400 naming segments.N.id; the valid segments
   });
   expect(await refusal(client)).toEqual({
     close: 4400,
-    error: { type: "error", code: "bad_request", message: `malformed message: segments.1.id ${RESERVED_RULE}` },
+    error: {
+      type: "error",
+      code: "bad_request",
+      message: `malformed message: segments.1.id (segment "__bad__") ${RESERVED_RULE}`,
+    },
   });
   // The whole batch was refused before anything was acknowledged: nothing of it is stored.
   const segments = await api(
@@ -93,7 +97,7 @@ test("person_id: a reserved id is 4400 in speaker_assigned and in a segment, and
   inSegment.client.json({ type: "segments", segments: [{ id: "s1", start: 0, end: 1, person_id: "__p__" }] });
   expect(await refusal(inSegment.client)).toMatchObject({
     close: 4400,
-    error: { message: `malformed message: segments.0.person_id ${RESERVED_RULE}` },
+    error: { message: `malformed message: segments.0.person_id (segment "s1") ${RESERVED_RULE}` },
   });
   const answer = await api("/v1/people/__p__", await signAccessToken(fuzz.target.tokenSecret, "u-edge"));
   expect(answer).toEqual({

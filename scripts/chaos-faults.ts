@@ -1,0 +1,86 @@
+/**
+ * The worker faults of `npm run chaos`, injected in the real delivery path through the
+ * local stack's `wrapWorker` (local/stack.ts): each delivery is slowed by a random delay,
+ * fails at random with a transient gRPC UNAVAILABLE (code 14, so the bridge nacks it and
+ * Pub/Sub redelivers), and is delivered 1 to 3 times in all, the extra deliveries
+ * concurrently and after random delays (so out of order). Every choice comes from the
+ * run's PRNG.
+ */
+import type { PubSubHandler } from "../shared/pubsub-event";
+import { integerBetween, type Random } from "./chaos-plan";
+
+export interface WorkerFaultOptions {
+  /** Each delivery waits 0 to this many ms before the handler runs. */
+  readonly maxDelayMs: number;
+  /** Probability that a delivery fails with a transient error (before or after the handler ran). */
+  readonly failureRate: number;
+  /** Extra deliveries of the same message arrive up to this many ms later. */
+  readonly maxDuplicateDelayMs: number;
+}
+
+export interface FaultCounters {
+  deliveries: number;
+  duplicates: number;
+  injectedFailures: number;
+  /** Errors of the handler itself (not injected), by message. */
+  handlerErrors: Map<string, number>;
+}
+
+export function newFaultCounters(): FaultCounters {
+  return { deliveries: 0, duplicates: 0, injectedFailures: 0, handlerErrors: new Map() };
+}
+
+/** A transient failure as the Google clients report one: gRPC UNAVAILABLE. */
+export class InjectedUnavailable extends Error {
+  readonly code = 14;
+  constructor(worker: string) {
+    super(`14 UNAVAILABLE: injected by the chaos run in ${worker}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The `wrapWorker` of the chaos run. */
+export function faultyWorkers(
+  random: Random,
+  options: WorkerFaultOptions,
+  counters: FaultCounters,
+): (worker: string, environment: string, handler: PubSubHandler) => PubSubHandler {
+  return (worker, _environment, handler) => {
+    const once: PubSubHandler = async (event) => {
+      counters.deliveries += 1;
+      await sleep(integerBetween(random, 0, options.maxDelayMs));
+      const failBefore = random() < options.failureRate / 2;
+      const failAfter = random() < options.failureRate / 2;
+      if (failBefore) {
+        counters.injectedFailures += 1;
+        throw new InjectedUnavailable(worker);
+      }
+      try {
+        await handler(event);
+      } catch (error) {
+        const key = `${worker}: ${(error as Error).message}`.slice(0, 160);
+        counters.handlerErrors.set(key, (counters.handlerErrors.get(key) ?? 0) + 1);
+        throw error;
+      }
+      if (failAfter) {
+        // The work is done but the delivery is reported failed: Pub/Sub delivers it again.
+        counters.injectedFailures += 1;
+        throw new InjectedUnavailable(worker);
+      }
+    };
+    return async (event) => {
+      const extra = integerBetween(random, 0, 2);
+      for (let i = 0; i < extra; i += 1) {
+        counters.duplicates += 1;
+        const after = integerBetween(random, 0, options.maxDuplicateDelayMs);
+        // A duplicate's failure is like a nacked redelivery whose original already succeeded or
+        // is retried by the bridge: nothing depends on it, it is only counted.
+        void sleep(after)
+          .then(() => once(event))
+          .catch(() => undefined);
+      }
+      await once(event);
+    };
+  };
+}

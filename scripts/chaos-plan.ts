@@ -1,0 +1,176 @@
+/**
+ * The random side of `npm run chaos` (scripts/chaos.ts), as pure functions of a seed: a
+ * small PRNG and the plan of each conversation (its environment, audio, frame sizes,
+ * disconnect points, segments, speaker assignments). Every random choice of a run comes
+ * from the one `--seed`, so a failing run can be replayed with the same plans and faults
+ * (the timing of the machine still varies, the choices do not).
+ */
+
+/** A PRNG: uniform in [0, 1). */
+export type Random = () => number;
+
+/** mulberry32: a tiny, fast 32-bit PRNG, deterministic for its seed. */
+export function mulberry32(seed: number): Random {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** An independent stream for one purpose of a run (e.g. conversation 7, or worker faults). */
+export function streamOf(seed: number, purpose: number): Random {
+  // Mix the two so neighbouring seeds and purposes do not give correlated streams.
+  const mixed = mulberry32((seed ^ Math.imul(purpose + 1, 0x9e3779b1)) >>> 0)();
+  return mulberry32(Math.floor(mixed * 2 ** 32));
+}
+
+export const integerBetween = (random: Random, low: number, high: number): number =>
+  low + Math.floor(random() * (high - low + 1));
+
+export function pick<T>(random: Random, items: readonly T[]): T {
+  const item = items[Math.floor(random() * items.length)];
+  if (item === undefined) throw new RangeError("pick from an empty list");
+  return item;
+}
+
+export const SAMPLE_RATE = 16000;
+export const BYTES_PER_SECOND = SAMPLE_RATE * 2;
+
+/** A segment as the plan sends it (SDK `SegmentInput`). */
+export interface PlannedSegment {
+  readonly id: string;
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+  readonly speaker: string;
+  readonly is_user: boolean;
+  readonly person_id: string | null;
+}
+
+/** Something the conversation does before writing frame `beforeFrame`. */
+export type PlannedAction =
+  | { readonly kind: "segments"; readonly beforeFrame: number; readonly segments: readonly PlannedSegment[] }
+  | { readonly kind: "assign"; readonly beforeFrame: number; readonly personId: string; readonly segmentIds: string[] }
+  | { readonly kind: "disconnect"; readonly beforeFrame: number };
+
+export interface ConversationPlan {
+  readonly index: number;
+  readonly environment: string;
+  /** Seed of the synthetic voice (client/speech-like.ts). */
+  readonly voiceSeed: number;
+  /** Frame sizes in bytes (even, varied, so disconnects fall anywhere in a chunk); their sum is the audio. */
+  readonly frames: readonly number[];
+  /** Delay before each frame, ms: real time for its duration, scaled by `pace`. */
+  readonly pace: number;
+  readonly actions: readonly PlannedAction[];
+}
+
+export interface PlanOptions {
+  readonly environments: readonly string[];
+  readonly minSeconds: number;
+  readonly maxSeconds: number;
+  /** Disconnects per conversation, at most. */
+  readonly maxDisconnects: number;
+}
+
+/** The plan of conversation `index` of a run with `seed`. Pure. */
+export function planConversation(seed: number, index: number, options: PlanOptions): ConversationPlan {
+  const random = streamOf(seed, 1000 + index);
+  const environment = pick(random, options.environments);
+  const seconds = options.minSeconds + random() * (options.maxSeconds - options.minSeconds);
+  const total = 2 * Math.floor((seconds * BYTES_PER_SECOND) / 2);
+  const frames: number[] = [];
+  for (let written = 0; written < total; ) {
+    // 20 ms to 300 ms of audio per frame, an even number of bytes.
+    const size = Math.min(total - written, 2 * integerBetween(random, 320, 4800));
+    frames.push(size);
+    written += size;
+  }
+  const actions: PlannedAction[] = [];
+  const frameAt = () => integerBetween(random, 0, frames.length - 1);
+
+  const speakers = integerBetween(random, 1, 3);
+  const segmentCount = integerBetween(random, 1, 5);
+  const sent: PlannedSegment[] = [];
+  for (let s = 0; s < segmentCount; s += 1) {
+    const start = Math.round(random() * seconds * 0.8 * 100) / 100;
+    const end = Math.min(Math.round(seconds * 100) / 100, Math.round((start + 1 + random() * 4) * 100) / 100);
+    const speaker = integerBetween(random, 0, speakers - 1);
+    const segment: PlannedSegment = {
+      id: `c${index}-s${s}`,
+      start,
+      end: Math.max(end, start + 0.1),
+      text: `segment ${s} of conversation ${index}`,
+      speaker: `SPEAKER_0${speaker}`,
+      is_user: speaker === 0,
+      person_id: random() < 0.3 ? `p${index}-${speaker}` : null,
+    };
+    sent.push(segment);
+    actions.push({ kind: "segments", beforeFrame: frameAt(), segments: [segment] });
+    if (random() < 0.25) {
+      // A revision of the same segment later on: the newest text must win.
+      actions.push({
+        kind: "segments",
+        beforeFrame: frameAt(),
+        segments: [{ ...segment, text: `${segment.text}, revised` }],
+      });
+    }
+  }
+  const assignments = integerBetween(random, 0, 3);
+  for (let a = 0; a < assignments; a += 1) {
+    const chosen = sent.filter(() => random() < 0.5);
+    const ids = (chosen.length > 0 ? chosen : sent.slice(0, 1)).map((s) => s.id);
+    actions.push({
+      kind: "assign",
+      beforeFrame: frameAt(),
+      personId: `p${index}-a${integerBetween(random, 0, 1)}`,
+      segmentIds: ids,
+    });
+  }
+  const disconnects = integerBetween(random, 0, options.maxDisconnects);
+  for (let d = 0; d < disconnects; d += 1) actions.push({ kind: "disconnect", beforeFrame: frameAt() });
+
+  // Stable order: by frame, then as planned (a revision may land before its original: that is a test too).
+  const ordered = actions.map((a, i) => ({ a, i })).sort((x, y) => x.a.beforeFrame - y.a.beforeFrame || x.i - y.i);
+  return {
+    index,
+    environment,
+    voiceSeed: integerBetween(random, 1, 1_000_000),
+    frames,
+    pace: 0.5 + random(),
+    actions: ordered.map((o) => o.a),
+  };
+}
+
+/** A text message as the client sent it. */
+export type SentText =
+  | { readonly kind: "segments"; readonly segments: readonly PlannedSegment[] }
+  | { readonly kind: "assign"; readonly personId: string; readonly segmentIds: readonly string[] };
+
+/**
+ * What the server must end up with for the segments a plan sends, in the order the client
+ * sent them: each id's last revision, and its person: the last assignment naming it, else
+ * the person the segment carried. Assignments only name segments already sent.
+ */
+export function expectedSegments(
+  sentInOrder: readonly SentText[],
+): Map<string, { text: string; personId: string | null }> {
+  const out = new Map<string, { text: string; personId: string | null }>();
+  const assigned = new Map<string, string>();
+  for (const action of sentInOrder) {
+    if (action.kind === "segments") {
+      for (const s of action.segments) out.set(s.id, { text: s.text, personId: s.person_id });
+    } else {
+      for (const id of action.segmentIds) assigned.set(id, action.personId);
+    }
+  }
+  for (const [id, personId] of assigned) {
+    const segment = out.get(id);
+    if (segment) out.set(id, { ...segment, personId });
+  }
+  return out;
+}

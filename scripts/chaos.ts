@@ -1,0 +1,407 @@
+/**
+ * `npm run chaos`: many concurrent conversations streamed through the client SDK into two
+ * environments of a local stack for a chosen time, under real faults, then every invariant
+ * checked against storage and the API in one table; exits non-zero on any violation.
+ *
+ * Faults: sockets dropped at random points (mid-chunk, the SDK's `simulateDisconnect`
+ * terminates the TCP connection), workers slowed and failing with transient errors, every
+ * Pub/Sub message delivered 1 to 3 times, concurrently and out of order (scripts/
+ * chaos-faults.ts through the stack's `wrapWorker`). Every random choice comes from
+ * `--seed`, printed first, so a failing run can be replayed.
+ *
+ *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
+ */
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { connect, type TetherSession } from "../client/index";
+import { speechLikePcm } from "../client/speech-like";
+import type { EmulatorEndpoints } from "../local/emulators";
+import { freePort } from "../local/ports";
+import { type RunningStack, startLocalStack } from "../local/stack";
+import { signAccessToken } from "../shared/auth";
+import { type EnvironmentName, parseEnvironmentName } from "../shared/environment";
+import { createLogger } from "../shared/logger";
+import { conversationPrefix } from "../shared/storage-paths";
+import { decodePcm16MonoWav } from "../shared/wav";
+import {
+  allViolations,
+  type ConversationHistory,
+  type ConversationObservation,
+  checkConversation,
+  formatSummary,
+} from "./chaos-check";
+import { faultyWorkers, newFaultCounters } from "./chaos-faults";
+import {
+  BYTES_PER_SECOND,
+  type ConversationPlan,
+  expectedSegments,
+  planConversation,
+  SAMPLE_RATE,
+  type SentText,
+  streamOf,
+} from "./chaos-plan";
+import { countByReason, listDeadLetters } from "./dead-letter-store";
+
+const USAGE = `Usage: npm run chaos -- [options]
+
+  --minutes M          how long conversations keep starting (default 1)
+  --seed N             the seed of every random choice (default: random, printed first)
+  --conversations N    conversations streaming at once (default 8)
+  --envs A,B           the two environments (default chaos-a,chaos-b)
+  --state-file PATH    use the emulators of a running \`npm start\` (default: start its own)
+  --max-delay-ms MS    worker delay per delivery, at most (default 300)
+  --failure-rate P     probability a worker delivery fails transiently (default 0.1)
+  --wait S             how long to wait for finalized and extraction at the end (default 180)
+  --help`;
+
+const optionsSchema = z.object({
+  minutes: z.coerce.number().positive().default(1),
+  seed: z.coerce.number().int().nonnegative().optional(),
+  conversations: z.coerce.number().int().min(1).max(200).default(8),
+  envs: z.string().default("chaos-a,chaos-b"),
+  "state-file": z.string().optional(),
+  "max-delay-ms": z.coerce.number().int().nonnegative().default(300),
+  "failure-rate": z.coerce.number().min(0).max(0.9).default(0.1),
+  wait: z.coerce.number().positive().default(180),
+});
+type Options = z.infer<typeof optionsSchema>;
+
+const stateSchema = z.object({
+  emulators: z.object({ pubsub: z.string(), firestore: z.string(), storage: z.string() }),
+});
+
+const USER = "chaos";
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function parseOptions(argv: string[]): Options {
+  const parsed = parseArgs({
+    args: argv,
+    strict: true,
+    options: Object.fromEntries(
+      [...Object.keys(optionsSchema.shape), "help"].map((k) => [k, { type: k === "help" ? "boolean" : "string" }]),
+    ) as Record<string, { type: "string" | "boolean" }>,
+  });
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const result = optionsSchema.safeParse(parsed.values);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new Error(`--${String(issue?.path[0] ?? "?")} ${issue?.message ?? "is invalid"}\n\n${USAGE}`);
+  }
+  return result.data;
+}
+
+interface Target {
+  readonly environment: EnvironmentName;
+  readonly ingressUrl: string;
+  readonly apiUrl: string;
+  readonly token: () => Promise<string>;
+}
+
+/** Streams one planned conversation; records its history and ack latencies. */
+async function runConversation(
+  plan: ConversationPlan,
+  target: Target,
+  seed: number,
+  latencies: number[],
+): Promise<ConversationHistory> {
+  const history: ConversationHistory = {
+    index: plan.index,
+    environment: plan.environment,
+    conversationId: undefined,
+    sent: [],
+    bytesSent: 0,
+    acked: 0,
+    finalizedAt: undefined,
+    expected: new Map(),
+    disconnects: 0,
+    error: undefined,
+  };
+  const total = plan.frames.reduce((a, b) => a + b, 0);
+  const audio = speechLikePcm(total / BYTES_PER_SECOND, SAMPLE_RATE, plan.voiceSeed).subarray(0, total);
+  const writes: Array<{ end: number; at: number }> = [];
+  const textSent: SentText[] = [];
+  let session: TetherSession | undefined;
+  try {
+    session = await connect({
+      url: target.ingressUrl,
+      token: target.token,
+      codec: "pcm16",
+      sampleRate: SAMPLE_RATE,
+      backoff: { initialDelayMs: 50, maxDelayMs: 1000 },
+      random: streamOf(seed, 500_000 + plan.index),
+    });
+    const s = session;
+    history.conversationId = s.conversationId;
+    s.on("ack", ({ position }) => {
+      const now = performance.now();
+      history.acked = Math.max(history.acked, position);
+      // Latency of the write that holds the last acknowledged byte.
+      const write = writes.find((w) => w.end >= position);
+      if (write) latencies.push(now - write.at);
+    });
+    let offset = 0;
+    let action = 0;
+    for (const [frame, size] of plan.frames.entries()) {
+      for (
+        let next = plan.actions[action];
+        next !== undefined && next.beforeFrame <= frame;
+        next = plan.actions[++action]
+      ) {
+        if (next.kind === "segments") {
+          s.sendSegments(next.segments);
+          textSent.push({ kind: "segments", segments: next.segments });
+        } else if (next.kind === "assign") {
+          s.assignSpeaker(next.personId, next.segmentIds);
+          textSent.push({ kind: "assign", personId: next.personId, segmentIds: next.segmentIds });
+        } else {
+          history.disconnects += 1;
+          s.simulateDisconnect();
+        }
+      }
+      const bytes = audio.subarray(offset, offset + size);
+      await s.write(bytes);
+      history.sent.push(Buffer.from(bytes));
+      offset += size;
+      history.bytesSent = offset;
+      writes.push({ end: offset, at: performance.now() });
+      await sleep(((size / BYTES_PER_SECOND) * 1000) / plan.pace);
+    }
+    history.expected = expectedSegments(textSent);
+    const finalized = await s.finalize();
+    history.finalizedAt = finalized.position;
+  } catch (error) {
+    history.expected = expectedSegments(textSent);
+    history.error = error instanceof Error ? error.message : String(error);
+  } finally {
+    session?.close();
+  }
+  return history;
+}
+
+async function apiJson(target: Target, path: string): Promise<unknown> {
+  const response = await fetch(`${target.apiUrl.replace(/\/$/, "")}${path}`, {
+    headers: { authorization: `Bearer ${await target.token()}` },
+  });
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}`);
+  return response.json();
+}
+
+const statusSchema = z.object({
+  status: z.string(),
+  position: z.number(),
+  extraction: z.object({ status: z.string() }),
+});
+const segmentsSchema = z.object({
+  segments: z.array(z.object({ id: z.string(), text: z.string(), person_id: z.string().nullable() })),
+});
+
+/** Waits (bounded) for finalized and extraction past pending, then reads everything back. */
+async function observe(
+  history: ConversationHistory,
+  target: Target,
+  stack: RunningStack,
+  environments: readonly EnvironmentName[],
+  deadline: number,
+): Promise<ConversationObservation> {
+  const problems: string[] = [];
+  const id = history.conversationId;
+  if (id === undefined)
+    return {
+      status: undefined,
+      position: undefined,
+      extraction: undefined,
+      pcm: undefined,
+      segments: [],
+      objectsElsewhere: [],
+      problems: ["never connected"],
+    };
+  let status: z.infer<typeof statusSchema> | undefined;
+  for (;;) {
+    try {
+      status = statusSchema.parse(await apiJson(target, `/v1/conversations/${id}`));
+    } catch (error) {
+      problems.push(`status: ${(error as Error).message}`);
+      break;
+    }
+    if (status.status === "finalized" && status.extraction.status !== "pending") break;
+    if (Date.now() > deadline) {
+      problems.push(`timed out waiting: status ${status.status}, extraction ${status.extraction.status}`);
+      break;
+    }
+    await sleep(1000);
+  }
+  let pcm: Buffer | undefined;
+  try {
+    const response = await fetch(`${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${id}/audio.wav`, {
+      headers: { authorization: `Bearer ${await target.token()}` },
+    });
+    if (!response.ok) throw new Error(`audio.wav answered ${response.status}`);
+    pcm = Buffer.from(decodePcm16MonoWav(Buffer.from(await response.arrayBuffer())).pcm);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  let segments: z.infer<typeof segmentsSchema>["segments"] = [];
+  try {
+    segments = segmentsSchema.parse(await apiJson(target, `/v1/conversations/${id}/segments`)).segments;
+  } catch (error) {
+    problems.push(`segments: ${(error as Error).message}`);
+  }
+  const objectsElsewhere: string[] = [];
+  for (const other of environments) {
+    if (other === target.environment) continue;
+    const runtime = stack.runtimes.get(other);
+    if (!runtime) continue;
+    const [files] = await runtime.clients.storage
+      .bucket(runtime.resources.bucket)
+      .getFiles({ prefix: conversationPrefix(id) });
+    objectsElsewhere.push(...files.map((f) => `${runtime.resources.bucket}/${f.name}`));
+  }
+  return {
+    status: status?.status,
+    position: status?.position,
+    extraction: status?.extraction.status,
+    pcm,
+    segments,
+    objectsElsewhere,
+    problems,
+  };
+}
+
+async function emulatorsFrom(
+  options: Options,
+): Promise<{ start: { pubsub: number; firestore: number; storage: number } } | { existing: EmulatorEndpoints }> {
+  if (options["state-file"] !== undefined)
+    return { existing: stateSchema.parse(JSON.parse(fs.readFileSync(options["state-file"], "utf8"))).emulators };
+  return { start: { pubsub: await freePort(), firestore: await freePort(), storage: await freePort() } };
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  process.stdout.write(`chaos: seed ${seed}\n`);
+  const environments = options.envs.split(",").map((e) => parseEnvironmentName(e.trim()));
+  if (environments.length < 2) throw new Error("--envs needs two environments, e.g. chaos-a,chaos-b");
+
+  const counters = newFaultCounters();
+  const stack = await startLocalStack({
+    environments,
+    host: "127.0.0.1",
+    basePort: 0,
+    emulators: await emulatorsFrom(options),
+    chunkSeconds: 1,
+    logger: createLogger({ level: process.env.LOG_LEVEL ?? "silent" }),
+    wrapWorker: faultyWorkers(
+      streamOf(seed, 1),
+      { maxDelayMs: options["max-delay-ms"], failureRate: options["failure-rate"], maxDuplicateDelayMs: 2000 },
+      counters,
+    ),
+  });
+  const started = Date.now();
+  try {
+    const targets = new Map<string, Target>();
+    for (const environment of environments) {
+      const state = stack.state.envs[environment];
+      if (!state) throw new Error(`the stack has no environment ${environment}`);
+      targets.set(environment, {
+        environment,
+        ingressUrl: state.ingress_url,
+        apiUrl: state.api_url,
+        token: () => signAccessToken(state.token_secret, USER),
+      });
+    }
+    process.stdout.write(
+      `chaos: ${options.conversations} conversations at a time into ${environments.join(", ")} for ${options.minutes} min\n`,
+    );
+    const latencies: number[] = [];
+    const histories: ConversationHistory[] = [];
+    const until = started + options.minutes * 60_000;
+    let nextIndex = 0;
+    const slot = async (): Promise<void> => {
+      while (Date.now() < until) {
+        const plan = planConversation(seed, nextIndex++, {
+          environments,
+          minSeconds: 3,
+          maxSeconds: 15,
+          maxDisconnects: 3,
+        });
+        const target = targets.get(plan.environment);
+        if (!target) throw new Error(`no target ${plan.environment}`);
+        const history = await runConversation(plan, target, seed, latencies);
+        histories.push(history);
+        process.stderr.write(
+          `  #${plan.index} ${history.conversationId ?? "-"} ${plan.environment}: ${history.bytesSent} bytes, ${history.disconnects} drops${history.error ? `, ERROR ${history.error}` : ""}\n`,
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: options.conversations }, () => slot()));
+    const streamedSeconds = (Date.now() - started) / 1000;
+
+    process.stdout.write(`chaos: ${histories.length} conversations streamed; checking...\n`);
+    const deadline = Date.now() + options.wait * 1000;
+    histories.sort((a, b) => a.index - b.index);
+    const observations = await Promise.all(
+      histories.map((h) => {
+        const target = targets.get(h.environment);
+        if (!target) throw new Error(`no target ${h.environment}`);
+        return observe(h, target, stack, environments, deadline);
+      }),
+    );
+    const results = histories.map((h, i) => checkConversation(h, observations[i] as ConversationObservation));
+    const extraction: Record<string, number> = {};
+    for (const o of observations)
+      extraction[o.extraction ?? "unknown"] = (extraction[o.extraction ?? "unknown"] ?? 0) + 1;
+
+    const deadLetters: Record<string, number> = {};
+    const runViolations: string[] = [];
+    for (const environment of environments) {
+      const runtime = stack.runtimes.get(environment);
+      if (!runtime) continue;
+      const views = await listDeadLetters(runtime.clients.pubsub, runtime.resources);
+      for (const [reason, count] of Object.entries(countByReason(views))) {
+        deadLetters[`${environment} ${reason}`] = count;
+        // Only messages that can never succeed may be dead-lettered; this run sends none.
+        runViolations.push(`${environment}: ${count} dead letter(s) with reason ${reason}`);
+      }
+      for (const view of views.slice(0, 5))
+        runViolations.push(
+          `${environment}: dead letter ${view.reason} of ${view.conversationId} from ${view.component}: ${view.detail}`,
+        );
+    }
+    for (const [error, count] of counters.handlerErrors) process.stderr.write(`  worker error x${count}: ${error}\n`);
+
+    const summary = {
+      seed,
+      seconds: streamedSeconds,
+      results,
+      extraction,
+      deadLetters,
+      ackLatenciesMs: latencies,
+      disconnects: histories.reduce((t, h) => t + h.disconnects, 0),
+      faults: counters,
+      runViolations,
+    };
+    process.stdout.write(`\n${formatSummary(summary)}\n`);
+    const violations = allViolations(summary);
+    if (violations.length > 0) {
+      process.stdout.write(`\nVIOLATIONS (replay with --seed ${seed}):\n`);
+      for (const v of violations) process.stdout.write(`  ${v}\n`);
+      return 1;
+    }
+    process.stdout.write("\nno violations\n");
+    return 0;
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);

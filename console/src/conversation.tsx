@@ -112,7 +112,6 @@ export function ConversationPage(props: { api: ApiClient; id: string; onError: (
   const [audioHash, setAudioHash] = useState<string | undefined>();
   const [audio, setAudio] = useState<HTMLAudioElement | null>(null);
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reload when the conversation or the client changes
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -140,7 +139,6 @@ export function ConversationPage(props: { api: ApiClient; id: string; onError: (
     };
   }, [api, id]);
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the audio is fetched again when the stored length changes
   useEffect(() => {
     if (!conversation) return;
     void api

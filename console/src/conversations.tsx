@@ -22,7 +22,6 @@ export function ConversationsPage(props: {
       props.onError(error);
     }
   };
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reload when the environment or user (the client) changes
   useEffect(() => {
     setItems([]);
     setLoaded(false);

@@ -35,7 +35,15 @@ export function applyCors(req: IncomingMessage, res: ServerResponse, allow: Orig
   const headers = corsHeaders(req.headers.origin, allow);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (req.method !== "OPTIONS") return false;
-  res.writeHead(Object.keys(headers).length > 0 ? 204 : 403);
-  res.end();
+  if (Object.keys(headers).length > 0) {
+    res.writeHead(204);
+    res.end();
+    return true;
+  }
+  const body = JSON.stringify({
+    error: { code: "forbidden", message: "cross-origin requests are answered only for the console's origins" },
+  });
+  res.writeHead(403, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
   return true;
 }

@@ -62,14 +62,8 @@ describe("found by the fuzzer", () => {
   );
 });
 
-/**
- * Known failures, kept so the fix shows up: `test.failing` passes while the bug is there and
- * fails once it is fixed (then make it a plain `it`).
- */
-describe("found by the fuzzer, not fixed yet", () => {
-  // functions/api/cors.ts answers a preflight without an allowed origin with an empty 403,
-  // not the contract's JSON error.
-  it.failing("OPTIONS on an API path answers the contract's JSON error", async () => {
+describe("found by the fuzzer: a preflight from an origin the API does not serve", () => {
+  it("answers OPTIONS on an API path with the contract's JSON error", async () => {
     const answer = await apiRequest(fuzz.target.apiUrl, { method: "OPTIONS", path: "/v1/conversations/A" });
     expect(apiAnswerProblem("OPTIONS", answer)).toBeUndefined();
   });

@@ -26,7 +26,7 @@ const USAGE = `Usage: npm start -- [options]
   --pubsub-port PORT     Pub/Sub emulator port (default: 8681)
   --firestore-port PORT  Firestore emulator port (default: 8682)
   --storage-port PORT    Storage emulator port (default: 8683)
-  --console-port PORT    the conversation console in the browser (default: 8690; 0 = any free)
+  --console-port PORT    the conversation console in the browser (default: base port - 10, any free with --base-port 0)
   --help                 show this text`;
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -58,7 +58,7 @@ const optionsSchema = z.object({
   "pubsub-port": port.default(8681),
   "firestore-port": port.default(8682),
   "storage-port": port.default(8683),
-  "console-port": port.default(8690),
+  "console-port": port.optional(),
 });
 
 function fail(message: string): never {
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
   if (stoppingSince !== undefined) return;
   const consoleService = await startConsoleForStack(stack, {
     host: options.host,
-    port: options["console-port"],
+    port: options["console-port"] ?? (options["base-port"] === 0 ? 0 : Math.max(1, options["base-port"] - 10)),
     logger: log,
   });
   stopConsole = () => consoleService.close();

@@ -121,6 +121,8 @@ export interface RunSummary {
   readonly deadLetters: Readonly<Record<string, number>>;
   readonly ackLatenciesMs: readonly number[];
   readonly disconnects: number;
+  /** Connections the TCP fault proxy cut mid-stream. */
+  readonly proxyCuts: number;
   readonly faults: { deliveries: number; duplicates: number; injectedFailures: number };
   /** Violations not tied to one conversation (e.g. dead letters). */
   readonly runViolations: readonly string[];
@@ -146,7 +148,8 @@ export function formatSummary(s: RunSummary): string {
     ["seed", String(s.seed)],
     ["duration", `${s.seconds.toFixed(0)} s`],
     ["conversations", fmt(s.results.length)],
-    ["disconnects (client)", fmt(s.disconnects)],
+    ["socket drops (client)", fmt(s.disconnects)],
+    ["connections cut (TCP proxy)", fmt(s.proxyCuts)],
     [
       "worker deliveries",
       `${fmt(s.faults.deliveries)} (${fmt(s.faults.duplicates)} duplicates, ${fmt(s.faults.injectedFailures)} injected failures)`,

@@ -41,6 +41,7 @@ import {
   type SentText,
   streamOf,
 } from "./chaos-plan";
+import { type FaultProxy, startFaultProxy } from "./chaos-proxy";
 import { countByReason, listDeadLetters } from "./dead-letter-store";
 
 const USAGE = `Usage: npm run chaos -- [options]
@@ -52,6 +53,7 @@ const USAGE = `Usage: npm run chaos -- [options]
   --state-file PATH    use the emulators of a running \`npm start\` (default: start its own)
   --max-delay-ms MS    worker delay per delivery, at most (default 300)
   --failure-rate P     probability a worker delivery fails transiently (default 0.1)
+  --cut-rate P         probability the fault proxy cuts a connection mid-stream (default 0.3)
   --wait S             how long to wait for finalized and extraction at the end (default 180)
   --help`;
 
@@ -64,6 +66,7 @@ const optionsSchema = z.object({
   "max-delay-ms": z.coerce.number().int().nonnegative().default(300),
   "failure-rate": z.coerce.number().min(0).max(0.9).default(0.1),
   wait: z.coerce.number().positive().default(180),
+  "cut-rate": z.coerce.number().min(0).max(0.9).default(0.3),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -193,7 +196,10 @@ async function apiJson(target: Target, path: string): Promise<unknown> {
 const statusSchema = z.object({
   status: z.string(),
   position: z.number(),
-  extraction: z.object({ status: z.string() }),
+  extraction: z.object({
+    status: z.string(),
+    people: z.array(z.object({ person_id: z.string(), status: z.string(), reason: z.string().optional() })),
+  }),
 });
 const segmentsSchema = z.object({
   segments: z.array(z.object({ id: z.string(), text: z.string(), person_id: z.string().nullable() })),
@@ -229,7 +235,12 @@ async function observe(
     }
     if (status.status === "finalized" && status.extraction.status !== "pending") break;
     if (Date.now() > deadline) {
-      problems.push(`timed out waiting: status ${status.status}, extraction ${status.extraction.status}`);
+      const people = status.extraction.people.map(
+        (p) => `${p.person_id} ${p.status}${p.reason ? ` (${p.reason})` : ""}`,
+      );
+      problems.push(
+        `timed out waiting: status ${status.status}, extraction ${status.extraction.status} [${people.join(", ")}]`,
+      );
       break;
     }
     await sleep(1000);
@@ -301,14 +312,23 @@ async function main(): Promise<number> {
     ),
   });
   const started = Date.now();
+  const proxies: FaultProxy[] = [];
   try {
     const targets = new Map<string, Target>();
-    for (const environment of environments) {
+    for (const [i, environment] of environments.entries()) {
       const state = stack.state.envs[environment];
       if (!state) throw new Error(`the stack has no environment ${environment}`);
+      // Clients reach the ingress through a TCP fault proxy that cuts connections mid-frame.
+      const proxy = await startFaultProxy({
+        targetUrl: state.ingress_url,
+        cutRate: options["cut-rate"],
+        maxBytesBeforeCut: 400_000,
+        random: streamOf(seed, 2 + i),
+      });
+      proxies.push(proxy);
       targets.set(environment, {
         environment,
-        ingressUrl: state.ingress_url,
+        ingressUrl: proxy.url,
         apiUrl: state.api_url,
         token: () => signAccessToken(state.token_secret, USER),
       });
@@ -381,6 +401,7 @@ async function main(): Promise<number> {
       deadLetters,
       ackLatenciesMs: latencies,
       disconnects: histories.reduce((t, h) => t + h.disconnects, 0),
+      proxyCuts: proxies.reduce((t, p) => t + p.cuts(), 0),
       faults: counters,
       runViolations,
     };
@@ -394,6 +415,7 @@ async function main(): Promise<number> {
     process.stdout.write("\nno violations\n");
     return 0;
   } finally {
+    for (const proxy of proxies) await proxy.close();
     await stack.stop();
   }
 }

@@ -65,6 +65,8 @@ export interface ConversationView {
     status: "pending" | "done" | "failed";
     people: Array<{ person_id: string; status: string; reason?: string; samples: number }>;
   };
+  /** Segments (or assigned segments) the stores refused for good, with the reason. */
+  rejected_segments?: Array<{ segment_id: string; reason: string }>;
 }
 
 /** PROTOCOL.md section 3's conversation object. Pure. */
@@ -105,6 +107,14 @@ export function conversationView(
           })),
         }
       : { status: "pending", people: [] },
+    // Only when some could never be stored (the events worker dead-lettered them): which, and why.
+    ...((conversation.rejected_events?.length ?? 0) > 0
+      ? {
+          rejected_segments: (conversation.rejected_events ?? []).flatMap((e) =>
+            e.segment_ids.map((id) => ({ segment_id: id, reason: e.reason })),
+          ),
+        }
+      : {}),
   };
 }
 

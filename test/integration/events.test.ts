@@ -262,6 +262,24 @@ describe("events worker", () => {
     expect((await doc(id)).extraction_requested_generation).toBe(1);
   });
 
+  it("completes a conversation whose counted event can never be stored, and says so: extraction failed", async () => {
+    const id = uniqueConversationId("refused");
+    await seed(id);
+    await finalizeAsIngress(id, 0, "session-1", 2);
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("good", 0, 0.1)] }, 1));
+    // A segment id the database reserves: no delivery can ever store it.
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("__bad__", 0.1, 0.2)] }, 2));
+    await deliverEvent(trigger(id, 0));
+    const stored = await doc(id);
+    expect(stored.status).toBe("finalized");
+    expect(stored.rejected_events?.map((e) => [e.session_id, e.seq])).toEqual([["session-1", 2]]);
+    expect(lifecycleView({ ...stored, extraction: { status: "done", generation: 1 } }).extractionStatus).toBe("failed");
+    expect((await listSegments(env.clients.firestore, id)).map((s) => s.id)).toEqual(["good"]);
+    const dead = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter, { count: 1 });
+    expect(dead.map((m) => [m.attributes.conversation_id, m.attributes.seq])).toEqual([[id, "2"]]);
+    await pullMessages(env.clients.pubsub, env.resources.subscriptions.extractSpeakers, { count: 1 });
+  });
+
   it("acks a finalize trigger for a conversation it has no record of, and one still in progress", async () => {
     const id = uniqueConversationId("early");
     await deliverEvent(trigger(id, 0));

@@ -111,6 +111,16 @@ describe("conversationView", () => {
         facts,
       ).extraction.status,
     ).toBe("failed");
+    expect(
+      conversationView(
+        { ...done, rejected_events: [{ session_id: "s", seq: 1, reason: "store_refused", segment_ids: ["x", "y"] }] },
+        facts,
+      ).rejected_segments,
+    ).toEqual([
+      { segment_id: "x", reason: "store_refused" },
+      { segment_id: "y", reason: "store_refused" },
+    ]);
+    expect(conversationView(done, facts)).not.toHaveProperty("rejected_segments");
     // Not finalized yet: whatever an earlier run wrote, extraction is pending.
     expect(conversationView({ ...done, status: "finalizing", extraction_generation: 2 }, facts).extraction.status).toBe(
       "pending",

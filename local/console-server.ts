@@ -58,11 +58,39 @@ function newestMtime(target: string): number {
   return newest;
 }
 
-/** Builds the console's local bundle when it is missing or older than its sources. */
-export async function ensureConsoleBuilt(logger: Logger): Promise<void> {
+function upToDate(): boolean {
   const index = path.join(LOCAL_BUILD_DIR, "index.html");
   const built = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0;
-  if (built > Math.max(...SOURCES.map(newestMtime))) return;
+  return built > Math.max(...SOURCES.map(newestMtime));
+}
+
+/**
+ * Builds the console's local bundle when it is missing or older than its sources. Several
+ * stacks may start at once (test files in parallel): one builds, the others wait for it.
+ */
+export async function ensureConsoleBuilt(logger: Logger): Promise<void> {
+  const lock = path.join(CONSOLE_DIR, ".build-lock");
+  for (;;) {
+    if (upToDate()) return;
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      // A build that died long ago leaves its lock behind.
+      const since = fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
+      if (Date.now() - since > 180_000) fs.rmSync(lock, { recursive: true, force: true });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  try {
+    if (!upToDate()) await buildLocalConsole(logger);
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildLocalConsole(logger: Logger): Promise<void> {
   logger.info({ out_dir: LOCAL_BUILD_DIR }, "building the console (local mode)");
   // Vite is ESM-only and this stack runs as CommonJS: build in a child process.
   const vite = path.resolve(__dirname, "..", "node_modules", "vite", "bin", "vite.js");

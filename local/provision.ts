@@ -1,22 +1,21 @@
 /**
  * Creates one environment's Pub/Sub topics and subscriptions and its bucket on the
  * emulators, as the pipeline declaration (shared/pipeline.ts) states them for the local
- * site: the same topics, ordering, ack deadlines, dead-letter policies and retention as
- * infra/ deploys, with the local retry backoff. Safe to run twice.
+ * site. infra/ reads the same declaration for the deployed site, so topics, ordering, ack
+ * deadlines and dead-letter policies agree; the local site differs in its retry backoff and
+ * in retention, capped at the emulator's longest. Safe to run twice.
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import type { EnvironmentResources } from "../shared/environment";
 import type { GcpClients } from "../shared/gcp-clients";
+import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import { PIPELINE, type Pipeline, subscriptionSettings } from "../shared/pipeline";
 
-/** The object that marks a bucket as an environment's own; workers may check it. */
+/**
+ * The object that makes a local bucket exist (the storage emulator creates a bucket with
+ * its first object) and names the environment it belongs to. Nothing reads it.
+ */
 export const BUCKET_MARKER_OBJECT = "tether-environment.json";
-
-const ALREADY_EXISTS = 6;
-
-function isAlreadyExists(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === ALREADY_EXISTS;
-}
 
 /** One subscription as the emulator's admin API takes it. */
 export interface LocalSubscription {
@@ -77,7 +76,7 @@ async function ensureTopic(pubsub: PubSub, name: string): Promise<void> {
   try {
     await pubsub.createTopic(name);
   } catch (error) {
-    if (!isAlreadyExists(error)) throw error;
+    if (!hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) throw error;
   }
 }
 
@@ -85,7 +84,7 @@ async function ensureSubscription(pubsub: PubSub, subscription: LocalSubscriptio
   try {
     await pubsub.topic(subscription.topic).createSubscription(subscription.name, { ...subscription.options });
   } catch (error) {
-    if (!isAlreadyExists(error)) throw error;
+    if (!hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) throw error;
   }
 }
 

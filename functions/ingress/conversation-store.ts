@@ -30,6 +30,7 @@ import {
   type SessionDoc,
   sessionRef,
 } from "../../shared/firestore-schema";
+import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
 import { ProtocolError } from "./protocol-error";
 
@@ -131,13 +132,7 @@ function assumed(
   };
 }
 
-const GRPC_ALREADY_EXISTS = 6;
-const GRPC_FAILED_PRECONDITION = 9;
 const MAX_ATTEMPTS = 6;
-
-function grpcCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
-}
 
 export class ConversationStore {
   constructor(
@@ -201,7 +196,7 @@ export class ConversationStore {
           return await this.create(intent, sessionId);
         } catch (error) {
           // A client-chosen id created concurrently by another socket: read it and resume.
-          if (grpcCode(error) === GRPC_ALREADY_EXISTS && intent.kind === "client_id") continue;
+          if (hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS) && intent.kind === "client_id") continue;
           throw error;
         }
       }
@@ -224,7 +219,7 @@ export class ConversationStore {
         if (result === undefined) throw new Error("Firestore returned no write result");
         return this.takenOver(intent.conversationId, stored, opened.sessions_opened, result.writeTime);
       } catch (error) {
-        if (grpcCode(error) === GRPC_FAILED_PRECONDITION) continue; // changed under us: read again
+        if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) continue; // changed under us: read again
         throw error;
       }
     }
@@ -296,7 +291,7 @@ export class ConversationStore {
       );
       return this.takenOver(listed.conversationId, stored, opened.sessions_opened, result.writeTime);
     } catch (error) {
-      if (grpcCode(error) === GRPC_FAILED_PRECONDITION) return undefined;
+      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) return undefined;
       throw error;
     }
   }
@@ -314,7 +309,7 @@ export class ConversationStore {
       );
       return true;
     } catch (error) {
-      if (grpcCode(error) === GRPC_FAILED_PRECONDITION) return false;
+      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) return false;
       throw error;
     }
   }
@@ -424,7 +419,7 @@ export class ConversationStore {
         const result = await ref.update(data, { lastUpdateTime: precondition });
         return { ok: true, updateTime: result.writeTime };
       } catch (error) {
-        if (grpcCode(error) !== GRPC_FAILED_PRECONDITION) throw error;
+        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
       }
       const snapshot = await ref.get();
       if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);

@@ -14,19 +14,13 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import { type ChunkClaimDoc, type ChunkDoc, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
+import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { AudioChunk } from "./chunk-message";
 
 export type StoreOutcome =
   | { readonly kind: "stored" }
   | { readonly kind: "already_stored" }
   | { readonly kind: "conflict"; readonly storedSha256: string };
-
-/** gRPC ALREADY_EXISTS, as the Firestore client reports a `create` of an existing doc. */
-const ALREADY_EXISTS = 6;
-
-function isAlreadyExists(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === ALREADY_EXISTS;
-}
 
 /** Object metadata derived from the bytes alone, so every attempt writes the same object. */
 function objectMetadata(chunk: AudioChunk): Record<string, string> {
@@ -90,7 +84,8 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
   try {
     await chunkRef(db, conversationId, index).create({ ...doc, persisted_at: FieldValue.serverTimestamp() });
   } catch (error) {
-    if (isAlreadyExists(error)) return { kind: "already_stored" };
+    // The Firestore client reports a `create` of an existing document as ALREADY_EXISTS.
+    if (hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) return { kind: "already_stored" };
     throw error;
   }
   return { kind: "stored" };

@@ -8,7 +8,8 @@
  * length. Opus chunks are decoded per chunk (primed by the previous chunk's tail), so a
  * range decodes to the same bytes as the whole stream does.
  *
- * The API's `audio.wav` and speaker extraction both read audio through this module.
+ * The API's `audio.wav` reads audio through this module; speaker extraction has its own
+ * reader, functions/extract-speakers/conversation-audio.ts.
  */
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";

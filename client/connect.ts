@@ -1,12 +1,16 @@
 /**
  * `connect()`, shared by the Node entry point (index.ts) and the browser one
  * (browser/index.ts): resolves the ingress URL once, pins it, and opens the session. The
- * entry points differ only in their default socket and how the token travels.
+ * entry points differ only in their default socket and how the token travels. With a
+ * `storage`, the session's replay buffer is backed by a record in it (store.ts), and
+ * `resumeStoredWith` reopens every unfinished record after a restart.
  */
 import type { Codec, SampleRate } from "../shared/audio-format";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff";
-import { TetherSession } from "./session";
+import { TetherError } from "./errors";
+import { type SessionConfig, TetherSession } from "./session";
 import type { SocketFactory } from "./socket";
+import type { ConversationLog, ConversationStorage, StoredConversation } from "./store";
 
 type Provider<T> = T | (() => T | Promise<T>);
 
@@ -34,7 +38,40 @@ export interface ConnectOptions {
   readonly createSocket?: SocketFactory;
   /** For tests: the jitter's randomness. */
   readonly random?: () => number;
+  /**
+   * Durable backing for the replay buffer and held text messages (file store in Node,
+   * IndexedDB in browsers), so `resumeStored` can continue after the app restarted.
+   * Default: memory only.
+   */
+  readonly storage?: ConversationStorage;
+  /** At the cap (replayBufferBytes, or the store's own), `write` waits for acks (default) or throws `StoreFullError`. */
+  readonly whenFull?: "wait" | "fail";
 }
+
+/** What `resumeStored` needs: how to reach the server, not where (each record has its pinned URL). */
+export type ResumeOptions = Omit<
+  ConnectOptions,
+  "url" | "codec" | "sampleRate" | "conversationId" | "resumeToken" | "storage"
+>;
+
+/** What became of one stored conversation. */
+export type ResumedConversation =
+  /** Resumed at the server's position and re-sent what it lacked: write more, or `finalize()`. */
+  | { readonly kind: "resumed"; readonly key: string; readonly session: TetherSession; readonly position: number }
+  /** The server had finalized it meanwhile and holds everything stored: the record is gone. */
+  | { readonly kind: "finalized"; readonly key: string; readonly conversationId: string; readonly position: number }
+  /**
+   * It could not be resumed. With `conversation_finalized`, `error.details.durablePosition`
+   * is exactly what the server stored and `error.details.notStored` what it did not (the
+   * bytes and messages, for a new conversation). The record stays until `discard()`.
+   */
+  | {
+      readonly kind: "failed";
+      readonly key: string;
+      readonly conversationId: string | undefined;
+      readonly error: TetherError;
+      readonly discard: () => Promise<void>;
+    };
 
 /** What an entry point supplies when the caller does not. */
 export interface PlatformDefaults {
@@ -54,21 +91,101 @@ export async function createSession(options: ConnectOptions, platform: PlatformD
   const url = await resolve(options.url); // resolved once: pinned for the session
   const parsed = new URL(url);
   if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") throw new TypeError(`not a WebSocket URL: ${url}`);
-  return new TetherSession({
+  const codec = options.codec ?? "pcm16";
+  const sampleRate = options.sampleRate ?? 16000;
+  const log = await options.storage?.create({
     url,
-    token: () => resolve(options.token),
-    authVia: options.authVia ?? platform.authVia,
-    codec: options.codec ?? "pcm16",
-    sampleRate: options.sampleRate ?? 16000,
+    codec,
+    sampleRate,
     conversationId: options.conversationId,
     resumeToken: options.resumeToken,
+  });
+  return new TetherSession({
+    ...commonConfig(options, platform, options.storage, log),
+    url,
+    codec,
+    sampleRate,
+    conversationId: options.conversationId,
+    resumeToken: options.resumeToken,
+  });
+}
+
+function commonConfig(
+  options: ResumeOptions,
+  platform: PlatformDefaults,
+  storage: ConversationStorage | undefined,
+  log: ConversationLog | undefined,
+): Omit<SessionConfig, "url" | "codec" | "sampleRate" | "conversationId" | "resumeToken"> {
+  return {
+    token: () => resolve(options.token),
+    authVia: options.authVia ?? platform.authVia,
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     maxReconnectAttempts: options.maxReconnectAttempts ?? 20,
-    replayBufferBytes: options.replayBufferBytes ?? 8 * 1024 * 1024,
+    replayBufferBytes: Math.min(
+      options.replayBufferBytes ?? 8 * 1024 * 1024,
+      storage?.capacityBytes ?? Number.POSITIVE_INFINITY,
+    ),
     maxPendingMessages: options.maxPendingMessages ?? 10_000,
     createSocket: options.createSocket ?? platform.createSocket,
     random: options.random ?? Math.random,
+    ...(log ? { log } : {}),
+    ...(options.whenFull ? { whenFull: options.whenFull } : {}),
+  };
+}
+
+async function resumeOne(
+  stored: StoredConversation,
+  storage: ConversationStorage,
+  options: ResumeOptions,
+  platform: PlatformDefaults,
+): Promise<ResumedConversation> {
+  const log = await storage.reopen(stored);
+  const session = new TetherSession({
+    ...commonConfig(options, platform, storage, log),
+    url: stored.meta.url, // the pinned URL, never a fresh lookup
+    codec: stored.meta.codec,
+    sampleRate: stored.meta.sampleRate,
+    conversationId: stored.meta.conversationId,
+    resumeToken: stored.meta.resumeToken,
+    restored: stored,
   });
+  let position = stored.acked;
+  let finalized: { conversationId: string; position: number } | undefined;
+  session.on("ready", (ready) => {
+    position = ready.position;
+  });
+  session.on("finalized", (result) => {
+    finalized = result;
+  });
+  try {
+    await session.start();
+  } catch (error) {
+    const failure =
+      error instanceof TetherError ? error : new TetherError("protocol_violation", (error as Error).message);
+    return {
+      kind: "failed",
+      key: stored.key,
+      conversationId: stored.meta.conversationId,
+      error: failure,
+      discard: () => log.remove(),
+    };
+  }
+  if (finalized) return { kind: "finalized", key: stored.key, ...finalized };
+  return { kind: "resumed", key: stored.key, session, position };
+}
+
+/**
+ * Reopens every unfinished conversation in `storage`, each on its pinned URL: it resumes
+ * at the server's `ready.position` and re-sends what the server lacks. A conversation the
+ * server finalized meanwhile is reconciled through the 4410 details (PROTOCOL section 2).
+ */
+export async function resumeStoredWith(
+  storage: ConversationStorage,
+  options: ResumeOptions,
+  platform: PlatformDefaults,
+): Promise<ResumedConversation[]> {
+  const stored = await storage.list();
+  return Promise.all(stored.map((conversation) => resumeOne(conversation, storage, options, platform)));
 }
 
 /** Opens a session; resolves after the server's first `ready`, rejects with a `TetherError`. */

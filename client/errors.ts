@@ -13,7 +13,9 @@ export type TetherErrorCode =
   /** The server closed the socket in a way the protocol does not explain. */
   | "protocol_violation"
   /** The app closed the session. */
-  | "closed";
+  | "closed"
+  /** The SDK's store (file, IndexedDB) failed to keep audio; nothing after it was sent. */
+  | "storage_failed";
 
 /** What the server does not hold of what this client wrote. */
 export interface NotStored {
@@ -39,6 +41,10 @@ export class TetherError extends Error {
        * server does not have (or cannot confirm), for the app to keep or send again.
        */
       readonly notStored?: NotStored;
+      /** With `conversation_finalized`: the server stored the audio units [0, durablePosition), exactly. */
+      readonly durablePosition?: number;
+      /** With `conversation_finalized`: why the server finalized (`client`, `idle_timeout`). */
+      readonly finalizeReason?: string;
     } = {},
   ) {
     super(message);

@@ -11,6 +11,9 @@
  *   shared/protocol.ts) and re-sent after a reconnect otherwise.
  * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
  *   the session stops and reports a `TetherError`; it never tries another URL.
+ * - With a store (store.ts) the replay buffer and the held text messages are written to it
+ *   too: audio is sent only once stored, and a session can be rebuilt from a store after
+ *   the app restarted (`restored`), continuing at the server's `ready.position`.
  */
 import type { Codec, PositionUnit, SampleRate } from "../shared/audio-format";
 import { MAX_OPUS_PACKET_BYTES, positionUnit } from "../shared/audio-format";
@@ -30,6 +33,7 @@ import { TypedEmitter } from "./emitter";
 import { type NotStored, TetherError } from "./errors";
 import { ReplayBuffer } from "./replay-buffer";
 import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
+import { type ConversationLog, type StoredConversation, StoreFullError } from "./store";
 
 export interface ReadyEvent {
   readonly environment: string;
@@ -81,6 +85,12 @@ export interface SessionConfig {
   readonly maxPendingMessages: number;
   readonly createSocket: SocketFactory;
   readonly random: () => number;
+  /** The store record backing the replay buffer and held text messages; none = memory only. */
+  readonly log?: ConversationLog;
+  /** What the store held after a restart: the session continues it. */
+  readonly restored?: StoredConversation;
+  /** At the replay buffer's cap, `write` waits for acks (default) or throws `StoreFullError`. */
+  readonly whenFull?: "wait" | "fail";
 }
 
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
@@ -133,7 +143,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.positionUnit = positionUnit(config.codec);
     this.conversation = config.conversationId;
     this.token = config.resumeToken;
-    this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes);
+    this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes, config.log);
+    if (config.restored) {
+      this.buffer.restore(config.restored.acked, config.restored.audio);
+      this.ackedPosition = config.restored.acked;
+      this.pending = config.restored.messages.map((json) => ({ json, sentAt: undefined }));
+    }
   }
 
   /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
@@ -189,7 +204,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /**
    * Queues audio: pcm16 bytes (an even number, any length), or exactly one Opus packet.
-   * Resolves once it is in the replay buffer; waits while the buffer is full.
+   * Resolves once it is in the replay buffer (and its store); waits while the buffer is
+   * full, or throws `StoreFullError` if the session was created with `whenFull: "fail"`.
    */
   async write(audio: Uint8Array): Promise<void> {
     this.throwIfStopped();
@@ -202,16 +218,27 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     }
     if (audio.length === 0) return;
     if (audio.length > this.buffer.capacityBytes)
-      throw new RangeError("this write is larger than the whole replay buffer");
+      throw new RangeError(
+        `this write (${audio.length} bytes) is larger than the whole replay buffer (${this.buffer.capacityBytes} bytes)`,
+      );
     while (!this.buffer.fits(audio.length)) {
+      if (this.config.whenFull === "fail") throw new StoreFullError(this.buffer.capacityBytes);
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.throwIfStopped();
     }
     // Copy: the app may reuse its buffer, and this one may be re-sent much later.
     const copy = audio.slice();
-    const start = this.buffer.append(copy);
-    if (this.state === "open" && this.sentPosition === start)
-      this.sendFrames(this.buffer.framesFrom(start, this.maxFrame()));
+    try {
+      this.buffer.append(copy);
+      await this.buffer.stored();
+    } catch (error) {
+      const failure = new TetherError("storage_failed", `the store refused audio: ${(error as Error).message}`);
+      this.fail(failure, true);
+      throw failure;
+    }
+    // Audio counts as sent only once stored: send whatever is stored and not sent yet.
+    if (this.state === "open" && this.sentPosition < this.buffer.storedEnd)
+      this.sendFrames(this.buffer.framesFrom(this.sentPosition, this.maxFrame()));
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -357,7 +384,20 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       return;
     }
     const resumed = this.readySeen;
-    if (!this.readySeen) {
+    const restored = !this.readySeen && this.config.restored !== undefined;
+    if (restored) {
+      // A session rebuilt from a store: the server may hold more than the store knew was acked.
+      if (ready.position < this.buffer.start || ready.position > this.buffer.end) {
+        this.fail(
+          new TetherError(
+            "position_mismatch",
+            `the server resumes at ${ready.position}, but the store holds [${this.buffer.start}, ${this.buffer.end}) with everything before ${this.buffer.start} acknowledged`,
+          ),
+          true,
+        );
+        return;
+      }
+    } else if (!this.readySeen) {
       if (this.buffer.end === this.buffer.start) this.buffer.rebase(ready.position);
       else if (ready.position !== this.buffer.start) {
         this.fail(
@@ -398,6 +438,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.socketSessionId = ready.session_id;
     this.token = ready.resume_token;
     this.chunk = ready.chunk_size;
+    this.config.log?.setConversation(ready.conversation_id, ready.resume_token);
     this.failures = 0;
     this.reauthenticated = false;
     this.state = "open";
@@ -436,7 +477,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.ackedPosition = Math.max(this.ackedPosition, position);
     this.buffer.acknowledge(this.ackedPosition);
     // Text messages sent before audio that is now acknowledged are published (protocol.ts).
+    const held = this.pending.length;
     this.pending = this.pending.filter((m) => m.sentAt === undefined || m.sentAt >= position);
+    if (this.pending.length !== held) this.storeMessages();
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const wake of waiters) wake();
@@ -469,8 +512,17 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.pending = [];
     this.state = "finalized";
     const result = { conversationId, position };
-    this.emit("finalized", result);
-    for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
+    const settle = () => {
+      this.emit("finalized", result);
+      for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
+      const first = this.firstReady; // a restored session may learn on its first socket that it is finalized
+      this.firstReady = undefined;
+      first?.resolve();
+    };
+    // Everything is stored server-side: the local record goes (a failure leaves a record that resumes as finalized).
+    const removed = this.config.log?.remove();
+    if (removed) removed.then(settle, settle);
+    else settle();
   }
 
   private onSocketClose(code: number, reason: string): void {
@@ -510,7 +562,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
             new TetherError(
               "conversation_finalized",
               `the conversation was finalized (${error.finalize_reason ?? "unknown reason"}) at ${durable}; not stored: ${[audio, texts].filter(Boolean).join(" and ")}. Start a new conversation for them`,
-              { closeCode: code, notStored },
+              {
+                closeCode: code,
+                notStored,
+                durablePosition: durable,
+                ...(error.finalize_reason !== undefined ? { finalizeReason: error.finalize_reason } : {}),
+              },
             ),
           );
           return;
@@ -583,10 +640,15 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     }
     const pending: PendingMessage = { json: JSON.stringify(message), sentAt: undefined };
     this.pending.push(pending);
+    this.storeMessages();
     if (this.state === "open") {
       pending.sentAt = this.sentPosition;
       this.sendRaw(pending.json);
     }
+  }
+
+  private storeMessages(): void {
+    this.config.log?.setMessages(this.pending.map((m) => m.json));
   }
 
   // ------------------------------------------------------------ stopping

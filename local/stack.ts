@@ -2,6 +2,11 @@
  * The whole pipeline on this machine: emulators, each environment's topics,
  * subscriptions and bucket, and per environment an ingress, the workers and the API.
  * `local/start.ts` is its command line; tests start it directly.
+ *
+ * The ingress runs either as instance processes behind one front port, as on Cloud Run
+ * (`ingressInstances` >= 1, what `npm start` does), or inside this process (the default
+ * here: tests read its log lines and start many stacks, and a child costs seconds).
+ * The workers and the API of an environment share this process.
  */
 import crypto from "node:crypto";
 import { startApi } from "../functions/api/server";
@@ -13,6 +18,7 @@ import { type EnvironmentName, localProjectId } from "../shared/environment";
 import type { Logger } from "../shared/logger";
 import type { PubSubHandler } from "../shared/pubsub-event";
 import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
+import { type IngressInstance, type IngressInstances, startIngressInstances } from "./ingress-instances";
 import { assertPortFree } from "./ports";
 import { provisionEnvironment } from "./provision";
 import { type Bridge, bridgeSubscription } from "./pubsub-bridge";
@@ -31,6 +37,11 @@ export interface LocalStackOptions {
   readonly chunkSeconds?: number;
   readonly logger: Logger;
   /**
+   * Ingress instance processes per environment behind its `ingress_url` (Cloud Run's model);
+   * 0 or absent: the ingress runs inside this process.
+   */
+  readonly ingressInstances?: number;
+  /**
    * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
    * point name) in the real delivery path, e.g. to slow it down or make it fail.
    */
@@ -44,6 +55,8 @@ export interface EnvironmentState {
   project_id: string;
   bucket: string;
   token_secret: string;
+  /** The live ingress processes, when the ingress runs as instances (PROTOCOL.md section 5). */
+  ingress_instances?: IngressInstance[];
 }
 
 export interface StackState {
@@ -54,6 +67,15 @@ export interface StackState {
 export interface RunningStack {
   readonly state: StackState;
   readonly runtimes: ReadonlyMap<EnvironmentName, EnvironmentRuntime>;
+  /** The environment's live ingress processes (empty when its ingress runs in this process). */
+  ingressInstances(environment: EnvironmentName): IngressInstance[];
+  /**
+   * Kills one ingress process (SIGKILL unless told otherwise), as a crashed Cloud Run
+   * instance; a replacement follows. False when `pid` is not one of the environment's.
+   */
+  killIngressInstance(environment: EnvironmentName, pid: number, signal?: NodeJS.Signals): boolean;
+  /** Called after `state` changed (an ingress instance left or joined). */
+  onStateChange(listener: (state: StackState) => void): void;
   stop(): Promise<void>;
 }
 
@@ -93,11 +115,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
 
     const state: StackState = { envs: {}, emulators: endpoints };
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
+    const pools = new Map<EnvironmentName, IngressInstances>();
+    const listeners: Array<(state: StackState) => void> = [];
     for (const [i, environment] of options.environments.entries()) {
       const tokenSecret = crypto.randomBytes(32).toString("base64url");
       // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
-      const settings = loadSettings({
+      const variables = {
         ...process.env,
+        ...emulatorEnvironment(endpoints),
         TETHER_BUCKET: undefined,
         TETHER_ENVIRONMENT: environment,
         TETHER_PROJECT_ID: localProjectId(environment),
@@ -105,7 +130,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
         TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
         LOG_LEVEL: process.env.LOG_LEVEL,
-      });
+      };
+      const settings = loadSettings(variables);
       const runtime = createRuntime(settings, logger);
       runtimes.set(environment, runtime);
       stoppers.push(() => runtime.clients.close());
@@ -136,21 +162,51 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         port: listen.api,
       });
       stoppers.push(() => api.close());
-      const ingress: RunningService = await startIngress(forComponent(runtime, "ingress"), {
-        host,
-        port: listen.ingress,
-      });
+      let ingress: RunningService;
+      const instances = options.ingressInstances ?? 0;
+      if (instances > 0) {
+        const pool = await startIngressInstances({
+          host,
+          port: listen.ingress,
+          count: instances,
+          // The instances log at the level of the stack's own logger.
+          env: { ...variables, LOG_LEVEL: logger.level },
+          logger: runtime.logger.child({ component: "ingress-front" }),
+        });
+        pools.set(environment, pool);
+        ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
+      } else {
+        ingress = await startIngress(forComponent(runtime, "ingress"), { host, port: listen.ingress });
+      }
       stoppers.push(() => ingress.close());
 
-      state.envs[environment] = {
+      const entry: EnvironmentState = {
         ingress_url: ingress.url,
         api_url: api.url,
         project_id: runtime.resources.projectId,
         bucket: runtime.resources.bucket,
         token_secret: tokenSecret,
       };
+      const pool = pools.get(environment);
+      if (pool) {
+        entry.ingress_instances = pool.list();
+        pool.onChange(() => {
+          entry.ingress_instances = pool.list();
+          for (const listener of listeners) listener(state);
+        });
+      }
+      state.envs[environment] = entry;
     }
-    return { state, runtimes, stop };
+    return {
+      state,
+      runtimes,
+      ingressInstances: (environment) => pools.get(environment)?.list() ?? [],
+      killIngressInstance: (environment, pid, signal) => pools.get(environment)?.kill(pid, signal) ?? false,
+      onStateChange: (listener) => {
+        listeners.push(listener);
+      },
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -2,6 +2,7 @@
  * `npm start`: the whole pipeline on the local emulators (PROTOCOL.md section 5).
  *
  *   npm start -- --envs dev,staging,prod --state-file /tmp/tether.json --idle-timeout 30
+ *   npm start -- --envs staging,prod --ingress-instances 2
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -21,6 +22,8 @@ const USAGE = `Usage: npm start -- [options]
                          removed on exit (default: .tether/state.json in the checkout)
   --idle-timeout SECONDS finalize a conversation after this long without audio (default: 120)
   --chunk-seconds N      seconds of audio per durable chunk (default: 5)
+  --ingress-instances N  ingress processes per environment behind its ingress_url, as on Cloud Run;
+                         a killed one is replaced (default: 1)
   --host HOST            address to listen on (default: 127.0.0.1)
   --base-port PORT       environment i listens on PORT+2i (ingress) and PORT+2i+1 (API) (default: 8700; 0 = any free)
   --pubsub-port PORT     Pub/Sub emulator port (default: 8681)
@@ -53,6 +56,7 @@ const optionsSchema = z.object({
   "state-file": z.string().min(1).default(DEFAULT_STATE_FILE),
   "idle-timeout": z.coerce.number().positive().default(120),
   "chunk-seconds": z.coerce.number().positive().max(60).default(5),
+  "ingress-instances": z.coerce.number().int().min(1).max(16).default(1),
   host: z.string().min(1).default("127.0.0.1"),
   "base-port": port.default(8700),
   "pubsub-port": port.default(8681),
@@ -76,6 +80,7 @@ function parseOptions(argv: string[]): z.infer<typeof optionsSchema> {
         "state-file": { type: "string" },
         "idle-timeout": { type: "string" },
         "chunk-seconds": { type: "string" },
+        "ingress-instances": { type: "string" },
         host: { type: "string" },
         "base-port": { type: "string" },
         "pubsub-port": { type: "string" },
@@ -106,6 +111,9 @@ function summary(state: StackState & { console_url?: string }, stateFile: string
   for (const [name, env] of Object.entries(state.envs)) {
     lines.push(`  ${name}`);
     lines.push(`    ingress   ${env.ingress_url}`);
+    for (const instance of env.ingress_instances ?? []) {
+      lines.push(`      instance  pid ${instance.pid}  ${instance.url}`);
+    }
     lines.push(`    api       ${env.api_url}`);
     lines.push(`    project   ${env.project_id}`);
     lines.push(`    bucket    ${env.bucket}`);
@@ -182,6 +190,7 @@ async function main(): Promise<void> {
       },
       idleTimeoutSeconds: options["idle-timeout"],
       chunkSeconds: options["chunk-seconds"],
+      ingressInstances: options["ingress-instances"],
       logger,
     });
   } catch (error) {
@@ -195,14 +204,22 @@ async function main(): Promise<void> {
     logger: log,
   });
   stopConsole = () => consoleService.close();
-  const state = { ...stack.state, console_url: consoleService.url };
+  const running = stack;
+  const state = (): StackState & { console_url: string } => ({ ...running.state, console_url: consoleService.url });
   const file = path.resolve(options["state-file"]);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  // Written whole, then renamed: a reader never sees half a file.
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
-  wroteStateFile = true;
-  process.stdout.write(summary(state, file));
+  const writeStateFile = (): void => {
+    // Written whole, then renamed: a reader never sees half a file.
+    fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state(), null, 2)}\n`, { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
+    wroteStateFile = true;
+  };
+  writeStateFile();
+  // An ingress instance that died and its replacement show in the file as they happen.
+  running.onStateChange(() => {
+    if (stoppingSince === undefined) writeStateFile();
+  });
+  process.stdout.write(summary(state(), file));
   log.info({ environments: options.envs, startup_ms: Date.now() - started }, "local stack ready");
 }
 

@@ -9,11 +9,10 @@
  * client is retried for as long as the failure lasts (the worker subscriptions have no
  * dead-letter policy of their own).
  *
- * The checks both workers run first (environment, schema issues) live here too.
+ * The check every worker runs first (the environment attribute) lives here too.
  */
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
-import type { z } from "zod";
 import type { EnvironmentName } from "../shared/environment";
 import { type Logger, publishFailed } from "../shared/logger";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
@@ -37,14 +36,6 @@ export interface Rejection {
   readonly reason: RejectionReason;
   /** A human sentence naming what is wrong. */
   readonly detail: string;
-}
-
-/** `path: message; path: message` for a rejection detail. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.join(".") || "(message)"}: ${issue.message}`)
-    .join("; ");
 }
 
 /** Rejects a message whose `environment` attribute is not `environment`. */

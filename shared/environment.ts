@@ -6,6 +6,7 @@
  * writer and a reader can never disagree about where a conversation lives.
  */
 import { z } from "zod";
+import { describeIssue } from "./schema-issues";
 
 /** PROTOCOL.md section 1: an environment name. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,19}$/;
@@ -23,9 +24,7 @@ export type EnvironmentName = z.infer<typeof environmentNameSchema>;
 export function parseEnvironmentName(value: string): EnvironmentName {
   const result = environmentNameSchema.safeParse(value);
   if (!result.success) {
-    throw new Error(
-      `Invalid environment name ${JSON.stringify(value)}: ${result.error.issues[0]?.message ?? "invalid"}`,
-    );
+    throw new Error(`Invalid environment name ${JSON.stringify(value)}: ${describeIssue(result.error)}`);
   }
   return result.data;
 }

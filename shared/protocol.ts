@@ -46,6 +46,7 @@ import {
 } from "./audio-format";
 import { conversationIdSchema, personIdSchema, segmentIdSchema } from "./identifiers";
 import { segmentSchema } from "./messages";
+import { describeIssue } from "./schema-issues";
 
 export const PROTOCOL_VERSION = 1;
 export const LISTEN_PATH = "/v1/listen";
@@ -172,8 +173,7 @@ export function parseListenQuery(params: URLSearchParams): QueryParseResult {
   }
   const parsed = listenQuerySchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, code: "bad_request", message: `query parameter ${issue?.path.join(".")} ${issue?.message}` };
+    return { ok: false, code: "bad_request", message: `query parameter ${describeIssue(parsed.error)}` };
   }
   const format = audioFormatQuerySchema.safeParse(parsed.data);
   if (!format.success) {

@@ -5,6 +5,7 @@
  */
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import { z } from "zod";
+import { describeIssue } from "./schema-issues";
 
 export const MESSAGE_PUBLISHED_TYPE = "google.cloud.pubsub.topic.v1.messagePublished";
 
@@ -45,7 +46,7 @@ export class MalformedEventError extends Error {
 export function decodePubSubEvent(event: CloudEvent<unknown>): ReceivedMessage {
   const parsed = messagePublishedDataSchema.safeParse(event.data);
   if (!parsed.success) {
-    throw new MalformedEventError(`not a Pub/Sub messagePublished event: ${parsed.error.issues[0]?.message}`);
+    throw new MalformedEventError(`not a Pub/Sub messagePublished event: ${describeIssue(parsed.error)}`);
   }
   const { message, deliveryAttempt } = parsed.data;
   return {

@@ -11,6 +11,7 @@ import { AuthError, bearerToken, hs256Verifier, type Principal, type TokenVerifi
 import { requireTokenSecret } from "../../shared/config";
 import { conversationIdSchema, parseIdentifier, personIdSchema } from "../../shared/identifiers";
 import type { Logger } from "../../shared/logger";
+import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
 import { conversationAudio } from "./conversation-audio";
@@ -61,7 +62,7 @@ function pathParameter(raw: string, schema: typeof conversationIdSchema, what: s
     throw new ApiError(400, `${what} is not valid percent-encoding`);
   }
   const parsed = schema.safeParse(decoded);
-  if (!parsed.success) throw new ApiError(400, `${what} ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  if (!parsed.success) throw new ApiError(400, describeIssue(parsed.error, what));
   return parsed.data;
 }
 

@@ -5,7 +5,8 @@
 import type { EnvironmentName } from "../../shared/environment";
 import { type EventAttributes, type EventBody, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import { checkEnvironment, describeIssues, type Rejection } from "../dead-letter";
+import { describeIssues } from "../../shared/schema-issues";
+import { checkEnvironment, type Rejection } from "../dead-letter";
 
 /** `attributes.session_ordinal` and `attributes.seq` make the revision of what it writes. */
 export interface ConversationEvent {

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "../../shared/audio-format";
 import { COLLECTIONS, chunkRef, conversationRef } from "../../shared/firestore-schema";
 import { segmentSchema } from "../../shared/messages";
+import { describeIssue } from "../../shared/schema-issues";
 import type { AssignmentInput, SegmentInput } from "./speaker-timeline";
 
 const conversationSchema = z.object({
@@ -51,10 +52,7 @@ export class InvalidDocumentError extends Error {
 }
 
 function invalid(path: string, error: z.ZodError): InvalidDocumentError {
-  const issue = error.issues[0];
-  return new InvalidDocumentError(
-    `${path} is malformed: ${issue?.path.join(".") || "(document)"} ${issue?.message ?? ""}`.trim(),
-  );
+  return new InvalidDocumentError(`${path} is malformed: ${describeIssue(error, "(document)")}`);
 }
 
 export async function loadConversation(db: Firestore, conversationId: string): Promise<ConversationState | undefined> {

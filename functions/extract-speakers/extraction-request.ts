@@ -8,7 +8,8 @@
 import type { EnvironmentName } from "../../shared/environment";
 import { type ExtractionAttributes, extractionAttributesSchema, extractionBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import { checkEnvironment, describeIssues, type Rejection } from "../dead-letter";
+import { describeIssues } from "../../shared/schema-issues";
+import { checkEnvironment, type Rejection } from "../dead-letter";
 
 export type ParsedExtractionRequest =
   | { readonly ok: true; readonly attributes: ExtractionAttributes }

@@ -15,6 +15,7 @@
  * message and, when retries are exhausted, reports the person as failed.
  */
 import { z } from "zod";
+import { describeIssue } from "../../shared/schema-issues";
 import { EmbeddingError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
 
 export const embeddingResponseSchema = z
@@ -84,9 +85,8 @@ export function createHttpEmbedder(options: HttpEmbedderOptions): SpeakerEmbedde
       }
       const parsed = embeddingResponseSchema.safeParse(body);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
         throw new EmbeddingError(
-          `embedding service at ${url} sent an invalid answer: ${issue?.path.join(".") || "(body)"} ${issue?.message ?? ""}`.trim(),
+          `embedding service at ${url} sent an invalid answer: ${describeIssue(parsed.error, "(body)")}`,
         );
       }
       if (options.expectedModel !== undefined && parsed.data.model !== options.expectedModel) {

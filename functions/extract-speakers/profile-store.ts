@@ -13,6 +13,7 @@ import type { Bucket } from "@google-cloud/storage";
 import { z } from "zod";
 import { type ConversationDoc, conversationRef, type PersonSample, personRef } from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
+import { describeIssue } from "../../shared/schema-issues";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
 
@@ -63,8 +64,7 @@ export class PersonOwnershipError extends Error {
 function parseProfile(personId: string, data: unknown): PersonProfile {
   const parsed = personDocSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`people/${personId} is malformed: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`);
+    throw new Error(`people/${personId} is malformed: ${describeIssue(parsed.error)}`);
   }
   return { userId: parsed.data.user_id, samples: parsed.data.samples, embedding: parsed.data.embedding };
 }

@@ -32,6 +32,7 @@ import {
 } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
+import { describeIssue } from "../../shared/schema-issues";
 import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
@@ -267,9 +268,7 @@ export class ConversationStore {
       return {
         conversationId: doc.id,
         updateTime: doc.updateTime,
-        record: parsed.success
-          ? { ok: true, value: parsed.data }
-          : { ok: false, problem: `${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}` },
+        record: parsed.success ? { ok: true, value: parsed.data } : { ok: false, problem: describeIssue(parsed.error) },
       };
     });
   }
@@ -440,9 +439,7 @@ export class ConversationStore {
   private parse(conversationId: string, data: unknown): StoredConversation {
     const parsed = storedConversationSchema.safeParse(data);
     if (!parsed.success) {
-      throw new Error(
-        `conversation record ${conversationId} is malformed: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
-      );
+      throw new Error(`conversation record ${conversationId} is malformed: ${describeIssue(parsed.error)}`);
     }
     return parsed.data;
   }

@@ -13,8 +13,9 @@ import type { ConversationDoc } from "../../shared/firestore-schema";
 import { type AudioChunkAttributes, audioChunkAttributesSchema } from "../../shared/messages";
 import { opusPacketSampleCount } from "../../shared/opus-decoder";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
+import { describeIssues } from "../../shared/schema-issues";
 import { chunkObjectName } from "../../shared/storage-paths";
-import { checkEnvironment, describeIssues, type Rejection } from "../dead-letter";
+import { checkEnvironment, type Rejection } from "../dead-letter";
 
 export interface AudioChunk {
   readonly attributes: AudioChunkAttributes;

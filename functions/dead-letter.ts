@@ -9,11 +9,10 @@
  * client is retried for as long as the failure lasts (the worker subscriptions have no
  * dead-letter policy of their own).
  *
- * The check every worker runs first (the environment attribute) lives here too.
+ * The checks every worker runs first are functions/message-front.ts's.
  */
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
-import type { EnvironmentName } from "../shared/environment";
 import { type Logger, publishFailed } from "../shared/logger";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
 import type { EnvironmentRuntime } from "./runtime";
@@ -36,19 +35,6 @@ export interface Rejection {
   readonly reason: RejectionReason;
   /** A human sentence naming what is wrong. */
   readonly detail: string;
-}
-
-/** Rejects a message whose `environment` attribute is not `environment`. */
-export function checkEnvironment(message: ReceivedMessage, environment: EnvironmentName): Rejection | undefined {
-  const tagged = message.attributes.environment;
-  if (tagged === environment) return undefined;
-  return {
-    reason: "wrong_environment",
-    detail:
-      tagged === undefined
-        ? `message has no environment attribute; this worker serves ${environment}`
-        : `message is tagged environment=${JSON.stringify(tagged.slice(0, 64))}, but this worker serves ${environment}`,
-  };
 }
 
 /** A message that is not even a Pub/Sub event, kept whole for the dead-letter topic. */

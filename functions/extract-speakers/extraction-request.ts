@@ -1,15 +1,13 @@
 /**
  * The edge of the extraction worker: turns a received Pub/Sub message into a request to
- * extract one conversation, or a rejection for the dead-letter topic. Pure.
- *
- * The environment attribute is checked before anything else, so another environment's
- * message is refused as `wrong_environment` even when the rest of it is also broken.
+ * extract one conversation, or a rejection for the dead-letter topic. Pure; the checks
+ * every worker shares (environment first) are functions/message-front.ts's.
  */
 import type { EnvironmentName } from "../../shared/environment";
 import { type ExtractionAttributes, extractionAttributesSchema, extractionBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import { describeIssues } from "../../shared/schema-issues";
-import { checkEnvironment, type Rejection } from "../dead-letter";
+import type { Rejection } from "../dead-letter";
+import { readJsonMessage } from "../message-front";
 
 export type ParsedExtractionRequest =
   | { readonly ok: true; readonly attributes: ExtractionAttributes }
@@ -19,39 +17,22 @@ export function parseExtractionMessage(
   message: ReceivedMessage,
   environment: EnvironmentName,
 ): ParsedExtractionRequest {
-  const wrongEnvironment = checkEnvironment(message, environment);
-  if (wrongEnvironment) return { ok: false, rejection: wrongEnvironment };
-  const attributes = extractionAttributesSchema.safeParse(message.attributes);
-  if (!attributes.success) {
-    return {
-      ok: false,
-      rejection: {
-        reason: "invalid_schema",
-        detail: `invalid extraction attributes: ${describeIssues(attributes.error)}`,
-      },
-    };
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(message.data.toString("utf8"));
-  } catch {
-    return { ok: false, rejection: { reason: "invalid_body", detail: "extraction request body is not JSON" } };
-  }
-  const body = extractionBodySchema.safeParse(json);
-  if (!body.success) {
-    return {
-      ok: false,
-      rejection: { reason: "invalid_body", detail: `invalid extraction body: ${describeIssues(body.error)}` },
-    };
-  }
-  if (body.data.conversation_id !== attributes.data.conversation_id) {
+  const read = readJsonMessage(message, environment, {
+    name: "extraction",
+    attributes: extractionAttributesSchema,
+    body: extractionBodySchema,
+    bodyReason: "invalid_body",
+  });
+  if (!read.ok) return read;
+  const { attributes, body } = read;
+  if (body.conversation_id !== attributes.conversation_id) {
     return {
       ok: false,
       rejection: {
         reason: "conversation_mismatch",
-        detail: `body names conversation ${body.data.conversation_id}, attributes name ${attributes.data.conversation_id}`,
+        detail: `body names conversation ${body.conversation_id}, attributes name ${attributes.conversation_id}`,
       },
     };
   }
-  return { ok: true, attributes: attributes.data };
+  return { ok: true, attributes };
 }

@@ -2,9 +2,8 @@
  * The edge of the persist-audio worker: turns a received Pub/Sub message into a chunk it
  * may store, or a rejection. Pure: no I/O, so every rule is unit-tested.
  *
- * Order of the checks matters: the environment attribute is read before anything else, so
- * another environment's message is refused as `wrong_environment` even when the rest of
- * it is also broken.
+ * The checks every worker shares (the environment attribute first, then the attributes)
+ * are functions/message-front.ts's.
  */
 import crypto from "node:crypto";
 import { MAX_OPUS_PACKET_BYTES, unframeOpusPackets } from "../../shared/audio-format";
@@ -13,9 +12,9 @@ import type { ConversationDoc } from "../../shared/firestore-schema";
 import { type AudioChunkAttributes, audioChunkAttributesSchema } from "../../shared/messages";
 import { opusPacketSampleCount } from "../../shared/opus-decoder";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import { describeIssues } from "../../shared/schema-issues";
 import { chunkObjectName } from "../../shared/storage-paths";
-import { checkEnvironment, type Rejection } from "../dead-letter";
+import type { Rejection } from "../dead-letter";
+import { readAttributes } from "../message-front";
 
 export interface AudioChunk {
   readonly attributes: AudioChunkAttributes;
@@ -61,19 +60,9 @@ export function bodySamples(attributes: AudioChunkAttributes, body: Buffer): { s
 }
 
 export function parseAudioChunkMessage(message: ReceivedMessage, environment: EnvironmentName): ParsedChunk {
-  const wrongEnvironment = checkEnvironment(message, environment);
-  if (wrongEnvironment) return { ok: false, rejection: wrongEnvironment };
-  const parsed = audioChunkAttributesSchema.safeParse(message.attributes);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      rejection: {
-        reason: "invalid_schema",
-        detail: `invalid audio chunk attributes: ${describeIssues(parsed.error)}`,
-      },
-    };
-  }
-  const attributes = parsed.data;
+  const read = readAttributes(message, environment, audioChunkAttributesSchema, "audio chunk");
+  if (!read.ok) return read;
+  const { attributes } = read;
   const counted = bodySamples(attributes, message.data);
   if ("problem" in counted) {
     return {

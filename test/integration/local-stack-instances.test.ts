@@ -1,0 +1,183 @@
+/**
+ * `npm start -- --ingress-instances 2` runs each environment's ingress as two processes
+ * behind its one `ingress_url`, as Cloud Run does. SIGKILL of the instance that carries a
+ * streaming client loses nothing: the client resumes through the same URL, the conversation
+ * finalizes with byte-identical audio, a replacement process appears in the state file,
+ * and Ctrl-C leaves no instance behind.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { connect } from "../../client";
+import { freePort } from "../../local/ports";
+import { signAccessToken } from "../../shared/auth";
+import { decodePcm16MonoWav } from "../../shared/wav";
+import { testPcm, throttle } from "../support/ingress-audio";
+
+const root = path.resolve(__dirname, "../..");
+const SAMPLE_RATE = 16000;
+
+const instanceSchema = z.object({ pid: z.number().int().positive(), url: z.string() });
+const stateSchema = z.object({
+  envs: z.record(
+    z.string(),
+    z.object({
+      ingress_url: z.string(),
+      api_url: z.string(),
+      token_secret: z.string(),
+      ingress_instances: z.array(instanceSchema),
+    }),
+  ),
+});
+type State = z.infer<typeof stateSchema>;
+
+function readState(file: string): State | undefined {
+  // The file is replaced by rename, so a read sees the old or the new one, whole.
+  return fs.existsSync(file) ? stateSchema.parse(JSON.parse(fs.readFileSync(file, "utf8"))) : undefined;
+}
+
+async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What an instance's health probe says (it counts its open sockets). */
+async function health(instanceUrl: string): Promise<{ status: string; connections: number } | undefined> {
+  const url = new URL(instanceUrl);
+  return await fetch(`http://${url.host}/healthz`)
+    .then(async (r) => (r.ok ? ((await r.json()) as { status: string; connections: number }) : undefined))
+    .catch(() => undefined);
+}
+
+describe("npm start --ingress-instances 2", () => {
+  let npm: ChildProcess | undefined;
+  let exited: Promise<number | null> = Promise.resolve(null);
+  let output = "";
+  afterAll(async () => {
+    if (npm?.pid && npm.exitCode === null) process.kill(-npm.pid, "SIGINT");
+    await exited;
+  });
+
+  it("survives SIGKILL of the instance a client streams through, and replaces it", async () => {
+    const ports = { pubsub: await freePort(), firestore: await freePort(), storage: await freePort() };
+    const stateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tether-instances-")), "state.json");
+    npm = spawn(
+      "npm",
+      [
+        "start",
+        "--",
+        ...["--envs", "staging,prod", "--ingress-instances", "2", "--chunk-seconds", "1"],
+        ...["--state-file", stateFile, "--base-port", "0"],
+        ...["--pubsub-port", String(ports.pubsub), "--firestore-port", String(ports.firestore)],
+        ...["--storage-port", String(ports.storage)],
+      ],
+      { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } },
+    );
+    const child = npm;
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+
+    const state = await waitFor(() => {
+      if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+      return readState(stateFile);
+    }, "the state file");
+    expect(Object.keys(state.envs)).toEqual(["staging", "prod"]);
+    const allPids = new Set<number>();
+    for (const env of Object.values(state.envs)) {
+      expect(env.ingress_instances).toHaveLength(2);
+      for (const instance of env.ingress_instances) {
+        allPids.add(instance.pid);
+        expect(alive(instance.pid)).toBe(true);
+        expect(instance.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/listen$/);
+        expect(instance.url).not.toBe(env.ingress_url);
+        expect((await health(instance.url))?.status).toBe("ok");
+      }
+    }
+    expect(allPids.size).toBe(4);
+
+    const staging = state.envs.staging;
+    if (!staging) throw new Error("no staging in the state file");
+    const token = await signAccessToken(staging.token_secret, "user-instances");
+    const session = await connect({
+      url: staging.ingress_url,
+      token,
+      codec: "pcm16",
+      sampleRate: SAMPLE_RATE,
+      backoff: { initialDelayMs: 20, maxDelayMs: 200 },
+      maxReconnectAttempts: 200,
+    });
+    const audio = testPcm(SAMPLE_RATE * 2 * 20 + 100, 11); // 20 s, the last chunk short
+    const killAt = Math.floor(audio.length * 0.4);
+    let killed: number | undefined;
+    for (let offset = 0; offset < audio.length; offset += 3200) {
+      await session.write(audio.subarray(offset, offset + 3200));
+      if (killed === undefined && offset >= killAt) {
+        // The instance that holds the client's socket dies without draining.
+        const carrying = await waitFor(async () => {
+          for (const instance of staging.ingress_instances) {
+            if (((await health(instance.url))?.connections ?? 0) > 0) return instance.pid;
+          }
+          return undefined;
+        }, "the instance that carries the client");
+        process.kill(carrying, "SIGKILL");
+        killed = carrying;
+      }
+      // Audio stays in flight, so the kill falls on unacknowledged bytes.
+      await throttle(session, 3 * SAMPLE_RATE * 2);
+    }
+    const result = await session.finalize();
+    expect(killed).toBeDefined();
+    expect(result.position).toBe(audio.length);
+    expect(session.stats.reconnects).toBeGreaterThanOrEqual(1);
+
+    // The replacement is in the state file; the killed one is not.
+    const replaced = await waitFor(() => {
+      const now = readState(stateFile)?.envs.staging?.ingress_instances ?? [];
+      const pids = now.map((i) => i.pid);
+      return now.length === 2 && !pids.includes(killed ?? 0) && pids.some((pid) => !allPids.has(pid)) ? now : undefined;
+    }, "a replacement instance in the state file");
+    for (const instance of replaced) {
+      expect(alive(instance.pid)).toBe(true);
+      expect((await health(instance.url))?.status).toBe("ok");
+      allPids.add(instance.pid);
+    }
+    expect(alive(killed ?? 0)).toBe(false);
+
+    const headers = { authorization: `Bearer ${token}` };
+    const conversation = `${staging.api_url}/v1/conversations/${result.conversationId}`;
+    let last: unknown;
+    await waitFor(async () => {
+      const view = (await (await fetch(conversation, { headers })).json()) as { status?: string };
+      last = view;
+      return view.status === "finalized" ? true : undefined;
+    }, "the conversation to finalize").catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(last)}\n${output.slice(-6000)}`);
+    });
+    const wav = await fetch(`${conversation}/audio.wav`, { headers });
+    expect(wav.status).toBe(200);
+    expect(decodePcm16MonoWav(Buffer.from(await wav.arrayBuffer())).pcm.equals(audio)).toBe(true);
+
+    // Ctrl-C stops every instance, replacements included.
+    if (child.pid) process.kill(-child.pid, "SIGINT");
+    await exited;
+    await waitFor(() => ([...allPids].some(alive) ? undefined : true), "every ingress instance to exit", 30_000);
+    await waitFor(() => (fs.existsSync(stateFile) ? undefined : true), "the state file to be removed", 20_000);
+  }, 240_000);
+});

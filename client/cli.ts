@@ -7,6 +7,7 @@
  *   npm start                                  (in another terminal: writes .tether/state.json)
  *   npm run stream -- recording.wav
  *   npm run stream -- --generate 30 --speed 4 --disconnect-every 5 --env staging
+ *   npm run stream -- recording.wav --store .tether/sdk-store   (killed? run it again: it picks up)
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,9 +15,10 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { CODECS, type Codec, type SampleRate } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
-import { connect, TetherError, type TetherSession } from "./index";
+import { connect, fileStore, resumeStored, TetherError, type TetherSession } from "./index";
 import { encodeOpusPackets, OPUS_FRAME_MS } from "./opus-encoder";
 import { speechLikePcm } from "./speech-like";
+import type { ConversationStorage } from "./store";
 import { isSampleRate, readWavFile } from "./wav-file";
 
 const USAGE = `Usage: npm run stream -- [FILE.wav] [options]
@@ -40,6 +42,8 @@ What to stream:
   --speed X               1 = real time (default), 4 = four times faster, 0 = as fast as possible
   --disconnect-every S    drop the connection after every S seconds of audio sent (shows resume)
   --conversation-id ID    use this conversation id
+  --store DIR             keep unacknowledged audio in DIR (a file store): if the stream is killed,
+                          run the same command again and it resumes where the server stopped
   --help`;
 
 const optionsSchema = z.object({
@@ -64,6 +68,7 @@ const optionsSchema = z.object({
   speed: z.coerce.number().min(0).default(1),
   "disconnect-every": z.coerce.number().positive().optional(),
   "conversation-id": z.string().optional(),
+  store: z.string().min(1).optional(),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -237,14 +242,26 @@ async function main(): Promise<void> {
   const codec = options.codec;
   const { frames: toSend, frameMs } = frames(audio.pcm, audio.sampleRate, codec);
 
-  const session = await connect({
-    url: target.url,
-    token: target.token,
-    codec,
-    sampleRate: audio.sampleRate,
-    ...(options["conversation-id"] ? { conversationId: options["conversation-id"] } : {}),
-  });
   const out = process.stderr;
+  const storage = options.store === undefined ? undefined : fileStore(options.store);
+  const resumed = storage ? await resumeFromStore(storage, target, out) : undefined;
+  const session =
+    resumed ??
+    (await connect({
+      url: target.url,
+      token: target.token,
+      codec,
+      sampleRate: audio.sampleRate,
+      ...(options["conversation-id"] ? { conversationId: options["conversation-id"] } : {}),
+      ...(storage ? { storage } : {}),
+    }));
+  if (resumed && (resumed.codec !== codec || resumed.sampleRate !== audio.sampleRate))
+    fail(`the stored conversation is ${resumed.codec} at ${resumed.sampleRate} Hz: run the same command as before`);
+  // A resumed stream continues the same audio after what the SDK had accepted.
+  const accepted = resumed ? resumed.stats.written : 0;
+  const remaining =
+    codec === "opus" ? toSend.slice(accepted) : frames(audio.pcm.subarray(accepted), audio.sampleRate, codec).frames;
+  if (resumed) out.write(`picking up after ${seconds(resumed, accepted, frameMs, audio.sampleRate)} of the audio\n`);
   out.write(`streaming ${audio.source} as ${codec} at ${audio.sampleRate} Hz to ${session.url}\n`);
   out.write(`conversation ${session.conversationId} on environment ${session.environment}\n`);
   session.on("reconnecting", (e) =>
@@ -265,7 +282,7 @@ async function main(): Promise<void> {
   const disconnectEveryMs = options["disconnect-every"] === undefined ? undefined : options["disconnect-every"] * 1000;
   let nextDisconnectMs = disconnectEveryMs;
   try {
-    for (const [i, frame] of toSend.entries()) {
+    for (const [i, frame] of remaining.entries()) {
       const audioMs = (i + 1) * frameMs;
       if (options.speed > 0) {
         const due = started + (i * frameMs) / options.speed;
@@ -296,6 +313,44 @@ async function main(): Promise<void> {
     clearInterval(ticker);
     throw error;
   }
+}
+
+/**
+ * `--store`: continues the conversation a killed run left in the store, if any. Others
+ * found there are reported: finalized meanwhile, or what the server did not store.
+ */
+async function resumeFromStore(
+  storage: ConversationStorage,
+  target: Target,
+  out: NodeJS.WriteStream,
+): Promise<TetherSession | undefined> {
+  const results = await resumeStored(storage, { token: target.token });
+  let continued: TetherSession | undefined;
+  for (const result of results) {
+    if (result.kind === "finalized") {
+      out.write(
+        `stored conversation ${result.conversationId} was finalized meanwhile with all ${result.position} units stored\n`,
+      );
+    } else if (result.kind === "failed") {
+      const { durablePosition, notStored } = result.error.details;
+      out.write(
+        `stored conversation ${result.conversationId ?? "(not started)"} cannot resume: ${result.error.message}\n`,
+      );
+      if (durablePosition !== undefined) out.write(`  stored by the server: units [0, ${durablePosition})\n`);
+      if (notStored?.audio) out.write(`  not stored: units [${notStored.audio.from}, ${notStored.audio.to})\n`);
+      if (notStored && notStored.messages.length > 0)
+        out.write(`  not stored: ${notStored.messages.length} text message(s)\n`);
+      out.write("  (the source audio is unchanged: stream it again as a new conversation)\n");
+      await result.discard();
+    } else if (continued === undefined) {
+      out.write(`resuming stored conversation ${result.session.conversationId} at ${result.position}\n`);
+      continued = result.session;
+    } else {
+      out.write(`another stored conversation ${result.session.conversationId} stays in the store for a later run\n`);
+      result.session.close();
+    }
+  }
+  return continued;
 }
 
 main().catch((error: unknown) => {

@@ -3,7 +3,8 @@
  * behind its one `ingress_url`, as Cloud Run does. SIGKILL of the instance that carries a
  * streaming client loses nothing: the client resumes through the same URL, the conversation
  * finalizes with byte-identical audio, a replacement process appears in the state file,
- * and Ctrl-C leaves no instance behind.
+ * and Ctrl-C leaves no instance behind. The running stack's API (what the chaos run uses)
+ * spreads new connections over the instances and kills and replaces one on request.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -12,9 +13,13 @@ import path from "node:path";
 import { z } from "zod";
 import { connect } from "../../client";
 import { freePort } from "../../local/ports";
+import { type RunningStack, type StackState, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
+import { parseEnvironmentName } from "../../shared/environment";
+import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm, throttle } from "../support/ingress-audio";
+import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const root = path.resolve(__dirname, "../..");
 const SAMPLE_RATE = 16000;
@@ -180,4 +185,59 @@ describe("npm start --ingress-instances 2", () => {
     await waitFor(() => ([...allPids].some(alive) ? undefined : true), "every ingress instance to exit", 30_000);
     await waitFor(() => (fs.existsSync(stateFile) ? undefined : true), "the state file to be removed", 20_000);
   }, 240_000);
+});
+
+describe("startLocalStack with ingressInstances: 2", () => {
+  const env = parseEnvironmentName(uniqueEnvironmentName("inst"));
+  let stack: RunningStack | undefined;
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("spreads new connections over the instances, and replaces one killed through its API", async () => {
+    stack = await startLocalStack({
+      environments: [env],
+      host: "127.0.0.1",
+      basePort: 0,
+      emulators: { existing: runningEmulatorEndpoints() },
+      chunkSeconds: 1,
+      ingressInstances: 2,
+      logger: createLogger({ level: "silent" }),
+    });
+    const running = stack;
+    const state = running.state.envs[env];
+    if (!state) throw new Error("no environment");
+    const before = running.ingressInstances(env);
+    expect(before).toHaveLength(2);
+    expect(state.ingress_instances).toEqual(before);
+
+    // Two sockets through the one URL land on two different instances.
+    const token = await signAccessToken(state.token_secret, "user-spread");
+    const sessions = await Promise.all(
+      [1, 2].map(() => connect({ url: state.ingress_url, token, codec: "pcm16", sampleRate: SAMPLE_RATE })),
+    );
+    const counts = await Promise.all(before.map(async (instance) => (await health(instance.url))?.connections));
+    expect(counts).toEqual([1, 1]);
+
+    const changes: StackState[] = [];
+    running.onStateChange((changed) => changes.push(structuredClone(changed)));
+    const victim = before[0]?.pid ?? 0;
+    expect(running.killIngressInstance(env, 999_999_999)).toBe(false);
+    expect(running.killIngressInstance(env, victim)).toBe(true);
+    const after = await waitFor(() => {
+      const now = running.ingressInstances(env);
+      return now.length === 2 && !now.some((i) => i.pid === victim) ? now : undefined;
+    }, "a replacement instance");
+    expect(alive(victim)).toBe(false);
+    for (const instance of after) expect((await health(instance.url))?.status).toBe("ok");
+    expect(running.state.envs[env]?.ingress_instances).toEqual(after);
+    // One change when the instance left, one when its replacement joined.
+    expect(changes.map((c) => c.envs[env]?.ingress_instances?.length)).toEqual([1, 2]);
+
+    // The session on the killed instance resumed on a live one; both can still finalize.
+    for (const session of sessions) await session.write(testPcm(SAMPLE_RATE * 2, 3));
+    const results = await Promise.all(sessions.map((session) => session.finalize()));
+    expect(results.map((r) => r.position)).toEqual([SAMPLE_RATE * 2, SAMPLE_RATE * 2]);
+    expect(sessions.map((session) => session.stats.reconnects).sort()).toEqual([0, 1]);
+  });
 });

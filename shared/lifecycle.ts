@@ -193,6 +193,28 @@ export function unrequestedGeneration(
   return generation > (doc.extraction_requested_generation ?? 0) ? generation : undefined;
 }
 
+/**
+ * How long the worker that started a generation has to publish its request before any
+ * other worker that finds the gap publishes it again (a crash between the two writes, a
+ * failed publish). Shorter would flood the topic with duplicates while the first publish
+ * is merely slow; each duplicate is another extraction run contending for the same documents.
+ */
+export const LOST_REQUEST_GRACE_MS = 60_000;
+
+/** The generation whose request was lost (unrequested for longer than the grace), if any. */
+export function lostRequestGeneration(
+  doc: Pick<
+    LifecycleFields,
+    "status" | "extraction_generation" | "extraction_requested_generation" | "extraction_generation_at"
+  >,
+  nowMs: number,
+): number | undefined {
+  const generation = unrequestedGeneration(doc);
+  if (generation === undefined) return undefined;
+  const startedAtMs = doc.extraction_generation_at?.toMillis() ?? 0;
+  return nowMs - startedAtMs >= LOST_REQUEST_GRACE_MS ? generation : undefined;
+}
+
 /** The request for `generation` was published. */
 export function extractionRequested(
   doc: Pick<LifecycleFields, "extraction_requested_generation">,

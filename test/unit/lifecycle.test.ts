@@ -1,0 +1,120 @@
+/** The conversation lifecycle's transitions (shared/lifecycle.ts), as pure functions. */
+import * as lifecycle from "../../shared/lifecycle";
+
+const at = (ms: number) => ({ toMillis: () => ms });
+
+describe("the ingress's transitions", () => {
+  it("commits a durable position and the socket's confirmed events, and nothing when neither moved", () => {
+    const doc = { status: "in_progress" as const, durable_position: 100, events_recorded: { s1: 2 } };
+    expect(lifecycle.commitDurable(doc, { position: 200, sessionId: "s1", eventsConfirmed: 3 })).toEqual({
+      durable_position: 200,
+      "events_recorded.s1": 3,
+    });
+    expect(lifecycle.commitDurable(doc, { position: 100, sessionId: "s1", eventsConfirmed: 2 })).toBeUndefined();
+    expect(lifecycle.commitDurable(doc, { position: 50, sessionId: "s2", eventsConfirmed: 1 })).toEqual({
+      "events_recorded.s2": 1,
+    });
+    expect(
+      lifecycle.commitDurable({ ...doc, status: "finalizing" }, { position: 300, sessionId: "s1", eventsConfirmed: 3 }),
+    ).toEqual({ refused: "not_in_progress", status: "finalizing" });
+  });
+
+  it("freezes the final position and the socket's events in the one write that begins finalizing", () => {
+    const update = lifecycle.beginFinalize(
+      { status: "in_progress", events_recorded: { s1: 1 } },
+      { finalPosition: 320, reason: "client", sessionId: "s1", eventsConfirmed: 4 },
+    );
+    expect(update).toEqual({
+      status: "finalizing",
+      durable_position: 320,
+      final_position: 320,
+      finalize_reason: "client",
+      "events_recorded.s1": 4,
+    });
+    expect(
+      lifecycle.beginFinalize(
+        { status: "finalized" },
+        { finalPosition: 1, reason: "idle_timeout", sessionId: "s", eventsConfirmed: 0 },
+      ),
+    ).toEqual({ refused: "not_in_progress", status: "finalized" });
+  });
+
+  it("orders revisions by socket ordinal, then by event number", () => {
+    expect(lifecycle.eventRevision(2, 1)).toBeGreaterThan(lifecycle.eventRevision(1, 999_999));
+    expect(lifecycle.eventRevision(2, 2)).toBeGreaterThan(lifecycle.eventRevision(2, 1));
+    expect(lifecycle.openSession({})).toEqual({ sessions_opened: 1 });
+    expect(lifecycle.openSession({ sessions_opened: 4 })).toEqual({ sessions_opened: 5 });
+  });
+});
+
+describe("the barrier", () => {
+  it("waits for every recorded event of every socket", () => {
+    expect(lifecycle.recordedEvents({ b: 1, a: 2 })).toEqual([
+      { sessionId: "a", seq: 1 },
+      { sessionId: "a", seq: 2 },
+      { sessionId: "b", seq: 1 },
+    ]);
+    expect(lifecycle.recordedEvents(undefined)).toEqual([]);
+    expect(lifecycle.appliedEventId({ sessionId: "s1", seq: 12 })).toBe("s1:000000012");
+  });
+
+  it("flips to finalized only with every chunk and every event, starting the next extraction generation", () => {
+    const doc = { status: "finalizing" as const, extraction_generation: 0 };
+    expect(lifecycle.completeFinalization(doc, { missingChunks: 1, missingEvents: 0, rejected: [] })).toEqual({
+      ready: false,
+      waitingFor: "chunks",
+      missing: 1,
+    });
+    expect(lifecycle.completeFinalization(doc, { missingChunks: 0, missingEvents: 2, rejected: [] })).toEqual({
+      ready: false,
+      waitingFor: "events",
+      missing: 2,
+    });
+    const rejected = [{ session_id: "s", seq: 1, reason: "store_refused", segment_ids: ["x"] }];
+    expect(lifecycle.completeFinalization(doc, { missingChunks: 0, missingEvents: 0, rejected })).toEqual({
+      ready: true,
+      generation: 1,
+      update: { status: "finalized", extraction_generation: 1, rejected_events: rejected },
+    });
+    expect(
+      lifecycle.completeFinalization({ status: "in_progress" }, { missingChunks: 0, missingEvents: 0, rejected: [] }),
+    ).toEqual({ refused: "not_finalizing", status: "in_progress" });
+  });
+});
+
+describe("extraction generations", () => {
+  const finalized = {
+    status: "finalized" as const,
+    extraction_generation: 2,
+    extraction_requested_generation: 2,
+    extraction_generation_at: at(1_000),
+  };
+
+  it("starts a newer generation for speaker data written after the newest one began, and only then", () => {
+    expect(lifecycle.dataChanged(finalized, 1_500)).toEqual({ update: { extraction_generation: 3 }, generation: 3 });
+    expect(lifecycle.dataChanged(finalized, 900)).toBeUndefined();
+    expect(lifecycle.dataChanged({ ...finalized, status: "finalizing" }, 1_500)).toBeUndefined();
+  });
+
+  it("knows an unrequested generation, and calls its request lost only after the grace", () => {
+    const gap = { ...finalized, extraction_generation: 3 };
+    expect(lifecycle.unrequestedGeneration(finalized)).toBeUndefined();
+    expect(lifecycle.unrequestedGeneration(gap)).toBe(3);
+    expect(lifecycle.lostRequestGeneration(gap, 1_000 + lifecycle.LOST_REQUEST_GRACE_MS - 1)).toBeUndefined();
+    expect(lifecycle.lostRequestGeneration(gap, 1_000 + lifecycle.LOST_REQUEST_GRACE_MS)).toBe(3);
+    expect(lifecycle.extractionRequested(gap, 3)).toEqual({ extraction_requested_generation: 3 });
+    expect(lifecycle.extractionRequested(finalized, 1)).toBeUndefined();
+  });
+
+  it("lets only the newest generation record a result, and the API say done only for it", () => {
+    expect(lifecycle.mayRecordExtraction(finalized, 2)).toBe(true);
+    expect(lifecycle.mayRecordExtraction(finalized, 1)).toBe(false);
+    expect(lifecycle.mayRecordExtraction({ ...finalized, status: "finalizing" }, 2)).toBe(false);
+    const view = (extraction: { status: "pending" | "done" | "failed"; generation?: number }) =>
+      lifecycle.lifecycleView({ ...finalized, extraction }).extractionStatus;
+    expect(view({ status: "done", generation: 2 })).toBe("done");
+    expect(view({ status: "failed", generation: 2 })).toBe("failed");
+    expect(view({ status: "done", generation: 1 })).toBe("pending");
+    expect(view({ status: "done" })).toBe("pending");
+  });
+});

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileStore } from "../../client/index";
+import { speechLikePcm } from "../../client/speech-like";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
@@ -30,11 +31,14 @@ interface Child {
 }
 
 function startChild(mode: "stream" | "resume", args: string[]): Child {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(ROOT, "test/support/client-store-child.ts"), mode, ...args],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  return spawnLines(["test/support/client-store-child.ts", mode, ...args]);
+}
+
+function spawnLines(args: string[]): Child {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, args[0] ?? ""), ...args.slice(1)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: Array<Record<string, unknown>> = [];
   let partial = "";
   let stderr = "";
@@ -42,7 +46,7 @@ function startChild(mode: "stream" | "resume", args: string[]): Child {
     partial += d.toString();
     const parts = partial.split("\n");
     partial = parts.pop() ?? "";
-    for (const line of parts) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const line of parts) if (line.trim()) lines.push(line.startsWith("{") ? JSON.parse(line) : { text: line });
   });
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString();
@@ -64,7 +68,7 @@ describe("a file store across a killed process", () => {
       basePort: 0,
       emulators: { existing: runningEmulatorEndpoints() },
       chunkSeconds: 1,
-      logger: createLogger({ level: (process.env.STORE_TEST_LOG as "warn") ?? "silent" }),
+      logger: createLogger({ level: "silent" }),
     });
   });
   afterAll(async () => {
@@ -131,7 +135,7 @@ describe("a file store across a killed process", () => {
       fetch(`${state.api_url}/v1/conversations/${conversationId}${p}`, {
         headers: { authorization: `Bearer ${token}` },
       });
-    const deadline = Date.now() + 45_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const body = (await (await api("")).json()) as { status?: string };
       if (body.status === "finalized") break;
@@ -148,5 +152,66 @@ describe("a file store across a killed process", () => {
     // And the ones the second process sent.
     for (const line of second.lines.filter((l) => typeof l.segment === "string"))
       expect(storedIds.has(line.segment as string)).toBe(true);
+  }, 180_000);
+
+  it("npm run stream --store: a killed stream re-run with the same command picks up where it was", async () => {
+    const state = stack.state.envs[env];
+    if (!state) throw new Error("environment missing");
+    const storeDir = path.join(dir, "cli-store");
+    const args = [
+      "client/cli.ts",
+      "--url",
+      state.ingress_url,
+      "--secret",
+      state.token_secret,
+      "--user",
+      USER,
+      "--api-url",
+      state.api_url,
+      "--generate",
+      "8",
+      "--speed",
+      "4",
+      "--store",
+      storeDir,
+    ];
+    const first = spawnLines(args);
+    await until(
+      "the first run to store 3 s of audio",
+      () => {
+        if (first.process.exitCode !== null) throw new Error(`the first run exited: ${first.stderr()}`);
+        const files = fs.existsSync(storeDir) ? fs.readdirSync(storeDir) : [];
+        return files.length === 1 && fs.statSync(path.join(storeDir, files[0] ?? "")).size > 3 * CHUNK_BYTES;
+      },
+      60_000,
+    );
+    first.process.kill("SIGKILL");
+    await first.exited;
+    expect(first.stderr()).not.toContain("conversation  "); // killed before it finished
+
+    const second = spawnLines(args);
+    const code = await second.exited;
+    if (code !== 0) throw new Error(`the second run failed (${code}): ${second.stderr()}`);
+    expect(second.stderr()).toContain("resuming stored conversation");
+    expect(second.stderr()).toContain("picking up after");
+    const conversationId = second.lines
+      .map((l) => String(l.text ?? ""))
+      .find((l) => l.startsWith("conversation  "))
+      ?.slice("conversation  ".length)
+      .trim();
+    expect(conversationId).toBeDefined();
+    expect(first.stderr()).toContain(`conversation ${conversationId} on environment`);
+    expect(fs.readdirSync(storeDir)).toEqual([]);
+    const token = await signAccessToken(state.token_secret, USER);
+    const wav = decodePcm16MonoWav(
+      Buffer.from(
+        await (
+          await fetch(`${state.api_url}/v1/conversations/${conversationId}/audio.wav`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).arrayBuffer(),
+      ),
+    );
+    expect(Buffer.from(wav.pcm).equals(speechLikePcm(8, SAMPLE_RATE))).toBe(true);
   }, 180_000);
 });

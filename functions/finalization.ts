@@ -14,10 +14,10 @@ import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
 import { chunksUpTo } from "../shared/audio-format";
 import {
-  type AppliedEventDoc,
   appliedEventRef,
   type ChunkDoc,
   COLLECTIONS,
+  CONVERTERS,
   type ConversationDoc,
   conversationRef,
 } from "../shared/firestore-schema";
@@ -53,6 +53,11 @@ export function chunkCompleteness(
     };
   }
   return { complete: true };
+}
+
+/** Transient: a generation's request is not recorded yet; the message is redelivered to check again. */
+export class RequestPendingError extends Error {
+  override name = "RequestPendingError";
 }
 
 export type FinalizationOutcome =
@@ -102,9 +107,11 @@ async function eventProgress(
   const rejected: lifecycle.RejectedEvent[] = [];
   for (let i = 0; i < expected.length; i += MARKERS_PER_READ) {
     const page = expected.slice(i, i + MARKERS_PER_READ);
-    const snapshots = await db.getAll(...page.map((key) => appliedEventRef(db, conversationId, key)));
+    const snapshots = await db.getAll(
+      ...page.map((key) => appliedEventRef(db, conversationId, key).withConverter(CONVERTERS.appliedEvent)),
+    );
     for (const snapshot of snapshots) {
-      const marker = snapshot.data() as AppliedEventDoc | undefined;
+      const marker = snapshot.data();
       if (marker === undefined) missing += 1;
       else if (marker.outcome === "rejected") {
         rejected.push({
@@ -142,34 +149,55 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     });
   };
 
-  /** Publishes the request of an unrequested generation, then records it as requested. */
-  const requestIfUnrequested = async (
+  /**
+   * Publishes the request for `generation` (undefined: nothing to do), then records it as
+   * requested. Recording is best effort: if it fails, the request is out anyway, and a later
+   * check publishes a duplicate only after the grace (shared/lifecycle.ts).
+   */
+  const request = async (
     conversationId: string,
-    conversation: ConversationDoc,
+    generation: number | undefined,
     reason: ExtractionAttributeStrings["reason"],
     logger: Logger,
   ): Promise<void> => {
-    const generation = lifecycle.unrequestedGeneration(conversation);
     if (generation === undefined) return;
     const requestId = await publishRequest(conversationId, generation, reason);
-    const ref = conversationRef(db, conversationId);
-    await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
-      const update = current && lifecycle.extractionRequested(current, generation);
-      if (update) tx.update(ref, update);
-    });
     logger.info(
       { extraction_generation: generation, extraction_request_id: requestId },
       "speaker extraction requested",
     );
+    const ref = conversationRef(db, conversationId);
+    try {
+      await db.runTransaction(async (tx) => {
+        const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
+        const update = current && lifecycle.extractionRequested(current, generation);
+        if (update) tx.update(ref, update);
+      });
+    } catch (error) {
+      logger.warn(
+        { err: error, extraction_generation: generation },
+        "extraction requested, but not recorded as requested; it may be requested again after the grace",
+      );
+    }
   };
 
   const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger) => {
     const ref = conversationRef(db, conversationId);
-    const conversation = (await ref.get()).data() as ConversationDoc | undefined;
+    const conversation = (await ref.withConverter(CONVERTERS.conversation).get()).data();
     if (!conversation) return "no_conversation";
     if (conversation.status === "finalized") {
-      await requestIfUnrequested(conversationId, conversation, "finalized", logger);
+      const lost = lifecycle.lostRequestGeneration(conversation, Date.now());
+      if (lost !== undefined)
+        logger.warn({ extraction_generation: lost }, "extraction request was lost; requesting again");
+      await request(conversationId, lost, "finalized", logger);
+      const unrequested = lifecycle.unrequestedGeneration(conversation);
+      if (lost === undefined && unrequested !== undefined) {
+        // Its request is being published by the worker that started it; this message stays
+        // (redelivered) until the request is recorded or the grace ends, so it is never lost.
+        throw new RequestPendingError(
+          `extraction generation ${unrequested} of conversation ${conversationId} is not recorded as requested yet`,
+        );
+      }
       return "already_finalized";
     }
     if (conversation.status === "in_progress") return "in_progress";
@@ -190,7 +218,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       : { missing: 0, rejected: [] };
 
     const flipped = await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+      const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
       if (!current) return undefined;
       const completion = lifecycle.completeFinalization(current, {
         missingChunks: chunks.complete ? 0 : chunks.missing.length,
@@ -226,15 +254,14 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
         "conversation finalized with events that could never be stored; extraction reports failed",
       );
     }
-    const after = (await ref.get()).data() as ConversationDoc | undefined;
-    if (after) await requestIfUnrequested(conversationId, after, "finalized", logger);
+    await request(conversationId, flipped.generation, "finalized", logger);
     return "finalized";
   };
 
   const speakerDataChanged: Finalizer["speakerDataChanged"] = async (conversationId, writtenAtMs, logger) => {
     const ref = conversationRef(db, conversationId);
     const bumped = await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+      const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
       const change = current && lifecycle.dataChanged(current, writtenAtMs);
       if (!change) return undefined;
       tx.update(ref, {
@@ -249,7 +276,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       { extraction_generation: bumped.extraction_generation },
       "speaker data changed after finalization: a newer extraction generation starts",
     );
-    await requestIfUnrequested(conversationId, bumped, "speaker_assigned", logger);
+    await request(conversationId, bumped.extraction_generation, "speaker_assigned", logger);
   };
 
   return { completeIfReady, speakerDataChanged };

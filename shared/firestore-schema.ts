@@ -13,12 +13,26 @@
  *
  * Per-chunk and per-segment facts live in their own documents: nothing increments a
  * counter on the conversation document for every chunk (hot documents serialise writes).
+ *
+ * Each document has one zod schema below, checked against its interface, and a converter
+ * (`withConverter`) that validates on read: a reader that goes through it gets a typed
+ * document or an `InvalidDocumentError` naming the document's path and what is wrong.
+ * Unknown fields are kept (a document may carry fields one writer adds, e.g. the ingress's
+ * `active_session`).
  */
-import type { Firestore, Timestamp } from "@google-cloud/firestore";
-import type { Codec, SampleRate } from "./audio-format";
-import type { EnvironmentName } from "./environment";
+import {
+  type DocumentData,
+  type Firestore,
+  type FirestoreDataConverter,
+  type QueryDocumentSnapshot,
+  Timestamp,
+} from "@google-cloud/firestore";
+import { z } from "zod";
+import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "./audio-format";
+import { type EnvironmentName, environmentNameSchema } from "./environment";
 import { appliedEventId, type EventKey, type LifecycleFields } from "./lifecycle";
-import type { Segment } from "./messages";
+import { type Segment, segmentSchema } from "./messages";
+import { describeIssue } from "./schema-issues";
 import { paddedChunkIndex } from "./storage-paths";
 
 export const COLLECTIONS = {
@@ -195,6 +209,201 @@ export interface AppliedEventDoc {
   segment_ids?: string[];
   applied_at: Timestamp;
 }
+
+// ---------------------------------------------------------------- schemas, one per document
+
+const timestamp = z.instanceof(Timestamp);
+const count = z.number().int().min(0);
+const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
+
+export const personExtractionSchema = z
+  .object({
+    person_id: z.string(),
+    status: z.enum(["extracted", "skipped", "failed", "pending"]),
+    reason: z.string().optional(),
+    detail: z.record(z.string(), z.unknown()).optional(),
+    samples: z.number(),
+  })
+  .loose();
+
+export const extractionSummarySchema = z
+  .object({
+    status: z.enum(["pending", "done", "failed"]),
+    generation: count.optional(),
+    people: z.array(personExtractionSchema),
+    updated_at: timestamp,
+    missing_audio_waits: count.optional(),
+  })
+  .loose();
+
+export const rejectedEventSchema = z.object({
+  session_id: z.string(),
+  seq: count,
+  reason: z.string(),
+  segment_ids: z.array(z.string()),
+});
+
+export const conversationDocSchema = z
+  .object({
+    id: z.string(),
+    environment: environmentNameSchema,
+    user_id: z.string().min(1),
+    codec: codecSchema,
+    sample_rate: sampleRateSchema,
+    channels: z.literal(1),
+    chunk_size: z.number().int().positive(),
+    created_at: timestamp,
+    updated_at: timestamp,
+    finalized_at: timestamp.nullable(),
+    status: z.enum(["in_progress", "finalizing", "finalized"]),
+    durable_position: count,
+    final_position: count.nullable(),
+    finalize_reason: z.enum(["client", "idle_timeout"]).nullable(),
+    events_recorded: z.record(z.string(), count).optional(),
+    sessions_opened: count.optional(),
+    extraction_generation: count.optional(),
+    extraction_generation_at: timestamp.nullable().optional(),
+    extraction_requested_generation: count.optional(),
+    rejected_events: z.array(rejectedEventSchema).optional(),
+    extraction: extractionSummarySchema.optional(),
+  })
+  .loose();
+
+export const sessionDocSchema = z
+  .object({
+    session_id: z.string(),
+    start_position: count,
+    started_at: timestamp,
+    ended_at: timestamp.nullable(),
+    close_code: z.number().int().nullable(),
+  })
+  .loose();
+
+export const chunkDocSchema = z
+  .object({
+    index: count,
+    start: count,
+    end: z.number().int().positive(),
+    final: z.boolean(),
+    object: z.string().min(1),
+    bytes: count,
+    sha256: z.string(),
+    session_id: z.string(),
+    persisted_at: timestamp,
+    samples: count.optional(),
+  })
+  .loose();
+
+export const chunkClaimDocSchema = z
+  .object({
+    index: count,
+    sha256: z.string(),
+    bytes: count,
+    object: z.string(),
+    session_id: z.string(),
+    claimed_at: timestamp,
+  })
+  .loose();
+
+export const segmentDocSchema = z.intersection(
+  segmentSchema,
+  z.object({ session_id: z.string().min(1), updated_at: timestamp, revision: count.optional() }).loose(),
+);
+
+export const assignmentDocSchema = z
+  .object({
+    segment_id: z.string().min(1),
+    person_id: z.string().min(1),
+    session_id: z.string(),
+    assigned_at: timestamp,
+    revision: count.optional(),
+  })
+  .loose();
+
+export const appliedEventDocSchema = z
+  .object({
+    session_id: z.string(),
+    seq: count,
+    outcome: z.enum(["applied", "rejected"]),
+    reason: z.string().optional(),
+    segment_ids: z.array(z.string()).optional(),
+    applied_at: timestamp,
+  })
+  .loose();
+
+export const personSampleSchema = z
+  .object({
+    uri: z.string(),
+    sample_id: z.string().min(1),
+    conversation_id: z.string(),
+    segment_ids: z.array(z.string()),
+    duration_ms: z.number(),
+    start_ms: z.number().optional(),
+    end_ms: z.number().optional(),
+    sample_rate: z.number().optional(),
+    quality: z
+      .object({
+        score: z.number(),
+        duration_ms: z.number(),
+        speech_coverage: z.number(),
+        assigned_coverage: z.number(),
+        margin_ms: z.number(),
+        active_ratio: z.number().optional(),
+        clipped_ratio: z.number().optional(),
+        active_level_dbfs: z.number().optional(),
+      })
+      .optional(),
+    embedding: embeddingSchema.optional(),
+  })
+  .transform((sample): PersonSample => sample);
+
+export const personDocSchema = z
+  .object({
+    id: z.string(),
+    user_id: z.string(),
+    samples: z.array(personSampleSchema).default([]),
+    embedding: embeddingSchema.nullable().default(null),
+    updated_at: timestamp,
+  })
+  .loose();
+
+// ---------------------------------------------------------------- converters
+
+/** A document that does not match its schema; the message names its path and the issue. */
+export class InvalidDocumentError extends Error {
+  override name = "InvalidDocumentError";
+}
+
+/** Parses one document's data, throwing `InvalidDocumentError` naming `path`. */
+export function parseDocument<T>(schema: z.ZodType<T>, path: string, data: unknown): T {
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    throw new InvalidDocumentError(`${path} is malformed: ${describeIssue(parsed.error, "(document)")}`);
+  }
+  return parsed.data;
+}
+
+/** Validates on read; writes pass through (writers build documents from these same types). */
+function converter<T>(schema: z.ZodType<T>): FirestoreDataConverter<T, DocumentData> {
+  return {
+    toFirestore: (data) => data as DocumentData,
+    fromFirestore: (snapshot: QueryDocumentSnapshot) => parseDocument(schema, snapshot.ref.path, snapshot.data()),
+  };
+}
+
+/** The converter of each document: `ref.withConverter(CONVERTERS.conversation)` reads it typed and validated. */
+export const CONVERTERS = {
+  conversation: converter<ConversationDoc>(conversationDocSchema),
+  session: converter<SessionDoc>(sessionDocSchema),
+  chunk: converter<ChunkDoc>(chunkDocSchema),
+  chunkClaim: converter<ChunkClaimDoc>(chunkClaimDocSchema),
+  segment: converter<SegmentDoc>(segmentDocSchema),
+  assignment: converter<AssignmentDoc>(assignmentDocSchema),
+  appliedEvent: converter<AppliedEventDoc>(appliedEventDocSchema),
+  person: converter<PersonDoc>(personDocSchema),
+} as const;
+
+// ---------------------------------------------------------------- references
 
 export function conversationRef(db: Firestore, conversationId: string) {
   return db.collection(COLLECTIONS.conversations).doc(conversationId);

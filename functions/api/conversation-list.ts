@@ -11,7 +11,7 @@ import { Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import { unitsToMilliseconds } from "../../shared/audio-format";
 import type { Principal } from "../../shared/auth";
-import { COLLECTIONS, type ConversationDoc } from "../../shared/firestore-schema";
+import { COLLECTIONS, CONVERTERS, type ConversationDoc } from "../../shared/firestore-schema";
 import { conversationIdSchema } from "../../shared/identifiers";
 import { isoTime } from "./conversations";
 import { ApiError } from "./errors";
@@ -76,6 +76,7 @@ export async function listConversations(
 ): Promise<ConversationList> {
   let ref = db
     .collection(COLLECTIONS.conversations)
+    .withConverter(CONVERTERS.conversation)
     .where("user_id", "==", principal.userId)
     .orderBy("created_at", "desc")
     .orderBy("id", "desc");
@@ -83,9 +84,9 @@ export async function listConversations(
   const snapshot = await ref.limit(query.limit + 1).get();
   const docs = snapshot.docs.slice(0, query.limit);
   const last = docs.at(-1);
-  const lastDoc = last?.data() as ConversationDoc | undefined;
+  const lastDoc = last?.data();
   return {
-    conversations: docs.map((doc) => listItem(doc.id, doc.data() as ConversationDoc)),
+    conversations: docs.map((doc) => listItem(doc.id, doc.data())),
     next_cursor:
       snapshot.docs.length > query.limit && last && lastDoc
         ? encodeCursor({ t: lastDoc.created_at.toMillis(), id: last.id })

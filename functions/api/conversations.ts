@@ -12,6 +12,7 @@ import type { EnvironmentName } from "../../shared/environment";
 import {
   type AssignmentDoc,
   COLLECTIONS,
+  CONVERTERS,
   type ConversationDoc,
   conversationRef,
   type SegmentDoc,
@@ -27,7 +28,7 @@ export async function loadOwnedConversation(
   principal: Principal,
   environment: EnvironmentName,
 ): Promise<ConversationDoc> {
-  const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
+  const conversation = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
   if (!conversation || conversation.environment !== environment) {
     throw new ApiError(404, `conversation ${conversationId} does not exist in environment ${environment}`);
   }
@@ -163,11 +164,11 @@ export function segmentsView(segments: readonly SegmentDoc[], assignments: reado
 export async function listSegments(db: Firestore, conversationId: string): Promise<SegmentView[]> {
   const ref = conversationRef(db, conversationId);
   const [segments, assignments] = await Promise.all([
-    ref.collection(COLLECTIONS.segments).get(),
-    ref.collection(COLLECTIONS.speakerAssignments).get(),
+    ref.collection(COLLECTIONS.segments).withConverter(CONVERTERS.segment).get(),
+    ref.collection(COLLECTIONS.speakerAssignments).withConverter(CONVERTERS.assignment).get(),
   ]);
   return segmentsView(
-    segments.docs.map((doc) => doc.data() as SegmentDoc),
-    assignments.docs.map((doc) => doc.data() as AssignmentDoc),
+    segments.docs.map((doc) => doc.data()),
+    assignments.docs.map((doc) => doc.data()),
   );
 }

@@ -5,7 +5,7 @@
  */
 import type { Firestore } from "@google-cloud/firestore";
 import type { Principal } from "../../shared/auth";
-import { type PersonDoc, personRef } from "../../shared/firestore-schema";
+import { CONVERTERS, type PersonDoc, personRef } from "../../shared/firestore-schema";
 import { ApiError } from "./errors";
 
 export interface PersonView {
@@ -29,7 +29,7 @@ export function personView(person: PersonDoc, personId: string): PersonView {
 }
 
 export async function loadOwnedPerson(db: Firestore, personId: string, principal: Principal): Promise<PersonView> {
-  const person = (await personRef(db, personId).get()).data() as PersonDoc | undefined;
+  const person = (await personRef(db, personId).withConverter(CONVERTERS.person).get()).data();
   if (!person) throw new ApiError(404, `person ${personId} does not exist`);
   if (person.user_id !== principal.userId) throw new ApiError(403, `person ${personId} belongs to another user`);
   return personView(person, personId);

@@ -5,8 +5,7 @@
  * conversation id and environment, so nothing is skipped silently.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
-import type { ConversationDoc, PersonExtraction } from "../../shared/firestore-schema";
-import { conversationRef } from "../../shared/firestore-schema";
+import { CONVERTERS, conversationRef, type PersonExtraction } from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import type { Logger } from "../../shared/logger";
 
@@ -71,7 +70,7 @@ export async function writeSummary(
   const sorted = [...people].sort((a, b) => (a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0));
   const ref = conversationRef(db, conversationId);
   return await db.runTransaction(async (tx) => {
-    const current = (await tx.get(ref)).data() as ConversationDoc | undefined;
+    const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
     if (current === undefined || !mayRecordExtraction(current, generation)) return "stale";
     tx.update(ref, {
       extraction: {

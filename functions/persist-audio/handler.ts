@@ -8,8 +8,7 @@
  * chunk that can never be stored (another environment's, a broken schema, bytes that
  * contradict a stored chunk, data the store refuses) goes to the dead-letter topic.
  */
-import type { ConversationDoc } from "../../shared/firestore-schema";
-import { conversationRef } from "../../shared/firestore-schema";
+import { CONVERTERS, conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
@@ -42,7 +41,9 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
+      const conversation = (
+        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
+      ).data();
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
         await deadLetters.reject(message, mismatch);

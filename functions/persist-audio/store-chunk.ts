@@ -13,7 +13,7 @@
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import { type ChunkClaimDoc, type ChunkDoc, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
+import { type ChunkClaimDoc, type ChunkDoc, CONVERTERS, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { AudioChunk } from "./chunk-message";
 
@@ -39,7 +39,7 @@ function objectMetadata(chunk: AudioChunk): Record<string, string> {
 export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<StoreOutcome> {
   const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
 
-  const existing = (await chunkRef(db, conversationId, index).get()).data() as ChunkDoc | undefined;
+  const existing = (await chunkRef(db, conversationId, index).withConverter(CONVERTERS.chunk).get()).data();
   if (existing) {
     return existing.sha256 === chunk.sha256
       ? { kind: "already_stored" }
@@ -48,7 +48,7 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
 
   const claimRef = chunkClaimRef(db, conversationId, index);
   const claim = await db.runTransaction(async (tx) => {
-    const current = (await tx.get(claimRef)).data() as ChunkClaimDoc | undefined;
+    const current = (await tx.get(claimRef.withConverter(CONVERTERS.chunkClaim))).data();
     if (current) return current;
     const fresh: Omit<ChunkClaimDoc, "claimed_at"> = {
       index,

@@ -37,6 +37,7 @@ export type { ConversationLog, ConversationStorage, StoredConversation, StoredMe
 export { StoreFullError } from "../store";
 export type { Codec, SampleRate } from "./audio-format";
 export { SAMPLE_RATES } from "./audio-format";
+export { type IndexedDbStoreOptions, indexedDbStore } from "./indexeddb-store";
 export {
   AudioPipeline,
   type AudioSink,

@@ -3,20 +3,25 @@
  * numbers (sent, acknowledged, position, reconnects, socket), a "drop connection" button
  * that shows a resume, and Finalize. The page keeps what it handed the SDK so that the
  * stored audio can be compared with it (`sent-sha256`).
+ *
+ * Sessions keep their unacknowledged audio in IndexedDB: after a reload mid-recording the
+ * page offers to resume the stored conversation, and continues it from the microphone.
  */
 import {
   type AudioSink,
   type Codec,
   createSession,
+  indexedDbStore,
   type MicrophoneCapture,
   pickCodec,
+  resumeStored,
   SAMPLE_RATES,
   type SampleRate,
   startMicrophone,
   streamWavFile,
   type TetherSession,
 } from "@tether/client";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { sha256Hex } from "./api";
 import { type Explained, explain, reconnectingSentence } from "./sentences";
 
@@ -61,6 +66,30 @@ export function RecordPage(props: RecordProps) {
   const fileRun = useRef<{ done: Promise<void>; abort: AbortController }>();
   const sent = useRef<Uint8Array[]>([]);
   const sockets = useRef(0);
+  const storage = useMemo(() => indexedDbStore(), []);
+  const [stored, setStored] = useState<Array<{ id: string; acked: number; end: number }>>([]);
+  const [resumedFrom, setResumedFrom] = useState<number | undefined>();
+
+  // A conversation left in the store (the page was reloaded or closed mid-recording).
+  useEffect(() => {
+    void storage
+      .list()
+      .then((found) =>
+        setStored(
+          found
+            .filter((c) => c.meta.url === props.ingressUrl)
+            .map((c) => ({
+              id: c.meta.conversationId ?? "(not started)",
+              acked: c.acked,
+              end: c.audio.reduce(
+                (e, a) => Math.max(e, a.start + (c.meta.codec === "pcm16" ? a.data.length : 1)),
+                c.acked,
+              ),
+            })),
+        ),
+      )
+      .catch(() => setStored([]));
+  }, [storage, props.ingressUrl]);
 
   useEffect(() => {
     const timer = setInterval(() => {
@@ -87,7 +116,37 @@ export function RecordPage(props: RecordProps) {
     setPhase("failed");
   };
 
-  const start = async () => {
+  const attach = (s: TetherSession) => {
+    s.on("ready", (ready) => {
+      sockets.current += 1;
+      setRetry(undefined);
+      setLive((old) => ({ ...old, socket: ready.sessionId }));
+      props.onReady(ready.environment);
+    });
+    s.on("reconnecting", (event) => {
+      setLive((old) => ({ ...old, socket: "reconnecting" }));
+      setRetry({ until: Date.now() + event.delayMs, attempt: event.attempt });
+    });
+    s.on("error", (error) => {
+      void capture.current?.stop().catch(() => undefined);
+      fileRun.current?.abort.abort();
+      fail(error);
+    });
+    session.current = s;
+  };
+
+  /** What the SDK accepted: a write counts once it resolved (stored, with a store). */
+  const sinkFor = (s: TetherSession): AudioSink => ({
+    codec: s.codec,
+    sampleRate: s.sampleRate,
+    write: async (bytes) => {
+      const copy = bytes.slice();
+      await s.write(bytes);
+      sent.current.push(copy);
+    },
+  });
+
+  const resume = async () => {
     setProblem(undefined);
     setResult(undefined);
     setLive(EMPTY);
@@ -95,33 +154,43 @@ export function RecordPage(props: RecordProps) {
     sockets.current = 0;
     setPhase("connecting");
     try {
+      const results = await resumeStored(storage, { token: props.token });
+      setStored([]);
+      let resumed: TetherSession | undefined;
+      for (const r of results) {
+        if (r.kind === "resumed" && resumed === undefined && r.session.url === props.ingressUrl) resumed = r.session;
+        else if (r.kind === "resumed") r.session.close();
+        else if (r.kind === "failed") fail(r.error);
+      }
+      if (!resumed) {
+        if (results.every((r) => r.kind !== "failed")) setPhase("idle");
+        return;
+      }
+      sockets.current = 1;
+      attach(resumed);
+      setResumedFrom(resumed.stats.written);
+      capture.current = await startMicrophone(sinkFor(resumed));
+      setPhase("recording");
+    } catch (error) {
+      session.current?.close();
+      fail(error);
+    }
+  };
+
+  const start = async () => {
+    setProblem(undefined);
+    setResult(undefined);
+    setLive(EMPTY);
+    setResumedFrom(undefined);
+    sent.current = [];
+    sockets.current = 0;
+    setPhase("connecting");
+    try {
       const codec = await pickCodec(preferred, sampleRate);
-      const s = await createSession({ url: props.ingressUrl, token: props.token, codec, sampleRate });
-      s.on("ready", (ready) => {
-        sockets.current += 1;
-        setRetry(undefined);
-        setLive((old) => ({ ...old, socket: ready.sessionId }));
-        props.onReady(ready.environment);
-      });
-      s.on("reconnecting", (event) => {
-        setLive((old) => ({ ...old, socket: "reconnecting" }));
-        setRetry({ until: Date.now() + event.delayMs, attempt: event.attempt });
-      });
-      s.on("error", (error) => {
-        void capture.current?.stop().catch(() => undefined);
-        fileRun.current?.abort.abort();
-        fail(error);
-      });
-      session.current = s;
+      const s = await createSession({ url: props.ingressUrl, token: props.token, codec, sampleRate, storage });
+      attach(s);
       await s.start();
-      const sink: AudioSink = {
-        codec,
-        sampleRate,
-        write: (bytes) => {
-          sent.current.push(bytes.slice());
-          return s.write(bytes);
-        },
-      };
+      const sink = sinkFor(s);
       if (source === "microphone") {
         capture.current = await startMicrophone(sink);
       } else {
@@ -224,6 +293,15 @@ export function RecordPage(props: RecordProps) {
           Finalize
         </button>
       </div>
+      {stored.length > 0 && phase === "idle" ? (
+        <div class="notice" data-testid="resume-offer">
+          This page was closed while recording conversation <code>{stored[0]?.id}</code>:{" "}
+          {(stored[0]?.end ?? 0) - (stored[0]?.acked ?? 0)} units await the server.{" "}
+          <button type="button" data-testid="resume-stored" onClick={() => void resume()}>
+            Resume it
+          </button>
+        </div>
+      ) : null}
       <p>
         State: <strong data-testid="record-state">{phase}</strong>
       </p>
@@ -277,8 +355,14 @@ export function RecordPage(props: RecordProps) {
           >
             {result.id}
           </a>{" "}
-          ({result.codec}, <span data-testid="sent-bytes">{result.bytes}</span> bytes handed to the SDK, sha-256{" "}
-          <code data-testid="sent-sha256">{result.sha256}</code>)
+          ({result.codec}, <span data-testid="sent-bytes">{result.bytes}</span> bytes handed to the SDK
+          {resumedFrom !== undefined ? (
+            <>
+              {" "}
+              after resuming at <span data-testid="resumed-from">{resumedFrom}</span>
+            </>
+          ) : null}
+          , sha-256 <code data-testid="sent-sha256">{result.sha256}</code>)
         </div>
       ) : null}
     </section>

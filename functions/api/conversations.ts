@@ -15,8 +15,10 @@ import {
   CONVERTERS,
   type ConversationDoc,
   conversationRef,
+  parseDocument,
   type SegmentDoc,
   type SessionDoc,
+  sessionDocSchema,
 } from "../../shared/firestore-schema";
 import { type ConversationStatus, lifecycleView } from "../../shared/lifecycle";
 import type { ConversationAudio } from "./conversation-audio";
@@ -119,12 +121,15 @@ export function conversationView(
   };
 }
 
+/** A session document; one without `session_id` is named by its document id. */
+const listedSessionSchema = sessionDocSchema.partial({ session_id: true });
+
 export async function listSessions(db: Firestore, conversationId: string): Promise<SessionDoc[]> {
   const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.sessions).get();
-  return snapshot.docs.map((doc) => ({
-    ...(doc.data() as SessionDoc),
-    session_id: (doc.data() as Partial<SessionDoc>).session_id ?? doc.id,
-  }));
+  return snapshot.docs.map((doc) => {
+    const session = parseDocument(listedSessionSchema, doc.ref.path, doc.data());
+    return { ...session, session_id: session.session_id ?? doc.id };
+  });
 }
 
 export async function countSegments(db: Firestore, conversationId: string): Promise<number> {

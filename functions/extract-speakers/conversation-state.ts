@@ -5,29 +5,31 @@
  * error that names it rather than a wrong sample.
  */
 import type { Firestore } from "@google-cloud/firestore";
-import { z } from "zod";
-import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "../../shared/audio-format";
-import { COLLECTIONS, chunkRef, conversationRef } from "../../shared/firestore-schema";
-import { segmentSchema } from "../../shared/messages";
-import { describeIssue } from "../../shared/schema-issues";
+import type { z } from "zod";
+import type { Codec, SampleRate } from "../../shared/audio-format";
+import {
+  assignmentDocSchema,
+  COLLECTIONS,
+  CONVERTERS,
+  chunkDocSchema,
+  chunkRef,
+  conversationDocSchema,
+  conversationRef,
+  parseDocument,
+} from "../../shared/firestore-schema";
 import type { AssignmentInput, SegmentInput } from "./speaker-timeline";
 
-const conversationSchema = z.object({
-  user_id: z.string().min(1),
-  environment: z.string().min(1),
-  codec: codecSchema,
-  sample_rate: sampleRateSchema,
-  chunk_size: z.number().int().positive(),
-  status: z.enum(["in_progress", "finalizing", "finalized"]),
-  final_position: z.number().int().nonnegative().nullable(),
-  extraction_generation: z.number().int().nonnegative().optional(),
-  extraction: z
-    .object({
-      people: z.array(z.object({ person_id: z.string() }).loose()),
-      missing_audio_waits: z.number().int().nonnegative().optional(),
-    })
-    .loose()
-    .optional(),
+/** The conversation fields extraction reads. */
+const conversationSchema = conversationDocSchema.pick({
+  user_id: true,
+  environment: true,
+  codec: true,
+  sample_rate: true,
+  chunk_size: true,
+  status: true,
+  final_position: true,
+  extraction_generation: true,
+  extraction: true,
 });
 
 export interface ConversationState {
@@ -47,20 +49,10 @@ export interface ConversationState {
   readonly generation: number;
 }
 
-export class InvalidDocumentError extends Error {
-  override name = "InvalidDocumentError";
-}
-
-function invalid(path: string, error: z.ZodError): InvalidDocumentError {
-  return new InvalidDocumentError(`${path} is malformed: ${describeIssue(error, "(document)")}`);
-}
-
 export async function loadConversation(db: Firestore, conversationId: string): Promise<ConversationState | undefined> {
   const snapshot = await conversationRef(db, conversationId).get();
   if (!snapshot.exists) return undefined;
-  const parsed = conversationSchema.safeParse(snapshot.data());
-  if (!parsed.success) throw invalid(snapshot.ref.path, parsed.error);
-  const c = parsed.data;
+  const c = parseDocument(conversationSchema, snapshot.ref.path, snapshot.data());
   return {
     id: conversationId,
     userId: c.user_id,
@@ -76,39 +68,35 @@ export async function loadConversation(db: Firestore, conversationId: string): P
   };
 }
 
-const segmentDocSchema = segmentSchema.and(z.object({ session_id: z.string().min(1) }));
-const assignmentDocSchema = z.object({ segment_id: z.string().min(1), person_id: z.string().min(1) });
+/** The assignment fields extraction reads. */
+const assignmentSchema = assignmentDocSchema.pick({ segment_id: true, person_id: true });
 
 /** Every segment of the conversation, whichever session sent it. */
 export async function loadSegments(db: Firestore, conversationId: string): Promise<SegmentInput[]> {
-  const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.segments).get();
-  return snapshot.docs.map((doc) => {
-    const parsed = segmentDocSchema.safeParse(doc.data());
-    if (!parsed.success) throw invalid(doc.ref.path, parsed.error);
-    return parsed.data;
-  });
+  const snapshot = await conversationRef(db, conversationId)
+    .collection(COLLECTIONS.segments)
+    .withConverter(CONVERTERS.segment)
+    .get();
+  return snapshot.docs.map((doc) => doc.data());
 }
 
 /** Every speaker assignment of the conversation, whichever session sent it. */
 export async function loadAssignments(db: Firestore, conversationId: string): Promise<AssignmentInput[]> {
   const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.speakerAssignments).get();
-  return snapshot.docs.map((doc) => {
-    const parsed = assignmentDocSchema.safeParse(doc.data());
-    if (!parsed.success) throw invalid(doc.ref.path, parsed.error);
-    return parsed.data;
-  });
+  return snapshot.docs.map((doc) => parseDocument(assignmentSchema, doc.ref.path, doc.data()));
 }
 
-const chunkDocSchema = z.object({
-  index: z.number().int().nonnegative(),
-  start: z.number().int().nonnegative(),
-  end: z.number().int().positive(),
-  object: z.string().min(1),
-  bytes: z.number().int().nonnegative(),
-  samples: z.number().int().nonnegative().optional(),
+/** The ChunkDoc fields extraction reads. */
+const storedChunkSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  object: true,
+  bytes: true,
+  samples: true,
 });
 
-export type StoredChunk = z.infer<typeof chunkDocSchema>;
+export type StoredChunk = z.infer<typeof storedChunkSchema>;
 
 /** The ChunkDocs of `indexes` that exist (a missing index is simply absent from the map). */
 export async function loadChunks(
@@ -122,9 +110,8 @@ export async function loadChunks(
   const chunks = new Map<number, StoredChunk>();
   for (const snapshot of snapshots) {
     if (!snapshot.exists) continue;
-    const parsed = chunkDocSchema.safeParse(snapshot.data());
-    if (!parsed.success) throw invalid(snapshot.ref.path, parsed.error);
-    chunks.set(parsed.data.index, parsed.data);
+    const chunk = parseDocument(storedChunkSchema, snapshot.ref.path, snapshot.data());
+    chunks.set(chunk.index, chunk);
   }
   return chunks;
 }
@@ -137,9 +124,8 @@ export async function loadAllChunks(db: Firestore, conversationId: string): Prom
     .get();
   const chunks = new Map<number, StoredChunk>();
   for (const doc of snapshot.docs) {
-    const parsed = chunkDocSchema.safeParse(doc.data());
-    if (!parsed.success) throw invalid(doc.ref.path, parsed.error);
-    chunks.set(parsed.data.index, parsed.data);
+    const chunk = parseDocument(storedChunkSchema, doc.ref.path, doc.data());
+    chunks.set(chunk.index, chunk);
   }
   return chunks;
 }

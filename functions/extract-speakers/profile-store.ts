@@ -10,46 +10,21 @@
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import { z } from "zod";
-import { type ConversationDoc, conversationRef, type PersonSample, personRef } from "../../shared/firestore-schema";
+import {
+  COLLECTIONS,
+  conversationDocSchema,
+  conversationRef,
+  type PersonSample,
+  parseDocument,
+  personDocSchema,
+  personRef,
+} from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
-import { describeIssue } from "../../shared/schema-issues";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
 
-const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
-
-const personSampleSchema = z
-  .object({
-    uri: z.string(),
-    sample_id: z.string().min(1),
-    conversation_id: z.string(),
-    segment_ids: z.array(z.string()),
-    duration_ms: z.number(),
-    start_ms: z.number().optional(),
-    end_ms: z.number().optional(),
-    sample_rate: z.number().optional(),
-    quality: z
-      .object({
-        score: z.number(),
-        duration_ms: z.number(),
-        speech_coverage: z.number(),
-        assigned_coverage: z.number(),
-        margin_ms: z.number(),
-        active_ratio: z.number().optional(),
-        clipped_ratio: z.number().optional(),
-        active_level_dbfs: z.number().optional(),
-      })
-      .optional(),
-    embedding: embeddingSchema.optional(),
-  })
-  .transform((s): PersonSample => s);
-
-const personDocSchema = z.object({
-  user_id: z.string(),
-  samples: z.array(personSampleSchema).default([]),
-  embedding: embeddingSchema.nullable().default(null),
-});
+/** What a profile update needs of `people/{person_id}`; the rest of the document may be absent. */
+const profileSchema = personDocSchema.pick({ user_id: true, samples: true, embedding: true });
 
 export interface PersonProfile {
   readonly userId: string;
@@ -62,11 +37,8 @@ export class PersonOwnershipError extends Error {
 }
 
 function parseProfile(personId: string, data: unknown): PersonProfile {
-  const parsed = personDocSchema.safeParse(data);
-  if (!parsed.success) {
-    throw new Error(`people/${personId} is malformed: ${describeIssue(parsed.error)}`);
-  }
-  return { userId: parsed.data.user_id, samples: parsed.data.samples, embedding: parsed.data.embedding };
+  const profile = parseDocument(profileSchema, `${COLLECTIONS.people}/${personId}`, data);
+  return { userId: profile.user_id, samples: profile.samples, embedding: profile.embedding };
 }
 
 /** The profiles of `personIds` that exist. */
@@ -201,7 +173,7 @@ export async function commitProfile(
   return await db.runTransaction(async (tx) => {
     const [snapshot, owner] = await tx.getAll(ref, conversation);
     if (snapshot === undefined || owner === undefined) throw new Error("Firestore returned fewer documents than asked");
-    const run = owner.data() as ConversationDoc | undefined;
+    const run = owner.exists ? parseDocument(conversationDocSchema, owner.ref.path, owner.data()) : undefined;
     if (run === undefined || !mayRecordExtraction(run, guard.generation)) {
       throw new StaleGenerationError(
         `extraction generation ${guard.generation} of conversation ${change.conversationId} is no longer the newest`,

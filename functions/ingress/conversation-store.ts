@@ -21,11 +21,12 @@
  */
 import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
-import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "../../shared/audio-format";
+import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
 import {
   COLLECTIONS,
   type ConversationDoc,
+  conversationDocSchema,
   conversationRef,
   type SessionDoc,
   sessionRef,
@@ -37,22 +38,27 @@ import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
 
-/** The fields the ingress reads back, validated: the record is shared with other writers. */
-const storedConversationSchema = z.object({
-  environment: z.string(),
-  user_id: z.string(),
-  codec: codecSchema,
-  sample_rate: z.number().pipe(sampleRateSchema),
-  chunk_size: z.number().int().positive(),
-  durable_position: z.number().int().min(0),
-  status: z.enum(["in_progress", "finalizing", "finalized"]),
-  final_position: z.number().int().min(0).nullable().optional(),
-  active_session: z.string().nullable().optional(),
-  finalize_reason: z.enum(["client", "idle_timeout"]).nullable().optional(),
-  sessions_opened: z.number().int().min(0).optional(),
-  events_recorded: z.record(z.string(), z.number().int().min(0)).optional(),
-  updated_at: z.instanceof(Timestamp).optional(),
-});
+/**
+ * The fields the ingress reads back, validated: the record is shared with other writers.
+ * Tolerant where the ingress can answer anyway: any environment string (named in the 4409),
+ * and a record without its final position, finalize reason or update time.
+ */
+const storedConversationSchema = conversationDocSchema
+  .pick({
+    user_id: true,
+    codec: true,
+    sample_rate: true,
+    chunk_size: true,
+    durable_position: true,
+    status: true,
+    final_position: true,
+    finalize_reason: true,
+    sessions_opened: true,
+    events_recorded: true,
+    updated_at: true,
+  })
+  .partial({ final_position: true, finalize_reason: true, updated_at: true })
+  .extend({ environment: z.string(), active_session: z.string().nullable().optional() });
 export type StoredConversation = z.infer<typeof storedConversationSchema>;
 
 /** A conversation record as a sweep listed it. */

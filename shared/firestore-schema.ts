@@ -9,7 +9,7 @@
  *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
- *   people/{person_id}                                     (speaker extraction)
+ *   people/{person_id}                                     PersonDoc (speaker extraction)
  *
  * Per-chunk and per-segment facts live in their own documents: nothing increments a
  * counter on the conversation document for every chunk (hot documents serialise writes).

@@ -47,6 +47,8 @@ export interface ConversationState {
   readonly missingAudioWaits: number;
   /** The extraction generation this run works for (shared/lifecycle.ts). */
   readonly generation: number;
+  /** Whether that generation already has its finished result (a duplicate request: nothing to do). */
+  readonly answered: boolean;
 }
 
 export async function loadConversation(db: Firestore, conversationId: string): Promise<ConversationState | undefined> {
@@ -65,6 +67,10 @@ export async function loadConversation(db: Firestore, conversationId: string): P
     previouslyExtracted: (c.extraction?.people ?? []).map((p) => p.person_id),
     missingAudioWaits: c.extraction?.missing_audio_waits ?? 0,
     generation: c.extraction_generation ?? 0,
+    answered:
+      c.extraction !== undefined &&
+      c.extraction.status !== "pending" &&
+      c.extraction.generation === (c.extraction_generation ?? 0),
   };
 }
 

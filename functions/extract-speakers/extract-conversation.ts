@@ -74,6 +74,8 @@ export type ExtractionOutcome =
   | { readonly kind: "retry"; readonly reason: "audio_missing" | "embedding_failed"; readonly detail: string }
   /** A newer extraction generation started while this run worked: it wrote nothing more. */
   | { readonly kind: "stale"; readonly generation: number }
+  /** The newest generation already has its result (a duplicate or late request). */
+  | { readonly kind: "answered"; readonly generation: number }
   | {
       readonly kind: "done";
       readonly status: "pending" | "done" | "failed";
@@ -286,6 +288,7 @@ export async function extractConversation(
   if (conversation.status !== "finalized" || conversation.finalPosition === null) {
     return { kind: "not_finalized", status: conversation.status };
   }
+  if (conversation.answered) return { kind: "answered", generation: conversation.generation };
   const [segments, assignments] = await Promise.all([
     loadSegments(db, conversation.id),
     loadAssignments(db, conversation.id),

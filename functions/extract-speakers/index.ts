@@ -98,6 +98,12 @@ export function createExtractSpeakersHandler(
           `speaker extraction will retry: ${outcome.detail}`,
         );
         throw new ExtractionRetryError(outcome.detail);
+      case "answered":
+        logger.info(
+          { extraction_generation: outcome.generation },
+          "speaker extraction already answered for the newest generation; duplicate request acknowledged",
+        );
+        return;
       case "stale":
         logger.info(
           { extraction_generation: outcome.generation },

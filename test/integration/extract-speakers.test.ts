@@ -250,6 +250,8 @@ describe("speaker extraction over every segment of a conversation", () => {
       session_id: "s4",
       assigned_at: new Date(),
     });
+    // As the events worker does for a change after finalization: a newer extraction generation.
+    await conversationRef(db(), conversationId).update({ extraction_generation: 1 });
     await run(extractionEvent(env.resources, conversationId, { reason: "speaker_assigned" }));
 
     const summary = await extraction(conversationId);
@@ -264,6 +266,18 @@ describe("speaker extraction over every segment of a conversation", () => {
       (l) => l.conversation_id === conversationId && l.person_id === a && l.reason === "too_short",
     );
     expect(skipLine).toMatchObject({ severity: "WARNING", environment: env.resources.environment });
+
+    // A duplicate request for the generation already answered runs nothing and changes nothing.
+    const before = await extraction(conversationId);
+    await run(extractionEvent(env.resources, conversationId, { reason: "speaker_assigned" }));
+    expect(await extraction(conversationId)).toEqual(before);
+    expect(
+      logs.lines.filter(
+        (l) =>
+          l.conversation_id === conversationId &&
+          l.message === "speaker extraction already answered for the newest generation; duplicate request acknowledged",
+      ),
+    ).toHaveLength(1);
   });
 
   describe("a conversation whose audio chunks are missing", () => {

@@ -16,6 +16,7 @@ import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
 import { createLogger } from "../../shared/logger";
+import type { EventBody } from "../../shared/messages";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
@@ -128,6 +129,22 @@ describe("with the events worker slowed by seconds", () => {
   });
 });
 
+/** The real publisher, with event publishes held at a gate the test opens (Pub/Sub is slow to confirm). */
+class EventsGatedPublisher extends IngressPublisher {
+  held = 0;
+  private readonly waiters: Array<() => void> = [];
+  override async publishEvent(tags: SessionTags, body: EventBody, seq: number): Promise<string> {
+    if (seq > 0) {
+      this.held += 1;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    return await super.publishEvent(tags, body, seq);
+  }
+  release(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+}
+
 /** The real publisher, except that the first final chunk fails (Pub/Sub refused it). */
 class FinalChunkFailsOnce extends IngressPublisher {
   failed = 0;
@@ -184,6 +201,35 @@ describe("finalizing at the ingress", () => {
       return mine.some((m) => m.attributes.final === "true") ? mine : undefined;
     }, "the final chunk");
     expect(reassemble(chunks).body.equals(audio)).toBe(true);
+  });
+
+  it("records no durable position past audio sent after a text message Pub/Sub has not confirmed", async () => {
+    const holder: { publisher?: EventsGatedPublisher } = {};
+    const instance = await h.startInstance({
+      publisher: (runtime) => {
+        holder.publisher = new EventsGatedPublisher(runtime.clients.pubsub, runtime.resources);
+        return holder.publisher;
+      },
+    });
+    const client = rawConnect(instance.url, { token: await h.token("user-order") });
+    const ready = await client.next("ready");
+    const id = String(ready.conversation_id);
+    const chunk = 1600; // 0.1 s at 8 kHz: the harness's chunk
+    client.json({ type: "segments", segments: [{ id: "before-audio", start: 0, end: 0.05 }] });
+    client.send(Buffer.alloc(chunk * 2));
+    await eventually(
+      async () => (h.audio.forConversation(id).length >= 2 && (holder.publisher?.held ?? 0) > 0 ? true : undefined),
+      "the audio published while the text is unconfirmed",
+    );
+    // The audio is in Pub/Sub, the text is not confirmed: nothing past it is recorded or acked.
+    expect((await record(id)).durable_position).toBe(0);
+    expect(client.acks()).toEqual([]);
+    holder.publisher?.release();
+    await client.ackAtLeast(chunk * 2);
+    const doc = await record(id);
+    expect(doc.durable_position).toBe(chunk * 2);
+    expect(doc.events_recorded?.[String(ready.session_id)]).toBe(1);
+    client.ws.close();
   });
 
   it("publishes and counts text that arrives while the conversation is being finalized", async () => {

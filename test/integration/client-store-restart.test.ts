@@ -162,8 +162,8 @@ describe("a file store across a killed process", () => {
       "client/cli.ts",
       "--url",
       state.ingress_url,
-      "--secret",
-      state.token_secret,
+      // One argument: a key may begin with "-" (base64url), which a separate argument would not survive.
+      `--secret=${state.token_secret}`,
       "--user",
       USER,
       "--api-url",

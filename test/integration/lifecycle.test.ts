@@ -24,18 +24,13 @@ import { GatedPublisher } from "../support/ingress-gated-publisher";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { eventually as eventuallyWithin } from "../support/workers-wait";
+
+/** The shared wait, bounded at a minute (extraction after a slowed worker takes a while). */
+const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>
+  eventuallyWithin(probe, what, { timeoutMs: 60_000 });
 
 const SAMPLE_RATE = 16000;
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function voiceTrack(voice: string): Buffer {
   const clips = loadVoiceFixtures().filter((f) => f.voice === voice && f.sampleRate === SAMPLE_RATE);

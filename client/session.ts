@@ -5,7 +5,10 @@
  *   goes to that URL with the resume token. Nothing here ever asks "what is the current
  *   backend?" again, so a conversation cannot drift to another environment mid-stream.
  * - `environment` is what the server's `ready` says, not a guess from the URL. A reconnect
- *   that reports another environment or conversation stops the session.
+ *   that reports another environment or conversation stops the session (ready-check.ts
+ *   holds every rule a `ready` must meet, as a pure function).
+ * - One object is one conversation; its sockets come and go. The private fields are kept
+ *   in two groups: the conversation's, then the current socket's (`socket...`).
  * - Audio is held in a bounded replay buffer until acknowledged; after a reconnect it is
  *   re-sent from `ready.position`. Text messages are held until an `ack` covers them (see
  *   shared/protocol.ts) and re-sent after a reconnect otherwise.
@@ -31,6 +34,7 @@ import {
 import { type BackoffPolicy, backoffDelay } from "./backoff";
 import { TypedEmitter } from "./emitter";
 import { type NotStored, TetherError } from "./errors";
+import { checkReady, type ReadyStage } from "./ready-check";
 import { ReplayBuffer } from "./replay-buffer";
 import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
 import { type ConversationLog, type StoredConversation, StoreFullError } from "./store";
@@ -95,10 +99,11 @@ export interface SessionConfig {
 
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
 
-interface PendingMessage {
+/** A text message held until an `ack` covers it. */
+interface HeldMessage {
   readonly json: string;
-  /** Audio position sent on the current socket when this message was sent; undefined = not sent on it. */
-  sentAt: number | undefined;
+  /** The audio position on the current socket when this message was sent there; undefined = not sent on it. */
+  sentOnSocketAt: number | undefined;
 }
 
 export interface FinalizeResult {
@@ -112,28 +117,43 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   readonly codec: Codec;
   readonly sampleRate: SampleRate;
   readonly positionUnit: PositionUnit;
-  private environmentName: string | undefined;
-  private conversation: string | undefined;
-  private socketSessionId: string | undefined;
-  private token: string | undefined;
-  private chunk: number | undefined;
+  // The conversation: one for the life of this object, across all its sockets.
+  /** The environment the first `ready` named; every later socket must reach it too. */
+  private pinnedEnvironment: string | undefined;
+  /** The conversation's id: the one the app asked for, then the one the first `ready` named. */
+  private pinnedConversationId: string | undefined;
+  /** The resume token of the latest `ready` (or the one the app passed in). */
+  private latestResumeToken: string | undefined;
+  /** Units per chunk, as the server's `ready` announced. */
+  private serverChunkSize: number | undefined;
   private state: State = "connecting";
-  private socket: SocketLike | undefined;
   private readonly buffer: ReplayBuffer;
-  private sentPosition = 0;
   private ackedPosition = 0;
+  /** Text messages held until an `ack` covers them, in the order they were queued. */
+  private heldMessages: HeldMessage[] = [];
+  /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
+  private everReady = false;
   private reconnectCount = 0;
-  private failures = 0;
-  private readySeen = false;
-  private lastError: ErrorMessage | undefined;
+  /** Connection attempts that failed since the last `ready`. */
+  private failedAttempts = 0;
+  /** A new access token was fetched since the last `ready` (once only). */
   private reauthenticated = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private pending: PendingMessage[] = [];
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private finalizeRequested = false;
   private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
   private roomWaiters: Array<() => void> = [];
   private terminal: TetherError | undefined;
-  private firstReady: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
+  /** Settles the promise `start()` returned, on the first `ready` (or terminal error). */
+  private startWaiter: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
+
+  // The current socket: replaced on every reconnect.
+  private socket: SocketLike | undefined;
+  /** The server's session id of the current socket. */
+  private socketSessionId: string | undefined;
+  /** The position after the last unit sent on the current socket. */
+  private socketSentPosition = 0;
+  /** The `error` message the server sent on the current socket before closing it. */
+  private socketError: ErrorMessage | undefined;
 
   constructor(private readonly config: SessionConfig) {
     super();
@@ -141,25 +161,25 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.codec = config.codec;
     this.sampleRate = config.sampleRate;
     this.positionUnit = positionUnit(config.codec);
-    this.conversation = config.conversationId;
-    this.token = config.resumeToken;
+    this.pinnedConversationId = config.conversationId;
+    this.latestResumeToken = config.resumeToken;
     this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes, config.log);
     if (config.restored) {
       this.buffer.restore(config.restored.acked, config.restored.audio);
       this.ackedPosition = config.restored.acked;
-      this.pending = config.restored.messages.map((json) => ({ json, sentAt: undefined }));
+      this.heldMessages = config.restored.messages.map((json) => ({ json, sentOnSocketAt: undefined }));
     }
   }
 
   /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
   get environment(): string {
-    if (this.environmentName === undefined) throw new Error("the session has not received `ready` yet");
-    return this.environmentName;
+    if (this.pinnedEnvironment === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinnedEnvironment;
   }
 
   get conversationId(): string {
-    if (this.conversation === undefined) throw new Error("the session has not received `ready` yet");
-    return this.conversation;
+    if (this.pinnedConversationId === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinnedConversationId;
   }
 
   /** Session id of the current socket. */
@@ -169,17 +189,17 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /** The latest resume token: keep it to resume this conversation after an app restart. */
   get resumeToken(): string | undefined {
-    return this.token;
+    return this.latestResumeToken;
   }
 
   get chunkSize(): number | undefined {
-    return this.chunk;
+    return this.serverChunkSize;
   }
 
   get stats(): SessionStats {
     return {
       written: this.buffer.end,
-      sent: this.sentPosition,
+      sent: this.socketSentPosition,
       acked: this.ackedPosition,
       reconnects: this.reconnectCount,
       bufferedBytes: this.buffer.bytes,
@@ -194,7 +214,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */
   start(): Promise<void> {
     const started = new Promise<void>((resolve, reject) => {
-      this.firstReady = { resolve, reject };
+      this.startWaiter = { resolve, reject };
     });
     void this.openSocket();
     return started;
@@ -237,8 +257,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       throw failure;
     }
     // Audio counts as sent only once stored: send whatever is stored and not sent yet.
-    if (this.state === "open" && this.sentPosition < this.buffer.storedEnd)
-      this.sendFrames(this.buffer.framesFrom(this.sentPosition, this.maxFrame()));
+    if (this.state === "open" && this.socketSentPosition < this.buffer.storedEnd)
+      this.sendFrames(this.buffer.framesFrom(this.socketSentPosition, this.maxFrame()));
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -287,7 +307,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private async openSocket(): Promise<void> {
     this.state = "connecting";
-    this.lastError = undefined;
+    this.socketError = undefined;
     let accessToken: string;
     try {
       accessToken = await this.config.token();
@@ -300,7 +320,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       codec: this.codec,
       sampleRate: this.sampleRate,
       conversationId: this.config.conversationId,
-      resumeToken: this.token,
+      resumeToken: this.latestResumeToken,
       accessToken: this.config.authVia === "query" ? accessToken : undefined,
     });
     const headers: Record<string, string> =
@@ -352,101 +372,45 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         this.onFinalized(message.conversation_id, message.position);
         return;
       case "error":
-        this.lastError = message;
+        this.socketError = message;
         return;
     }
   }
 
   private onReady(ready: ReadyMessage): void {
-    if (this.environmentName !== undefined && ready.environment !== this.environmentName) {
-      this.fail(
-        new TetherError(
-          "environment_changed",
-          `a reconnect reached environment ${ready.environment}, but this conversation lives in ${this.environmentName}`,
-          { environment: ready.environment, expectedEnvironment: this.environmentName },
-        ),
-        true,
-      );
+    const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
+    const verdict = checkReady(ready, {
+      stage,
+      environment: this.pinnedEnvironment,
+      conversationId: this.pinnedConversationId,
+      codec: this.codec,
+      positionUnit: this.positionUnit,
+      held: { start: this.buffer.start, end: this.buffer.end, capacityBytes: this.buffer.capacityBytes },
+      acked: this.ackedPosition,
+    });
+    if (!verdict.ok) {
+      this.fail(verdict.error, true);
       return;
     }
-    if (this.conversation !== undefined && ready.conversation_id !== this.conversation) {
-      this.fail(
-        new TetherError(
-          "environment_changed",
-          `a reconnect reached conversation ${ready.conversation_id}, not ${this.conversation}`,
-        ),
-        true,
-      );
-      return;
-    }
-    if (ready.position_unit !== this.positionUnit) {
-      this.violation(`the server counts ${ready.position_unit}s, expected ${this.positionUnit}s`);
-      return;
-    }
-    const resumed = this.readySeen;
-    const restored = !this.readySeen && this.config.restored !== undefined;
-    if (restored) {
-      // A session rebuilt from a store: the server may hold more than the store knew was acked.
-      if (ready.position < this.buffer.start || ready.position > this.buffer.end) {
-        this.fail(
-          new TetherError(
-            "position_mismatch",
-            `the server resumes at ${ready.position}, but the store holds [${this.buffer.start}, ${this.buffer.end}) with everything before ${this.buffer.start} acknowledged`,
-          ),
-          true,
-        );
-        return;
-      }
-    } else if (!this.readySeen) {
-      if (this.buffer.end === this.buffer.start) this.buffer.rebase(ready.position);
-      else if (ready.position !== this.buffer.start) {
-        this.fail(
-          new TetherError(
-            "position_mismatch",
-            `audio was written before \`ready\`, but the conversation resumes at ${ready.position}`,
-          ),
-          true,
-        );
-        return;
-      }
-      this.ackedPosition = ready.position;
-      const minimum = 2 * ready.chunk_size * (this.codec === "pcm16" ? 1 : MAX_OPUS_PACKET_BYTES);
-      if (this.buffer.capacityBytes < minimum) {
-        this.fail(
-          new TetherError(
-            "protocol_violation",
-            `the replay buffer (${this.buffer.capacityBytes} bytes) must hold at least two chunks (${minimum} bytes)`,
-          ),
-          true,
-        );
-        return;
-      }
-    } else if (ready.position < this.ackedPosition || ready.position > this.buffer.end) {
-      this.fail(
-        new TetherError(
-          "position_mismatch",
-          `the server resumes at ${ready.position}, but this client holds [${this.buffer.start}, ${this.buffer.end}) with ${this.ackedPosition} acknowledged`,
-        ),
-        true,
-      );
-      return;
-    }
-    this.readySeen = true;
+    if (verdict.rebase) this.buffer.rebase(ready.position);
+    if (stage === "first") this.ackedPosition = ready.position;
+    const resumed = stage === "reconnect";
+    this.everReady = true;
     if (resumed) this.reconnectCount += 1;
-    this.environmentName = ready.environment;
-    this.conversation = ready.conversation_id;
+    this.pinnedEnvironment = ready.environment;
+    this.pinnedConversationId = ready.conversation_id;
     this.socketSessionId = ready.session_id;
-    this.token = ready.resume_token;
-    this.chunk = ready.chunk_size;
+    this.latestResumeToken = ready.resume_token;
+    this.serverChunkSize = ready.chunk_size;
     this.config.log?.setConversation(ready.conversation_id, ready.resume_token);
-    this.failures = 0;
+    this.failedAttempts = 0;
     this.reauthenticated = false;
     this.state = "open";
     this.acknowledge(ready.position);
     // Re-send what the server does not have: held text messages, audio from its position, finalize.
-    this.sentPosition = ready.position;
-    for (const message of this.pending) {
-      message.sentAt = this.sentPosition;
+    this.socketSentPosition = ready.position;
+    for (const message of this.heldMessages) {
+      message.sentOnSocketAt = this.socketSentPosition;
       this.sendRaw(message.json);
     }
     this.sendFrames(this.buffer.framesFrom(ready.position, this.maxFrame()));
@@ -458,14 +422,14 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       position: ready.position,
       resumed,
     });
-    const first = this.firstReady;
-    this.firstReady = undefined;
-    first?.resolve();
+    const starting = this.startWaiter;
+    this.startWaiter = undefined;
+    starting?.resolve();
   }
 
   private onAck(position: number): void {
-    if (position > this.sentPosition) {
-      this.violation(`the server acknowledged ${position}, beyond the ${this.sentPosition} units sent`);
+    if (position > this.socketSentPosition) {
+      this.violation(`the server acknowledged ${position}, beyond the ${this.socketSentPosition} units sent`);
       return;
     }
     if (position <= this.ackedPosition) return;
@@ -477,9 +441,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.ackedPosition = Math.max(this.ackedPosition, position);
     this.buffer.acknowledge(this.ackedPosition);
     // Text messages sent before audio that is now acknowledged are published (protocol.ts).
-    const held = this.pending.length;
-    this.pending = this.pending.filter((m) => m.sentAt === undefined || m.sentAt >= position);
-    if (this.pending.length !== held) this.storeMessages();
+    const before = this.heldMessages.length;
+    this.heldMessages = this.heldMessages.filter((m) => m.sentOnSocketAt === undefined || m.sentOnSocketAt >= position);
+    if (this.heldMessages.length !== before) this.storeMessages();
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const wake of waiters) wake();
@@ -492,7 +456,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       ...(from < this.buffer.end
         ? { audio: { from, to: this.buffer.end, bytes: this.buffer.framesFrom(from, this.maxFrame()) } }
         : {}),
-      messages: includeMessages ? this.pending.map((m) => JSON.parse(m.json) as unknown) : [],
+      messages: includeMessages ? this.heldMessages.map((m) => JSON.parse(m.json) as unknown) : [],
     };
   }
 
@@ -509,15 +473,15 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       return;
     }
     this.acknowledge(position);
-    this.pending = [];
+    this.heldMessages = [];
     this.state = "finalized";
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
       for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
-      const first = this.firstReady; // a restored session may learn on its first socket that it is finalized
-      this.firstReady = undefined;
-      first?.resolve();
+      const starting = this.startWaiter; // a restored session may learn on its first socket that it is finalized
+      this.startWaiter = undefined;
+      starting?.resolve();
     };
     // Everything is stored server-side: the local record goes (a failure leaves a record that resumes as finalized).
     const removed = this.config.log?.remove();
@@ -530,8 +494,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
-    for (const message of this.pending) message.sentAt = undefined;
-    const error = this.lastError;
+    for (const message of this.heldMessages) message.sentOnSocketAt = undefined;
+    const error = this.socketError;
     const action = clientActionForClose(code);
     switch (action) {
       case "resume":
@@ -539,7 +503,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         this.scheduleReconnect(code, reason, action === "resume_after_delay");
         return;
       case "reauthenticate":
-        if (!this.reauthenticated && this.readySeen) {
+        if (!this.reauthenticated && this.everReady) {
           // A token that expired mid-conversation: fetch a fresh one once, right away.
           this.reauthenticated = true;
           void this.openSocket();
@@ -551,7 +515,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         // everything it holds and no text message awaits an acknowledgement.
         const durable = error?.durable_position ?? error?.final_position;
         if (error?.code === "conversation_finalized" && durable !== undefined) {
-          if (durable >= this.buffer.end && this.pending.length === 0 && error.final_position === durable) {
+          if (durable >= this.buffer.end && this.heldMessages.length === 0 && error.final_position === durable) {
             this.onFinalized(this.conversationId, durable);
             return;
           }
@@ -592,19 +556,19 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {
-    if (this.failures >= this.config.maxReconnectAttempts) {
+    if (this.failedAttempts >= this.config.maxReconnectAttempts) {
       this.fail(
-        new TetherError("unreachable", `gave up after ${this.failures} failed attempts to reach ${this.url}`, {
+        new TetherError("unreachable", `gave up after ${this.failedAttempts} failed attempts to reach ${this.url}`, {
           closeCode,
         }),
       );
       return;
     }
-    const delayMs = backoffDelay(this.config.backoff, this.failures, this.config.random, overloaded);
-    this.failures += 1;
-    this.emit("reconnecting", { attempt: this.failures, delayMs, closeCode, reason });
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    const delayMs = backoffDelay(this.config.backoff, this.failedAttempts, this.config.random, overloaded);
+    this.failedAttempts += 1;
+    this.emit("reconnecting", { attempt: this.failedAttempts, delayMs, closeCode, reason });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
       if (!this.isStopped()) void this.openSocket();
     }, delayMs);
   }
@@ -621,7 +585,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
     for (const frame of frames) {
       socket.send(frame);
-      this.sentPosition += this.buffer.unitsOf(frame);
+      this.socketSentPosition += this.buffer.unitsOf(frame);
     }
   }
 
@@ -633,22 +597,22 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private queueMessage(message: Record<string, unknown>): void {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
-    if (this.pending.length >= this.config.maxPendingMessages) {
+    if (this.heldMessages.length >= this.config.maxPendingMessages) {
       throw new RangeError(
-        `${this.pending.length} text messages await an acknowledgement: send audio, or fewer messages`,
+        `${this.heldMessages.length} text messages await an acknowledgement: send audio, or fewer messages`,
       );
     }
-    const pending: PendingMessage = { json: JSON.stringify(message), sentAt: undefined };
-    this.pending.push(pending);
+    const held: HeldMessage = { json: JSON.stringify(message), sentOnSocketAt: undefined };
+    this.heldMessages.push(held);
     this.storeMessages();
     if (this.state === "open") {
-      pending.sentAt = this.sentPosition;
-      this.sendRaw(pending.json);
+      held.sentOnSocketAt = this.socketSentPosition;
+      this.sendRaw(held.json);
     }
   }
 
   private storeMessages(): void {
-    this.config.log?.setMessages(this.pending.map((m) => m.json));
+    this.config.log?.setMessages(this.heldMessages.map((m) => m.json));
   }
 
   // ------------------------------------------------------------ stopping
@@ -677,12 +641,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private stop(error: TetherError, state: "failed" | "closed"): void {
     this.state = state;
     this.terminal = error;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
-    const first = this.firstReady;
-    this.firstReady = undefined;
-    first?.reject(error);
+    const starting = this.startWaiter;
+    this.startWaiter = undefined;
+    starting?.reject(error);
   }
 }

@@ -10,7 +10,7 @@
  */
 import crypto from "node:crypto";
 import { startApi } from "../functions/api/server";
-import { startIngress } from "../functions/ingress/server";
+import { createIngress } from "../functions/ingress/server";
 import { createRuntime, type EnvironmentRuntime, forComponent, type RunningService } from "../functions/runtime";
 import { WORKERS } from "../functions/workers";
 import { loadSettings } from "../shared/config";
@@ -176,7 +176,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         pools.set(environment, pool);
         ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
       } else {
-        ingress = await startIngress(forComponent(runtime, "ingress"), { host, port: listen.ingress });
+        ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
       }
       stoppers.push(() => ingress.close());
 

@@ -6,11 +6,11 @@
  * received durable, acknowledges it, closes each socket with 1012, then exits.
  */
 import { runtimeFromProcessEnv } from "../runtime";
-import { startIngress } from "./server";
+import { createIngress } from "./server";
 
 async function main(): Promise<void> {
   const runtime = runtimeFromProcessEnv("ingress");
-  const ingress = await startIngress(runtime, { host: runtime.settings.host, port: runtime.settings.port });
+  const ingress = await createIngress(runtime).listen({ host: runtime.settings.host, port: runtime.settings.port });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

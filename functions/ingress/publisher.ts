@@ -35,13 +35,22 @@ export interface AudioFormat {
   readonly chunkSize: number;
 }
 
-export function audioChunkAttributes(tags: SessionTags, format: AudioFormat, chunk: Chunk): AudioChunkAttributeStrings {
+/** The attributes every message of a socket carries, on either topic. */
+function senderAttributes(
+  tags: SessionTags,
+): Pick<EventAttributeStrings, "schema_version" | "environment" | "conversation_id" | "user_id" | "session_id"> {
   return {
     schema_version: SCHEMA_VERSION,
     environment: tags.environment,
     conversation_id: tags.conversationId,
     user_id: tags.userId,
     session_id: tags.sessionId,
+  };
+}
+
+export function audioChunkAttributes(tags: SessionTags, format: AudioFormat, chunk: Chunk): AudioChunkAttributeStrings {
+  return {
+    ...senderAttributes(tags),
     codec: format.codec,
     sample_rate: String(format.sampleRate),
     channels: "1",
@@ -61,11 +70,7 @@ export function eventAttributes(
   seq: number,
 ): EventAttributeStrings {
   return {
-    schema_version: SCHEMA_VERSION,
-    environment: tags.environment,
-    conversation_id: tags.conversationId,
-    user_id: tags.userId,
-    session_id: tags.sessionId,
+    ...senderAttributes(tags),
     event_type: body.type,
     event_id: eventId,
     session_ordinal: String(tags.sessionOrdinal),

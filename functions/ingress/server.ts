@@ -1,9 +1,14 @@
 /**
- * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket (session.ts),
- * `GET /healthz` answers the platform's probes, and `close()` drains: no new sockets,
- * every complete chunk received made durable and acknowledged, then 1012. Meanwhile the
- * orphan sweeper (orphan-sweeper.ts) finalizes conversations that instances which died left
- * behind.
+ * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket
+ * (socket-session.ts), `GET /healthz` answers the platform's probes, and `close()` drains:
+ * no new sockets, every complete chunk received made durable and acknowledged, then 1012.
+ * While it listens, the orphan sweeper (orphan-sweeper.ts) finalizes conversations that
+ * instances which died left behind.
+ *
+ * Building is apart from listening, as in Cloud Run's service template: `createIngress`
+ * builds the HTTP server and everything behind it without opening a port or starting a
+ * timer; `listen` binds the port and starts the sweeper and the ping rounds. main.ts (what
+ * Cloud Run runs) does both; tests may build without listening.
  */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -19,8 +24,8 @@ import { DEFAULT_LIMITS, type IngressLimits, memoryBoundPerSocket, orphanSweepIn
 import { OrphanSweeper } from "./orphan-sweeper";
 import { PublishBudget } from "./publish-budget";
 import { IngressPublisher } from "./publisher";
-import { Session } from "./session";
 import { IngressSocket } from "./socket";
+import { SocketSession } from "./socket-session";
 
 export interface IngressOptions {
   /** Verifies client access tokens; default: HS256 with the environment's token key. */
@@ -35,15 +40,23 @@ export interface RunningIngress extends RunningService {
   readonly connections: () => number;
 }
 
+/** The ingress built but not yet listening. */
+export interface Ingress {
+  /** The HTTP server (requests and upgrades); not bound to a port until `listen`. */
+  readonly server: http.Server;
+  /** Open sockets. */
+  readonly connections: () => number;
+  /** Binds `at` (port 0: any free port), starts the orphan sweeper and the ping rounds. */
+  listen(at: { host: string; port: number }): Promise<RunningIngress>;
+  /** Drains (see the file's comment); safe to call more than once, listening or not. */
+  close(): Promise<void>;
+}
+
 function refuseUpgrade(socket: Socket, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-export async function startIngress(
-  runtime: EnvironmentRuntime,
-  listen: { host: string; port: number },
-  options: IngressOptions = {},
-): Promise<RunningIngress> {
+export function createIngress(runtime: EnvironmentRuntime, options: IngressOptions = {}): Ingress {
   const { settings, resources, clients, logger } = runtime;
   const environment = resources.environment;
   const limits: IngressLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -72,7 +85,7 @@ export async function startIngress(
     intervalMs: sweepIntervalMs,
     batchSize: limits.orphanSweepBatch,
   });
-  const sessions = new Set<Session>();
+  const sockets = new Set<SocketSession>();
   let draining = false;
 
   const wss = new WebSocketServer({
@@ -87,7 +100,7 @@ export async function startIngress(
     const path = new URL(req.url ?? "/", "http://ingress.invalid").pathname;
     if (path === "/healthz") {
       res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: draining ? "draining" : "ok", environment, connections: sessions.size }));
+      res.end(JSON.stringify({ status: draining ? "draining" : "ok", environment, connections: sockets.size }));
       return;
     }
     if (path === LISTEN_PATH) {
@@ -115,7 +128,7 @@ export async function startIngress(
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws as IngressSocket, req, {
+      const session = new SocketSession(ws as IngressSocket, req, {
         environment,
         handshake: {
           environment,
@@ -129,68 +142,70 @@ export async function startIngress(
         budget,
         limits,
         logger,
-        isDraining: () => draining,
-        onClosed: (closed) => sessions.delete(closed),
+        onClosed: (closed) => sockets.delete(closed),
       });
-      sessions.add(session);
-      if (sessions.size > limits.maxConnections) {
+      sockets.add(session);
+      if (sockets.size > limits.maxConnections) {
         (ws as IngressSocket).closeWithError(
           "overloaded",
           "this ingress instance has too many open sockets: resume after a delay",
         );
-        logger.warn({ conversation_id: null, connections: sessions.size }, "socket refused: connection limit reached");
+        logger.warn({ conversation_id: null, connections: sockets.size }, "socket refused: connection limit reached");
         return;
       }
       void session.start();
     });
   });
 
-  // Sockets whose peer vanished without a close never answer: find them by ping.
-  const pinger = setInterval(() => {
-    for (const session of sessions) {
-      if (!session.alive) session.terminate("it did not answer a ping");
-      else session.ping();
-    }
-  }, limits.pingIntervalMs);
-  pinger.unref();
-
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  sweeper.start();
-  const port = (server.address() as AddressInfo).port;
-  logger.info(
-    {
-      port,
-      conversation_id: null,
-      chunk_seconds: settings.chunkSeconds,
-      idle_timeout_seconds: settings.idleTimeoutSeconds,
-      orphan_sweep_interval_ms: sweepIntervalMs,
-      memory_bound_per_socket_bytes_pcm16_16k: memoryBoundPerSocket(limits, "pcm16", 16000, settings.chunkSeconds),
-      limits,
-    },
-    "ingress listening",
-  );
-
+  let pinger: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
+
+  const listen = async (at: { host: string; port: number }): Promise<RunningIngress> => {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(at.port, at.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    // Sockets whose peer vanished without a close never answer: find them by ping.
+    pinger = setInterval(() => {
+      for (const session of sockets) {
+        if (!session.alive) session.terminate("it did not answer a ping");
+        else session.ping();
+      }
+    }, limits.pingIntervalMs);
+    pinger.unref();
+    sweeper.start();
+    const port = (server.address() as AddressInfo).port;
+    logger.info(
+      {
+        port,
+        conversation_id: null,
+        chunk_seconds: settings.chunkSeconds,
+        idle_timeout_seconds: settings.idleTimeoutSeconds,
+        orphan_sweep_interval_ms: sweepIntervalMs,
+        memory_bound_per_socket_bytes_pcm16_16k: memoryBoundPerSocket(limits, "pcm16", 16000, settings.chunkSeconds),
+        limits,
+      },
+      "ingress listening",
+    );
+    return { url: `ws://${at.host}:${port}${LISTEN_PATH}`, port, connections, close: closeOnce };
+  };
+
   const close = async (): Promise<void> => {
     draining = true;
     clearInterval(pinger);
     const sweepStopped = sweeper.stop();
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    const open = [...sessions];
+    const open = [...sockets];
     logger.info({ conversation_id: null, sockets: open.length }, "draining: making received chunks durable, then 1012");
     const drained = Promise.all(open.map((session) => session.drain()));
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, limits.drainTimeoutMs).unref())]);
     // Sockets whose clients do not finish the close handshake are cut after a grace period.
     const closedAll = Promise.all(open.map((session) => session.whenClosed()));
     const grace = setTimeout(() => {
-      for (const session of sessions)
-        session.terminate("its client did not finish the close handshake during shutdown");
+      for (const session of sockets) session.terminate("its client did not finish the close handshake during shutdown");
     }, 2_000);
     await closedAll;
     clearTimeout(grace);
@@ -204,13 +219,11 @@ export async function startIngress(
     logger.info({ conversation_id: null }, "ingress stopped");
   };
 
-  return {
-    url: `ws://${listen.host}:${port}/v1/listen`,
-    port,
-    connections: () => sessions.size,
-    close: () => {
-      closing ??= close();
-      return closing;
-    },
+  const closeOnce = (): Promise<void> => {
+    closing ??= close();
+    return closing;
   };
+  const connections = (): number => sockets.size;
+
+  return { server, connections, listen, close: closeOnce };
 }

@@ -5,7 +5,7 @@
  */
 import crypto from "node:crypto";
 import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
-import { type IngressOptions, type RunningIngress, startIngress } from "../../functions/ingress/server";
+import { createIngress, type IngressOptions, type RunningIngress } from "../../functions/ingress/server";
 import { createRuntime, type EnvironmentRuntime, forComponent } from "../../functions/runtime";
 import { signAccessToken } from "../../shared/auth";
 import { loadSettings } from "../../shared/config";
@@ -103,7 +103,7 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
   );
   const instances: RunningIngress[] = [];
   const startInstance = async (extra: IngressOptions = options.ingress ?? {}): Promise<RunningIngress> => {
-    const instance = await startIngress(runtime, { host: "127.0.0.1", port: 0 }, extra);
+    const instance = await createIngress(runtime, extra).listen({ host: "127.0.0.1", port: 0 });
     instances.push(instance);
     return instance;
   };

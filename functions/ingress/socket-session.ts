@@ -1,34 +1,30 @@
 /**
- * One socket of `/v1/listen`, from the upgrade to the close: the handshake, `ready`, then
- * audio frames cut into chunks (chunker.ts) and published (publisher.ts), an `ack` once a
- * chunk is published and recorded durable, text messages to the events topic, finalize,
- * and every refusal as the protocol's error + close code.
+ * One socket of `/v1/listen` (one session of a conversation; the conversation itself,
+ * across its sockets, is live-conversation.ts), from the upgrade to the close: the
+ * handshake, `ready`, then audio frames cut into chunks (chunker.ts) and published
+ * (publisher.ts), an `ack` once a chunk is published and recorded durable, text messages to
+ * the events topic, finalize, and every refusal as the protocol's error + close code. What
+ * a frame may hold is decided by shared/frame-checks.ts; when the socket is read, by
+ * backpressure.ts.
  *
  * Invariants:
  * - Acks are cumulative, monotonic, and never beyond what this socket received.
  * - The chunk being filled is never published except as the conversation's final chunk;
  *   at a disconnect or refusal it is dropped (logged) and the client re-sends it.
- * - Nothing is buffered without bound: with `maxChunksInFlightPerSocket` chunks waiting for
- *   Pub/Sub, or the process budget exhausted, the socket is not read (TCP slows the
- *   client); unread for `overloadCloseMs`, it is closed with 1013.
+ * - Nothing is buffered without bound (backpressure.ts): with `maxChunksInFlightPerSocket`
+ *   chunks waiting for Pub/Sub, or the process budget exhausted, the socket is not read
+ *   (TCP slows the client); unread for `overloadCloseMs`, it is closed with 1013.
  */
 import type { IncomingMessage } from "node:http";
 import type WebSocket from "ws";
 import { positionUnit } from "../../shared/audio-format";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
+import { checkAudioFrame, parseClientText } from "../../shared/frame-checks";
 import { conversationLogger, LOG_EVENTS, type Logger, publishFailed } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
-import { checkOpusPacket } from "../../shared/opus-packet";
-import {
-  CLOSE_FINALIZED,
-  clientMessageSchema,
-  type ErrorCode,
-  MAX_TEXT_FRAME_BYTES,
-  maxAudioFrameBytes,
-  PROTOCOL_VERSION,
-  type ReadyMessage,
-} from "../../shared/protocol";
+import { CLOSE_FINALIZED, type ErrorCode, PROTOCOL_VERSION, type ReadyMessage } from "../../shared/protocol";
+import { SocketBackpressure } from "./backpressure";
 import { type Chunk, Chunker } from "./chunker";
 import type { ConversationRegistry } from "./conversation-registry";
 import type { ConditionalWrite, ConversationStore } from "./conversation-store";
@@ -41,7 +37,7 @@ import type { PublishBudget } from "./publish-budget";
 import type { IngressPublisher, SessionTags } from "./publisher";
 import type { ErrorExtra, IngressSocket } from "./socket";
 
-export interface SessionDeps {
+export interface SocketSessionDeps {
   readonly environment: EnvironmentName;
   readonly handshake: HandshakeConfig;
   readonly registry: ConversationRegistry;
@@ -51,8 +47,7 @@ export interface SessionDeps {
   readonly limits: IngressLimits;
   /** Carries `environment` (and `component`). */
   readonly logger: Logger;
-  readonly isDraining: () => boolean;
-  readonly onClosed: (session: Session) => void;
+  readonly onClosed: (session: SocketSession) => void;
 }
 
 type State =
@@ -67,22 +62,12 @@ type State =
   | "closing"
   | "closed";
 
-type PauseReason = "opening" | "in_flight" | "budget" | "stopping";
-
 interface InFlightChunk {
   readonly end: number;
   /** When the chunk was complete (performance.now()), for the latency breakdown. */
   readonly completedAt: number;
   /** When Pub/Sub confirmed it; undefined until then. */
   publishedAt: number | undefined;
-}
-
-/** ` (segment "s7")` when a refused path points into a segments batch whose segment has an id. */
-function namedSegment(json: unknown, path: readonly PropertyKey[] | undefined): string {
-  if (path?.[0] !== "segments" || typeof path[1] !== "number") return "";
-  const segments = (json as { segments?: unknown }).segments;
-  const id = Array.isArray(segments) ? (segments[path[1]] as { id?: unknown } | undefined)?.id : undefined;
-  return typeof id === "string" ? ` (segment ${JSON.stringify(id.slice(0, 128))})` : "";
 }
 
 function toBuffer(data: WebSocket.RawData): Buffer {
@@ -101,7 +86,7 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   });
 }
 
-export class Session implements AttachedSocket {
+export class SocketSession implements AttachedSocket {
   readonly sessionId = newSessionId();
   /** Cleared by each ping round; set by the pong. */
   alive = true;
@@ -123,8 +108,8 @@ export class Session implements AttachedSocket {
   /** `finalized` was sent: text still arriving is published, not dropped. */
   private finalizedSent = false;
   private acked = 0;
-  private readonly pausedFor = new Set<PauseReason>();
-  private overloadTimer: NodeJS.Timeout | undefined;
+  private readonly backpressure: SocketBackpressure;
+  /** The instance is shutting down (`drain`): no conversation is opened any more. */
   private draining = false;
   private finalizeDone: Promise<void> | undefined;
   private framesDroppedAfterStop = 0;
@@ -137,9 +122,10 @@ export class Session implements AttachedSocket {
   constructor(
     private readonly socket: IngressSocket,
     request: IncomingMessage,
-    private readonly deps: SessionDeps,
+    private readonly deps: SocketSessionDeps,
   ) {
     this.request = request;
+    this.backpressure = new SocketBackpressure(socket, deps.budget, deps.limits, () => this.overloaded());
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -186,8 +172,7 @@ export class Session implements AttachedSocket {
         user_id: intent.userId,
       });
       if (this.state !== "opening") return;
-      if (this.deps.isDraining())
-        throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+      this.refuseOpenWhileDraining();
       const { conversation, opened } = await this.deps.registry.open(intent, this);
       this.conversation = conversation;
       this.tags = {
@@ -200,7 +185,7 @@ export class Session implements AttachedSocket {
       this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
       this.acked = opened.durablePosition;
       if (this.state !== "opening") return;
-      if (this.draining) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+      this.refuseOpenWhileDraining();
       const resumeToken = await signResumeToken(this.deps.handshake.tokenSecret, {
         environment: this.deps.environment,
         conversationId: opened.conversationId,
@@ -228,7 +213,7 @@ export class Session implements AttachedSocket {
       this.queue = [];
       this.queuedBytes = 0;
       for (const frame of queued) this.onMessage(frame.data, frame.isBinary);
-      this.unpause("opening");
+      this.backpressure.resume("opening");
     } catch (error) {
       if (error instanceof ProtocolError) {
         if (this.logger.bindings().conversation_id === null && context.conversationId !== undefined) {
@@ -245,6 +230,10 @@ export class Session implements AttachedSocket {
     }
   }
 
+  private refuseOpenWhileDraining(): void {
+    if (this.draining) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+  }
+
   // ------------------------------------------------------------ frames
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -252,7 +241,7 @@ export class Session implements AttachedSocket {
       case "opening":
         this.queue.push({ data, isBinary });
         this.queuedBytes += data.length;
-        if (this.queuedBytes >= this.deps.limits.maxQueuedBytesBeforeReady) this.pause("opening");
+        if (this.queuedBytes >= this.deps.limits.maxQueuedBytesBeforeReady) this.backpressure.pause("opening");
         return;
       case "open":
         if (isBinary) this.onAudio(data);
@@ -280,54 +269,23 @@ export class Session implements AttachedSocket {
     const chunker = this.chunker;
     const conversation = this.conversation;
     if (chunker === undefined || conversation === undefined) return;
-    const { codec } = conversation.format;
-    const limit = maxAudioFrameBytes(codec);
-    if (frame.length > limit) {
-      this.refuse("frame_too_large", `a ${codec} frame holds at most ${limit} bytes; this one has ${frame.length}`);
+    const check = checkAudioFrame(frame, conversation.format.codec, chunker.position);
+    if (!check.ok) {
+      this.refuse(check.code, check.message);
       return;
     }
-    if (codec === "pcm16") {
-      if (frame.length % 2 !== 0) {
-        this.refuse("bad_audio", `pcm16 frames hold whole 16-bit samples; this one has ${frame.length} bytes`);
-        return;
-      }
-      if (frame.length === 0) return;
-    } else {
-      const check = checkOpusPacket(frame);
-      if (!check.ok) {
-        this.refuse("bad_audio", `invalid Opus packet at packet ${chunker.position}: ${check.reason}`);
-        return;
-      }
-    }
+    if (check.empty) return;
     conversation.touch();
     for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
   }
 
   private onText(data: Buffer): void {
-    if (data.length > MAX_TEXT_FRAME_BYTES) {
-      this.refuse(
-        "frame_too_large",
-        `a text frame holds at most ${MAX_TEXT_FRAME_BYTES} bytes; this one has ${data.length}`,
-      );
+    const parsed = parseClientText(data);
+    if (!parsed.ok) {
+      this.refuse(parsed.code, parsed.message);
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(data.toString("utf8"));
-    } catch {
-      this.refuse("bad_request", "a text frame is not JSON");
-      return;
-    }
-    const parsed = clientMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      this.refuse(
-        "bad_request",
-        `malformed message: ${issue?.path.join(".") || "message"}${namedSegment(json, issue?.path)} ${issue?.message ?? "is invalid"}`,
-      );
-      return;
-    }
-    const message = parsed.data;
+    const message = parsed.message;
     switch (message.type) {
       case "segments":
         this.publishEvent({ type: "segments", segments: message.segments });
@@ -368,7 +326,7 @@ export class Session implements AttachedSocket {
         },
       ),
     );
-    this.applyBackpressure();
+    this.backpressure.apply(this.inFlight.length);
   }
 
   private publishEvent(body: EventBody): void {
@@ -412,7 +370,7 @@ export class Session implements AttachedSocket {
   private advance(): void {
     let last: InFlightChunk | undefined;
     while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
-    this.applyBackpressure();
+    this.backpressure.apply(this.inFlight.length);
     const conversation = this.conversation;
     if (last === undefined || conversation === undefined) return;
     const { end: position, completedAt, publishedAt = completedAt } = last;
@@ -463,47 +421,10 @@ export class Session implements AttachedSocket {
     while (this.work.size > 0) await Promise.allSettled([...this.work]);
   }
 
-  // ------------------------------------------------------------ backpressure
+  // ------------------------------------------------------------ overload
 
-  private applyBackpressure(): void {
-    if (this.inFlight.length >= this.deps.limits.maxChunksInFlightPerSocket) this.pause("in_flight");
-    else this.unpause("in_flight");
-    if (this.deps.budget.exhausted && this.inFlight.length > 0) {
-      if (!this.pausedFor.has("budget")) {
-        this.pause("budget");
-        this.deps.budget.whenAvailable(this.onBudgetAvailable);
-      }
-    }
-  }
-
-  private readonly onBudgetAvailable = (): void => this.unpause("budget");
-
-  private pause(reason: PauseReason): void {
-    if (this.state === "closing" || this.state === "closed") return;
-    this.pausedFor.add(reason);
-    this.updatePause();
-  }
-
-  private unpause(reason: PauseReason): void {
-    if (!this.pausedFor.delete(reason)) return;
-    this.updatePause();
-  }
-
-  private updatePause(): void {
-    if (this.pausedFor.size > 0) this.socket.pause();
-    else this.socket.resume();
-    const slowed = this.pausedFor.has("in_flight") || this.pausedFor.has("budget");
-    if (slowed && this.overloadTimer === undefined) {
-      this.overloadTimer = setTimeout(() => this.overloaded(), this.deps.limits.overloadCloseMs);
-      this.overloadTimer.unref();
-    } else if (!slowed && this.overloadTimer !== undefined) {
-      clearTimeout(this.overloadTimer);
-      this.overloadTimer = undefined;
-    }
-  }
-
+  /** The pipeline held this socket back for `overloadCloseMs` (backpressure.ts). */
   private overloaded(): void {
-    this.overloadTimer = undefined;
     this.refuse(
       "overloaded",
       `the pipeline could not take this socket's audio for ${this.deps.limits.overloadCloseMs} ms: resume after a delay`,
@@ -541,7 +462,7 @@ export class Session implements AttachedSocket {
       this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
       this.finalizedSent = true;
       this.state = "closing";
-      this.readForClose();
+      this.backpressure.readToClose(); // frames still arriving are dropped: the state is `closing`
       this.socket.close(CLOSE_FINALIZED);
     } catch (error) {
       if (error instanceof ProtocolError) this.refuse(error.code, error.message, error.extra);
@@ -558,7 +479,7 @@ export class Session implements AttachedSocket {
     if (this.state === "closing" || this.state === "closed" || this.state === "superseded") return;
     const wasOpening = this.state === "opening";
     this.state = "superseded";
-    this.pause("stopping");
+    this.backpressure.pause("stopping");
     this.dropPartial("superseded");
     if (!wasOpening) await withTimeout(this.settled(), this.deps.limits.supersedeWaitMs);
     this.refuse("superseded", "a newer socket resumed this conversation");
@@ -570,7 +491,7 @@ export class Session implements AttachedSocket {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    this.pause("stopping");
+    this.backpressure.pause("stopping");
     if (this.state === "open" || this.state === "superseded") {
       await this.settled();
       if (this.state === "open")
@@ -606,17 +527,8 @@ export class Session implements AttachedSocket {
     this.logRefusal(code, message, fields);
     this.dropPartial(code);
     this.state = "closing";
-    this.readForClose();
+    this.backpressure.readToClose(); // frames still arriving are dropped: the state is `closing`
     this.socket.closeWithError(code, message, extra);
-  }
-
-  /**
-   * A closing socket is read again, so the client's close frame arrives and the handshake
-   * completes (frames still in flight are dropped: the state is `closing`).
-   */
-  private readForClose(): void {
-    this.pausedFor.clear();
-    this.updatePause();
   }
 
   private fail(error: unknown, context: string, fields: Record<string, unknown> = {}): void {
@@ -634,9 +546,7 @@ export class Session implements AttachedSocket {
   private onClose(code: number): void {
     const previous = this.state;
     this.state = "closed";
-    if (this.overloadTimer !== undefined) clearTimeout(this.overloadTimer);
-    this.overloadTimer = undefined;
-    this.deps.budget.cancel(this.onBudgetAvailable);
+    this.backpressure.stop();
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
     if (this.framesDroppedAfterStop > 0) {
       this.logger.info(

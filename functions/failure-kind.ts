@@ -18,6 +18,11 @@
  *   grant or a document that a concurrent, out-of-order delivery has not created yet is
  *   not a property of the message.
  *
+ * INVALID_ARGUMENT is permanent except about a transaction: Firestore answers a request
+ * in a transaction it has closed or expired (e.g. after the connection dropped mid-
+ * transaction) with "Transaction is invalid or closed" / "transaction has expired"; that
+ * is the attempt's state, not the input's, and a fresh transaction succeeds.
+ *
  * FAILED_PRECONDITION is permanent except where Firestore uses it for a state that
  * changes: "the query requires an index" (deploying the index fixes it) and a conditional
  * write whose document changed or does not exist yet (a fresh read and a retry succeed).
@@ -42,6 +47,9 @@ const PERMANENT_HTTP: ReadonlySet<number> = new Set([400, 411, 413, 414]);
 
 /** FAILED_PRECONDITION messages that describe a state that changes (see the header). */
 const CHANGING_PRECONDITION = /index|update time|updateTime|version|no document to update|not found|contention/i;
+
+/** INVALID_ARGUMENT messages about a closed or expired transaction (see the header). */
+const STALE_TRANSACTION = /transaction (is invalid|is closed|has expired|.*no longer valid)/i;
 
 /**
  * The Firestore client validates arguments before it sends anything and throws a plain
@@ -93,6 +101,8 @@ function classifyOne(error: unknown): FailureClassification | undefined {
   if (typeof code === "number" && Number.isInteger(code)) {
     // gRPC status codes are 0..16; HTTP statuses (Cloud Storage's ApiError) start at 100.
     if (code >= GrpcStatus.OK && code <= GrpcStatus.UNAUTHENTICATED) {
+      if (code === GrpcStatus.INVALID_ARGUMENT && STALE_TRANSACTION.test(text))
+        return { kind: "transient", reason: "grpc INVALID_ARGUMENT (a closed or expired transaction)" };
       if (PERMANENT_GRPC.has(code)) return { kind: "permanent", reason: `grpc ${grpcName(code)}` };
       if (code === GrpcStatus.FAILED_PRECONDITION) {
         return CHANGING_PRECONDITION.test(text)

@@ -47,6 +47,8 @@ describe("classifyFailure", () => {
     [GrpcStatus.UNAUTHENTICATED, "token"],
     [GrpcStatus.FAILED_PRECONDITION, "The query requires an index. You can create it here: ..."],
     [GrpcStatus.FAILED_PRECONDITION, "the stored version does not match the required base version"],
+    [GrpcStatus.INVALID_ARGUMENT, "Transaction is invalid or closed."],
+    [GrpcStatus.INVALID_ARGUMENT, "The referenced transaction has expired or is no longer valid."],
   ])("transient: gRPC status %s (%s)", (code, details) => {
     expect(classifyFailure(grpcError(code, details))).toBe("transient");
   });

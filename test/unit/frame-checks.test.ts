@@ -11,7 +11,8 @@ import { MAX_TEXT_FRAME_BYTES } from "../../shared/protocol";
 function opusPacket(): Buffer {
   const encoder = new OpusScript(16000, 1, OpusScript.Application.VOIP);
   const pcm = Buffer.alloc(320 * 2);
-  for (let i = 0; i < 320; i += 1) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 220 * i) / 16000)), i * 2);
+  for (let i = 0; i < 320; i += 1)
+    pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 220 * i) / 16000)), i * 2);
   const packet = Buffer.from(encoder.encode(pcm, 320));
   encoder.delete();
   return packet;

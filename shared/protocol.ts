@@ -45,85 +45,15 @@ import {
   type SampleRate,
 } from "./audio-format";
 import { conversationIdSchema, personIdSchema, segmentIdSchema } from "./identifiers";
+import { PROTOCOL_VERSION } from "./listen-request";
 import { segmentSchema } from "./messages";
 import { describeIssue } from "./schema-issues";
 
-export const PROTOCOL_VERSION = 1;
-export const LISTEN_PATH = "/v1/listen";
-
-// ---------------------------------------------------------------- close codes
-
-/** What a client should do when its socket closes with a code (the table's last column). */
-export type ClientAction =
-  /** The conversation is over; nothing more to do. */
-  | "stop"
-  /** Reconnect to the same URL with the resume token and re-send from `ready.position`. */
-  | "resume"
-  /** Resume, but only after a delay: the server is overloaded. */
-  | "resume_after_delay"
-  /** Another socket owns the conversation now; this one must not reconnect. */
-  | "stop_socket"
-  /** The client sent something the protocol forbids; reconnecting would repeat it. */
-  | "fix_client"
-  /** Obtain a new access token. */
-  | "reauthenticate"
-  /** Reconnect to the environment named by `expected_environment`; never continue here. */
-  | "reconnect_pinned_environment"
-  /** Start a new conversation. */
-  | "start_new_conversation";
-
-export const ERROR_CODES = [
-  "internal",
-  "restarting",
-  "overloaded",
-  "superseded",
-  "bad_request",
-  "unauthorized",
-  "forbidden",
-  "wrong_environment",
-  "conversation_finalized",
-  "frame_too_large",
-  "bad_audio",
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
-export interface CloseCodeEntry {
-  readonly closeCode: number;
-  readonly action: ClientAction;
-}
-
-/** PROTOCOL.md section 2, "Close codes": error code -> WebSocket close code and client action. */
-export const CLOSE_CODES: Readonly<Record<ErrorCode, CloseCodeEntry>> = {
-  internal: { closeCode: 1011, action: "resume" },
-  restarting: { closeCode: 1012, action: "resume" },
-  overloaded: { closeCode: 1013, action: "resume_after_delay" },
-  superseded: { closeCode: 4001, action: "stop_socket" },
-  bad_request: { closeCode: 4400, action: "fix_client" },
-  unauthorized: { closeCode: 4401, action: "reauthenticate" },
-  forbidden: { closeCode: 4403, action: "stop" },
-  wrong_environment: { closeCode: 4409, action: "reconnect_pinned_environment" },
-  conversation_finalized: { closeCode: 4410, action: "start_new_conversation" },
-  frame_too_large: { closeCode: 4413, action: "fix_client" },
-  bad_audio: { closeCode: 4415, action: "fix_client" },
-};
-
-/** The normal close after `finalized`. */
-export const CLOSE_FINALIZED = 1000;
-
-/** The error code a close code stands for, if it is one of the table's. */
-export function errorCodeForClose(closeCode: number): ErrorCode | undefined {
-  return ERROR_CODES.find((code) => CLOSE_CODES[code].closeCode === closeCode);
-}
-
-/**
- * What a client should do after a close with `closeCode`. Codes outside the table
- * (1001 going away, 1005 no status, 1006 abnormal: the network dropped) are resumable.
- */
-export function clientActionForClose(closeCode: number): ClientAction {
-  if (closeCode === CLOSE_FINALIZED) return "stop";
-  const code = errorCodeForClose(closeCode);
-  return code === undefined ? "resume" : CLOSE_CODES[code].action;
-}
+// The parts that need no schema library have homes of their own, which browser bundles
+// read without this file: the close-code table (close-codes.ts) and the request a client
+// opens a socket with (listen-request.ts).
+export * from "./close-codes";
+export * from "./listen-request";
 
 // ---------------------------------------------------------------- query
 
@@ -198,21 +128,6 @@ export function parseListenQuery(params: URLSearchParams): QueryParseResult {
   };
 }
 
-/** Builds the query string a client sends (the SDK, the CLI, tests). */
-export function listenQueryString(query: {
-  codec: Codec;
-  sampleRate: SampleRate;
-  conversationId?: string | undefined;
-  resumeToken?: string | undefined;
-  accessToken?: string | undefined;
-}): string {
-  const params = new URLSearchParams({ codec: query.codec, sample_rate: String(query.sampleRate), channels: "1" });
-  if (query.conversationId !== undefined) params.set("conversation_id", query.conversationId);
-  if (query.resumeToken !== undefined) params.set("resume_token", query.resumeToken);
-  if (query.accessToken !== undefined) params.set("access_token", query.accessToken);
-  return params.toString();
-}
-
 // ---------------------------------------------------------------- frame limits
 
 /** Largest binary frame a codec allows (PROTOCOL.md "Client to server"). */
@@ -243,12 +158,14 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
   speakerAssignedMessageSchema,
   finalizeMessageSchema,
 ]);
-
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type SegmentsMessage = z.infer<typeof segmentsMessageSchema>;
 export type SpeakerAssignedMessage = z.infer<typeof speakerAssignedMessageSchema>;
 
 // ---------------------------------------------------------------- server -> client
+
+/** A stream position: units (pcm16 bytes, Opus packets) from the conversation's start. */
+const positionSchema = z.number().int().min(0);
 
 export const readyMessageSchema = z.object({
   type: z.literal("ready"),
@@ -258,17 +175,20 @@ export const readyMessageSchema = z.object({
   session_id: z.string().min(1),
   resume_token: z.string().min(1),
   position_unit: z.enum(["byte", "packet"]),
-  position: z.number().int().min(0),
+  position: positionSchema,
   chunk_size: z.number().int().min(1),
 });
+export type ReadyMessage = z.infer<typeof readyMessageSchema>;
 
-export const ackMessageSchema = z.object({ type: z.literal("ack"), position: z.number().int().min(0) });
+export const ackMessageSchema = z.object({ type: z.literal("ack"), position: positionSchema });
+export type AckMessage = z.infer<typeof ackMessageSchema>;
 
 export const finalizedMessageSchema = z.object({
   type: z.literal("finalized"),
   conversation_id: conversationIdSchema,
-  position: z.number().int().min(0),
+  position: positionSchema,
 });
+export type FinalizedMessage = z.infer<typeof finalizedMessageSchema>;
 
 export const errorMessageSchema = z
   .object({
@@ -278,11 +198,12 @@ export const errorMessageSchema = z
     environment: z.string().optional(),
     expected_environment: z.string().optional(),
     /** With `conversation_finalized`: the conversation's length, what the server holds, and why it ended. */
-    final_position: z.number().int().min(0).optional(),
-    durable_position: z.number().int().min(0).optional(),
+    final_position: positionSchema.optional(),
+    durable_position: positionSchema.optional(),
     finalize_reason: z.enum(["client", "idle_timeout"]).optional(),
   })
   .loose();
+export type ErrorMessage = z.infer<typeof errorMessageSchema>;
 
 export const serverMessageSchema = z.discriminatedUnion("type", [
   readyMessageSchema,
@@ -290,9 +211,4 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   finalizedMessageSchema,
   errorMessageSchema,
 ]);
-
-export type ReadyMessage = z.infer<typeof readyMessageSchema>;
-export type AckMessage = z.infer<typeof ackMessageSchema>;
-export type FinalizedMessage = z.infer<typeof finalizedMessageSchema>;
-export type ErrorMessage = z.infer<typeof errorMessageSchema>;
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

@@ -23,25 +23,31 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import type { Socket } from "node:net";
 import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
-import WebSocket, { WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
 import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
 import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
 import { cpuMeter, cpuSecondsOf, emulatorProcesses } from "./process-cpu";
+import {
+  CHUNK_BYTES,
+  CHUNK_SECONDS,
+  FRAME_BYTES,
+  FRAMES_PER_CHUNK,
+  maskedFrame,
+  measureRealtime,
+  openStreams,
+  SAMPLE_RATE,
+  type Stream,
+  tcpSocket,
+} from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..");
-const SAMPLE_RATE = 16000;
-const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
-const CHUNK_SECONDS = 5;
-const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
-const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
 
 const THROUGHPUT_CONNECTIONS = 16;
 /** Run lengths and stream counts; `--short` for trying a change. */
@@ -183,65 +189,6 @@ function rawServerMain(port: number): void {
 
 // ------------------------------------------------------------ clients
 
-interface Stream {
-  readonly ws: WebSocket;
-  acked: number;
-}
-
-/**
- * One masked binary WebSocket frame of `payload`, built once: the load generator writes
- * these bytes straight to the TCP socket, so the servers unmask real random keys (as with
- * real clients) while the generator spends no CPU masking. ws writes nothing else on these
- * sockets but whole control frames, so frames never interleave.
- */
-function maskedFrame(payload: Buffer): Buffer {
-  if (payload.length < 126 || payload.length > 0xffff) throw new RangeError("frame payloads here are 126..65535 bytes");
-  const mask = crypto.randomBytes(4);
-  const frame = Buffer.alloc(8 + payload.length);
-  frame[0] = 0x82; // FIN, binary
-  frame[1] = 0x80 | 126; // masked, 16-bit length
-  frame.writeUInt16BE(payload.length, 2);
-  mask.copy(frame, 4);
-  for (let i = 0; i < payload.length; i += 1) frame[8 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
-  return frame;
-}
-
-function tcpSocket(ws: WebSocket): Socket {
-  // ws keeps its socket private; the bench writes pre-masked frames to it (see maskedFrame).
-  return (ws as unknown as { _socket: Socket })._socket;
-}
-
-async function openStreams(
-  url: string,
-  headers: Record<string, string>,
-  count: number,
-  concurrency: number,
-): Promise<Stream[]> {
-  const streams: Stream[] = [];
-  let next = 0;
-  const openOne = (): Promise<Stream> =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, perMessageDeflate: false });
-      const stream: Stream = { ws, acked: 0 };
-      ws.on("message", (data, isBinary) => {
-        if (isBinary) return;
-        const message = JSON.parse(data.toString()) as { type: string; position?: number; code?: string };
-        if (message.type === "ready") resolve(stream);
-        else if (message.type === "ack") stream.acked = message.position ?? 0;
-        else if (message.type === "error") reject(new Error(`refused: ${message.code}`));
-      });
-      ws.on("error", reject);
-    });
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      next += 1;
-      streams.push(await openOne());
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return streams;
-}
-
 /**
  * Sends frames as fast as each socket drains, for the throughput run; returns acknowledged
  * frames per second, and the server's CPU seconds per second over the same window.
@@ -347,65 +294,6 @@ function cpuPerMb(cpu: Readonly<Record<string, number>>, fps: number, seconds: n
   return Object.entries(cpu)
     .map(([name, s]) => `${name} ${((1000 * s) / megabytes).toFixed(1)} ms`)
     .join(", ");
-}
-
-/**
- * Every stream sends one 100 ms frame every 100 ms; returns latencies (ms) of acks beyond
- * each chunk's last byte. Streams that have been running for a while complete their chunks
- * at different moments: each first sends a random part of a chunk at once (its "history"),
- * so chunk completions spread evenly over the chunk duration, as they do in production.
- */
-async function measureRealtime(
-  streams: Stream[],
-  random: () => number,
-): Promise<{ latencies: number[]; lagMs: number }> {
-  const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
-  const latencies: number[] = [];
-  const state = streams.map((stream, i) => {
-    const history = Math.floor(random() * FRAMES_PER_CHUNK);
-    for (let f = 0; f < history; f += 1) tcpSocket(stream.ws).write(frame);
-    return {
-      stream,
-      nextAt: 0,
-      offsetMs: (i * 100) / streams.length, // spread the sends over one frame period
-      sent: history * FRAME_BYTES,
-      chunkDoneAt: new Map<number, number>(),
-    };
-  });
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the history arrive
-  const start = performance.now();
-  for (const s of state) s.nextAt = start + s.offsetMs;
-  for (const s of state) {
-    s.stream.ws.on("message", (data, isBinary) => {
-      if (isBinary) return;
-      const message = JSON.parse(data.toString()) as { type: string; position?: number };
-      if (message.type !== "ack" || message.position === undefined) return;
-      const done = s.chunkDoneAt.get(message.position);
-      if (done !== undefined) {
-        latencies.push(performance.now() - done);
-        s.chunkDoneAt.delete(message.position);
-      }
-    });
-  }
-  const end = start + sizes.realtimeSeconds * 1000;
-  let maxLag = 0;
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const now = performance.now();
-      for (const s of state) {
-        if (s.nextAt > now || s.nextAt > end) continue;
-        maxLag = Math.max(maxLag, now - s.nextAt);
-        tcpSocket(s.stream.ws).write(frame);
-        s.sent += FRAME_BYTES;
-        if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, performance.now());
-        s.nextAt += 100;
-      }
-      if (now > end + 2000) resolve();
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-  return { latencies, lagMs: maxLag };
 }
 
 // ------------------------------------------------------------ the bench
@@ -562,7 +450,7 @@ export async function run(context: BenchContext): Promise<void> {
     step("idle streams measured");
     context.report(
       `idle streams: ${mb(idle.perThousand)} resident per 1,000 open streams on the ingress (${Math.round(idle.perThousand / 1000 / 1024)} KiB each; ` +
-        `raw ws: ${mb(rawIdlePerThousand)} per 1,000); ${sizes.streams} opened in ${idle.seconds.toFixed(1)} s`,
+        `raw ws: ${Number.isNaN(rawIdlePerThousand) ? "not measured without the throughput phase" : `${mb(rawIdlePerThousand)} per 1,000`}); ${sizes.streams} opened in ${idle.seconds.toFixed(1)} s`,
     );
     context.report(
       `memory bound per active stream (stated, audio + message buffers): ${Math.round(memoryBoundPerSocket(DEFAULT_LIMITS, "pcm16", SAMPLE_RATE, CHUNK_SECONDS) / 1024)} KiB at 16 kHz pcm16 with ${CHUNK_SECONDS} s chunks`,
@@ -577,7 +465,7 @@ export async function run(context: BenchContext): Promise<void> {
     measuring = true;
     const cpuBefore = ingress.cpuSeconds();
     const cpuStarted = performance.now();
-    const { latencies, lagMs } = await measureRealtime(idle.streams, random);
+    const { latencies, lagMs } = await measureRealtime(idle.streams, random, sizes.realtimeSeconds);
     const cpuCores = (ingress.cpuSeconds() - cpuBefore) / ((performance.now() - cpuStarted) / 1000);
     measuring = false;
     const rss = ingress.rssBytes();

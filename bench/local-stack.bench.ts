@@ -1,0 +1,186 @@
+/**
+ * The whole local stack as `npm start` runs it (its own emulators, each environment's
+ * ingress in a child process behind the environment's URL, the workers, the Pub/Sub bridge
+ * and the API in the parent), under the loads a developer puts on it:
+ *
+ * 1. 500 concurrent real-time 16 kHz pcm16 streams (100 with `--short`): ack latency beyond
+ *    each chunk's last byte, while the workers store every chunk behind the ingress. Aim:
+ *    p99 <= 250 ms on a 2-core machine.
+ * 2. One socket uploading a 45-minute backlog through the SDK as fast as the pipeline
+ *    acknowledges it (a client catching up after a long time offline): MB/s until the
+ *    server answers `finalized`, with no ordering key on the audio.
+ *
+ * `npm start` is spawned exactly as the npm script runs it, so the figures include its
+ * TypeScript loader and logging.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { connect } from "../client";
+import { freePort } from "../local/ports";
+import { signAccessToken } from "../shared/auth";
+import { cpuMeter, findProcessWithArgument } from "./process-cpu";
+import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
+import type { BenchContext } from "./run";
+import { distribution, formatDistribution } from "./stats";
+
+const ROOT = path.resolve(__dirname, "..");
+const ENVIRONMENT = "benchlocal";
+const BACKLOG_MINUTES = 45;
+
+const stateSchema = z.object({
+  envs: z.record(
+    z.string(),
+    z.object({
+      ingress_url: z.string().url(),
+      token_secret: z.string().min(1),
+      ingress_instances: z.array(z.object({ pid: z.number().int(), url: z.string() })).optional(),
+    }),
+  ),
+  emulators: z.object({ pubsub: z.string(), firestore: z.string(), storage: z.string() }),
+});
+type StackStateFile = z.infer<typeof stateSchema>;
+
+interface StartedStack {
+  readonly child: ChildProcess;
+  readonly state: StackStateFile;
+  stop(): Promise<void>;
+}
+
+/** `npm start -- --envs benchlocal ...` on free ports, until its state file appears. */
+async function startNpmStart(): Promise<StartedStack> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-stack-"));
+  const stateFile = path.join(dir, "state.json");
+  const args = [
+    "--import",
+    "tsx",
+    "local/start.ts",
+    "--envs",
+    ENVIRONMENT,
+    "--state-file",
+    stateFile,
+    "--base-port",
+    "0",
+    "--pubsub-port",
+    String(await freePort()),
+    "--firestore-port",
+    String(await freePort()),
+    "--storage-port",
+    String(await freePort()),
+    "--idle-timeout",
+    "600",
+    "--chunk-seconds",
+    String(CHUNK_SECONDS),
+  ];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let tail = "";
+  const keep = (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const deadline = Date.now() + 120_000;
+  while (!fs.existsSync(stateFile)) {
+    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}: ${tail}`);
+    if (Date.now() > deadline) throw new Error(`npm start wrote no state file in 120 s: ${tail}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
+  return {
+    child,
+    state,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => process.kill(-(child.pid ?? 0), "SIGKILL"), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The Java emulator processes `npm start` started (gcloud passes them --port=N). */
+function stackEmulators(state: StackStateFile): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const [name, endpoint] of [
+    ["Pub/Sub emulator", state.emulators.pubsub],
+    ["Firestore emulator", state.emulators.firestore],
+  ] as const) {
+    const pid = findProcessWithArgument("java", `--port=${endpoint.split(":").pop()}`);
+    if (pid !== undefined) found[name] = pid;
+  }
+  return found;
+}
+
+export async function run(context: BenchContext): Promise<void> {
+  const streamCount = context.short ? 100 : 500;
+  const seconds = 11;
+  const t0 = Date.now();
+  const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  const stack = await startNpmStart();
+  try {
+    const env = stack.state.envs[ENVIRONMENT];
+    if (env === undefined) throw new Error(`the state file has no environment ${ENVIRONMENT}`);
+    const instances = env.ingress_instances ?? [];
+    step(`npm start is up (${instances.length} ingress process)`);
+    const token = await signAccessToken(env.token_secret, "bench-user", 3600);
+    const headers = { authorization: `Bearer ${token}` };
+
+    // 1. Real-time streams through the environment's one ingress URL.
+    const streams = await openStreams(env.ingress_url, headers, streamCount, 50);
+    step(`${streamCount} streams open`);
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const meter = cpuMeter({
+      "npm start (workers, bridge, API, Storage emulator)": stack.child.pid ?? -1,
+      ...Object.fromEntries(instances.map((instance, i) => [`ingress process ${i + 1}`, instance.pid])),
+      ...stackEmulators(stack.state),
+    });
+    const started = performance.now();
+    const { latencies, lagMs } = await measureRealtime(streams, random, seconds);
+    const window = (performance.now() - started) / 1000;
+    const cpu = meter.stop();
+    for (const s of streams) s.ws.terminate();
+    context.report(
+      `npm start, ${streamCount} streams x 16 kHz pcm16 for ${seconds} s through the environment's ingress URL: ack latency beyond the chunk duration ` +
+        `${formatDistribution(distribution(latencies))} (aim p99 <= 250 ms); sender lag max ${lagMs.toFixed(0)} ms`,
+    );
+    context.report(
+      `           CPU cores over the window: ${Object.entries(cpu)
+        .map(([name, s]) => `${name} ${(s / window).toFixed(2)}`)
+        .join(", ")}`,
+    );
+    const missing = streamCount * 2 - latencies.length;
+    if (missing > 0)
+      context.report(`WARNING: at least ${missing} chunk acks did not arrive: the stack did not keep up`);
+    step("real-time streams measured");
+
+    // 2. One socket, a 45-minute backlog, through the SDK.
+    const second = Buffer.alloc(SAMPLE_RATE * 2);
+    crypto.randomFillSync(second);
+    const totalSeconds = BACKLOG_MINUTES * 60;
+    const session = await connect({ url: env.ingress_url, token, codec: "pcm16", sampleRate: SAMPLE_RATE });
+    const backlogStarted = performance.now();
+    for (let s = 0; s < totalSeconds; s += 1) await session.write(second);
+    const result = await session.finalize();
+    const backlogSeconds = (performance.now() - backlogStarted) / 1000;
+    const bytes = totalSeconds * second.length;
+    if (result.position !== bytes)
+      throw new Error(`the backlog finalized at ${result.position} bytes, not ${bytes}`);
+    context.report(
+      `npm start, one socket uploading a ${BACKLOG_MINUTES}-minute backlog (${(bytes / 1e6).toFixed(1)} MB of 16 kHz pcm16) through the SDK: ` +
+        `${(bytes / 1e6 / backlogSeconds).toFixed(1)} MB/s until \`finalized\` (${backlogSeconds.toFixed(1)} s; no ordering key on the audio)`,
+    );
+  } finally {
+    await stack.stop();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The load generator of the ingress benches: WebSocket streams that send pre-masked 100 ms
+ * frames of 16 kHz pcm16 straight to their TCP sockets, and the real-time run that measures
+ * each chunk's ack latency beyond the chunk's last byte. Used against one ingress process
+ * (bench/ingress.bench.ts) and against the whole local stack (bench/local-stack.bench.ts).
+ */
+import crypto from "node:crypto";
+import type { Socket } from "node:net";
+import WebSocket from "ws";
+
+export const SAMPLE_RATE = 16000;
+export const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
+export const CHUNK_SECONDS = 5;
+export const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
+export const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
+
+export interface Stream {
+  readonly ws: WebSocket;
+  acked: number;
+}
+
+/**
+ * One masked binary WebSocket frame of `payload`, built once: the load generator writes
+ * these bytes straight to the TCP socket, so the servers unmask real random keys (as with
+ * real clients) while the generator spends no CPU masking. ws writes nothing else on these
+ * sockets but whole control frames, so frames never interleave.
+ */
+export function maskedFrame(payload: Buffer): Buffer {
+  if (payload.length < 126 || payload.length > 0xffff) throw new RangeError("frame payloads here are 126..65535 bytes");
+  const mask = crypto.randomBytes(4);
+  const frame = Buffer.alloc(8 + payload.length);
+  frame[0] = 0x82; // FIN, binary
+  frame[1] = 0x80 | 126; // masked, 16-bit length
+  frame.writeUInt16BE(payload.length, 2);
+  mask.copy(frame, 4);
+  for (let i = 0; i < payload.length; i += 1) frame[8 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+  return frame;
+}
+
+export function tcpSocket(ws: WebSocket): Socket {
+  // ws keeps its socket private; the bench writes pre-masked frames to it (see maskedFrame).
+  return (ws as unknown as { _socket: Socket })._socket;
+}
+
+export async function openStreams(
+  url: string,
+  headers: Record<string, string>,
+  count: number,
+  concurrency: number,
+): Promise<Stream[]> {
+  const streams: Stream[] = [];
+  let next = 0;
+  const openOne = (): Promise<Stream> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+      const stream: Stream = { ws, acked: 0 };
+      ws.on("message", (data, isBinary) => {
+        if (isBinary) return;
+        const message = JSON.parse(data.toString()) as { type: string; position?: number; code?: string };
+        if (message.type === "ready") resolve(stream);
+        else if (message.type === "ack") stream.acked = message.position ?? 0;
+        else if (message.type === "error") reject(new Error(`refused: ${message.code}`));
+      });
+      ws.on("error", reject);
+    });
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      streams.push(await openOne());
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return streams;
+}
+
+/**
+ * Every stream sends one 100 ms frame every 100 ms; returns latencies (ms) of acks beyond
+ * each chunk's last byte. Streams that have been running for a while complete their chunks
+ * at different moments: each first sends a random part of a chunk at once (its "history"),
+ * so chunk completions spread evenly over the chunk duration, as they do in production.
+ */
+export async function measureRealtime(
+  streams: Stream[],
+  random: () => number,
+  seconds: number,
+): Promise<{ latencies: number[]; lagMs: number }> {
+  const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
+  const latencies: number[] = [];
+  const state = streams.map((stream, i) => {
+    const history = Math.floor(random() * FRAMES_PER_CHUNK);
+    for (let f = 0; f < history; f += 1) tcpSocket(stream.ws).write(frame);
+    return {
+      stream,
+      nextAt: 0,
+      offsetMs: (i * 100) / streams.length, // spread the sends over one frame period
+      sent: history * FRAME_BYTES,
+      chunkDoneAt: new Map<number, number>(),
+    };
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the history arrive
+  const start = performance.now();
+  for (const s of state) s.nextAt = start + s.offsetMs;
+  for (const s of state) {
+    s.stream.ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const message = JSON.parse(data.toString()) as { type: string; position?: number };
+      if (message.type !== "ack" || message.position === undefined) return;
+      const done = s.chunkDoneAt.get(message.position);
+      if (done !== undefined) {
+        latencies.push(performance.now() - done);
+        s.chunkDoneAt.delete(message.position);
+      }
+    });
+  }
+  const end = start + seconds * 1000;
+  let maxLag = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      for (const s of state) {
+        if (s.nextAt > now || s.nextAt > end) continue;
+        maxLag = Math.max(maxLag, now - s.nextAt);
+        tcpSocket(s.stream.ws).write(frame);
+        s.sent += FRAME_BYTES;
+        if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, performance.now());
+        s.nextAt += 100;
+      }
+      if (now > end + 2000) resolve();
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+  return { latencies, lagMs: maxLag };
+}

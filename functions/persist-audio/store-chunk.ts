@@ -23,7 +23,7 @@ export type StoreOutcome =
   | { readonly kind: "conflict"; readonly storedSha256: string };
 
 /** Object metadata derived from the bytes alone, so every attempt writes the same object. */
-function objectMetadata(chunk: AudioChunk): Record<string, string> {
+export function objectMetadata(chunk: AudioChunk): Record<string, string> {
   const a = chunk.attributes;
   return {
     conversation_id: a.conversation_id,
@@ -33,6 +33,36 @@ function objectMetadata(chunk: AudioChunk): Record<string, string> {
     codec: a.codec,
     sample_rate: String(a.sample_rate),
     sha256: chunk.sha256,
+  };
+}
+
+/** The claim a first attempt makes on the chunk's index: its digest wins the index. */
+export function chunkClaim(chunk: AudioChunk): Omit<ChunkClaimDoc, "claimed_at"> {
+  return {
+    index: chunk.attributes.chunk_index,
+    sha256: chunk.sha256,
+    bytes: chunk.body.length,
+    object: chunk.objectName,
+    session_id: chunk.attributes.session_id,
+  };
+}
+
+/**
+ * The ChunkDoc readers trust, for a chunk whose digest won `claim`: it names the claiming
+ * session, the same whichever attempt gets to write it first.
+ */
+export function chunkDoc(chunk: AudioChunk, claim: Pick<ChunkClaimDoc, "session_id">): Omit<ChunkDoc, "persisted_at"> {
+  const a = chunk.attributes;
+  return {
+    index: a.chunk_index,
+    start: a.start,
+    end: a.end,
+    final: a.final,
+    object: chunk.objectName,
+    bytes: chunk.body.length,
+    sha256: chunk.sha256,
+    session_id: claim.session_id,
+    samples: chunk.samples,
   };
 }
 
@@ -50,13 +80,7 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
   const claim = await db.runTransaction(async (tx) => {
     const current = (await tx.get(claimRef.withConverter(CONVERTERS.chunkClaim))).data();
     if (current) return current;
-    const fresh: Omit<ChunkClaimDoc, "claimed_at"> = {
-      index,
-      sha256: chunk.sha256,
-      bytes: chunk.body.length,
-      object: chunk.objectName,
-      session_id: chunk.attributes.session_id,
-    };
+    const fresh = chunkClaim(chunk);
     tx.create(claimRef, { ...fresh, claimed_at: FieldValue.serverTimestamp() });
     return fresh;
   });
@@ -68,19 +92,7 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
     metadata: { metadata: objectMetadata(chunk) },
   });
 
-  const a = chunk.attributes;
-  const doc: Omit<ChunkDoc, "persisted_at"> = {
-    index,
-    start: a.start,
-    end: a.end,
-    final: a.final,
-    object: chunk.objectName,
-    bytes: chunk.body.length,
-    sha256: chunk.sha256,
-    // The claiming session: the same whichever attempt gets here first.
-    session_id: claim.session_id,
-    samples: chunk.samples,
-  };
+  const doc = chunkDoc(chunk, claim);
   try {
     await chunkRef(db, conversationId, index).create({ ...doc, persisted_at: FieldValue.serverTimestamp() });
   } catch (error) {

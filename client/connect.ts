@@ -1,9 +1,10 @@
 /**
  * `connect()`, shared by the Node entry point (index.ts) and the browser one
  * (browser/index.ts): resolves the ingress URL once, pins it, and opens the session. The
- * entry points differ only in their default socket and how the token travels. With a
- * `storage`, the session's replay buffer is backed by a record in it (store.ts), and
- * `resumeStoredWith` reopens every unfinished record after a restart.
+ * entry points differ only in their default socket and how the token travels, so each
+ * takes its `connect`, `createSession` and `resumeStored` from `entryPoint` with its own
+ * defaults. With a `storage`, the session's replay buffer is backed by a record in it
+ * (store.ts), and `resumeStoredWith` reopens every unfinished record after a restart.
  */
 import type { Codec, SampleRate } from "../shared/audio-format";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff";
@@ -193,4 +194,25 @@ export async function connectWith(options: ConnectOptions, platform: PlatformDef
   const session = await createSession(options, platform);
   await session.start();
   return session;
+}
+
+/** The ways into the SDK, each entry point's: the same functions with its platform's defaults. */
+export interface EntryPoint {
+  /** Opens a session; resolves after the server's first `ready`, rejects with a `TetherError`. */
+  readonly connect: (options: ConnectOptions) => Promise<TetherSession>;
+  /** The session, not yet started: subscribe to its events, then `await session.start()`. */
+  readonly createSession: (options: ConnectOptions) => Promise<TetherSession>;
+  /**
+   * Reopens every unfinished conversation in `storage` on its pinned URL (after the app
+   * restarted): each resumes, finalized meanwhile, or failed with what was not stored.
+   */
+  readonly resumeStored: (storage: ConversationStorage, options: ResumeOptions) => Promise<ResumedConversation[]>;
+}
+
+export function entryPoint(platform: PlatformDefaults): EntryPoint {
+  return {
+    connect: (options) => connectWith(options, platform),
+    createSession: (options) => createSession(options, platform),
+    resumeStored: (storage, options) => resumeStoredWith(storage, options, platform),
+  };
 }

@@ -15,47 +15,15 @@
  * In Node the socket is the `ws` package and the token travels in the `Authorization`
  * header. Browsers use browser/index.ts (native WebSocket, `access_token` query).
  */
-import {
-  type ConnectOptions,
-  connectWith,
-  createSession as createWith,
-  type PlatformDefaults,
-  type ResumedConversation,
-  type ResumeOptions,
-  resumeStoredWith,
-} from "./connect";
+import { entryPoint } from "./connect";
 import { nodeSocketFactory } from "./node-socket";
-import type { TetherSession } from "./session";
-import type { ConversationStorage } from "./store";
 
-export type { BackoffPolicy } from "./backoff";
-export { DEFAULT_BACKOFF } from "./backoff";
-export type { ConnectOptions, ResumedConversation, ResumeOptions } from "./connect";
-export { type NotStored, TetherError, type TetherErrorCode } from "./errors";
+export * from "./exports";
 export { nodeSocketFactory } from "./node-socket";
-export type { FinalizeResult, ReadyEvent, ReconnectingEvent, SessionEvents, SessionStats } from "./session";
-export { TetherSession } from "./session";
-export type { SocketFactory, SocketLike } from "./socket";
-export type { ConversationLog, ConversationStorage, StoredConversation, StoredMeta } from "./store";
-export { StoreFullError } from "./store";
 export { type FileStoreOptions, fileStore } from "./stores/file-store";
 
-const NODE: PlatformDefaults = { createSocket: nodeSocketFactory, authVia: "header" };
-
-/** Opens a session; resolves after the server's first `ready`, rejects with a `TetherError`. */
-export function connect(options: ConnectOptions): Promise<TetherSession> {
-  return connectWith(options, NODE);
-}
-
-/** The session, not yet started: subscribe to its events, then `await session.start()`. */
-export function createSession(options: ConnectOptions): Promise<TetherSession> {
-  return createWith(options, NODE);
-}
-
-/**
- * Reopens every unfinished conversation in `storage` on its pinned URL (after the app
- * restarted): each resumes, finalized meanwhile, or failed with what was not stored.
- */
-export function resumeStored(storage: ConversationStorage, options: ResumeOptions): Promise<ResumedConversation[]> {
-  return resumeStoredWith(storage, options, NODE);
-}
+/** `connect`, `createSession` and `resumeStored` (documented in connect.ts) with Node's socket and header auth. */
+export const { connect, createSession, resumeStored } = entryPoint({
+  createSocket: nodeSocketFactory,
+  authVia: "header",
+});

@@ -18,6 +18,7 @@ import type { EnvironmentRuntime, RunningService } from "../functions/runtime";
 import { signAccessToken } from "../shared/auth";
 import { userIdSchema } from "../shared/identifiers";
 import type { Logger } from "../shared/logger";
+import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
 import type { StackState } from "./stack";
 
 const CONSOLE_DIR = path.resolve(__dirname, "..", "console");
@@ -97,17 +98,6 @@ async function buildLocalConsole(logger: Logger): Promise<void> {
   await promisify(execFile)(process.execPath, [vite, "build", "--mode", "localstack", "--logLevel", "warn"], {
     cwd: CONSOLE_DIR,
   });
-}
-
-export interface DeadLetterView {
-  message_id: string;
-  publish_time: string | null;
-  rejection_reason: string | null;
-  rejection_detail: string | null;
-  rejected_by: string | null;
-  conversation_id: string | null;
-  environment: string | null;
-  bytes: number;
 }
 
 /**
@@ -224,7 +214,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
         return;
       }
-      send(res, 200, { environment: env.name, dead_letters: await peekDeadLetters(env.runtime) });
+      const answer: DeadLettersAnswer = { environment: env.name, dead_letters: await peekDeadLetters(env.runtime) };
+      send(res, 200, answer);
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {

@@ -1,24 +1,13 @@
 /** Operators (local stack only): each environment's dead letters, with why they were rejected. */
 import { useEffect, useState } from "preact/hooks";
-
-interface DeadLetter {
-  message_id: string;
-  publish_time: string | null;
-  rejection_reason: string | null;
-  rejection_detail: string | null;
-  rejected_by: string | null;
-  conversation_id: string | null;
-  environment: string | null;
-}
+import type { DeadLettersAnswer, DeadLetterView } from "../../local/console-dead-letters";
 
 export function OperatorsPage(props: { envs: readonly string[] }) {
-  const [letters, setLetters] = useState<Record<string, DeadLetter[] | string>>({});
+  const [letters, setLetters] = useState<Record<string, DeadLetterView[] | string>>({});
   useEffect(() => {
     for (const env of props.envs) {
       fetch(`./local/dead-letters?env=${encodeURIComponent(env)}`)
-        .then(async (r) =>
-          r.ok ? ((await r.json()) as { dead_letters: DeadLetter[] }).dead_letters : `HTTP ${r.status}`,
-        )
+        .then(async (r) => (r.ok ? ((await r.json()) as DeadLettersAnswer).dead_letters : `HTTP ${r.status}`))
         .catch((e: unknown) => `cannot read: ${String(e)}`)
         .then((value) => setLetters((old) => ({ ...old, [env]: value })));
     }

@@ -48,6 +48,16 @@ export interface RecordProps {
   readonly onSwitch: (environment: string) => void;
 }
 
+/** One live number: its label, and its cell (`stat-<id>`, which the browser tests read). */
+function Stat(props: { label: string; id: string; value: number | string }) {
+  return (
+    <>
+      <th>{props.label}</th>
+      <td data-testid={`stat-${props.id}`}>{props.value}</td>
+    </>
+  );
+}
+
 const EMPTY: Live = { sent: 0, acked: 0, position: 0, reconnects: 0, socket: "-", sockets: 0, written: 0 };
 
 export function RecordPage(props: RecordProps) {
@@ -146,13 +156,18 @@ export function RecordPage(props: RecordProps) {
     },
   });
 
-  const resume = async () => {
+  /** Clears the last run's numbers and outcome before a new or resumed one connects. */
+  const beginRun = () => {
     setProblem(undefined);
     setResult(undefined);
     setLive(EMPTY);
     sent.current = [];
     sockets.current = 0;
     setPhase("connecting");
+  };
+
+  const resume = async () => {
+    beginRun();
     try {
       const results = await resumeStored(storage, { token: props.token });
       setStored([]);
@@ -178,13 +193,8 @@ export function RecordPage(props: RecordProps) {
   };
 
   const start = async () => {
-    setProblem(undefined);
-    setResult(undefined);
-    setLive(EMPTY);
+    beginRun();
     setResumedFrom(undefined);
-    sent.current = [];
-    sockets.current = 0;
-    setPhase("connecting");
     try {
       const codec = await pickCodec(preferred, sampleRate);
       const s = await createSession({ url: props.ingressUrl, token: props.token, codec, sampleRate, storage });
@@ -313,22 +323,14 @@ export function RecordPage(props: RecordProps) {
       <table class="stats">
         <tbody>
           <tr>
-            <th>written</th>
-            <td data-testid="stat-written">{live.written}</td>
-            <th>sent</th>
-            <td data-testid="stat-sent">{live.sent}</td>
-            <th>acknowledged</th>
-            <td data-testid="stat-acked">{live.acked}</td>
+            <Stat label="written" id="written" value={live.written} />
+            <Stat label="sent" id="sent" value={live.sent} />
+            <Stat label="acknowledged" id="acked" value={live.acked} />
           </tr>
           <tr>
-            <th>position</th>
-            <td data-testid="stat-position">{live.position}</td>
-            <th>reconnects</th>
-            <td data-testid="stat-reconnects">{live.reconnects}</td>
-            <th>socket</th>
-            <td data-testid="stat-socket">
-              {live.socket} ({live.sockets} so far)
-            </td>
+            <Stat label="position" id="position" value={live.position} />
+            <Stat label="reconnects" id="reconnects" value={live.reconnects} />
+            <Stat label="socket" id="socket" value={`${live.socket} (${live.sockets} so far)`} />
           </tr>
         </tbody>
       </table>

@@ -13,6 +13,8 @@ export const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
 export const CHUNK_SECONDS = 5;
 export const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
 export const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
+/** How long the server gets to take in the streams' history before the measured run. */
+const HISTORY_SETTLE_MS = 3000;
 
 export interface Stream {
   readonly ws: WebSocket;
@@ -97,7 +99,11 @@ export async function measureRealtime(
       chunkDoneAt: new Map<number, number>(),
     };
   });
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // let the history arrive
+  // The history is a burst no running stream sends: let it leave this process, then give
+  // the server time to take it in, so the first measured chunks do not queue behind it.
+  while (state.some((s) => tcpSocket(s.stream.ws).writableLength > 0))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, HISTORY_SETTLE_MS));
   const start = performance.now();
   for (const s of state) s.nextAt = start + s.offsetMs;
   for (const s of state) {

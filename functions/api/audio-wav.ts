@@ -53,7 +53,7 @@ export async function serveConversationWav(
   });
   const header = wavHeader({ sampleRate: audio.sampleRate, channels: 1 }, audio.pcmBytes);
   const size = WAV_HEADER_BYTES + audio.pcmBytes;
-  const etag = `"wav-${audio.chunks.length}-${audio.pcmBytes}"`;
+  const etag = `"wav-${audio.spans.length}-${audio.pcmBytes}"`;
   const ifRange = req.headers["if-range"];
   const range =
     ifRange === undefined || ifRange === etag ? parseByteRange(req.headers.range, size) : ({ kind: "whole" } as const);

@@ -1,38 +1,26 @@
 /**
- * A conversation's audio as one PCM16 stream, read from its chunk objects.
+ * What the API serves of a conversation's audio: the contiguous run of persisted chunks
+ * from position 0, as one PCM16 stream (functions/conversation-audio.ts lays it out and
+ * reads it; speaker extraction reads the same stream through that module).
  *
- * The stream is the contiguous run of persisted chunks from position 0: it stops at the
- * first missing chunk (and after the final one), so its length is known exactly from the
- * ChunkDocs before any object is read. Any byte range of it is read chunk by chunk, with
- * ranged object reads for pcm16, so memory stays at one chunk whatever the conversation's
- * length. Opus chunks are decoded per chunk (primed by the previous chunk's tail), so a
- * range decodes to the same bytes as the whole stream does.
- *
- * The API's `audio.wav` reads audio through this module; speaker extraction has its own
- * reader, functions/extract-speakers/conversation-audio.ts.
+ * The run stops at the first missing chunk (and after the final one), so its length is
+ * known exactly from the ChunkDocs before any object is read. Any byte range of it is read
+ * one chunk at a time, so memory stays at one chunk whatever the conversation's length.
  */
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { type ChunkDoc, COLLECTIONS, conversationRef } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { decodeOpusChunk, opusChunkSampleCount } from "../../shared/opus-decoder";
-
-export interface AudioChunkSpan {
-  readonly index: number;
-  readonly object: string;
-  /** Stream position (bytes or packets) one past the chunk's last unit. */
-  readonly end: number;
-  /** Byte offset of the chunk's first PCM16 byte in the stream. */
-  readonly pcmOffset: number;
-  readonly pcmBytes: number;
-}
+import { opusChunkSampleCount } from "../../shared/opus-decoder";
+import { type ChunkSpan, layOutChunks, readPcmRange, streamSamples } from "../conversation-audio";
 
 export interface ConversationAudio {
   readonly conversationId: string;
   readonly codec: Codec;
   readonly sampleRate: SampleRate;
-  readonly chunks: readonly AudioChunkSpan[];
+  /** The contiguous chunks, laid out in the stream. */
+  readonly spans: readonly ChunkSpan[];
   /** PCM16 bytes of the whole stream. */
   readonly pcmBytes: number;
   /** Position (units) the contiguous audio reaches. */
@@ -74,89 +62,41 @@ export async function conversationAudio(
     .select("index", "object", "end", "final", "bytes", "samples")
     .get();
   const listed = contiguousChunks(snapshot.docs.map((doc) => doc.data() as ListedChunk));
-  const chunks: AudioChunkSpan[] = [];
-  let pcmOffset = 0;
+  const facts = [];
   for (const chunk of listed) {
-    const pcmBytes = (await sampleCount(bucket, format.codec, format.sampleRate, chunk)) * 2;
-    chunks.push({ index: chunk.index, object: chunk.object, end: chunk.end, pcmOffset, pcmBytes });
-    pcmOffset += pcmBytes;
+    const samples = await sampleCount(bucket, format.codec, format.sampleRate, chunk);
+    facts.push({ index: chunk.index, object: chunk.object, bytes: chunk.bytes, samples });
   }
+  const spans = layOutChunks(facts);
+  const pcmBytes = streamSamples(spans) * 2;
   return {
     conversationId,
     codec: format.codec,
     sampleRate: format.sampleRate,
-    chunks,
-    pcmBytes: pcmOffset,
-    endPosition: chunks.at(-1)?.end ?? 0,
-    durationMs: (pcmOffset / 2 / format.sampleRate) * 1000,
+    spans,
+    pcmBytes,
+    endPosition: listed.at(-1)?.end ?? 0,
+    durationMs: (pcmBytes / 2 / format.sampleRate) * 1000,
   };
-}
-
-async function* readObjectRange(
-  bucket: Bucket,
-  object: string,
-  start: number,
-  endExclusive: number,
-): AsyncGenerator<Buffer> {
-  if (endExclusive <= start) return;
-  // Ranged reads cannot be hash-validated (the hash covers the whole object).
-  const stream = bucket.file(object).createReadStream({ start, end: endExclusive - 1, validation: false });
-  let received = 0;
-  for await (const piece of stream) {
-    const buffer = piece as Buffer;
-    received += buffer.length;
-    yield buffer;
-  }
-  if (received !== endExclusive - start) {
-    throw new Error(
-      `object ${object} returned ${received} bytes for range [${start}, ${endExclusive}), expected ${endExclusive - start}`,
-    );
-  }
 }
 
 /**
  * PCM16 bytes [from, to) of the stream, one chunk at a time. Throws if an object is
  * shorter than its ChunkDoc says (the response is then cut, never padded with guesses).
  */
-export async function* readPcm(
+export function readPcm(
   bucket: Bucket,
   audio: ConversationAudio,
   from: number,
   to: number,
   logger: Logger,
 ): AsyncGenerator<Buffer> {
-  let previousOpusBody: Buffer | undefined;
-  let previousIndex = -1;
-  for (const chunk of audio.chunks) {
-    const chunkEnd = chunk.pcmOffset + chunk.pcmBytes;
-    if (chunkEnd <= from) continue;
-    if (chunk.pcmOffset >= to) break;
-    const start = Math.max(from, chunk.pcmOffset) - chunk.pcmOffset;
-    const end = Math.min(to, chunkEnd) - chunk.pcmOffset;
-    if (audio.codec === "pcm16") {
-      yield* readObjectRange(bucket, chunk.object, start, end);
-      continue;
-    }
-    const [body] = await bucket.file(chunk.object).download();
-    let priming: Buffer | undefined;
-    if (chunk.index > 0) {
-      const previous = audio.chunks[chunk.index - 1];
-      priming =
-        previousIndex === chunk.index - 1
-          ? previousOpusBody
-          : previous
-            ? (await bucket.file(previous.object).download())[0]
-            : undefined;
-    }
-    const decoded = decodeOpusChunk(body, audio.sampleRate, priming);
-    if (decoded.failedPackets > 0) {
+  const source = { bucket, codec: audio.codec, sampleRate: audio.sampleRate };
+  return readPcmRange(source, audio.spans, from, to, {
+    onDecodeFailure: (index, failedPackets) =>
       logger.error(
-        { conversation_id: audio.conversationId, chunk_index: chunk.index, failed_packets: decoded.failedPackets },
+        { conversation_id: audio.conversationId, chunk_index: index, failed_packets: failedPackets },
         "opus packets failed to decode; their span is silence in the WAV",
-      );
-    }
-    previousOpusBody = body;
-    previousIndex = chunk.index;
-    yield decoded.pcm.subarray(start, end);
-  }
+      ),
+  });
 }

@@ -3,13 +3,15 @@
  *
  *   load   the conversation, every segment and assignment (all sessions), the profiles
  *   select sample windows per person (select-samples.ts), drop those that cannot beat the
- *          person's stored samples (profile-store.ts), before any audio is read
+ *          person's stored samples, before any audio is read
  *   check  the chunks those windows need; missing audio is retried while it may still be
  *          in flight (the caller redelivers), then reported with its ranges
  *   cut    each window from its chunks (conversation-audio.ts), measure it, embed it
  *   write  the WAV under `people/{person_id}/samples/`, then the profile in a transaction
  *   report a status per person on the conversation (status.ts) and in the logs
  *
+ * What to do at each step (the plan per person, whether to wait, each person's outcome) is
+ * decided by the pure functions of extraction-plan.ts; this module reads and writes.
  * Every step is idempotent: sample ids and object names derive from the conversation and
  * the window, and the profile merge de-duplicates by id.
  */
@@ -21,24 +23,36 @@ import type { PersonExtraction, PersonSample } from "../../shared/firestore-sche
 import type { Logger } from "../../shared/logger";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shared/wav";
-import { AudioMissingError, type MissingRange, openConversationAudio } from "./conversation-audio";
+import { AudioMissingError, openWindowAudio, type WindowAudio } from "./conversation-audio";
 import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
 import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
 import {
+  type CutResult,
+  canStillWait,
+  type Delivery,
+  failedCutRetry,
+  missingAudioRetry,
+  missingByPerson,
+  outcomeFor,
+  type PersonPlan,
+  pendingSummary,
+  planPerson,
+  proposedSamples,
+  type RetryPlan,
+} from "./extraction-plan";
+import {
   commitProfile,
-  competeForSlots,
   deleteDroppedSamples,
   type MergedProfile,
   PersonOwnershipError,
-  type PersonProfile,
   readProfiles,
   StaleGenerationError,
   sampleUri,
 } from "./profile-store";
 import { measureSignal, qualityScore } from "./sample-quality";
-import { type PersonSelection, type SampleCandidate, selectSamples } from "./select-samples";
+import { type SampleCandidate, selectSamples } from "./select-samples";
 import { buildTimeline, peopleInTimeline } from "./speaker-timeline";
-import { extracted, logOutcome, notExtracted, pending, writeSummary } from "./status";
+import { logOutcome, notExtracted, writeSummary } from "./status";
 
 export interface ExtractionDeps {
   readonly db: Firestore;
@@ -49,12 +63,8 @@ export interface ExtractionDeps {
   readonly logger: Logger;
 }
 
-export interface ExtractionRequest {
+export interface ExtractionRequest extends Delivery {
   readonly conversationId: string;
-  /** Pub/Sub delivery attempt (1 on first delivery), when the subscription reports it. */
-  readonly deliveryAttempt: number | undefined;
-  readonly publishedAt: Date | undefined;
-  readonly now: Date;
 }
 
 export interface ExtractionStats {
@@ -83,27 +93,6 @@ export type ExtractionOutcome =
       readonly stats: ExtractionStats;
     };
 
-/** One person's work in this run. */
-interface PersonPlan {
-  readonly personId: string;
-  readonly selection: PersonSelection;
-  readonly profile: PersonProfile | undefined;
-  /** Candidates worth reading audio for. */
-  readonly toCut: SampleCandidate[];
-  readonly lowestKeptScore: number | null;
-  /** Set when the plan ends before any audio is read. */
-  readonly early?: PersonExtraction;
-}
-
-interface CutResult {
-  readonly candidate: SampleCandidate;
-  readonly outcome:
-    | { kind: "ok"; sample: PersonSample; wav: Buffer }
-    | { kind: "no_speech"; active_ratio: number }
-    | { kind: "missing"; ranges: MissingRange[] }
-    | { kind: "embedding_failed"; message: string };
-}
-
 /** Runs `task` over `items`, at most `limit` at a time, keeping order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -120,59 +109,30 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T
 }
 
 /**
- * Whether this delivery may still wait for missing audio. Three bounds, the first reached
- * wins: the delivery count (pull subscriptions report it; push deliveries through the
- * functions framework do not), the deliveries counted on the conversation, and the time
- * since the request was published. With `missingAudioAttempts` at most the subscription's
- * dead-letter count, the last delivery always reports instead of waiting.
+ * Records the pending summary of a run that waits (one more wait counted on the
+ * conversation), logs whom it waits for, and asks for redelivery.
  */
-export function canStillWait(
-  request: Pick<ExtractionRequest, "deliveryAttempt" | "publishedAt" | "now">,
-  waitedBefore: number,
-  settings: Pick<ExtractionSettings, "missingAudioAttempts" | "missingAudioWaitMs">,
-): boolean {
-  if (waitedBefore + 1 >= settings.missingAudioAttempts) return false;
-  if (request.deliveryAttempt !== undefined && request.deliveryAttempt >= settings.missingAudioAttempts) return false;
-  if (request.publishedAt === undefined) return false;
-  return request.now.getTime() - request.publishedAt.getTime() < settings.missingAudioWaitMs;
-}
-
-function planPerson(
-  personId: string,
-  selection: PersonSelection,
-  profile: PersonProfile | undefined,
+async function retryLater(
+  deps: ExtractionDeps,
   conversation: ConversationState,
-  named: boolean,
-  settings: ExtractionSettings,
-): PersonPlan {
-  const base = { personId, selection, profile, toCut: [], lowestKeptScore: null };
-  if (profile !== undefined && profile.userId !== conversation.userId) {
-    return { ...base, early: notExtracted(personId, "person_of_another_user", { person_id: personId }) };
-  }
-  if (!named) {
-    return { ...base, early: notExtracted(personId, "no_segments", { previous_samples_retired: true }) };
-  }
-  if ("reason" in selection) {
-    return { ...base, early: notExtracted(personId, selection.reason, selection.detail) };
-  }
-  const competition = competeForSlots(
-    profile?.samples ?? [],
+  plans: readonly PersonPlan[],
+  retry: RetryPlan,
+): Promise<ExtractionOutcome> {
+  await writeSummary(
+    deps.db,
     conversation.id,
-    selection.candidates,
-    settings.maxSamplesPerPerson,
+    conversation.generation,
+    pendingSummary(plans, retry.waitingFor),
+    conversation.missingAudioWaits + 1,
   );
-  const worth = new Set(competition.worthCutting);
-  return {
-    ...base,
-    toCut: selection.candidates.filter((c) => worth.has(c.sampleId)),
-    lowestKeptScore: competition.lowestKeptScore,
-  };
+  for (const outcome of retry.logged) logOutcome(deps.logger, outcome);
+  return { kind: "retry", reason: retry.reason, detail: retry.detail };
 }
 
 async function cutCandidate(
   deps: ExtractionDeps,
   conversation: ConversationState,
-  audio: Awaited<ReturnType<typeof openConversationAudio>>,
+  audio: WindowAudio,
   bucketName: string,
   candidate: SampleCandidate,
 ): Promise<CutResult> {
@@ -241,42 +201,6 @@ async function reembedStale(
   return fresh;
 }
 
-function outcomeFor(
-  plan: PersonPlan,
-  conversationId: string,
-  cuts: readonly CutResult[],
-  kept: readonly PersonSample[] | undefined,
-  settings: ExtractionSettings,
-): PersonExtraction {
-  if (plan.early) return plan.early;
-  const mine = (kept ?? plan.profile?.samples ?? []).filter((s) => s.conversation_id === conversationId);
-  // Two windows of one person may share a missing chunk: report each range once.
-  const missing = [
-    ...new Map(
-      cuts.flatMap((c) => (c.outcome.kind === "missing" ? c.outcome.ranges : [])).map((r) => [JSON.stringify(r), r]),
-    ).values(),
-  ];
-  const failedEmbeddings = cuts.flatMap((c) => (c.outcome.kind === "embedding_failed" ? [c.outcome.message] : []));
-  const silent = cuts.filter((c) => c.outcome.kind === "no_speech").map((c) => c.candidate.sampleId);
-  if (mine.length > 0) {
-    return extracted(plan.personId, mine.length, {
-      sample_ids: mine.map((s) => s.sample_id),
-      ...(missing.length > 0 ? { missing_ranges: missing } : {}),
-      ...(silent.length > 0 ? { silent_windows: silent } : {}),
-    });
-  }
-  if (missing.length > 0) return notExtracted(plan.personId, "audio_missing", { missing_ranges: missing });
-  if (failedEmbeddings.length > 0)
-    return notExtracted(plan.personId, "embedding_failed", { error: failedEmbeddings[0] });
-  if (silent.length > 0) return notExtracted(plan.personId, "no_speech_in_audio", { silent_windows: silent });
-  const best = "reason" in plan.selection ? undefined : plan.selection.candidates[0];
-  return notExtracted(plan.personId, "sample_limit_reached", {
-    max_samples: settings.maxSamplesPerPerson,
-    lowest_kept_score: plan.lowestKeptScore,
-    best_candidate_score: best?.estimatedScore ?? null,
-  });
-}
-
 export async function extractConversation(
   deps: ExtractionDeps,
   bucketName: string,
@@ -317,63 +241,18 @@ export async function extractConversation(
 
   // Check the audio the windows need before reading any of it.
   const toCut = plans.flatMap((p) => p.toCut);
-  const audio = await openConversationAudio(db, bucket, conversation, toCut);
-  const missingByPerson = new Map<string, MissingRange[]>();
-  for (const c of toCut) {
-    const ranges = audio.missing(c);
-    const known = missingByPerson.get(c.personId) ?? [];
-    const fresh = ranges.filter((r) => !known.some((k) => JSON.stringify(k) === JSON.stringify(r)));
-    if (ranges.length > 0) missingByPerson.set(c.personId, [...known, ...fresh]);
-  }
+  const audio = await openWindowAudio(db, bucket, conversation, toCut);
+  const missing = missingByPerson(toCut, (c) => audio.missing(c));
   const waiting = canStillWait(request, conversation.missingAudioWaits, settings);
-  if (missingByPerson.size > 0 && waiting) {
-    await writeSummary(
-      db,
-      conversation.id,
-      conversation.generation,
-      plans.map((p) =>
-        missingByPerson.has(p.personId)
-          ? pending(p.personId, "audio_missing", { missing_ranges: missingByPerson.get(p.personId) ?? [] })
-          : { person_id: p.personId, status: "pending", samples: 0 },
-      ),
-      conversation.missingAudioWaits + 1,
-    );
-    for (const [personId, ranges] of missingByPerson) {
-      logOutcome(
-        logger,
-        pending(personId, "audio_missing", { missing_ranges: ranges, delivery_attempt: request.deliveryAttempt }),
-      );
-    }
-    return {
-      kind: "retry",
-      reason: "audio_missing",
-      detail: `audio missing for ${[...missingByPerson.keys()].join(", ")}`,
-    };
+  if (missing.size > 0 && waiting) {
+    return await retryLater(deps, conversation, plans, missingAudioRetry(missing, request.deliveryAttempt));
   }
 
   const cuts = await mapLimit(toCut, settings.concurrency, (c) =>
     cutCandidate(deps, conversation, audio, bucketName, c),
   );
-  const transient = cuts.find((c) => c.outcome.kind === "embedding_failed" || c.outcome.kind === "missing");
-  if (transient !== undefined && waiting) {
-    const reason = transient.outcome.kind === "missing" ? "audio_missing" : "embedding_failed";
-    const detail =
-      transient.outcome.kind === "missing"
-        ? { missing_ranges: transient.outcome.ranges }
-        : { error: transient.outcome.kind === "embedding_failed" ? transient.outcome.message : "" };
-    const waitingFor = pending(transient.candidate.personId, reason, detail);
-    await writeSummary(
-      db,
-      conversation.id,
-      conversation.generation,
-      plans.map((p) =>
-        p.personId === waitingFor.person_id ? waitingFor : { person_id: p.personId, status: "pending", samples: 0 },
-      ),
-      conversation.missingAudioWaits + 1,
-    );
-    logOutcome(logger, waitingFor);
-    return { kind: "retry", reason, detail: `${reason} for sample ${transient.candidate.sampleId}` };
-  }
+  const failedCut = failedCutRetry(cuts);
+  if (failedCut !== undefined && waiting) return await retryLater(deps, conversation, plans, failedCut);
 
   const stats: ExtractionStats = {
     bytesRead: audio.stats.bytesRead,
@@ -399,12 +278,7 @@ export async function extractConversation(
   for (const plan of plans) {
     const mineCuts = cuts.filter((c) => c.candidate.personId === plan.personId);
     const added = mineCuts.flatMap((c) => (c.outcome.kind === "ok" ? [c.outcome.sample] : []));
-    const proposed = new Set(
-      "reason" in plan.selection || plan.early ? [] : plan.selection.candidates.map((c) => c.sampleId),
-    );
-    const retires = (plan.profile?.samples ?? []).some(
-      (s) => s.conversation_id === conversation.id && !proposed.has(s.sample_id),
-    );
+    const { proposed, retires } = proposedSamples(plan, conversation.id);
     let merged: MergedProfile | undefined;
     const ownedByAnother = plan.early?.reason === "person_of_another_user";
     if (!ownedByAnother && (added.length > 0 || retires)) {

@@ -1,6 +1,6 @@
 /** The extraction worker's edges: the request message, its settings, missing-range reports. */
 import { mergeMissing, msToSample } from "../../functions/extract-speakers/conversation-audio";
-import { canStillWait } from "../../functions/extract-speakers/extract-conversation";
+import { canStillWait } from "../../functions/extract-speakers/extraction-plan";
 import { parseExtractionMessage } from "../../functions/extract-speakers/extraction-request";
 import { measureSignal, qualityScore } from "../../functions/extract-speakers/sample-quality";
 import { summaryStatus } from "../../functions/extract-speakers/status";

@@ -63,10 +63,14 @@ describe("zero-configuration start", () => {
     stack.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     const exited = new Promise<void>((resolve) => stack.once("exit", () => resolve()));
     try {
-      await waitFor(() => {
-        if (stack.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-        return fs.existsSync(stateFile) && output.includes("Press Ctrl-C") ? true : undefined;
-      }, "npm start to write .tether/state.json");
+      await waitFor(
+        () => {
+          if (stack.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+          return fs.existsSync(stateFile) && output.includes("Press Ctrl-C") ? true : undefined;
+        },
+        "npm start to write .tether/state.json",
+        150_000,
+      );
       expect(output).toMatch(/^\s+stream\s+npm run stream -- FILE\.wav$/m);
 
       // 6.5 s: one whole 5 s chunk and a shorter last one.
@@ -96,5 +100,7 @@ describe("zero-configuration start", () => {
     // npm returns at once; the stack it started removes its state file as it stops.
     await waitFor(() => (fs.existsSync(stateFile) ? undefined : true), "the state file to be removed", 20_000);
     fs.rmSync(checkout, { recursive: true, force: true });
-  });
+    // Two emulators' start-up, a stream and a stop: the inner waits say which step was slow,
+    // so the whole test is allowed longer than their sum.
+  }, 240_000);
 });

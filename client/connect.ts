@@ -6,7 +6,7 @@
  * defaults. With a `storage`, the session's replay buffer is backed by a record in it
  * (store.ts), and `resumeStoredWith` reopens every unfinished record after a restart.
  */
-import type { Codec, SampleRate } from "../shared/audio-format";
+import type { Codec, SampleRate } from "../shared/codecs";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff";
 import { TetherError } from "./errors";
 import { type SessionConfig, TetherSession } from "./session";

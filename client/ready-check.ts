@@ -16,8 +16,7 @@
  *     the replay buffer must hold two of the server's chunks;
  *   - a reconnect: between what was acknowledged and what was written.
  */
-import type { Codec, PositionUnit } from "../shared/audio-format";
-import { MAX_OPUS_PACKET_BYTES } from "../shared/audio-format";
+import { type Codec, MAX_OPUS_PACKET_BYTES, type PositionUnit } from "../shared/codecs";
 import type { ReadyMessage } from "../shared/protocol";
 import { TetherError } from "./errors";
 

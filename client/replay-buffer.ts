@@ -7,7 +7,7 @@
  * acks arrive: `storedEnd` is how far the store holds the audio, and only that much is
  * handed out for sending. Without one, audio counts as stored once appended.
  */
-import type { PositionUnit } from "../shared/audio-format";
+import type { PositionUnit } from "../shared/codecs";
 import type { ConversationLog, StoredAudio } from "./store";
 
 interface Entry {

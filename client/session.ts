@@ -18,8 +18,7 @@
  *   too: audio is sent only once stored, and a session can be rebuilt from a store after
  *   the app restarted (`restored`), continuing at the server's `ready.position`.
  */
-import type { Codec, PositionUnit, SampleRate } from "../shared/audio-format";
-import { MAX_OPUS_PACKET_BYTES, positionUnit } from "../shared/audio-format";
+import { type Codec, MAX_OPUS_PACKET_BYTES, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
 import {
   clientActionForClose,

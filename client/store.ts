@@ -9,7 +9,7 @@
  * store for Node (stores/file-store.ts) and the IndexedDB store for browsers
  * (browser/indexeddb-store.ts). This file imports nothing, so it runs anywhere.
  */
-import type { Codec, SampleRate } from "../shared/audio-format";
+import type { Codec, SampleRate } from "../shared/codecs";
 
 /** What a conversation's record says about where and how it streams. */
 export interface StoredMeta {

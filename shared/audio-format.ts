@@ -1,38 +1,36 @@
 /**
  * Audio formats the protocol accepts, and the stream arithmetic both ends of a pipe
- * must agree on: how positions are counted and where chunk boundaries fall.
+ * must agree on: how positions are counted and where chunk boundaries fall. The codecs,
+ * sample rates and frame limits themselves are plain values in codecs.ts (re-exported
+ * here with their schemas).
  *
  * Chunk boundaries are a pure function of the conversation's stream position, never of
  * socket sessions, so audio re-sent after a reconnect always forms the same chunks and a
  * worker can store each chunk idempotently under its index.
  */
 import { z } from "zod";
+import { CODECS, type Codec, SAMPLE_RATES, type SampleRate } from "./codecs";
 
-export const CODECS = ["pcm16", "opus"] as const;
+export {
+  CODECS,
+  type Codec,
+  MAX_OPUS_PACKET_BYTES,
+  MAX_PCM16_FRAME_BYTES,
+  type PositionUnit,
+  positionUnit,
+  SAMPLE_RATES,
+  type SampleRate,
+} from "./codecs";
+
 export const codecSchema = z.enum(CODECS);
-export type Codec = z.infer<typeof codecSchema>;
-
-export const SAMPLE_RATES = [8000, 16000, 24000, 48000] as const;
-export type SampleRate = (typeof SAMPLE_RATES)[number];
 export const sampleRateSchema = z
   .number()
   .refine((n): n is SampleRate => (SAMPLE_RATES as readonly number[]).includes(n), {
     message: `must be one of ${SAMPLE_RATES.join(", ")}`,
   });
 
-export type PositionUnit = "byte" | "packet";
-
-/** PROTOCOL.md: `pcm16` counts bytes, `opus` counts packets. */
-export function positionUnit(codec: Codec): PositionUnit {
-  return codec === "pcm16" ? "byte" : "packet";
-}
-
 /** Opus packets are assumed 20 ms long when sizing a chunk in packets. */
 export const OPUS_PACKETS_PER_SECOND = 50;
-
-/** Protocol limits on one binary frame. */
-export const MAX_PCM16_FRAME_BYTES = 64 * 1024;
-export const MAX_OPUS_PACKET_BYTES = 4000;
 
 /** Units (bytes or packets) in one chunk of `chunkSeconds` seconds. */
 export function chunkSizeUnits(codec: Codec, sampleRate: SampleRate, chunkSeconds: number): number {

@@ -36,23 +36,17 @@
  *   finalize event's `final_position` is authoritative.
  */
 import { z } from "zod";
-import {
-  type Codec,
-  codecSchema,
-  MAX_OPUS_PACKET_BYTES,
-  MAX_PCM16_FRAME_BYTES,
-  SAMPLE_RATES,
-  type SampleRate,
-} from "./audio-format";
+import { type Codec, codecSchema, SAMPLE_RATES, type SampleRate } from "./audio-format";
 import { conversationIdSchema, personIdSchema, segmentIdSchema } from "./identifiers";
 import { PROTOCOL_VERSION } from "./listen-request";
 import { segmentSchema } from "./messages";
 import { describeIssue } from "./schema-issues";
 
 // The parts that need no schema library have homes of their own, which browser bundles
-// read without this file: the close-code table (close-codes.ts) and the request a client
-// opens a socket with (listen-request.ts).
+// read without this file: the close-code table (close-codes.ts), the request a client
+// opens a socket with (listen-request.ts) and the largest audio frame (codecs.ts).
 export * from "./close-codes";
+export { maxAudioFrameBytes } from "./codecs";
 export * from "./listen-request";
 
 // ---------------------------------------------------------------- query
@@ -129,11 +123,6 @@ export function parseListenQuery(params: URLSearchParams): QueryParseResult {
 }
 
 // ---------------------------------------------------------------- frame limits
-
-/** Largest binary frame a codec allows (PROTOCOL.md "Client to server"). */
-export function maxAudioFrameBytes(codec: Codec): number {
-  return codec === "pcm16" ? MAX_PCM16_FRAME_BYTES : MAX_OPUS_PACKET_BYTES;
-}
 
 /** Largest text frame the ingress accepts (segments messages); larger is `frame_too_large`. */
 export const MAX_TEXT_FRAME_BYTES = 256 * 1024;

@@ -16,9 +16,9 @@
 import { entryPoint } from "../connect";
 import { browserSocketFactory } from "./socket";
 
+export type { Codec, SampleRate } from "../../shared/codecs";
+export { SAMPLE_RATES } from "../../shared/codecs";
 export * from "../exports";
-export type { Codec, SampleRate } from "./audio-format";
-export { SAMPLE_RATES } from "./audio-format";
 export { type IndexedDbStoreOptions, indexedDbStore } from "./indexeddb-store";
 export {
   AudioPipeline,

@@ -10,7 +10,7 @@
  *   await mic.stop();                                       // flushes the last frame and packets
  *   await session.finalize();
  */
-import type { Codec, SampleRate } from "./audio-format";
+import type { Codec, SampleRate } from "../../shared/codecs";
 import { Framer, floatToPcm16, LinearResampler } from "./pcm";
 
 /** Where audio goes: a `TetherSession`, or anything with its `write`. */

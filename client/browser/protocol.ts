@@ -2,21 +2,20 @@
  * What client code imports from shared/protocol.ts, without the full schema library, for
  * browser bundles. The SDK's browser build (client/build/bundle.ts) and the console resolve
  * `shared/protocol` to this file when it is imported from client code, so the session's
- * code is the same in Node and in the browser. The close-code table and the query string
- * come from the same zod-free modules shared/protocol.ts re-exports; only the validator of
- * server messages is written again here, with zod/mini (same library, tree-shakable API).
+ * code is the same in Node and in the browser. The close-code table, the query string and
+ * the frame limits come from the same zod-free modules shared/protocol.ts re-exports; only
+ * the validator of server messages is written again here, with zod/mini (same library,
+ * tree-shakable API).
  *
  * test/unit/client-browser-protocol.test.ts holds this file to shared/protocol.ts: both
- * validators must give the same verdict on the same valid and malformed messages, and the
- * frame limits must agree.
+ * validators must give the same verdict on the same valid and malformed messages.
  */
 import * as z from "zod/mini";
-import type { Codec } from "../../shared/audio-format";
 import { PROTOCOL_VERSION } from "../../shared/listen-request";
 import type { ErrorMessage, ReadyMessage, ServerMessage } from "../../shared/protocol";
-import { MAX_OPUS_PACKET_BYTES, MAX_PCM16_FRAME_BYTES } from "./audio-format";
 
 export * from "../../shared/close-codes";
+export { maxAudioFrameBytes } from "../../shared/codecs";
 export * from "../../shared/listen-request";
 export type {
   AckMessage,
@@ -25,10 +24,6 @@ export type {
   ReadyMessage,
   ServerMessage,
 } from "../../shared/protocol";
-
-export function maxAudioFrameBytes(codec: Codec): number {
-  return codec === "pcm16" ? MAX_PCM16_FRAME_BYTES : MAX_OPUS_PACKET_BYTES;
-}
 
 // ---------------------------------------------------------------- server -> client
 

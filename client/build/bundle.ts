@@ -10,7 +10,7 @@ import { browserSubstitute, ENTRY_POINTS } from "./substitutes";
 const substitutes: esbuild.Plugin = {
   name: "tether-browser-substitutes",
   setup(build) {
-    build.onResolve({ filter: /shared\/(protocol|audio-format)$/ }, (args) => {
+    build.onResolve({ filter: /shared\/protocol$/ }, (args) => {
       const file = browserSubstitute(args.path, args.importer);
       return file ? { path: file } : undefined;
     });

@@ -1,14 +1,15 @@
 /**
  * The one rule that makes the browser bundle small: client code's imports of
- * `shared/protocol` and `shared/audio-format` (which build the full zod schemas of the
- * server side at load) resolve to client/browser/protocol.ts and client/browser/audio-format.ts
- * in browser builds. The SDK's esbuild build and the console's Vite build both use it.
+ * `shared/protocol` (which builds the full zod schemas of the server side at load)
+ * resolve to client/browser/protocol.ts in browser builds. The SDK's esbuild build and the
+ * console's Vite build both use it. (Client code takes codecs and frame limits from the
+ * zod-free shared/codecs.ts, so nothing else needs a substitute.)
  */
 import path from "node:path";
 
 const CLIENT_DIR = path.resolve(__dirname, "..");
 const BROWSER_DIR = path.join(CLIENT_DIR, "browser");
-const SUBSTITUTED = new Set(["protocol", "audio-format"]);
+const SUBSTITUTED = new Set(["protocol"]);
 
 /** The file to use instead of `specifier` imported from `importer`, or undefined to resolve it as usual. */
 export function browserSubstitute(specifier: string, importer: string | undefined): string | undefined {

@@ -15,6 +15,7 @@ import { createRuntime, type EnvironmentRuntime, forComponent, type RunningServi
 import { WORKERS } from "../functions/workers";
 import { loadSettings } from "../shared/config";
 import { type EnvironmentName, localProjectId } from "../shared/environment";
+import { createGcpClients } from "../shared/gcp-clients";
 import type { Logger } from "../shared/logger";
 import type { PubSubHandler } from "../shared/pubsub-event";
 import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
@@ -46,6 +47,12 @@ export interface LocalStackOptions {
    * point name) in the real delivery path, e.g. to slow it down or make it fail.
    */
   readonly wrapWorker?: (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
+  /**
+   * Fault injection for the chaos run: the emulators the workers' own clients reach, where
+   * they differ from `emulators` (e.g. a TCP fault proxy in front of one). The ingress, the
+   * API, provisioning and the Pub/Sub bridge keep the direct endpoints.
+   */
+  readonly workerEmulators?: Partial<EmulatorEndpoints>;
 }
 
 /** One environment's entry in the state file (PROTOCOL.md section 5). */
@@ -77,6 +84,25 @@ export interface RunningStack {
   /** Called after `state` changed (an ingress instance left or joined). */
   onStateChange(listener: (state: StackState) => void): void;
   stop(): Promise<void>;
+}
+
+/**
+ * Builds with the emulator variables naming `endpoints`, then restores them: the client
+ * libraries read those variables once, in their constructors (and Firestore lets them
+ * override any host passed in its settings).
+ */
+function withEmulators<T>(endpoints: EmulatorEndpoints, build: () => T): T {
+  const variables = emulatorEnvironment(endpoints);
+  const before = Object.keys(variables).map((key) => [key, process.env[key]] as const);
+  Object.assign(process.env, variables);
+  try {
+    return build();
+  } finally {
+    for (const [key, value] of before) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<RunningStack> {
@@ -137,6 +163,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       stoppers.push(() => runtime.clients.close());
       await provisionEnvironment(runtime.resources, runtime.clients);
 
+      let workerRuntime = runtime;
+      if (options.workerEmulators !== undefined) {
+        const workerEndpoints = { ...endpoints, ...options.workerEmulators };
+        workerRuntime = {
+          ...runtime,
+          clients: withEmulators(workerEndpoints, () => createGcpClients(runtime.resources)),
+        };
+        const clients = workerRuntime.clients;
+        stoppers.push(() => clients.close());
+      }
       const bridges: Bridge[] = WORKERS.map((worker) =>
         bridgeSubscription({
           pubsub: runtime.clients.pubsub,
@@ -146,7 +182,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           handler: (options.wrapWorker ?? ((_w, _e, h) => h))(
             worker.name,
             environment,
-            worker.create(forComponent(runtime, worker.name)),
+            worker.create(forComponent(workerRuntime, worker.name)),
           ),
           logger: runtime.logger,
           ackDeadlineSeconds: worker.worker.delivery.ackDeadlineSeconds,

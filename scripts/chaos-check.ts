@@ -120,9 +120,15 @@ export interface RunSummary {
   readonly extraction: Readonly<Record<string, number>>;
   readonly deadLetters: Readonly<Record<string, number>>;
   readonly ackLatenciesMs: readonly number[];
+  /** Conversations streaming at once. */
+  readonly concurrency: number;
   readonly disconnects: number;
-  /** Connections the TCP fault proxy cut mid-stream. */
+  /** Client connections the TCP fault proxy cut mid-stream. */
   readonly proxyCuts: number;
+  /** Ingress instance processes SIGKILLed. */
+  readonly ingressKills: number;
+  /** Connections between the workers and each emulator cut by a TCP fault proxy, by emulator. */
+  readonly emulatorCuts: Readonly<Record<string, number>>;
   readonly faults: { deliveries: number; duplicates: number; injectedFailures: number };
   /** Violations not tied to one conversation (e.g. dead letters). */
   readonly runViolations: readonly string[];
@@ -147,9 +153,14 @@ export function formatSummary(s: RunSummary): string {
   const rows: Array<[string, string]> = [
     ["seed", String(s.seed)],
     ["duration", `${s.seconds.toFixed(0)} s`],
-    ["conversations", fmt(s.results.length)],
+    ["conversations", `${fmt(s.results.length)} (${fmt(s.concurrency)} streaming at once)`],
     ["socket drops (client)", fmt(s.disconnects)],
-    ["connections cut (TCP proxy)", fmt(s.proxyCuts)],
+    ["connections cut (client-ingress)", fmt(s.proxyCuts)],
+    ["ingress instances killed", fmt(s.ingressKills)],
+    [
+      "connections cut (workers-emulators)",
+      `${fmt(Object.values(s.emulatorCuts).reduce((a, b) => a + b, 0))} (${byReason(s.emulatorCuts)})`,
+    ],
     [
       "worker deliveries",
       `${fmt(s.faults.deliveries)} (${fmt(s.faults.duplicates)} duplicates, ${fmt(s.faults.injectedFailures)} injected failures)`,

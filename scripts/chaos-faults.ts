@@ -1,11 +1,13 @@
 /**
- * The worker faults of `npm run chaos`, injected in the real delivery path through the
+ * The process faults of `npm run chaos`. The workers' are injected in the real delivery path through the
  * local stack's `wrapWorker` (local/stack.ts): each delivery is slowed by a random delay,
  * fails at random with a transient gRPC UNAVAILABLE (code 14, so the bridge nacks it and
  * Pub/Sub redelivers), and is delivered 1 to 3 times in all, the extra deliveries
- * concurrently and after random delays (so out of order). Every choice comes from the
+ * concurrently and after random delays (so out of order). And the ingress: instance
+ * processes SIGKILLed at random while clients stream to them. Every choice comes from the
  * run's PRNG.
  */
+import type { EnvironmentName } from "../shared/environment";
 import type { PubSubHandler } from "../shared/pubsub-event";
 import { integerBetween, type Random } from "./chaos-plan";
 
@@ -82,5 +84,65 @@ export function faultyWorkers(
       }
       await once(event);
     };
+  };
+}
+
+/** What the ingress killer needs of the running stack (local/stack.ts `RunningStack`). */
+export interface IngressPools {
+  ingressInstances(environment: EnvironmentName): ReadonlyArray<{ readonly pid: number }>;
+  killIngressInstance(environment: EnvironmentName, pid: number, signal?: NodeJS.Signals): boolean;
+}
+
+export interface IngressKiller {
+  readonly kills: () => number;
+  stop(): void;
+}
+
+/**
+ * SIGKILLs one ingress instance every `minMs` to `maxMs`, as a crashed Cloud Run instance:
+ * of an environment chosen at random, and only where another instance is live, so its
+ * clients have one to resume on (the stack starts a replacement). The environment, the
+ * instance and the interval come from the run's PRNG.
+ */
+export function killIngressInstances(
+  pools: IngressPools,
+  environments: readonly EnvironmentName[],
+  random: Random,
+  every: { readonly minMs: number; readonly maxMs: number },
+): IngressKiller {
+  let kills = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    const first = integerBetween(random, 0, environments.length - 1);
+    const choice = integerBetween(random, 0, 1_000_000);
+    for (let i = 0; i < environments.length; i += 1) {
+      const environment = environments[(first + i) % environments.length];
+      if (environment === undefined) continue;
+      const live = pools.ingressInstances(environment);
+      const victim = live[choice % live.length];
+      if (live.length >= 2 && victim !== undefined && pools.killIngressInstance(environment, victim.pid, "SIGKILL")) {
+        kills += 1;
+        return;
+      }
+    }
+  };
+  const next = (): void => {
+    timer = setTimeout(
+      () => {
+        if (stopped) return;
+        tick();
+        next();
+      },
+      integerBetween(random, every.minMs, every.maxMs),
+    );
+  };
+  next();
+  return {
+    kills: () => kills,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
   };
 }

@@ -4,19 +4,22 @@
  * checked against storage and the API in one table; exits non-zero on any violation.
  *
  * Faults: sockets dropped at random points (mid-chunk, the SDK's `simulateDisconnect`
- * terminates the TCP connection), workers slowed and failing with transient errors, every
- * Pub/Sub message delivered 1 to 3 times, concurrently and out of order (scripts/
- * chaos-faults.ts through the stack's `wrapWorker`). Every random choice comes from
- * `--seed`, printed first, so a failing run can be replayed.
+ * terminates the TCP connection) and cut by a TCP fault proxy between the clients and the
+ * ingress; ingress instance processes SIGKILLed and replaced (each environment runs
+ * `--ingress-instances` of them, as Cloud Run does); workers slowed and failing with
+ * transient errors, every Pub/Sub message delivered 1 to 3 times, concurrently and out of
+ * order (scripts/chaos-faults.ts through the stack's `wrapWorker`); and the connections
+ * between the workers and the emulators cut by TCP fault proxies in front of the emulators
+ * (the stack's `workerEmulators`). Every random choice comes from `--seed`, printed first,
+ * so a failing run can be replayed.
  *
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
  */
 import fs from "node:fs";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { connect, type TetherSession } from "../client/index";
+import type { TetherSession } from "../client/index";
 import { speechLikePcm } from "../client/speech-like";
-import type { EmulatorEndpoints } from "../local/emulators";
+import { type EmulatorEndpoints, startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
 import { type RunningStack, startLocalStack } from "../local/stack";
 import { signAccessToken } from "../shared/auth";
@@ -31,7 +34,7 @@ import {
   checkConversation,
   formatSummary,
 } from "./chaos-check";
-import { faultyWorkers, newFaultCounters } from "./chaos-faults";
+import { type FaultCounters, faultyWorkers, killIngressInstances, newFaultCounters } from "./chaos-faults";
 import {
   BYTES_PER_SECOND,
   type ConversationPlan,
@@ -41,32 +44,54 @@ import {
   type SentText,
   streamOf,
 } from "./chaos-plan";
-import { type FaultProxy, startFaultProxy } from "./chaos-proxy";
+import { type FaultProxy, startFaultProxy, targetOf, throughProxy } from "./chaos-proxy";
+import { parseCliOptions, UsageError } from "./cli-options";
 import { countByReason, listDeadLetters } from "./dead-letter-store";
+import { connectPcm16, type SmokeTarget } from "./smoke-checks";
 
 const USAGE = `Usage: npm run chaos -- [options]
 
-  --minutes M          how long conversations keep starting (default 1)
-  --seed N             the seed of every random choice (default: random, printed first)
-  --conversations N    conversations streaming at once (default 8)
-  --envs A,B           the two environments (default chaos-a,chaos-b)
-  --state-file PATH    use the emulators of a running \`npm start\` (default: start its own)
-  --max-delay-ms MS    worker delay per delivery, at most (default 300)
-  --failure-rate P     probability a worker delivery fails transiently (default 0.1)
-  --cut-rate P         probability the fault proxy cuts a connection mid-stream (default 0.3)
-  --wait S             how long to wait for finalized and extraction at the end (default 180)
+  --minutes M              how long conversations keep starting (default 1)
+  --seed N                 the seed of every random choice (default: random, printed first)
+  --conversations N        conversations streaming at once (default 8)
+  --envs A,B               the two environments (default chaos-a,chaos-b)
+  --state-file PATH        use the emulators of a running \`npm start\` (default: start its own)
+  --max-delay-ms MS        worker delay per delivery, at most (default 300)
+  --failure-rate P         probability a worker delivery fails transiently (default 0.1)
+  --cut-rate P             probability the fault proxy cuts a client connection mid-stream (default 0.3)
+  --ingress-instances N    ingress processes per environment (default 2)
+  --kill-every S           SIGKILL an ingress instance every 0.5 S to 1.5 S seconds (default 10; 0: never)
+  --cut-emulators LIST     emulators whose connections with the workers are cut (default pubsub,firestore,storage)
+  --emulator-cut-every S   cut one of those connections every 0.5 S to 1.5 S seconds, per emulator (default 3; 0: never)
+  --wait S                 how long to wait for finalized and extraction at the end (default 180)
   --help`;
+
+const EMULATORS = ["pubsub", "firestore", "storage"] as const;
+type Emulator = (typeof EMULATORS)[number];
 
 const optionsSchema = z.object({
   minutes: z.coerce.number().positive().default(1),
   seed: z.coerce.number().int().nonnegative().optional(),
-  conversations: z.coerce.number().int().min(1).max(200).default(8),
+  conversations: z.coerce.number().int().min(1).max(1000).default(8),
   envs: z.string().default("chaos-a,chaos-b"),
   "state-file": z.string().optional(),
   "max-delay-ms": z.coerce.number().int().nonnegative().default(300),
   "failure-rate": z.coerce.number().min(0).max(0.9).default(0.1),
   wait: z.coerce.number().positive().default(180),
   "cut-rate": z.coerce.number().min(0).max(0.9).default(0.3),
+  "ingress-instances": z.coerce.number().int().min(1).max(8).default(2),
+  "kill-every": z.coerce.number().nonnegative().default(10),
+  "cut-emulators": z
+    .string()
+    .default(EMULATORS.join(","))
+    .transform((list) =>
+      list
+        .split(",")
+        .map((e) => e.trim())
+        .filter((e) => e !== ""),
+    )
+    .pipe(z.array(z.enum(EMULATORS))),
+  "emulator-cut-every": z.coerce.number().nonnegative().default(3),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -75,39 +100,16 @@ const stateSchema = z.object({
 });
 
 const USER = "chaos";
+const HOST = "127.0.0.1";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function parseOptions(argv: string[]): Options {
-  const parsed = parseArgs({
-    args: argv,
-    strict: true,
-    options: Object.fromEntries(
-      [...Object.keys(optionsSchema.shape), "help"].map((k) => [k, { type: k === "help" ? "boolean" : "string" }]),
-    ) as Record<string, { type: "string" | "boolean" }>,
-  });
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const result = optionsSchema.safeParse(parsed.values);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new Error(`--${String(issue?.path[0] ?? "?")} ${issue?.message ?? "is invalid"}\n\n${USAGE}`);
-  }
-  return result.data;
-}
-
-interface Target {
-  readonly environment: EnvironmentName;
-  readonly ingressUrl: string;
-  readonly apiUrl: string;
-  readonly token: () => Promise<string>;
-}
+/** A random interval around `seconds`: 0.5 to 1.5 times it, in ms. */
+const around = (seconds: number) => ({ minMs: Math.round(seconds * 500), maxMs: Math.round(seconds * 1500) });
 
 /** Streams one planned conversation; records its history and ack latencies. */
 async function runConversation(
   plan: ConversationPlan,
-  target: Target,
+  target: SmokeTarget,
   seed: number,
   latencies: number[],
 ): Promise<ConversationHistory> {
@@ -129,14 +131,7 @@ async function runConversation(
   const textSent: SentText[] = [];
   let session: TetherSession | undefined;
   try {
-    session = await connect({
-      url: target.ingressUrl,
-      token: target.token,
-      codec: "pcm16",
-      sampleRate: SAMPLE_RATE,
-      backoff: { initialDelayMs: 50, maxDelayMs: 1000 },
-      random: streamOf(seed, 500_000 + plan.index),
-    });
+    session = await connectPcm16(target, streamOf(seed, 500_000 + plan.index));
     const s = session;
     history.conversationId = s.conversationId;
     s.on("ack", ({ position }) => {
@@ -185,7 +180,7 @@ async function runConversation(
   return history;
 }
 
-async function apiJson(target: Target, path: string): Promise<unknown> {
+async function apiJson(target: SmokeTarget, path: string): Promise<unknown> {
   const response = await fetch(`${target.apiUrl.replace(/\/$/, "")}${path}`, {
     headers: { authorization: `Bearer ${await target.token()}` },
   });
@@ -208,7 +203,7 @@ const segmentsSchema = z.object({
 /** Waits (bounded) for finalized and extraction past pending, then reads everything back. */
 async function observe(
   history: ConversationHistory,
-  target: Target,
+  target: SmokeTarget,
   stack: RunningStack,
   environments: readonly EnvironmentName[],
   deadline: number,
@@ -282,148 +277,229 @@ async function observe(
   };
 }
 
-async function emulatorsFrom(
-  options: Options,
-): Promise<{ start: { pubsub: number; firestore: number; storage: number } } | { existing: EmulatorEndpoints }> {
-  if (options["state-file"] !== undefined)
-    return { existing: stateSchema.parse(JSON.parse(fs.readFileSync(options["state-file"], "utf8"))).emulators };
-  return { start: { pubsub: await freePort(), firestore: await freePort(), storage: await freePort() } };
+/** The emulators of a running `npm start` (`--state-file`), or new ones, stopped with the run. */
+async function emulatorsFor(options: Options): Promise<{ endpoints: EmulatorEndpoints; stop: () => Promise<void> }> {
+  if (options["state-file"] !== undefined) {
+    const state = stateSchema.parse(JSON.parse(fs.readFileSync(options["state-file"], "utf8")));
+    return { endpoints: state.emulators, stop: async () => undefined };
+  }
+  return await startEmulators(HOST, {
+    pubsub: await freePort(),
+    firestore: await freePort(),
+    storage: await freePort(),
+  });
+}
+
+/** A fault proxy in front of each emulator in `emulators`, for the workers' clients; cuts on a clock. */
+async function emulatorProxies(
+  endpoints: EmulatorEndpoints,
+  emulators: readonly Emulator[],
+  every: number,
+  seed: number,
+): Promise<Map<Emulator, FaultProxy>> {
+  const proxies = new Map<Emulator, FaultProxy>();
+  if (every <= 0) return proxies;
+  for (const [i, emulator] of emulators.entries()) {
+    proxies.set(
+      emulator,
+      await startFaultProxy({
+        target: targetOf(endpoints[emulator]),
+        random: streamOf(seed, 20 + i),
+        onClock: around(every),
+      }),
+    );
+  }
+  return proxies;
+}
+
+/** Where the workers' clients reach each proxied emulator (the endpoint's form, through the proxy). */
+function workerEndpoints(proxies: ReadonlyMap<Emulator, FaultProxy>): Partial<EmulatorEndpoints> {
+  const out: Partial<EmulatorEndpoints> = {};
+  for (const [emulator, proxy] of proxies)
+    out[emulator] = emulator === "storage" ? `http://${proxy.hostPort}` : proxy.hostPort;
+  return out;
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
+  const options = parseCliOptions(process.argv.slice(2), optionsSchema, USAGE);
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   process.stdout.write(`chaos: seed ${seed}\n`);
   const environments = options.envs.split(",").map((e) => parseEnvironmentName(e.trim()));
-  if (environments.length < 2) throw new Error("--envs needs two environments, e.g. chaos-a,chaos-b");
+  if (environments.length < 2) throw new UsageError("--envs needs two environments, e.g. chaos-a,chaos-b");
 
   const counters = newFaultCounters();
-  const stack = await startLocalStack({
-    environments,
-    host: "127.0.0.1",
-    basePort: 0,
-    emulators: await emulatorsFrom(options),
-    chunkSeconds: 1,
-    logger: createLogger({ level: process.env.LOG_LEVEL ?? "silent" }),
-    wrapWorker: faultyWorkers(
-      streamOf(seed, 1),
-      { maxDelayMs: options["max-delay-ms"], failureRate: options["failure-rate"], maxDuplicateDelayMs: 2000 },
-      counters,
-    ),
-  });
+  const emulators = await emulatorsFor(options);
+  const closers: Array<() => Promise<void>> = [emulators.stop];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  try {
+    const cutters = await emulatorProxies(
+      emulators.endpoints,
+      options["cut-emulators"],
+      options["emulator-cut-every"],
+      seed,
+    );
+    closers.push(async () => {
+      for (const proxy of cutters.values()) await proxy.close();
+    });
+    const stack = await startLocalStack({
+      environments,
+      host: HOST,
+      basePort: 0,
+      emulators: { existing: emulators.endpoints },
+      workerEmulators: workerEndpoints(cutters),
+      ingressInstances: options["ingress-instances"],
+      chunkSeconds: 1,
+      logger: createLogger({ level: process.env.LOG_LEVEL ?? "silent" }),
+      wrapWorker: faultyWorkers(
+        streamOf(seed, 1),
+        { maxDelayMs: options["max-delay-ms"], failureRate: options["failure-rate"], maxDuplicateDelayMs: 2000 },
+        counters,
+      ),
+    });
+    closers.push(() => stack.stop());
+    return await run(options, seed, environments, stack, counters, cutters, closers);
+  } finally {
+    await closeAll();
+  }
+}
+
+/** Streams, faults and checks, on a started stack. */
+async function run(
+  options: Options,
+  seed: number,
+  environments: readonly EnvironmentName[],
+  stack: RunningStack,
+  counters: FaultCounters,
+  cutters: ReadonlyMap<Emulator, FaultProxy>,
+  closers: Array<() => Promise<void>>,
+): Promise<number> {
   const started = Date.now();
   const proxies: FaultProxy[] = [];
-  try {
-    const targets = new Map<string, Target>();
-    for (const [i, environment] of environments.entries()) {
-      const state = stack.state.envs[environment];
-      if (!state) throw new Error(`the stack has no environment ${environment}`);
-      // Clients reach the ingress through a TCP fault proxy that cuts connections mid-frame.
-      const proxy = await startFaultProxy({
-        targetUrl: state.ingress_url,
-        cutRate: options["cut-rate"],
-        maxBytesBeforeCut: 400_000,
-        random: streamOf(seed, 2 + i),
-      });
-      proxies.push(proxy);
-      targets.set(environment, {
-        environment,
-        ingressUrl: proxy.url,
-        apiUrl: state.api_url,
-        token: () => signAccessToken(state.token_secret, USER),
-      });
-    }
-    process.stdout.write(
-      `chaos: ${options.conversations} conversations at a time into ${environments.join(", ")} for ${options.minutes} min\n`,
-    );
-    const latencies: number[] = [];
-    const histories: ConversationHistory[] = [];
-    const until = started + options.minutes * 60_000;
-    let nextIndex = 0;
-    const slot = async (): Promise<void> => {
-      while (Date.now() < until) {
-        const plan = planConversation(seed, nextIndex++, {
-          environments,
-          minSeconds: 3,
-          maxSeconds: 15,
-          maxDisconnects: 3,
-        });
-        const target = targets.get(plan.environment);
-        if (!target) throw new Error(`no target ${plan.environment}`);
-        const history = await runConversation(plan, target, seed, latencies);
-        histories.push(history);
-        process.stderr.write(
-          `  #${plan.index} ${history.conversationId ?? "-"} ${plan.environment}: ${history.bytesSent} bytes, ${history.disconnects} drops${history.error ? `, ERROR ${history.error}` : ""}\n`,
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: options.conversations }, () => slot()));
-    const streamedSeconds = (Date.now() - started) / 1000;
-
-    process.stdout.write(`chaos: ${histories.length} conversations streamed; checking...\n`);
-    const deadline = Date.now() + options.wait * 1000;
-    histories.sort((a, b) => a.index - b.index);
-    const observations = await Promise.all(
-      histories.map((h) => {
-        const target = targets.get(h.environment);
-        if (!target) throw new Error(`no target ${h.environment}`);
-        return observe(h, target, stack, environments, deadline);
-      }),
-    );
-    const results = histories.map((h, i) => checkConversation(h, observations[i] as ConversationObservation));
-    const extraction: Record<string, number> = {};
-    for (const o of observations)
-      extraction[o.extraction ?? "unknown"] = (extraction[o.extraction ?? "unknown"] ?? 0) + 1;
-
-    const deadLetters: Record<string, number> = {};
-    const runViolations: string[] = [];
-    for (const environment of environments) {
-      const runtime = stack.runtimes.get(environment);
-      if (!runtime) continue;
-      const views = await listDeadLetters(runtime.clients.pubsub, runtime.resources);
-      for (const [reason, count] of Object.entries(countByReason(views))) {
-        deadLetters[`${environment} ${reason}`] = count;
-        // Only messages that can never succeed may be dead-lettered; this run sends none.
-        runViolations.push(`${environment}: ${count} dead letter(s) with reason ${reason}`);
-      }
-      for (const view of views.slice(0, 5))
-        runViolations.push(
-          `${environment}: dead letter ${view.reason} of ${view.conversationId} from ${view.component}: ${view.detail}`,
-        );
-    }
-    for (const [error, count] of counters.handlerErrors) process.stderr.write(`  worker error x${count}: ${error}\n`);
-
-    const summary = {
-      seed,
-      seconds: streamedSeconds,
-      results,
-      extraction,
-      deadLetters,
-      ackLatenciesMs: latencies,
-      disconnects: histories.reduce((t, h) => t + h.disconnects, 0),
-      proxyCuts: proxies.reduce((t, p) => t + p.cuts(), 0),
-      faults: counters,
-      runViolations,
-    };
-    process.stdout.write(`\n${formatSummary(summary)}\n`);
-    const violations = allViolations(summary);
-    if (violations.length > 0) {
-      process.stdout.write(`\nVIOLATIONS (replay with --seed ${seed}):\n`);
-      for (const v of violations) process.stdout.write(`  ${v}\n`);
-      return 1;
-    }
-    process.stdout.write("\nno violations\n");
-    return 0;
-  } finally {
+  closers.push(async () => {
     for (const proxy of proxies) await proxy.close();
-    await stack.stop();
+  });
+  const targets = new Map<string, SmokeTarget>();
+  for (const [i, environment] of environments.entries()) {
+    const state = stack.state.envs[environment];
+    if (!state) throw new Error(`the stack has no environment ${environment}`);
+    // Clients reach the ingress through a TCP fault proxy that cuts connections mid-frame.
+    const proxy = await startFaultProxy({
+      target: targetOf(state.ingress_url),
+      byBytes: { rate: options["cut-rate"], maxBytes: 150_000 },
+      random: streamOf(seed, 2 + i),
+    });
+    proxies.push(proxy);
+    targets.set(environment, {
+      environment,
+      ingressUrl: throughProxy(state.ingress_url, proxy),
+      apiUrl: state.api_url,
+      token: () => signAccessToken(state.token_secret, USER),
+    });
   }
+  const killer =
+    options["kill-every"] > 0
+      ? killIngressInstances(stack, environments, streamOf(seed, 10), around(options["kill-every"]))
+      : undefined;
+  closers.push(async () => killer?.stop());
+  process.stdout.write(
+    `chaos: ${options.conversations} conversations at a time into ${environments.join(", ")} for ${options.minutes} min, ${options["ingress-instances"]} ingress instances each\n`,
+  );
+  const latencies: number[] = [];
+  const histories: ConversationHistory[] = [];
+  const until = started + options.minutes * 60_000;
+  let nextIndex = 0;
+  const slot = async (): Promise<void> => {
+    while (Date.now() < until) {
+      const plan = planConversation(seed, nextIndex++, {
+        environments,
+        minSeconds: 3,
+        maxSeconds: 15,
+        maxDisconnects: 3,
+      });
+      const target = targets.get(plan.environment);
+      if (!target) throw new Error(`no target ${plan.environment}`);
+      const history = await runConversation(plan, target, seed, latencies);
+      histories.push(history);
+      process.stderr.write(
+        `  #${plan.index} ${history.conversationId ?? "-"} ${plan.environment}: ${history.bytesSent} bytes, ${history.disconnects} drops${history.error ? `, ERROR ${history.error}` : ""}\n`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: options.conversations }, () => slot()));
+  // Every client is done: the faults stop, and what they left undone must now complete
+  // (redelivery, retries, lost-request checks) before the deadline; then it is checked.
+  killer?.stop();
+  for (const proxy of [...proxies, ...cutters.values()]) proxy.heal();
+  const streamedSeconds = (Date.now() - started) / 1000;
+
+  process.stdout.write(`chaos: ${histories.length} conversations streamed; checking...\n`);
+  const deadline = Date.now() + options.wait * 1000;
+  histories.sort((a, b) => a.index - b.index);
+  const observations = await Promise.all(
+    histories.map((h) => {
+      const target = targets.get(h.environment);
+      if (!target) throw new Error(`no target ${h.environment}`);
+      return observe(h, target, stack, environments, deadline);
+    }),
+  );
+  const results = histories.map((h, i) => checkConversation(h, observations[i] as ConversationObservation));
+  const extraction: Record<string, number> = {};
+  for (const o of observations)
+    extraction[o.extraction ?? "unknown"] = (extraction[o.extraction ?? "unknown"] ?? 0) + 1;
+
+  const deadLetters: Record<string, number> = {};
+  const runViolations: string[] = [];
+  for (const environment of environments) {
+    const runtime = stack.runtimes.get(environment);
+    if (!runtime) continue;
+    const views = await listDeadLetters(runtime.clients.pubsub, runtime.resources);
+    for (const [reason, count] of Object.entries(countByReason(views))) {
+      deadLetters[`${environment} ${reason}`] = count;
+      // Only messages that can never succeed may be dead-lettered; this run sends none.
+      runViolations.push(`${environment}: ${count} dead letter(s) with reason ${reason}`);
+    }
+    for (const view of views.slice(0, 5))
+      runViolations.push(
+        `${environment}: dead letter ${view.reason} of ${view.conversationId} from ${view.component}: ${view.detail}`,
+      );
+  }
+  for (const [error, count] of counters.handlerErrors) process.stderr.write(`  worker error x${count}: ${error}\n`);
+
+  const summary = {
+    seed,
+    seconds: streamedSeconds,
+    results,
+    extraction,
+    deadLetters,
+    ackLatenciesMs: latencies,
+    concurrency: options.conversations,
+    disconnects: histories.reduce((t, h) => t + h.disconnects, 0),
+    proxyCuts: proxies.reduce((t, p) => t + p.cuts(), 0),
+    ingressKills: killer?.kills() ?? 0,
+    emulatorCuts: Object.fromEntries([...cutters].map(([emulator, proxy]) => [emulator, proxy.cuts()])),
+    faults: counters,
+    runViolations,
+  };
+  process.stdout.write(`\n${formatSummary(summary)}\n`);
+  const violations = allViolations(summary);
+  if (violations.length > 0) {
+    process.stdout.write(`\nVIOLATIONS (replay with --seed ${seed}):\n`);
+    for (const v of violations) process.stdout.write(`  ${v}\n`);
+    return 1;
+  }
+  process.stdout.write("\nno violations\n");
+  return 0;
 }
 
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\n`);
+    const usage = error instanceof UsageError || (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+    process.stderr.write(
+      `chaos: ${error instanceof Error ? error.message : String(error)}${usage ? `\n\n${USAGE}` : ""}\n`,
+    );
     process.exit(2);
   },
 );

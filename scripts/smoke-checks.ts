@@ -60,6 +60,21 @@ function fail(message: string): never {
   throw new StepFailure(message);
 }
 
+/**
+ * Opens a PCM16 16 kHz session on `target` as the scripts stream: reconnecting fast (50 ms
+ * doubling to 1 s), since they drop sockets on purpose. `random` drives the backoff jitter.
+ */
+export function connectPcm16(target: SmokeTarget, random?: () => number): Promise<TetherSession> {
+  return connect({
+    url: target.ingressUrl,
+    token: target.token,
+    codec: "pcm16",
+    sampleRate: SAMPLE_RATE,
+    backoff: { initialDelayMs: 50, maxDelayMs: 1000 },
+    ...(random === undefined ? {} : { random }),
+  });
+}
+
 /** The conversation: speaker A, then speaker B (distinct synthetic voices), PCM16 at 16 kHz. */
 export function twoSpeakerAudio(secondsPerSpeaker: number): Buffer {
   return Buffer.concat([
@@ -151,13 +166,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
 
   try {
     await step("connect", async () => {
-      session = await connect({
-        url: target.ingressUrl,
-        token: target.token,
-        codec: "pcm16",
-        sampleRate: SAMPLE_RATE,
-        backoff: { initialDelayMs: 50, maxDelayMs: 1000 },
-      });
+      session = await connectPcm16(target);
       conversationId = session.conversationId;
       if (session.environment !== target.environment)
         fail(`the ingress says it is environment ${session.environment}, not ${target.environment}`);

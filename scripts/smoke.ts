@@ -11,9 +11,10 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import { parseArgs, promisify } from "node:util";
+import { promisify } from "node:util";
 import { z } from "zod";
 import { signAccessToken } from "../shared/auth";
+import { parseCliOptions, UsageError } from "./cli-options";
 import { formatReport, runSmoke, type SmokeTarget } from "./smoke-checks";
 
 const USAGE = `Usage: npm run smoke -- --env NAME --other-env NAME [options]
@@ -64,28 +65,6 @@ const stateSchema = z.object({
   ),
 });
 type StateEnv = z.infer<typeof stateSchema>["envs"][string];
-
-class UsageError extends Error {}
-
-function parseOptions(argv: string[]): Options {
-  const parsed = parseArgs({
-    args: argv,
-    strict: true,
-    options: Object.fromEntries(
-      [...Object.keys(optionsSchema.shape), "help"].map((k) => [k, { type: k === "help" ? "boolean" : "string" }]),
-    ) as Record<string, { type: "string" | "boolean" }>,
-  });
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const result = optionsSchema.safeParse(parsed.values);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new UsageError(`--${String(issue?.path[0] ?? "?")} ${issue?.message ?? "is invalid"}`);
-  }
-  return result.data;
-}
 
 function readState(file: string): z.infer<typeof stateSchema> {
   try {
@@ -168,7 +147,7 @@ async function main(): Promise<number> {
   let options: Options;
   let targets: ReturnType<typeof resolveTargets>;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseCliOptions(process.argv.slice(2), optionsSchema, USAGE);
     targets = resolveTargets(options);
   } catch (error) {
     process.stderr.write(`smoke: ${(error as Error).message}\n\n${USAGE}\n`);

@@ -1,9 +1,11 @@
 /**
  * A short `npm run chaos` as part of the suite: concurrent conversations through the SDK
  * into two environments, with sockets dropped mid-chunk, connections cut by a TCP fault
- * proxy, and every worker delivery slowed, failed or duplicated at random. The command
- * checks every invariant against storage and the API and exits non-zero on a violation;
- * its seed is printed, so a failure here can be replayed with `npm run chaos -- --seed N`.
+ * proxy, ingress instance processes SIGKILLed and replaced, the workers' connections to
+ * the emulators cut, and every worker delivery slowed, failed or duplicated at random. The
+ * command checks every invariant against storage and the API and exits non-zero on a
+ * violation; its seed is printed, so a failure here can be replayed with
+ * `npm run chaos -- --seed N`. The faults must actually have happened: the table counts them.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -12,6 +14,13 @@ import path from "node:path";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const ROOT = path.resolve(__dirname, "../..");
+
+/** The number in the table's row `label` (a regular expression), e.g. `ingress instances killed  3`. */
+function counted(output: string, label: string): number {
+  const match = new RegExp(`^${label}\\s+([\\d,]+)`, "m").exec(output);
+  if (!match?.[1]) throw new Error(`the table has no row ${label}:\n${output.slice(-3000)}`);
+  return Number(match[1].replaceAll(",", ""));
+}
 
 test("a short chaos run loses nothing and breaks no invariant", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-chaos-"));
@@ -26,6 +35,7 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
       "tsx",
       "scripts/chaos.ts",
       ...["--minutes", "0.5", "--conversations", "4", "--seed", seed, "--envs", envs, "--state-file", stateFile],
+      ...["--ingress-instances", "2", "--kill-every", "5", "--emulator-cut-every", "2"],
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -42,4 +52,7 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
   expect(output).toContain(`chaos: seed ${seed}`);
   expect(output).toMatch(/bytes lost\s+0\n/);
   expect(output).toContain("no violations");
+  // The run says how often each fault struck; none of them may have been left out.
+  expect(counted(output, "ingress instances killed")).toBeGreaterThan(0);
+  expect(counted(output, "connections cut \\(workers-emulators\\)")).toBeGreaterThan(0);
 }, 300_000);

@@ -1,3 +1,9 @@
+/**
+ * Tokens (shared/auth.ts): an access token verifies only with its environment's key and
+ * the verifier refuses tokens whose claims break PROTOCOL.md section 5; a resume token
+ * holds only in the environment that signed it.
+ */
+import crypto from "node:crypto";
 import { SignJWT } from "jose";
 import {
   AuthError,
@@ -73,5 +79,70 @@ describe("resume tokens", () => {
 
   it("is unauthorized when it is not a JWT at all", async () => {
     await expect(checkResumeToken(stagingKey, "garbage", staging)).resolves.toMatchObject({ reason: "unauthorized" });
+  });
+});
+
+/*
+ * Which client tokens the verifier refuses (PROTOCOL.md section 5: `sub` and `exp`):
+ * no `exp`, `alg: none`, another algorithm, an expired `exp`, a future `nbf`, claims of
+ * the wrong type. Tokens are built with jose itself, or by hand where jose refuses to
+ * sign them (`alg: none`).
+ */
+const SECRET = "claims-key-0123456789abcdef0123";
+const key = new TextEncoder().encode(SECRET);
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A compact JWS with any header and payload, HMAC-SHA256 signed (or unsigned for `none`). */
+function handMade(header: Record<string, unknown>, payload: Record<string, unknown>, sign = true): string {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const input = `${b64(header)}.${b64(payload)}`;
+  const signature = sign ? crypto.createHmac("sha256", SECRET).update(input).digest("base64url") : "";
+  return `${input}.${signature}`;
+}
+
+const verify = (token: string) => hs256Verifier(SECRET).verify(token);
+
+describe("access token claims", () => {
+  it("accepts a token with sub and exp (what signAccessToken mints)", async () => {
+    await expect(verify(await signAccessToken(SECRET, "u1"))).resolves.toEqual({ userId: "u1" });
+    await expect(verify(handMade({ alg: "HS256" }, { sub: "u1", exp: now() + 60 }))).resolves.toEqual({
+      userId: "u1",
+    });
+  });
+
+  it("refuses a token without exp, naming the claim", async () => {
+    const noExp = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("u1").sign(key);
+    await expect(verify(noExp)).rejects.toMatchObject({ reason: "invalid", message: "token claim `exp` is missing" });
+    await expect(verify(handMade({ alg: "HS256" }, { sub: "u1" }))).rejects.toMatchObject({
+      message: "token claim `exp` is missing",
+    });
+  });
+
+  it("refuses a token without sub", async () => {
+    await expect(verify(handMade({ alg: "HS256" }, { exp: now() + 60 }))).rejects.toMatchObject({
+      reason: "invalid",
+      message: "token claim `sub` is missing",
+    });
+  });
+
+  it.each([
+    ["alg none", handMade({ alg: "none" }, { sub: "u1", exp: now() + 60 }, false)],
+    ["alg none with a signature", handMade({ alg: "none" }, { sub: "u1", exp: now() + 60 })],
+    ["alg HS512", handMade({ alg: "HS512" }, { sub: "u1", exp: now() + 60 })],
+    ["alg RS256", handMade({ alg: "RS256" }, { sub: "u1", exp: now() + 60 })],
+    ["no alg", handMade({}, { sub: "u1", exp: now() + 60 })],
+    ["a future nbf", handMade({ alg: "HS256" }, { sub: "u1", exp: now() + 600, nbf: now() + 300 })],
+    ["exp as a string", handMade({ alg: "HS256" }, { sub: "u1", exp: String(now() + 60) })],
+    ["sub as a number", handMade({ alg: "HS256" }, { sub: 42, exp: now() + 60 })],
+    ["an empty sub", handMade({ alg: "HS256" }, { sub: "", exp: now() + 60 })],
+    ["a payload that is not an object", `${Buffer.from('{"alg":"HS256"}').toString("base64url")}.WzFd.x`],
+  ])("refuses %s as invalid", async (_what, token) => {
+    await expect(verify(token)).rejects.toMatchObject({ name: "AuthError", reason: "invalid" });
+  });
+
+  it("refuses an expired token as expired", async () => {
+    await expect(verify(handMade({ alg: "HS256" }, { sub: "u1", exp: now() - 1 }))).rejects.toMatchObject({
+      reason: "expired",
+    });
   });
 });

@@ -5,7 +5,6 @@
  */
 import { Timestamp } from "@google-cloud/firestore";
 import type { ListedConversation, StoredConversation } from "../../functions/ingress/conversation-store";
-import { DEFAULT_LIMITS, orphanSweepIntervalMs } from "../../functions/ingress/limits";
 import { type SweepRules, sweepAction } from "../../functions/ingress/orphan-sweeper";
 
 const NOW = 1_700_000_000_000;
@@ -97,13 +96,5 @@ describe("sweepAction: records it cannot trust", () => {
   it("never touches a record of another environment", () => {
     const action = sweepAction(listed({ environment: "prod", quietMs: 999_000 }), NOW, false, RULES);
     expect(action).toEqual({ kind: "invalid", problem: "the record belongs to environment prod" });
-  });
-});
-
-describe("orphanSweepIntervalMs", () => {
-  it("defaults to half the idle timeout, at least 5 s; a set limit wins", () => {
-    expect(orphanSweepIntervalMs(DEFAULT_LIMITS, 120_000)).toBe(60_000);
-    expect(orphanSweepIntervalMs(DEFAULT_LIMITS, 2_000)).toBe(5_000);
-    expect(orphanSweepIntervalMs({ ...DEFAULT_LIMITS, orphanSweepIntervalMs: 100 }, 120_000)).toBe(100);
   });
 });

@@ -1,3 +1,4 @@
+// local/gcloud-emulator.ts: the check that gcloud and its emulator components are installed, and its one-sentence advice when not.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";

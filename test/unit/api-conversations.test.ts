@@ -1,9 +1,6 @@
-/** The JSON the API returns (PROTOCOL.md section 3), from stored documents. */
+/** The conversation and segment JSON the API returns (PROTOCOL.md section 3), from stored documents. */
 import { Timestamp } from "@google-cloud/firestore";
-import { contiguousChunks } from "../../functions/api/conversation-audio";
 import { conversationView, segmentsView } from "../../functions/api/conversations";
-import { personView } from "../../functions/api/people";
-import { matchRoute } from "../../functions/api/router";
 import { parseEnvironmentName } from "../../shared/environment";
 import type { AssignmentDoc, ConversationDoc, SegmentDoc, SessionDoc } from "../../shared/firestore-schema";
 
@@ -168,59 +165,5 @@ describe("segmentsView", () => {
       "start",
       "text",
     ]);
-  });
-});
-
-describe("personView", () => {
-  it("returns samples and the embedding's model and size, never its vector", () => {
-    const view = personView(
-      {
-        id: "p1",
-        user_id: "u1",
-        samples: [
-          {
-            uri: "gs://b/people/p1/samples/x.wav",
-            sample_id: "x",
-            conversation_id: "c",
-            segment_ids: ["s1"],
-            duration_ms: 9000,
-          },
-        ],
-        embedding: { model: "wespeaker-resnet34", dim: 3, vector: [0.1, 0.2, 0.3] },
-        updated_at: t("2030-01-01T00:00:00Z"),
-      },
-      "p1",
-    );
-    expect(view).toEqual({
-      id: "p1",
-      samples: [
-        { uri: "gs://b/people/p1/samples/x.wav", conversation_id: "c", segment_ids: ["s1"], duration_ms: 9000 },
-      ],
-      embedding: { model: "wespeaker-resnet34", dim: 3 },
-    });
-  });
-});
-
-describe("contiguousChunks", () => {
-  const c = (index: number, final = false) => ({ index, final });
-  it("stops at the first gap and after the final chunk", () => {
-    expect(contiguousChunks([c(0), c(1), c(3)]).map((x) => x.index)).toEqual([0, 1]);
-    expect(contiguousChunks([c(1), c(2)])).toEqual([]);
-    expect(contiguousChunks([c(0), c(1, true), c(2)]).map((x) => x.index)).toEqual([0, 1]);
-  });
-});
-
-describe("matchRoute", () => {
-  it.each([
-    ["/v1/conversations/abc", { kind: "conversation", rawId: "abc" }],
-    ["/v1/conversations/abc/audio.wav", { kind: "audio", rawId: "abc" }],
-    ["/v1/conversations/abc/segments", { kind: "segments", rawId: "abc" }],
-    ["/v1/people/p%201", { kind: "person", rawId: "p%201" }],
-    ["/healthz", { kind: "health" }],
-    ["/v1/conversations/abc/audio.mp3", undefined],
-    ["/v1/conversations/", undefined],
-    ["/v1/conversations/a/b/segments", undefined],
-  ])("%s", (path, expected) => {
-    expect(matchRoute(path)).toEqual(expected);
   });
 });

@@ -1,7 +1,6 @@
-/** The events worker's edge and its replace-only-if-newer rule. */
+/** The events worker's edge (functions/events/event-message.ts): which event messages it accepts. */
 
 import { parseEventMessage } from "../../functions/events/event-message";
-import { compareRevision } from "../../functions/events/segments";
 import { parseEnvironmentName } from "../../shared/environment";
 import type { EventBody } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
@@ -80,14 +79,7 @@ describe("parseEventMessage", () => {
   });
 });
 
-describe("versions", () => {
-  it("replaces a document only with an event at least as new", () => {
-    expect(compareRevision(undefined, 5)).toBe("newer");
-    expect(compareRevision(5, 5)).toBe("same");
-    expect(compareRevision(5, 6)).toBe("newer");
-    expect(compareRevision(6, 5)).toBe("stale");
-  });
-
+describe("event numbers", () => {
   it("rejects a data event numbered 0 and a finalize numbered otherwise", () => {
     const cases: Array<[EventBody, string]> = [
       [{ type: "segments", segments: [segment] }, "0"],

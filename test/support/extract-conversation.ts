@@ -74,6 +74,11 @@ function chunkBody(seed: SeedConversation, start: number, end: number): { body: 
   };
 }
 
+/** Runs `tasks` at most `limit` at a time (a long conversation has hundreds of chunk objects). */
+async function runBounded(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
+  for (let i = 0; i < tasks.length; i += limit) await Promise.all(tasks.slice(i, i + limit).map((task) => task()));
+}
+
 /** Writes the conversation; returns the total length in units. */
 export async function seedConversation(
   env: { resources: EnvironmentResources; clients: GcpClients },
@@ -102,7 +107,7 @@ export async function seedConversation(
   await conversationRef(db, seed.conversationId).set(conversation);
   const omitted = new Set(seed.omitChunks ?? []);
   const chunks = chunksUpTo(finalPosition, seed.chunkSize);
-  const writes: Promise<unknown>[] = [];
+  const writes: (() => Promise<unknown>)[] = [];
   for (const [i, session] of seed.sessions.entries()) {
     const doc: SessionDoc = {
       session_id: session.id,
@@ -111,7 +116,7 @@ export async function seedConversation(
       ended_at: i < seed.sessions.length - 1 ? now : null,
       close_code: i < seed.sessions.length - 1 ? 1006 : 1000,
     };
-    writes.push(sessionRef(db, seed.conversationId, session.id).set(doc));
+    writes.push(() => sessionRef(db, seed.conversationId, session.id).set(doc));
   }
   for (const chunk of chunks) {
     if (omitted.has(chunk.index)) continue;
@@ -129,22 +134,20 @@ export async function seedConversation(
       persisted_at: now,
       samples,
     };
-    writes.push(
-      env.clients.bucket
-        .file(object)
-        .save(body, { resumable: false, contentType: "application/octet-stream" })
-        .then(() => chunkRef(db, seed.conversationId, chunk.index).set(doc)),
-    );
+    writes.push(async () => {
+      await env.clients.bucket.file(object).save(body, { resumable: false, contentType: "application/octet-stream" });
+      await chunkRef(db, seed.conversationId, chunk.index).set(doc);
+    });
   }
   for (const segment of seed.segments) {
     const doc: SegmentDoc = { text: "", ...segment, updated_at: now };
-    writes.push(segmentRef(db, seed.conversationId, segment.id).set(doc));
+    writes.push(() => segmentRef(db, seed.conversationId, segment.id).set(doc));
   }
   for (const a of seed.assignments ?? []) {
     const doc: AssignmentDoc = { ...a, assigned_at: now };
-    writes.push(assignmentRef(db, seed.conversationId, a.segment_id).set(doc));
+    writes.push(() => assignmentRef(db, seed.conversationId, a.segment_id).set(doc));
   }
-  await Promise.all(writes);
+  await runBounded(writes, 32);
   return { finalPosition };
 }
 

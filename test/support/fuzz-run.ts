@@ -15,6 +15,7 @@
 import crypto from "node:crypto";
 import http from "node:http";
 import WebSocket from "ws";
+import type { SegmentView } from "../../functions/api/conversations";
 import { checkOpusPacket } from "../../shared/opus-packet";
 import { WAV_HEADER_BYTES } from "../../shared/wav";
 import {
@@ -247,15 +248,8 @@ async function apiJson(target: FuzzTarget, token: string, path: string): Promise
   return { status: answer.status, body: answer.status === 200 ? JSON.parse(answer.body.toString()) : undefined };
 }
 
-interface SegmentFields {
-  id: string;
-  start: number;
-  end: number;
-  text: string;
-  speaker: string | null;
-  is_user: boolean;
-  person_id: string | null;
-}
+/** The fields of a listed segment the socket's messages decide (the session is the API's own record). */
+type SegmentFields = Omit<SegmentView, "session_id">;
 
 /** JSON's view of a value (what the API can give back): -0 is 0, and so on. */
 const viaJson = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
@@ -359,18 +353,9 @@ export async function checkVisible(target: FuzzTarget, raw: SocketCase, result: 
       const listed = await apiJson(target, token, `${base}/segments`);
       if (listed.status !== 200) return `GET segments answered ${listed.status}`;
       const shown = new Map(
-        ((listed.body as { segments: SegmentFields[] }).segments ?? []).map((s) => [
-          s.id,
-          {
-            id: s.id,
-            start: s.start,
-            end: s.end,
-            text: s.text,
-            speaker: s.speaker,
-            is_user: s.is_user,
-            person_id: s.person_id,
-          },
-        ]),
+        ((listed.body as { segments: SegmentView[] }).segments ?? []).map(
+          ({ session_id: _session, ...fields }): [string, SegmentFields] => [fields.id, fields],
+        ),
       );
       for (const [id, allowed] of segments) {
         const got = shown.get(id);

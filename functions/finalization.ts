@@ -181,25 +181,47 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     }
   };
 
+  /**
+   * On a finalized conversation: requests a generation whose request was lost, and keeps
+   * the message (RequestPendingError, redelivered) while one is unrequested within the
+   * grace, so a request is never lost with the message that carried it.
+   */
+  const ensureRequested = async (
+    conversationId: string,
+    conversation: ConversationDoc,
+    logger: Logger,
+  ): Promise<"already_finalized"> => {
+    const lost = lifecycle.lostRequestGeneration(conversation, Date.now());
+    if (lost !== undefined)
+      logger.warn({ extraction_generation: lost }, "extraction request was lost; requesting again");
+    await request(conversationId, lost, "finalized", logger);
+    const unrequested = lifecycle.unrequestedGeneration(conversation);
+    if (lost === undefined && unrequested !== undefined) {
+      // Its request is being published by the worker that started it; this message stays
+      // (redelivered) until the request is recorded or the grace ends, so it is never lost.
+      throw new RequestPendingError(
+        `extraction generation ${unrequested} of conversation ${conversationId} is not recorded as requested yet`,
+      );
+    }
+    return "already_finalized";
+  };
+
+  /**
+   * A transaction that finds the generation already started may be this worker's own retry
+   * of a commit that was applied but not acknowledged (the connection dropped): the
+   * request then falls to whoever finds the gap, i.e. to this message as well.
+   */
+  const afterRefusedStart = async (conversationId: string, logger: Logger): Promise<"already_finalized"> => {
+    const current = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
+    if (!current) return "already_finalized";
+    return await ensureRequested(conversationId, current, logger);
+  };
+
   const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger) => {
     const ref = conversationRef(db, conversationId);
     const conversation = (await ref.withConverter(CONVERTERS.conversation).get()).data();
     if (!conversation) return "no_conversation";
-    if (conversation.status === "finalized") {
-      const lost = lifecycle.lostRequestGeneration(conversation, Date.now());
-      if (lost !== undefined)
-        logger.warn({ extraction_generation: lost }, "extraction request was lost; requesting again");
-      await request(conversationId, lost, "finalized", logger);
-      const unrequested = lifecycle.unrequestedGeneration(conversation);
-      if (lost === undefined && unrequested !== undefined) {
-        // Its request is being published by the worker that started it; this message stays
-        // (redelivered) until the request is recorded or the grace ends, so it is never lost.
-        throw new RequestPendingError(
-          `extraction generation ${unrequested} of conversation ${conversationId} is not recorded as requested yet`,
-        );
-      }
-      return "already_finalized";
-    }
+    if (conversation.status === "finalized") return await ensureRequested(conversationId, conversation, logger);
     if (conversation.status === "in_progress") return "in_progress";
     const finalPosition = conversation.final_position;
     if (finalPosition === null) {
@@ -235,7 +257,8 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       return completion;
     });
     if (flipped === undefined) return "no_conversation";
-    if ("refused" in flipped) return flipped.status === "finalized" ? "already_finalized" : "in_progress";
+    if ("refused" in flipped)
+      return flipped.status === "finalized" ? await afterRefusedStart(conversationId, logger) : "in_progress";
     if (!flipped.ready) return flipped.waitingFor === "chunks" ? "waiting_for_chunks" : "waiting_for_events";
 
     logger.info(
@@ -271,7 +294,10 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       });
       return { ...current, ...change.update } as ConversationDoc;
     });
-    if (bumped === undefined) return;
+    if (bumped === undefined) {
+      await afterRefusedStart(conversationId, logger);
+      return;
+    }
     logger.info(
       { extraction_generation: bumped.extraction_generation },
       "speaker data changed after finalization: a newer extraction generation starts",

@@ -420,10 +420,13 @@ async function run(
       });
       const target = targets.get(plan.environment);
       if (!target) throw new Error(`no target ${plan.environment}`);
-      const history = await runConversation(plan, target, seed, latencies);
+      const own: number[] = [];
+      const history = await runConversation(plan, target, seed, own);
       histories.push(history);
+      latencies.push(...own);
+      const slowest = own.length > 0 ? `, slowest ack ${Math.round(Math.max(...own))} ms` : "";
       process.stderr.write(
-        `  #${plan.index} ${history.conversationId ?? "-"} ${plan.environment}: ${history.bytesSent} bytes, ${history.disconnects} drops${history.error ? `, ERROR ${history.error}` : ""}\n`,
+        `  #${plan.index} ${history.conversationId ?? "-"} ${plan.environment}: ${history.bytesSent} bytes, ${history.disconnects} drops${slowest}${history.error ? `, ERROR ${history.error}` : ""}\n`,
       );
     }
   };

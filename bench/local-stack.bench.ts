@@ -174,8 +174,7 @@ export async function run(context: BenchContext): Promise<void> {
     const result = await session.finalize();
     const backlogSeconds = (performance.now() - backlogStarted) / 1000;
     const bytes = totalSeconds * second.length;
-    if (result.position !== bytes)
-      throw new Error(`the backlog finalized at ${result.position} bytes, not ${bytes}`);
+    if (result.position !== bytes) throw new Error(`the backlog finalized at ${result.position} bytes, not ${bytes}`);
     context.report(
       `npm start, one socket uploading a ${BACKLOG_MINUTES}-minute backlog (${(bytes / 1e6).toFixed(1)} MB of 16 kHz pcm16) through the SDK: ` +
         `${(bytes / 1e6 / backlogSeconds).toFixed(1)} MB/s until \`finalized\` (${backlogSeconds.toFixed(1)} s; no ordering key on the audio)`,

@@ -283,6 +283,16 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
 
   const speakerDataChanged: Finalizer["speakerDataChanged"] = async (conversationId, writtenAtMs, logger) => {
     const ref = conversationRef(db, conversationId);
+    // A plain read first: while the conversation streams (nearly every event), nothing
+    // changes, and a transaction would hold the record that the ingress writes with every
+    // chunk. Held by a worker whose connection dropped mid-transaction, that lock stalls the
+    // ingress's acks until the database gives the transaction up.
+    const seen = (await ref.withConverter(CONVERTERS.conversation).get()).data();
+    if (!seen) return;
+    if (!lifecycle.dataChanged(seen, writtenAtMs)) {
+      await ensureRequested(conversationId, seen, logger);
+      return;
+    }
     const bumped = await db.runTransaction(async (tx) => {
       const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
       const change = current && lifecycle.dataChanged(current, writtenAtMs);

@@ -51,7 +51,19 @@ interface StartedStack {
 }
 
 /** `npm start -- --envs benchlocal ...` on free ports, until its state file appears. */
-async function startNpmStart(): Promise<StartedStack> {
+const chunkDurableSchema = z.object({
+  message: z.literal("chunk durable"),
+  publish_ms: z.number(),
+  commit_ms: z.number(),
+});
+
+interface Breakdown {
+  open: boolean;
+  readonly publishMs: number[];
+  readonly commitMs: number[];
+}
+
+async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-stack-"));
   const stateFile = path.join(dir, "state.json");
   const args = [
@@ -75,12 +87,34 @@ async function startNpmStart(): Promise<StartedStack> {
     "--chunk-seconds",
     String(CHUNK_SECONDS),
   ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // BENCH_STACK_BREAKDOWN=1: the stack logs at debug level, and the ingress's "chunk durable"
+  // lines split each ack into its Pub/Sub publish and its Firestore write (the logging costs
+  // CPU of its own, so the headline figure is measured without it).
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+    env: { ...process.env, LOG_LEVEL: breakdown === undefined ? "info" : "debug" },
+  });
   let tail = "";
+  let partial = "";
   const keep = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-4000);
   };
-  child.stdout?.on("data", keep);
+  child.stdout?.on("data", (d: Buffer) => {
+    keep(d);
+    if (breakdown === undefined) return;
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.includes('"chunk durable"')) continue;
+      const entry = chunkDurableSchema.safeParse(JSON.parse(line));
+      if (entry.success && breakdown.open) {
+        breakdown.publishMs.push(entry.data.publish_ms);
+        breakdown.commitMs.push(entry.data.commit_ms);
+      }
+    }
+  });
   child.stderr?.on("data", keep);
   const deadline = Date.now() + 120_000;
   while (!fs.existsSync(stateFile)) {
@@ -123,7 +157,9 @@ export async function run(context: BenchContext): Promise<void> {
   const seconds = 11;
   const t0 = Date.now();
   const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-  const stack = await startNpmStart();
+  const breakdown: Breakdown | undefined =
+    process.env.BENCH_STACK_BREAKDOWN === "1" ? { open: false, publishMs: [], commitMs: [] } : undefined;
+  const stack = await startNpmStart(breakdown);
   try {
     const env = stack.state.envs[ENVIRONMENT];
     if (env === undefined) throw new Error(`the state file has no environment ${ENVIRONMENT}`);
@@ -146,7 +182,9 @@ export async function run(context: BenchContext): Promise<void> {
       ...stackEmulators(stack.state),
     });
     const started = performance.now();
+    if (breakdown) breakdown.open = true;
     const { latencies, lagMs } = await measureRealtime(streams, random, seconds);
+    if (breakdown) breakdown.open = false;
     const window = (performance.now() - started) / 1000;
     const cpu = meter.stop();
     for (const s of streams) s.ws.terminate();
@@ -159,6 +197,14 @@ export async function run(context: BenchContext): Promise<void> {
         .map(([name, s]) => `${name} ${(s / window).toFixed(2)}`)
         .join(", ")}`,
     );
+    if (breakdown) {
+      context.report(
+        `           inside the ingress: Pub/Sub publish ${formatDistribution(distribution(breakdown.publishMs))}`,
+      );
+      context.report(
+        `           inside the ingress: Firestore durable-position write ${formatDistribution(distribution(breakdown.commitMs))}`,
+      );
+    }
     const missing = streamCount * 2 - latencies.length;
     if (missing > 0)
       context.report(`WARNING: at least ${missing} chunk acks did not arrive: the stack did not keep up`);

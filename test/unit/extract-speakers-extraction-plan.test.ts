@@ -2,6 +2,7 @@
 import type { MissingRange } from "../../functions/extract-speakers/conversation-audio";
 import {
   type CutResult,
+  canStillWait,
   failedCutRetry,
   missingAudioRetry,
   missingByPerson,
@@ -204,5 +205,28 @@ describe("outcomeFor", () => {
   it("keeps an early outcome as it is", () => {
     const early = planPerson("p1", selected("p1", []), undefined, conversation, false, settings);
     expect(outcomeFor(early, "conv-1", [], undefined, settings)).toBe(early.early);
+  });
+});
+
+describe("canStillWait (for audio that may still be in flight)", () => {
+  const settings = { missingAudioAttempts: 5, missingAudioWaitMs: 120_000 };
+  const now = new Date("2026-01-01T00:10:00Z");
+  const justPublished = new Date(now.getTime() - 1000);
+
+  it("waits on early deliveries and reports on the last one the subscription makes", () => {
+    expect(canStillWait({ deliveryAttempt: 1, publishedAt: justPublished, now }, 0, settings)).toBe(true);
+    expect(canStillWait({ deliveryAttempt: 4, publishedAt: justPublished, now }, 0, settings)).toBe(true);
+    expect(canStillWait({ deliveryAttempt: 5, publishedAt: justPublished, now }, 0, settings)).toBe(false);
+  });
+
+  it("counts its own waits when deliveries carry no count (push through the functions framework)", () => {
+    expect(canStillWait({ deliveryAttempt: undefined, publishedAt: justPublished, now }, 3, settings)).toBe(true);
+    expect(canStillWait({ deliveryAttempt: undefined, publishedAt: justPublished, now }, 4, settings)).toBe(false);
+  });
+
+  it("stops waiting once the request is older than the wait, or of unknown age", () => {
+    const old = new Date(now.getTime() - 120_000);
+    expect(canStillWait({ deliveryAttempt: undefined, publishedAt: old, now }, 0, settings)).toBe(false);
+    expect(canStillWait({ deliveryAttempt: undefined, publishedAt: undefined, now }, 0, settings)).toBe(false);
   });
 });

@@ -18,12 +18,15 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PubSub } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { connect } from "../client";
 import { freePort } from "../local/ports";
+import { bridgeSubscription } from "../local/pubsub-bridge";
 import { signAccessToken } from "../shared/auth";
+import { createLogger } from "../shared/logger";
 import { cpuMeter, findProcessWithArgument } from "./process-cpu";
-import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
+import { CHUNK_BYTES, CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
@@ -152,6 +155,54 @@ function stackEmulators(state: StackStateFile): Record<string, number> {
   return found;
 }
 
+/**
+ * The emulator's own share, for comparison: the chunks `streams` real-time streams make
+ * (one 5 s chunk per stream per 5 s, evenly spread), published straight to the Pub/Sub
+ * emulator with the ingress's batching, once to a topic nobody reads and once to a topic
+ * whose subscription the local bridge drains with a handler that does nothing. Returns
+ * each publish's latency in ms.
+ */
+async function emulatorPublishLatency(streams: number, seconds: number, subscribed: boolean): Promise<number[]> {
+  const projectId = `bench-ceiling-${crypto.randomBytes(3).toString("hex")}`;
+  const pubsub = new PubSub({ projectId });
+  const [topic] = await pubsub.createTopic("chunks");
+  if (subscribed) await topic.createSubscription("chunks-sub", { ackDeadlineSeconds: 60 });
+  const bridge = subscribed
+    ? bridgeSubscription({
+        pubsub,
+        projectId,
+        topic: "chunks",
+        subscription: "chunks-sub",
+        handler: async () => undefined,
+        logger: createLogger({ level: "warn" }),
+        ackDeadlineSeconds: 60,
+      })
+    : undefined;
+  const batched = pubsub.topic("chunks", {
+    batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
+  });
+  const data = crypto.randomBytes(CHUNK_BYTES);
+  const intervalMs = (CHUNK_SECONDS * 1000) / streams;
+  const latencies: number[] = [];
+  const publishes: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; (i * intervalMs) / 1000 < seconds; i += 1) {
+    const due = start + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const sent = performance.now();
+    publishes.push(
+      batched
+        .publishMessage({ data, attributes: { chunk_index: String(i) } })
+        .then(() => void latencies.push(performance.now() - sent)),
+    );
+  }
+  await Promise.all(publishes);
+  await bridge?.close();
+  await pubsub.close();
+  return latencies;
+}
+
 export async function run(context: BenchContext): Promise<void> {
   const streamCount = context.short ? 100 : 500;
   const seconds = 11;
@@ -159,6 +210,15 @@ export async function run(context: BenchContext): Promise<void> {
   const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   const breakdown: Breakdown | undefined =
     process.env.BENCH_STACK_BREAKDOWN === "1" ? { open: false, publishMs: [], commitMs: [] } : undefined;
+  // The baseline first, on the bench's own emulators, before the stack adds its load.
+  for (const subscribed of [false, true]) {
+    const latencies = await emulatorPublishLatency(streamCount, seconds, subscribed);
+    context.report(
+      `baseline: the Pub/Sub emulator alone, the chunks of ${streamCount} real-time streams published straight to it, ` +
+        `${subscribed ? "drained by the local bridge (a handler that does nothing)" : "to a topic nobody reads"}: publish ${formatDistribution(distribution(latencies))}`,
+    );
+  }
+  step("emulator baseline measured");
   const stack = await startNpmStart(breakdown);
   try {
     const env = stack.state.envs[ENVIRONMENT];

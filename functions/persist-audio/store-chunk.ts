@@ -3,8 +3,10 @@
  * bytes ever offered for that index, and one ChunkDoc indexing it.
  *
  *  1. ChunkDoc already there with the same digest: nothing to do (a redelivery).
- *  2. Claim the index in a Firestore transaction (ChunkClaimDoc): the first digest wins;
- *     a later message with another digest is a conflict and writes nothing.
+ *  2. Claim the index by creating its ChunkClaimDoc: the first digest to be created wins
+ *     (Firestore refuses a second create); a later message with another digest reads the
+ *     winner and is a conflict that writes nothing. No transaction: a claim is one write,
+ *     and holds no lock a dropped connection could leave behind.
  *  3. Write the object (identical bytes if a concurrent or crashed attempt also wrote it).
  *  4. Create the ChunkDoc, which is what readers trust.
  *
@@ -76,14 +78,7 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
       : { kind: "conflict", storedSha256: existing.sha256 };
   }
 
-  const claimRef = chunkClaimRef(db, conversationId, index);
-  const claim = await db.runTransaction(async (tx) => {
-    const current = (await tx.get(claimRef.withConverter(CONVERTERS.chunkClaim))).data();
-    if (current) return current;
-    const fresh = chunkClaim(chunk);
-    tx.create(claimRef, { ...fresh, claimed_at: FieldValue.serverTimestamp() });
-    return fresh;
-  });
+  const claim = await claimIndex(db, chunk);
   if (claim.sha256 !== chunk.sha256) return { kind: "conflict", storedSha256: claim.sha256 };
 
   await bucket.file(chunk.objectName).save(chunk.body, {
@@ -101,4 +96,23 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
     throw error;
   }
   return { kind: "stored" };
+}
+
+/**
+ * The claim on the chunk's index: this chunk's, if it is the first created, else the one
+ * that was (possibly this chunk's own, from an attempt whose answer was lost).
+ */
+async function claimIndex(db: Firestore, chunk: AudioChunk): Promise<Pick<ChunkClaimDoc, "sha256" | "session_id">> {
+  const ref = chunkClaimRef(db, chunk.attributes.conversation_id, chunk.attributes.chunk_index);
+  const fresh = chunkClaim(chunk);
+  try {
+    await ref.create({ ...fresh, claimed_at: FieldValue.serverTimestamp() });
+    return fresh;
+  } catch (error) {
+    if (!hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) throw error;
+  }
+  const current = (await ref.withConverter(CONVERTERS.chunkClaim).get()).data();
+  // Claims are never deleted: one that refused a create and then reads as absent is a fault.
+  if (!current) throw new Error(`the claim on chunk ${chunk.attributes.chunk_index} exists but reads as absent`);
+  return current;
 }

@@ -23,6 +23,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { WebSocketServer } from "ws";
@@ -31,6 +32,7 @@ import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limit
 import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
+import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, cpuSecondsOf, emulatorProcesses } from "./process-cpu";
 import {
   CHUNK_BYTES,
@@ -139,23 +141,38 @@ async function startServer(
 ): Promise<ServerProcess> {
   // BENCH_SERVER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the servers.
   const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
+  // A server whose lines the bench reads writes them to a file, not a pipe: the logger
+  // writes synchronously, and a pipe the busy load generator drains late would stall the
+  // server's event loop (its acks included) on every full pipe buffer.
+  const logPath = onLine === undefined ? undefined : path.join(os.tmpdir(), `tether-bench-${crypto.randomUUID()}.log`);
+  const logFd = logPath === undefined ? undefined : fs.openSync(logPath, "w");
   const child = spawn(process.execPath, [...extra, script, ...args], {
     cwd: ROOT,
     env,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", logFd ?? "pipe", "pipe"],
   });
+  if (logFd !== undefined) fs.closeSync(logFd);
   let output = "";
   let partial = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    output = (output + d.toString()).slice(-4000);
+  const take = (text: string): void => {
+    output = (output + text).slice(-4000);
     if (onLine === undefined) return;
-    const lines = (partial + d.toString()).split("\n");
+    const lines = (partial + text).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) onLine(line);
-  });
+  };
+  child.stdout?.on("data", (d: Buffer) => take(d.toString()));
   child.stderr?.on("data", (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);
   });
+  let readOffset = 0;
+  const readLog = (): void => {
+    if (logPath === undefined) return;
+    const text = fs.readFileSync(logPath).subarray(readOffset);
+    readOffset += text.length;
+    if (text.length > 0) take(text.toString());
+  };
+  const poller = logPath === undefined ? undefined : setInterval(readLog, 100);
   await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, () => output);
   return {
     child,
@@ -163,11 +180,15 @@ async function startServer(
     rssBytes: () => rssOf(child.pid),
     cpuSeconds: () => cpuSecondsOf(child.pid ?? -1),
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      // A profiled server must exit on its own to write its profile.
-      child.kill(extra.length > 0 ? "SIGTERM" : "SIGKILL");
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        // A profiled server must exit on its own to write its profile.
+        child.kill(extra.length > 0 ? "SIGTERM" : "SIGKILL");
+        await exited;
+      }
+      clearInterval(poller);
+      readLog();
+      if (logPath !== undefined) fs.rmSync(logPath, { force: true });
     },
   };
 }
@@ -492,6 +513,19 @@ export async function run(context: BenchContext): Promise<void> {
   } finally {
     await ingress.stop();
   }
+
+  // 4. The floor under that figure, with the ingress stopped: the emulators alone doing the
+  // work each ack waits for (publish, then one Firestore update), at the same rate.
+  const floor = await emulatorFloor({
+    streams: sizes.streams,
+    seconds: sizes.realtimeSeconds,
+    subscribed: false,
+    recordDurable: true,
+  });
+  context.report(
+    `           floor: the emulators alone at the chunk rate of ${sizes.streams} real-time streams, each chunk published then recorded (no ingress): ` +
+      `${formatDistribution(distribution(floor.totalMs))} (publish ${formatDistribution(distribution(floor.publishMs))})`,
+  );
 }
 
 const chunkDurableSchema = z.object({

@@ -18,15 +18,13 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PubSub } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { connect } from "../client";
 import { freePort } from "../local/ports";
-import { bridgeSubscription } from "../local/pubsub-bridge";
 import { signAccessToken } from "../shared/auth";
-import { createLogger } from "../shared/logger";
+import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, findProcessWithArgument } from "./process-cpu";
-import { CHUNK_BYTES, CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
+import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
@@ -92,22 +90,29 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
   ];
   // BENCH_STACK_BREAKDOWN=1: the stack logs at debug level, and the ingress's "chunk durable"
   // lines split each ack into its Pub/Sub publish and its Firestore write (the logging costs
-  // CPU of its own, so the headline figure is measured without it).
+  // CPU of its own, so the headline figure is measured without it). The stack writes its
+  // lines to a file, as to a terminal: its logger writes synchronously, and a pipe the busy
+  // load generator drained late would stall the stack's event loops on every full buffer.
+  const logPath = path.join(dir, "npm-start.log");
+  const logFd = fs.openSync(logPath, "w");
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", logFd, logFd],
     detached: true,
     env: { ...process.env, LOG_LEVEL: breakdown === undefined ? "info" : "debug" },
   });
-  let tail = "";
-  let partial = "";
-  const keep = (d: Buffer) => {
-    tail = (tail + d.toString()).slice(-4000);
+  fs.closeSync(logFd);
+  const tail = (): string => {
+    const text = fs.readFileSync(logPath, "utf8");
+    return text.slice(-4000);
   };
-  child.stdout?.on("data", (d: Buffer) => {
-    keep(d);
+  let readOffset = 0;
+  let partial = "";
+  const readBreakdown = (): void => {
     if (breakdown === undefined) return;
-    const lines = (partial + d.toString()).split("\n");
+    const text = fs.readFileSync(logPath).subarray(readOffset);
+    readOffset += text.length;
+    const lines = (partial + text.toString()).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) {
       if (!line.includes('"chunk durable"')) continue;
@@ -117,12 +122,12 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
         breakdown.commitMs.push(entry.data.commit_ms);
       }
     }
-  });
-  child.stderr?.on("data", keep);
+  };
+  const poller = setInterval(readBreakdown, 100);
   const deadline = Date.now() + 120_000;
   while (!fs.existsSync(stateFile)) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}: ${tail}`);
-    if (Date.now() > deadline) throw new Error(`npm start wrote no state file in 120 s: ${tail}`);
+    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}: ${tail()}`);
+    if (Date.now() > deadline) throw new Error(`npm start wrote no state file in 120 s: ${tail()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
@@ -137,6 +142,7 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
         await exited;
         clearTimeout(timer);
       }
+      clearInterval(poller);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -155,54 +161,6 @@ function stackEmulators(state: StackStateFile): Record<string, number> {
   return found;
 }
 
-/**
- * The emulator's own share, for comparison: the chunks `streams` real-time streams make
- * (one 5 s chunk per stream per 5 s, evenly spread), published straight to the Pub/Sub
- * emulator with the ingress's batching, once to a topic nobody reads and once to a topic
- * whose subscription the local bridge drains with a handler that does nothing. Returns
- * each publish's latency in ms.
- */
-async function emulatorPublishLatency(streams: number, seconds: number, subscribed: boolean): Promise<number[]> {
-  const projectId = `bench-ceiling-${crypto.randomBytes(3).toString("hex")}`;
-  const pubsub = new PubSub({ projectId });
-  const [topic] = await pubsub.createTopic("chunks");
-  if (subscribed) await topic.createSubscription("chunks-sub", { ackDeadlineSeconds: 60 });
-  const bridge = subscribed
-    ? bridgeSubscription({
-        pubsub,
-        projectId,
-        topic: "chunks",
-        subscription: "chunks-sub",
-        handler: async () => undefined,
-        logger: createLogger({ level: "warn" }),
-        ackDeadlineSeconds: 60,
-      })
-    : undefined;
-  const batched = pubsub.topic("chunks", {
-    batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
-  });
-  const data = crypto.randomBytes(CHUNK_BYTES);
-  const intervalMs = (CHUNK_SECONDS * 1000) / streams;
-  const latencies: number[] = [];
-  const publishes: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; (i * intervalMs) / 1000 < seconds; i += 1) {
-    const due = start + i * intervalMs;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    const sent = performance.now();
-    publishes.push(
-      batched
-        .publishMessage({ data, attributes: { chunk_index: String(i) } })
-        .then(() => void latencies.push(performance.now() - sent)),
-    );
-  }
-  await Promise.all(publishes);
-  await bridge?.close();
-  await pubsub.close();
-  return latencies;
-}
-
 export async function run(context: BenchContext): Promise<void> {
   const streamCount = context.short ? 100 : 500;
   const seconds = 11;
@@ -212,10 +170,11 @@ export async function run(context: BenchContext): Promise<void> {
     process.env.BENCH_STACK_BREAKDOWN === "1" ? { open: false, publishMs: [], commitMs: [] } : undefined;
   // The baseline first, on the bench's own emulators, before the stack adds its load.
   for (const subscribed of [false, true]) {
-    const latencies = await emulatorPublishLatency(streamCount, seconds, subscribed);
+    const floor = await emulatorFloor({ streams: streamCount, seconds, subscribed, recordDurable: true });
     context.report(
-      `baseline: the Pub/Sub emulator alone, the chunks of ${streamCount} real-time streams published straight to it, ` +
-        `${subscribed ? "drained by the local bridge (a handler that does nothing)" : "to a topic nobody reads"}: publish ${formatDistribution(distribution(latencies))}`,
+      `baseline: the emulators alone, the chunks of ${streamCount} real-time streams published straight to Pub/Sub ` +
+        `(${subscribed ? "drained by the local bridge, a handler that does nothing" : "to a topic nobody reads"}), each then recorded with one Firestore update: ` +
+        `publish + record ${formatDistribution(distribution(floor.totalMs))} (publish ${formatDistribution(distribution(floor.publishMs))})`,
     );
   }
   step("emulator baseline measured");

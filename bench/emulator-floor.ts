@@ -1,0 +1,91 @@
+/**
+ * The floor under the ingress's ack latency: what the emulators alone take for the work one
+ * ack waits for, at the rate real-time streams make it, with no ingress in the way. Each of
+ * `streams` streams completes one 5 s chunk per 5 s (evenly spread); each chunk is published
+ * to a Pub/Sub topic with the ingress's batching settings and, once confirmed, recorded
+ * with one Firestore update of its stream's document (as the ingress records a durable
+ * position). The topic is either read by nobody, or drained by the local bridge with a
+ * handler that does nothing (as `npm start` drains the audio topic).
+ *
+ * Runs in the bench process against the bench's emulators (PUBSUB_EMULATOR_HOST,
+ * FIRESTORE_EMULATOR_HOST).
+ */
+import crypto from "node:crypto";
+import { Firestore } from "@google-cloud/firestore";
+import { PubSub } from "@google-cloud/pubsub";
+import { bridgeSubscription } from "../local/pubsub-bridge";
+import { createLogger } from "../shared/logger";
+import { CHUNK_BYTES, CHUNK_SECONDS } from "./realtime-streams";
+
+export interface FloorOptions {
+  readonly streams: number;
+  readonly seconds: number;
+  /** The topic is drained by the local bridge (else nobody reads it). */
+  readonly subscribed: boolean;
+  /** Each confirmed publish is followed by one Firestore update. */
+  readonly recordDurable: boolean;
+}
+
+export interface Floor {
+  /** Per chunk: publish, in ms. */
+  readonly publishMs: number[];
+  /** Per chunk: publish then record (or publish alone), in ms. */
+  readonly totalMs: number[];
+}
+
+/** Same as the ingress's publisher (functions/ingress/publisher.ts). */
+const BATCHING = { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 };
+
+export async function emulatorFloor(options: FloorOptions): Promise<Floor> {
+  const projectId = `bench-floor-${crypto.randomBytes(3).toString("hex")}`;
+  const pubsub = new PubSub({ projectId });
+  const firestore = new Firestore({ projectId });
+  const [topic] = await pubsub.createTopic("chunks");
+  if (options.subscribed) await topic.createSubscription("chunks-sub", { ackDeadlineSeconds: 60 });
+  const bridge = options.subscribed
+    ? bridgeSubscription({
+        pubsub,
+        projectId,
+        topic: "chunks",
+        subscription: "chunks-sub",
+        handler: async () => undefined,
+        logger: createLogger({ level: "warn" }),
+        ackDeadlineSeconds: 60,
+      })
+    : undefined;
+  const records = firestore.collection("streams");
+  if (options.recordDurable) {
+    for (let i = 0; i < options.streams; i += 50)
+      await Promise.all(
+        Array.from({ length: Math.min(50, options.streams - i) }, (_, j) =>
+          records.doc(`s${i + j}`).set({ durable_position: 0 }),
+        ),
+      );
+  }
+  const batched = pubsub.topic("chunks", { batching: BATCHING });
+  const data = crypto.randomBytes(CHUNK_BYTES);
+  const intervalMs = (CHUNK_SECONDS * 1000) / options.streams;
+  const publishMs: number[] = [];
+  const totalMs: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; (i * intervalMs) / 1000 < options.seconds; i += 1) {
+    const due = start + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const sent = performance.now();
+    const stream = i % options.streams;
+    pending.push(
+      (async () => {
+        await batched.publishMessage({ data, attributes: { chunk_index: String(i) } });
+        publishMs.push(performance.now() - sent);
+        if (options.recordDurable) await records.doc(`s${stream}`).update({ durable_position: (i + 1) * CHUNK_BYTES });
+        totalMs.push(performance.now() - sent);
+      })(),
+    );
+  }
+  await Promise.all(pending);
+  await bridge?.close();
+  await Promise.all([pubsub.close(), firestore.terminate()]);
+  return { publishMs, totalMs };
+}

@@ -96,6 +96,9 @@ export interface SessionConfig {
   readonly whenFull?: "wait" | "fail";
 }
 
+/** How long a socket that closed before `ready` may still take the conversation over at the server. */
+const ABANDONED_ATTEMPT_WINDOW_MS = 60_000;
+
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
 
 /** A text message held until an `ack` covers it. */
@@ -137,6 +140,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private failedAttempts = 0;
   /** A new access token was fetched since the last `ready` (once only). */
   private reauthenticated = false;
+  /**
+   * When each socket that closed before its `ready` was lost. The server may still be
+   * opening it (its takeover of the conversation can land after a newer socket's), and a
+   * takeover by one of our own lost attempts is not a newer client: see `onSocketClose`.
+   */
+  private abandonedAttemptsAt: number[] = [];
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private finalizeRequested = false;
   private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
@@ -491,11 +500,18 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private onSocketClose(code: number, reason: string): void {
     this.socket = undefined;
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
+    if (this.state === "connecting") this.abandonedAttemptsAt.push(Date.now());
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
     for (const message of this.heldMessages) message.sentOnSocketAt = undefined;
     const error = this.socketError;
     const action = clientActionForClose(code);
+    if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.supersededByOwnAttempt()) {
+      // Not a newer client: an attempt of ours that we gave up on reached the server late and
+      // took the conversation from this socket. Nobody holds it now; resume it.
+      this.scheduleReconnect(code, reason, false);
+      return;
+    }
     switch (action) {
       case "resume":
       case "resume_after_delay":
@@ -552,6 +568,18 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         ...(error?.environment !== undefined ? { environment: error.environment } : {}),
       }),
     );
+  }
+
+  /**
+   * Whether a 4001 on our newest socket can be explained by one of our own abandoned
+   * attempts (each explains one). An attempt lost longer than `ABANDONED_ATTEMPT_WINDOW_MS`
+   * ago has landed or failed by now: it explains nothing, and a 4001 then means another
+   * client resumed the conversation (the session stops, as before).
+   */
+  private supersededByOwnAttempt(): boolean {
+    const now = Date.now();
+    this.abandonedAttemptsAt = this.abandonedAttemptsAt.filter((at) => now - at < ABANDONED_ATTEMPT_WINDOW_MS);
+    return this.abandonedAttemptsAt.shift() !== undefined;
   }
 
   private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {

@@ -32,6 +32,15 @@ export type OrphanOutcome =
   /** Adopted, but a client resumed it or it was finalized meanwhile. */
   | { kind: "moved_on"; code: string; message: string };
 
+/**
+ * The socket closed while its open waited: taking the conversation over now could take it
+ * from a newer socket of the same client, which would then hear 4001 (the client resumes
+ * after its own lost attempts, but nobody needs the race).
+ */
+export class AbandonedOpen extends Error {
+  override readonly name = "AbandonedOpen";
+}
+
 export interface OpenResult {
   readonly conversation: LiveConversation;
   readonly opened: OpenedConversation;
@@ -56,12 +65,14 @@ export class ConversationRegistry {
     return await this.withLock(intent.conversationId, async () => {
       // Refuse (4403, 4409, 4410, 4415) before disturbing the socket that owns it now.
       await this.deps.store.inspect(intent);
+      if (socket.abandoned()) throw new AbandonedOpen("the socket closed before it was opened");
       const existing = this.live.get(intent.conversationId);
       if (existing !== undefined) {
         const previous = existing.attached;
         if (previous !== undefined) await previous.supersede();
         await existing.finalizeSettled();
       }
+      if (socket.abandoned()) throw new AbandonedOpen("the socket closed before it was opened");
       const current = this.live.get(intent.conversationId);
       const opened =
         current === undefined

@@ -28,6 +28,8 @@ export interface AttachedSocket {
   settled(): Promise<void>;
   /** How many of its events (seq 1..n) Pub/Sub confirmed, all of them. */
   eventsConfirmed(): number;
+  /** The client went away before the socket was opened: it must not take the conversation over. */
+  abandoned(): boolean;
 }
 
 export interface LiveConversationDeps {

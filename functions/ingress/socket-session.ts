@@ -26,7 +26,7 @@ import type { EventBody } from "../../shared/messages";
 import { CLOSE_FINALIZED, type ErrorCode, PROTOCOL_VERSION, type ReadyMessage } from "../../shared/protocol";
 import { SocketBackpressure } from "./backpressure";
 import { type Chunk, Chunker } from "./chunker";
-import type { ConversationRegistry } from "./conversation-registry";
+import { AbandonedOpen, type ConversationRegistry } from "./conversation-registry";
 import type { ConditionalWrite, ConversationStore } from "./conversation-store";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
 import { newSessionId } from "./ids";
@@ -215,6 +215,10 @@ export class SocketSession implements AttachedSocket {
       for (const frame of queued) this.onMessage(frame.data, frame.isBinary);
       this.backpressure.resume("opening");
     } catch (error) {
+      if (error instanceof AbandonedOpen) {
+        this.logger.info("the client left before its socket opened: the conversation was not taken over");
+        return;
+      }
       if (error instanceof ProtocolError) {
         if (this.logger.bindings().conversation_id === null && context.conversationId !== undefined) {
           this.logger = conversationLogger(this.logger, {
@@ -468,6 +472,10 @@ export class SocketSession implements AttachedSocket {
       if (error instanceof ProtocolError) this.refuse(error.code, error.message, error.extra);
       else this.fail(error, "finalize failed");
     }
+  }
+
+  abandoned(): boolean {
+    return this.conversation === undefined && this.state !== "opening";
   }
 
   /** A newer socket resumes the conversation on this instance. */

@@ -96,6 +96,45 @@ describe("TetherSession", () => {
     await expect(session.finalize()).rejects.toMatchObject({ code: "wrong_environment" });
   });
 
+  it("resumes when its own lost attempt took the conversation from its newest socket (4001)", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const errors: TetherError[] = [];
+    session.on("error", (e) => errors.push(e));
+    const sent = audio(3000);
+    await session.write(sent.subarray(0, 2000));
+    server.last.ack(1000);
+    server.last.drop(1006);
+    (await server.opened(2)).drop(1006); // lost before `ready`: the server may still be opening it
+    const third = await server.opened(3);
+    third.ready({ position: 1000 });
+    await session.write(sent.subarray(2000));
+    // The second attempt's open lands at the server after the third's: the third is superseded.
+    third.refuse(4001, { code: "superseded", message: "a newer socket resumed this conversation" });
+    const fourth = await server.opened(4);
+    fourth.ready({ position: 1000 });
+    expect(fourth.audio().equals(Buffer.from(sent.subarray(1000)))).toBe(true);
+    expect(errors).toEqual([]);
+    // One lost attempt explains one takeover: a second 4001 is another client's resume.
+    fourth.refuse(4001, { code: "superseded", message: "a newer socket resumed this conversation" });
+    expect(errors.map((e) => e.code)).toEqual(["superseded"]);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // any reconnect timer would have fired
+    expect(server.sockets).toHaveLength(4);
+  });
+
+  it("stops on 4001 when it lost no attempt: another client resumed the conversation", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const errors: TetherError[] = [];
+    session.on("error", (e) => errors.push(e));
+    server.last.drop(1006);
+    (await server.opened(2)).ready();
+    server.last.refuse(4001, { code: "superseded", message: "a newer socket resumed this conversation" });
+    expect(errors.map((e) => e.code)).toEqual(["superseded"]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.sockets).toHaveLength(2);
+  });
+
   it("rejects connect with the terminal error of the first socket", async () => {
     const server = new FakeServer();
     const connecting = connect({ url: URL_A, token: "tok", createSocket: server.factory });

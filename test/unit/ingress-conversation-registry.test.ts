@@ -76,6 +76,7 @@ function socket(sessionId: string, log: string[]): AttachedSocket {
     },
     settled: async () => undefined,
     eventsConfirmed: () => 0,
+    abandoned: () => false,
   };
 }
 

@@ -39,6 +39,7 @@ function conversation(idleTimeoutMs: number, now: () => number) {
     supersede: async () => undefined,
     settled: async () => undefined,
     eventsConfirmed: () => 0,
+    abandoned: () => false,
   };
   live.attach(socket, opened);
   return { live, finalized };

@@ -8,7 +8,7 @@
  * run's PRNG.
  */
 import type { EnvironmentName } from "../shared/environment";
-import type { PubSubHandler } from "../shared/pubsub-event";
+import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
 import { integerBetween, type Random } from "./chaos-plan";
 
 export interface WorkerFaultOptions {
@@ -24,7 +24,7 @@ export interface FaultCounters {
   deliveries: number;
   duplicates: number;
   injectedFailures: number;
-  /** Errors of the handler itself (not injected), by message. */
+  /** Errors of the handler itself (not injected), by worker, conversation (when the message names one) and message. */
   handlerErrors: Map<string, number>;
 }
 
@@ -41,6 +41,16 @@ export class InjectedUnavailable extends Error {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** " [conversation id]" of a message that names one, so a replay shows which conversation a worker stuck on. */
+function conversationOf(event: Parameters<PubSubHandler>[0]): string {
+  try {
+    const id = decodePubSubEvent(event).attributes.conversation_id;
+    return id === undefined ? "" : ` [${id}]`;
+  } catch {
+    return ""; // a malformed envelope: the worker's own error says so
+  }
+}
 
 /** The `wrapWorker` of the chaos run. */
 export function faultyWorkers(
@@ -61,7 +71,7 @@ export function faultyWorkers(
       try {
         await handler(event);
       } catch (error) {
-        const key = `${worker}: ${(error as Error).message}`.slice(0, 160);
+        const key = `${worker}${conversationOf(event)}: ${(error as Error).message}`.slice(0, 200);
         counters.handlerErrors.set(key, (counters.handlerErrors.get(key) ?? 0) + 1);
         throw error;
       }

@@ -7,7 +7,7 @@
  *   check  the chunks those windows need; missing audio is retried while it may still be
  *          in flight (the caller redelivers), then reported with its ranges
  *   cut    each window from its chunks (conversation-audio.ts), measure it, embed it
- *   write  the WAV under `people/{person_id}/samples/`, then the profile in a transaction
+ *   write  the WAV under `people/{person_id}/samples/`, then the profile (a conditional write, profile-store.ts)
  *   report a status per person on the conversation (status.ts) and in the logs
  *
  * What to do at each step (the plan per person, whether to wait, each person's outcome) is

@@ -3,8 +3,8 @@
  * conversations (the best by quality score) and the profile embedding, the mean of the kept
  * samples' embeddings of the current model.
  *
- * Updates run in a transaction and are keyed by deterministic sample ids, so running the
- * same extraction twice, or two extractions at once, never duplicates a sample. A sample of
+ * Updates are conditional writes (see `commitProfile`) keyed by deterministic sample ids, so
+ * running the same extraction twice, or two extractions at once, never duplicates a sample. A sample of
  * this conversation that selection no longer proposes (say, its segment was re-assigned)
  * is retired on the next run.
  */
@@ -19,6 +19,7 @@ import {
   personDocSchema,
   personRef,
 } from "../../shared/firestore-schema";
+import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
@@ -120,7 +121,7 @@ export interface MergedProfile {
   readonly embedding: SpeakerEmbedding | null;
 }
 
-/** The profile after a change: pure, so the transaction body is trivial and unit-tested. */
+/** The profile after a change: pure, so the conditional write around it is trivial, and unit-tested. */
 export function mergeProfile(current: PersonProfile | undefined, change: ProfileChange): MergedProfile {
   const stored = current?.samples ?? [];
   const retired = stored.filter(
@@ -152,16 +153,26 @@ export function mergeProfile(current: PersonProfile | undefined, change: Profile
   return { samples, dropped, embedding };
 }
 
-/** Applies `change` to `people/{person_id}` in a transaction; creates the profile if needed. */
 /** A run whose extraction generation is no longer the newest: it writes nothing more. */
 export class StaleGenerationError extends Error {
   override name = "StaleGenerationError";
 }
 
+/** Rounds of read, merge and conditional write before the run gives up (and is redelivered). */
+const MAX_PROFILE_ATTEMPTS = 20;
+
 /**
- * Merges `change` into the person's profile, in a transaction that also checks the run's
- * extraction generation is still the conversation's newest (`guard`): an older run can
- * never retire samples that a newer one chose.
+ * Merges `change` into the person's profile, only while the run's extraction generation is
+ * still the conversation's newest (`guard`): an older run can never retire samples that a
+ * newer one chose.
+ *
+ * No transaction: the profile is read, then the guard, and the merge is written on the
+ * condition that the profile did not change since it was read (its update time), else all
+ * of it is read again. Read-then-write transactions of two runs at once (a duplicate
+ * delivery, two generations) deadlock on their read locks until the database gives one up;
+ * here there is no lock to hold. A newer run's write that lands after this read fails the
+ * condition; one that landed before it belongs to a generation that started before the
+ * guard was read, which then refuses.
  */
 export async function commitProfile(
   db: Firestore,
@@ -170,9 +181,9 @@ export async function commitProfile(
 ): Promise<MergedProfile> {
   const ref = personRef(db, change.personId);
   const conversation = conversationRef(db, change.conversationId);
-  return await db.runTransaction(async (tx) => {
-    const [snapshot, owner] = await tx.getAll(ref, conversation);
-    if (snapshot === undefined || owner === undefined) throw new Error("Firestore returned fewer documents than asked");
+  for (let attempt = 0; attempt < MAX_PROFILE_ATTEMPTS; attempt += 1) {
+    const snapshot = await ref.get();
+    const owner = await conversation.get();
     const run = owner.exists ? parseDocument(conversationDocSchema, owner.ref.path, owner.data()) : undefined;
     if (run === undefined || !mayRecordExtraction(run, guard.generation)) {
       throw new StaleGenerationError(
@@ -184,15 +195,29 @@ export async function commitProfile(
       throw new PersonOwnershipError(`person ${change.personId} belongs to another user`);
     }
     const merged = mergeProfile(current, change);
-    tx.set(ref, {
+    const fields = {
       id: change.personId,
       user_id: change.userId,
       samples: merged.samples,
       embedding: merged.embedding,
       updated_at: FieldValue.serverTimestamp(),
-    });
-    return merged;
-  });
+    };
+    try {
+      if (snapshot.exists && snapshot.updateTime !== undefined) {
+        await ref.update(fields, { lastUpdateTime: snapshot.updateTime });
+      } else {
+        await ref.create(fields);
+      }
+      return merged;
+    } catch (error) {
+      // Another run wrote the profile (or created it) since it was read: read it again.
+      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) || hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) {
+        continue;
+      }
+      throw error;
+    }
+  }
+  throw new Error(`the profile of person ${change.personId} kept changing while this run wrote it`);
 }
 
 export function sampleUri(bucketName: string, personId: string, sampleId: string): string {

@@ -1,7 +1,9 @@
 /**
  * Extraction generations against the emulator: a run that worked for an older generation
  * and finishes last writes neither its summary nor its profile changes, so it can never
- * overwrite the newer run's result or drop the people it found.
+ * overwrite the newer run's result or drop the people it found. Runs of one request at once
+ * (Pub/Sub delivers duplicates concurrently) all finish, and lose none of each other's
+ * samples.
  */
 import { commitProfile, StaleGenerationError } from "../../functions/extract-speakers/profile-store";
 import { writeSummary } from "../../functions/extract-speakers/status";
@@ -61,5 +63,58 @@ describe("extraction generations", () => {
     expect((await personRef(db(), "p-old").get()).exists).toBe(false);
     await commitProfile(db(), change, { generation: 2 });
     expect((await personRef(db(), "p-old").get()).exists).toBe(true);
+  });
+
+  it("lets concurrent runs of one generation all finish, keeping every run's samples", async () => {
+    const id = uniqueConversationId("gen");
+    await seedConversation(worker.runtime, {
+      id,
+      userId: "user-c",
+      codec: "pcm16",
+      sampleRate: 16000,
+      chunkSize: 16000,
+      status: "finalized",
+      extractionGeneration: 1,
+    });
+    const personId = `p-${id}`;
+    const sample = (n: number) => ({
+      uri: `gs://bucket/people/${personId}/samples/s${n}.wav`,
+      sample_id: `s${n}`,
+      conversation_id: id,
+      segment_ids: [`seg-${n}`],
+      duration_ms: 2000,
+    });
+    const runs = 6;
+    const proposedIds = new Set(Array.from({ length: runs }, (_, n) => `s${n}`));
+    // Each copy adds one sample; all propose the same set, as duplicates of one request do.
+    const results = await Promise.allSettled(
+      Array.from({ length: runs }, (_, n) =>
+        commitProfile(
+          db(),
+          {
+            personId,
+            userId: "user-c",
+            conversationId: id,
+            proposedIds,
+            added: [sample(n)],
+            reembedded: new Map(),
+            maxSamples: 10,
+            model: null,
+          },
+          { generation: 1 },
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    const stored = (await personRef(db(), personId).get()).data() as { samples: Array<{ sample_id: string }> };
+    expect(stored.samples.map((s) => s.sample_id).sort()).toEqual([...proposedIds].sort());
+
+    const people = [{ person_id: personId, status: "extracted" as const, samples: runs }];
+    const summaries = await Promise.allSettled(Array.from({ length: runs }, () => writeSummary(db(), id, 1, people)));
+    expect(summaries.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)))).toEqual(
+      Array.from({ length: runs }, () => "done"),
+    );
+    const doc = (await conversationRef(db(), id).get()).data() as ConversationDoc;
+    expect(doc.extraction).toMatchObject({ status: "done", generation: 1 });
   });
 });

@@ -19,9 +19,9 @@ import {
   personDocSchema,
   personRef,
 } from "../../shared/firestore-schema";
-import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import { personSampleObjectName } from "../../shared/storage-paths";
+import { untilUnchanged } from "../conditional-write";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
 
 /** What a profile update needs of `people/{person_id}`; the rest of the document may be absent. */
@@ -158,19 +158,14 @@ export class StaleGenerationError extends Error {
   override name = "StaleGenerationError";
 }
 
-/** Rounds of read, merge and conditional write before the run gives up (and is redelivered). */
-const MAX_PROFILE_ATTEMPTS = 20;
-
 /**
  * Merges `change` into the person's profile, only while the run's extraction generation is
  * still the conversation's newest (`guard`): an older run can never retire samples that a
  * newer one chose.
  *
- * No transaction: the profile is read, then the guard, and the merge is written on the
- * condition that the profile did not change since it was read (its update time), else all
- * of it is read again. Read-then-write transactions of two runs at once (a duplicate
- * delivery, two generations) deadlock on their read locks until the database gives one up;
- * here there is no lock to hold. A newer run's write that lands after this read fails the
+ * A conditional write (../conditional-write.ts), not a transaction: the profile is read,
+ * then the guard, and the merge is written on the condition that the profile did not change
+ * since it was read, else all of it is read again. A newer run's write that lands after this read fails the
  * condition; one that landed before it belongs to a generation that started before the
  * guard was read, which then refuses.
  */
@@ -181,7 +176,7 @@ export async function commitProfile(
 ): Promise<MergedProfile> {
   const ref = personRef(db, change.personId);
   const conversation = conversationRef(db, change.conversationId);
-  for (let attempt = 0; attempt < MAX_PROFILE_ATTEMPTS; attempt += 1) {
+  return await untilUnchanged(`the profile of person ${change.personId}`, async () => {
     const snapshot = await ref.get();
     const owner = await conversation.get();
     const run = owner.exists ? parseDocument(conversationDocSchema, owner.ref.path, owner.data()) : undefined;
@@ -202,22 +197,13 @@ export async function commitProfile(
       embedding: merged.embedding,
       updated_at: FieldValue.serverTimestamp(),
     };
-    try {
-      if (snapshot.exists && snapshot.updateTime !== undefined) {
-        await ref.update(fields, { lastUpdateTime: snapshot.updateTime });
-      } else {
-        await ref.create(fields);
-      }
-      return merged;
-    } catch (error) {
-      // Another run wrote the profile (or created it) since it was read: read it again.
-      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) || hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) {
-        continue;
-      }
-      throw error;
+    if (snapshot.exists && snapshot.updateTime !== undefined) {
+      await ref.update(fields, { lastUpdateTime: snapshot.updateTime });
+    } else {
+      await ref.create(fields);
     }
-  }
-  throw new Error(`the profile of person ${change.personId} kept changing while this run wrote it`);
+    return merged;
+  });
 }
 
 export function sampleUri(bucketName: string, personId: string, sampleId: string): string {

@@ -6,9 +6,9 @@
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import { CONVERTERS, conversationRef, type PersonExtraction } from "../../shared/firestore-schema";
-import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import type { Logger } from "../../shared/logger";
+import { untilUnchanged } from "../conditional-write";
 
 /** Reasons, and what a person can do about each. */
 export const REASONS = {
@@ -55,18 +55,14 @@ export function summaryStatus(people: readonly PersonExtraction[]): "pending" | 
   return people.some((p) => p.status === "failed") ? "failed" : "done";
 }
 
-/** Rounds of read and conditional write before the run gives up (and is redelivered). */
-const MAX_SUMMARY_ATTEMPTS = 20;
-
 /**
  * Writes the conversation's extraction summary for `generation` (replacing the previous
  * run's), only if that generation is still the newest (shared/lifecycle.ts): an older run
  * that finishes last writes nothing and hears `stale`.
  *
- * A conditional write, not a transaction: the record is read, and the summary written on
- * the condition that the record did not change since (its update time), else it is read
- * again. Two runs at once (a duplicate delivery) would otherwise deadlock on their read
- * locks of this one record until the database gave one up (profile-store.ts says more).
+ * A conditional write (../conditional-write.ts), not a transaction: the record is read, and
+ * the summary written on the condition that the record did not change since, else it is
+ * read again.
  */
 export async function writeSummary(
   db: Firestore,
@@ -78,31 +74,26 @@ export async function writeSummary(
   const status = summaryStatus(people);
   const sorted = [...people].sort((a, b) => (a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0));
   const ref = conversationRef(db, conversationId);
-  for (let attempt = 0; attempt < MAX_SUMMARY_ATTEMPTS; attempt += 1) {
+  return await untilUnchanged(`the extraction summary of conversation ${conversationId}`, async () => {
     const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
     const current = snapshot.data();
     if (current === undefined || snapshot.updateTime === undefined || !mayRecordExtraction(current, generation)) {
       return "stale";
     }
-    try {
-      await ref.update(
-        {
-          extraction: {
-            status,
-            generation,
-            people: sorted,
-            updated_at: FieldValue.serverTimestamp(),
-            ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
-          },
+    await ref.update(
+      {
+        extraction: {
+          status,
+          generation,
+          people: sorted,
+          updated_at: FieldValue.serverTimestamp(),
+          ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
         },
-        { lastUpdateTime: snapshot.updateTime },
-      );
-      return status;
-    } catch (error) {
-      if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
-    }
-  }
-  throw new Error(`conversation ${conversationId} kept changing while its extraction summary was written`);
+      },
+      { lastUpdateTime: snapshot.updateTime },
+    );
+    return status;
+  });
 }
 
 /** One log line per person outcome; skipped -> WARNING, failed -> ERROR. */

@@ -106,6 +106,11 @@ interface HeldMessage {
   readonly json: string;
   /** The audio position on the current socket when this message was sent there; undefined = not sent on it. */
   sentOnSocketAt: number | undefined;
+  /**
+   * Every socket it was sent on, with its number among that socket's text messages (1..n):
+   * a 4410's `events_recorded` says, per socket, how many of them the conversation stored.
+   */
+  readonly sends: Array<{ readonly sessionId: string; readonly seq: number }>;
 }
 
 export interface FinalizeResult {
@@ -160,6 +165,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private socketSessionId: string | undefined;
   /** The position after the last unit sent on the current socket. */
   private socketSentPosition = 0;
+  /** Text messages sent on the current socket (the server numbers them the same way). */
+  private socketMessagesSent = 0;
   /** The `error` message the server sent on the current socket before closing it. */
   private socketError: ErrorMessage | undefined;
 
@@ -175,7 +182,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (config.restored) {
       this.buffer.restore(config.restored.acked, config.restored.audio);
       this.ackedPosition = config.restored.acked;
-      this.heldMessages = config.restored.messages.map((json) => ({ json, sentOnSocketAt: undefined }));
+      this.heldMessages = config.restored.messages.map((json) => ({ json, sentOnSocketAt: undefined, sends: [] }));
     }
   }
 
@@ -417,10 +424,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.acknowledge(ready.position);
     // Re-send what the server does not have: held text messages, audio from its position, finalize.
     this.socketSentPosition = ready.position;
-    for (const message of this.heldMessages) {
-      message.sentOnSocketAt = this.socketSentPosition;
-      this.sendRaw(message.json);
-    }
+    this.socketMessagesSent = 0;
+    for (const message of this.heldMessages) this.sendMessage(message);
     this.sendFrames(this.buffer.framesFrom(ready.position, this.maxFrame()));
     if (this.finalizeRequested) this.sendRaw(JSON.stringify({ type: "finalize" }));
     this.emit("ready", {
@@ -527,9 +532,15 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         break;
       case "start_new_conversation": {
         // PROTOCOL section 2, 4410: finalized for this client only if the server holds
-        // everything it holds and no text message awaits an acknowledgement.
+        // everything it holds and no text message awaits an acknowledgement. A held message
+        // that `events_recorded` counts on one of the sockets it went out on is stored.
         const durable = error?.durable_position ?? error?.final_position;
         if (error?.code === "conversation_finalized" && durable !== undefined) {
+          const recorded = error.events_recorded ?? {};
+          this.heldMessages = this.heldMessages.filter(
+            (m) => !m.sends.some((sent) => sent.seq <= (recorded[sent.sessionId] ?? 0)),
+          );
+          this.storeMessages();
           if (durable >= this.buffer.end && this.heldMessages.length === 0 && error.final_position === durable) {
             this.onFinalized(this.conversationId, durable);
             return;
@@ -629,13 +640,19 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         `${this.heldMessages.length} text messages await an acknowledgement: send audio, or fewer messages`,
       );
     }
-    const held: HeldMessage = { json: JSON.stringify(message), sentOnSocketAt: undefined };
+    const held: HeldMessage = { json: JSON.stringify(message), sentOnSocketAt: undefined, sends: [] };
     this.heldMessages.push(held);
     this.storeMessages();
-    if (this.state === "open") {
-      held.sentOnSocketAt = this.socketSentPosition;
-      this.sendRaw(held.json);
-    }
+    if (this.state === "open") this.sendMessage(held);
+  }
+
+  /** Sends a held message on the current (open) socket, noting where it went. */
+  private sendMessage(message: HeldMessage): void {
+    message.sentOnSocketAt = this.socketSentPosition;
+    this.sendRaw(message.json);
+    this.socketMessagesSent += 1;
+    if (this.socketSessionId !== undefined)
+      message.sends.push({ sessionId: this.socketSessionId, seq: this.socketMessagesSent });
   }
 
   private storeMessages(): void {

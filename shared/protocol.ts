@@ -12,7 +12,13 @@
  *   (re-sending is idempotent: segment ids replace, assignments repeat).
  * - The `conversation_finalized` error carries `final_position`, `durable_position` and
  *   `finalize_reason`, so a client whose `finalized` answer was lost with its socket can
- *   tell exactly whether everything it sent is in the conversation.
+ *   tell exactly whether everything it sent is in the conversation. It also carries
+ *   `events_recorded` (tether's addition to PROTOCOL.md's fields; a client that does not
+ *   know it loses nothing, it only reports such messages as not stored): per socket (`ready.session_id`), how many of the text messages received
+ *   on it the conversation counts as published, in the order received. A client that
+ *   numbers the text messages it sends on each socket can tell which of its unacknowledged
+ *   messages are stored: without it, a `finalize` whose answer was lost would leave the
+ *   client unsure of any text message sent after the last `ack`.
  * - A `segments` message with a segment that breaks the rules (a missing `id`, `start` or
  *   `end`, `end` before `start`, an id the stores cannot hold) is refused whole with 4400,
  *   naming the segment and the rule: nothing of it is stored, and the client fixes it. The
@@ -190,6 +196,8 @@ export const errorMessageSchema = z
     final_position: positionSchema.optional(),
     durable_position: positionSchema.optional(),
     finalize_reason: z.enum(["client", "idle_timeout"]).optional(),
+    /** With `conversation_finalized`: per socket, how many of its text messages are stored (1..n, in order). */
+    events_recorded: z.record(z.string(), z.number().int().min(0)).optional(),
   })
   .loose();
 export type ErrorMessage = z.infer<typeof errorMessageSchema>;

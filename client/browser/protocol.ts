@@ -52,6 +52,7 @@ const errorMessageSchema = z.looseObject({
   final_position: z.optional(position),
   durable_position: z.optional(position),
   finalize_reason: z.optional(z.enum(["client", "idle_timeout"])),
+  events_recorded: z.optional(z.record(z.string(), z.number().check(z.int(), z.minimum(0)))),
 });
 
 const miniServerMessageSchema = z.discriminatedUnion("type", [

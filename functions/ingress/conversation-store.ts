@@ -115,6 +115,8 @@ export type FinalizedDetails = {
   final_position?: number;
   durable_position?: number;
   finalize_reason?: "client" | "idle_timeout";
+  /** Per socket (session id), how many of its text messages the record counts as published. */
+  events_recorded: Readonly<Record<string, number>>;
 };
 
 export function finalizedDetails(stored: StoredConversation): FinalizedDetails {
@@ -124,6 +126,7 @@ export function finalizedDetails(stored: StoredConversation): FinalizedDetails {
       : {}),
     durable_position: stored.durable_position,
     ...(stored.finalize_reason ? { finalize_reason: stored.finalize_reason } : {}),
+    events_recorded: stored.events_recorded ?? {},
   };
 }
 

@@ -17,7 +17,8 @@ const PARSER_ERRORS: Readonly<Record<number, { code: ErrorCode; message: string 
   1002: { code: "bad_request", message: "the WebSocket frame is malformed" },
 };
 
-export type ErrorExtra = Readonly<Record<string, string | number>>;
+/** Extra fields of an error message: strings, numbers, and counts by key (`events_recorded`). */
+export type ErrorExtra = Readonly<Record<string, string | number | Readonly<Record<string, number>>>>;
 
 export class IngressSocket extends WebSocket {
   /** Told when ws's parser refused a frame (for the log line), before the socket closes. */

@@ -149,14 +149,20 @@ test("4409 for a conversation record pinned to another environment", async () =>
   refusalLog("wrong_environment", "pinned-elsewhere");
 });
 
-test("4410 when resuming a finalized conversation, with its final position", async () => {
+test("4410 when resuming a finalized conversation, with its final position and the text messages it stored", async () => {
   const { client, resume, id } = await open();
+  const sessionId = client.messages.find((m) => m.type === "ready")?.session_id;
   client.send(testPcm(700));
+  const segment = { id: "s1", start: 0, end: 1, text: "hi", speaker: "SPEAKER_00", is_user: true, person_id: null };
+  client.json({ type: "segments", segments: [segment] });
+  client.json({ type: "speaker_assigned", person_id: "p1", segment_ids: ["s1"] });
   client.json({ type: "finalize" });
   await client.next("finalized");
   const again = rawConnect(h.url, { token: await h.token(), resumeToken: resume });
   const error = await refusedWith(again, 4410, "conversation_finalized");
-  expect(error.final_position).toBe(700);
+  expect(error).toMatchObject({ final_position: 700, durable_position: 700, finalize_reason: "client" });
+  // Both text messages of the first socket are counted: an SDK that lost `finalized` knows they are stored.
+  expect(error.events_recorded).toEqual({ [String(sessionId)]: 2 });
   refusalLog("conversation_finalized", id);
 });
 

@@ -55,6 +55,9 @@ export class FakeSocket implements SocketLike {
     this.onmessage?.({ data: JSON.stringify(message) });
   }
 
+  /** The session id its `ready` named ("" before). */
+  sessionId = "";
+
   ready(
     fields: {
       environment?: string;
@@ -65,13 +68,14 @@ export class FakeSocket implements SocketLike {
     } = {},
   ): void {
     this.readyState = 1;
+    this.sessionId = `s-${Math.random().toString(36).slice(2)}`;
     this.onopen?.({});
     this.message({
       type: "ready",
       protocol: 1,
       environment: fields.environment ?? "staging",
       conversation_id: fields.conversation_id ?? "conv-0001",
-      session_id: `s-${Math.random().toString(36).slice(2)}`,
+      session_id: this.sessionId,
       resume_token: fields.resume_token ?? "resume.token.staging",
       position_unit: "byte",
       position: fields.position ?? 0,

@@ -177,6 +177,64 @@ describe("TetherSession", () => {
     await expect(done).resolves.toEqual({ conversationId: "conv-0001", position: 1500 });
   });
 
+  it("treats 4410 as finalized when events_recorded counts its unacknowledged text messages", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const first = server.last;
+    await session.write(audio(1000));
+    first.ack(1000);
+    const segment = { id: "s1", start: 0, end: 1, text: "a", speaker: "SPEAKER_00", is_user: true, person_id: null };
+    session.sendSegments([segment]);
+    session.assignSpeaker("p1", ["s1"]);
+    const done = session.finalize();
+    // The server stored both messages and finalized; the socket dropped before `finalized` came.
+    first.drop(1006);
+    (await server.opened(2)).refuse(4410, {
+      code: "conversation_finalized",
+      final_position: 1000,
+      durable_position: 1000,
+      finalize_reason: "client",
+      events_recorded: { [first.sessionId]: 2, "another-socket": 7 },
+    });
+    await expect(done).resolves.toEqual({ conversationId: "conv-0001", position: 1000 });
+  });
+
+  it("reports exactly the text messages events_recorded does not count on any socket they went out on", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const first = server.last;
+    const segment = (id: string) => ({
+      id,
+      start: 0,
+      end: 1,
+      text: id,
+      speaker: "SPEAKER_00",
+      is_user: true,
+      person_id: null,
+    });
+    session.sendSegments([segment("a")]); // first socket's message 1
+    session.sendSegments([segment("b")]); // first socket's message 2
+    first.drop(1006);
+    const second = await server.opened(2);
+    second.ready({ position: 0 }); // both are sent again: second socket's messages 1 and 2
+    session.sendSegments([segment("c")]); // second socket's message 3
+    const failed = new Promise<TetherError>((resolve) => session.on("error", resolve));
+    void session.finalize().catch(() => undefined);
+    second.drop(1006);
+    // "a" is counted on the first socket, "b" on the second; "c" on neither.
+    (await server.opened(3)).refuse(4410, {
+      code: "conversation_finalized",
+      final_position: 0,
+      durable_position: 0,
+      finalize_reason: "client",
+      events_recorded: { [first.sessionId]: 1, [second.sessionId]: 2 },
+    });
+    const error = await failed;
+    expect(error.code).toBe("conversation_finalized");
+    expect(error.details.notStored?.messages).toEqual([{ type: "segments", segments: [segment("c")] }]);
+    expect(error.message).toMatch(/not stored: 1 text message\(s\)/);
+  });
+
   it("re-sends text messages that no ack covered", async () => {
     const server = new FakeServer();
     const session = await started(server);

@@ -81,13 +81,28 @@ export async function openStreams(
  * at different moments: each first sends a random part of a chunk at once (its "history"),
  * so chunk completions spread evenly over the chunk duration, as they do in production.
  */
+/** How the real-time run is split: first a warm-up window, then the measured one. */
+export interface RealtimeWindows {
+  /** Seconds of the same load before the measured window (its latencies are reported apart). */
+  readonly warmupSeconds: number;
+  /** Called when the measured window begins (after the warm-up). */
+  readonly onMeasured?: () => void;
+}
+
+/**
+ * Streams in real time for `warmupSeconds + seconds`. A chunk's latency belongs to the
+ * window in which its last byte was sent: `warmup` holds the first window's (a freshly
+ * started stack, JITs and connection pools still cold), `latencies` the measured one's.
+ */
 export async function measureRealtime(
   streams: Stream[],
   random: () => number,
   seconds: number,
-): Promise<{ latencies: number[]; lagMs: number }> {
+  windows: RealtimeWindows = { warmupSeconds: 0 },
+): Promise<{ latencies: number[]; warmup: number[]; lagMs: number }> {
   const frame = maskedFrame(crypto.randomBytes(FRAME_BYTES));
   const latencies: number[] = [];
+  const warmup: number[] = [];
   const state = streams.map((stream, i) => {
     const history = Math.floor(random() * FRAMES_PER_CHUNK);
     for (let f = 0; f < history; f += 1) tcpSocket(stream.ws).write(frame);
@@ -96,7 +111,7 @@ export async function measureRealtime(
       nextAt: 0,
       offsetMs: (i * 100) / streams.length, // spread the sends over one frame period
       sent: history * FRAME_BYTES,
-      chunkDoneAt: new Map<number, number>(),
+      chunkDoneAt: new Map<number, { at: number; measured: boolean }>(),
     };
   });
   // The history is a burst no running stream sends: let it leave this process, then give
@@ -113,22 +128,28 @@ export async function measureRealtime(
       if (message.type !== "ack" || message.position === undefined) return;
       const done = s.chunkDoneAt.get(message.position);
       if (done !== undefined) {
-        latencies.push(performance.now() - done);
+        (done.measured ? latencies : warmup).push(performance.now() - done.at);
         s.chunkDoneAt.delete(message.position);
       }
     });
   }
-  const end = start + seconds * 1000;
+  const measuredFrom = start + windows.warmupSeconds * 1000;
+  const end = measuredFrom + seconds * 1000;
+  let measuring = false;
   let maxLag = 0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
+      if (!measuring && now >= measuredFrom) {
+        measuring = true;
+        windows.onMeasured?.();
+      }
       for (const s of state) {
         if (s.nextAt > now || s.nextAt > end) continue;
         maxLag = Math.max(maxLag, now - s.nextAt);
         tcpSocket(s.stream.ws).write(frame);
         s.sent += FRAME_BYTES;
-        if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, performance.now());
+        if (s.sent % CHUNK_BYTES === 0) s.chunkDoneAt.set(s.sent, { at: performance.now(), measured: measuring });
         s.nextAt += 100;
       }
       if (now > end + 2000) resolve();
@@ -136,5 +157,5 @@ export async function measureRealtime(
     };
     tick();
   });
-  return { latencies, lagMs: maxLag };
+  return { latencies, warmup, lagMs: maxLag };
 }

@@ -267,6 +267,7 @@ export async function extractConversation(
   await mapLimit(okCuts, settings.concurrency, async ({ personId, sample, wav }) => {
     await bucket.file(personSampleObjectName(personId, sample.sample_id)).save(wav, {
       resumable: false,
+      validation: "md5", // checked natively (store-chunk.ts)
       contentType: "audio/wav",
       metadata: { metadata: { conversation_id: conversation.id, person_id: personId, sample_id: sample.sample_id } },
     });

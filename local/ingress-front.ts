@@ -1,29 +1,75 @@
 /**
  * The local stand-in for Cloud Run's front end: one TCP port (an environment's `ingress_url`)
- * that spreads new connections over the live ingress instances, round robin, and pipes the
- * bytes both ways (the WebSocket upgrade included, it is only bytes here). When an instance
- * goes away, the connections it held are cut, so their clients resume on another instance,
- * as they would when a Cloud Run instance crashes.
+ * that spreads new connections over the live ingress instances, round robin. It does not
+ * carry their bytes: each accepted connection is handed whole to an instance process over
+ * its IPC channel (as Node's cluster module does), so a client's frames and acks go straight
+ * between the client and the instance, and the front's own process (shared with the workers
+ * in `npm start`) is never on their path. When an instance dies, the connections it held die
+ * with it, so their clients resume on another instance, as they would when a Cloud Run
+ * instance crashes.
  */
+import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 import type { Logger } from "../shared/logger";
 
-/** Where an instance listens. */
+/** An instance that new connections can be handed to. */
 export interface FrontTarget {
   readonly id: number;
-  readonly host: string;
-  readonly port: number;
+  /** Hands over a new, paused connection; false when the instance could not take it (it is gone). */
+  accept(client: net.Socket): Promise<boolean>;
 }
 
 export interface IngressFront {
   readonly port: number;
   /** Adds an instance: new connections may go to it from now on. */
   add(target: FrontTarget): void;
-  /** Removes an instance and cuts every connection it carried. */
+  /** Removes an instance (it exited): no new connection goes to it. */
   remove(id: number): void;
-  /** Open client connections per instance id (for tests and the chaos run). */
-  connections(): ReadonlyMap<number, number>;
+  /** Connections handed to each instance so far (for tests and the chaos run). */
+  handed(): ReadonlyMap<number, number>;
   close(): Promise<void>;
+}
+
+/** The message that comes with a handed connection. */
+const HANDOFF = { tether: "ingress-connection" } as const;
+
+/** A target that hands connections to `child`, whose entry calls `receiveHandedConnections`. */
+export function childTarget(id: number, child: ChildProcess): FrontTarget {
+  return {
+    id,
+    accept: (client) =>
+      new Promise<boolean>((resolve) => {
+        if (!child.connected) {
+          resolve(false);
+          return;
+        }
+        try {
+          // The front's copy of the connection is closed once the child holds it.
+          child.send(HANDOFF, client, (error) => resolve(error === null || error === undefined));
+        } catch {
+          resolve(false); // the channel closed under us
+        }
+      }),
+  };
+}
+
+/**
+ * In an instance process: every connection the front hands over is served by `server`, as if
+ * it had accepted it on its own port.
+ */
+export function receiveHandedConnections(server: Promise<net.Server>): void {
+  process.on("message", (message: unknown, handle: unknown) => {
+    const handoff = typeof message === "object" && message !== null && "tether" in message;
+    if (!handoff || (message as { tether: unknown }).tether !== HANDOFF.tether) return;
+    if (!(handle instanceof net.Socket)) return;
+    void server.then(
+      (accepting) => {
+        accepting.emit("connection", handle);
+        handle.resume();
+      },
+      () => handle.destroy(),
+    );
+  });
 }
 
 /** Round robin: the target at `cursor`, wrapping around the live ones. */
@@ -39,59 +85,33 @@ export async function startIngressFront(options: {
 }): Promise<IngressFront> {
   const { host, logger } = options;
   const targets: FrontTarget[] = [];
-  const carried = new Map<number, Set<net.Socket>>();
-  const clients = new Set<net.Socket>();
+  const handed = new Map<number, number>();
+  const waiting = new Set<net.Socket>();
   let cursor = 0;
 
-  /** Connects to an instance; on a refused connect tries the others once each before giving up. */
-  const route = (client: net.Socket, attemptsLeft: number): void => {
-    const target = nextTarget(targets, cursor++);
-    if (!target || attemptsLeft <= 0) {
-      logger.warn(
-        { conversation_id: null, instances: targets.length },
-        "ingress front: no live instance, connection cut",
-      );
-      client.destroy();
-      return;
+  /** Hands `client` to the next instance; one that cannot take it is skipped, each tried once. */
+  const route = async (client: net.Socket): Promise<void> => {
+    for (let attemptsLeft = targets.length; attemptsLeft > 0 && !client.destroyed; attemptsLeft -= 1) {
+      const target = nextTarget(targets, cursor++);
+      if (target === undefined) break;
+      if (await target.accept(client)) {
+        handed.set(target.id, (handed.get(target.id) ?? 0) + 1);
+        return;
+      }
+      logger.debug({ conversation_id: null, instance: target.id }, "ingress front: instance gone, trying the next");
     }
-    const upstream = net.connect(target.port, target.host);
-    upstream.setNoDelay(true);
-    let connected = false;
-    upstream.once("connect", () => {
-      connected = true;
-      if (client.destroyed || !targets.includes(target)) {
-        upstream.destroy();
-        client.destroy();
-        return;
-      }
-      const held = carried.get(target.id) ?? new Set<net.Socket>();
-      carried.set(target.id, held);
-      held.add(client);
-      client.once("close", () => held.delete(client));
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
-    upstream.on("error", (error) => {
-      if (!connected && !client.destroyed) {
-        logger.debug({ err: error, conversation_id: null, port: target.port }, "ingress front: instance refused, next");
-        route(client, attemptsLeft - 1);
-        return;
-      }
-      client.destroy();
-    });
-    upstream.once("close", () => {
-      if (connected) client.destroy();
-    });
-    client.once("close", () => upstream.destroy());
+    if (client.destroyed) return;
+    logger.warn(
+      { conversation_id: null, instances: targets.length },
+      "ingress front: no live instance, connection cut",
+    );
+    client.destroy();
   };
 
   const server = net.createServer({ pauseOnConnect: true }, (client) => {
-    clients.add(client);
-    client.setNoDelay(true);
+    waiting.add(client);
     client.on("error", (error) => logger.debug({ err: error, conversation_id: null }, "ingress front: client error"));
-    client.once("close", () => clients.delete(client));
-    route(client, targets.length);
+    void route(client).finally(() => waiting.delete(client));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -111,16 +131,16 @@ export async function startIngressFront(options: {
     remove(id) {
       const index = targets.findIndex((t) => t.id === id);
       if (index >= 0) targets.splice(index, 1);
-      for (const client of carried.get(id) ?? []) client.destroy();
-      carried.delete(id);
     },
-    connections() {
-      return new Map([...carried].map(([id, held]) => [id, held.size]));
+    handed() {
+      return new Map(handed);
     },
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const client of clients) client.destroy();
-      await closed;
+      // Stops listening at once. Not awaited: once connections were handed to instances,
+      // Node's close callback waits for those processes to report them closed, and an
+      // instance that exited never does. Connections not yet handed over are cut here.
+      server.close();
+      for (const client of waiting) client.destroy();
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
  * An environment's ingress as Cloud Run runs it: N instance processes
  * (`local/ingress-child.ts`, i.e. `functions/ingress/main.ts`) behind one front port
- * (`ingress-front.ts`). Each instance gets the environment's settings as environment
- * variables and listens on a free port of its own. An instance that dies (a crash, a
+ * (`ingress-front.ts`), which hands each new connection to one of them. Each instance gets
+ * the environment's settings as environment variables and also listens on a free port of
+ * its own (its `url` in the state file). An instance that dies (a crash, a
  * SIGKILL) leaves the front at once, its clients are cut and resume on another instance,
  * and a replacement is started. Listeners hear of every change, so the state file can
  * list the live instances.
@@ -11,7 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import type { Logger } from "../shared/logger";
 import { LISTEN_PATH } from "../shared/protocol";
-import { startIngressFront } from "./ingress-front";
+import { childTarget, startIngressFront } from "./ingress-front";
 import { freePort } from "./ports";
 
 /** One live instance, as the state file lists it (PROTOCOL.md section 5). */
@@ -92,7 +93,8 @@ export async function startIngressInstances(options: {
       // Its own process group: a Ctrl-C in the terminal reaches only `npm start`, which then
       // drains the instances itself (and does not mistake them for crashed ones).
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      // The IPC channel carries the connections the front hands over (ingress-front.ts).
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let tail = "";
     const keep = (data: Buffer): void => {
@@ -121,7 +123,7 @@ export async function startIngressInstances(options: {
 
   const join = (instance: Running): void => {
     running.push(instance);
-    front.add({ id: instance.id, host, port: instance.port });
+    front.add(childTarget(instance.id, instance.child));
     instance.child.once("exit", (code, signal) => {
       const index = running.indexOf(instance);
       if (index >= 0) running.splice(index, 1);

@@ -5,12 +5,14 @@
  * SIGTERM (Cloud Run gives 10 s) stops accepting sockets, makes every complete chunk it
  * received durable, acknowledges it, closes each socket with 1012, then exits.
  */
+import type http from "node:http";
 import { runtimeFromProcessEnv } from "../runtime";
 import { createIngress } from "./server";
 
-async function main(): Promise<void> {
+async function main(): Promise<http.Server> {
   const runtime = runtimeFromProcessEnv("ingress");
-  const ingress = await createIngress(runtime).listen({ host: runtime.settings.host, port: runtime.settings.port });
+  const built = createIngress(runtime);
+  const ingress = await built.listen({ host: runtime.settings.host, port: runtime.settings.port });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -29,9 +31,13 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  return built.server;
 }
 
-main().catch((error: unknown) => {
+/** The listening HTTP server (the local stack also hands it connections: local/ingress-child.ts). */
+export const listening: Promise<http.Server> = main();
+
+listening.catch((error: unknown) => {
   process.stderr.write(`ingress failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

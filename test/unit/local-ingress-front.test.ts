@@ -1,31 +1,36 @@
 /**
- * The local ingress front over real TCP: new connections go round robin over the live
- * instances, bytes pass both ways, a removed instance's connections are cut, an instance
- * that refuses is skipped, and with none left a connection is closed rather than held.
+ * The local ingress front over real TCP and real instance processes: new connections are
+ * handed round robin to the live instances over IPC and served there (bytes both ways), an
+ * instance's connections die with its process, a dead instance is skipped, and with none
+ * left a connection is closed rather than held.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
-import { type IngressFront, startIngressFront } from "../../local/ingress-front";
-import { freePort } from "../../local/ports";
+import path from "node:path";
+import { childTarget, type IngressFront, startIngressFront } from "../../local/ingress-front";
 import { createLogger } from "../../shared/logger";
 
-/** A stand-in instance: greets with its name, then echoes. */
-async function startInstance(name: string): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.write(name);
-    socket.pipe(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address() as net.AddressInfo;
-  return {
-    port: address.port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
+/** A stand-in instance process (test/support/front-instance.ts): greets with its name, then echoes. */
+async function startInstance(name: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(__dirname, "../support/front-instance.ts"), name],
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
     },
-  };
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`instance ${name} exited with ${code}`)));
+  });
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
 }
 
 interface Client {
@@ -61,7 +66,7 @@ function dial(port: number): Client {
 describe("the local ingress front", () => {
   const logger = createLogger({ level: "silent" });
   let front: IngressFront;
-  const instances: Array<{ close: () => Promise<void> }> = [];
+  const instances: ChildProcess[] = [];
   const clients: Client[] = [];
   const open = (): Client => {
     const client = dial(front.port);
@@ -75,15 +80,15 @@ describe("the local ingress front", () => {
   afterEach(async () => {
     for (const client of clients.splice(0)) client.socket.destroy();
     await front.close();
-    for (const instance of instances.splice(0)) await instance.close();
+    for (const instance of instances.splice(0)) await kill(instance);
   });
 
-  it("spreads new connections round robin and pipes bytes both ways", async () => {
+  it("hands new connections round robin to the instances, which serve them", async () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
     instances.push(a, b);
-    front.add({ id: 1, host: "127.0.0.1", port: a.port });
-    front.add({ id: 2, host: "127.0.0.1", port: b.port });
+    front.add(childTarget(1, a));
+    front.add(childTarget(2, b));
     const greetings: string[] = [];
     for (let i = 0; i < 4; i++) greetings.push(await open().read(1));
     expect(greetings).toEqual(["A", "B", "A", "B"]);
@@ -92,7 +97,7 @@ describe("the local ingress front", () => {
     await client.read(1);
     client.socket.write("hello");
     expect(await client.read(6)).toBe("Ahello");
-    expect(front.connections()).toEqual(
+    expect(front.handed()).toEqual(
       new Map([
         [1, 3],
         [2, 2],
@@ -100,17 +105,18 @@ describe("the local ingress front", () => {
     );
   });
 
-  it("cuts the connections of a removed instance and routes new ones to the others", async () => {
+  it("loses an instance's connections with its process, and routes new ones to the others", async () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
     instances.push(a, b);
-    front.add({ id: 1, host: "127.0.0.1", port: a.port });
-    front.add({ id: 2, host: "127.0.0.1", port: b.port });
+    front.add(childTarget(1, a));
+    front.add(childTarget(2, b));
     const onA = open();
     expect(await onA.read(1)).toBe("A");
     const onB = open();
     expect(await onB.read(1)).toBe("B");
 
+    await kill(a); // as a crashed Cloud Run instance
     front.remove(1);
     await onA.closed;
     expect(onB.socket.destroyed).toBe(false);
@@ -118,13 +124,16 @@ describe("the local ingress front", () => {
     expect(await open().read(1)).toBe("B");
   });
 
-  it("skips an instance that refuses, and closes a connection when none is left", async () => {
+  it("skips an instance that died before it was removed, and closes a connection when none is left", async () => {
+    const a = await startInstance("A");
     const b = await startInstance("B");
-    instances.push(b);
-    front.add({ id: 1, host: "127.0.0.1", port: await freePort() }); // nothing listens there
-    front.add({ id: 2, host: "127.0.0.1", port: b.port });
+    instances.push(a, b);
+    front.add(childTarget(1, a));
+    front.add(childTarget(2, b));
+    await kill(a); // still listed: its exit has not been handled yet
     expect(await open().read(1)).toBe("B");
     expect(await open().read(1)).toBe("B");
+    expect(front.handed()).toEqual(new Map([[2, 2]]));
 
     front.remove(2);
     front.remove(1);

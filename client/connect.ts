@@ -31,6 +31,11 @@ export interface ConnectOptions {
   readonly backoff?: Partial<BackoffPolicy>;
   /** Consecutive failed connection attempts before the session gives up (`unreachable`). Default 20. */
   readonly maxReconnectAttempts?: number;
+  /**
+   * How long a socket may take to receive `ready`; past it, the attempt is given up and
+   * counts as a failed one (the session reconnects). Default 20,000 ms.
+   */
+  readonly readyTimeoutMs?: number;
   /** Bytes of unacknowledged audio held for re-sending; `write` waits when full. Default 8 MiB. */
   readonly replayBufferBytes?: number;
   /** Text messages held until acknowledged. Default 10,000. */
@@ -122,6 +127,7 @@ function commonConfig(
     authVia: options.authVia ?? platform.authVia,
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     maxReconnectAttempts: options.maxReconnectAttempts ?? 20,
+    readyTimeoutMs: options.readyTimeoutMs ?? 20_000,
     replayBufferBytes: Math.min(
       options.replayBufferBytes ?? 8 * 1024 * 1024,
       storage?.capacityBytes ?? Number.POSITIVE_INFINITY,

@@ -84,6 +84,8 @@ export interface SessionConfig {
   readonly resumeToken: string | undefined;
   readonly backoff: BackoffPolicy;
   readonly maxReconnectAttempts: number;
+  /** A socket without `ready` after this long is given up (a failed attempt). */
+  readonly readyTimeoutMs: number;
   readonly replayBufferBytes: number;
   readonly maxPendingMessages: number;
   readonly createSocket: SocketFactory;
@@ -152,6 +154,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    */
   private abandonedAttemptsAt: number[] = [];
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives the current socket up if `ready` has not come in time (a connection that hangs). */
+  private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private finalizeRequested = false;
   private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
   private roomWaiters: Array<() => void> = [];
@@ -359,6 +363,26 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       if (this.socket === socket) this.onSocketClose(event.code, event.reason);
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
+    // A connection can be accepted and then never answered (an instance that died holding
+    // it, a front end that hangs): without `ready` in time, it is a lost attempt.
+    this.clearReadyTimer();
+    this.readyTimer = setTimeout(() => {
+      this.readyTimer = undefined;
+      if (this.socket !== socket || this.state !== "connecting") return;
+      const reason = `no ready within ${this.config.readyTimeoutMs} ms`;
+      this.socket = undefined; // its own close event, whenever it comes, is ignored
+      try {
+        socket.close(4000, reason);
+      } catch {
+        // closing a socket that never opened may throw on some platforms; it is dropped either way
+      }
+      this.onSocketClose(1006, reason);
+    }, this.config.readyTimeoutMs);
+  }
+
+  private clearReadyTimer(): void {
+    if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
+    this.readyTimer = undefined;
   }
 
   private onServerMessage(data: unknown): void {
@@ -393,6 +417,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private onReady(ready: ReadyMessage): void {
+    this.clearReadyTimer();
     const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
     const verdict = checkReady(ready, {
       stage,
@@ -504,6 +529,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onSocketClose(code: number, reason: string): void {
     this.socket = undefined;
+    this.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
     if (this.state === "connecting") this.abandonedAttemptsAt.push(Date.now());
     this.state = "waiting";
@@ -687,6 +713,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.terminal = error;
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.clearReadyTimer();
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     const starting = this.startWaiter;

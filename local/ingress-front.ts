@@ -10,12 +10,17 @@
  */
 import type { ChildProcess } from "node:child_process";
 import net from "node:net";
+import { z } from "zod";
 import type { Logger } from "../shared/logger";
 
 /** An instance that new connections can be handed to. */
 export interface FrontTarget {
   readonly id: number;
-  /** Hands over a new, paused connection; false when the instance could not take it (it is gone). */
+  /**
+   * Hands over a new, paused connection. True once the instance serves it, or once the front
+   * cut it because the instance went away unconfirmed (the client reconnects); false when the
+   * instance could not be sent it (it is gone), so another may take it.
+   */
   accept(client: net.Socket): Promise<boolean>;
 }
 
@@ -30,11 +35,52 @@ export interface IngressFront {
   close(): Promise<void>;
 }
 
-/** The message that comes with a handed connection. */
-const HANDOFF = { tether: "ingress-connection" } as const;
+/** The message that comes with a handed connection, and the instance's answer once it serves it. */
+const HANDOFF = "ingress-connection";
+const TAKEN = "ingress-connection-taken";
+const handoffSchema = z.object({ tether: z.literal(HANDOFF), id: z.number().int() });
+const takenSchema = z.object({ tether: z.literal(TAKEN), id: z.number().int() });
 
-/** A target that hands connections to `child`, whose entry calls `receiveHandedConnections`. */
+/**
+ * How long an instance may take to confirm a handed connection before the front cuts it
+ * (the client reconnects). An instance confirms in well under a second; this only bounds a
+ * hung one.
+ */
+const HANDOFF_CONFIRM_MS = 10_000;
+
+/**
+ * A target that hands connections to `child`, whose entry calls `receiveHandedConnections`.
+ *
+ * Left to itself, Node closes the front's copy of a handed socket only when the child
+ * acknowledges the handle, and queues later handles behind that acknowledgement: a child
+ * that dies before acknowledging (SIGKILL at the wrong moment) leaves the front holding the
+ * socket open, paused, and the queued ones unsent, and their clients wait forever. So the
+ * front keeps its copy (`keepOpen`) until the child says it serves the connection, then
+ * closes it (the connection lives on in the child). When the child goes away first, the
+ * front closes every connection it has not confirmed, and those clients reconnect (to
+ * another instance), as after any crash.
+ */
 export function childTarget(id: number, child: ChildProcess): FrontTarget {
+  let nextId = 0;
+  const pending = new Map<number, { client: net.Socket; settle: (taken: boolean) => void }>();
+  const cutPending = (): void => {
+    for (const [handoff, { client, settle }] of pending) {
+      pending.delete(handoff);
+      client.destroy();
+      settle(true); // handled: cut, not to be handed to another instance (it may have reached this one)
+    }
+  };
+  child.on("message", (message: unknown) => {
+    const taken = takenSchema.safeParse(message);
+    if (!taken.success) return;
+    const entry = pending.get(taken.data.id);
+    pending.delete(taken.data.id);
+    if (entry === undefined) return;
+    entry.client.destroy(); // the front's copy only: the child serves the connection
+    entry.settle(true);
+  });
+  child.once("disconnect", cutPending);
+  child.once("exit", cutPending);
   return {
     id,
     accept: (client) =>
@@ -43,11 +89,32 @@ export function childTarget(id: number, child: ChildProcess): FrontTarget {
           resolve(false);
           return;
         }
+        const handoff = nextId++;
+        const timer = setTimeout(() => {
+          if (!pending.delete(handoff)) return;
+          client.destroy();
+          resolve(true);
+        }, HANDOFF_CONFIRM_MS);
+        timer.unref();
+        pending.set(handoff, {
+          client,
+          settle: (taken) => {
+            clearTimeout(timer);
+            resolve(taken);
+          },
+        });
+        const refused = (): void => {
+          // Not sent: the connection is still only the front's, and may go to another instance.
+          if (!pending.delete(handoff)) return;
+          clearTimeout(timer);
+          resolve(false);
+        };
         try {
-          // The front's copy of the connection is closed once the child holds it.
-          child.send(HANDOFF, client, (error) => resolve(error === null || error === undefined));
+          child.send({ tether: HANDOFF, id: handoff }, client, { keepOpen: true }, (error) => {
+            if (error) refused();
+          });
         } catch {
-          resolve(false); // the channel closed under us
+          refused(); // the channel closed under us
         }
       }),
   };
@@ -55,17 +122,17 @@ export function childTarget(id: number, child: ChildProcess): FrontTarget {
 
 /**
  * In an instance process: every connection the front hands over is served by `server`, as if
- * it had accepted it on its own port.
+ * it had accepted it on its own port, and confirmed to the front.
  */
 export function receiveHandedConnections(server: Promise<net.Server>): void {
   process.on("message", (message: unknown, handle: unknown) => {
-    const handoff = typeof message === "object" && message !== null && "tether" in message;
-    if (!handoff || (message as { tether: unknown }).tether !== HANDOFF.tether) return;
-    if (!(handle instanceof net.Socket)) return;
+    const handoff = handoffSchema.safeParse(message);
+    if (!handoff.success || !(handle instanceof net.Socket)) return;
     void server.then(
       (accepting) => {
         accepting.emit("connection", handle);
         handle.resume();
+        process.send?.({ tether: TAKEN, id: handoff.data.id });
       },
       () => handle.destroy(),
     );

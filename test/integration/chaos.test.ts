@@ -14,6 +14,8 @@ import path from "node:path";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const ROOT = path.resolve(__dirname, "../..");
+/** The run takes about 40 s of streaming plus the checks; past this it is stopped and reported. */
+const RUN_LIMIT_MS = 270_000;
 
 /** The number in the table's row `label` (a regular expression), e.g. `ingress instances killed  3`. */
 function counted(output: string, label: string): number {
@@ -46,8 +48,20 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
   child.stderr.on("data", (d: Buffer) => {
     output += d.toString();
   });
+  // A run that hangs must still say which seed hung and how far it got, before jest's own
+  // timeout would drop the output: it is stopped here first.
+  let timedOut = false;
+  const limit = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, RUN_LIMIT_MS);
   const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  clearTimeout(limit);
   fs.rmSync(dir, { recursive: true, force: true });
+  if (timedOut)
+    throw new Error(
+      `npm run chaos -- --seed ${seed} did not finish in ${RUN_LIMIT_MS / 1000} s:\n${output.slice(-4000)}`,
+    );
   if (code !== 0) throw new Error(`npm run chaos -- --seed ${seed} exited ${code}:\n${output.slice(-4000)}`);
   expect(output).toContain(`chaos: seed ${seed}`);
   expect(output).toMatch(/bytes lost\s+0\n/);

@@ -135,6 +135,27 @@ describe("TetherSession", () => {
     expect(server.sockets).toHaveLength(2);
   });
 
+  it("gives up a socket that gets no ready in time, and reconnects", async () => {
+    const server = new FakeServer();
+    const connecting = connect({
+      url: URL_A,
+      token: "tok",
+      backoff: fast,
+      createSocket: server.factory,
+      readyTimeoutMs: 50,
+    });
+    const hung = await server.opened(1); // accepted, never answered
+    const second = await server.opened(2);
+    expect(hung.closedWith).toBe(4000);
+    second.ready();
+    const session = await connecting;
+    expect(session.conversationId).toBe("conv-0001");
+    // Once ready came, the timer is gone: the socket stays.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.sockets.length).toBe(2);
+    expect(session.error).toBeUndefined();
+  });
+
   it("rejects connect with the terminal error of the first socket", async () => {
     const server = new FakeServer();
     const connecting = connect({ url: URL_A, token: "tok", createSocket: server.factory });

@@ -68,6 +68,13 @@ describe("the local ingress front", () => {
   let front: IngressFront;
   const instances: ChildProcess[] = [];
   const clients: Client[] = [];
+  /** Waits (at most 5 s) until the front counts `expected` connections per instance. */
+  const handedReaches = async (expected: ReadonlyMap<number, number>): Promise<void> => {
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && JSON.stringify([...front.handed()]) !== JSON.stringify([...expected]))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(front.handed()).toEqual(expected);
+  };
   const open = (): Client => {
     const client = dial(front.port);
     clients.push(client);
@@ -97,7 +104,8 @@ describe("the local ingress front", () => {
     await client.read(1);
     client.socket.write("hello");
     expect(await client.read(6)).toBe("Ahello");
-    expect(front.handed()).toEqual(
+    // An instance confirms a connection over IPC, which may arrive after its greeting.
+    await handedReaches(
       new Map([
         [1, 3],
         [2, 2],
@@ -124,6 +132,19 @@ describe("the local ingress front", () => {
     expect(await open().read(1)).toBe("B");
   });
 
+  it("closes the connections an instance died holding before it confirmed them, queued ones included", async () => {
+    const a = await startInstance("A");
+    instances.push(a);
+    front.add(childTarget(1, a));
+    a.kill("SIGSTOP"); // it can no longer acknowledge a handed connection
+    const first = open(); // handed, unacknowledged: Node keeps the front's copy open
+    const second = open(); // queued behind the first's acknowledgement
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await kill(a); // SIGKILL before it ever acknowledged
+    await Promise.all([first.closed, second.closed]);
+    expect(first.socket.destroyed && second.socket.destroyed).toBe(true);
+  });
+
   it("skips an instance that died before it was removed, and closes a connection when none is left", async () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
@@ -133,7 +154,7 @@ describe("the local ingress front", () => {
     await kill(a); // still listed: its exit has not been handled yet
     expect(await open().read(1)).toBe("B");
     expect(await open().read(1)).toBe("B");
-    expect(front.handed()).toEqual(new Map([[2, 2]]));
+    await handedReaches(new Map([[2, 2]]));
 
     front.remove(2);
     front.remove(1);

@@ -13,6 +13,7 @@
 import crypto from "node:crypto";
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
+import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { bridgeSubscription } from "../local/pubsub-bridge";
 import { createLogger } from "../shared/logger";
 import { CHUNK_BYTES, CHUNK_SECONDS } from "./realtime-streams";
@@ -32,9 +33,6 @@ export interface Floor {
   /** Per chunk: publish then record (or publish alone), in ms. */
   readonly totalMs: number[];
 }
-
-/** Same as the ingress's publisher (functions/ingress/publisher.ts). */
-const BATCHING = { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 };
 
 export async function emulatorFloor(options: FloorOptions): Promise<Floor> {
   const projectId = `bench-floor-${crypto.randomBytes(3).toString("hex")}`;
@@ -62,7 +60,7 @@ export async function emulatorFloor(options: FloorOptions): Promise<Floor> {
         ),
       );
   }
-  const batched = pubsub.topic("chunks", { batching: BATCHING });
+  const batched = pubsub.topic("chunks", { batching: PUBLISH_BATCHING });
   const data = crypto.randomBytes(CHUNK_BYTES);
   const intervalMs = (CHUNK_SECONDS * 1000) / options.streams;
   const publishMs: number[] = [];

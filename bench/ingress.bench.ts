@@ -29,6 +29,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { WebSocketServer } from "ws";
 import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
+import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
@@ -284,9 +285,7 @@ async function measureDirectPublish(
   emulators: Readonly<Record<string, number>>,
 ): Promise<{ fps: number; cpu: Record<string, number> }> {
   const pubsub = new PubSub({ projectId });
-  const topic = pubsub.topic(topicName, {
-    batching: { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 },
-  });
+  const topic = pubsub.topic(topicName, { batching: PUBLISH_BATCHING });
   const data = crypto.randomBytes(CHUNK_BYTES);
   let chunks = 0;
   let stopped = false;

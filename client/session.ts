@@ -563,10 +563,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         const durable = error?.durable_position ?? error?.final_position;
         if (error?.code === "conversation_finalized" && durable !== undefined) {
           const recorded = error.events_recorded ?? {};
+          const before = this.heldMessages.length;
           this.heldMessages = this.heldMessages.filter(
             (m) => !m.sends.some((sent) => sent.seq <= (recorded[sent.sessionId] ?? 0)),
           );
-          this.storeMessages();
+          if (this.heldMessages.length !== before) this.storeMessages();
           if (durable >= this.buffer.end && this.heldMessages.length === 0 && error.final_position === durable) {
             this.onFinalized(this.conversationId, durable);
             return;

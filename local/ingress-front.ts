@@ -30,7 +30,7 @@ export interface IngressFront {
   add(target: FrontTarget): void;
   /** Removes an instance (it exited): no new connection goes to it. */
   remove(id: number): void;
-  /** Connections handed to each instance so far (for tests and the chaos run). */
+  /** Connections handed to each instance so far (for tests). */
   handed(): ReadonlyMap<number, number>;
   close(): Promise<void>;
 }
@@ -62,22 +62,15 @@ const HANDOFF_CONFIRM_MS = 10_000;
  */
 export function childTarget(id: number, child: ChildProcess): FrontTarget {
   let nextId = 0;
-  const pending = new Map<number, { client: net.Socket; settle: (taken: boolean) => void }>();
+  /** Unconfirmed handoffs: each settles once, `true` closing the front's copy of the socket. */
+  const pending = new Map<number, (handed: boolean) => void>();
+  // Gone before confirming: the connection may have reached it, so it is cut, not re-routed.
   const cutPending = (): void => {
-    for (const [handoff, { client, settle }] of pending) {
-      pending.delete(handoff);
-      client.destroy();
-      settle(true); // handled: cut, not to be handed to another instance (it may have reached this one)
-    }
+    for (const settle of [...pending.values()]) settle(true);
   };
   child.on("message", (message: unknown) => {
     const taken = takenSchema.safeParse(message);
-    if (!taken.success) return;
-    const entry = pending.get(taken.data.id);
-    pending.delete(taken.data.id);
-    if (entry === undefined) return;
-    entry.client.destroy(); // the front's copy only: the child serves the connection
-    entry.settle(true);
+    if (taken.success) pending.get(taken.data.id)?.(true); // the child serves the connection now
   });
   child.once("disconnect", cutPending);
   child.once("exit", cutPending);
@@ -90,31 +83,23 @@ export function childTarget(id: number, child: ChildProcess): FrontTarget {
           return;
         }
         const handoff = nextId++;
-        const timer = setTimeout(() => {
-          if (!pending.delete(handoff)) return;
-          client.destroy();
-          resolve(true);
-        }, HANDOFF_CONFIRM_MS);
-        timer.unref();
-        pending.set(handoff, {
-          client,
-          settle: (taken) => {
-            clearTimeout(timer);
-            resolve(taken);
-          },
-        });
-        const refused = (): void => {
-          // Not sent: the connection is still only the front's, and may go to another instance.
+        const settle = (handed: boolean): void => {
           if (!pending.delete(handoff)) return;
           clearTimeout(timer);
-          resolve(false);
+          // Handed: the front's copy goes (the connection lives on in the child, or is cut).
+          // Not handed: the connection is still only the front's, for another instance.
+          if (handed) client.destroy();
+          resolve(handed);
         };
+        const timer = setTimeout(() => settle(true), HANDOFF_CONFIRM_MS);
+        timer.unref();
+        pending.set(handoff, settle);
         try {
           child.send({ tether: HANDOFF, id: handoff }, client, { keepOpen: true }, (error) => {
-            if (error) refused();
+            if (error) settle(false);
           });
         } catch {
-          refused(); // the channel closed under us
+          settle(false); // the channel closed under us
         }
       }),
   };

@@ -14,8 +14,9 @@
  *   `finalize_reason`, so a client whose `finalized` answer was lost with its socket can
  *   tell exactly whether everything it sent is in the conversation. It also carries
  *   `events_recorded` (tether's addition to PROTOCOL.md's fields; a client that does not
- *   know it loses nothing, it only reports such messages as not stored): per socket (`ready.session_id`), how many of the text messages received
- *   on it the conversation counts as published, in the order received. A client that
+ *   know it loses nothing, it only reports such messages as not stored): per socket
+ *   (`ready.session_id`), how many of the text messages received on it the conversation
+ *   counts as published, in the order received. A client that
  *   numbers the text messages it sends on each socket can tell which of its unacknowledged
  *   messages are stored: without it, a `finalize` whose answer was lost would leave the
  *   client unsure of any text message sent after the last `ack`.

@@ -78,16 +78,16 @@ export function eventAttributes(
   };
 }
 
-/** Batching: a chunk is large, so send without waiting; many streams still share RPCs. */
-const BATCHING = { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 };
+/** Batching: a chunk is large, so send without waiting; many streams still share RPCs (the benches use it too). */
+export const PUBLISH_BATCHING = { maxMessages: 100, maxBytes: 4 * 1024 * 1024, maxMilliseconds: 2 };
 
 export class IngressPublisher {
   private readonly audio: Topic;
   private readonly events: Topic;
 
   constructor(pubsub: PubSub, resources: EnvironmentResources) {
-    this.audio = pubsub.topic(resources.topics.audio, { batching: BATCHING });
-    this.events = pubsub.topic(resources.topics.events, { batching: BATCHING });
+    this.audio = pubsub.topic(resources.topics.audio, { batching: PUBLISH_BATCHING });
+    this.events = pubsub.topic(resources.topics.events, { batching: PUBLISH_BATCHING });
   }
 
   /** Resolves with the message id once Pub/Sub stored the chunk. */

@@ -1,8 +1,12 @@
 /**
  * The workers' side of the conversation lifecycle (shared/lifecycle.ts): the completion
  * check that flips `finalizing` → `finalized`, the extraction generations, and the
- * extraction requests. Each step loads the conversation document, applies the pure
- * transition and writes the result in one transaction.
+ * extraction requests. Each step reads the conversation document, applies the pure
+ * transition and writes the result on the condition that the document did not change
+ * since the read (./conditional-write.ts), else reads it again. No transaction: the ingress
+ * writes this record with every chunk, and a transaction's read lock, held by a worker
+ * whose connection dropped, would stall the ingress (and the other workers) until the
+ * database gave it up.
  *
  * `completeIfReady` runs after the persist worker stores a chunk and after the events worker
  * is done with an event or receives a finalize trigger, so whichever finishes last
@@ -24,6 +28,7 @@ import {
 import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import { type ExtractionAttributeStrings, SCHEMA_VERSION } from "../shared/messages";
+import { untilUnchanged } from "./conditional-write";
 import type { EnvironmentRuntime } from "./runtime";
 
 export type ChunkCompleteness =
@@ -168,10 +173,11 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     );
     const ref = conversationRef(db, conversationId);
     try {
-      await db.runTransaction(async (tx) => {
-        const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
+      await untilUnchanged(`the extraction request of conversation ${conversationId}`, async () => {
+        const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
+        const current = snapshot.data();
         const update = current && lifecycle.extractionRequested(current, generation);
-        if (update) tx.update(ref, update);
+        if (update) await ref.update(update, { lastUpdateTime: snapshot.updateTime });
       });
     } catch (error) {
       logger.warn(
@@ -239,8 +245,9 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       ? await eventProgress(db, conversationId, lifecycle.recordedEvents(conversation.events_recorded))
       : { missing: 0, rejected: [] };
 
-    const flipped = await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
+    const flipped = await untilUnchanged(`the finalization of conversation ${conversationId}`, async () => {
+      const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
+      const current = snapshot.data();
       if (!current) return undefined;
       const completion = lifecycle.completeFinalization(current, {
         missingChunks: chunks.complete ? 0 : chunks.missing.length,
@@ -248,12 +255,15 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
         rejected: events.rejected,
       });
       if ("refused" in completion || !completion.ready) return completion;
-      tx.update(ref, {
-        ...completion.update,
-        extraction_generation_at: FieldValue.serverTimestamp(),
-        finalized_at: FieldValue.serverTimestamp(),
-        updated_at: FieldValue.serverTimestamp(),
-      });
+      await ref.update(
+        {
+          ...completion.update,
+          extraction_generation_at: FieldValue.serverTimestamp(),
+          finalized_at: FieldValue.serverTimestamp(),
+          updated_at: FieldValue.serverTimestamp(),
+        },
+        { lastUpdateTime: snapshot.updateTime },
+      );
       return completion;
     });
     if (flipped === undefined) return "no_conversation";
@@ -283,36 +293,35 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
 
   const speakerDataChanged: Finalizer["speakerDataChanged"] = async (conversationId, writtenAtMs, logger) => {
     const ref = conversationRef(db, conversationId);
-    // A plain read first: while the conversation streams (nearly every event), nothing
-    // changes, and a transaction would hold the record that the ingress writes with every
-    // chunk. Held by a worker whose connection dropped mid-transaction, that lock stalls the
-    // ingress's acks until the database gives the transaction up.
-    const seen = (await ref.withConverter(CONVERTERS.conversation).get()).data();
-    if (!seen) return;
-    if (!lifecycle.dataChanged(seen, writtenAtMs)) {
-      await ensureRequested(conversationId, seen, logger);
-      return;
-    }
-    const bumped = await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref.withConverter(CONVERTERS.conversation))).data();
-      const change = current && lifecycle.dataChanged(current, writtenAtMs);
-      if (!change) return undefined;
-      tx.update(ref, {
-        ...change.update,
-        extraction_generation_at: FieldValue.serverTimestamp(),
-        updated_at: FieldValue.serverTimestamp(),
-      });
-      return { ...current, ...change.update } as ConversationDoc;
+    // While the conversation streams (nearly every event), nothing changes: one read.
+    const outcome = await untilUnchanged(`the extraction generation of conversation ${conversationId}`, async () => {
+      const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
+      const current = snapshot.data();
+      if (current === undefined) return undefined;
+      const change = lifecycle.dataChanged(current, writtenAtMs);
+      if (!change) return { bumped: false as const, current };
+      await ref.update(
+        {
+          ...change.update,
+          extraction_generation_at: FieldValue.serverTimestamp(),
+          updated_at: FieldValue.serverTimestamp(),
+        },
+        { lastUpdateTime: snapshot.updateTime },
+      );
+      return { bumped: true as const, current: { ...current, ...change.update } as ConversationDoc };
     });
-    if (bumped === undefined) {
-      await afterRefusedStart(conversationId, logger);
+    if (outcome === undefined) return;
+    if (!outcome.bumped) {
+      // No generation to start (still streaming, or one started since): a generation this
+      // worker's own earlier attempt started, or another's, is requested by whoever finds it.
+      await ensureRequested(conversationId, outcome.current, logger);
       return;
     }
     logger.info(
-      { extraction_generation: bumped.extraction_generation },
+      { extraction_generation: outcome.current.extraction_generation },
       "speaker data changed after finalization: a newer extraction generation starts",
     );
-    await request(conversationId, bumped.extraction_generation, "speaker_assigned", logger);
+    await request(conversationId, outcome.current.extraction_generation, "speaker_assigned", logger);
   };
 
   return { completeIfReady, speakerDataChanged };

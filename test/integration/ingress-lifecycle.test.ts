@@ -1,11 +1,15 @@
 /**
  * How conversations and instances end: the idle timeout finalizes a conversation (with its
- * socket open, or after its client vanished), and SIGTERM drains the ingress process.
+ * socket open, or after its client vanished, or not at all when its final chunk cannot be
+ * published), and SIGTERM drains the ingress process.
  */
 
+import { connect } from "../../client/index";
+import type { Chunk } from "../../functions/ingress/chunker";
+import { type AudioFormat, IngressPublisher, type SessionTags } from "../../functions/ingress/publisher";
 import { freePort } from "../../local/ports";
 import { conversationRef } from "../../shared/firestore-schema";
-import { eventually, testPcm } from "../support/ingress-audio";
+import { eventually, testPcm, until } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { startIngressProcess } from "../support/ingress-process";
 import { rawConnect } from "../support/ingress-raw-client";
@@ -65,6 +69,73 @@ test("idle timeout after the client vanished: finalized at the durable position,
   const late = rawConnect(h.url, { token: await h.token(), resumeToken: String(ready.resume_token) });
   expect((await late.closed).code).toBe(4410);
   expect(late.messages[0]).toMatchObject({ code: "conversation_finalized", final_position: CHUNK });
+});
+
+/** The real publisher, except that the first final chunk waits at a gate, then fails (Pub/Sub refused it). */
+class FinalChunkHeldThenFails extends IngressPublisher {
+  held = 0;
+  private fail: (() => void) | undefined;
+  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
+    if (chunk.final && this.held === 0) {
+      this.held += 1;
+      await new Promise<void>((resolve) => {
+        this.fail = resolve;
+      });
+      throw new Error("injected: the final chunk could not be published");
+    }
+    return await super.publishChunk(tags, format, chunk);
+  }
+  release(): void {
+    this.fail?.();
+  }
+}
+
+test("an idle-timeout finalize that fails records nothing: audio sent while it ran is re-sent on resume, and every byte is stored", async () => {
+  const holder: { publisher?: FinalChunkHeldThenFails } = {};
+  const instance = await h.startInstance({
+    publisher: (runtime) => {
+      holder.publisher = new FinalChunkHeldThenFails(runtime.clients.pubsub, runtime.resources);
+      return holder.publisher;
+    },
+  });
+  const session = await connect({
+    url: instance.url,
+    token: await h.token("user-idle-fails"),
+    sampleRate: 8000,
+    backoff: { initialDelayMs: 10, maxDelayMs: 50 },
+  });
+  const before = testPcm(CHUNK + 500, 53);
+  const after = testPcm(CHUNK * 2 + 300, 54);
+  await session.write(before);
+  // The client pauses past the idle timeout: the ingress finalizes, and its final chunk is held.
+  await until("the idle finalize's final chunk at the gate", () => holder.publisher?.held === 1);
+  const id = session.conversationId;
+  // The client speaks again while the finalize runs: the ingress drops that audio (the client still holds it).
+  await session.write(after);
+  await until("the audio that arrived while finalizing, dropped", () =>
+    h.logs.some((l) => l.conversation_id === id && l.message?.startsWith("audio after finalize dropped") === true),
+  );
+  holder.publisher?.release();
+  const finalized = await session.finalize();
+
+  const all = Buffer.concat([before, after]);
+  expect(finalized.position).toBe(all.length);
+  expect(session.stats.reconnects).toBeGreaterThanOrEqual(1);
+  const doc = (await conversationRef(h.env.clients.firestore, id).get()).data();
+  expect(doc).toMatchObject({ status: "finalizing", final_position: all.length, finalize_reason: "client" });
+  await h.audio.waitFor("the final chunk", () =>
+    h.audio.forConversation(id).some((m) => m.attributes.final === "true" && m.attributes.end === String(all.length)),
+  );
+  expect(reassemble(h.audio.forConversation(id)).body.equals(all)).toBe(true);
+  expect(
+    h.logs.some(
+      (l) =>
+        l.conversation_id === id &&
+        l.severity === "ERROR" &&
+        l.reason === "idle_timeout" &&
+        l.message?.startsWith("finalize failed before `finalizing` was recorded") === true,
+    ),
+  ).toBe(true);
 });
 
 test("SIGTERM: the ingress process acknowledges what it received complete, closes with 1012, and exits 0", async () => {

@@ -9,9 +9,10 @@
  * nothing, whatever Pub/Sub's publish times say. A redelivery of the very event that wrote a
  * document (the same revision) rewrites nothing either: it is reported as `same`.
  */
-import { type DocumentReference, FieldValue, type Firestore } from "@google-cloud/firestore";
+import { type DocumentReference, type DocumentSnapshot, FieldValue, type Firestore } from "@google-cloud/firestore";
 import { type AssignmentDoc, assignmentRef, type SegmentDoc, segmentRef } from "../../shared/firestore-schema";
 import type { Segment } from "../../shared/messages";
+import { untilUnchanged } from "../conditional-write";
 
 /** How an incoming event's revision compares with the stored document's. */
 export function compareRevision(
@@ -22,8 +23,8 @@ export function compareRevision(
   return incomingRevision === storedRevision ? "same" : "stale";
 }
 
-/** Transactions stay well below Firestore's per-commit limits. */
-const DOCUMENTS_PER_TRANSACTION = 200;
+/** One commit's writes stay well below Firestore's per-commit limits. */
+const DOCUMENTS_PER_COMMIT = 200;
 
 export interface UpsertResult {
   /** Ids written by this event. */
@@ -39,6 +40,25 @@ function lastById<T>(items: readonly T[], id: (item: T) => string): Map<string, 
   return new Map(items.map((item) => [id(item), item]));
 }
 
+/**
+ * `doc` as an update that leaves exactly `doc` stored: the fields of `stored` (read with the
+ * update's precondition, so they are the fields there) that `doc` lacks are deleted.
+ */
+function replacing(stored: Record<string, unknown>, doc: Record<string, unknown>): Record<string, unknown> {
+  const update: Record<string, unknown> = { ...doc };
+  for (const field of Object.keys(stored)) if (!(field in doc)) update[field] = FieldValue.delete();
+  return update;
+}
+
+/**
+ * Writes each item whose stored document is older than `revision`: one read of the
+ * documents, then one commit whose every write is conditional on its document being as
+ * read (created only if still absent, replaced only if unchanged since the read), so a
+ * concurrent copy of the event or a newer event that wrote in between makes the commit
+ * fail as a whole and the round starts again (../conditional-write.ts). No transaction:
+ * concurrent copies of one event (Pub/Sub delivers more than once) deadlocked on their
+ * read locks until the database gave one up.
+ */
 async function upsertVersioned<T>(
   db: Firestore,
   items: ReadonlyMap<string, T>,
@@ -48,24 +68,30 @@ async function upsertVersioned<T>(
 ): Promise<UpsertResult> {
   const result: UpsertResult = { written: [], same: [], stale: [] };
   const ids = [...items.keys()];
-  for (let i = 0; i < ids.length; i += DOCUMENTS_PER_TRANSACTION) {
-    const batch = ids.slice(i, i + DOCUMENTS_PER_TRANSACTION);
-    const outcome = await db.runTransaction(async (tx) => {
-      const refs = batch.map(ref);
-      const snapshots = await tx.getAll(...refs);
+  for (let i = 0; i < ids.length; i += DOCUMENTS_PER_COMMIT) {
+    const page = ids.slice(i, i + DOCUMENTS_PER_COMMIT);
+    const refs = page.map(ref);
+    const outcome = await untilUnchanged(`${page.length} document(s) of revision ${revision}`, async () => {
+      const snapshots = await db.getAll(...refs);
+      const batch = db.batch();
       const written: string[] = [];
       const same: string[] = [];
       const stale: string[] = [];
-      for (const [j, id] of batch.entries()) {
-        const stored = snapshots[j]?.data() as { revision?: number } | undefined;
-        const comparison = compareRevision(stored?.revision, revision);
+      for (const [j, id] of page.entries()) {
+        const snapshot = snapshots[j] as DocumentSnapshot;
+        const stored = snapshot.data();
+        const comparison = compareRevision(stored?.revision as number | undefined, revision);
         if (comparison !== "newer") {
           (comparison === "same" ? same : stale).push(id);
           continue;
         }
-        tx.set(refs[j] as DocumentReference, { ...toDoc(items.get(id) as T), revision });
+        const doc = { ...toDoc(items.get(id) as T), revision };
+        const target = refs[j] as DocumentReference;
+        if (stored === undefined || snapshot.updateTime === undefined) batch.create(target, doc);
+        else batch.update(target, replacing(stored, doc), { lastUpdateTime: snapshot.updateTime });
         written.push(id);
       }
+      if (written.length > 0) await batch.commit();
       return { written, same, stale };
     });
     result.written.push(...outcome.written);

@@ -159,6 +159,21 @@ describe("events worker", () => {
     expect(await listSegments(env.clients.firestore, id)).toEqual(before);
   });
 
+  it("lets copies of an older and a newer event, all in flight together on a fresh conversation, leave the newer one's data", async () => {
+    const id = uniqueConversationId("race");
+    await seed(id);
+    const ids = ["r1", "r2", "r3"];
+    const older = event(id, "session-1", { type: "segments", segments: ids.map((s) => segment(s, 0, 1, "old")) }, 1);
+    const newer = event(id, "session-2", { type: "segments", segments: ids.map((s) => segment(s, 0, 1, "new")) }, 1);
+    const assignOld = event(id, "session-1", { type: "speaker_assigned", person_id: "p-old", segment_ids: ids }, 2);
+    const assignNew = event(id, "session-2", { type: "speaker_assigned", person_id: "p-new", segment_ids: ids }, 2);
+    // Every document is absent, then written by concurrent copies: creates and replacements race.
+    const copies = [older, newer, assignOld, assignNew].flatMap((message) => [message, message, message]);
+    await Promise.all(copies.map(deliverEvent));
+    const stored = await listSegments(env.clients.firestore, id);
+    expect(stored.map((s) => [s.id, s.text, s.person_id])).toEqual(ids.map((s) => [s, "new", "p-new"]));
+  });
+
   it("finalizes when the last chunk lands after the finalize, and requests extraction exactly once", async () => {
     const id = uniqueConversationId("fin-late");
     await seed(id);

@@ -1,8 +1,8 @@
 /**
  * The conversation lifecycle: every change of a conversation's `status` and of its
  * extraction generation is one of the pure transitions below, applied by the ingress, the
- * workers and the orphan sweeper to the conversation document (each in one conditional write
- * or transaction), and read back by the API through `lifecycleView`. Nothing else writes
+ * workers and the orphan sweeper to the conversation document (each in one conditional
+ * write), and read back by the API through `lifecycleView`. Nothing else writes
  * `status`.
  *
  *                  beginFinalize (ingress: client `finalize`, idle timeout, orphan sweep)

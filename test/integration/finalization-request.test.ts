@@ -1,9 +1,8 @@
 /**
- * An extraction generation is never left unrequested by a worker whose own transaction
- * finds it already started (functions/finalization.ts). That happens when the worker's
- * commit was applied but its answer was lost (a connection cut mid-commit) and the
- * Firestore client retried the transaction: the retry sees the generation started, as if
- * another worker had. The message must then stay (redelivered) until the request is
+ * An extraction generation is never left unrequested by a worker whose own write finds
+ * it already started (functions/finalization.ts). That happens when the worker's write was
+ * applied but its answer was lost (a connection cut mid-commit) and the write was retried:
+ * the retry reads the generation started, as if another worker had. The message must then stay (redelivered) until the request is
  * recorded, and request it itself once the grace has passed. The chaos run found
  * conversations finalized with extraction pending forever without this.
  */

@@ -65,8 +65,8 @@ export const EMULATOR_JVM_FLAGS = [
  * start in huge pages; messages go straight to the old generation (no copying between
  * survivor spaces); and a small young generation keeps each pause short. Measured with
  * `npm run bench -- local-stack`: the baseline "drained by the local bridge" publish +
- * record p99 went from 277 to 409 ms to 25 to 49 ms, and the emulator's longest pause from
- * 437 ms to 65 ms.
+ * record p99 went from 277 to 452 ms to 39 to 69 ms (old and new flags alternating, then
+ * three more runs of the new), and the emulator's longest pause from 437 ms to 65 ms.
  */
 export const PUBSUB_EMULATOR_JVM_FLAGS = [
   "-Xms1g",

@@ -4,8 +4,9 @@
  * and the API in the parent), under the loads a developer puts on it:
  *
  * 1. 500 concurrent real-time 16 kHz pcm16 streams (100 with `--short`): ack latency beyond
- *    each chunk's last byte, while the workers store every chunk behind the ingress. Aim:
- *    p99 <= 250 ms on a 2-core machine.
+ *    each chunk's last byte, while the workers store the chunks behind the ingress (the
+ *    report says how many chunks per second they stored against how many the streams
+ *    completed). Aim: p99 <= 250 ms on a 2-core machine.
  * 2. One socket uploading a 45-minute backlog through the SDK as fast as the pipeline
  *    acknowledges it (a client catching up after a long time offline): MB/s until the
  *    server answers `finalized`, with no ordering key on the audio.
@@ -24,7 +25,7 @@ import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, findProcessWithArgument } from "./process-cpu";
-import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
+import { CHUNK_BYTES, CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
@@ -50,10 +51,16 @@ type StackStateFile = z.infer<typeof stateSchema>;
 interface StartedStack {
   readonly child: ChildProcess;
   readonly state: StackStateFile;
+  /** When persist-audio logged "chunk persisted" (ms since the epoch), as far as the log is read. */
+  readonly persistedAt: readonly number[];
+  /** Reads the stack's log up to its current end. */
+  readLog(): void;
   stop(): Promise<void>;
 }
 
-/** `npm start -- --envs benchlocal ...` on free ports, until its state file appears. */
+/** persist-audio's line for a chunk it stored (the worker logs it at info level). */
+const chunkPersistedSchema = z.object({ message: z.literal("chunk persisted"), time: z.string() });
+
 const chunkDurableSchema = z.object({
   message: z.literal("chunk durable"),
   publish_ms: z.number(),
@@ -66,6 +73,7 @@ interface Breakdown {
   readonly commitMs: number[];
 }
 
+/** `npm start -- --envs benchlocal ...` on free ports, until its state file appears. */
 async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-stack-"));
   const stateFile = path.join(dir, "state.json");
@@ -113,14 +121,18 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
   };
   let readOffset = 0;
   let partial = "";
-  const readBreakdown = (): void => {
-    if (breakdown === undefined) return;
+  const persistedAt: number[] = [];
+  const readLog = (): void => {
     const text = fs.readFileSync(logPath).subarray(readOffset);
     readOffset += text.length;
     const lines = (partial + text.toString()).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) {
-      if (!line.includes('"chunk durable"')) continue;
+      if (line.includes('"chunk persisted"')) {
+        const entry = chunkPersistedSchema.safeParse(JSON.parse(line));
+        if (entry.success) persistedAt.push(Date.parse(entry.data.time));
+      }
+      if (breakdown === undefined || !line.includes('"chunk durable"')) continue;
       const entry = chunkDurableSchema.safeParse(JSON.parse(line));
       if (entry.success && breakdown.open) {
         breakdown.publishMs.push(entry.data.publish_ms);
@@ -128,7 +140,7 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
       }
     }
   };
-  const poller = setInterval(readBreakdown, 100);
+  const poller = setInterval(readLog, 100);
   const deadline = Date.now() + 120_000;
   while (!fs.existsSync(stateFile)) {
     if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}: ${tail()}`);
@@ -139,6 +151,8 @@ async function startNpmStart(breakdown: Breakdown | undefined): Promise<StartedS
   return {
     child,
     state,
+    persistedAt,
+    readLog,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -200,9 +214,10 @@ export async function run(context: BenchContext): Promise<void> {
       seed = (seed * 1664525 + 1013904223) >>> 0;
       return seed / 2 ** 32;
     };
-    const measured = (): { meter: ReturnType<typeof cpuMeter>; started: number } => {
+    const measured = (): { meter: ReturnType<typeof cpuMeter>; started: number; startedAt: number } => {
       if (breakdown) breakdown.open = true;
       return {
+        startedAt: Date.now(),
         meter: cpuMeter({
           "npm start (workers, bridge, API, Storage emulator)": stack.child.pid ?? -1,
           ...Object.fromEntries(instances.map((instance, i) => [`ingress process ${i + 1}`, instance.pid])),
@@ -211,7 +226,7 @@ export async function run(context: BenchContext): Promise<void> {
         started: performance.now(),
       };
     };
-    let measuredWindow: { meter: ReturnType<typeof cpuMeter>; started: number } | undefined;
+    let measuredWindow: ReturnType<typeof measured> | undefined;
     const { latencies, warmup, lagMs } = await measureRealtime(streams, random, seconds, {
       warmupSeconds: REALTIME_WARMUP_SECONDS,
       onMeasured: () => {
@@ -222,6 +237,11 @@ export async function run(context: BenchContext): Promise<void> {
     if (measuredWindow === undefined) throw new Error("the measured window never began");
     const windowSeconds = (performance.now() - measuredWindow.started) / 1000;
     const cpu = measuredWindow.meter.stop();
+    stack.readLog();
+    const windowStartedAt = measuredWindow.startedAt;
+    const persisted = stack.persistedAt.filter(
+      (at) => at >= windowStartedAt && at < windowStartedAt + seconds * 1000,
+    ).length;
     for (const s of streams) s.ws.terminate();
     context.report(
       `npm start, ${streamCount} streams x 16 kHz pcm16 for ${seconds} s through the environment's ingress URL, after ${REALTIME_WARMUP_SECONDS} s of the same load: ack latency beyond the chunk duration ` +
@@ -234,6 +254,16 @@ export async function run(context: BenchContext): Promise<void> {
       `           CPU cores over the window: ${Object.entries(cpu)
         .map(([name, s]) => `${name} ${(s / windowSeconds).toFixed(2)}`)
         .join(", ")}`,
+    );
+    // Whether the workers behind the ingress keep up: chunks they stored during the `seconds`
+    // of sending, against the chunks the streams completed (and the ingress acknowledged) in them.
+    const durablePerSecond = latencies.length / seconds;
+    const persistedPerSecond = persisted / seconds;
+    context.report(
+      `           behind the ingress: the workers stored ${persistedPerSecond.toFixed(0)} chunks/s while the streams completed ${durablePerSecond.toFixed(0)} chunks/s` +
+        (persistedPerSecond < durablePerSecond
+          ? ` (the audio backlog grew by ${(((durablePerSecond - persistedPerSecond) * CHUNK_BYTES) / 1e6).toFixed(1)} MB/s)`
+          : ""),
     );
     if (breakdown) {
       context.report(

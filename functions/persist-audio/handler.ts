@@ -8,6 +8,7 @@
  * chunk that can never be stored (another environment's, a broken schema, bytes that
  * contradict a stored chunk, data the store refuses) goes to the dead-letter topic.
  */
+import { CONVERTERS, conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
@@ -15,7 +16,7 @@ import { classifyFailure } from "../failure-kind";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
-import { readChunkContext, storeChunk } from "./store-chunk";
+import { storeChunk } from "./store-chunk";
 
 export const PERSIST_AUDIO_COMPONENT = "persist-audio";
 
@@ -40,14 +41,16 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const { conversation, existing } = await readChunkContext(db, chunk);
+      const conversation = (
+        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
+      ).data();
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
         await deadLetters.reject(message, mismatch);
         return;
       }
 
-      const outcome = await storeChunk(db, runtime.clients.bucket, chunk, existing);
+      const outcome = await storeChunk(db, runtime.clients.bucket, chunk);
       if (outcome.kind === "conflict") {
         await deadLetters.reject(message, {
           reason: "chunk_conflict",

@@ -15,18 +15,7 @@
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import {
-  type ChunkClaimDoc,
-  type ChunkDoc,
-  CONVERTERS,
-  type ConversationDoc,
-  chunkClaimRef,
-  chunkDocSchema,
-  chunkRef,
-  conversationDocSchema,
-  conversationRef,
-  parseDocument,
-} from "../../shared/firestore-schema";
+import { type ChunkClaimDoc, type ChunkDoc, CONVERTERS, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { AudioChunk } from "./chunk-message";
 
@@ -79,38 +68,10 @@ export function chunkDoc(chunk: AudioChunk, claim: Pick<ChunkClaimDoc, "session_
   };
 }
 
-/** What a chunk is checked against before it is stored, read in one round trip. */
-export interface ChunkContext {
-  readonly conversation: ConversationDoc | undefined;
-  readonly existing: ChunkDoc | undefined;
-}
-
-export async function readChunkContext(db: Firestore, chunk: AudioChunk): Promise<ChunkContext> {
-  const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
-  const [conversation, existing] = await db.getAll(
-    conversationRef(db, conversationId),
-    chunkRef(db, conversationId, index),
-  );
-  return {
-    conversation: conversation?.exists
-      ? parseDocument(conversationDocSchema, conversation.ref.path, conversation.data())
-      : undefined,
-    existing: existing?.exists ? parseDocument(chunkDocSchema, existing.ref.path, existing.data()) : undefined,
-  };
-}
-
-/**
- * `existing`: the chunk's ChunkDoc as read before the call (read together with the
- * conversation, in one round trip: see `readChunkContext`).
- */
-export async function storeChunk(
-  db: Firestore,
-  bucket: Bucket,
-  chunk: AudioChunk,
-  existing: ChunkDoc | undefined,
-): Promise<StoreOutcome> {
+export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<StoreOutcome> {
   const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
 
+  const existing = (await chunkRef(db, conversationId, index).withConverter(CONVERTERS.chunk).get()).data();
   if (existing) {
     return existing.sha256 === chunk.sha256
       ? { kind: "already_stored" }

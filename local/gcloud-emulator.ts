@@ -75,6 +75,18 @@ export const PUBSUB_EMULATOR_JVM_FLAGS = [
   "-XX:MaxTenuringThreshold=0",
 ] as const;
 
+/**
+ * Heap flags for the Firestore emulator's JVM (through JAVA_TOOL_OPTIONS: its launcher reads
+ * no variable of its own). Every ack waits for a Firestore write, so the emulator's young
+ * collections pause the ingress's acks; with the default heap each one also faulted in memory
+ * touched for the first time (pauses of 177 and 229 ms measured under the 500-stream load,
+ * most of it system time, where 30 to 60 ms was usual). A pre-touched heap with a fixed
+ * young generation keeps them at the usual length. Measured with `npm run bench --
+ * local-stack`, runs alternating with and without: p99 ack latency 290 / 250 / 214 ms
+ * against 309 / 346 / 424 ms.
+ */
+export const FIRESTORE_EMULATOR_JVM_FLAGS = ["-Xms512m", "-Xmn128m", "-XX:+AlwaysPreTouch"] as const;
+
 function withInherited(flags: readonly string[], inherited: string | undefined): string {
   return [...flags, inherited ?? ""].join(" ").trim();
 }
@@ -177,7 +189,10 @@ export async function startGcloudEmulator(
     env: {
       ...process.env,
       CLOUDSDK_CORE_DISABLE_PROMPTS: "1",
-      JAVA_TOOL_OPTIONS: withInherited(EMULATOR_JVM_FLAGS, process.env.JAVA_TOOL_OPTIONS),
+      JAVA_TOOL_OPTIONS: withInherited(
+        kind === "firestore" ? [...EMULATOR_JVM_FLAGS, ...FIRESTORE_EMULATOR_JVM_FLAGS] : EMULATOR_JVM_FLAGS,
+        process.env.JAVA_TOOL_OPTIONS,
+      ),
       ...(kind === "pubsub"
         ? {
             CLOUD_PUBSUB_EMULATOR_OPTS: withInherited(

@@ -28,9 +28,14 @@ describe("the local pull bridge", () => {
   });
 
   /** Bridges the audio topic's worker subscription to `handler`. */
-  const bridge = (handler: (message: ReceivedMessage) => Promise<void>, ackDeadlineSeconds?: number): void => {
+  const bridge = (
+    handler: (message: ReceivedMessage) => Promise<void>,
+    ackDeadlineSeconds?: number,
+    maxConcurrent?: number,
+  ): void => {
     bridges.push(
       bridgeSubscription({
+        ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
         pubsub: env.clients.pubsub,
         projectId: env.resources.projectId,
         topic: env.resources.topics.audio,
@@ -75,6 +80,42 @@ describe("the local pull bridge", () => {
     release();
     await eventually(async () => handled.length === names.length, "every message handled");
     expect([...handled].sort()).toEqual(names);
+  });
+
+  it("takes only as many messages as it has free handler slots, leaving the rest in the subscription", async () => {
+    // A push subscription holds no backlog in the function; neither may the bridge (the
+    // emulator ignores a streaming pull's flow control, so a bridge built on one would lease
+    // the whole backlog into its process).
+    const names = Array.from({ length: 12 }, (_, i) => `m${i}`);
+    let inFlight = 0;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: string[] = [];
+    bridge(
+      async (message) => {
+        if (!ofTest("slots")(message)) return;
+        inFlight += 1;
+        await released;
+        handled.push(message.attributes.name as string);
+      },
+      undefined,
+      3,
+    );
+    await publishKeyed("slots", names);
+    await eventually(async () => inFlight === 3, "three messages in the bridge's three slots");
+
+    // Everything else is still in the subscription: another reader gets exactly the other nine.
+    const others = (
+      await pullMessages(env.clients.pubsub, env.resources.subscriptions.persistAudio, { count: 9, quietMs: 2500 })
+    ).filter((m) => m.attributes.test === "slots");
+    expect(others).toHaveLength(9);
+    expect(inFlight).toBe(3);
+
+    release();
+    await eventually(async () => handled.length === 3, "the bridge's three messages handled");
+    expect([...handled, ...others.map((m) => m.attributes.name)].sort()).toEqual([...names].sort());
   });
 
   it("redelivers a message whose handler failed, and a failure holds nothing behind it back", async () => {

@@ -26,10 +26,21 @@ export interface FaultCounters {
   injectedFailures: number;
   /** Errors of the handler itself (not injected), by worker, conversation (when the message names one) and message. */
   handlerErrors: Map<string, number>;
+  /**
+   * The extra deliveries still waiting or running. The bridge knows nothing of them, so the
+   * run waits for them (`extraDeliveriesSettled`) before it stops the stack: one that ran on
+   * after would meet closed clients.
+   */
+  readonly extraDeliveries: Set<Promise<void>>;
 }
 
 export function newFaultCounters(): FaultCounters {
-  return { deliveries: 0, duplicates: 0, injectedFailures: 0, handlerErrors: new Map() };
+  return { deliveries: 0, duplicates: 0, injectedFailures: 0, handlerErrors: new Map(), extraDeliveries: new Set() };
+}
+
+/** Resolves once no extra delivery waits or runs (including ones that start meanwhile). */
+export async function extraDeliveriesSettled(counters: FaultCounters): Promise<void> {
+  while (counters.extraDeliveries.size > 0) await Promise.allSettled([...counters.extraDeliveries]);
 }
 
 /** A transient failure as the Google clients report one: gRPC UNAVAILABLE. */
@@ -88,9 +99,11 @@ export function faultyWorkers(
         const after = integerBetween(random, 0, options.maxDuplicateDelayMs);
         // A duplicate's failure is like a nacked redelivery whose original already succeeded or
         // is retried by the bridge: nothing depends on it, it is only counted.
-        void sleep(after)
+        const delivery = sleep(after)
           .then(() => once(event))
-          .catch(() => undefined);
+          .catch(() => undefined)
+          .finally(() => counters.extraDeliveries.delete(delivery));
+        counters.extraDeliveries.add(delivery);
       }
       await once(event);
     };

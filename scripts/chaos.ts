@@ -34,7 +34,13 @@ import {
   checkConversation,
   formatSummary,
 } from "./chaos-check";
-import { type FaultCounters, faultyWorkers, killIngressInstances, newFaultCounters } from "./chaos-faults";
+import {
+  extraDeliveriesSettled,
+  type FaultCounters,
+  faultyWorkers,
+  killIngressInstances,
+  newFaultCounters,
+} from "./chaos-faults";
 import {
   BYTES_PER_SECOND,
   type ConversationPlan,
@@ -359,6 +365,8 @@ async function main(): Promise<number> {
       ),
     });
     closers.push(() => stack.stop());
+    // Closed before the stack (closers run newest first): the extra deliveries use its clients.
+    closers.push(() => extraDeliveriesSettled(counters));
     return await run(options, seed, environments, stack, counters, cutters, closers);
   } finally {
     await closeAll();

@@ -12,10 +12,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
-import { v1 } from "@google-cloud/pubsub";
 import { z } from "zod";
 import type { EnvironmentRuntime, RunningService } from "../functions/runtime";
 import { signAccessToken } from "../shared/auth";
+import { subscriberClientFor } from "../shared/gcp-clients";
 import { userIdSchema } from "../shared/identifiers";
 import type { Logger } from "../shared/logger";
 import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
@@ -105,9 +105,7 @@ async function buildLocalConsole(logger: Logger): Promise<void> {
  * them (each is handed back to Pub/Sub at once).
  */
 export async function peekDeadLetters(runtime: EnvironmentRuntime): Promise<DeadLetterView[]> {
-  const client = new v1.SubscriberClient(
-    (await runtime.clients.pubsub.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0],
-  );
+  const client = await subscriberClientFor(runtime.clients.pubsub);
   const subscription = client.subscriptionPath(runtime.resources.projectId, runtime.resources.subscriptions.deadLetter);
   try {
     const [response] = await client.pull({ subscription, maxMessages: 100, returnImmediately: true });

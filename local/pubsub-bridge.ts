@@ -22,8 +22,9 @@
  *   so the emulator sends them again (measured at 500 real-time streams: 1,500 messages,
  *   240 MB, held here while 16 were handled).
  */
-import { type PubSub, v1 } from "@google-cloud/pubsub";
+import type { PubSub, v1 } from "@google-cloud/pubsub";
 import { z } from "zod";
+import { publishTimeDate, subscriberClientFor } from "../shared/gcp-clients";
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import type { Logger } from "../shared/logger";
 import { type PubSubHandler, toPubSubCloudEvent } from "../shared/pubsub-event";
@@ -84,9 +85,16 @@ export function bridgeSubscription(options: {
   const ackDeadlineSeconds = options.ackDeadlineSeconds ?? DEFAULT_ACK_DEADLINE_SECONDS;
   const slots = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
   const path = `projects/${projectId}/subscriptions/${name}`;
-  // The same endpoint (the emulator) as the PubSub object's own clients.
-  const { port, ...endpoint } = pubsub.options;
-  const client = new v1.SubscriberClient({ ...endpoint, ...(port === undefined ? {} : { port: Number(port) }) });
+  /** Set once the client is built; the first Pull follows. */
+  let client: v1.SubscriberClient | undefined;
+  const ready = subscriberClientFor(pubsub).then(
+    (built) => {
+      client = built;
+      pull();
+    },
+    (error: unknown) =>
+      logger.error({ err: error, subscription: name }, "the bridge could not build its Pub/Sub client"),
+  );
   const inFlight = new Set<Promise<void>>();
   /** The Pull waiting for messages, if any (one at a time), until its answer is handled. */
   let pulling: Promise<void> | undefined;
@@ -99,6 +107,7 @@ export function bridgeSubscription(options: {
   let flushScheduled = false;
   const flush = (): Promise<void> => {
     flushScheduled = false;
+    if (client === undefined) return flushing; // nothing was pulled, so nothing waits
     const ackIds = outgoing.ack.splice(0);
     const nackIds = outgoing.nack.splice(0);
     const sends: Array<Promise<unknown>> = [];
@@ -128,15 +137,12 @@ export function bridgeSubscription(options: {
 
   const deliver = async (received: PulledMessage): Promise<void> => {
     const { message } = received;
-    const seconds = Number(message.publishTime?.seconds ?? 0);
     const event = toPubSubCloudEvent(
       {
         id: message.messageId,
         data: asBuffer(message.data),
         attributes: message.attributes ?? {},
-        publishTime: message.publishTime
-          ? new Date(seconds * 1000 + Math.floor((message.publishTime.nanos ?? 0) / 1e6))
-          : new Date(),
+        ...(message.publishTime ? { publishTime: publishTimeDate(message.publishTime) } : {}),
         ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
         ...(received.deliveryAttempt ? { deliveryAttempt: received.deliveryAttempt } : {}),
       },
@@ -172,10 +178,11 @@ export function bridgeSubscription(options: {
 
   /** Asks for as many messages as there are free slots, unless a Pull already waits. */
   const pull = (): void => {
-    if (closed || pulling !== undefined || retryTimer !== undefined) return;
+    const current = client;
+    if (current === undefined || closed || pulling !== undefined || retryTimer !== undefined) return;
     const free = slots - inFlight.size;
     if (free <= 0) return;
-    pulling = client.pull({ subscription: path, maxMessages: free }, { timeout: PULL_TIMEOUT_MS, maxRetries: 0 }).then(
+    pulling = current.pull({ subscription: path, maxMessages: free }, { timeout: PULL_TIMEOUT_MS, maxRetries: 0 }).then(
       ([response]) => {
         pulling = undefined;
         const valid: PulledMessage[] = [];
@@ -196,7 +203,7 @@ export function bridgeSubscription(options: {
         }
         if (valid.length > 0) {
           // One deadline for the whole delivery, never extended (see the top of this file).
-          client
+          current
             .modifyAckDeadline({ subscription: path, ackIds: valid.map((m) => m.ackId), ackDeadlineSeconds })
             .catch((error: unknown) =>
               logger.warn({ err: error, subscription: name }, "setting the ack deadline of pulled messages failed"),
@@ -221,11 +228,10 @@ export function bridgeSubscription(options: {
       },
     );
   };
-  pull();
-
   return {
     async close() {
       closed = true;
+      await ready;
       clearTimeout(retryTimer);
       // A waiting Pull cannot be called off: the emulator would still hand it the next
       // messages, leased to nobody until their deadline. It ends within PULL_TIMEOUT_MS.
@@ -233,7 +239,7 @@ export function bridgeSubscription(options: {
       await Promise.allSettled([...inFlight]);
       await flush();
       await flushing;
-      await client.close();
+      await client?.close();
     },
   };
 }

@@ -13,8 +13,9 @@
  * (not acknowledged) while a command runs; those not replayed are released at once, so
  * they stay in the store for the next look.
  */
-import { type PubSub, v1 } from "@google-cloud/pubsub";
+import type { PubSub } from "@google-cloud/pubsub";
 import type { EnvironmentResources } from "../shared/environment";
+import { publishTimeDate, subscriberClientFor } from "../shared/gcp-clients";
 import { PIPELINE, type Pipeline, type TopicKey, workersOf } from "../shared/pipeline";
 
 /** A message as pulled from the dead-letter store. */
@@ -131,9 +132,7 @@ interface HeldLetters {
 /** Pulls every dead letter the store holds now and keeps them leased until acked or released. */
 async function holdAll(pubsub: PubSub, resources: EnvironmentResources): Promise<HeldLetters> {
   // The PubSub client's own settings: emulator host or Google Cloud, credentials, project.
-  const client = new v1.SubscriberClient(
-    (await pubsub.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0],
-  );
+  const client = await subscriberClientFor(pubsub);
   const subscription = client.subscriptionPath(resources.projectId, resources.subscriptions.deadLetter);
   const letters: DeadLetter[] = [];
   const seen = new Set<string>();
@@ -157,12 +156,10 @@ async function holdAll(pubsub: PubSub, resources: EnvironmentResources): Promise
         const id = message.messageId ?? "";
         if (seen.has(id)) continue; // a redelivery of one already held
         seen.add(id);
-        const seconds = Number(message.publishTime?.seconds ?? 0);
-        const nanos = message.publishTime?.nanos ?? 0;
         letters.push({
           ackId,
           id,
-          publishTime: new Date(seconds * 1000 + Math.floor(nanos / 1e6)),
+          publishTime: publishTimeDate(message.publishTime ?? {}),
           data: Buffer.from(message.data ?? new Uint8Array()),
           attributes: { ...(message.attributes ?? {}) },
         });

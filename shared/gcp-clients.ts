@@ -6,7 +6,7 @@
  * code runs against the emulators locally and against Google Cloud in production.
  */
 import { Firestore } from "@google-cloud/firestore";
-import { PubSub } from "@google-cloud/pubsub";
+import { PubSub, v1 } from "@google-cloud/pubsub";
 import { type Bucket, Storage } from "@google-cloud/storage";
 import type { EnvironmentResources } from "./environment";
 
@@ -36,4 +36,22 @@ export function createGcpClients(resources: EnvironmentResources): GcpClients {
       await Promise.allSettled([pubsub.close(), firestore.terminate()]);
     },
   };
+}
+
+/**
+ * A low-level subscriber (synchronous Pull, explicit acks) with `pubsub`'s own settings:
+ * the emulator host or Google Cloud, credentials, project.
+ */
+export async function subscriberClientFor(pubsub: PubSub): Promise<v1.SubscriberClient> {
+  return new v1.SubscriberClient(
+    (await pubsub.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0],
+  );
+}
+
+/** A Pub/Sub message's `publishTime` (a protobuf Timestamp, as Pull answers it) as a Date. */
+export function publishTimeDate(timestamp: {
+  readonly seconds?: string | number | { toString(): string } | null;
+  readonly nanos?: number | null;
+}): Date {
+  return new Date(Number(timestamp.seconds ?? 0) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6));
 }

@@ -22,7 +22,7 @@
  *   so the emulator sends them again (measured at 500 real-time streams: 1,500 messages,
  *   240 MB, held here while 16 were handled).
  */
-import type { PubSub, v1 } from "@google-cloud/pubsub";
+import type { PubSub, protos, v1 } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { publishTimeDate, subscriberClientFor } from "../shared/gcp-clients";
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
@@ -63,6 +63,7 @@ const receivedMessageSchema = z.object({
   deliveryAttempt: z.number().int().nullish(),
 });
 type PulledMessage = z.infer<typeof receivedMessageSchema>;
+type PullAnswer = protos.google.pubsub.v1.IPullResponse;
 
 /** The message body as a Buffer, without copying it. */
 function asBuffer(data: Uint8Array | undefined): Buffer {
@@ -176,6 +177,60 @@ export function bridgeSubscription(options: {
     inFlight.add(done);
   };
 
+  /** The messages of a Pull's answer that pass the schema; the others are logged and left to redelivery. */
+  const checked = (answer: PullAnswer): PulledMessage[] => {
+    const valid: PulledMessage[] = [];
+    for (const raw of answer.receivedMessages ?? []) {
+      const parsed = receivedMessageSchema.safeParse(raw);
+      if (parsed.success) valid.push(parsed.data);
+      else {
+        logger.error(
+          {
+            subscription: name,
+            problem: describeIssue(parsed.error),
+            message_id: raw.message?.messageId,
+            conversation_id: raw.message?.attributes?.conversation_id ?? null,
+          },
+          "pulled message malformed; left for redelivery",
+        );
+      }
+    }
+    return valid;
+  };
+
+  const received = (current: v1.SubscriberClient, answer: PullAnswer): void => {
+    const valid = checked(answer);
+    if (closed) {
+      // Closing while the Pull waited: what it brought goes back at once.
+      for (const message of valid) settle("nack", message.ackId);
+      return;
+    }
+    if (valid.length > 0) {
+      // One deadline for the whole delivery, never extended (see the top of this file).
+      current
+        .modifyAckDeadline({ subscription: path, ackIds: valid.map((m) => m.ackId), ackDeadlineSeconds })
+        .catch((error: unknown) =>
+          logger.warn({ err: error, subscription: name }, "setting the ack deadline of pulled messages failed"),
+        );
+    }
+    for (const message of valid) start(message);
+    pull();
+  };
+
+  const pullFailed = (error: unknown): void => {
+    if (closed) return;
+    // A Pull that found nothing before its deadline is an empty answer, not a failure.
+    if (hasGrpcStatus(error, GrpcStatus.DEADLINE_EXCEEDED)) {
+      pull();
+      return;
+    }
+    logger.warn({ err: error, subscription: name }, "pull from the subscription failed; retrying");
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      pull();
+    }, PULL_RETRY_MS);
+  };
+
   /** Asks for as many messages as there are free slots, unless a Pull already waits. */
   const pull = (): void => {
     const current = client;
@@ -183,48 +238,13 @@ export function bridgeSubscription(options: {
     const free = slots - inFlight.size;
     if (free <= 0) return;
     pulling = current.pull({ subscription: path, maxMessages: free }, { timeout: PULL_TIMEOUT_MS, maxRetries: 0 }).then(
-      ([response]) => {
+      ([answer]) => {
         pulling = undefined;
-        const valid: PulledMessage[] = [];
-        for (const raw of response.receivedMessages ?? []) {
-          const parsed = receivedMessageSchema.safeParse(raw);
-          if (parsed.success) valid.push(parsed.data);
-          else {
-            logger.error(
-              { subscription: name, problem: describeIssue(parsed.error), message_id: raw.message?.messageId },
-              "pulled message malformed; left for redelivery",
-            );
-          }
-        }
-        if (closed) {
-          // Closing while the Pull waited: what it brought goes back at once.
-          for (const message of valid) settle("nack", message.ackId);
-          return;
-        }
-        if (valid.length > 0) {
-          // One deadline for the whole delivery, never extended (see the top of this file).
-          current
-            .modifyAckDeadline({ subscription: path, ackIds: valid.map((m) => m.ackId), ackDeadlineSeconds })
-            .catch((error: unknown) =>
-              logger.warn({ err: error, subscription: name }, "setting the ack deadline of pulled messages failed"),
-            );
-        }
-        for (const message of valid) start(message);
-        pull();
+        received(current, answer);
       },
       (error: unknown) => {
         pulling = undefined;
-        if (closed) return;
-        // A Pull that found nothing before its deadline is an empty answer, not a failure.
-        if (hasGrpcStatus(error, GrpcStatus.DEADLINE_EXCEEDED)) {
-          pull();
-          return;
-        }
-        logger.warn({ err: error, subscription: name }, "pull from the subscription failed; retrying");
-        retryTimer = setTimeout(() => {
-          retryTimer = undefined;
-          pull();
-        }, PULL_RETRY_MS);
+        pullFailed(error);
       },
     );
   };

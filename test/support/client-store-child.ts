@@ -58,10 +58,12 @@ async function main(): Promise<void> {
   await streamFrom(session, wav.pcm, session.stats.written, bytesPerSecond);
   const finalized = await session.finalize();
   say({ finalized: finalized.conversationId, position: finalized.position, left: (await storage.list()).length });
+  // The exit code is this child's verdict, read by client-store-restart.test.ts (a process exit, not a skipped test).
   process.exit(0);
 }
 
 main().catch((error: unknown) => {
   process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A non-zero exit fails the resuming step in client-store-restart.test.ts (a process exit, not a skipped test).
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # tether's container: the WebSocket ingress by default; the HTTP API runs from the same
-# image with the functions framework as its command (infra/api.ts).
+# image with `node dist/functions/api/main.js` as its command (infra/api.ts).
 #
 #   docker build -t tether .            (or: gcloud builds submit --tag <image> .)
 #

@@ -1,6 +1,6 @@
 /**
  * The Cloud Functions entry point: every Pub/Sub worker of functions/workers.ts as a
- * CloudEvent function, and the HTTP API as `api`.
+ * CloudEvent function. (The HTTP API is not one: it runs its own server, api/main.ts.)
  *
  * Runtimes are built on the first invocation, from the process environment, so importing
  * this module (the framework does it to find its target) needs no configuration, and a
@@ -8,7 +8,6 @@
  */
 import * as functions from "@google-cloud/functions-framework";
 import type { PubSubHandler } from "../shared/pubsub-event";
-import { createApiHandler, type RequestHandler } from "./api/router";
 import { runtimeFromProcessEnv } from "./runtime";
 import { WORKERS } from "./workers";
 
@@ -26,8 +25,3 @@ for (const worker of WORKERS) {
     await handler()(event);
   });
 }
-
-const api = lazily<RequestHandler>(() => createApiHandler(runtimeFromProcessEnv("api")));
-functions.http("api", async (req, res) => {
-  await api()(req, res);
-});

@@ -1,6 +1,8 @@
 /**
- * The HTTP API on Cloud Run: the `api` HTTP function of functions/index.ts, served by the
- * functions framework from the same container image as the ingress.
+ * The HTTP API on Cloud Run: functions/api/main.ts, the same plain server the local stack
+ * and the tests run, from the same container image as the ingress. Not the functions
+ * framework, which reads every request body before the handler can refuse it
+ * (functions/api/body-gate.ts).
  *
  * A Cloud Run service rather than a Cloud Function: the API is public (clients present
  * tether bearer tokens, not Google credentials), and a Cloud Run service can switch its
@@ -13,18 +15,13 @@ import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnv } from "./cloud-
 import { asContainerEnvs } from "./deployable-settings";
 import { type DeployableNames, logicalName } from "./names";
 
-/** The functions-framework target exported by functions/index.ts. */
-export const API_ENTRY_POINT = "api";
-/** The functions framework's executable, installed in the image by `npm ci --omit=dev`. */
-export const FUNCTIONS_FRAMEWORK_BIN = "node_modules/.bin/functions-framework";
+/** The API's entry point in the image: the build output of functions/api/main.ts. */
+export const API_MAIN = "dist/functions/api/main.js";
 /** Long enough to stream an hour of conversation as audio.wav. */
 export const API_REQUEST_TIMEOUT = "300s";
 
 export function apiCommand(): { commands: string[]; args: string[] } {
-  return {
-    commands: ["node", FUNCTIONS_FRAMEWORK_BIN],
-    args: [`--target=${API_ENTRY_POINT}`, "--signature-type=http"],
-  };
+  return { commands: ["node"], args: [API_MAIN] };
 }
 
 export function apiService(

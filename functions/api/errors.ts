@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   404: "not_found",
   405: "method_not_allowed",
   409: "conflict",
+  413: "payload_too_large",
   416: "range_not_satisfiable",
   500: "internal",
 } as const;

@@ -1,8 +1,9 @@
 /**
- * The HTTP API as a plain Node request handler, so the same function serves in
- * `http.createServer` (local stack, tests) and as the functions framework's `api` target.
+ * The HTTP API as a plain Node request handler, served by server.ts: the same server locally,
+ * in tests and on Cloud Run (main.ts).
  *
- * Order of checks on every `/v1` route: method, route, bearer token (401), its `sub` as a
+ * Order of checks on every `/v1` route: body size (413, body-gate.ts), method, route, bearer
+ * token (401), its `sub` as a
  * storable user id (400), path parameter (400), ownership (404, then 403). Every response
  * leaves one log line with its status, and the conversation id when the route names one.
  */
@@ -14,6 +15,7 @@ import type { Logger } from "../../shared/logger";
 import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
+import { gateBody } from "./body-gate";
 import { conversationAudio } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSegments, listSessions, loadOwnedConversation } from "./conversations";
@@ -165,10 +167,12 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
     const url = requestUrl(req.url);
     const log: { conversation_id?: string; logger: Logger } = { logger: runtime.logger };
     let failure: unknown;
+    const tooLarge = gateBody(req, res);
     if (applyCors(req, res, options.allowOrigin ?? loopbackOrigins)) return;
     try {
       // A request target that is not a URL is a client error, never a crash.
       if (url === undefined) throw new ApiError(400, "the request target is not a URL");
+      if (tooLarge !== undefined) throw tooLarge;
       await handle(req, res, url, log);
     } catch (error) {
       failure = error;

@@ -1,6 +1,6 @@
 /**
- * The HTTP API as a listening server (local stack, tests). In Google Cloud the same
- * handler is the functions framework's `api` target (functions/index.ts).
+ * The HTTP API as a listening server: the local stack, the tests and Cloud Run (main.ts)
+ * all run this one server.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";

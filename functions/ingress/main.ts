@@ -7,30 +7,14 @@
  */
 import type http from "node:http";
 import { runtimeFromProcessEnv } from "../runtime";
+import { exitOnSignals } from "../shutdown";
 import { createIngress } from "./server";
 
 async function main(): Promise<http.Server> {
   const runtime = runtimeFromProcessEnv("ingress");
   const built = createIngress(runtime);
   const ingress = await built.listen({ host: runtime.settings.host, port: runtime.settings.port });
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    runtime.logger.info({ signal, conversation_id: null }, "shutdown requested");
-    void ingress
-      .close()
-      .then(() => runtime.clients.close())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          runtime.logger.error({ err: error, conversation_id: null }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  exitOnSignals(runtime, () => ingress.close());
   return built.server;
 }
 

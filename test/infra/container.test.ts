@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { API_ENTRY_POINT, FUNCTIONS_FRAMEWORK_BIN } from "../../infra/api";
+import { API_MAIN, apiCommand } from "../../infra/api";
 import { WORKER_SPECS } from "../../infra/workers";
 import { REPOSITORY_ROOT } from "./support/stack-files";
 
@@ -34,6 +34,25 @@ function dockerStages(text: string): Instruction[][] {
 const read = (file: string) => fs.readFileSync(path.join(REPOSITORY_ROOT, file), "utf8");
 const stages = dockerStages(read("Dockerfile"));
 const runtime = stages.at(-1) ?? [];
+/**
+ * The TypeScript source a built file comes from, checked to exist and to be compiled:
+ * tsconfig.build.json compiles rootDir "." into outDir "dist", so dist/X.js comes from X.ts.
+ */
+function sourceOf(entry: string): string {
+  const build = JSON.parse(read("tsconfig.build.json")) as {
+    include: string[];
+    compilerOptions?: { outDir?: string };
+  };
+  const base = JSON.parse(read("tsconfig.json")) as { compilerOptions: { rootDir: string; outDir: string } };
+  const outDir = build.compilerOptions?.outDir ?? base.compilerOptions.outDir;
+  expect(base.compilerOptions.rootDir).toBe(".");
+  expect(entry.startsWith(`${outDir}/`)).toBe(true);
+  const source = entry.slice(outDir.length + 1).replace(/\.js$/, ".ts");
+  expect(build.include).toContain(source.split("/")[0]);
+  expect(fs.existsSync(path.join(REPOSITORY_ROOT, source))).toBe(true);
+  return source;
+}
+
 const argsOf = (stage: readonly Instruction[], keyword: string) =>
   stage.filter((i) => i.keyword === keyword).map((i) => i.args);
 
@@ -68,20 +87,7 @@ describe("Dockerfile", () => {
     const command = JSON.parse(cmd[0] ?? "null") as string[];
     expect(command).toEqual(["node", "dist/functions/ingress/main.js"]);
 
-    // tsconfig.build.json compiles rootDir "." into outDir "dist": dist/X.js comes from X.ts.
-    const build = JSON.parse(read("tsconfig.build.json")) as {
-      include: string[];
-      compilerOptions?: { outDir?: string };
-    };
-    const base = JSON.parse(read("tsconfig.json")) as { compilerOptions: { rootDir: string; outDir: string } };
-    const outDir = build.compilerOptions?.outDir ?? base.compilerOptions.outDir;
-    expect(base.compilerOptions.rootDir).toBe(".");
-    const entry = command[1] ?? "";
-    expect(entry.startsWith(`${outDir}/`)).toBe(true);
-    const source = entry.slice(outDir.length + 1).replace(/\.js$/, ".ts");
-    expect(source).toBe("functions/ingress/main.ts");
-    expect(build.include).toContain(source.split("/")[0]);
-    expect(fs.existsSync(path.join(REPOSITORY_ROOT, source))).toBe(true);
+    expect(sourceOf(command[1] ?? "")).toBe("functions/ingress/main.ts");
   });
 
   test(".dockerignore keeps dependencies and outputs out, and the sources in", () => {
@@ -104,15 +110,11 @@ describe("Dockerfile", () => {
 });
 
 describe("the API command", () => {
-  test("runs the functions framework's own executable, a production dependency", () => {
-    const manifest = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
-    expect(Object.keys(manifest.dependencies)).toContain("@google-cloud/functions-framework");
-    const framework = JSON.parse(read("node_modules/@google-cloud/functions-framework/package.json")) as {
-      bin: Record<string, string>;
-    };
-    const bin = path.basename(FUNCTIONS_FRAMEWORK_BIN);
-    expect(FUNCTIONS_FRAMEWORK_BIN).toBe(`node_modules/.bin/${bin}`);
-    expect(Object.keys(framework.bin)).toContain(bin);
+  test("runs the plain server of functions/api/main.ts from the image, as the local stack does", () => {
+    expect(apiCommand()).toEqual({ commands: ["node"], args: [API_MAIN] });
+    expect(sourceOf(API_MAIN)).toBe("functions/api/main.ts");
+    // The same server the local stack and the API tests start.
+    expect(read("functions/api/main.ts")).toMatch(/import \{ startApi \} from "\.\/server"/);
   });
 });
 
@@ -128,10 +130,11 @@ describe("the workers infra deploys", () => {
 });
 
 describe("functions/index.ts", () => {
-  test("registers every entry point infra deploys: the three workers and the API", async () => {
+  test("registers every entry point infra deploys (the three workers), and no API", async () => {
     await import("../../functions/index");
     const { getFunction } = await import("@google-cloud/functions-framework/testing");
-    const entryPoints = [...Object.values(WORKER_SPECS).map((w) => w.entryPoint), API_ENTRY_POINT];
+    const entryPoints = Object.values(WORKER_SPECS).map((w) => w.entryPoint);
     expect(entryPoints.filter((name) => getFunction(name) === undefined)).toEqual([]);
+    expect(getFunction("api")).toBeUndefined();
   });
 });

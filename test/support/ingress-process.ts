@@ -1,6 +1,7 @@
 /**
- * The ingress as its own process (`functions/ingress/main.ts`, what Cloud Run runs), for
- * tests that kill an instance and start a replacement on the same port.
+ * A Cloud Run entry point as its own process: the ingress (`functions/ingress/main.ts`), for
+ * tests that kill an instance and start a replacement on the same port, or the API
+ * (`functions/api/main.ts`), for tests of what the deployed server does.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
@@ -20,14 +21,25 @@ export interface IngressProcess {
 
 const ROOT = path.resolve(__dirname, "../..");
 
-export async function startIngressProcess(options: {
+export interface ProcessOptions {
   resources: EnvironmentResources;
   tokenSecret: string;
   port: number;
   chunkSeconds: number;
   idleTimeoutSeconds?: number;
-}): Promise<IngressProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "functions/ingress/main.ts")], {
+}
+
+export async function startIngressProcess(options: ProcessOptions): Promise<IngressProcess> {
+  const started = await startServiceProcess("functions/ingress/main.ts", options);
+  return { ...started, url: `ws://127.0.0.1:${options.port}/v1/listen` };
+}
+
+/** Starts `main` (relative to the repository) as Cloud Run would, and waits for its /healthz. */
+export async function startServiceProcess(
+  main: "functions/ingress/main.ts" | "functions/api/main.ts",
+  options: ProcessOptions,
+): Promise<Omit<IngressProcess, "url">> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, main)], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -52,19 +64,18 @@ export async function startIngressProcess(options: {
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the ingress process exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`${main} exited with ${child.exitCode}:\n${output}`);
     const healthy = await fetch(`http://127.0.0.1:${options.port}/healthz`)
       .then((r) => r.ok)
       .catch(() => false);
     if (healthy) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`the ingress process did not become healthy:\n${output}`);
+      throw new Error(`${main} did not become healthy:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    url: `ws://127.0.0.1:${options.port}/v1/listen`,
     port: options.port,
     child,
     output: () => output,

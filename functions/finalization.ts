@@ -17,6 +17,7 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
 import { chunksUpTo } from "../shared/audio-format";
+import { queryOf } from "../shared/firestore-query";
 import {
   appliedEventRef,
   type ChunkDoc,
@@ -91,9 +92,8 @@ async function persistedChunks(
   below: number,
 ): Promise<Array<Pick<ChunkDoc, "index" | "end">>> {
   if (below === 0) return [];
-  const snapshot = await conversationRef(db, conversationId)
-    .collection(COLLECTIONS.chunks)
-    .where("index", "<", below)
+  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
+    .filter("index", "<", below)
     .select("index", "end")
     .get();
   return snapshot.docs.map((doc) => doc.data() as Pick<ChunkDoc, "index" | "end">);

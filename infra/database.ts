@@ -5,6 +5,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
+import { FIRESTORE_INDEXES } from "../shared/firestore-indexes";
 import { logicalName } from "./names";
 
 export interface DatabaseSettings {
@@ -33,6 +34,32 @@ export function environmentDatabase(
         : "POINT_IN_TIME_RECOVERY_DISABLED",
     },
     { ...opts, protect: settings.protect },
+  );
+}
+
+/**
+ * The composite indexes the code's queries need, from their one declaration
+ * (shared/firestore-indexes.ts; the query builder refuses a query none of them serves).
+ * Firestore builds an index in minutes; until then its query answers FAILED_PRECONDITION.
+ */
+export function firestoreIndexes(
+  resources: EnvironmentResources,
+  database: gcp.firestore.Database,
+  opts: pulumi.CustomResourceOptions,
+): gcp.firestore.Index[] {
+  return FIRESTORE_INDEXES.map(
+    (index) =>
+      new gcp.firestore.Index(
+        logicalName(resources, "index", index.collection, ...index.fields.map((f) => f.field)),
+        {
+          project: resources.projectId,
+          database: database.name,
+          collection: index.collection,
+          queryScope: "COLLECTION",
+          fields: index.fields.map(({ field, order }) => ({ fieldPath: field, order })),
+        },
+        { ...opts, dependsOn: [database] },
+      ),
   );
 }
 

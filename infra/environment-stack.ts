@@ -15,9 +15,10 @@ import { PIPELINE, type Pipeline } from "../shared/pipeline";
 import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
 import { alertPolicies, notificationChannel } from "./alerts";
 import { apiService } from "./api";
+import { functionBuilds } from "./build";
 import type { AlertChannel, AudioLifecycle, DeployableTuning } from "./config";
 import { environmentDashboard } from "./dashboard";
-import { environmentDatabase } from "./database";
+import { environmentDatabase, firestoreIndexes } from "./database";
 import { deployableSettings } from "./deployable-settings";
 import { type FunctionSource, uploadFunctionSource } from "./function-source";
 import { pubsubServiceAgent, serviceAccounts } from "./identity";
@@ -89,6 +90,7 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       { location: options.firestoreLocation, protect: options.protect },
       child,
     );
+    const indexes = firestoreIndexes(resources, database, child);
     const secret = tokenSecret(resources, { key: options.tokenSigningKey, protect: options.protect }, child);
     const source = uploadFunctionSource(resources, names, options.functionSource, { location: options.region }, child);
     const settings = deployableSettings(resources, bucket, options.tuning);
@@ -99,11 +101,12 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       child,
     );
 
+    const builds = functionBuilds(resources, names, { region: options.region, source }, child);
     const workers = workerFunctions(
       resources,
       names,
-      { region: options.region, accounts, source, settings, pipeline },
-      { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers] },
+      { region: options.region, accounts, source, builds, settings, pipeline },
+      { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...builds.grants] },
     );
     const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region, pipeline }, child);
     const subscriptions = workerSubscriptions(
@@ -131,7 +134,8 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       resources,
       names,
       { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
-      { ...child, dependsOn: [...grants.api, secret.version] },
+      // Its list query fails until its index is built: deploy it once the index exists.
+      { ...child, dependsOn: [...grants.api, secret.version, ...indexes] },
     );
 
     // Watching it: log-based metrics, alert policies on them, one dashboard.

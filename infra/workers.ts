@@ -13,6 +13,7 @@ import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
 import { type FunctionKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
+import type { FunctionBuilds } from "./build";
 import type { DeployableSettings } from "./deployable-settings";
 import type { UploadedFunctionSource } from "./function-source";
 import type { Component, ServiceAccounts } from "./identity";
@@ -75,6 +76,7 @@ export function workerFunctions(
     readonly region: string;
     readonly accounts: ServiceAccounts;
     readonly source: UploadedFunctionSource;
+    readonly builds: FunctionBuilds;
     readonly settings: DeployableSettings;
     readonly pipeline?: Pipeline;
   },
@@ -92,6 +94,9 @@ export function workerFunctions(
         buildConfig: {
           runtime: FUNCTIONS_RUNTIME,
           entryPoint: spec.entryPoint,
+          // Its own least-privilege build account, and the environment's image repository (build.ts).
+          serviceAccount: deps.builds.accounts[spec.function].name,
+          dockerRepository: deps.builds.repository.id,
           source: {
             storageSource: {
               bucket: deps.source.bucket.name,

@@ -91,6 +91,14 @@ export interface DeployableNames {
   };
   /** Holds the zipped function source that Cloud Build reads; nothing of a conversation. */
   readonly functionSourceBucket: string;
+  /** Artifact Registry repository the functions' builds push their images to. */
+  readonly functionImageRepository: string;
+  /** Service account ids the functions' builds run as, one per function. */
+  readonly buildServiceAccounts: {
+    readonly persistAudio: string;
+    readonly processEvents: string;
+    readonly extractSpeakers: string;
+  };
 }
 
 /** Every resource name of one environment in one GCP project. */
@@ -131,6 +139,13 @@ export function environmentResources(environment: EnvironmentName, projectId: st
       },
       services: { ingress: `${prefix}-ingress`, api: `${prefix}-api` },
       functionSourceBucket: `${projectId}-${environment}-functions`,
+      functionImageRepository: `${prefix}-functions`,
+      // "b-": an account id has at most 30 characters.
+      buildServiceAccounts: {
+        persistAudio: `${environment}-b-persist`,
+        processEvents: `${environment}-b-events`,
+        extractSpeakers: `${environment}-b-extract`,
+      },
     },
     monitoring: { metricPrefix: `${prefix}-`, displayPrefix: `tether ${environment}` },
   };

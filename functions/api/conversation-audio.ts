@@ -10,6 +10,7 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
+import { queryOf } from "../../shared/firestore-query";
 import { type ChunkDoc, COLLECTIONS, conversationRef } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { opusChunkSampleCount } from "../../shared/opus-decoder";
@@ -56,9 +57,8 @@ export async function conversationAudio(
   conversationId: string,
   format: { codec: Codec; sampleRate: SampleRate },
 ): Promise<ConversationAudio> {
-  const snapshot = await conversationRef(db, conversationId)
-    .collection(COLLECTIONS.chunks)
-    .orderBy("index")
+  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
+    .order("index")
     .select("index", "object", "end", "final", "bytes", "samples")
     .get();
   const listed = contiguousChunks(snapshot.docs.map((doc) => doc.data() as ListedChunk));

@@ -11,6 +11,7 @@ import { Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import { unitsToMilliseconds } from "../../shared/audio-format";
 import type { Principal } from "../../shared/auth";
+import { queryOf } from "../../shared/firestore-query";
 import { COLLECTIONS, CONVERTERS, type ConversationDoc } from "../../shared/firestore-schema";
 import { conversationIdSchema } from "../../shared/identifiers";
 import { isoTime } from "./conversations";
@@ -74,12 +75,10 @@ export async function listConversations(
   principal: Principal,
   query: { limit: number; cursor: Cursor | undefined },
 ): Promise<ConversationList> {
-  let ref = db
-    .collection(COLLECTIONS.conversations)
-    .withConverter(CONVERTERS.conversation)
-    .where("user_id", "==", principal.userId)
-    .orderBy("created_at", "desc")
-    .orderBy("id", "desc");
+  let ref = queryOf(db.collection(COLLECTIONS.conversations).withConverter(CONVERTERS.conversation))
+    .filter("user_id", "==", principal.userId)
+    .order("created_at", "desc")
+    .order("id", "desc");
   if (query.cursor) ref = ref.startAfter(Timestamp.fromMillis(query.cursor.t), query.cursor.id);
   const snapshot = await ref.limit(query.limit + 1).get();
   const docs = snapshot.docs.slice(0, query.limit);

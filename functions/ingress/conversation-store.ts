@@ -23,6 +23,7 @@ import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
+import { queryOf } from "../../shared/firestore-query";
 import {
   COLLECTIONS,
   type ConversationDoc,
@@ -265,10 +266,9 @@ export class ConversationStore {
     startAfterId: string | undefined,
     limit: number,
   ): Promise<ListedConversation[]> {
-    let query = this.db
-      .collection(COLLECTIONS.conversations)
-      .where("status", "==", status)
-      .orderBy(FieldPath.documentId())
+    let query = queryOf(this.db.collection(COLLECTIONS.conversations))
+      .filter("status", "==", status)
+      .order(FieldPath.documentId())
       .limit(limit);
     if (startAfterId !== undefined) query = query.startAfter(startAfterId);
     const snapshot = await query.get();

@@ -92,6 +92,8 @@ function expectedNamedResources(n: EnvironmentResources, region: string): string
     ...Object.values(n.topics).map((t) => `topic ${p}/${t}`),
     ...Object.values(n.subscriptions).map((s) => `subscription ${p}/${s}`),
     ...Object.values(n.serviceAccounts).map((a) => `service account ${p}/${a}`),
+    ...Object.values(d.buildServiceAccounts).map((a) => `service account ${p}/${a}`),
+    `repository ${p}/${region}/${d.functionImageRepository}`,
     ...Object.values(d.functions).map((f) => `run service ${p}/${region}/${f}`),
     ...Object.values(d.services).map((s) => `run service ${p}/${region}/${s}`),
   ].sort();
@@ -129,6 +131,15 @@ function expectedGrants(n: EnvironmentResources, region: string): string[] {
     `${sa("api")} roles/storage.objectViewer ${bucket}`,
     `${sa("api")} roles/datastore.viewer ${database}`,
     `${sa("api")} roles/secretmanager.secretAccessor ${secret}`,
+    // Each function's build (infra/build.ts).
+    ...Object.values(d.buildServiceAccounts).flatMap((id) => {
+      const build = `serviceAccount:${id}@${p}.iam.gserviceaccount.com`;
+      return [
+        `${build} roles/storage.objectViewer buckets/${d.functionSourceBucket}`,
+        `${build} roles/artifactregistry.writer projects/${p}/locations/${region}/repositories/${d.functionImageRepository}`,
+        `${build} roles/logging.logWriter projects/${p}`,
+      ];
+    }),
     // No subscription dead-letters by itself, so the Pub/Sub agent holds nothing.
   ].sort();
 }
@@ -223,8 +234,10 @@ describe.each(STACKS)("stack %s", (stack) => {
     for (const type of iamTypes) expect(type).toMatch(/IAMMember|IamMember/);
   });
 
-  test("project-level grants are Firestore roles conditioned on exactly this environment's database", () => {
-    const projectGrants = grants(env()).filter((g) => g.target === `projects/${project}`);
+  test("project-level grants are Firestore roles conditioned on exactly this environment's database, and build logs", () => {
+    const projectGrants = grants(env()).filter(
+      (g) => g.target === `projects/${project}` && g.role !== "roles/logging.logWriter",
+    );
     expect(projectGrants.length).toBeGreaterThan(0);
     for (const grant of projectGrants) {
       expect(["roles/datastore.user", "roles/datastore.viewer"]).toContain(grant.role);
@@ -356,7 +369,8 @@ describe.each(STACKS)("stack %s", (stack) => {
     const subscriptions = ofType(env(), TYPES.subscription).map((s) => str(s, "name"));
     expect(Object.values(resolved.subscriptions).sort()).toEqual(subscriptions.sort());
     const accounts = ofType(env(), TYPES.account).map((a) => str(a, "accountId"));
-    expect(Object.values(resolved.serviceAccounts).sort()).toEqual(accounts.sort());
+    const builds = Object.values(resolved.deployables.buildServiceAccounts);
+    expect([...Object.values(resolved.serviceAccounts), ...builds].sort()).toEqual(accounts.sort());
   });
 
   test("the ingress: Cloud Run, 3600 s requests, session affinity, many sockets per instance, public without allUsers", () => {
@@ -384,12 +398,12 @@ describe.each(STACKS)("stack %s", (stack) => {
     for (const fn of ofType(env(), TYPES.function)) expect(plainSettings(fn).TETHER_TOKEN_SECRET).toBeUndefined();
   });
 
-  test("the API: the `api` function served by the functions framework from the same image, as the API account", () => {
+  test("the API: the plain server of functions/api/main.ts from the same image, as the API account", () => {
     const api = byName(TYPES.runService, deployableNames(names()).services.api);
     const main = container(api);
     expect(main.image).toBe(TEST_IMAGE);
-    expect(main.commands).toEqual(["node", "node_modules/.bin/functions-framework"]);
-    expect(main.args).toEqual(["--target=api", "--signature-type=http"]);
+    expect(main.commands).toEqual(["node"]);
+    expect(main.args).toEqual(["dist/functions/api/main.js"]);
     expect(obj(api.inputs.template).serviceAccount).toBe(str(account("api"), "email", "state"));
     expect(api.inputs.invokerIamDisabled).toBe(true);
   });

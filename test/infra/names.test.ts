@@ -23,11 +23,16 @@ test("buckets fit in 63 characters", () => {
   }
 });
 
-test("service account ids fit in 6 to 30 characters", () => {
-  for (const id of Object.values(longest.serviceAccounts)) {
+test("service account ids, the builds' too, fit in 6 to 30 characters", () => {
+  for (const id of [...Object.values(longest.serviceAccounts), ...Object.values(names.buildServiceAccounts)]) {
     expect(id.length).toBeGreaterThanOrEqual(6);
     expect(id.length).toBeLessThanOrEqual(30);
   }
+});
+
+test("the function image repository id fits Artifact Registry's 63 characters", () => {
+  expect(names.functionImageRepository.length).toBeLessThanOrEqual(63);
+  expect(names.functionImageRepository).toMatch(/^[a-z]([a-z0-9-]*[a-z0-9])?$/);
 });
 
 test("two environments never share a deploy name or a logical name", () => {
@@ -35,7 +40,14 @@ test("two environments never share a deploy name or a logical name", () => {
   const prod = environmentResources(parseEnvironmentName("prod"), "tether-shared");
   const all = (r: typeof dev) => {
     const d = deployableNames(r);
-    return [...Object.values(d.functions), ...Object.values(d.services), d.functionSourceBucket, logicalName(r, "x")];
+    return [
+      ...Object.values(d.functions),
+      ...Object.values(d.services),
+      ...Object.values(d.buildServiceAccounts),
+      d.functionSourceBucket,
+      d.functionImageRepository,
+      logicalName(r, "x"),
+    ];
   };
   const devNames = new Set(all(dev));
   expect(all(prod).filter((name) => devNames.has(name))).toEqual([]);

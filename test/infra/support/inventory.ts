@@ -20,12 +20,15 @@ export const TYPES = {
   secretVersion: "gcp:secretmanager/secretVersion:SecretVersion",
   function: "gcp:cloudfunctionsv2/function:Function",
   runService: "gcp:cloudrunv2/service:Service",
+  repository: "gcp:artifactregistry/repository:Repository",
+  firestoreIndex: "gcp:firestore/index:Index",
   topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
   subscriptionIam: "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
   bucketIam: "gcp:storage/bucketIAMMember:BucketIAMMember",
   secretIam: "gcp:secretmanager/secretIamMember:SecretIamMember",
   runServiceIam: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
   projectIam: "gcp:projects/iAMMember:IAMMember",
+  repositoryIam: "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
 } as const;
 
 const IAM_TYPES: ReadonlySet<string> = new Set([
@@ -35,6 +38,7 @@ const IAM_TYPES: ReadonlySet<string> = new Set([
   TYPES.secretIam,
   TYPES.runServiceIam,
   TYPES.projectIam,
+  TYPES.repositoryIam,
 ]);
 
 /** Any resource type that edits an IAM policy, known to this file or not. */
@@ -134,6 +138,8 @@ export function physicalIdentity(record: RecordedResource): string | undefined {
     case TYPES.function:
     case TYPES.runService:
       return `run service ${project}/${str(record, "location")}/${str(record, "name")}`;
+    case TYPES.repository:
+      return `repository ${project}/${str(record, "location")}/${str(record, "repositoryId")}`;
     default:
       return undefined;
   }
@@ -184,6 +190,8 @@ export function grantOf(record: RecordedResource): Grant {
         return full(`projects/${project}/locations/${str(record, "location")}/services`, str(record, "name"));
       case TYPES.projectIam:
         return `projects/${project}`;
+      case TYPES.repositoryIam:
+        return full(`projects/${project}/locations/${str(record, "location")}/repositories`, str(record, "repository"));
       default:
         throw new Error(`unknown IAM resource type ${record.type} (${record.name})`);
     }
@@ -205,6 +213,7 @@ export function ownTargets(recording: EnvironmentRecording): Set<string> {
       case TYPES.secret:
       case TYPES.function:
       case TYPES.runService:
+      case TYPES.repository:
         targets.add(
           record.type === TYPES.function
             ? record.id.replace("/functions/", "/services/") // served by the same-named Cloud Run service
@@ -234,8 +243,9 @@ const PUBLIC_MEMBERS = /^(allUsers|allAuthenticatedUsers)$|^(user|group|domain|p
  * Every way a recording breaks the isolation rules for one environment:
  * - a grant to anyone but the environment's own accounts (or the project's Pub/Sub agent,
  *   only as dead-lettering needs it), or to the public;
- * - a grant on anything but the environment's own topics, subscriptions, bucket, secret and
- *   services; on the project only for Firestore, conditioned on the environment's database;
+ * - a grant on anything but the environment's own topics, subscriptions, buckets, secret,
+ *   services and image repository; on the project only for Firestore, conditioned on the
+ *   environment's database, and Logs Writer for its function builds (infra/build.ts);
  * - any input that names a resource or account of another environment.
  */
 export function isolationViolations(
@@ -254,6 +264,11 @@ export function isolationViolations(
     ),
   );
   const databaseOnly = `resource.name == "projects/${names.projectId}/databases/${names.databaseId}"`;
+  const buildMembers = new Set(
+    Object.values(names.deployables.buildServiceAccounts).map(
+      (id) => `serviceAccount:${id}@${names.projectId}.iam.gserviceaccount.com`,
+    ),
+  );
 
   for (const grant of grants(recording)) {
     const where = `${names.environment}: ${grant.record.name} grants ${grant.role} to ${grant.member} on ${grant.target}`;
@@ -267,9 +282,11 @@ export function isolationViolations(
     }
     if (grant.target === `projects/${names.projectId}`) {
       const firestoreRole = grant.role === "roles/datastore.user" || grant.role === "roles/datastore.viewer";
-      if (!firestoreRole || grant.condition?.expression !== databaseOnly) {
+      const buildLogs =
+        grant.role === "roles/logging.logWriter" && buildMembers.has(grant.member) && grant.condition === undefined;
+      if (!buildLogs && (!firestoreRole || grant.condition?.expression !== databaseOnly)) {
         violations.push(
-          `${where}: a project-wide grant (only Firestore roles conditioned on ${databaseOnly} are allowed)`,
+          `${where}: a project-wide grant (only Firestore roles conditioned on ${databaseOnly}, and Logs Writer for builds, are allowed)`,
         );
       }
     } else if (!targets.has(grant.target)) {

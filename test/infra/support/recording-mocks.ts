@@ -75,6 +75,13 @@ function simulate(type: string, name: string, inputs: Record<string, unknown>): 
         id: `${text(inputs.bucket, "bucket")}-${text(inputs.name, "object name")}`,
         outputs: { generation: 1_700_000_000_000_000, md5hash: shortHash(String(inputs.name)) },
       };
+    case "gcp:artifactregistry/repository:Repository": {
+      const repository = text(inputs.repositoryId, "repositoryId");
+      return {
+        id: `projects/${project}/locations/${text(inputs.location, "location")}/repositories/${repository}`,
+        outputs: { name: repository },
+      };
+    }
     case "gcp:firestore/database:Database":
       return { id: `projects/${project}/databases/${text(inputs.name, "database name")}`, outputs: {} };
     case "gcp:secretmanager/secret:Secret": {

@@ -1,0 +1,97 @@
+/**
+ * The only way tether's code filters or orders a Firestore query: a thin builder whose
+ * `filter`/`order` record the query's shape and, before it runs, check that an index serves
+ * it (shared/firestore-indexes.ts). A unit test keeps Firestore's own `.where(`/`.orderBy(`
+ * out of every other file.
+ *
+ * Production Firestore refuses a query with no index (`FAILED_PRECONDITION`); the emulator
+ * serves it. The check makes every environment refuse it the same way, so a test that runs
+ * a query path fails on a missing index long before a deployment does.
+ */
+import type {
+  CollectionReference,
+  DocumentData,
+  FieldPath,
+  Query,
+  QuerySnapshot,
+  WhereFilterOp,
+} from "@google-cloud/firestore";
+import { describeShape, EQUALITY_OPERATORS, FIRESTORE_INDEXES, indexFor, type QueryShape } from "./firestore-indexes";
+
+export class MissingIndexError extends Error {
+  override name = "MissingIndexError";
+  constructor(readonly shape: QueryShape) {
+    super(
+      `no Firestore index serves the query ${describeShape(shape)}: declare a composite index in ` +
+        "shared/firestore-indexes.ts (infra deploys it), or change the query",
+    );
+  }
+}
+
+/** Throws `MissingIndexError` unless an index serves the shape. */
+export function assertIndexed(shape: QueryShape): void {
+  if (indexFor(shape, FIRESTORE_INDEXES) === undefined) throw new MissingIndexError(shape);
+}
+
+export class IndexedQuery<T extends DocumentData> {
+  private constructor(
+    private readonly query: Query<T>,
+    readonly shape: QueryShape,
+  ) {}
+
+  static of<T extends DocumentData>(collection: CollectionReference<T>): IndexedQuery<T> {
+    return new IndexedQuery(collection, {
+      collection: collection.id,
+      group: false,
+      equalities: [],
+      ranges: [],
+      orders: [],
+    });
+  }
+
+  filter(field: string, op: WhereFilterOp, value: unknown): IndexedQuery<T> {
+    const key = EQUALITY_OPERATORS.has(op) ? "equalities" : "ranges";
+    return new IndexedQuery(this.query.where(field, op, value), {
+      ...this.shape,
+      [key]: [...this.shape[key], field],
+    });
+  }
+
+  order(field: string | FieldPath, direction: "asc" | "desc" = "asc"): IndexedQuery<T> {
+    return new IndexedQuery(this.query.orderBy(field, direction), {
+      ...this.shape,
+      orders: [
+        ...this.shape.orders,
+        { field: field.toString(), order: direction === "asc" ? "ASCENDING" : "DESCENDING" },
+      ],
+    });
+  }
+
+  /** Cursors and limits do not change which index serves the query. */
+  startAfter(...values: unknown[]): IndexedQuery<T> {
+    return new IndexedQuery(this.query.startAfter(...values), this.shape);
+  }
+
+  limit(count: number): IndexedQuery<T> {
+    return new IndexedQuery(this.query.limit(count), this.shape);
+  }
+
+  select(...fields: string[]): IndexedQuery<DocumentData> {
+    return new IndexedQuery(this.query.select(...fields), this.shape);
+  }
+
+  async get(): Promise<QuerySnapshot<T>> {
+    assertIndexed(this.shape);
+    return await this.query.get();
+  }
+
+  async count(): Promise<number> {
+    assertIndexed(this.shape);
+    return (await this.query.count().get()).data().count;
+  }
+}
+
+/** A query on `collection`, checked against the declared indexes when it runs. */
+export function queryOf<T extends DocumentData>(collection: CollectionReference<T>): IndexedQuery<T> {
+  return IndexedQuery.of(collection);
+}

@@ -62,6 +62,12 @@ export interface StackConfig {
   readonly ingressScaling: { readonly minInstances: number; readonly maxInstances: number };
   readonly tuning: DeployableTuning;
   readonly alertChannel: AlertChannel;
+  /**
+   * Whether the alert policies on log-based metrics are deployed. `false` for the first
+   * `pulumi up` on a blank project: Monitoring learns a new log-based metric minutes after
+   * it is created, and a policy naming it fails until then ("Cannot find metric(s)").
+   */
+  readonly alertPolicies: boolean;
 }
 
 /** Every key this program reads, with what a reader of an error message needs to know. */
@@ -82,6 +88,7 @@ export const CONFIG_KEYS = {
   embeddingUrl: "tether:embeddingUrl",
   logLevel: "tether:logLevel",
   alertChannel: "tether:alertChannel",
+  alertPolicies: "tether:alertPolicies",
 } as const;
 
 /** How to set a required key, shown when it is missing. */
@@ -173,6 +180,7 @@ const stackConfigSchema = z
     [CONFIG_KEYS.embeddingUrl]: passThrough("TETHER_EMBEDDING_URL"),
     [CONFIG_KEYS.logLevel]: passThrough("LOG_LEVEL"),
     [CONFIG_KEYS.alertChannel]: alertChannel,
+    [CONFIG_KEYS.alertPolicies]: booleanString.default(true),
   })
   .superRefine((config, context) => {
     const coldline = config[CONFIG_KEYS.audioColdlineAfterDays];
@@ -261,5 +269,6 @@ export function readStackConfig(stack: string, read: ConfigReader, repositoryRoo
     },
     tuning,
     alertChannel: config[CONFIG_KEYS.alertChannel],
+    alertPolicies: config[CONFIG_KEYS.alertPolicies],
   };
 }

@@ -15,6 +15,8 @@ import { PIPELINE, type Pipeline } from "../shared/pipeline";
 import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
 import { alertPolicies, notificationChannel } from "./alerts";
 import { apiService } from "./api";
+import { enableApis } from "./apis";
+import { backlogAlerts } from "./backlog-alerts";
 import { functionBuilds } from "./build";
 import type { AlertChannel, AudioLifecycle, DeployableTuning } from "./config";
 import { environmentDashboard } from "./dashboard";
@@ -52,6 +54,8 @@ export interface EnvironmentOptions {
   readonly tuning: DeployableTuning;
   /** Where the environment's alert policies notify. */
   readonly alertChannel: AlertChannel;
+  /** Deploy the alert policies on log-based metrics (false for a blank project's first `pulumi up`: config.ts). */
+  readonly alertPolicies?: boolean;
   /** The pipeline to deploy (shared/pipeline.ts); tests pass a changed copy. */
   readonly pipeline?: Pipeline;
 }
@@ -75,11 +79,19 @@ export class TetherEnvironment extends pulumi.ComponentResource {
     this.resources = resources;
 
     const provider = environmentProvider(resources, options.region, { parent: this });
-    const child: pulumi.CustomResourceOptions = { parent: this, provider };
+    // Everything waits for the APIs it needs (apis.ts), so a blank project deploys.
+    const apis = enableApis(resources, { parent: this, provider });
+    const child: pulumi.CustomResourceOptions = { parent: this, provider, dependsOn: apis };
+    const after = (...dependsOn: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
+      ...child,
+      dependsOn: [...apis, ...dependsOn],
+    });
+    // Prod's messaging is protected like its data: deleting a topic or subscription loses what it holds.
+    const messaging = { ...child, protect: options.protect };
 
     const accounts = serviceAccounts(resources, child);
     const agent = pubsubServiceAgent(resources, child);
-    const topics = environmentTopics(resources, child);
+    const topics = environmentTopics(resources, messaging);
     const bucket = audioBucket(
       resources,
       { location: options.region, lifecycle: options.audioLifecycle, protect: options.protect },
@@ -106,15 +118,15 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       resources,
       names,
       { region: options.region, accounts, source, builds, settings, pipeline },
-      { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...builds.grants] },
+      after(...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...builds.grants),
     );
     const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region, pipeline }, child);
     const subscriptions = workerSubscriptions(
       resources,
       { topics, workers, accounts, pipeline },
-      { ...child, dependsOn: invokers },
+      { ...after(...invokers), protect: options.protect },
     );
-    const deadLetters = deadLetterStore(resources, topics, child, pipeline);
+    const deadLetters = deadLetterStore(resources, topics, messaging, pipeline);
     grantDeadLettering(resources, { agent, topics, subscriptions, pipeline }, child);
 
     const ingress = ingressService(
@@ -128,20 +140,21 @@ export class TetherEnvironment extends pulumi.ComponentResource {
         tokenSecret: secret,
         scaling: options.ingressScaling,
       },
-      { ...child, dependsOn: [...grants.ingress, secret.version] },
+      after(...grants.ingress, secret.version),
     );
     const api = apiService(
       resources,
       names,
       { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
       // Its list query fails until its index is built: deploy it once the index exists.
-      { ...child, dependsOn: [...grants.api, secret.version, ...indexes] },
+      after(...grants.api, secret.version, ...indexes),
     );
 
     // Watching it: log-based metrics, alert policies on them, one dashboard.
     const metrics = logMetrics(resources, child);
     const channel = notificationChannel(resources, options.alertChannel, child);
-    alertPolicies(resources, { metrics, channel }, child);
+    if (options.alertPolicies ?? true) alertPolicies(resources, { metrics, channel }, child);
+    backlogAlerts(resources, { channel, pipeline }, child);
     environmentDashboard(resources, metrics, child);
 
     this.ingressUrl = ingress.uri.apply((uri) => `${uri.replace(/^https:/, "wss:")}/v1/listen`);

@@ -27,6 +27,7 @@ const environment = new TetherEnvironment({
   ingressScaling: config.ingressScaling,
   tuning: config.tuning,
   alertChannel: config.alertChannel,
+  alertPolicies: config.alertPolicies,
 });
 
 export const environmentName = config.environment;

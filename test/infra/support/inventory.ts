@@ -22,6 +22,7 @@ export const TYPES = {
   runService: "gcp:cloudrunv2/service:Service",
   repository: "gcp:artifactregistry/repository:Repository",
   firestoreIndex: "gcp:firestore/index:Index",
+  projectService: "gcp:projects/service:Service",
   topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
   subscriptionIam: "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
   bucketIam: "gcp:storage/bucketIAMMember:BucketIAMMember",

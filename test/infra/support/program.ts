@@ -40,12 +40,18 @@ export function requiredKeys(projectId: string): Record<string, string> {
 }
 
 /** A stack's validated config: its committed stack file plus the required keys. */
-export async function stackConfig(stack: string, projectId: string, sourceDir: string): Promise<StackConfig> {
+export async function stackConfig(
+  stack: string,
+  projectId: string,
+  sourceDir: string,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<StackConfig> {
   const { readStackConfig } = await import("../../../infra/config");
   const values: Record<string, string> = {
     ...stackConfigValues(stack),
     ...requiredKeys(projectId),
     "tether:functionSourceDir": sourceDir,
+    ...extra,
   };
   return readStackConfig(stack, (key) => values[key], REPOSITORY_ROOT);
 }
@@ -64,6 +70,7 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     ingressScaling: config.ingressScaling,
     tuning: config.tuning,
     alertChannel: config.alertChannel,
+    alertPolicies: config.alertPolicies,
   };
 }
 
@@ -73,16 +80,23 @@ export function environmentOptions(config: StackConfig, functionSource: Function
  * pipeline declaration instead of shared/pipeline.ts's.
  */
 export async function buildEnvironments(
-  stacks: readonly { readonly stack: string; readonly projectId: string; readonly pipeline?: Pipeline }[],
+  stacks: readonly {
+    readonly stack: string;
+    readonly projectId: string;
+    readonly pipeline?: Pipeline;
+    /** Stack config set on top of the stack file and the required keys. */
+    readonly config?: Readonly<Record<string, string>>;
+  }[],
 ): Promise<RecordingMocks> {
   const mocks = new RecordingMocks();
   await pulumi.runtime.setMocks(mocks, "tether", "test", false);
+  mocks.recordOptions();
   const { TetherEnvironment } = await import("../../../infra/environment-stack");
   const { packageFunctionSource } = await import("../../../infra/function-source");
   const sourceDir = functionSourceFixture();
   const source = packageFunctionSource(sourceDir);
-  for (const { stack, projectId, pipeline } of stacks) {
-    const config = await stackConfig(stack, projectId, sourceDir);
+  for (const { stack, projectId, pipeline, config: extra } of stacks) {
+    const config = await stackConfig(stack, projectId, sourceDir, extra);
     new TetherEnvironment({ ...environmentOptions(config, source), ...(pipeline ? { pipeline } : {}) });
   }
   await pulumi.runtime.disconnect();

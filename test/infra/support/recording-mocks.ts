@@ -5,7 +5,7 @@
  * inspected after the program ran.
  */
 import { createHash } from "node:crypto";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 
 export interface RecordedResource {
   readonly type: string;
@@ -18,6 +18,18 @@ export interface RecordedResource {
   readonly id: string;
   /** Inputs plus the simulated computed outputs. */
   readonly state: Readonly<Record<string, unknown>>;
+  /** Registration options the mocks API leaves out (see `RecordingMocks.recordOptions`). */
+  readonly protect: boolean;
+  /** Logical names of the resources it waits for: explicit `dependsOn` and its inputs' resources. */
+  readonly dependencies: readonly string[];
+}
+
+/** What `registerResource` is told beyond the mocks API's arguments. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getProtect(): boolean | undefined;
+  getDependenciesList(): string[];
 }
 
 export const PROVIDER_TYPE = "pulumi:providers:gcp";
@@ -135,13 +147,34 @@ function simulate(type: string, name: string, inputs: Record<string, unknown>): 
 export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   readonly invokes: string[] = [];
+  private readonly options = new Map<string, { protect: boolean; dependencies: string[] }>();
+
+  /**
+   * Call after `setMocks`: also records each resource's `protect` and dependencies, which
+   * Pulumi's mock monitor does not pass to `newResource`, by wrapping its `registerResource`.
+   */
+  recordOptions(): void {
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+      registerResource(request: RegisterRequest, callback: unknown): unknown;
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (request, callback) => {
+      this.options.set(`${request.getType()}::${request.getName()}`, {
+        protect: request.getProtect() ?? false,
+        dependencies: request.getDependenciesList().map((urn) => urn.split("::").pop() ?? urn),
+      });
+      return register(request, callback);
+    };
+  }
 
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     // Inputs arrive deserialised from the wire: a plain JSON-like object.
     const inputs = args.inputs as Record<string, unknown>;
     const { id, outputs } = simulate(args.type, args.name, inputs);
     const state = { ...inputs, ...outputs };
+    const options = this.options.get(`${args.type}::${args.name}`) ?? { protect: false, dependencies: [] };
     this.resources.push({
+      ...options,
       type: args.type,
       name: args.name,
       custom: args.custom ?? true,

@@ -8,9 +8,9 @@
  * instead, so an anonymous 32 MiB POST costs the instance its headers, not its body.
  *
  * The close lingers (RFC 9112 section 9.6): the answer and a FIN go out, nothing more is
- * read, and the socket is destroyed when the client closes or after `LINGER_MS`. Closing at once resets the
- * connection while the client is still sending, and a client whose write fails first never
- * reads the answer it was sent.
+ * read, and the socket is destroyed `LINGER_MS` later. Closing at once resets the connection
+ * while the client is still sending, and a client whose write fails first never reads the
+ * answer it was sent.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";

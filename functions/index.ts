@@ -10,7 +10,7 @@ import * as functions from "@google-cloud/functions-framework";
 import type { PubSubHandler } from "../shared/pubsub-event";
 import { createApiHandler, type RequestHandler } from "./api/router";
 import { runtimeFromProcessEnv } from "./runtime";
-import { WORKERS } from "./workers";
+import { WORKERS, workerFunction } from "./workers";
 
 function lazily<T>(build: () => T): () => T {
   let built: T | undefined;
@@ -21,7 +21,10 @@ function lazily<T>(build: () => T): () => T {
 }
 
 for (const worker of WORKERS) {
-  const handler = lazily<PubSubHandler>(() => worker.create(runtimeFromProcessEnv(worker.name)));
+  const handler = lazily<PubSubHandler>(() => {
+    const runtime = runtimeFromProcessEnv(worker.name);
+    return workerFunction(worker, worker.create(runtime), runtime.logger);
+  });
   functions.cloudEvent<unknown>(worker.name, async (event: functions.CloudEvent<unknown>) => {
     await handler()(event);
   });

@@ -6,7 +6,10 @@
  * The ingress runs either as instance processes behind one front port, as on Cloud Run
  * (`ingressInstances` >= 1, what `npm start` does), or inside this process (the default
  * here: tests read its log lines and start many stacks, and a child costs seconds).
- * The workers and the API of an environment share this process.
+ * The workers run under the functions framework and are pushed to by the emulator
+ * (local/push-delivery.ts), each in its own process (`workerProcesses`, what `npm start`
+ * does) or in this process (the default, where `wrapWorker` can inject faults). The API
+ * shares this process.
  */
 import crypto from "node:crypto";
 import { startApi } from "../functions/api/server";
@@ -17,12 +20,11 @@ import { loadSettings } from "../shared/config";
 import { type EnvironmentName, localProjectId } from "../shared/environment";
 import { createGcpClients } from "../shared/gcp-clients";
 import type { Logger } from "../shared/logger";
-import type { PubSubHandler } from "../shared/pubsub-event";
 import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
 import { type IngressInstance, type IngressInstances, startIngressInstances } from "./ingress-instances";
 import { assertPortFree } from "./ports";
 import { provisionEnvironment } from "./provision";
-import { type Bridge, bridgeSubscription } from "./pubsub-bridge";
+import { startPushedWorkers, type WrapWorker } from "./push-delivery";
 
 export interface LocalStackOptions {
   readonly environments: readonly EnvironmentName[];
@@ -43,14 +45,21 @@ export interface LocalStackOptions {
    */
   readonly ingressInstances?: number;
   /**
-   * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
-   * point name) in the real delivery path, e.g. to slow it down or make it fail.
+   * Each worker in a process of its own, loading the registration that deploys
+   * (functions/index.ts). Not with `wrapWorker` or `workerEmulators`, which act on workers
+   * running in this process.
    */
-  readonly wrapWorker?: (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
+  readonly workerProcesses?: boolean;
+  /**
+   * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
+   * point name) inside the function the framework serves, so a failure answers the push
+   * with a 500 and a slow handler holds the push, e.g. to slow it down or make it fail.
+   */
+  readonly wrapWorker?: WrapWorker;
   /**
    * Fault injection for the chaos run: the emulators the workers' own clients reach, where
    * they differ from `emulators` (e.g. a TCP fault proxy in front of one). The ingress, the
-   * API, provisioning and the Pub/Sub bridge keep the direct endpoints.
+   * API, provisioning and the push configuration keep the direct endpoints.
    */
   readonly workerEmulators?: Partial<EmulatorEndpoints>;
 }
@@ -115,6 +124,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     }
   };
 
+  if (options.workerProcesses && (options.wrapWorker !== undefined || options.workerEmulators !== undefined)) {
+    throw new Error("wrapWorker and workerEmulators act on workers in this process: not with workerProcesses");
+  }
   try {
     const ports = options.environments.map((_, i) =>
       options.basePort === 0
@@ -173,24 +185,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         const clients = workerRuntime.clients;
         stoppers.push(() => clients.close());
       }
-      const bridges: Bridge[] = WORKERS.map((worker) =>
-        bridgeSubscription({
-          pubsub: runtime.clients.pubsub,
-          projectId: runtime.resources.projectId,
-          topic: runtime.resources.topics[worker.topic],
-          subscription: runtime.resources.subscriptions[worker.subscription],
-          handler: (options.wrapWorker ?? ((_w, _e, h) => h))(
-            worker.name,
-            environment,
-            worker.create(forComponent(workerRuntime, worker.name)),
-          ),
-          logger: runtime.logger,
-          ackDeadlineSeconds: worker.worker.delivery.ackDeadlineSeconds,
-        }),
-      );
-      stoppers.push(async () => {
-        await Promise.all(bridges.map((b) => b.close()));
+      const workers = await startPushedWorkers({
+        bindings: WORKERS,
+        runtime,
+        workerRuntime,
+        host,
+        ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),
+        // The worker processes log at the level of the stack's own logger.
+        ...(options.workerProcesses ? { processes: { ...variables, LOG_LEVEL: logger.level } } : {}),
       });
+      stoppers.push(() => workers.close());
 
       const listen = ports[i] ?? { ingress: 0, api: 0 };
       const api: RunningService = await startApi(forComponent(runtime, "api"), {

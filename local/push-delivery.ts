@@ -34,16 +34,17 @@
  * `npm start` does), where the child loads functions/index.ts, the registration that
  * deploys, and serves its target with the same server.
  */
-import type { PubSub } from "@google-cloud/pubsub";
+
 import * as functions from "@google-cloud/functions-framework";
+import type { PubSub } from "@google-cloud/pubsub";
 import type { EnvironmentRuntime } from "../functions/runtime";
 import { forComponent } from "../functions/runtime";
 import { type WorkerBinding, workerFunction } from "../functions/workers";
 import type { EnvironmentName } from "../shared/environment";
 import { pushPath } from "../shared/pipeline";
 import type { PubSubHandler } from "../shared/pubsub-event";
-import { type ServedWorker, serveRegisteredFunction } from "./worker-server";
 import { spawnWorkerProcess } from "./worker-processes";
+import { type ServedWorker, serveRegisteredFunction } from "./worker-server";
 
 export type WrapWorker = (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
 
@@ -93,10 +94,10 @@ export async function startPushedWorkers(options: {
     await Promise.all(pushed.splice(0).map((name) => setPushEndpoint(runtime.clients.pubsub, name, undefined)));
     await Promise.all(served.splice(0).map((worker) => worker.close()));
   };
-  try {
-    for (const binding of options.bindings) {
+  // Each worker starts at once (a process takes a second or two); the first failure stops the rest.
+  const started = await Promise.allSettled(
+    options.bindings.map(async (binding) => {
       const path = pushPath(projectId, runtime.resources.topics[binding.topic]);
-      const ackDeadlineSeconds = binding.worker.delivery.ackDeadlineSeconds;
       let worker: ServedWorker;
       if (options.processes !== undefined) {
         worker = await spawnWorkerProcess({ binding, path, host, env: options.processes, logger: runtime.logger });
@@ -104,6 +105,7 @@ export async function startPushedWorkers(options: {
         const own = forComponent(options.workerRuntime, binding.name);
         const handler = (options.wrapWorker ?? ((_w, _e, h) => h))(binding.name, environment, binding.create(own));
         const target = registerLocally(binding, workerFunction(binding, handler, own.logger));
+        const ackDeadlineSeconds = binding.worker.delivery.ackDeadlineSeconds;
         worker = await serveRegisteredFunction({ target, path, ackDeadlineSeconds, host, port: 0 });
       }
       served.push(worker);
@@ -111,10 +113,12 @@ export async function startPushedWorkers(options: {
       const subscription = runtime.resources.subscriptions[binding.subscription];
       await setPushEndpoint(runtime.clients.pubsub, subscription, `${worker.url}${path}`);
       pushed.push(subscription);
-    }
-  } catch (error) {
+    }),
+  );
+  const failure = started.find((result) => result.status === "rejected");
+  if (failure !== undefined) {
     await close();
-    throw error;
+    throw failure.reason;
   }
   return { urls, close };
 }

@@ -59,7 +59,10 @@ export async function spawnWorkerProcess(options: {
     }
   });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${binding.name} did not start within 30 s`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`worker ${binding.name} did not start within 30 s`)),
+      READY_TIMEOUT_MS,
+    );
     child.on("message", (message) => {
       const reported = portMessage(message);
       if (reported === undefined) return;

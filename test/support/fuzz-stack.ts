@@ -25,7 +25,6 @@ export interface FuzzStack {
   stop(): Promise<void>;
 }
 
-
 /**
  * Worker failures that repeat on redelivery: the same error for the same message twice
  * when it is permanent (it can never succeed), or five times whatever it is.

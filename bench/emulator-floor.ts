@@ -11,10 +11,10 @@
  * FIRESTORE_EMULATOR_HOST).
  */
 import crypto from "node:crypto";
-import { Firestore } from "@google-cloud/firestore";
-import { PubSub } from "@google-cloud/pubsub";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Firestore } from "@google-cloud/firestore";
+import { PubSub } from "@google-cloud/pubsub";
 import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { pushPath } from "../shared/pipeline";
 import { CHUNK_BYTES, CHUNK_SECONDS } from "./realtime-streams";

@@ -155,87 +155,101 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
     const pools = new Map<EnvironmentName, IngressInstances>();
     const listeners: Array<(state: StackState) => void> = [];
-    for (const [i, environment] of options.environments.entries()) {
-      const tokenSecret = crypto.randomBytes(32).toString("base64url");
-      // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
-      const variables = {
-        ...process.env,
-        ...emulatorEnvironment(endpoints),
-        TETHER_BUCKET: undefined,
-        TETHER_ENVIRONMENT: environment,
-        TETHER_PROJECT_ID: localProjectId(environment),
-        TETHER_TOKEN_SECRET: tokenSecret,
-        TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
-        TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
-        LOG_LEVEL: process.env.LOG_LEVEL,
-      };
-      const settings = loadSettings(variables);
-      const runtime = createRuntime(settings, logger);
-      runtimes.set(environment, runtime);
-      stoppers.push(() => runtime.clients.close());
-      await provisionEnvironment(runtime.resources, runtime.clients);
-
-      let workerRuntime = runtime;
-      if (options.workerEmulators !== undefined) {
-        const workerEndpoints = { ...endpoints, ...options.workerEmulators };
-        workerRuntime = {
-          ...runtime,
-          clients: withEmulators(workerEndpoints, () => createGcpClients(runtime.resources)),
+    // The environments start side by side (each spawns processes); the state lists them in order.
+    const entries = await Promise.allSettled(
+      options.environments.map(async (environment, i): Promise<EnvironmentState> => {
+        const tokenSecret = crypto.randomBytes(32).toString("base64url");
+        // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
+        const variables = {
+          ...process.env,
+          ...emulatorEnvironment(endpoints),
+          TETHER_BUCKET: undefined,
+          TETHER_ENVIRONMENT: environment,
+          TETHER_PROJECT_ID: localProjectId(environment),
+          TETHER_TOKEN_SECRET: tokenSecret,
+          TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
+          TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
+          LOG_LEVEL: process.env.LOG_LEVEL,
         };
-        const clients = workerRuntime.clients;
-        stoppers.push(() => clients.close());
-      }
-      const workers = await startPushedWorkers({
-        bindings: WORKERS,
-        runtime,
-        workerRuntime,
-        host,
-        ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),
-        // The worker processes log at the level of the stack's own logger.
-        ...(options.workerProcesses ? { processes: { ...variables, LOG_LEVEL: logger.level } } : {}),
-      });
-      stoppers.push(() => workers.close());
+        const settings = loadSettings(variables);
+        const runtime = createRuntime(settings, logger);
+        runtimes.set(environment, runtime);
+        stoppers.push(() => runtime.clients.close());
+        await provisionEnvironment(runtime.resources, runtime.clients);
 
-      const listen = ports[i] ?? { ingress: 0, api: 0 };
-      const api: RunningService = await startApi(forComponent(runtime, "api"), {
-        host,
-        port: listen.api,
-      });
-      stoppers.push(() => api.close());
-      let ingress: RunningService;
-      const instances = options.ingressInstances ?? 0;
-      if (instances > 0) {
-        const pool = await startIngressInstances({
+        let workerRuntime = runtime;
+        if (options.workerEmulators !== undefined) {
+          const workerEndpoints = { ...endpoints, ...options.workerEmulators };
+          workerRuntime = {
+            ...runtime,
+            clients: withEmulators(workerEndpoints, () => createGcpClients(runtime.resources)),
+          };
+          const clients = workerRuntime.clients;
+          stoppers.push(() => clients.close());
+        }
+        // The workers start while the API and the ingress do: worker processes take seconds.
+        const workersStarting = startPushedWorkers({
+          bindings: WORKERS,
+          runtime,
+          workerRuntime,
           host,
-          port: listen.ingress,
-          count: instances,
-          // The instances log at the level of the stack's own logger.
-          env: { ...variables, LOG_LEVEL: logger.level },
-          logger: runtime.logger.child({ component: "ingress-front" }),
+          ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),
+          // The worker processes log at the level of the stack's own logger.
+          ...(options.workerProcesses ? { processes: { ...variables, LOG_LEVEL: logger.level } } : {}),
         });
-        pools.set(environment, pool);
-        ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
-      } else {
-        ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
-      }
-      stoppers.push(() => ingress.close());
+        const workersStarted = workersStarting.catch(() => undefined); // awaited below
+        stoppers.push(async () => {
+          await (await workersStarted)?.close();
+        });
 
-      const entry: EnvironmentState = {
-        ingress_url: ingress.url,
-        api_url: api.url,
-        project_id: runtime.resources.projectId,
-        bucket: runtime.resources.bucket,
-        token_secret: tokenSecret,
-      };
-      const pool = pools.get(environment);
-      if (pool) {
-        entry.ingress_instances = pool.list();
-        pool.onChange(() => {
-          entry.ingress_instances = pool.list();
-          for (const listener of listeners) listener(state);
+        const listen = ports[i] ?? { ingress: 0, api: 0 };
+        const api: RunningService = await startApi(forComponent(runtime, "api"), {
+          host,
+          port: listen.api,
         });
-      }
-      state.envs[environment] = entry;
+        stoppers.push(() => api.close());
+        let ingress: RunningService;
+        const instances = options.ingressInstances ?? 0;
+        if (instances > 0) {
+          const pool = await startIngressInstances({
+            host,
+            port: listen.ingress,
+            count: instances,
+            // The instances log at the level of the stack's own logger.
+            env: { ...variables, LOG_LEVEL: logger.level },
+            logger: runtime.logger.child({ component: "ingress-front" }),
+          });
+          pools.set(environment, pool);
+          ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
+        } else {
+          ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
+        }
+        stoppers.push(() => ingress.close());
+        await workersStarting;
+
+        const entry: EnvironmentState = {
+          ingress_url: ingress.url,
+          api_url: api.url,
+          project_id: runtime.resources.projectId,
+          bucket: runtime.resources.bucket,
+          token_secret: tokenSecret,
+        };
+        const pool = pools.get(environment);
+        if (pool) {
+          entry.ingress_instances = pool.list();
+          pool.onChange(() => {
+            entry.ingress_instances = pool.list();
+            for (const listener of listeners) listener(state);
+          });
+        }
+        return entry;
+      }),
+    );
+    const failed = entries.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    for (const [i, environment] of options.environments.entries()) {
+      const entry = entries[i];
+      if (entry?.status === "fulfilled") state.envs[environment] = entry.value;
     }
     return {
       state,

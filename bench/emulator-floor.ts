@@ -4,24 +4,25 @@
  * `streams` streams completes one 5 s chunk per 5 s (evenly spread); each chunk is published
  * to a Pub/Sub topic with the ingress's batching settings and, once confirmed, recorded
  * with one Firestore update of its stream's document (as the ingress records a durable
- * position). The topic is either read by nobody, or drained by the local bridge with a
- * handler that does nothing (as `npm start` drains the audio topic).
+ * position). The topic is either read by nobody, or drained by a push subscription to an
+ * endpoint that answers at once (as `npm start` pushes the audio topic to its worker).
  *
  * Runs in the bench process against the bench's emulators (PUBSUB_EMULATOR_HOST,
  * FIRESTORE_EMULATOR_HOST).
  */
 import crypto from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
 import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
-import { bridgeSubscription } from "../local/pubsub-bridge";
-import { createLogger } from "../shared/logger";
+import { pushPath } from "../shared/pipeline";
 import { CHUNK_BYTES, CHUNK_SECONDS } from "./realtime-streams";
 
 export interface FloorOptions {
   readonly streams: number;
   readonly seconds: number;
-  /** The topic is drained by the local bridge (else nobody reads it). */
+  /** The topic is drained by a push subscription (else nobody reads it). */
   readonly subscribed: boolean;
   /** Each confirmed publish is followed by one Firestore update. */
   readonly recordDurable: boolean;
@@ -39,18 +40,21 @@ export async function emulatorFloor(options: FloorOptions): Promise<Floor> {
   const pubsub = new PubSub({ projectId });
   const firestore = new Firestore({ projectId });
   const [topic] = await pubsub.createTopic("chunks");
-  if (options.subscribed) await topic.createSubscription("chunks-sub", { ackDeadlineSeconds: 60 });
-  const bridge = options.subscribed
-    ? bridgeSubscription({
-        pubsub,
-        projectId,
-        topic: "chunks",
-        subscription: "chunks-sub",
-        handler: async () => undefined,
-        logger: createLogger({ level: "warn" }),
-        ackDeadlineSeconds: 60,
+  // A push endpoint that drains the topic as fast as the emulator pushes.
+  const drain = options.subscribed
+    ? http.createServer((req, res) => {
+        req.resume();
+        req.on("end", () => res.writeHead(204).end());
       })
     : undefined;
+  if (drain) {
+    await new Promise<void>((resolve) => drain.listen(0, "127.0.0.1", resolve));
+    const { port } = drain.address() as AddressInfo;
+    await topic.createSubscription("chunks-sub", {
+      ackDeadlineSeconds: 60,
+      pushConfig: { pushEndpoint: `http://127.0.0.1:${port}${pushPath(projectId, "chunks")}` },
+    });
+  }
   const records = firestore.collection("streams");
   if (options.recordDurable) {
     for (let i = 0; i < options.streams; i += 50)
@@ -83,7 +87,10 @@ export async function emulatorFloor(options: FloorOptions): Promise<Floor> {
     );
   }
   await Promise.all(pending);
-  await bridge?.close();
+  if (drain) {
+    await pubsub.subscription("chunks-sub").modifyPushConfig({});
+    await new Promise<void>((resolve) => drain.close(() => resolve()));
+  }
   await Promise.all([pubsub.close(), firestore.terminate()]);
   return { publishMs, totalMs };
 }

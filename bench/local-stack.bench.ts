@@ -1,7 +1,8 @@
 /**
  * The whole local stack as `npm start` runs it (its own emulators, each environment's
- * ingress in a child process behind the environment's URL, the workers, the Pub/Sub bridge
- * and the API in the parent), under the loads a developer puts on it:
+ * ingress in a child process behind the environment's URL, each worker in a process of its
+ * own pushed to by the Pub/Sub emulator, the API in the parent), under the loads a developer
+ * puts on it:
  *
  * 1. 500 concurrent real-time 16 kHz pcm16 streams (100 with `--short`): ack latency beyond
  *    each chunk's last byte, while the workers store the chunks behind the ingress (the
@@ -201,7 +202,7 @@ export async function run(context: BenchContext): Promise<void> {
     const floor = await emulatorFloor({ streams: streamCount, seconds, subscribed, recordDurable: true });
     context.report(
       `baseline: the emulators alone, the chunks of ${streamCount} real-time streams published straight to Pub/Sub ` +
-        `(${subscribed ? "drained by the local bridge, a handler that does nothing" : "to a topic nobody reads"}), each then recorded with one Firestore update: ` +
+        `(${subscribed ? "drained by a push subscription to an endpoint that answers at once" : "to a topic nobody reads"}), each then recorded with one Firestore update: ` +
         `publish + record ${formatDistribution(distribution(floor.totalMs))} (publish ${formatDistribution(distribution(floor.publishMs))})`,
     );
   }
@@ -228,7 +229,7 @@ export async function run(context: BenchContext): Promise<void> {
       return {
         startedAt: Date.now(),
         meter: cpuMeter({
-          "npm start (workers, bridge, API, Storage emulator)": stack.child.pid ?? -1,
+          "npm start (API, Storage emulator)": stack.child.pid ?? -1,
           ...Object.fromEntries(instances.map((instance, i) => [`ingress process ${i + 1}`, instance.pid])),
           ...stackEmulators(stack.state),
         }),

@@ -9,7 +9,7 @@
 import * as functions from "@google-cloud/functions-framework";
 import type { PubSubHandler } from "../shared/pubsub-event";
 import { runtimeFromProcessEnv } from "./runtime";
-import { WORKERS } from "./workers";
+import { WORKERS, workerFunction } from "./workers";
 
 function lazily<T>(build: () => T): () => T {
   let built: T | undefined;
@@ -20,7 +20,10 @@ function lazily<T>(build: () => T): () => T {
 }
 
 for (const worker of WORKERS) {
-  const handler = lazily<PubSubHandler>(() => worker.create(runtimeFromProcessEnv(worker.name)));
+  const handler = lazily<PubSubHandler>(() => {
+    const runtime = runtimeFromProcessEnv(worker.name);
+    return workerFunction(worker, worker.create(runtime), runtime.logger);
+  });
   functions.cloudEvent<unknown>(worker.name, async (event: functions.CloudEvent<unknown>) => {
     await handler()(event);
   });

@@ -2,13 +2,14 @@
  * The Pub/Sub-triggered workers: the handler behind each worker of the pipeline
  * declaration (shared/pipeline.ts), which names its entry point, subscription and topic.
  *
- * `functions/index.ts` registers each handler with the functions framework for Cloud
- * Functions; the local stack's pull bridge (local/pubsub-bridge.ts) invokes the very same
- * handlers from the emulator's subscriptions. Infra wires each subscription to the
- * function of the same declaration.
+ * `functions/index.ts` registers each handler, as `workerFunction` wraps it, with the
+ * functions framework for Cloud Functions; the local stack serves the very same function
+ * under the framework's server, pushed to by the emulator (local/push-delivery.ts). Infra
+ * wires each subscription to the function of the same declaration.
  */
 import { type ComponentKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
-import type { PubSubHandler } from "../shared/pubsub-event";
+import type { Logger } from "../shared/logger";
+import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
 import { createEventsHandler } from "./events/handler";
 import { createExtractSpeakersHandler } from "./extract-speakers/index";
 import { createPersistAudioHandler } from "./persist-audio/handler";
@@ -39,3 +40,36 @@ export function workerBindings(pipeline: Pipeline): WorkerBinding[] {
 }
 
 export const WORKERS: readonly WorkerBinding[] = workerBindings(PIPELINE);
+
+/** The line every failed delivery leaves (the framework itself only prints the stack). */
+export const WORKER_FAILED = "worker failed; message will be redelivered";
+
+/**
+ * A worker's handler as the CloudEvent function the framework serves: a failure is logged
+ * as one structured line naming the message and its conversation, then thrown on, so the
+ * framework answers 500 and Pub/Sub delivers the message again.
+ */
+export function workerFunction(binding: WorkerBinding, handler: PubSubHandler, logger: Logger): PubSubHandler {
+  return async (event) => {
+    try {
+      await handler(event);
+    } catch (error) {
+      let attributes: Readonly<Record<string, string>> = {};
+      try {
+        attributes = decodePubSubEvent(event).attributes;
+      } catch {
+        // A malformed envelope: the handler's own error names it.
+      }
+      logger.warn(
+        {
+          err: error,
+          subscription: binding.subscription,
+          message_id: event.id,
+          conversation_id: attributes.conversation_id ?? null,
+        },
+        WORKER_FAILED,
+      );
+      throw error;
+    }
+  };
+}

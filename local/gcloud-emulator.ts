@@ -32,16 +32,10 @@ const COMPONENT_DIR: Record<GcloudEmulatorKind, string> = {
  *
  * On a 2-core machine the JVM's defaults (the C2 compiler's background threads, G1's
  * concurrent threads) compete with the stack for the cores, and a fresh emulator takes tens
- * of seconds of load to warm up. Measured with bench/emulator-floor.ts at the chunk rate of
- * 1,000 real-time streams, three 11 s runs back to back on fresh emulators, publish-then-
- * record p99: defaults 1,640 / 208 / 164 ms; C1 only 594 / 70 / 60 ms; C1 only with the
- * serial collector 358 / 52 / 51 ms. The emulators' peak throughput is not what limits the
- * stack (the bench's throughput ceiling is measured separately), their latency is.
- *
- * A large initial metaspace spares the Firestore emulator the two full collections its class
- * loading otherwise triggers ("Metadata GC Threshold", 100 to 250 ms each, the second one
- * about 40 s after start, under load). Transparent huge pages make the heap's first touch
- * cheap where page faults are slow (see PUBSUB_EMULATOR_JVM_FLAGS).
+ * of seconds of load to warm up; their latency, not their peak throughput, is what the
+ * stack feels. A large initial metaspace spares the Firestore emulator the full collections
+ * its class loading otherwise triggers under load; transparent huge pages make the heap's
+ * first touch cheap where page faults are slow. Measurements: bench/NOTES.md.
  */
 export const EMULATOR_JVM_FLAGS = [
   "-XX:TieredStopAtLevel=1",
@@ -54,19 +48,12 @@ export const EMULATOR_JVM_FLAGS = [
  * Heap flags for the Pub/Sub emulator's own JVM only (its launcher reads them from
  * CLOUD_PUBSUB_EMULATOR_OPTS; gcloud's short-lived Java version check does not).
  *
- * The emulator (0.8.20) never frees a message: `MessageBacklog.acknowledge` only records
- * the id in an ack set, and nothing removes from the backlog's message map until the
- * subscription is deleted. Under audio load its heap therefore only grows (16 MB/s for 500
- * real-time streams), every young collection copies all the messages published since the
- * last one into the old generation, and that old generation is memory the process touches
- * for the first time, inside the pause. On a machine where a page fault is slow (measured
- * here: 8.4 s to touch 2 GB in 4 KB pages, 0.3 s in huge pages once the kernel has them)
- * those pauses reached 240 to 440 ms every 4 to 5 s. So the heap starts at 1 GB, touched at
- * start in huge pages; messages go straight to the old generation (no copying between
- * survivor spaces); and a small young generation keeps each pause short. Measured with
- * `npm run bench -- local-stack`: the baseline "drained by the local bridge" publish +
- * record p99 went from 277 to 452 ms to 39 to 69 ms (old and new flags alternating, then
- * three more runs of the new), and the emulator's longest pause from 437 ms to 65 ms.
+ * The emulator (0.8.20) never frees a message (an ack only records the id), whether a
+ * subscription is pulled or pushed, so under audio load its heap only grows and each young
+ * collection copies the newest messages into old-generation memory touched for the first
+ * time, inside the pause. So the heap starts at 1 GB, pre-touched; messages go straight to
+ * the old generation; a small young generation keeps each pause short. Measurements:
+ * bench/NOTES.md.
  */
 export const PUBSUB_EMULATOR_JVM_FLAGS = [
   "-Xms1g",
@@ -78,12 +65,8 @@ export const PUBSUB_EMULATOR_JVM_FLAGS = [
 /**
  * Heap flags for the Firestore emulator's JVM (through JAVA_TOOL_OPTIONS: its launcher reads
  * no variable of its own). Every ack waits for a Firestore write, so the emulator's young
- * collections pause the ingress's acks; with the default heap each one also faulted in memory
- * touched for the first time (pauses of 177 and 229 ms measured under the 500-stream load,
- * most of it system time, where 30 to 60 ms was usual). A pre-touched heap with a fixed
- * young generation keeps them at the usual length. Measured with `npm run bench --
- * local-stack`, runs alternating with and without: p99 ack latency 290 / 250 / 214 ms
- * against 309 / 346 / 424 ms.
+ * collections pause the ingress's acks; a pre-touched heap with a fixed young generation
+ * keeps them from faulting in fresh memory inside the pause. Measurements: bench/NOTES.md.
  */
 export const FIRESTORE_EMULATOR_JVM_FLAGS = ["-Xms512m", "-Xmn128m", "-XX:+AlwaysPreTouch"] as const;
 

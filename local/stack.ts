@@ -6,7 +6,10 @@
  * The ingress runs either as instance processes behind one front port, as on Cloud Run
  * (`ingressInstances` >= 1, what `npm start` does), or inside this process (the default
  * here: tests read its log lines and start many stacks, and a child costs seconds).
- * The workers and the API of an environment share this process.
+ * The workers run under the functions framework and are pushed to by the emulator
+ * (local/push-delivery.ts), each in its own process (`workerProcesses`, what `npm start`
+ * does) or in this process (the default, where `wrapWorker` can inject faults). The API
+ * shares this process.
  */
 import crypto from "node:crypto";
 import { startApi } from "../functions/api/server";
@@ -17,12 +20,11 @@ import { loadSettings } from "../shared/config";
 import { type EnvironmentName, localProjectId } from "../shared/environment";
 import { createGcpClients } from "../shared/gcp-clients";
 import type { Logger } from "../shared/logger";
-import type { PubSubHandler } from "../shared/pubsub-event";
 import { type EmulatorEndpoints, type EmulatorPorts, emulatorEnvironment, startEmulators } from "./emulators";
 import { type IngressInstance, type IngressInstances, startIngressInstances } from "./ingress-instances";
 import { assertPortFree } from "./ports";
 import { provisionEnvironment } from "./provision";
-import { type Bridge, bridgeSubscription } from "./pubsub-bridge";
+import { startPushedWorkers, type WrapWorker } from "./push-delivery";
 
 export interface LocalStackOptions {
   readonly environments: readonly EnvironmentName[];
@@ -43,14 +45,21 @@ export interface LocalStackOptions {
    */
   readonly ingressInstances?: number;
   /**
-   * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
-   * point name) in the real delivery path, e.g. to slow it down or make it fail.
+   * Each worker in a process of its own, loading the registration that deploys
+   * (functions/index.ts). Not with `wrapWorker` or `workerEmulators`, which act on workers
+   * running in this process.
    */
-  readonly wrapWorker?: (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
+  readonly workerProcesses?: boolean;
+  /**
+   * Fault injection for tests and the chaos run: wraps each worker's handler (by its entry
+   * point name) inside the function the framework serves, so a failure answers the push
+   * with a 500 and a slow handler holds the push, e.g. to slow it down or make it fail.
+   */
+  readonly wrapWorker?: WrapWorker;
   /**
    * Fault injection for the chaos run: the emulators the workers' own clients reach, where
    * they differ from `emulators` (e.g. a TCP fault proxy in front of one). The ingress, the
-   * API, provisioning and the Pub/Sub bridge keep the direct endpoints.
+   * API, provisioning and the push configuration keep the direct endpoints.
    */
   readonly workerEmulators?: Partial<EmulatorEndpoints>;
 }
@@ -115,6 +124,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     }
   };
 
+  if (options.workerProcesses && (options.wrapWorker !== undefined || options.workerEmulators !== undefined)) {
+    throw new Error("wrapWorker and workerEmulators act on workers in this process: not with workerProcesses");
+  }
   try {
     const ports = options.environments.map((_, i) =>
       options.basePort === 0
@@ -143,95 +155,101 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
     const pools = new Map<EnvironmentName, IngressInstances>();
     const listeners: Array<(state: StackState) => void> = [];
-    for (const [i, environment] of options.environments.entries()) {
-      const tokenSecret = crypto.randomBytes(32).toString("base64url");
-      // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
-      const variables = {
-        ...process.env,
-        ...emulatorEnvironment(endpoints),
-        TETHER_BUCKET: undefined,
-        TETHER_ENVIRONMENT: environment,
-        TETHER_PROJECT_ID: localProjectId(environment),
-        TETHER_TOKEN_SECRET: tokenSecret,
-        TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
-        TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
-        LOG_LEVEL: process.env.LOG_LEVEL,
-      };
-      const settings = loadSettings(variables);
-      const runtime = createRuntime(settings, logger);
-      runtimes.set(environment, runtime);
-      stoppers.push(() => runtime.clients.close());
-      await provisionEnvironment(runtime.resources, runtime.clients);
-
-      let workerRuntime = runtime;
-      if (options.workerEmulators !== undefined) {
-        const workerEndpoints = { ...endpoints, ...options.workerEmulators };
-        workerRuntime = {
-          ...runtime,
-          clients: withEmulators(workerEndpoints, () => createGcpClients(runtime.resources)),
+    // The environments start side by side (each spawns processes); the state lists them in order.
+    const entries = await Promise.allSettled(
+      options.environments.map(async (environment, i): Promise<EnvironmentState> => {
+        const tokenSecret = crypto.randomBytes(32).toString("base64url");
+        // The developer's own TETHER_* variables (e.g. extraction thresholds) apply to every environment.
+        const variables = {
+          ...process.env,
+          ...emulatorEnvironment(endpoints),
+          TETHER_BUCKET: undefined,
+          TETHER_ENVIRONMENT: environment,
+          TETHER_PROJECT_ID: localProjectId(environment),
+          TETHER_TOKEN_SECRET: tokenSecret,
+          TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
+          TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
+          LOG_LEVEL: process.env.LOG_LEVEL,
         };
-        const clients = workerRuntime.clients;
-        stoppers.push(() => clients.close());
-      }
-      const bridges: Bridge[] = WORKERS.map((worker) =>
-        bridgeSubscription({
-          pubsub: runtime.clients.pubsub,
-          projectId: runtime.resources.projectId,
-          topic: runtime.resources.topics[worker.topic],
-          subscription: runtime.resources.subscriptions[worker.subscription],
-          handler: (options.wrapWorker ?? ((_w, _e, h) => h))(
-            worker.name,
-            environment,
-            worker.create(forComponent(workerRuntime, worker.name)),
-          ),
-          logger: runtime.logger,
-          ackDeadlineSeconds: worker.worker.delivery.ackDeadlineSeconds,
-        }),
-      );
-      stoppers.push(async () => {
-        await Promise.all(bridges.map((b) => b.close()));
-      });
+        const settings = loadSettings(variables);
+        const runtime = createRuntime(settings, logger);
+        runtimes.set(environment, runtime);
+        stoppers.push(() => runtime.clients.close());
+        await provisionEnvironment(runtime.resources, runtime.clients);
 
-      const listen = ports[i] ?? { ingress: 0, api: 0 };
-      const api: RunningService = await startApi(forComponent(runtime, "api"), {
-        host,
-        port: listen.api,
-      });
-      stoppers.push(() => api.close());
-      let ingress: RunningService;
-      const instances = options.ingressInstances ?? 0;
-      if (instances > 0) {
-        const pool = await startIngressInstances({
+        let workerRuntime = runtime;
+        if (options.workerEmulators !== undefined) {
+          const workerEndpoints = { ...endpoints, ...options.workerEmulators };
+          workerRuntime = {
+            ...runtime,
+            clients: withEmulators(workerEndpoints, () => createGcpClients(runtime.resources)),
+          };
+          const clients = workerRuntime.clients;
+          stoppers.push(() => clients.close());
+        }
+        // The workers start while the API and the ingress do: worker processes take seconds.
+        const workersStarting = startPushedWorkers({
+          bindings: WORKERS,
+          runtime,
+          workerRuntime,
           host,
-          port: listen.ingress,
-          count: instances,
-          // The instances log at the level of the stack's own logger.
-          env: { ...variables, LOG_LEVEL: logger.level },
-          logger: runtime.logger.child({ component: "ingress-front" }),
+          ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),
+          // The worker processes log at the level of the stack's own logger.
+          ...(options.workerProcesses ? { processes: { ...variables, LOG_LEVEL: logger.level } } : {}),
         });
-        pools.set(environment, pool);
-        ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
-      } else {
-        ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
-      }
-      stoppers.push(() => ingress.close());
+        const workersStarted = workersStarting.catch(() => undefined); // awaited below
+        stoppers.push(async () => {
+          await (await workersStarted)?.close();
+        });
 
-      const entry: EnvironmentState = {
-        ingress_url: ingress.url,
-        api_url: api.url,
-        project_id: runtime.resources.projectId,
-        bucket: runtime.resources.bucket,
-        token_secret: tokenSecret,
-      };
-      const pool = pools.get(environment);
-      if (pool) {
-        entry.ingress_instances = pool.list();
-        pool.onChange(() => {
-          entry.ingress_instances = pool.list();
-          for (const listener of listeners) listener(state);
+        const listen = ports[i] ?? { ingress: 0, api: 0 };
+        const api: RunningService = await startApi(forComponent(runtime, "api"), {
+          host,
+          port: listen.api,
         });
-      }
-      state.envs[environment] = entry;
+        stoppers.push(() => api.close());
+        let ingress: RunningService;
+        const instances = options.ingressInstances ?? 0;
+        if (instances > 0) {
+          const pool = await startIngressInstances({
+            host,
+            port: listen.ingress,
+            count: instances,
+            // The instances log at the level of the stack's own logger.
+            env: { ...variables, LOG_LEVEL: logger.level },
+            logger: runtime.logger.child({ component: "ingress-front" }),
+          });
+          pools.set(environment, pool);
+          ingress = { url: pool.url, port: pool.port, close: () => pool.close() };
+        } else {
+          ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
+        }
+        stoppers.push(() => ingress.close());
+        await workersStarting;
+
+        const entry: EnvironmentState = {
+          ingress_url: ingress.url,
+          api_url: api.url,
+          project_id: runtime.resources.projectId,
+          bucket: runtime.resources.bucket,
+          token_secret: tokenSecret,
+        };
+        const pool = pools.get(environment);
+        if (pool) {
+          entry.ingress_instances = pool.list();
+          pool.onChange(() => {
+            entry.ingress_instances = pool.list();
+            for (const listener of listeners) listener(state);
+          });
+        }
+        return entry;
+      }),
+    );
+    const failed = entries.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    for (const [i, environment] of options.environments.entries()) {
+      const entry = entries[i];
+      if (entry?.status === "fulfilled") state.envs[environment] = entry.value;
     }
     return {
       state,

@@ -191,6 +191,7 @@ async function main(): Promise<void> {
       idleTimeoutSeconds: options["idle-timeout"],
       chunkSeconds: options["chunk-seconds"],
       ingressInstances: options["ingress-instances"],
+      workerProcesses: true,
       logger,
     });
   } catch (error) {

@@ -1,8 +1,8 @@
 /**
  * The process faults of `npm run chaos`. The workers' are injected in the real delivery path through the
  * local stack's `wrapWorker` (local/stack.ts): each delivery is slowed by a random delay,
- * fails at random with a transient gRPC UNAVAILABLE (code 14, so the bridge nacks it and
- * Pub/Sub redelivers), and is delivered 1 to 3 times in all, the extra deliveries
+ * fails at random with a transient gRPC UNAVAILABLE (code 14, so the framework answers
+ * the push 500 and the emulator pushes it again), and is delivered 1 to 3 times in all, the extra deliveries
  * concurrently and after random delays (so out of order). And the ingress: instance
  * processes SIGKILLed at random while clients stream to them. Every choice comes from the
  * run's PRNG.
@@ -27,7 +27,7 @@ export interface FaultCounters {
   /** Errors of the handler itself (not injected), by worker, conversation (when the message names one) and message. */
   handlerErrors: Map<string, number>;
   /**
-   * The extra deliveries still waiting or running. The bridge knows nothing of them, so the
+   * The extra deliveries still waiting or running. The push path knows nothing of them, so the
    * run waits for them (`extraDeliveriesSettled`) before it stops the stack: one that ran on
    * after would meet closed clients.
    */
@@ -98,7 +98,7 @@ export function faultyWorkers(
         counters.duplicates += 1;
         const after = integerBetween(random, 0, options.maxDuplicateDelayMs);
         // A duplicate's failure is like a nacked redelivery whose original already succeeded or
-        // is retried by the bridge: nothing depends on it, it is only counted.
+        // is pushed again: nothing depends on it, it is only counted.
         const delivery = sleep(after)
           .then(() => once(event))
           .catch(() => undefined)

@@ -12,8 +12,9 @@
  *
  * Everything else derives from this module and spells none of these facts again:
  * functions/workers.ts (which handler serves which subscription), infra/ (the subscriptions,
- * functions and IAM grants of a deployed environment), local/provision.ts and the local
- * pull bridge (the same subscriptions on the emulators). The derivations take the
+ * functions and IAM grants of a deployed environment), local/provision.ts and
+ * local/push-delivery.ts (the same subscriptions on the emulators, pushing to the same
+ * functions). The derivations take the
  * declaration as a parameter, so a test can change it and watch all of them change together.
  *
  * Delivery is at least once, unordered and concurrent everywhere: no subscription is
@@ -77,7 +78,7 @@ export interface Access {
   readonly tokenSecret: boolean;
 }
 
-/** A Pub/Sub worker: a Cloud Function pushed to by its subscription (pulled by the local bridge). */
+/** A Pub/Sub worker: a Cloud Function pushed to by its subscription (locally as deployed). */
 export interface WorkerDeclaration extends Access {
   readonly kind: "worker";
   /** The functions-framework target functions/index.ts registers, and the Cloud Function's entry point. */
@@ -237,6 +238,14 @@ export function workerOfSubscription(pipeline: Pipeline, subscription: Subscript
   return workersOf(pipeline).find((worker) => worker.subscription === subscription);
 }
 
+/**
+ * The path of a worker's push endpoint, after the function's URL. The functions framework
+ * turns a Pub/Sub push into a CloudEvent only when the path names the topic this way.
+ */
+export function pushPath(projectId: string, topicName: string): string {
+  return `/projects/${projectId}/topics/${topicName}`;
+}
+
 /** What a subscription is created with at one site. */
 export interface SubscriptionSettings {
   readonly key: SubscriptionKey;
@@ -246,7 +255,7 @@ export interface SubscriptionSettings {
   readonly retry: Backoff | undefined;
   readonly deadLetter: SubscriptionDeclaration["deadLetter"];
   readonly retentionSeconds: number;
-  /** Push to this worker (deployed) / pulled for it by the local bridge; `undefined`: an operator pulls. */
+  /** Pushes to this worker (deployed and local); `undefined`: an operator pulls. */
   readonly worker: WorkerView | undefined;
 }
 

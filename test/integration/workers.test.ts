@@ -1,14 +1,13 @@
 /**
- * The workers behind real Pub/Sub subscriptions (the local stack's pull bridge, the
- * provisioned dead-letter policy), and behind the functions framework as deployed
- * (functions/index.ts).
+ * The workers behind real Pub/Sub push subscriptions (served by the functions framework and
+ * pushed to by the emulator, as the local stack runs them), and behind the functions
+ * framework as deployed (functions/index.ts).
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getTestServer } from "@google-cloud/functions-framework/testing";
-import { forComponent } from "../../functions/runtime";
 import { WORKERS } from "../../functions/workers";
-import { type Bridge, bridgeSubscription } from "../../local/pubsub-bridge";
+import { type PushedWorkers, startPushedWorkers } from "../../local/push-delivery";
 import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
 import { decodePubSubEvent, type PubSubHandler } from "../../shared/pubsub-event";
 import { pullMessages } from "../support/pull";
@@ -35,7 +34,7 @@ import { eventually } from "../support/workers-wait";
 describe("workers on Pub/Sub", () => {
   let env: TestEnvironment;
   let worker: WorkerTestRuntime;
-  let bridges: Bridge[];
+  let workers: PushedWorkers | undefined;
 
   const stream = (conversationId: string, overrides: Partial<ChunkStream> = {}): ChunkStream => ({
     environment: env.resources.environment,
@@ -53,7 +52,7 @@ describe("workers on Pub/Sub", () => {
   const failingEvents = new Map<string, number>();
 
   const failFirst =
-    (name: string, handler: PubSubHandler): PubSubHandler =>
+    (name: string, _environment: string, handler: PubSubHandler): PubSubHandler =>
     async (event) => {
       const id = decodePubSubEvent(event).attributes.conversation_id ?? "";
       const left = failingEvents.get(id) ?? 0;
@@ -70,19 +69,16 @@ describe("workers on Pub/Sub", () => {
     worker = createWorkerTestRuntime(env);
     // Only the workers under test: the extraction request they publish stays in its subscription to be read.
     const underTest = WORKERS.filter((binding) => binding.name === "persistAudio" || binding.name === "processEvents");
-    bridges = underTest.map((binding) =>
-      bridgeSubscription({
-        pubsub: worker.runtime.clients.pubsub,
-        projectId: env.resources.projectId,
-        topic: env.resources.topics[binding.topic],
-        subscription: env.resources.subscriptions[binding.subscription],
-        handler: failFirst(binding.name, binding.create(forComponent(worker.runtime, binding.name))),
-        logger: worker.runtime.logger,
-      }),
-    );
+    workers = await startPushedWorkers({
+      bindings: underTest,
+      runtime: worker.runtime,
+      workerRuntime: worker.runtime,
+      host: "127.0.0.1",
+      wrapWorker: failFirst,
+    });
   });
   afterAll(async () => {
-    await Promise.all((bridges ?? []).map((bridge) => bridge.close()));
+    await workers?.close();
     await worker?.close();
     await env?.close();
   });

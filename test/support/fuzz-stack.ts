@@ -5,6 +5,7 @@
  * repeating on redelivery, and that the ingress and the API still serve.
  */
 import { describeFailure } from "../../functions/failure-kind";
+import { WORKER_FAILED } from "../../functions/workers";
 import { startLocalStack } from "../../local/stack";
 import { parseEnvironmentName } from "../../shared/environment";
 import { apiRequest, checkVisible, type FuzzTarget, playSocket } from "./fuzz-run";
@@ -23,9 +24,6 @@ export interface FuzzStack {
   stillServing(): Promise<void>;
   stop(): Promise<void>;
 }
-
-/** The bridge's line for a delivery whose handler threw (local/pubsub-bridge.ts). */
-const WORKER_FAILED = "worker failed; message will be redelivered";
 
 /**
  * Worker failures that repeat on redelivery: the same error for the same message twice

@@ -1,0 +1,124 @@
+/**
+ * How the local stack feeds its workers: as deployed. Each worker is the function
+ * functions/workers.ts makes of it, served by the functions framework's own server
+ * (local/worker-server.ts), and the emulator's subscription (created from the pipeline
+ * declaration by local/provision.ts, with its ack deadline and local retry policy) pushes
+ * to it at `<url>/projects/P/topics/T`, the path the framework turns into a CloudEvent.
+ * A subscription pushes only while its worker listens: it becomes a push subscription once
+ * the server is up and a pull subscription again before the server stops, so what is
+ * published meanwhile waits in the subscription, and no push reaches a port that another
+ * stack may have taken since.
+ *
+ * Where the emulator's push differs from Pub/Sub's, measured on the Pub/Sub emulator 0.8.20
+ * (test/integration/push-delivery.test.ts checks the first, third and fourth):
+ * - Concurrency: it has at most 2 pushes of a subscription in flight, however long the
+ *   backlog (200 pushes held unanswered: 2 arrived; 300 messages to a 50 ms handler: 8.6 s,
+ *   about 2 at a time). Pub/Sub scales out to as many function instances as the backlog
+ *   needs. Locally a worker drains at most 2 messages per handler time; the chaos run's
+ *   duplicate deliveries (scripts/chaos-faults.ts) add the concurrency the emulator lacks.
+ * - Backoff: a failed push (a non-2xx answer, or a cut connection) comes again after about
+ *   1, 3, 3, 4, 4, 4, 6 s under the local retry policy of 1..10 s; Pub/Sub waits the
+ *   policy's minimum and doubles it up to the maximum. The push body carries no
+ *   `deliveryAttempt`.
+ * - No push timeout: the emulator waits for a push as long as the worker takes (one held
+ *   25 s under a 10 s ack deadline was not pushed again) and meanwhile holds that slot.
+ *   Deployed, Cloud Run ends a request at the function timeout, which equals the ack
+ *   deadline, and Pub/Sub delivers the message again. So the local worker server cuts a
+ *   push connection at the ack deadline itself, and the emulator pushes the message again
+ *   while the first run may go on, as deployed.
+ * - Plain `http` endpoints and no push authentication (Pub/Sub requires https and signs
+ *   each push with the worker's service account).
+ *
+ * Where a worker runs: in this process by default (tests start many stacks, and wrap the
+ * handler to inject faults, `wrapWorker`), or each in its own process (`processes`, what
+ * `npm start` does), where the child loads functions/index.ts, the registration that
+ * deploys, and serves its target with the same server.
+ */
+
+import * as functions from "@google-cloud/functions-framework";
+import type { PubSub } from "@google-cloud/pubsub";
+import type { EnvironmentRuntime } from "../functions/runtime";
+import { forComponent } from "../functions/runtime";
+import { type WorkerBinding, workerFunction } from "../functions/workers";
+import type { EnvironmentName } from "../shared/environment";
+import { pushPath } from "../shared/pipeline";
+import type { PubSubHandler } from "../shared/pubsub-event";
+import { spawnWorkerProcess } from "./worker-processes";
+import { type ServedWorker, serveRegisteredFunction } from "./worker-server";
+
+export type WrapWorker = (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
+
+export interface PushedWorkers {
+  /** Each worker's base URL, by entry point name. */
+  readonly urls: ReadonlyMap<string, string>;
+  /** Stops the pushes, then the workers (each finishes what it was pushed). */
+  close(): Promise<void>;
+}
+
+/** Makes `subscription` push to `endpoint`, or (undefined) a pull subscription again. */
+export async function setPushEndpoint(pubsub: PubSub, subscription: string, endpoint: string | undefined) {
+  await pubsub.subscription(subscription).modifyPushConfig(endpoint === undefined ? {} : { pushEndpoint: endpoint });
+}
+
+let registrations = 0;
+
+/** Registers `fn` with the framework under a name of its own (one process runs many stacks). */
+function registerLocally(binding: WorkerBinding, fn: PubSubHandler): string {
+  registrations += 1;
+  const name = `${binding.name}-local-${registrations}`;
+  functions.cloudEvent<unknown>(name, fn);
+  return name;
+}
+
+/**
+ * Starts each worker of `bindings` for one environment and points its subscription at it.
+ * `processes`: the environment variables of a worker process (its settings), to run each
+ * worker in a process of its own; absent, the workers run in this process on `workerRuntime`.
+ */
+export async function startPushedWorkers(options: {
+  readonly bindings: readonly WorkerBinding[];
+  /** Its Pub/Sub client sets the push endpoints (the direct emulator, never a fault proxy). */
+  readonly runtime: EnvironmentRuntime;
+  /** The runtime in-process workers use (its clients may reach the emulators through a proxy). */
+  readonly workerRuntime: EnvironmentRuntime;
+  readonly host: string;
+  readonly wrapWorker?: WrapWorker;
+  readonly processes?: Readonly<Record<string, string | undefined>>;
+}): Promise<PushedWorkers> {
+  const { runtime, host } = options;
+  const { environment, projectId } = runtime.resources;
+  const pushed: string[] = [];
+  const served: ServedWorker[] = [];
+  const urls = new Map<string, string>();
+  const close = async (): Promise<void> => {
+    await Promise.all(pushed.splice(0).map((name) => setPushEndpoint(runtime.clients.pubsub, name, undefined)));
+    await Promise.all(served.splice(0).map((worker) => worker.close()));
+  };
+  // Each worker starts at once (a process takes a second or two); the first failure stops the rest.
+  const started = await Promise.allSettled(
+    options.bindings.map(async (binding) => {
+      const path = pushPath(projectId, runtime.resources.topics[binding.topic]);
+      let worker: ServedWorker;
+      if (options.processes !== undefined) {
+        worker = await spawnWorkerProcess({ binding, path, host, env: options.processes, logger: runtime.logger });
+      } else {
+        const own = forComponent(options.workerRuntime, binding.name);
+        const handler = (options.wrapWorker ?? ((_w, _e, h) => h))(binding.name, environment, binding.create(own));
+        const target = registerLocally(binding, workerFunction(binding, handler, own.logger));
+        const ackDeadlineSeconds = binding.worker.delivery.ackDeadlineSeconds;
+        worker = await serveRegisteredFunction({ target, path, ackDeadlineSeconds, host, port: 0 });
+      }
+      served.push(worker);
+      urls.set(binding.name, worker.url);
+      const subscription = runtime.resources.subscriptions[binding.subscription];
+      await setPushEndpoint(runtime.clients.pubsub, subscription, `${worker.url}${path}`);
+      pushed.push(subscription);
+    }),
+  );
+  const failure = started.find((result) => result.status === "rejected");
+  if (failure !== undefined) {
+    await close();
+    throw failure.reason;
+  }
+  return { urls, close };
+}

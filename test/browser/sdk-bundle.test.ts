@@ -1,7 +1,7 @@
 /**
  * The end-to-end conversation of test/integration/pipeline.test.ts, streamed by the SDK's
  * browser bundle (client/build/bundle.ts, as shipped in client/dist/browser.mjs) in headless
- * Chromium: the native WebSocket, the token in the `access_token` query, a socket dropped
+ * Chromium: the native WebSocket, the token in `Sec-WebSocket-Protocol`, a socket dropped
  * every 5.3 s of audio. It stays in its environment, plays back byte-exact, a speaker
  * assigned in the last socket to a segment of the first is honoured, both speakers are
  * extracted, and its resume token is refused by the other environment with 4409.

@@ -148,10 +148,11 @@ export async function signAccessToken(
 ): Promise<string> {
   const options = typeof ttlOrOptions === "number" ? { ttlSeconds: ttlOrOptions } : ttlOrOptions;
   const { current } = tokenKeys(keys);
+  const iat = options.claims?.iat;
   return await new SignJWT({ ...options.claims })
     .setProtectedHeader({ alg: "HS256", typ: "JWT", ...(current.kid === undefined ? {} : { kid: current.kid }) })
     .setSubject(userId)
-    .setIssuedAt()
+    .setIssuedAt(typeof iat === "number" ? iat : undefined)
     .setExpirationTime(Math.floor(Date.now() / 1000) + (options.ttlSeconds ?? 3600))
     .sign(keyBytes(current, "access"));
 }

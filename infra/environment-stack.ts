@@ -15,7 +15,7 @@ import { PIPELINE, type Pipeline } from "../shared/pipeline";
 import { grantDataAccess, grantDeadLettering, grantPushInvocation } from "./access";
 import { alertPolicies, notificationChannel } from "./alerts";
 import { apiService } from "./api";
-import type { AlertChannel, AudioLifecycle, DeployableTuning } from "./config";
+import { type AlertChannel, type AudioLifecycle, type DeployableTuning, FIRST_TOKEN_KEY_ID } from "./config";
 import { environmentDashboard } from "./dashboard";
 import { environmentDatabase } from "./database";
 import { deployableSettings } from "./deployable-settings";
@@ -25,7 +25,7 @@ import { ingressService } from "./ingress";
 import { logMetrics } from "./monitoring";
 import { deployableNames } from "./names";
 import { environmentProvider } from "./provider";
-import { tokenSecret } from "./secrets";
+import { type TokenKeyInput, tokenSecret } from "./secrets";
 import { audioBucket } from "./storage";
 import { deadLetterStore, workerSubscriptions } from "./subscriptions";
 import { environmentTopics, type TopicKey } from "./topics";
@@ -41,6 +41,10 @@ export interface EnvironmentOptions {
   readonly image: string;
   /** Mark it secret (`pulumi.secret`): it lands in Secret Manager and in state, encrypted. */
   readonly tokenSigningKey: pulumi.Input<string>;
+  /** The current key's `kid`; default `k1`, the id of a stack's first key. */
+  readonly tokenKeyId?: string;
+  /** The key being retired during a rotation, with its `kid` (infra/README.md). */
+  readonly retiringTokenKey?: TokenKeyInput;
   /** Guard bucket, database and secret against deletion. */
   readonly protect: boolean;
   /** The packed worker source (function-source.ts). */
@@ -89,7 +93,16 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       { location: options.firestoreLocation, protect: options.protect },
       child,
     );
-    const secret = tokenSecret(resources, { key: options.tokenSigningKey, protect: options.protect }, child);
+    const secret = tokenSecret(
+      resources,
+      {
+        current: { keyId: options.tokenKeyId ?? FIRST_TOKEN_KEY_ID, key: options.tokenSigningKey },
+        ...(options.retiringTokenKey === undefined ? {} : { retiring: options.retiringTokenKey }),
+        protect: options.protect,
+      },
+      child,
+    );
+    const keyVersions = [secret.current.version, ...(secret.retiring ? [secret.retiring.version] : [])];
     const source = uploadFunctionSource(resources, names, options.functionSource, { location: options.region }, child);
     const settings = deployableSettings(resources, bucket, options.tuning);
 
@@ -125,13 +138,13 @@ export class TetherEnvironment extends pulumi.ComponentResource {
         tokenSecret: secret,
         scaling: options.ingressScaling,
       },
-      { ...child, dependsOn: [...grants.ingress, secret.version] },
+      { ...child, dependsOn: [...grants.ingress, ...keyVersions] },
     );
     const api = apiService(
       resources,
       names,
       { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
-      { ...child, dependsOn: [...grants.api, secret.version] },
+      { ...child, dependsOn: [...grants.api, ...keyVersions] },
     );
 
     // Watching it: log-based metrics, alert policies on them, one dashboard.

@@ -40,12 +40,18 @@ export function requiredKeys(projectId: string): Record<string, string> {
 }
 
 /** A stack's validated config: its committed stack file plus the required keys. */
-export async function stackConfig(stack: string, projectId: string, sourceDir: string): Promise<StackConfig> {
+export async function stackConfig(
+  stack: string,
+  projectId: string,
+  sourceDir: string,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<StackConfig> {
   const { readStackConfig } = await import("../../../infra/config");
   const values: Record<string, string> = {
     ...stackConfigValues(stack),
     ...requiredKeys(projectId),
     "tether:functionSourceDir": sourceDir,
+    ...extra,
   };
   return readStackConfig(stack, (key) => values[key], REPOSITORY_ROOT);
 }
@@ -57,6 +63,12 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     region: config.region,
     image: config.image,
     tokenSigningKey: pulumi.secret(config.tokenSigningKey),
+    tokenKeyId: config.tokenKeyId,
+    ...(config.retiringTokenKey === undefined
+      ? {}
+      : {
+          retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) },
+        }),
     protect: config.protect,
     functionSource,
     firestoreLocation: config.firestoreLocation,
@@ -73,7 +85,13 @@ export function environmentOptions(config: StackConfig, functionSource: Function
  * pipeline declaration instead of shared/pipeline.ts's.
  */
 export async function buildEnvironments(
-  stacks: readonly { readonly stack: string; readonly projectId: string; readonly pipeline?: Pipeline }[],
+  stacks: readonly {
+    readonly stack: string;
+    readonly projectId: string;
+    readonly pipeline?: Pipeline;
+    /** Config keys set on top of the stack file and the required keys. */
+    readonly config?: Readonly<Record<string, string>>;
+  }[],
 ): Promise<RecordingMocks> {
   const mocks = new RecordingMocks();
   await pulumi.runtime.setMocks(mocks, "tether", "test", false);
@@ -81,8 +99,8 @@ export async function buildEnvironments(
   const { packageFunctionSource } = await import("../../../infra/function-source");
   const sourceDir = functionSourceFixture();
   const source = packageFunctionSource(sourceDir);
-  for (const { stack, projectId, pipeline } of stacks) {
-    const config = await stackConfig(stack, projectId, sourceDir);
+  for (const { stack, projectId, pipeline, config: extra } of stacks) {
+    const config = await stackConfig(stack, projectId, sourceDir, extra);
     new TetherEnvironment({ ...environmentOptions(config, source), ...(pipeline ? { pipeline } : {}) });
   }
   await pulumi.runtime.disconnect();

@@ -79,6 +79,9 @@ describe("the pipeline's conversation through the SDK's browser bundle", () => {
     const [staging, prod] = stack.envs;
     const token = await signAccessToken(envState(staging).token_secret, "user-e2e");
     const audio = Buffer.concat([voiceTrack("kal"), voiceTrack("slt")]);
+    // Every socket the page opens: the access token must be in none of their URLs.
+    const socketUrls: string[] = [];
+    page.on("websocket", (socket) => socketUrls.push(socket.url()));
 
     const run = await page.evaluate(
       async ({ url, token, audioBase64, bytesPerSecond }): Promise<PageRun> => {
@@ -147,6 +150,11 @@ describe("the pipeline's conversation through the SDK's browser bundle", () => {
         bytesPerSecond: BYTES_PER_SECOND,
       },
     );
+    expect(socketUrls.length).toBeGreaterThan(1);
+    for (const url of socketUrls) {
+      expect(url).not.toContain(token);
+      expect(new URL(url).searchParams.has("access_token")).toBe(false);
+    }
     expect(run.environment).toBe(staging);
     expect(run.finalizedPosition).toBe(audio.length);
     expect(run.reconnects).toBeGreaterThanOrEqual(4);

@@ -10,7 +10,7 @@ import type { Codec, SampleRate } from "../shared/codecs";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff";
 import { TetherError } from "./errors";
 import { type SessionConfig, TetherSession } from "./session";
-import type { SocketFactory } from "./socket";
+import type { AuthVia, SocketFactory } from "./socket";
 import type { ConversationLog, ConversationStorage, StoredConversation } from "./store";
 
 type Provider<T> = T | (() => T | Promise<T>);
@@ -26,8 +26,12 @@ export interface ConnectOptions {
   readonly conversationId?: string;
   /** Resume a conversation from an earlier run of the app. */
   readonly resumeToken?: string;
-  /** `query` for platforms that cannot set headers on a WebSocket (browsers). Default: the entry point's. */
-  readonly authVia?: "header" | "query";
+  /**
+   * How the token travels: `header` (Node), `protocol` (browsers: `Sec-WebSocket-Protocol`),
+   * or `query` (only for an ingress older than revision 3: the token lands in URL logs).
+   * Default: the entry point's.
+   */
+  readonly authVia?: AuthVia;
   readonly backoff?: Partial<BackoffPolicy>;
   /** Consecutive failed connection attempts before the session gives up (`unreachable`). Default 20. */
   readonly maxReconnectAttempts?: number;
@@ -82,7 +86,7 @@ export type ResumedConversation =
 /** What an entry point supplies when the caller does not. */
 export interface PlatformDefaults {
   readonly createSocket: SocketFactory;
-  readonly authVia: "header" | "query";
+  readonly authVia: AuthVia;
 }
 
 async function resolve<T>(value: Provider<T>): Promise<T> {

@@ -13,7 +13,7 @@
  * other stop codes the session stops and reports; it never tries another URL.
  *
  * In Node the socket is the `ws` package and the token travels in the `Authorization`
- * header. Browsers use browser/index.ts (native WebSocket, `access_token` query).
+ * header. Browsers use browser/index.ts (native WebSocket, token in `Sec-WebSocket-Protocol`).
  */
 import { entryPoint } from "./connect";
 import { nodeSocketFactory } from "./node-socket";

@@ -7,5 +7,8 @@ import WebSocket from "ws";
 import type { SocketFactory, SocketLike } from "./socket";
 
 /** Node: the `ws` package, without compression (audio does not compress, and it costs 10x). */
-export const nodeSocketFactory: SocketFactory = (url, headers) =>
-  new WebSocket(url, { headers: { ...headers }, perMessageDeflate: false }) as unknown as SocketLike;
+export const nodeSocketFactory: SocketFactory = (url, headers, protocols) =>
+  new WebSocket(url, protocols === undefined ? [] : [...protocols], {
+    headers: { ...headers },
+    perMessageDeflate: false,
+  }) as unknown as SocketLike;

@@ -26,6 +26,7 @@ import {
   type ErrorMessage,
   errorCodeForClose,
   listenQueryString,
+  listenSubprotocols,
   maxAudioFrameBytes,
   type ReadyMessage,
   serverMessageSchema,
@@ -35,7 +36,7 @@ import { TypedEmitter } from "./emitter";
 import { type NotStored, TetherError } from "./errors";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { ReplayBuffer } from "./replay-buffer";
-import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
+import { type AuthVia, SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
 import { type ConversationLog, type StoredConversation, StoreFullError } from "./store";
 
 export interface ReadyEvent {
@@ -77,7 +78,7 @@ export interface SessionEvents extends Record<string, unknown> {
 export interface SessionConfig {
   readonly url: string;
   readonly token: () => Promise<string>;
-  readonly authVia: "header" | "query";
+  readonly authVia: AuthVia;
   readonly codec: Codec;
   readonly sampleRate: SampleRate;
   readonly conversationId: string | undefined;
@@ -344,10 +345,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     });
     const headers: Record<string, string> =
       this.config.authVia === "header" ? { authorization: `Bearer ${accessToken}` } : {};
+    const protocols = this.config.authVia === "protocol" ? listenSubprotocols(accessToken) : undefined;
     const target = `${this.url}${this.url.includes("?") ? "&" : "?"}${query}`;
     let socket: SocketLike;
     try {
-      socket = this.config.createSocket(target, headers);
+      socket = this.config.createSocket(target, headers, protocols);
     } catch (error) {
       this.fail(
         new TetherError("protocol_violation", `cannot open a socket to ${this.url}: ${(error as Error).message}`),

@@ -2,8 +2,8 @@
  * The WebSocket the SDK drives: the WHATWG interface that browsers and React Native
  * provide, which the `ws` package implements too. This file imports nothing, so the
  * session runs anywhere; the Node socket (`ws`, token in the `Authorization` header) is
- * node-socket.ts and the browser's native one is browser/socket.ts (token in the query,
- * as browsers cannot set headers on a WebSocket).
+ * node-socket.ts and the browser's native one is browser/socket.ts (token offered in
+ * `Sec-WebSocket-Protocol`, as browsers cannot set other headers on a WebSocket).
  */
 
 export interface SocketLike {
@@ -22,4 +22,16 @@ export interface SocketLike {
 /** WHATWG readyState values. */
 export const SOCKET_OPEN = 1;
 
-export type SocketFactory = (url: string, headers: Readonly<Record<string, string>>) => SocketLike;
+/**
+ * How the access token travels (PROTOCOL.md section 2): the `Authorization` header (Node),
+ * `Sec-WebSocket-Protocol` (browsers), or the `access_token` query of old clients, which
+ * puts it in URLs that proxies and the platform log: no SDK default uses it.
+ */
+export type AuthVia = "header" | "protocol" | "query";
+
+/** Opens a socket; `protocols` is what to offer in `Sec-WebSocket-Protocol`, when anything. */
+export type SocketFactory = (
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  protocols?: readonly string[],
+) => SocketLike;

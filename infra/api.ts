@@ -11,7 +11,7 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
-import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnv } from "./cloud-run";
+import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnvs } from "./cloud-run";
 import { asContainerEnvs } from "./deployable-settings";
 import { type DeployableNames, logicalName } from "./names";
 
@@ -50,7 +50,7 @@ export function apiService(
             image: deps.image,
             ...apiCommand(),
             ports: { containerPort: CONTAINER_PORT },
-            envs: [...asContainerEnvs(deps.settings), tokenSecretEnv(deps.tokenSecret)],
+            envs: [...asContainerEnvs(deps.settings), ...tokenSecretEnvs(deps.tokenSecret)],
             resources: { limits: { cpu: "1", memory: "512Mi" } },
           },
         ],

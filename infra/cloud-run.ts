@@ -8,9 +8,9 @@
  * this project never grants).
  */
 import type * as gcp from "@pulumi/gcp";
-import { type DeployableSettings, TOKEN_SECRET_VARIABLE } from "./deployable-settings";
+import { type DeployableSettings, TOKEN_KEY_VARIABLES } from "./deployable-settings";
 import type { ServiceAccounts } from "./identity";
-import type { TokenSecret } from "./secrets";
+import type { TokenKeyVersion, TokenSecret } from "./secrets";
 
 /** What both public services are built from. */
 export interface PublicServiceDeps {
@@ -24,10 +24,24 @@ export interface PublicServiceDeps {
 /** The port Cloud Run sends traffic to; it also sets PORT to this value for the container. */
 export const CONTAINER_PORT = 8080;
 
-/** The token-signing key as a Secret Manager reference, pinned to the deployed version. */
-export function tokenSecretEnv(secret: TokenSecret): gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv {
-  return {
-    name: TOKEN_SECRET_VARIABLE,
-    valueSource: { secretKeyRef: { secret: secret.secret.secretId, version: secret.version.version } },
-  };
+/**
+ * The token-signing keys as Secret Manager references, each pinned to its version, with
+ * their key ids (shared/config.ts reads them). A new key set is a new revision: its
+ * instances start with it while the old revision's drain.
+ */
+export function tokenSecretEnvs(secret: TokenSecret): gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] {
+  const ref = (version: TokenKeyVersion) => ({
+    secretKeyRef: { secret: secret.secret.secretId, version: version.version.version },
+  });
+  const { current, retiring } = secret;
+  return [
+    { name: TOKEN_KEY_VARIABLES.secret, valueSource: ref(current) },
+    { name: TOKEN_KEY_VARIABLES.keyId, value: current.keyId },
+    ...(retiring === undefined
+      ? []
+      : [
+          { name: TOKEN_KEY_VARIABLES.retiringSecret, valueSource: ref(retiring) },
+          { name: TOKEN_KEY_VARIABLES.retiringKeyId, value: retiring.keyId },
+        ]),
+  ];
 }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { z } from "zod";
 import { settingsSchema } from "../shared/config";
 import { type EnvironmentName, parseEnvironmentName, projectIdSchema } from "../shared/environment";
+import { keyIdSchema } from "../shared/token-keys";
 
 /** Reads one configuration value by its full key (`gcp:project`, `tether:image`), raw. */
 export type ConfigReader = (key: string) => string | undefined;
@@ -53,6 +54,10 @@ export interface StackConfig {
   readonly image: string;
   /** HS256 key for client and resume tokens. Secret: wrap it with `pulumi.secret`. */
   readonly tokenSigningKey: string;
+  /** Its `kid` (default `k1`). */
+  readonly tokenKeyId: string;
+  /** During a rotation, the previous key and its `kid`: still verified, never used to sign. */
+  readonly retiringTokenKey: { readonly keyId: string; readonly key: string } | undefined;
   /** Guard the data (bucket, database, secret) against deletion. */
   readonly protect: boolean;
   /** Directory holding `dist/`, `package.json` and `package-lock.json` after `npm run build`. */
@@ -76,6 +81,9 @@ export const CONFIG_KEYS = {
   region: "gcp:region",
   image: "tether:image",
   tokenSigningKey: "tether:tokenSigningKey",
+  tokenKeyId: "tether:tokenKeyId",
+  retiringTokenSigningKey: "tether:retiringTokenSigningKey",
+  retiringTokenKeyId: "tether:retiringTokenKeyId",
   protect: "tether:protect",
   functionSourceDir: "tether:functionSourceDir",
   firestoreLocation: "tether:firestoreLocation",
@@ -98,12 +106,23 @@ const HOW_TO_SET: Partial<Record<string, string>> = {
   [CONFIG_KEYS.image]:
     "pulumi config set tether:image <region>-docker.pkg.dev/<project>/<repository>/tether@sha256:<digest>",
   [CONFIG_KEYS.tokenSigningKey]: 'pulumi config set --secret tether:tokenSigningKey "$(openssl rand -base64 48)"',
+  [CONFIG_KEYS.retiringTokenKeyId]:
+    "pulumi config set tether:retiringTokenKeyId <the id the retiring key had as tether:tokenKeyId, e.g. k1>",
   [CONFIG_KEYS.alertChannel]:
     "pulumi config set tether:alertChannel email:<on-call address> (or pubsub:projects/<project>/topics/<topic>)",
 };
 
 /** Keys whose values must never appear in an error message. */
-const SECRET_KEYS: ReadonlySet<string> = new Set([CONFIG_KEYS.tokenSigningKey]);
+const SECRET_KEYS: ReadonlySet<string> = new Set([CONFIG_KEYS.tokenSigningKey, CONFIG_KEYS.retiringTokenSigningKey]);
+
+/** The key id of a stack's first key (and of one deployed before key ids existed). */
+export const FIRST_TOKEN_KEY_ID = "k1";
+
+const signingKey = z.string().min(32, { message: "must be at least 32 characters" });
+
+function retiringTokenKey(keyId: string | undefined, key: string | undefined): StackConfig["retiringTokenKey"] {
+  return keyId === undefined || key === undefined ? undefined : { keyId, key };
+}
 
 const REGION_PATTERN = /^[a-z]+-[a-z]+[0-9]+$/;
 /** registry host, repository path, and a tag or a sha256 digest. */
@@ -167,7 +186,10 @@ const stackConfigSchema = z
     [CONFIG_KEYS.image]: z.string().regex(IMAGE_PATTERN, {
       message: "must be a container image reference with a registry, a repository and a tag or @sha256 digest",
     }),
-    [CONFIG_KEYS.tokenSigningKey]: z.string().min(32, { message: "must be at least 32 characters" }),
+    [CONFIG_KEYS.tokenSigningKey]: signingKey,
+    [CONFIG_KEYS.tokenKeyId]: keyIdSchema.default(FIRST_TOKEN_KEY_ID),
+    [CONFIG_KEYS.retiringTokenSigningKey]: signingKey.optional(),
+    [CONFIG_KEYS.retiringTokenKeyId]: keyIdSchema.optional(),
     [CONFIG_KEYS.protect]: booleanString.default(true),
     [CONFIG_KEYS.functionSourceDir]: z.string().min(1).default("."),
     [CONFIG_KEYS.firestoreLocation]: z.string().min(2).optional(),
@@ -183,6 +205,21 @@ const stackConfigSchema = z
     [CONFIG_KEYS.alertPolicies]: booleanString.default(true),
   })
   .superRefine((config, context) => {
+    const retiringId = config[CONFIG_KEYS.retiringTokenKeyId];
+    if ((config[CONFIG_KEYS.retiringTokenSigningKey] === undefined) !== (retiringId === undefined)) {
+      context.addIssue({
+        code: "custom",
+        path: [CONFIG_KEYS.retiringTokenKeyId],
+        message: `is set together with ${CONFIG_KEYS.retiringTokenSigningKey}, or neither is`,
+      });
+    }
+    if (retiringId !== undefined && retiringId === config[CONFIG_KEYS.tokenKeyId]) {
+      context.addIssue({
+        code: "custom",
+        path: [CONFIG_KEYS.retiringTokenKeyId],
+        message: `must differ from ${CONFIG_KEYS.tokenKeyId}: a rotation gives the new key a new id`,
+      });
+    }
     const coldline = config[CONFIG_KEYS.audioColdlineAfterDays];
     const deletion = config[CONFIG_KEYS.audioDeleteAfterDays];
     if (coldline !== undefined && deletion !== undefined && coldline >= deletion) {
@@ -256,6 +293,11 @@ export function readStackConfig(stack: string, read: ConfigReader, repositoryRoo
     region,
     image: config[CONFIG_KEYS.image],
     tokenSigningKey: config[CONFIG_KEYS.tokenSigningKey],
+    tokenKeyId: config[CONFIG_KEYS.tokenKeyId],
+    retiringTokenKey: retiringTokenKey(
+      config[CONFIG_KEYS.retiringTokenKeyId],
+      config[CONFIG_KEYS.retiringTokenSigningKey],
+    ),
     protect: config[CONFIG_KEYS.protect],
     functionSourceDir: path.resolve(repositoryRoot, config[CONFIG_KEYS.functionSourceDir]),
     firestoreLocation: config[CONFIG_KEYS.firestoreLocation] ?? region,

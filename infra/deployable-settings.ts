@@ -13,8 +13,13 @@ import type { DeployableTuning } from "./config";
 
 export type DeployableSettings = Readonly<Record<string, pulumi.Input<string>>>;
 
-/** The variable that carries the token-signing key, injected from Secret Manager. */
-export const TOKEN_SECRET_VARIABLE = "TETHER_TOKEN_SECRET";
+/** The variables that carry the token-signing keys (from Secret Manager) and their ids (shared/config.ts). */
+export const TOKEN_KEY_VARIABLES = {
+  secret: "TETHER_TOKEN_SECRET",
+  keyId: "TETHER_TOKEN_KID",
+  retiringSecret: "TETHER_TOKEN_RETIRING_SECRET",
+  retiringKeyId: "TETHER_TOKEN_RETIRING_KID",
+} as const;
 
 export function deployableSettings(
   resources: EnvironmentResources,

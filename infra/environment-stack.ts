@@ -18,7 +18,7 @@ import { apiService } from "./api";
 import { enableApis } from "./apis";
 import { backlogAlerts } from "./backlog-alerts";
 import { functionBuilds } from "./build";
-import type { AlertChannel, AudioLifecycle, DeployableTuning } from "./config";
+import { type AlertChannel, type AudioLifecycle, type DeployableTuning, FIRST_TOKEN_KEY_ID } from "./config";
 import { environmentDashboard } from "./dashboard";
 import { environmentDatabase, firestoreIndexes } from "./database";
 import { deployableSettings } from "./deployable-settings";
@@ -28,7 +28,7 @@ import { ingressService } from "./ingress";
 import { logMetrics } from "./monitoring";
 import { deployableNames } from "./names";
 import { environmentProvider } from "./provider";
-import { tokenSecret } from "./secrets";
+import { type TokenKeyInput, tokenSecret } from "./secrets";
 import { audioBucket } from "./storage";
 import { deadLetterStore, workerSubscriptions } from "./subscriptions";
 import { environmentTopics, type TopicKey } from "./topics";
@@ -44,6 +44,10 @@ export interface EnvironmentOptions {
   readonly image: string;
   /** Mark it secret (`pulumi.secret`): it lands in Secret Manager and in state, encrypted. */
   readonly tokenSigningKey: pulumi.Input<string>;
+  /** The current key's `kid`; default `k1`, the id of a stack's first key. */
+  readonly tokenKeyId?: string;
+  /** The key being retired during a rotation, with its `kid` (infra/README.md). */
+  readonly retiringTokenKey?: TokenKeyInput;
   /** Guard bucket, database and secret against deletion. */
   readonly protect: boolean;
   /** The packed worker source (function-source.ts). */
@@ -103,7 +107,16 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       child,
     );
     const indexes = firestoreIndexes(resources, database, child);
-    const secret = tokenSecret(resources, { key: options.tokenSigningKey, protect: options.protect }, child);
+    const secret = tokenSecret(
+      resources,
+      {
+        current: { keyId: options.tokenKeyId ?? FIRST_TOKEN_KEY_ID, key: options.tokenSigningKey },
+        ...(options.retiringTokenKey === undefined ? {} : { retiring: options.retiringTokenKey }),
+        protect: options.protect,
+      },
+      child,
+    );
+    const keyVersions = [secret.current.version, ...(secret.retiring ? [secret.retiring.version] : [])];
     const source = uploadFunctionSource(resources, names, options.functionSource, { location: options.region }, child);
     const settings = deployableSettings(resources, bucket, options.tuning);
 
@@ -140,14 +153,14 @@ export class TetherEnvironment extends pulumi.ComponentResource {
         tokenSecret: secret,
         scaling: options.ingressScaling,
       },
-      after(...grants.ingress, secret.version),
+      after(...grants.ingress, ...keyVersions),
     );
     const api = apiService(
       resources,
       names,
       { region: options.region, image: options.image, accounts, settings, tokenSecret: secret },
       // Its list query fails until its index is built: deploy it once the index exists.
-      after(...grants.api, secret.version, ...indexes),
+      after(...grants.api, ...keyVersions, ...indexes),
     );
 
     // Watching it: log-based metrics, alert policies on them, one dashboard.

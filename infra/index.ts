@@ -20,6 +20,10 @@ const environment = new TetherEnvironment({
   region: config.region,
   image: config.image,
   tokenSigningKey: pulumi.secret(config.tokenSigningKey),
+  tokenKeyId: config.tokenKeyId,
+  ...(config.retiringTokenKey === undefined
+    ? {}
+    : { retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) } }),
   protect: config.protect,
   functionSource: packageFunctionSource(config.functionSourceDir),
   firestoreLocation: config.firestoreLocation,

@@ -17,7 +17,7 @@ import type { EnvironmentRuntime, RunningService } from "../functions/runtime";
 import { signAccessToken } from "../shared/auth";
 import { subscriberClientFor } from "../shared/gcp-clients";
 import { userIdSchema } from "../shared/identifiers";
-import type { Logger } from "../shared/logger";
+import { type Logger, requestPath } from "../shared/logger";
 import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
 import type { StackState } from "./stack";
 
@@ -224,7 +224,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      logger.error({ err: error, path: req.url }, "console request failed");
+      logger.error({ err: error, path: requestPath(req.url) }, "console request failed");
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
       else res.destroy();
     });

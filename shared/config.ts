@@ -8,7 +8,9 @@ import { z } from "zod";
 import { ConfigError } from "./config-error";
 import { type EnvironmentResources, environmentNameSchema, environmentResources, projectIdSchema } from "./environment";
 import { type ExtractionSettings, loadExtractionSettings } from "./extraction-settings";
+import { keyIdSchema, type TokenKeys } from "./token-keys";
 
+const tokenSecret = z.string().min(16, { message: "must be at least 16 characters" });
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
 /** The variables tether reads, with their defaults. */
@@ -21,8 +23,13 @@ export const settingsSchema = z.object({
    * environment's bucket by a configuration slip.
    */
   TETHER_BUCKET: z.string().min(3).optional(),
-  /** HS256 key used to verify client tokens and sign resume tokens. */
-  TETHER_TOKEN_SECRET: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
+  /** HS256 key used to verify client tokens and sign resume tokens (the current key). */
+  TETHER_TOKEN_SECRET: tokenSecret.optional(),
+  /** The current key's `kid` (deployed: always set); tokens without a `kid` verify with the current key. */
+  TETHER_TOKEN_KID: keyIdSchema.optional(),
+  /** A key being retired, with its `kid`: still verified, never used to sign (infra/README.md, rotation). */
+  TETHER_TOKEN_RETIRING_SECRET: tokenSecret.optional(),
+  TETHER_TOKEN_RETIRING_KID: keyIdSchema.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Address the ingress and API listen on (Cloud Run: all interfaces). */
   HOST: z.string().min(1).default("0.0.0.0"),
@@ -39,7 +46,8 @@ export type RawSettings = z.infer<typeof settingsSchema>;
 
 export interface Settings {
   readonly resources: EnvironmentResources;
-  readonly tokenSecret: string | undefined;
+  /** The token-signing keys, when this component was given them. */
+  readonly tokenKeys: TokenKeys | undefined;
   readonly port: number;
   readonly host: string;
   readonly chunkSeconds: number;
@@ -79,9 +87,17 @@ export function loadSettings(source: Source = process.env): Settings {
         `${raw.TETHER_ENVIRONMENT} in project ${raw.TETHER_PROJECT_ID} stores audio only in ${JSON.stringify(resources.bucket)}`,
     );
   }
+  if ((raw.TETHER_TOKEN_RETIRING_SECRET === undefined) !== (raw.TETHER_TOKEN_RETIRING_KID === undefined)) {
+    throw new ConfigError(
+      "Invalid configuration: TETHER_TOKEN_RETIRING_SECRET and TETHER_TOKEN_RETIRING_KID are set together or not at all",
+    );
+  }
+  if (raw.TETHER_TOKEN_RETIRING_KID !== undefined && raw.TETHER_TOKEN_RETIRING_KID === raw.TETHER_TOKEN_KID) {
+    throw new ConfigError("Invalid configuration: TETHER_TOKEN_RETIRING_KID must differ from TETHER_TOKEN_KID");
+  }
   return {
     resources,
-    tokenSecret: raw.TETHER_TOKEN_SECRET,
+    tokenKeys: tokenKeysFrom(raw),
     port: raw.PORT,
     host: raw.HOST,
     chunkSeconds: raw.TETHER_CHUNK_SECONDS,
@@ -92,10 +108,19 @@ export function loadSettings(source: Source = process.env): Settings {
   };
 }
 
-/** For components that sign or verify tokens: the key, or a clear error. */
-export function requireTokenSecret(settings: Settings): string {
-  if (settings.tokenSecret === undefined) {
+function tokenKeysFrom(raw: RawSettings): TokenKeys | undefined {
+  if (raw.TETHER_TOKEN_SECRET === undefined) return undefined;
+  const retiring =
+    raw.TETHER_TOKEN_RETIRING_SECRET === undefined
+      ? []
+      : [{ kid: raw.TETHER_TOKEN_RETIRING_KID, secret: raw.TETHER_TOKEN_RETIRING_SECRET }];
+  return { current: { kid: raw.TETHER_TOKEN_KID, secret: raw.TETHER_TOKEN_SECRET }, retiring };
+}
+
+/** For components that sign or verify tokens: the key set, or a clear error. */
+export function requireTokenKeys(settings: Settings): TokenKeys {
+  if (settings.tokenKeys === undefined) {
     throw new ConfigError("Invalid configuration: TETHER_TOKEN_SECRET is required by this component (it is not set)");
   }
-  return settings.tokenSecret;
+  return settings.tokenKeys;
 }

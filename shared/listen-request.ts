@@ -10,6 +10,16 @@ import type { Codec, SampleRate } from "./audio-format";
 export const PROTOCOL_VERSION = 1;
 export const LISTEN_PATH = "/v1/listen";
 
+/** The subprotocol the ingress selects; a browser offers it with its bearer (PROTOCOL.md section 2). */
+export const LISTEN_SUBPROTOCOL = "tether.v1";
+/** `tether.bearer.<jwt>`: the access token of a client that cannot set headers, outside the URL. */
+export const BEARER_SUBPROTOCOL_PREFIX = "tether.bearer.";
+
+/** What a browser offers in `Sec-WebSocket-Protocol` to authenticate without a URL parameter. */
+export function listenSubprotocols(accessToken: string): string[] {
+  return [LISTEN_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${accessToken}`];
+}
+
 /** Builds the query string a client sends (the SDK, the CLI, tests). */
 export function listenQueryString(query: {
   codec: Codec;

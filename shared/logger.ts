@@ -52,6 +52,14 @@ export function publishFailed(topic: PublishTopic): { readonly log_event: LogEve
   return { log_event: LOG_EVENTS.publishFailed, topic };
 }
 
+/**
+ * The path of a request target without its query, for log lines: a query may carry a
+ * credential (`access_token` of old clients, `resume_token`), and no log line holds one.
+ */
+export function requestPath(target: string | undefined): string {
+  return (target ?? "").split("?", 1)[0] ?? "";
+}
+
 export interface LoggerOptions {
   level?: string;
   /** Where lines go; stdout when omitted. Tests pass a stream to read them back. */

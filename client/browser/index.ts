@@ -1,7 +1,7 @@
 /**
  * tether's client SDK, browser entry point: the same resumable session as in Node, on
- * the browser's own WebSocket, with the access token in the `access_token` query parameter
- * (browsers cannot set WebSocket headers), and helpers that put the microphone or a WAV
+ * the browser's own WebSocket, with the access token offered in `Sec-WebSocket-Protocol`
+ * (browsers cannot set other WebSocket headers; a URL would put it in logs), and helpers that put the microphone or a WAV
  * file into a session. Nothing here imports Node modules or the full schema library.
  *
  *   import { connect, pickCodec, startMicrophone } from "@tether/client";
@@ -37,5 +37,5 @@ export { streamWavFile, type WavStreamOptions } from "./wav-source";
 /** `connect`, `createSession` and `resumeStored` (documented in connect.ts) with the native WebSocket and query auth. */
 export const { connect, createSession, resumeStored } = entryPoint({
   createSocket: browserSocketFactory,
-  authVia: "query",
+  authVia: "protocol",
 });

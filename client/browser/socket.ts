@@ -1,13 +1,14 @@
 /**
  * The SDK's socket in browsers: the native WebSocket. Browsers cannot set headers on a
- * WebSocket, so the browser entry point sends the token as the `access_token` query
- * parameter (PROTOCOL.md section 2) and this factory refuses header authentication.
+ * WebSocket other than the subprotocols it offers, so the browser entry point sends the
+ * token as `tether.bearer.<jwt>` beside `tether.v1` (PROTOCOL.md section 2), never in the
+ * URL, and this factory refuses header authentication.
  */
 import type { SocketFactory, SocketLike } from "../socket";
 
-export const browserSocketFactory: SocketFactory = (url, headers) => {
+export const browserSocketFactory: SocketFactory = (url, headers, protocols) => {
   if (Object.keys(headers).length > 0) {
-    throw new TypeError('a browser WebSocket cannot send headers: use authVia: "query"');
+    throw new TypeError('a browser WebSocket cannot send headers: use authVia: "protocol"');
   }
-  return new WebSocket(url) as unknown as SocketLike;
+  return new WebSocket(url, protocols === undefined ? [] : [...protocols]) as unknown as SocketLike;
 };

@@ -28,6 +28,12 @@ export interface FileStoreOptions {
 }
 
 const SUFFIX = ".tlog";
+/**
+ * A log holds the conversation's resume token (and its audio): only its owner may read
+ * it. Directories the store creates are the owner's alone too.
+ */
+const FILE_MODE = 0o600;
+const DIRECTORY_MODE = 0o700;
 const HEADER = 5;
 enum Kind {
   Meta = 1,
@@ -223,13 +229,13 @@ class FileLog implements ConversationLog {
       ...this.live.map((a) => audioRecord(a.start, a.data)),
     ];
     const bytes = Buffer.concat(parts);
-    const fd = fs.openSync(next, "w");
+    const fd = fs.openSync(next, "w", FILE_MODE);
     fs.writeSync(fd, bytes);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(next, this.file);
     fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, "a");
+    this.fd = fs.openSync(this.file, "a", FILE_MODE);
     this.fileBytes = bytes.length;
   }
 }
@@ -249,10 +255,10 @@ class FileStorage implements ConversationStorage {
   }
 
   async create(meta: StoredMeta): Promise<ConversationLog> {
-    await fs.promises.mkdir(this.directory, { recursive: true });
+    await fs.promises.mkdir(this.directory, { recursive: true, mode: DIRECTORY_MODE });
     const key = `${Date.now().toString(36).padStart(9, "0")}-${randomUUID()}`;
     const file = path.join(this.directory, `${key}${SUFFIX}`);
-    const fd = fs.openSync(file, "a");
+    const fd = fs.openSync(file, "a", FILE_MODE);
     const first = jsonRecord(Kind.Meta, meta);
     fs.writeSync(fd, first);
     fs.fsyncSync(fd);
@@ -278,7 +284,7 @@ class FileStorage implements ConversationStorage {
     const parsed = parseLog(conversation.key, await fs.promises.readFile(file));
     if (parsed === undefined) throw new Error(`the store has no readable record ${conversation.key}`);
     await fs.promises.truncate(file, parsed.validBytes); // drop a record a kill cut short
-    const fd = fs.openSync(file, "a");
+    const fd = fs.openSync(file, "a", FILE_MODE);
     return new FileLog(conversation.key, file, this.fsyncEveryMs, {
       meta: parsed.conversation.meta,
       fd,

@@ -9,9 +9,9 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AuthError, bearerToken, hs256Verifier, type Principal, type TokenVerifier } from "../../shared/auth";
-import { requireTokenSecret } from "../../shared/config";
+import { requireTokenKeys } from "../../shared/config";
 import { conversationIdSchema, parseIdentifier, personIdSchema } from "../../shared/identifiers";
-import type { Logger } from "../../shared/logger";
+import { type Logger, requestPath } from "../../shared/logger";
 import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
@@ -96,7 +96,7 @@ function requestUrl(target: string | undefined): URL | undefined {
 }
 
 export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOptions = {}): RequestHandler {
-  const verifier = options.verifier ?? hs256Verifier(requireTokenSecret(runtime.settings));
+  const verifier = options.verifier ?? hs256Verifier(requireTokenKeys(runtime.settings));
   const db = runtime.clients.firestore;
   const bucket = runtime.clients.bucket;
   const environment = runtime.resources.environment;
@@ -183,7 +183,7 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
     const fields = {
       conversation_id: log.conversation_id,
       method: req.method,
-      path: url?.pathname ?? req.url,
+      path: url?.pathname ?? requestPath(req.url),
       status: res.statusCode,
       range: req.headers.range,
     };

@@ -4,6 +4,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { requestPath } from "../../shared/logger";
 import type { EnvironmentRuntime, RunningService } from "../runtime";
 import { type ApiOptions, createApiHandler } from "./router";
 
@@ -16,7 +17,7 @@ export async function startApi(
   const server = http.createServer((req, res) => {
     // The handler answers every error itself; this only guards against a bug in it.
     handler(req, res).catch((error: unknown) => {
-      runtime.logger.error({ err: error, path: req.url }, "API handler crashed");
+      runtime.logger.error({ err: error, path: requestPath(req.url) }, "API handler crashed");
       res.destroy();
     });
   });

@@ -10,14 +10,15 @@
  *    and must hear "wrong environment" (reconnect where you belong), not "unauthorized"
  *    (fetch a new token and retry here). Only the token's claim is reported back; the
  *    token is never accepted.
- * 3. The access token (4401: missing, forged, expired, not yet valid, or without `sub` or
- *    `exp`), whether its `sub` can be stored as a user id (4400 naming `sub`: every store
- *    must hold it, see shared/identifiers.ts), then the resume token's signature with this
- *    environment's key (4401), then that it was issued to the same user (4403).
+ * 3. The access token, from the `Authorization` header, the `Sec-WebSocket-Protocol` offer
+ *    (`tether.bearer.<jwt>`) or the `access_token` query of old clients (4401: missing,
+ *    forged, expired, not yet valid, a resume token, or without `sub` or `exp`), whether its `sub` can be stored as a user id (4400 naming `sub`: every store
+ *    must hold it, see shared/identifiers.ts), then the resume token's kind and signature with
+ *    one of this environment's keys (4401), then that it was issued to the same user (4403).
  */
 import type { IncomingMessage } from "node:http";
 import { chunkSizeUnits } from "../../shared/audio-format";
-import { AuthError, bearerToken, checkResumeToken, type TokenVerifier } from "../../shared/auth";
+import { AuthError, bearerToken, checkResumeToken, type TokenKeys, type TokenVerifier } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { parseIdentifier } from "../../shared/identifiers";
 import { parseListenQuery } from "../../shared/protocol";
@@ -27,8 +28,8 @@ import { ProtocolError } from "./protocol-error";
 
 export interface HandshakeConfig {
   readonly environment: EnvironmentName;
-  /** Signs and verifies resume tokens. */
-  readonly tokenSecret: string;
+  /** Sign (the current key) and verify (any of them, by `kid`) resume tokens. */
+  readonly tokenKeys: TokenKeys;
   readonly verifier: TokenVerifier;
   readonly chunkSeconds: number;
 }
@@ -54,7 +55,7 @@ export async function authorizeUpgrade(
   const resume =
     query.resumeToken === undefined
       ? undefined
-      : await checkResumeToken(config.tokenSecret, query.resumeToken, config.environment);
+      : await checkResumeToken(config.tokenKeys, query.resumeToken, config.environment);
   if (resume !== undefined && !resume.ok && resume.reason === "wrong_environment") {
     throw new ProtocolError(
       "wrong_environment",
@@ -65,7 +66,8 @@ export async function authorizeUpgrade(
 
   let subject: string;
   try {
-    subject = (await config.verifier.verify(bearerToken(request.headers.authorization, query.accessToken))).userId;
+    const { authorization, "sec-websocket-protocol": protocols } = request.headers;
+    subject = (await config.verifier.verify(bearerToken(authorization, query.accessToken, protocols))).userId;
   } catch (error) {
     if (error instanceof AuthError) throw new ProtocolError("unauthorized", `access token refused: ${error.message}`);
     throw error;

@@ -15,8 +15,8 @@ import type { AddressInfo, Socket } from "node:net";
 import { Timestamp } from "@google-cloud/firestore";
 import { WebSocketServer } from "ws";
 import { hs256Verifier, type TokenVerifier } from "../../shared/auth";
-import { requireTokenSecret } from "../../shared/config";
-import { LISTEN_PATH } from "../../shared/protocol";
+import { requireTokenKeys } from "../../shared/config";
+import { LISTEN_PATH, LISTEN_SUBPROTOCOL } from "../../shared/protocol";
 import type { EnvironmentRuntime, RunningService } from "../runtime";
 import { ConversationRegistry } from "./conversation-registry";
 import { ConversationStore } from "./conversation-store";
@@ -60,7 +60,8 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
   const { settings, resources, clients, logger } = runtime;
   const environment = resources.environment;
   const limits: IngressLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const tokenSecret = requireTokenSecret(settings);
+  const tokenKeys = requireTokenKeys(settings);
+  const verifier = options.verifier ?? hs256Verifier(tokenKeys);
   const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now());
   const publisher = options.publisher?.(runtime) ?? new IngressPublisher(clients.pubsub, resources);
   const budget = new PublishBudget(limits.maxInFlightBytes);
@@ -94,6 +95,8 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     maxPayload: limits.maxMessageBytes,
     perMessageDeflate: false,
     clientTracking: false,
+    // A browser offers `tether.v1` and `tether.bearer.<jwt>`: answer `tether.v1`, never echo the credential.
+    handleProtocols: (offered) => (offered.has(LISTEN_SUBPROTOCOL) ? LISTEN_SUBPROTOCOL : false),
   });
 
   const server = http.createServer((req, res) => {
@@ -132,8 +135,8 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
         environment,
         handshake: {
           environment,
-          tokenSecret,
-          verifier: options.verifier ?? hs256Verifier(tokenSecret),
+          tokenKeys,
+          verifier,
           chunkSeconds: settings.chunkSeconds,
         },
         registry,

@@ -186,7 +186,7 @@ export class SocketSession implements AttachedSocket {
       this.acked = opened.durablePosition;
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
-      const resumeToken = await signResumeToken(this.deps.handshake.tokenSecret, {
+      const resumeToken = await signResumeToken(this.deps.handshake.tokenKeys, {
         environment: this.deps.environment,
         conversationId: opened.conversationId,
         userId: opened.userId,

@@ -1,7 +1,7 @@
 /**
  * The end-to-end conversation of test/integration/pipeline.test.ts, streamed by the SDK's
  * browser bundle (client/build/bundle.ts, as shipped in client/dist/browser.mjs) in headless
- * Chromium: the native WebSocket, the token in the `access_token` query, a socket dropped
+ * Chromium: the native WebSocket, the token in `Sec-WebSocket-Protocol`, a socket dropped
  * every 5.3 s of audio. It stays in its environment, plays back byte-exact, a speaker
  * assigned in the last socket to a segment of the first is honoured, both speakers are
  * extracted, and its resume token is refused by the other environment with 4409.
@@ -79,6 +79,9 @@ describe("the pipeline's conversation through the SDK's browser bundle", () => {
     const [staging, prod] = stack.envs;
     const token = await signAccessToken(envState(staging).token_secret, "user-e2e");
     const audio = Buffer.concat([voiceTrack("kal"), voiceTrack("slt")]);
+    // Every socket the page opens: the access token must be in none of their URLs.
+    const socketUrls: string[] = [];
+    page.on("websocket", (socket) => socketUrls.push(socket.url()));
 
     const run = await page.evaluate(
       async ({ url, token, audioBase64, bytesPerSecond }): Promise<PageRun> => {
@@ -147,6 +150,11 @@ describe("the pipeline's conversation through the SDK's browser bundle", () => {
         bytesPerSecond: BYTES_PER_SECOND,
       },
     );
+    expect(socketUrls.length).toBeGreaterThan(1);
+    for (const url of socketUrls) {
+      expect(url).not.toContain(token);
+      expect(new URL(url).searchParams.has("access_token")).toBe(false);
+    }
     expect(run.environment).toBe(staging);
     expect(run.finalizedPosition).toBe(audio.length);
     expect(run.reconnects).toBeGreaterThanOrEqual(4);

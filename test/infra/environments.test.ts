@@ -151,7 +151,9 @@ function plainSettings(record: RecordedResource): Record<string, string> {
   }
   const container = (obj(record.inputs.template).containers as Record<string, unknown>[])[0] ?? {};
   const envs = container.envs as { name: string; value?: string }[];
-  return Object.fromEntries(envs.filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+  // The token key ids are the token services' own (checked with their keys below).
+  const shared = envs.filter((e) => e.value !== undefined && !e.name.startsWith("TETHER_TOKEN_"));
+  return Object.fromEntries(shared.map((e) => [e.name, e.value as string]));
 }
 
 function container(service: RecordedResource): Record<string, unknown> {
@@ -390,9 +392,10 @@ describe.each(STACKS)("stack %s", (stack) => {
   test("the ingress and the API read the token key from this environment's secret", () => {
     for (const service of ofType(env(), TYPES.runService)) {
       const envs = container(service).envs as Record<string, unknown>[];
-      const secret = envs.filter((e) => e.name === "TETHER_TOKEN_SECRET");
-      expect(secret).toEqual([
+      const keys = envs.filter((e) => String(e.name).startsWith("TETHER_TOKEN_"));
+      expect(keys).toEqual([
         { name: "TETHER_TOKEN_SECRET", valueSource: { secretKeyRef: { secret: names().tokenSecret, version: "1" } } },
+        { name: "TETHER_TOKEN_KID", value: "k1" },
       ]);
     }
     for (const fn of ofType(env(), TYPES.function)) expect(plainSettings(fn).TETHER_TOKEN_SECRET).toBeUndefined();

@@ -107,6 +107,29 @@ describe("readStackConfig", () => {
     expect(message).not.toContain("hunter2");
   });
 
+  test("a rotation: the retiring key needs its own id, and its value is never printed", () => {
+    const retiring = { "tether:retiringTokenSigningKey": "old-secret-".padEnd(40, "o") };
+    expect(readStackConfig("dev", read(valid), REPOSITORY_ROOT)).toMatchObject({
+      tokenKeyId: "k1",
+      retiringTokenKey: undefined,
+    });
+    const rotating = { ...valid, ...retiring, "tether:tokenKeyId": "k2", "tether:retiringTokenKeyId": "k1" };
+    expect(readStackConfig("dev", read(rotating), REPOSITORY_ROOT)).toMatchObject({
+      tokenKeyId: "k2",
+      retiringTokenKey: { keyId: "k1", key: "old-secret-".padEnd(40, "o") },
+    });
+    const noId = errorOf(() => readStackConfig("dev", read({ ...valid, ...retiring }), REPOSITORY_ROOT)).message;
+    expect(noId).toContain("tether:retiringTokenKeyId is not set: run `pulumi config set tether:retiringTokenKeyId");
+    const sameId = errorOf(() =>
+      readStackConfig("dev", read({ ...valid, ...retiring, "tether:retiringTokenKeyId": "k1" }), REPOSITORY_ROOT),
+    ).message;
+    expect(sameId).toContain("tether:retiringTokenKeyId must differ from tether:tokenKeyId");
+    const short = errorOf(() =>
+      readStackConfig("dev", read({ ...rotating, "tether:retiringTokenSigningKey": "old-short" }), REPOSITORY_ROOT),
+    ).message;
+    expect(short).not.toContain("old-short");
+  });
+
   test("an image without a registry, tag or digest is refused", () => {
     expect(
       errorOf(() => readStackConfig("dev", read({ ...valid, "tether:image": "tether" }), REPOSITORY_ROOT)).message,

@@ -17,6 +17,8 @@ import http from "node:http";
 import WebSocket from "ws";
 import type { SegmentView } from "../../functions/api/conversations";
 import { checkOpusPacket } from "../../shared/opus-packet";
+import { listenSubprotocols } from "../../shared/protocol";
+import { keyBytes } from "../../shared/token-keys";
 import { WAV_HEADER_BYTES } from "../../shared/wav";
 import {
   type Action,
@@ -49,13 +51,24 @@ export function buildToken(
   const payload: Record<string, unknown> = {};
   if (t.sub !== null) payload.sub = t.sub;
   if (t.exp === "future") payload.exp = nowSeconds + 600;
-  if (t.exp === "past") payload.exp = nowSeconds - 30;
+  if (t.exp === "past") payload.exp = nowSeconds - 120;
+  if (t.exp === "skew_in") payload.exp = nowSeconds - 10;
   if (t.exp === "string") payload.exp = String(nowSeconds + 600);
   if (t.nbf === "past") payload.nbf = nowSeconds - 60;
+  if (t.nbf === "skew_in") payload.nbf = nowSeconds + 10;
+  if (t.nbf === "skew_out") payload.nbf = nowSeconds + 60;
   if (t.nbf === "future") payload.nbf = nowSeconds + 300;
+  if (t.iat === "now") payload.iat = nowSeconds;
+  if (t.iat === "skew_in") payload.iat = nowSeconds + 10;
+  if (t.iat === "skew_out") payload.iat = nowSeconds + 60;
+  const resume = t.kind === "resume";
+  if (resume) Object.assign(payload, { typ: "tether-resume", cid: "fuzz-conversation" });
+  const kid = { absent: undefined, unknown: "k-unknown", malformed: "../\u0000kid" }[t.kid ?? "absent"];
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const input = `${b64({ alg: t.alg, typ: "JWT" })}.${b64(payload)}`;
-  const key = t.key === "environment" ? secret : "another-environment-key-0123456789";
+  const input = `${b64({ alg: t.alg, typ: "JWT", ...(kid === undefined ? {} : { kid }) })}.${b64(payload)}`;
+  const environmentKey = t.key === "environment" ? secret : "another-environment-key-0123456789";
+  // A resume token is signed with the key derived for resume tokens (shared/token-keys.ts).
+  const key = resume ? Buffer.from(keyBytes({ kid: undefined, secret: environmentKey }, "resume")) : environmentKey;
   const signature =
     t.alg === "none"
       ? ""
@@ -125,7 +138,8 @@ export async function playSocket(target: FuzzTarget, raw: SocketCase): Promise<S
   url.search = queryParams(c, token).toString();
   const headers: Record<string, string> = {};
   if (c.token.delivery === "header" && token !== undefined) headers.authorization = `Bearer ${token}`;
-  const ws = new WebSocket(url, { headers });
+  const protocols = c.token.delivery === "protocol" && token !== undefined ? listenSubprotocols(token) : [];
+  const ws = new WebSocket(url, protocols, { headers });
   const observed: Observed = { messages: [] };
   const fail = (what: string): never => {
     throw new Error(`${what}\n${describe(c, observed)}`);

@@ -20,15 +20,28 @@ import { clientMessageSchema, MAX_TEXT_FRAME_BYTES } from "../../shared/protocol
 
 // ---------------------------------------------------------------- the case
 
+/**
+ * A token. Clock values are relative to the ingress's clock: `skew_in` is within the 30 s
+ * tolerance (`nbf`/`iat` 10 s ahead, `exp` 10 s ago: accepted), `skew_out` beyond it (60 s).
+ */
 export interface TokenCase {
-  readonly delivery: "header" | "query" | "none";
+  /** `protocol`: `Sec-WebSocket-Protocol` (`tether.bearer.<jwt>`), as browsers send it. */
+  readonly delivery: "header" | "query" | "protocol" | "none";
   readonly alg: "HS256" | "HS512" | "none";
   readonly key: "environment" | "other";
+  /** `resume`: a resume token's claims and key, presented as the access token. Default `access`. */
+  readonly kind?: "access" | "resume";
+  /** The header's `kid`: none (the current key), one the environment does not hold, or a malformed one. */
+  readonly kid?: "absent" | "unknown" | "malformed";
   /** `null`: no `sub` claim. A number: a `sub` of the wrong type. */
   readonly sub: string | number | null;
-  readonly exp: "future" | "past" | "absent" | "string";
-  readonly nbf: "absent" | "past" | "future";
+  readonly exp: "future" | "past" | "absent" | "string" | "skew_in";
+  readonly nbf: "absent" | "past" | "future" | "skew_in" | "skew_out";
+  readonly iat?: "absent" | "now" | "skew_in" | "skew_out";
 }
+
+/** A `resume_token` value the runner replaces with the socket's own (valid) access token. */
+export const ACCESS_TOKEN_AS_RESUME = "<the access token>";
 
 export interface QueryCase {
   readonly codec?: string;
@@ -106,6 +119,7 @@ export function queryParams(c: SocketCase, token: string | undefined): URLSearch
   }
   if (c.query.extra !== undefined) params.append(c.query.extra[0], c.query.extra[1]);
   if (c.token.delivery === "query" && token !== undefined) params.append("access_token", token);
+  if (params.get("resume_token") === ACCESS_TOKEN_AS_RESUME && token !== undefined) params.set("resume_token", token);
   return params;
 }
 
@@ -135,16 +149,24 @@ export function handshakeOutcome(c: SocketCase): Outcome | undefined {
   return undefined;
 }
 
-/** PROTOCOL.md section 5: HS256 with the environment's key, `sub` and `exp`, not expired, not before `nbf`. */
+/**
+ * PROTOCOL.md sections 2 and 5: an access token (not a resume token), HS256 with the
+ * environment's key (no `kid`: the local stack's key has none), `sub` and `exp`, and `exp`,
+ * `nbf`, `iat` within 30 s of the clock.
+ */
 export function tokenVerifies(t: TokenCase): boolean {
   return (
     t.delivery !== "none" &&
     t.alg === "HS256" &&
     t.key === "environment" &&
+    (t.kind ?? "access") === "access" &&
+    (t.kid ?? "absent") === "absent" &&
     typeof t.sub === "string" &&
     t.sub.length > 0 &&
-    t.exp === "future" &&
-    t.nbf !== "future"
+    (t.exp === "future" || t.exp === "skew_in") &&
+    t.nbf !== "future" &&
+    t.nbf !== "skew_out" &&
+    t.iat !== "skew_out"
   );
 }
 
@@ -270,12 +292,15 @@ const subArbitrary: fc.Arbitrary<string | number | null> = fc.oneof(
 );
 
 export const tokenArbitrary: fc.Arbitrary<TokenCase> = fc.record({
-  delivery: fc.constantFrom("header", "header", "header", "query", "none"),
+  delivery: fc.constantFrom("header", "header", "header", "protocol", "query", "none"),
   alg: fc.constantFrom("HS256", "HS256", "HS256", "HS256", "HS512", "none"),
   key: fc.constantFrom("environment", "environment", "environment", "environment", "other"),
+  kind: fc.constantFrom("access", "access", "access", "access", "access", "resume"),
+  kid: fc.constantFrom("absent", "absent", "absent", "absent", "absent", "unknown", "malformed"),
   sub: subArbitrary,
-  exp: fc.constantFrom("future", "future", "future", "future", "past", "absent", "string"),
-  nbf: fc.constantFrom("absent", "absent", "absent", "past", "future"),
+  exp: fc.constantFrom("future", "future", "future", "future", "skew_in", "past", "absent", "string"),
+  nbf: fc.constantFrom("absent", "absent", "absent", "past", "skew_in", "skew_out", "future"),
+  iat: fc.constantFrom("absent", "now", "now", "skew_in", "skew_out"),
 });
 
 export const queryArbitrary: fc.Arbitrary<QueryCase> = fc.record(
@@ -297,7 +322,7 @@ export const queryArbitrary: fc.Arbitrary<QueryCase> = fc.record(
     channels: fc.constantFrom("1", "1", "1", "2", "01", ""),
     conversation_id: idArbitrary(8, 64),
     uniquify: fc.boolean(),
-    resume_token: fc.constantFrom("garbage", "a.b.c", ""),
+    resume_token: fc.constantFrom("garbage", "a.b.c", "", ACCESS_TOKEN_AS_RESUME),
     extra: fc.oneof(
       fc.tuple(fc.constantFrom("codec", "conversation_id", "unknown", "type"), fc.string({ maxLength: 8 })),
     ),

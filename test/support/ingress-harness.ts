@@ -8,7 +8,7 @@ import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
 import { createIngress, type IngressOptions, type RunningIngress } from "../../functions/ingress/server";
 import { createRuntime, type EnvironmentRuntime, forComponent } from "../../functions/runtime";
 import { signAccessToken } from "../../shared/auth";
-import { loadSettings } from "../../shared/config";
+import { loadSettings, requireTokenKeys } from "../../shared/config";
 import { createLogger } from "../../shared/logger";
 import { createTestEnvironment, type TestEnvironment } from "./test-environment";
 
@@ -18,6 +18,8 @@ export interface HarnessOptions {
   readonly chunkSeconds?: number;
   readonly idleTimeoutSeconds?: number;
   readonly ingress?: IngressOptions;
+  /** The `kid` of the environment's current key (TETHER_TOKEN_KID); none by default, as locally. */
+  readonly tokenKid?: string;
 }
 
 export interface IngressHarness {
@@ -93,6 +95,7 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
     TETHER_ENVIRONMENT: env.resources.environment,
     TETHER_PROJECT_ID: env.resources.projectId,
     TETHER_TOKEN_SECRET: tokenSecret,
+    ...(options.tokenKid === undefined ? {} : { TETHER_TOKEN_KID: options.tokenKid }),
     TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 0.1),
     TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
     LOG_LEVEL: "debug",
@@ -119,7 +122,7 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
     logs,
     audio,
     events,
-    token: (userId = "user-1") => signAccessToken(tokenSecret, userId),
+    token: (userId = "user-1") => signAccessToken(requireTokenKeys(settings), userId),
     startInstance,
     async close() {
       await Promise.allSettled(instances.map((i) => i.close()));

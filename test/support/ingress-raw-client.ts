@@ -4,7 +4,7 @@
  */
 import WebSocket from "ws";
 import type { Codec, SampleRate } from "../../shared/audio-format";
-import { listenQueryString } from "../../shared/protocol";
+import { listenQueryString, listenSubprotocols } from "../../shared/protocol";
 
 export interface RawMessage {
   type: string;
@@ -94,6 +94,8 @@ export interface RawConnectOptions {
   token?: string | undefined;
   /** Send the token as `access_token` instead of a header. */
   tokenInQuery?: boolean;
+  /** Offer the token in `Sec-WebSocket-Protocol` (`tether.v1`, `tether.bearer.<jwt>`) instead of a header, as browsers do. */
+  tokenInProtocol?: boolean;
   codec?: Codec;
   sampleRate?: SampleRate;
   conversationId?: string;
@@ -117,6 +119,8 @@ export function rawConnect(baseUrl: string, options: RawConnectOptions = {}): Ra
   if (options.path) url.pathname = options.path;
   url.search = query;
   const headers: Record<string, string> = {};
-  if (options.token !== undefined && !options.tokenInQuery) headers.authorization = `Bearer ${options.token}`;
-  return new RawClient(new WebSocket(url.toString(), { headers, perMessageDeflate: false }));
+  const viaHeader = !options.tokenInQuery && !options.tokenInProtocol;
+  if (options.token !== undefined && viaHeader) headers.authorization = `Bearer ${options.token}`;
+  const protocols = options.tokenInProtocol && options.token !== undefined ? listenSubprotocols(options.token) : [];
+  return new RawClient(new WebSocket(url.toString(), protocols, { headers, perMessageDeflate: false }));
 }

@@ -141,8 +141,122 @@ describe("access token claims", () => {
   });
 
   it("refuses an expired token as expired", async () => {
-    await expect(verify(handMade({ alg: "HS256" }, { sub: "u1", exp: now() - 1 }))).rejects.toMatchObject({
+    await expect(verify(handMade({ alg: "HS256" }, { sub: "u1", exp: now() - 31 }))).rejects.toMatchObject({
       reason: "expired",
     });
+  });
+});
+
+describe("token kinds", () => {
+  const claims = { environment: staging, conversationId: "conv-12345678", userId: "user-1" };
+
+  it("never accepts a resume token as an access token", async () => {
+    const resume = await signResumeToken(stagingKey, claims);
+    await expect(hs256Verifier(stagingKey).verify(resume)).rejects.toMatchObject({
+      reason: "invalid",
+      message: expect.stringContaining("a resume token is not an access token"),
+    });
+  });
+
+  it("signs resume tokens with a key of their own: one without the resume typ does not verify either", async () => {
+    // The same payload, re-signed without `typ`, fails the signature check under the access key.
+    const resume = await signResumeToken(stagingKey, claims);
+    const [header, payload, signature] = resume.split(".");
+    const body = JSON.parse(Buffer.from(payload ?? "", "base64url").toString()) as Record<string, unknown>;
+    delete body.typ;
+    const stripped = `${header}.${Buffer.from(JSON.stringify(body)).toString("base64url")}.${signature}`;
+    await expect(hs256Verifier(stagingKey).verify(stripped)).rejects.toMatchObject({ reason: "invalid" });
+  });
+
+  it("never accepts an access token as a resume token", async () => {
+    const access = await signAccessToken(stagingKey, "user-1");
+    await expect(checkResumeToken(stagingKey, access, staging)).resolves.toEqual({
+      ok: false,
+      reason: "unauthorized",
+      message: expect.stringContaining("an access token is not a resume token"),
+    });
+    // Even one that claims to be a resume token: it is signed with the access key.
+    const posing = await signAccessToken(stagingKey, "user-1", {
+      claims: { typ: "tether-resume", env: "staging", cid: "conv-12345678" },
+    });
+    await expect(checkResumeToken(stagingKey, posing, staging)).resolves.toMatchObject({ ok: false });
+    await expect(hs256Verifier(stagingKey).verify(posing)).rejects.toMatchObject({ reason: "invalid" });
+  });
+});
+
+describe("clock tolerance (30 s on exp, nbf and iat)", () => {
+  const T = 2_000_000_000;
+  const atT = hs256Verifier(SECRET, { now: () => T });
+  const token = (claims: Record<string, unknown>) => handMade({ alg: "HS256" }, { sub: "u1", exp: T + 600, ...claims });
+
+  it.each([
+    ["nbf 5 s ahead", { nbf: T + 5 }],
+    ["nbf 29 s ahead", { nbf: T + 29 }],
+    ["iat 5 s ahead", { iat: T + 5 }],
+    ["iat and nbf 30 s ahead", { iat: T + 30, nbf: T + 30 }],
+    ["exp 29 s ago", { exp: T - 29 }],
+  ])("accepts %s", async (_what, claims) => {
+    await expect(atT.verify(token(claims))).resolves.toEqual({ userId: "u1" });
+  });
+
+  it.each([
+    ["nbf 31 s ahead", { nbf: T + 31 }, "invalid"],
+    ["iat 31 s ahead", { iat: T + 31 }, "invalid"],
+    ["iat an hour ahead", { iat: T + 3600 }, "invalid"],
+    ["exp 31 s ago", { exp: T - 31 }, "expired"],
+  ])("refuses %s", async (_what, claims, reason) => {
+    await expect(atT.verify(token(claims))).rejects.toMatchObject({ reason });
+  });
+});
+
+describe("key sets (kid)", () => {
+  const k1 = { kid: "k1", secret: "old-key-0123456789abcdef0123" };
+  const k2 = { kid: "k2", secret: "new-key-0123456789abcdef0123" };
+  const before = { current: k1, retiring: [] };
+  const after = { current: k2, retiring: [k1] };
+  const claims = { environment: staging, conversationId: "conv-12345678", userId: "user-1" };
+
+  it("verifies tokens of the current and the retiring key, chosen by kid", async () => {
+    const old = await signAccessToken(before, "u1");
+    expect(JSON.parse(Buffer.from(old.split(".")[0] ?? "", "base64url").toString())).toMatchObject({ kid: "k1" });
+    await expect(hs256Verifier(after).verify(old)).resolves.toEqual({ userId: "u1" });
+    await expect(hs256Verifier(after).verify(await signAccessToken(after, "u1"))).resolves.toEqual({ userId: "u1" });
+    const oldResume = await signResumeToken(before, claims);
+    await expect(checkResumeToken(after, oldResume, staging)).resolves.toEqual({ ok: true, claims });
+  });
+
+  it("refuses a kid it does not hold, and a token of the new key before the key set has it", async () => {
+    const newer = await signAccessToken(after, "u1");
+    await expect(hs256Verifier(before).verify(newer)).rejects.toMatchObject({
+      reason: "invalid",
+      message: 'token key id "k2" is not one of this environment\'s keys',
+    });
+    const wrongKid = handMade({ alg: "HS256", kid: "../../etc/passwd" }, { sub: "u1", exp: now() + 60 });
+    await expect(hs256Verifier(after).verify(wrongKid)).rejects.toMatchObject({
+      message: "token key id (malformed) is not one of this environment's keys",
+    });
+  });
+
+  it("verifies a token without kid with the current key only (local tokens)", async () => {
+    const local = await signAccessToken(k2.secret, "u1");
+    await expect(hs256Verifier(after).verify(local)).resolves.toEqual({ userId: "u1" });
+    await expect(hs256Verifier({ current: k1, retiring: [k2] }).verify(local)).rejects.toMatchObject({
+      reason: "invalid",
+    });
+  });
+
+  it("refuses a token that names a kid but is signed with another key", async () => {
+    const forged = await signAccessToken({ current: { kid: "k1", secret: k2.secret }, retiring: [] }, "u1");
+    await expect(hs256Verifier(after).verify(forged)).rejects.toMatchObject({ reason: "invalid" });
+  });
+});
+
+describe("bearer in Sec-WebSocket-Protocol", () => {
+  it("reads tether.bearer.<jwt> from the offer, after the Authorization header", () => {
+    expect(bearerToken(undefined, null, "tether.v1, tether.bearer.abc.def.ghi")).toBe("abc.def.ghi");
+    expect(bearerToken(undefined, "q", "tether.v1,tether.bearer.x")).toBe("x");
+    expect(bearerToken("Bearer h", "q", "tether.v1, tether.bearer.x")).toBe("h");
+    expect(bearerToken(undefined, "q", "tether.v1, tether.bearer.")).toBe("q");
+    expect(bearerToken(undefined, null, ["tether.v1", "tether.bearer.y"])).toBe("y");
   });
 });

@@ -42,6 +42,30 @@ async function started(
 }
 
 describe("the SDK's file store", () => {
+  it("keeps its logs to their owner: files 0600, the directories it creates 0700, after compaction too", async () => {
+    // Under a umask of 0 the modes come from the store alone, not from the usual 022.
+    const umask = process.umask(0);
+    try {
+      const store = path.join(dir, "app", "tether");
+      const server = new FakeServer();
+      const session = await started(server, { storage: fileStore(store, { fsyncEveryMs: 0 }) });
+      const mode = (p: string) => fs.statSync(p).mode & 0o777;
+      const log = () => path.join(store, fs.readdirSync(store).find((n) => n.endsWith(".tlog")) ?? "none");
+      expect(mode(path.join(dir, "app"))).toBe(0o700);
+      expect(mode(store)).toBe(0o700);
+      expect(mode(log())).toBe(0o600);
+      // Enough acknowledged audio to make the log rewrite itself (a new file renamed over it).
+      const before = fs.statSync(log()).ino;
+      for (let i = 0; i < 12; i += 1) await session.write(audio(100_000, i));
+      server.last.ack(1_200_000);
+      await settle();
+      expect(fs.statSync(log()).ino).not.toBe(before);
+      expect(mode(log())).toBe(0o600);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
   it("at its cap, write waits and resumes as acks arrive; nothing is dropped", async () => {
     const server = new FakeServer();
     const session = await started(server, { storage: fileStore(dir, { maxBytes: 4000, fsyncEveryMs: 0 }) });

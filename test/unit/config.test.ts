@@ -1,4 +1,4 @@
-import { ConfigError, loadSettings, requireTokenSecret } from "../../shared/config";
+import { ConfigError, loadSettings, requireTokenKeys } from "../../shared/config";
 
 const valid = { TETHER_ENVIRONMENT: "staging", TETHER_PROJECT_ID: "acme-voice" };
 
@@ -53,7 +53,27 @@ describe("loadSettings", () => {
   });
 
   it("requires a token key only where a component asks for it", () => {
-    expect(() => requireTokenSecret(loadSettings(valid))).toThrow(/TETHER_TOKEN_SECRET/);
-    expect(requireTokenSecret(loadSettings({ ...valid, TETHER_TOKEN_SECRET: "x".repeat(32) }))).toBe("x".repeat(32));
+    expect(() => requireTokenKeys(loadSettings(valid))).toThrow(/TETHER_TOKEN_SECRET/);
+    expect(requireTokenKeys(loadSettings({ ...valid, TETHER_TOKEN_SECRET: "x".repeat(32) }))).toEqual({
+      current: { kid: undefined, secret: "x".repeat(32) },
+      retiring: [],
+    });
+  });
+
+  it("reads the current key's kid and a retiring key, which needs its kid", () => {
+    const keys = {
+      ...valid,
+      TETHER_TOKEN_SECRET: "n".repeat(32),
+      TETHER_TOKEN_KID: "k2",
+      TETHER_TOKEN_RETIRING_SECRET: "o".repeat(32),
+      TETHER_TOKEN_RETIRING_KID: "k1",
+    };
+    expect(requireTokenKeys(loadSettings(keys))).toEqual({
+      current: { kid: "k2", secret: "n".repeat(32) },
+      retiring: [{ kid: "k1", secret: "o".repeat(32) }],
+    });
+    expect(() => loadSettings({ ...keys, TETHER_TOKEN_RETIRING_KID: undefined })).toThrow(/set together/);
+    expect(() => loadSettings({ ...keys, TETHER_TOKEN_RETIRING_KID: "k2" })).toThrow(/must differ/);
+    expect(() => loadSettings({ ...keys, TETHER_TOKEN_KID: "bad kid" })).toThrow(/TETHER_TOKEN_KID/);
   });
 });

@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import { SignJWT } from "jose";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "../../functions/ingress/handshake";
 import { ProtocolError } from "../../functions/ingress/protocol-error";
-import { hs256Verifier, signAccessToken, signResumeToken } from "../../shared/auth";
+import { hs256Verifier, signAccessToken, signResumeToken, tokenKeys } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 
 const staging = parseEnvironmentName("staging");
@@ -17,7 +17,7 @@ const STAGING_KEY = "staging-key-0123456789abcdef";
 const PROD_KEY = "prod-key-0123456789abcdef0000";
 const config: HandshakeConfig = {
   environment: staging,
-  tokenSecret: STAGING_KEY,
+  tokenKeys: tokenKeys(STAGING_KEY),
   verifier: hs256Verifier(STAGING_KEY),
   chunkSeconds: 5,
 };
@@ -82,7 +82,7 @@ describe("authorizeUpgrade", () => {
   ])("answers 4401 to %s", async (_name, kind) => {
     let authorization: string | undefined;
     if (kind === "prod") authorization = await bearer(PROD_KEY, "u1");
-    if (kind === "expired") authorization = `Bearer ${await signAccessToken(STAGING_KEY, "u1", -10)}`;
+    if (kind === "expired") authorization = `Bearer ${await signAccessToken(STAGING_KEY, "u1", -31)}`;
     if (kind === "nosub") {
       const token = await new SignJWT({})
         .setProtectedHeader({ alg: "HS256" })

@@ -63,6 +63,12 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     region: config.region,
     image: config.image,
     tokenSigningKey: pulumi.secret(config.tokenSigningKey),
+    tokenKeyId: config.tokenKeyId,
+    ...(config.retiringTokenKey === undefined
+      ? {}
+      : {
+          retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) },
+        }),
     protect: config.protect,
     functionSource,
     firestoreLocation: config.firestoreLocation,

@@ -50,6 +50,9 @@ function text(value: unknown, what: string): string {
 
 type Simulated = { id: string; outputs: Record<string, unknown> };
 
+/** How many versions each mocked secret has. */
+const secretVersions = new Map<string, number>();
+
 /** Computed outputs per resource type, shaped like the real provider's. */
 function simulate(type: string, name: string, inputs: Record<string, unknown>): Simulated {
   const project = typeof inputs.project === "string" ? inputs.project : "mock-project-unset";
@@ -101,8 +104,12 @@ function simulate(type: string, name: string, inputs: Record<string, unknown>): 
       return { id, outputs: { name: id } };
     }
     case "gcp:secretmanager/secretVersion:SecretVersion": {
-      const id = `${text(inputs.secret, "secret")}/versions/1`;
-      return { id, outputs: { name: id, version: "1" } };
+      // Secret Manager numbers a secret's versions 1, 2, ... in the order they are added.
+      const secret = text(inputs.secret, "secret");
+      const version = String((secretVersions.get(secret) ?? 0) + 1);
+      secretVersions.set(secret, Number(version));
+      const id = `${secret}/versions/${version}`;
+      return { id, outputs: { name: id, version } };
     }
     case "gcp:cloudfunctionsv2/function:Function": {
       const fn = text(inputs.name, "function name");

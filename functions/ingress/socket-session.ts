@@ -12,7 +12,8 @@
  * - The chunk being filled is never published except as the conversation's final chunk;
  *   at a disconnect or refusal it is dropped (logged) and the client re-sends it.
  * - Nothing is buffered without bound (backpressure.ts): with `maxChunksInFlightPerSocket`
- *   chunks waiting for Pub/Sub, or the process budget exhausted, the socket is not read
+ *   chunks or `maxEventBytesInFlightPerSocket` of text waiting for Pub/Sub, or the process
+ *   budget (audio and text bytes) exhausted, the socket is not read
  *   (TCP slows the client); unread for `overloadCloseMs`, it is closed with 1013.
  */
 import type { IncomingMessage } from "node:http";
@@ -100,6 +101,8 @@ export class SocketSession implements AttachedSocket {
   private readonly inFlight: InFlightChunk[] = [];
   private readonly work = new Set<Promise<void>>();
   private readonly pendingEvents = new Set<Promise<void>>();
+  /** Bytes of text messages waiting for Pub/Sub (they count against the budget like audio). */
+  private eventBytesInFlight = 0;
   /** Events this socket published, numbered 1..n (the lifecycle's barrier counts them). */
   private eventsSent = 0;
   /** Every event up to this number is confirmed by Pub/Sub. */
@@ -292,10 +295,13 @@ export class SocketSession implements AttachedSocket {
     const message = parsed.message;
     switch (message.type) {
       case "segments":
-        this.publishEvent({ type: "segments", segments: message.segments });
+        this.publishEvent({ type: "segments", segments: message.segments }, data.length);
         return;
       case "speaker_assigned":
-        this.publishEvent({ type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids });
+        this.publishEvent(
+          { type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids },
+          data.length,
+        );
         return;
       case "finalize":
         if (this.state === "open") void this.finalize("client");
@@ -330,24 +336,41 @@ export class SocketSession implements AttachedSocket {
         },
       ),
     );
-    this.backpressure.apply(this.inFlight.length);
+    this.applyBackpressure();
   }
 
-  private publishEvent(body: EventBody): void {
+  private applyBackpressure(): void {
+    this.backpressure.apply({ chunks: this.inFlight.length, eventBytes: this.eventBytesInFlight });
+  }
+
+  /** `bytes`: the text frame's size, held against the socket's and the process's budgets until Pub/Sub confirms it. */
+  private publishEvent(body: EventBody, bytes: number): void {
     const tags = this.tags;
     if (tags === undefined) return;
     this.eventsSent += 1;
     const seq = this.eventsSent;
+    this.eventBytesInFlight += bytes;
+    this.deps.budget.add(bytes);
+    const settle = (): void => {
+      this.eventBytesInFlight -= bytes;
+      this.deps.budget.release(bytes);
+      this.applyBackpressure();
+    };
     const published = this.deps.publisher.publishEvent(tags, body, seq).then(
       (eventId) => {
+        settle();
         this.confirmEvent(seq);
         this.logger.debug({ event_id: eventId, event_type: body.type, seq }, "event published");
       },
-      (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events")),
+      (error: unknown) => {
+        settle();
+        this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events"));
+      },
     );
     this.pendingEvents.add(published);
     void published.finally(() => this.pendingEvents.delete(published));
     this.track(published);
+    this.applyBackpressure();
   }
 
   private confirmEvent(seq: number): void {
@@ -374,7 +397,7 @@ export class SocketSession implements AttachedSocket {
   private advance(): void {
     let last: InFlightChunk | undefined;
     while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
-    this.backpressure.apply(this.inFlight.length);
+    this.applyBackpressure();
     const conversation = this.conversation;
     if (last === undefined || conversation === undefined) return;
     const { end: position, completedAt, publishedAt = completedAt } = last;
@@ -433,7 +456,11 @@ export class SocketSession implements AttachedSocket {
       "overloaded",
       `the pipeline could not take this socket's audio for ${this.deps.limits.overloadCloseMs} ms: resume after a delay`,
       {},
-      { in_flight_chunks: this.inFlight.length, budget_used_bytes: this.deps.budget.usedBytes },
+      {
+        in_flight_chunks: this.inFlight.length,
+        in_flight_event_bytes: this.eventBytesInFlight,
+        budget_used_bytes: this.deps.budget.usedBytes,
+      },
     );
   }
 

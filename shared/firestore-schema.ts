@@ -44,6 +44,10 @@ export const COLLECTIONS = {
   speakerAssignments: "speaker_assignments",
   appliedEvents: "applied_events",
   people: "people",
+  /** Per-user bookkeeping of the 4429 limits (functions/ingress/user-limits.ts). */
+  users: "users",
+  liveSockets: "live_sockets",
+  conversationStarts: "conversation_starts",
 } as const;
 
 /** The lifecycle fields (status, positions, the event barrier, generations) are shared/lifecycle.ts's. */
@@ -419,6 +423,16 @@ export function chunkRef(db: Firestore, conversationId: string, index: number) {
 
 export function chunkClaimRef(db: Firestore, conversationId: string, index: number) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.chunkClaims).doc(paddedChunkIndex(index));
+}
+
+/** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */
+export function liveSocketRef(db: Firestore, userId: string, sessionId: string) {
+  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.liveSockets).doc(sessionId);
+}
+
+/** A conversation start (`users/{user}/conversation_starts/{conversation}`), for the per-minute limit. */
+export function conversationStartRef(db: Firestore, userId: string, conversationId: string) {
+  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.conversationStarts).doc(conversationId);
 }
 
 export function personRef(db: Firestore, personId: string) {

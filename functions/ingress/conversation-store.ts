@@ -144,11 +144,17 @@ function assumed(
 
 const MAX_ATTEMPTS = 6;
 
+export interface ConversationStoreHooks {
+  /** Runs before a conversation is created (the per-minute limit); throws to refuse it. */
+  readonly beforeCreate?: (intent: OpenIntent) => Promise<void>;
+}
+
 export class ConversationStore {
   constructor(
     private readonly db: Firestore,
     private readonly environment: EnvironmentName,
     private readonly now: () => Timestamp = () => Timestamp.now(),
+    private readonly hooks: ConversationStoreHooks = {},
   ) {}
 
   /**
@@ -323,6 +329,7 @@ export class ConversationStore {
   }
 
   private async create(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
+    await this.hooks.beforeCreate?.(intent);
     const now = this.now();
     const doc: IngressConversationDoc = {
       id: intent.conversationId,

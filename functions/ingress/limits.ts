@@ -48,6 +48,11 @@ export interface IngressLimits {
   readonly orphanGraceMs: number;
   /** Conversation records one sweep reads per status. */
   readonly orphanSweepBatch: number;
+  /**
+   * How long a socket's lease counts toward its user's live sockets without renewal
+   * (user-limits.ts): a socket of a killed instance stops counting after at most this long.
+   */
+  readonly socketLeaseTtlMs: number;
 }
 
 export const DEFAULT_LIMITS: IngressLimits = {
@@ -64,6 +69,7 @@ export const DEFAULT_LIMITS: IngressLimits = {
   orphanSweepIntervalMs: undefined,
   orphanGraceMs: 30_000,
   orphanSweepBatch: 200,
+  socketLeaseTtlMs: 90_000,
 };
 
 /** The orphan sweep period: the limit when set, else half the idle timeout, at least 5 s. */

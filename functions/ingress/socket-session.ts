@@ -37,6 +37,7 @@ import { ProtocolError } from "./protocol-error";
 import type { PublishBudget } from "./publish-budget";
 import type { IngressPublisher, SessionTags } from "./publisher";
 import type { ErrorExtra, IngressSocket } from "./socket";
+import { audioLimitUnits, frameUnits, tooMany, type UserLimitsGate } from "./user-limits";
 
 export interface SocketSessionDeps {
   readonly environment: EnvironmentName;
@@ -46,6 +47,8 @@ export interface SocketSessionDeps {
   readonly publisher: IngressPublisher;
   readonly budget: PublishBudget;
   readonly limits: IngressLimits;
+  /** The per-user limits (4429): live sockets, conversations per minute, a conversation's size. */
+  readonly userLimits: UserLimitsGate;
   /** Carries `environment` (and `component`). */
   readonly logger: Logger;
   readonly onClosed: (session: SocketSession) => void;
@@ -111,6 +114,8 @@ export class SocketSession implements AttachedSocket {
   /** `finalized` was sent: text still arriving is published, not dropped. */
   private finalizedSent = false;
   private acked = 0;
+  /** The stream position the conversation may not pass (`conversation_audio_seconds`). */
+  private audioLimit = Number.POSITIVE_INFINITY;
   private readonly backpressure: SocketBackpressure;
   /** The instance is shutting down (`drain`): no conversation is opened any more. */
   private draining = false;
@@ -176,6 +181,11 @@ export class SocketSession implements AttachedSocket {
       });
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
+      await this.deps.userLimits.admitSocket(intent.userId, intent.conversationId, this.sessionId);
+      if (this.state !== "opening") {
+        await this.deps.userLimits.releaseSocket(this.sessionId); // closed while the lease was taken
+        return;
+      }
       const { conversation, opened } = await this.deps.registry.open(intent, this);
       this.conversation = conversation;
       this.tags = {
@@ -187,6 +197,9 @@ export class SocketSession implements AttachedSocket {
       };
       this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
       this.acked = opened.durablePosition;
+      const { userLimits } = this.deps;
+      this.audioLimit = audioLimitUnits(opened.codec, opened.sampleRate, userLimits.limits.conversation_audio_seconds);
+      conversation.segmentQuota ??= await userLimits.segmentQuota(opened.conversationId, opened.created);
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
       const resumeToken = await signResumeToken(this.deps.handshake.tokenSecret, {
@@ -282,6 +295,18 @@ export class SocketSession implements AttachedSocket {
       return;
     }
     if (check.empty) return;
+    const units = frameUnits(conversation.format.codec, frame);
+    if (chunker.position + units > this.audioLimit) {
+      const seconds = this.deps.userLimits.limits.conversation_audio_seconds;
+      this.refuseWith(
+        tooMany(
+          "conversation_audio_seconds",
+          seconds,
+          `the conversation reached its maximum audio at position ${chunker.position}: start a new conversation for the rest`,
+        ),
+      );
+      return;
+    }
     conversation.touch();
     for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
   }
@@ -294,9 +319,21 @@ export class SocketSession implements AttachedSocket {
     }
     const message = parsed.message;
     switch (message.type) {
-      case "segments":
+      case "segments": {
+        const quota = this.conversation?.segmentQuota;
+        if (quota !== undefined && !quota.admit(message.segments.map((segment) => segment.id))) {
+          this.refuseWith(
+            tooMany(
+              "conversation_segments",
+              quota.limit,
+              "this segments message would take the conversation past its maximum number of segments; nothing of it was stored",
+            ),
+          );
+          return;
+        }
         this.publishEvent({ type: "segments", segments: message.segments }, data.length);
         return;
+      }
       case "speaker_assigned":
         this.publishEvent(
           { type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids },
@@ -556,6 +593,10 @@ export class SocketSession implements AttachedSocket {
     );
   }
 
+  private refuseWith(error: ProtocolError): void {
+    this.refuse(error.code, error.message, error.extra);
+  }
+
   /** Sends the error and closes with its code; the partial chunk is dropped. */
   private refuse(code: ErrorCode, message: string, extra: ErrorExtra = {}, fields: Record<string, unknown> = {}): void {
     if (this.state === "closing" || this.state === "closed") return;
@@ -597,6 +638,9 @@ export class SocketSession implements AttachedSocket {
       this.queue = [];
     }
     this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");
+    this.deps.userLimits.releaseSocket(this.sessionId).catch((error: unknown) => {
+      this.logger.warn({ err: error }, "could not release the socket's lease: it counts until it expires");
+    });
     const conversation = this.conversation;
     if (conversation !== undefined) {
       conversation.detach(this);

@@ -18,6 +18,8 @@ export interface HarnessOptions {
   readonly chunkSeconds?: number;
   readonly idleTimeoutSeconds?: number;
   readonly ingress?: IngressOptions;
+  /** More settings (shared/config.ts variables), e.g. the per-user limits. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 export interface IngressHarness {
@@ -96,6 +98,7 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
     TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 0.1),
     TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
     LOG_LEVEL: "debug",
+    ...options.settings,
   });
   const runtime = forComponent(
     createRuntime(settings, createLogger({ level: "debug", destination: logSink(logs) })),

@@ -35,8 +35,6 @@ async function refusedWith(client: RawClient, closeCode: number, code: string): 
   return error ?? {};
 }
 
-const CHUNK = 1600; // 0.1 s of 8 kHz pcm16
-
 async function open(
   userId: string,
   options: Parameters<typeof rawConnect>[1] = {},

@@ -264,6 +264,7 @@ export const conversationDocSchema = z
     final_position: count.nullable(),
     finalize_reason: z.enum(["client", "idle_timeout"]).nullable(),
     events_recorded: z.record(z.string(), count).optional(),
+    events_recorded_order: z.array(z.string()).optional(),
     sessions_opened: count.optional(),
     extraction_generation: count.optional(),
     extraction_generation_at: timestamp.nullable().optional(),
@@ -280,6 +281,8 @@ export const sessionDocSchema = z
     started_at: timestamp,
     ended_at: timestamp.nullable(),
     close_code: z.number().int().nullable(),
+    /** The socket's event count, once it left the conversation record's `events_recorded` (shared/lifecycle.ts). */
+    events_recorded: count.optional(),
   })
   .loose();
 

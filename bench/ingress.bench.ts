@@ -31,8 +31,8 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
 import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
-import { signAccessToken } from "../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
+import { MAX_TEXT_FRAME_BYTES } from "../shared/protocol";
 import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, cpuSecondsOf, emulatorProcesses } from "./process-cpu";
 import {
@@ -45,10 +45,13 @@ import {
   openStreams,
   SAMPLE_RATE,
   type Stream,
+  type StreamHeaders,
   tcpSocket,
+  userPerStream,
 } from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
+import { startTextFlood } from "./text-flood";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -220,7 +223,7 @@ function rawServerMain(port: number): void {
 async function measureThroughput(
   server: ServerProcess,
   url: string,
-  headers: Record<string, string>,
+  headers: StreamHeaders,
   emulators: Readonly<Record<string, number>>,
   window?: { opened: () => void; closed: () => void },
 ): Promise<{ fps: number; cpuCores: number; cpu: Record<string, number> }> {
@@ -325,7 +328,7 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 async function idleRss(
   server: ServerProcess,
   url: string,
-  headers: Record<string, string>,
+  headers: StreamHeaders,
   concurrency: number,
 ): Promise<{ streams: Stream[]; perThousand: number; seconds: number }> {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
@@ -351,7 +354,7 @@ export async function run(context: BenchContext): Promise<void> {
   await Promise.all([pubsub.createTopic(resources.topics.audio), pubsub.createTopic(resources.topics.events)]);
   await pubsub.close();
   const secret = crypto.randomBytes(24).toString("base64url");
-  const headers = { authorization: `Bearer ${await signAccessToken(secret, "bench-user", 3600)}` };
+  const headers = userPerStream(secret, "bench-user");
   const ingressEnv = (port: number, logLevel = "warn"): NodeJS.ProcessEnv => ({
     ...process.env,
     ...context.emulatorEnv,
@@ -520,6 +523,33 @@ export async function run(context: BenchContext): Promise<void> {
         `WARNING: at least ${missing} chunk acks did not arrive: the pipeline did not keep up, so the CPU figure above is not per real-time stream`,
       );
     for (const s of idle.streams) s.ws.terminate();
+
+    // 3b. The same load on fresh streams, while one more client floods 256 KiB text frames.
+    const peers = await openStreams(ingress.url, userPerStream(secret, "bench-flood-peer"), n, 50);
+    const flood = await startTextFlood(ingress.url, await userPerStream(secret, "bench-flooder")(0));
+    const floodStarted = performance.now();
+    let rssPeak = ingress.rssBytes();
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, ingress.rssBytes());
+    }, 250);
+    const flooded = await measureRealtime(peers, random, sizes.realtimeSeconds, { warmupSeconds: 0 });
+    clearInterval(sampler);
+    const floodSeconds = (performance.now() - floodStarted) / 1000;
+    const frames = flood.sent();
+    const floodClose = await flood.stop();
+    context.report(
+      `text flood: ${n} other real-time streams for ${sizes.realtimeSeconds} s while one client floods 256 KiB text frames: ack latency beyond the chunk duration ` +
+        `${formatDistribution(distribution(flooded.latencies))} (without the flood, above); ingress RSS peak ${mb(rssPeak)} (without: ${mb(rss)}; ` +
+        `process budget of bytes in flight ${mb(DEFAULT_LIMITS.maxInFlightBytes)}, text in flight per socket ${mb(DEFAULT_LIMITS.maxEventBytesInFlightPerSocket)})`,
+    );
+    context.report(
+      `           the flooder wrote ${frames} frames (${mb(frames * MAX_TEXT_FRAME_BYTES)}, ${((frames * MAX_TEXT_FRAME_BYTES) / 1e6 / floodSeconds).toFixed(1)} MB/s) into its socket; ` +
+        `closed with ${floodClose}${floodClose === 1013 ? " (overloaded: held back too long)" : ""}; sender lag max ${flooded.lagMs.toFixed(0)} ms`,
+    );
+    const floodMissing = n * 2 - flooded.latencies.length;
+    if (floodMissing > 0)
+      context.report(`WARNING: at least ${floodMissing} chunk acks did not arrive during the text flood`);
+    for (const s of peers) s.ws.terminate();
   } finally {
     await ingress.stop();
   }

@@ -26,7 +26,14 @@ import { freePort } from "../local/ports";
 import { signAccessToken } from "../shared/auth";
 import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, findProcessWithArgument } from "./process-cpu";
-import { CHUNK_BYTES, CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE } from "./realtime-streams";
+import {
+  CHUNK_BYTES,
+  CHUNK_SECONDS,
+  measureRealtime,
+  openStreams,
+  SAMPLE_RATE,
+  userPerStream,
+} from "./realtime-streams";
 import type { BenchContext } from "./run";
 import { distribution, formatDistribution } from "./stats";
 
@@ -213,8 +220,7 @@ export async function run(context: BenchContext): Promise<void> {
     if (env === undefined) throw new Error(`the state file has no environment ${ENVIRONMENT}`);
     const instances = env.ingress_instances ?? [];
     step(`npm start is up (${instances.length} ingress process)`);
-    const token = await signAccessToken(env.token_secret, "bench-user", 3600);
-    const headers = { authorization: `Bearer ${token}` };
+    const headers = userPerStream(env.token_secret, "bench-user");
 
     // 1. Real-time streams through the environment's one ingress URL.
     const streams = await openStreams(env.ingress_url, headers, streamCount, 50);
@@ -292,6 +298,7 @@ export async function run(context: BenchContext): Promise<void> {
     const second = Buffer.alloc(SAMPLE_RATE * 2);
     crypto.randomFillSync(second);
     const totalSeconds = BACKLOG_MINUTES * 60;
+    const token = await signAccessToken(env.token_secret, "bench-backlog", 3600);
     const session = await connect({ url: env.ingress_url, token, codec: "pcm16", sampleRate: SAMPLE_RATE });
     const backlogStarted = performance.now();
     for (let s = 0; s < totalSeconds; s += 1) await session.write(second);

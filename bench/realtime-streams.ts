@@ -7,6 +7,7 @@
 import crypto from "node:crypto";
 import type { Socket } from "node:net";
 import WebSocket from "ws";
+import { signAccessToken } from "../shared/auth";
 
 export const SAMPLE_RATE = 16000;
 export const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
@@ -44,16 +45,25 @@ export function tcpSocket(ws: WebSocket): Socket {
   return (ws as unknown as { _socket: Socket })._socket;
 }
 
+/** The upgrade's headers: the same for every stream, or per stream (one user each, as in production). */
+export type StreamHeaders = Record<string, string> | ((stream: number) => Promise<Record<string, string>>);
+
+/** Headers that make stream `i` user `${prefix}-${i}`, so no per-user limit (4429) applies to the load. */
+export function userPerStream(secret: string, prefix: string): (stream: number) => Promise<Record<string, string>> {
+  return async (i) => ({ authorization: `Bearer ${await signAccessToken(secret, `${prefix}-${i}`, 3600)}` });
+}
+
 export async function openStreams(
   url: string,
-  headers: Record<string, string>,
+  headersFor: StreamHeaders,
   count: number,
   concurrency: number,
 ): Promise<Stream[]> {
   const streams: Stream[] = [];
   let next = 0;
-  const openOne = (): Promise<Stream> =>
-    new Promise((resolve, reject) => {
+  const openOne = async (index: number): Promise<Stream> => {
+    const headers = typeof headersFor === "function" ? await headersFor(index) : headersFor;
+    return await new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { headers, perMessageDeflate: false });
       const stream: Stream = { ws, acked: 0 };
       ws.on("message", (data, isBinary) => {
@@ -65,10 +75,11 @@ export async function openStreams(
       });
       ws.on("error", reject);
     });
+  };
   const worker = async (): Promise<void> => {
     while (next < count) {
       next += 1;
-      streams.push(await openOne());
+      streams.push(await openOne(next - 1));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

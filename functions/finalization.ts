@@ -16,6 +16,7 @@
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
+import { z } from "zod";
 import { chunksUpTo } from "../shared/audio-format";
 import { queryOf } from "../shared/firestore-query";
 import {
@@ -25,6 +26,7 @@ import {
   CONVERTERS,
   type ConversationDoc,
   conversationRef,
+  parseDocument,
 } from "../shared/firestore-schema";
 import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
@@ -103,6 +105,24 @@ async function persistedChunks(
 const MARKERS_PER_READ = 300;
 
 /** Which recorded events are not done with yet, and which were rejected for good. */
+const evictedCountSchema = z.object({ events_recorded: z.number().int().min(0) });
+
+/** The event counts of sockets that left the record's `events_recorded` (shared/lifecycle.ts `openSession`). */
+async function evictedEventCounts(
+  db: Firestore,
+  conversationId: string,
+): Promise<Array<{ sessionId: string; count: number }>> {
+  const snapshot = await conversationRef(db, conversationId)
+    .collection(COLLECTIONS.sessions)
+    .where("events_recorded", ">", 0)
+    .select("events_recorded")
+    .get();
+  return snapshot.docs.map((doc) => ({
+    sessionId: doc.id,
+    count: parseDocument(evictedCountSchema, doc.ref.path, doc.data()).events_recorded,
+  }));
+}
+
 async function eventProgress(
   db: Firestore,
   conversationId: string,
@@ -235,6 +255,11 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       return "waiting_for_chunks";
     }
     const chunkSize = conversation.chunk_size;
+    // Every socket's count: the recent ones on the record, the older ones on their session documents.
+    const recorded = lifecycle.allEventsRecorded(
+      conversation.events_recorded,
+      await evictedEventCounts(db, conversationId),
+    );
     const chunks = chunkCompleteness(
       finalPosition,
       chunkSize,
@@ -242,7 +267,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     );
     if (!chunks.complete && chunks.problem) logger.error({ final_position: finalPosition }, chunks.problem);
     const events = chunks.complete
-      ? await eventProgress(db, conversationId, lifecycle.recordedEvents(conversation.events_recorded))
+      ? await eventProgress(db, conversationId, lifecycle.recordedEvents(recorded))
       : { missing: 0, rejected: [] };
 
     const flipped = await untilUnchanged(`the finalization of conversation ${conversationId}`, async () => {
@@ -275,7 +300,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       {
         final_position: finalPosition,
         finalize_reason: conversation.finalize_reason,
-        events: lifecycle.recordedEvents(conversation.events_recorded).length,
+        events: lifecycle.recordedEvents(recorded).length,
         rejected_events: events.rejected.length,
         extraction_generation: flipped.generation,
       },

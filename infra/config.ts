@@ -36,6 +36,10 @@ export interface DeployableTuning {
   readonly TETHER_IDLE_TIMEOUT_SECONDS?: string;
   readonly TETHER_EMBEDDING_URL?: string;
   readonly LOG_LEVEL?: string;
+  readonly TETHER_MAX_LIVE_SOCKETS_PER_USER?: string;
+  readonly TETHER_MAX_CONVERSATIONS_PER_MINUTE?: string;
+  readonly TETHER_MAX_CONVERSATION_SECONDS?: string;
+  readonly TETHER_MAX_SEGMENTS_PER_CONVERSATION?: string;
 }
 
 /**
@@ -95,6 +99,10 @@ export const CONFIG_KEYS = {
   idleTimeoutSeconds: "tether:idleTimeoutSeconds",
   embeddingUrl: "tether:embeddingUrl",
   logLevel: "tether:logLevel",
+  maxLiveSocketsPerUser: "tether:maxLiveSocketsPerUser",
+  maxConversationsPerMinute: "tether:maxConversationsPerMinute",
+  maxConversationSeconds: "tether:maxConversationSeconds",
+  maxSegmentsPerConversation: "tether:maxSegmentsPerConversation",
   alertChannel: "tether:alertChannel",
   alertPolicies: "tether:alertPolicies",
 } as const;
@@ -201,6 +209,10 @@ const stackConfigSchema = z
     [CONFIG_KEYS.idleTimeoutSeconds]: passThrough("TETHER_IDLE_TIMEOUT_SECONDS"),
     [CONFIG_KEYS.embeddingUrl]: passThrough("TETHER_EMBEDDING_URL"),
     [CONFIG_KEYS.logLevel]: passThrough("LOG_LEVEL"),
+    [CONFIG_KEYS.maxLiveSocketsPerUser]: passThrough("TETHER_MAX_LIVE_SOCKETS_PER_USER"),
+    [CONFIG_KEYS.maxConversationsPerMinute]: passThrough("TETHER_MAX_CONVERSATIONS_PER_MINUTE"),
+    [CONFIG_KEYS.maxConversationSeconds]: passThrough("TETHER_MAX_CONVERSATION_SECONDS"),
+    [CONFIG_KEYS.maxSegmentsPerConversation]: passThrough("TETHER_MAX_SEGMENTS_PER_CONVERSATION"),
     [CONFIG_KEYS.alertChannel]: alertChannel,
     [CONFIG_KEYS.alertPolicies]: booleanString.default(true),
   })
@@ -281,6 +293,10 @@ export function readStackConfig(stack: string, read: ConfigReader, repositoryRoo
     [CONFIG_KEYS.idleTimeoutSeconds, "TETHER_IDLE_TIMEOUT_SECONDS"],
     [CONFIG_KEYS.embeddingUrl, "TETHER_EMBEDDING_URL"],
     [CONFIG_KEYS.logLevel, "LOG_LEVEL"],
+    [CONFIG_KEYS.maxLiveSocketsPerUser, "TETHER_MAX_LIVE_SOCKETS_PER_USER"],
+    [CONFIG_KEYS.maxConversationsPerMinute, "TETHER_MAX_CONVERSATIONS_PER_MINUTE"],
+    [CONFIG_KEYS.maxConversationSeconds, "TETHER_MAX_CONVERSATION_SECONDS"],
+    [CONFIG_KEYS.maxSegmentsPerConversation, "TETHER_MAX_SEGMENTS_PER_CONVERSATION"],
   ] as const;
   for (const [key, variable] of passThroughKeys) {
     const value = config[key];

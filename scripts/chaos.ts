@@ -349,6 +349,10 @@ async function main(): Promise<number> {
     closers.push(async () => {
       for (const proxy of cutters.values()) await proxy.close();
     });
+    // Every chaos conversation is one user's, and killed instances leave leases behind: the
+    // per-user limits (4429) are not what chaos tests, so they are out of its way.
+    process.env.TETHER_MAX_LIVE_SOCKETS_PER_USER ??= "100000";
+    process.env.TETHER_MAX_CONVERSATIONS_PER_MINUTE ??= "100000";
     const stack = await startLocalStack({
       environments,
       host: HOST,

@@ -23,7 +23,12 @@ export type ClientAction =
   /** Reconnect to the environment named by `expected_environment`; never continue here. */
   | "reconnect_pinned_environment"
   /** Start a new conversation. */
-  | "start_new_conversation";
+  | "start_new_conversation"
+  /**
+   * A per-user limit (`too_many`): the error's `limit` says which. Sockets and the rate of new
+   * conversations: resume after a delay; a conversation's size: start a new conversation.
+   */
+  | "per_limit";
 
 export const ERROR_CODES = [
   "internal",
@@ -37,6 +42,7 @@ export const ERROR_CODES = [
   "conversation_finalized",
   "frame_too_large",
   "bad_audio",
+  "too_many",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -58,6 +64,7 @@ export const CLOSE_CODES: Readonly<Record<ErrorCode, CloseCodeEntry>> = {
   conversation_finalized: { closeCode: 4410, action: "start_new_conversation" },
   frame_too_large: { closeCode: 4413, action: "fix_client" },
   bad_audio: { closeCode: 4415, action: "fix_client" },
+  too_many: { closeCode: 4429, action: "per_limit" },
 };
 
 /** The normal close after `finalized`. */

@@ -9,9 +9,11 @@ import { ConfigError } from "./config-error";
 import { type EnvironmentResources, environmentNameSchema, environmentResources, projectIdSchema } from "./environment";
 import { type ExtractionSettings, loadExtractionSettings } from "./extraction-settings";
 import { keyIdSchema, type TokenKeys } from "./token-keys";
+import { DEFAULT_USER_LIMITS, type UserLimits } from "./user-limits";
 
 const tokenSecret = z.string().min(16, { message: "must be at least 16 characters" });
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
+const atLeastOne = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 /** The variables tether reads, with their defaults. */
 export const settingsSchema = z.object({
@@ -39,6 +41,11 @@ export const settingsSchema = z.object({
   TETHER_IDLE_TIMEOUT_SECONDS: seconds(120),
   /** Optional hosted speaker-embedding service. */
   TETHER_EMBEDDING_URL: z.url().optional(),
+  /** Per-user limits (PROTOCOL.md close code 4429, shared/user-limits.ts). */
+  TETHER_MAX_LIVE_SOCKETS_PER_USER: atLeastOne(DEFAULT_USER_LIMITS.live_sockets),
+  TETHER_MAX_CONVERSATIONS_PER_MINUTE: atLeastOne(DEFAULT_USER_LIMITS.conversations_per_minute),
+  TETHER_MAX_CONVERSATION_SECONDS: atLeastOne(DEFAULT_USER_LIMITS.conversation_audio_seconds),
+  TETHER_MAX_SEGMENTS_PER_CONVERSATION: atLeastOne(DEFAULT_USER_LIMITS.conversation_segments),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -54,6 +61,8 @@ export interface Settings {
   readonly idleTimeoutSeconds: number;
   readonly embeddingUrl: string | undefined;
   readonly logLevel: RawSettings["LOG_LEVEL"];
+  /** Per-user limits, refused with 4429 by the ingress. */
+  readonly userLimits: UserLimits;
   /** Speaker-extraction thresholds (TETHER_EXTRACTION_* variables, see extraction-settings.ts). */
   readonly extraction: ExtractionSettings;
 }
@@ -104,6 +113,12 @@ export function loadSettings(source: Source = process.env): Settings {
     idleTimeoutSeconds: raw.TETHER_IDLE_TIMEOUT_SECONDS,
     embeddingUrl: raw.TETHER_EMBEDDING_URL,
     logLevel: raw.LOG_LEVEL,
+    userLimits: {
+      live_sockets: raw.TETHER_MAX_LIVE_SOCKETS_PER_USER,
+      conversations_per_minute: raw.TETHER_MAX_CONVERSATIONS_PER_MINUTE,
+      conversation_audio_seconds: raw.TETHER_MAX_CONVERSATION_SECONDS,
+      conversation_segments: raw.TETHER_MAX_SEGMENTS_PER_CONVERSATION,
+    },
     extraction: loadExtractionSettings(source),
   };
 }

@@ -44,6 +44,10 @@ export const COLLECTIONS = {
   speakerAssignments: "speaker_assignments",
   appliedEvents: "applied_events",
   people: "people",
+  /** Per-user bookkeeping of the 4429 limits (functions/ingress/user-limits.ts). */
+  users: "users",
+  liveSockets: "live_sockets",
+  conversationStarts: "conversation_starts",
 } as const;
 
 /** The lifecycle fields (status, positions, the event barrier, generations) are shared/lifecycle.ts's. */
@@ -260,6 +264,7 @@ export const conversationDocSchema = z
     final_position: count.nullable(),
     finalize_reason: z.enum(["client", "idle_timeout"]).nullable(),
     events_recorded: z.record(z.string(), count).optional(),
+    events_recorded_order: z.array(z.string()).optional(),
     sessions_opened: count.optional(),
     extraction_generation: count.optional(),
     extraction_generation_at: timestamp.nullable().optional(),
@@ -276,6 +281,8 @@ export const sessionDocSchema = z
     started_at: timestamp,
     ended_at: timestamp.nullable(),
     close_code: z.number().int().nullable(),
+    /** The socket's event count, once it left the conversation record's `events_recorded` (shared/lifecycle.ts). */
+    events_recorded: count.optional(),
   })
   .loose();
 
@@ -419,6 +426,16 @@ export function chunkRef(db: Firestore, conversationId: string, index: number) {
 
 export function chunkClaimRef(db: Firestore, conversationId: string, index: number) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.chunkClaims).doc(paddedChunkIndex(index));
+}
+
+/** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */
+export function liveSocketRef(db: Firestore, userId: string, sessionId: string) {
+  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.liveSockets).doc(sessionId);
+}
+
+/** A conversation start (`users/{user}/conversation_starts/{conversation}`), for the per-minute limit. */
+export function conversationStartRef(db: Firestore, userId: string, conversationId: string) {
+  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.conversationStarts).doc(conversationId);
 }
 
 export function personRef(db: Firestore, personId: string) {

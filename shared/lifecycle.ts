@@ -44,6 +44,12 @@ export interface LifecycleFields {
   events_recorded?: Record<string, number>;
   /** Sockets that opened the conversation so far; the newest is its ordinal. */
   sessions_opened?: number;
+  /**
+   * The last `EVENTS_RECORDED_SOCKETS` sockets that opened the conversation, oldest first:
+   * `events_recorded` keeps entries for these only; an older socket's count moves to its
+   * session document (`sessions/{id}.events_recorded`) when it drops out.
+   */
+  events_recorded_order?: string[];
   extraction_generation?: number;
   /** When the newest generation started (a commit time): it covers every write before it. */
   extraction_generation_at?: { toMillis(): number } | null;
@@ -102,9 +108,55 @@ export function beginFinalize(
   return update;
 }
 
-/** A socket opened the conversation: its ordinal orders its events after every earlier socket's. */
-export function openSession(doc: Pick<LifecycleFields, "sessions_opened">): { sessions_opened: number } {
-  return { sessions_opened: (doc.sessions_opened ?? 0) + 1 };
+/**
+ * How many sockets' counts `events_recorded` keeps on the record. Bounded, so that no number
+ * of reconnects takes the record past Firestore's limits; the SDK reads only its own recent
+ * sockets' counts (a 4410's `events_recorded`), and the barrier reads the rest from the
+ * session documents.
+ */
+export const EVENTS_RECORDED_SOCKETS = 16;
+
+/** What opening a socket changes: its ordinal, the recent sockets, and the counts that move out. */
+export interface OpenedSession {
+  readonly fields: { sessions_opened: number; events_recorded_order?: string[] };
+  /** Sockets whose counts leave `events_recorded` for their session documents. */
+  readonly evicted: ReadonlyArray<{ readonly sessionId: string; readonly count: number }>;
+}
+
+/**
+ * A socket opened the conversation: its ordinal orders its events after every earlier
+ * socket's. With `sessionId` (a client's socket, which may send text) it joins the recent
+ * sockets, and the oldest beyond `EVENTS_RECORDED_SOCKETS` leave (a record from before the
+ * order existed: its unordered entries leave first).
+ */
+export function openSession(
+  doc: Pick<LifecycleFields, "sessions_opened" | "events_recorded" | "events_recorded_order">,
+  sessionId?: string,
+): OpenedSession {
+  const sessions_opened = (doc.sessions_opened ?? 0) + 1;
+  if (sessionId === undefined) return { fields: { sessions_opened }, evicted: [] };
+  const recorded = doc.events_recorded ?? {};
+  const order = doc.events_recorded_order ?? [];
+  const ordered = new Set(order);
+  const unordered = Object.keys(recorded)
+    .filter((id) => !ordered.has(id))
+    .sort();
+  const all = [...unordered, ...order.filter((id) => id !== sessionId), sessionId];
+  const cut = Math.max(0, all.length - EVENTS_RECORDED_SOCKETS);
+  const evicted = all
+    .slice(0, cut)
+    .flatMap((id) => (recorded[id] === undefined ? [] : [{ sessionId: id, count: recorded[id] }]));
+  return { fields: { sessions_opened, events_recorded_order: all.slice(cut) }, evicted };
+}
+
+/** The barrier's counts: the record's recent sockets, and the older ones' from their session documents. */
+export function allEventsRecorded(
+  eventsRecorded: Readonly<Record<string, number>> | undefined,
+  evicted: ReadonlyArray<{ readonly sessionId: string; readonly count: number }>,
+): Record<string, number> {
+  const all: Record<string, number> = { ...eventsRecorded };
+  for (const { sessionId, count } of evicted) all[sessionId] = Math.max(all[sessionId] ?? 0, count);
+  return all;
 }
 
 // ---------------------------------------------------------------- the barrier

@@ -15,6 +15,7 @@ import { queryOf } from "../../shared/firestore-query";
 import { COLLECTIONS, CONVERTERS, type ConversationDoc } from "../../shared/firestore-schema";
 import { conversationIdSchema } from "../../shared/identifiers";
 import { isoTime } from "./conversations";
+import { decodeCursor, encodeCursor } from "./cursor";
 import { ApiError } from "./errors";
 
 export const DEFAULT_LIST_LIMIT = 20;
@@ -35,10 +36,6 @@ export interface ConversationList {
 const cursorSchema = z.object({ t: z.number().int().min(0), id: conversationIdSchema });
 type Cursor = z.infer<typeof cursorSchema>;
 
-export function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
-}
-
 /** The query's `limit` and `cursor`, validated (400 otherwise). Pure. */
 export function parseListQuery(params: URLSearchParams): { limit: number; cursor: Cursor | undefined } {
   const rawLimit = params.get("limit");
@@ -46,17 +43,7 @@ export function parseListQuery(params: URLSearchParams): { limit: number; cursor
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new ApiError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   }
-  const rawCursor = params.get("cursor");
-  if (rawCursor === null || rawCursor === "") return { limit, cursor: undefined };
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(rawCursor, "base64url").toString("utf8"));
-  } catch {
-    throw new ApiError(400, "cursor is not one this API returned");
-  }
-  const cursor = cursorSchema.safeParse(decoded);
-  if (!cursor.success) throw new ApiError(400, "cursor is not one this API returned");
-  return { limit, cursor: cursor.data };
+  return { limit, cursor: decodeCursor(params.get("cursor"), cursorSchema) };
 }
 
 /** One list item from a stored conversation. Pure. */

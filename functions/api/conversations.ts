@@ -124,8 +124,15 @@ export function conversationView(
 /** A session document; one without `session_id` is named by its document id. */
 const listedSessionSchema = sessionDocSchema.partial({ session_id: true });
 
+/** Sessions a conversation answer lists: the newest, however often the client reconnected. */
+export const MAX_SESSIONS_LISTED = 100;
+
 export async function listSessions(db: Firestore, conversationId: string): Promise<SessionDoc[]> {
-  const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.sessions).get();
+  const snapshot = await conversationRef(db, conversationId)
+    .collection(COLLECTIONS.sessions)
+    .orderBy("started_at", "desc")
+    .limit(MAX_SESSIONS_LISTED)
+    .get();
   return snapshot.docs.map((doc) => {
     const session = parseDocument(listedSessionSchema, doc.ref.path, doc.data());
     return { ...session, session_id: session.session_id ?? doc.id };
@@ -149,31 +156,24 @@ export interface SegmentView {
   session_id: string;
 }
 
+/** A stored segment as the API shows it, with its assignment if one was sent. Pure. */
+export function segmentView(segment: SegmentDoc, assigned: ReadonlyMap<string, string>): SegmentView {
+  return {
+    id: segment.id,
+    start: segment.start,
+    end: segment.end,
+    text: segment.text,
+    speaker: segment.speaker,
+    is_user: segment.is_user,
+    person_id: assigned.get(segment.id) ?? segment.person_id,
+    session_id: segment.session_id,
+  };
+}
+
 /** Segments of every session with assignments applied, by start, then end, then id. Pure. */
 export function segmentsView(segments: readonly SegmentDoc[], assignments: readonly AssignmentDoc[]): SegmentView[] {
   const assigned = new Map(assignments.map((a) => [a.segment_id, a.person_id]));
   return segments
-    .map((s) => ({
-      id: s.id,
-      start: s.start,
-      end: s.end,
-      text: s.text,
-      speaker: s.speaker,
-      is_user: s.is_user,
-      person_id: assigned.get(s.id) ?? s.person_id,
-      session_id: s.session_id,
-    }))
+    .map((s) => segmentView(s, assigned))
     .sort((a, b) => a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-export async function listSegments(db: Firestore, conversationId: string): Promise<SegmentView[]> {
-  const ref = conversationRef(db, conversationId);
-  const [segments, assignments] = await Promise.all([
-    ref.collection(COLLECTIONS.segments).withConverter(CONVERTERS.segment).get(),
-    ref.collection(COLLECTIONS.speakerAssignments).withConverter(CONVERTERS.assignment).get(),
-  ]);
-  return segmentsView(
-    segments.docs.map((doc) => doc.data()),
-    assignments.docs.map((doc) => doc.data()),
-  );
 }

@@ -18,10 +18,11 @@ import { serveConversationWav } from "./audio-wav";
 import { gateBody } from "./body-gate";
 import { conversationAudio } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
-import { conversationView, countSegments, listSegments, listSessions, loadOwnedConversation } from "./conversations";
+import { conversationView, countSegments, listSessions, loadOwnedConversation } from "./conversations";
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
 import { ApiError, sendError, sendJson } from "./errors";
 import { loadOwnedPerson } from "./people";
+import { parseSegmentsQuery, segmentsPage } from "./segments-page";
 
 export interface ApiOptions {
   /** How bearer tokens are verified; the environment's HS256 key when omitted. */
@@ -147,7 +148,10 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
         return;
       }
       case "segments":
-        sendJson(res, 200, { conversation_id: conversationId, segments: await listSegments(db, conversationId) });
+        sendJson(res, 200, {
+          conversation_id: conversationId,
+          ...(await segmentsPage(db, conversationId, parseSegmentsQuery(url.searchParams))),
+        });
         return;
       case "audio":
         await serveConversationWav(

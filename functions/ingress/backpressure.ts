@@ -1,8 +1,9 @@
 /**
  * Backpressure of one socket: why it is not read right now, and how long the pipeline may
  * hold it so. The ingress never buffers without bound: a socket stops being read while the
- * handshake runs with too much queued, while `maxChunksInFlightPerSocket` of its chunks wait
- * for Pub/Sub, while the process budget of bytes in flight is exhausted, or while it stops
+ * handshake runs with too much queued, while `maxChunksInFlightPerSocket` of its chunks or
+ * `maxEventBytesInFlightPerSocket` of its text messages wait for Pub/Sub, while the process
+ * budget of bytes in flight (audio and text alike) is exhausted, or while it stops
  * (supersede, shutdown). TCP then slows the client. Held back by the pipeline (in flight or
  * budget) for `overloadCloseMs` without a break, the socket is given up as overloaded (1013).
  *
@@ -14,23 +15,30 @@ import type { PublishBudget } from "./publish-budget";
 export type PauseReason =
   /** Frames queued before `ready` reached `maxQueuedBytesBeforeReady`. */
   | "opening"
-  /** `maxChunksInFlightPerSocket` chunks of this socket wait for Pub/Sub. */
+  /** `maxChunksInFlightPerSocket` chunks, or `maxEventBytesInFlightPerSocket` of text, of this socket wait for Pub/Sub. */
   | "in_flight"
   /** The process-wide budget of bytes in flight is exhausted. */
   | "budget"
   /** The socket is being superseded or drained. */
   | "stopping";
 
-/** What the pipeline's load means for one socket with `inFlightChunks` chunks waiting for Pub/Sub. */
+/** What one socket has waiting for Pub/Sub: complete chunks, and bytes of text messages. */
+export interface SocketLoad {
+  readonly chunks: number;
+  readonly eventBytes: number;
+}
+
+/** What the pipeline's load means for one socket with `load` waiting for Pub/Sub. */
 export function pipelinePressure(
-  inFlightChunks: number,
-  maxChunksInFlight: number,
+  load: SocketLoad,
+  limits: Pick<IngressLimits, "maxChunksInFlightPerSocket" | "maxEventBytesInFlightPerSocket">,
   budgetExhausted: boolean,
 ): { readonly inFlight: boolean; readonly budget: boolean } {
   return {
-    inFlight: inFlightChunks >= maxChunksInFlight,
+    inFlight:
+      load.chunks >= limits.maxChunksInFlightPerSocket || load.eventBytes >= limits.maxEventBytesInFlightPerSocket,
     // A socket with nothing in flight cannot help the budget recover by waiting.
-    budget: budgetExhausted && inFlightChunks > 0,
+    budget: budgetExhausted && (load.chunks > 0 || load.eventBytes > 0),
   };
 }
 
@@ -54,7 +62,10 @@ export class SocketBackpressure {
   constructor(
     private readonly socket: PausableSocket,
     private readonly budget: PublishBudget,
-    private readonly limits: Pick<IngressLimits, "maxChunksInFlightPerSocket" | "overloadCloseMs">,
+    private readonly limits: Pick<
+      IngressLimits,
+      "maxChunksInFlightPerSocket" | "maxEventBytesInFlightPerSocket" | "overloadCloseMs"
+    >,
     /** Called when the pipeline held the socket back for `overloadCloseMs`. */
     private readonly onOverloaded: () => void,
   ) {}
@@ -71,9 +82,9 @@ export class SocketBackpressure {
     this.update();
   }
 
-  /** Re-decides after the socket's count of chunks waiting for Pub/Sub changed. */
-  apply(inFlightChunks: number): void {
-    const pressure = pipelinePressure(inFlightChunks, this.limits.maxChunksInFlightPerSocket, this.budget.exhausted);
+  /** Re-decides after what the socket has waiting for Pub/Sub changed. */
+  apply(load: SocketLoad): void {
+    const pressure = pipelinePressure(load, this.limits, this.budget.exhausted);
     if (pressure.inFlight) this.pause("in_flight");
     else this.resume("in_flight");
     if (pressure.budget && !this.reasons.has("budget")) {

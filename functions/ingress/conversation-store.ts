@@ -19,7 +19,7 @@
  * only if its record is unchanged since it was listed: an owner that wrote to it since is
  * alive, and keeps it.
  */
-import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
+import { FieldPath, FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
@@ -56,6 +56,7 @@ const storedConversationSchema = conversationDocSchema
     finalize_reason: true,
     sessions_opened: true,
     events_recorded: true,
+    events_recorded_order: true,
     updated_at: true,
   })
   .partial({ final_position: true, finalize_reason: true, updated_at: true })
@@ -145,11 +146,17 @@ function assumed(
 
 const MAX_ATTEMPTS = 6;
 
+export interface ConversationStoreHooks {
+  /** Runs before a conversation is created (the per-minute limit); throws to refuse it. */
+  readonly beforeCreate?: (intent: OpenIntent) => Promise<void>;
+}
+
 export class ConversationStore {
   constructor(
     private readonly db: Firestore,
     private readonly environment: EnvironmentName,
     private readonly now: () => Timestamp = () => Timestamp.now(),
+    private readonly hooks: ConversationStoreHooks = {},
   ) {}
 
   /**
@@ -215,20 +222,27 @@ export class ConversationStore {
       this.checkExisting(stored, intent);
       const now = this.now();
       const batch = this.db.batch();
-      const opened = lifecycle.openSession(stored);
+      const opened = lifecycle.openSession(stored, sessionId);
+      const evictedFields = Object.fromEntries(
+        opened.evicted.map(({ sessionId: old }) => [`events_recorded.${old}`, FieldValue.delete()]),
+      );
       batch.update(
         ref,
-        { active_session: sessionId, updated_at: now, ...opened },
+        { active_session: sessionId, updated_at: now, ...opened.fields, ...evictedFields },
         { lastUpdateTime: snapshot.updateTime },
       );
       batch.create(
         sessionRef(this.db, intent.conversationId, sessionId),
         this.sessionDoc(sessionId, stored.durable_position, now),
       );
+      // The counts leaving the record move to their sessions' documents, in the same commit.
+      for (const { sessionId: old, count } of opened.evicted) {
+        batch.set(sessionRef(this.db, intent.conversationId, old), { events_recorded: count }, { merge: true });
+      }
       try {
         const [result] = await batch.commit();
         if (result === undefined) throw new Error("Firestore returned no write result");
-        return this.takenOver(intent.conversationId, stored, opened.sessions_opened, result.writeTime);
+        return this.takenOver(intent.conversationId, stored, opened.fields.sessions_opened, result.writeTime);
       } catch (error) {
         if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) continue; // changed under us: read again
         throw error;
@@ -292,12 +306,13 @@ export class ConversationStore {
     const stored = listed.record.value;
     if (stored.environment !== this.environment || stored.status !== "in_progress") return undefined;
     try {
+      // The sweeper's session sends no text: it does not join the recent sockets.
       const opened = lifecycle.openSession(stored);
       const result = await conversationRef(this.db, listed.conversationId).update(
-        { active_session: sessionId, updated_at: this.now(), ...opened },
+        { active_session: sessionId, updated_at: this.now(), ...opened.fields },
         { lastUpdateTime: listed.updateTime },
       );
-      return this.takenOver(listed.conversationId, stored, opened.sessions_opened, result.writeTime);
+      return this.takenOver(listed.conversationId, stored, opened.fields.sessions_opened, result.writeTime);
     } catch (error) {
       if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) return undefined;
       throw error;
@@ -323,6 +338,7 @@ export class ConversationStore {
   }
 
   private async create(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
+    await this.hooks.beforeCreate?.(intent);
     const now = this.now();
     const doc: IngressConversationDoc = {
       id: intent.conversationId,
@@ -342,6 +358,7 @@ export class ConversationStore {
       active_session: sessionId,
       sessions_opened: 1,
       events_recorded: {},
+      events_recorded_order: [sessionId],
       extraction_generation: 0,
       extraction_requested_generation: 0,
     };

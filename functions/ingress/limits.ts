@@ -5,6 +5,7 @@
  *   - the chunk being filled: at most one chunk of audio;
  *   - complete chunks waiting for Pub/Sub: at most `maxChunksInFlightPerSocket` before the
  *     socket stops being read (TCP then slows the client), plus what ws had already read;
+ *   - text messages waiting for Pub/Sub: under `maxEventBytesInFlightPerSocket`, plus one message;
  *   - one WebSocket message being parsed: at most `maxMessageBytes`;
  *   - audio received before `ready`: at most `maxQueuedBytesBeforeReady`.
  * A socket that stays unread for `overloadCloseMs` is closed with 1013, so nothing is
@@ -16,7 +17,12 @@ import { MAX_TEXT_FRAME_BYTES } from "../../shared/protocol";
 export interface IngressLimits {
   /** Complete chunks of one socket waiting for Pub/Sub; at this many the socket is not read. */
   readonly maxChunksInFlightPerSocket: number;
-  /** Bytes of chunks waiting for Pub/Sub in the whole process; above it, sockets that complete a chunk are not read. */
+  /**
+   * Text-message bytes of one socket waiting for Pub/Sub; at this many the socket is not read
+   * (text counts like audio: a client flooding large text frames is slowed, then 1013).
+   */
+  readonly maxEventBytesInFlightPerSocket: number;
+  /** Bytes of chunks and text messages waiting for Pub/Sub in the whole process; above it, sockets with something in flight are not read. */
   readonly maxInFlightBytes: number;
   /** A socket left unread this long (the pipeline cannot keep up) is closed with 1013. */
   readonly overloadCloseMs: number;
@@ -42,10 +48,16 @@ export interface IngressLimits {
   readonly orphanGraceMs: number;
   /** Conversation records one sweep reads per status. */
   readonly orphanSweepBatch: number;
+  /**
+   * How long a socket's lease counts toward its user's live sockets without renewal
+   * (user-limits.ts): a socket of a killed instance stops counting after at most this long.
+   */
+  readonly socketLeaseTtlMs: number;
 }
 
 export const DEFAULT_LIMITS: IngressLimits = {
   maxChunksInFlightPerSocket: 4,
+  maxEventBytesInFlightPerSocket: 4 * MAX_TEXT_FRAME_BYTES,
   maxInFlightBytes: 256 * 1024 * 1024,
   overloadCloseMs: 10_000,
   maxConnections: 10_000,
@@ -57,6 +69,7 @@ export const DEFAULT_LIMITS: IngressLimits = {
   orphanSweepIntervalMs: undefined,
   orphanGraceMs: 30_000,
   orphanSweepBatch: 200,
+  socketLeaseTtlMs: 90_000,
 };
 
 /** The orphan sweep period: the limit when set, else half the idle timeout, at least 5 s. */
@@ -85,7 +98,8 @@ export function memoryBoundPerSocket(
   const socketRead = 64 * 1024;
   return (
     chunk * (1 + limits.maxChunksInFlightPerSocket) +
-    limits.maxMessageBytes +
+    limits.maxEventBytesInFlightPerSocket +
+    2 * limits.maxMessageBytes +
     Math.max(limits.maxQueuedBytesBeforeReady, socketRead)
   );
 }

@@ -14,6 +14,7 @@ import type { Chunk } from "./chunker";
 import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
 import { ProtocolError } from "./protocol-error";
 import type { AudioFormat, IngressPublisher, SessionTags } from "./publisher";
+import type { SegmentQuota } from "./user-limits";
 
 export type FinalizeReason = Extract<EventBody, { type: "finalize" }>["reason"];
 
@@ -60,6 +61,8 @@ export class LiveConversation {
   readonly userId: string;
   readonly format: AudioFormat;
   readonly logger: Logger;
+  /** Distinct segment ids against `conversation_segments`, across this instance's sockets (set at the first open). */
+  segmentQuota: SegmentQuota | undefined;
   /** Every unit before this is published and recorded in Firestore. */
   durablePosition: number;
   /** The highest position the owning session asked to make durable (only ever published audio). */

@@ -26,6 +26,7 @@ import { PublishBudget } from "./publish-budget";
 import { IngressPublisher } from "./publisher";
 import { IngressSocket } from "./socket";
 import { SocketSession } from "./socket-session";
+import { UserLimitsGate } from "./user-limits";
 
 export interface IngressOptions {
   /** Verifies client access tokens; default: HS256 with the environment's token key. */
@@ -62,7 +63,14 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
   const limits: IngressLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const tokenKeys = requireTokenKeys(settings);
   const verifier = options.verifier ?? hs256Verifier(tokenKeys);
-  const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now());
+  const userLimits = new UserLimitsGate(clients.firestore, {
+    limits: settings.userLimits,
+    leaseTtlMs: limits.socketLeaseTtlMs,
+    logger,
+  });
+  const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now(), {
+    beforeCreate: (intent) => userLimits.admitConversation(intent.userId, intent.conversationId),
+  });
   const publisher = options.publisher?.(runtime) ?? new IngressPublisher(clients.pubsub, resources);
   const budget = new PublishBudget(limits.maxInFlightBytes);
   const registry = new ConversationRegistry({
@@ -144,6 +152,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
         publisher,
         budget,
         limits,
+        userLimits,
         logger,
         onClosed: (closed) => sockets.delete(closed),
       });
@@ -180,6 +189,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     }, limits.pingIntervalMs);
     pinger.unref();
     sweeper.start();
+    userLimits.start();
     const port = (server.address() as AddressInfo).port;
     logger.info(
       {
@@ -190,6 +200,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
         orphan_sweep_interval_ms: sweepIntervalMs,
         memory_bound_per_socket_bytes_pcm16_16k: memoryBoundPerSocket(limits, "pcm16", 16000, settings.chunkSeconds),
         limits,
+        user_limits: settings.userLimits,
       },
       "ingress listening",
     );
@@ -216,6 +227,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
       .flush()
       .catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
     await sweepStopped;
+    await userLimits.stop();
     registry.releaseAll();
     wss.close();
     await stopped;

@@ -12,7 +12,8 @@
  * - The chunk being filled is never published except as the conversation's final chunk;
  *   at a disconnect or refusal it is dropped (logged) and the client re-sends it.
  * - Nothing is buffered without bound (backpressure.ts): with `maxChunksInFlightPerSocket`
- *   chunks waiting for Pub/Sub, or the process budget exhausted, the socket is not read
+ *   chunks or `maxEventBytesInFlightPerSocket` of text waiting for Pub/Sub, or the process
+ *   budget (audio and text bytes) exhausted, the socket is not read
  *   (TCP slows the client); unread for `overloadCloseMs`, it is closed with 1013.
  */
 import type { IncomingMessage } from "node:http";
@@ -36,6 +37,7 @@ import { ProtocolError } from "./protocol-error";
 import type { PublishBudget } from "./publish-budget";
 import type { IngressPublisher, SessionTags } from "./publisher";
 import type { ErrorExtra, IngressSocket } from "./socket";
+import { audioLimitUnits, frameUnits, tooMany, type UserLimitsGate } from "./user-limits";
 
 export interface SocketSessionDeps {
   readonly environment: EnvironmentName;
@@ -45,6 +47,8 @@ export interface SocketSessionDeps {
   readonly publisher: IngressPublisher;
   readonly budget: PublishBudget;
   readonly limits: IngressLimits;
+  /** The per-user limits (4429): live sockets, conversations per minute, a conversation's size. */
+  readonly userLimits: UserLimitsGate;
   /** Carries `environment` (and `component`). */
   readonly logger: Logger;
   readonly onClosed: (session: SocketSession) => void;
@@ -100,6 +104,8 @@ export class SocketSession implements AttachedSocket {
   private readonly inFlight: InFlightChunk[] = [];
   private readonly work = new Set<Promise<void>>();
   private readonly pendingEvents = new Set<Promise<void>>();
+  /** Bytes of text messages waiting for Pub/Sub (they count against the budget like audio). */
+  private eventBytesInFlight = 0;
   /** Events this socket published, numbered 1..n (the lifecycle's barrier counts them). */
   private eventsSent = 0;
   /** Every event up to this number is confirmed by Pub/Sub. */
@@ -108,6 +114,8 @@ export class SocketSession implements AttachedSocket {
   /** `finalized` was sent: text still arriving is published, not dropped. */
   private finalizedSent = false;
   private acked = 0;
+  /** The stream position the conversation may not pass (`conversation_audio_seconds`). */
+  private audioLimit = Number.POSITIVE_INFINITY;
   private readonly backpressure: SocketBackpressure;
   /** The instance is shutting down (`drain`): no conversation is opened any more. */
   private draining = false;
@@ -173,6 +181,11 @@ export class SocketSession implements AttachedSocket {
       });
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
+      await this.deps.userLimits.admitSocket(intent.userId, intent.conversationId, this.sessionId);
+      if (this.state !== "opening") {
+        await this.deps.userLimits.releaseSocket(this.sessionId); // closed while the lease was taken
+        return;
+      }
       const { conversation, opened } = await this.deps.registry.open(intent, this);
       this.conversation = conversation;
       this.tags = {
@@ -184,6 +197,9 @@ export class SocketSession implements AttachedSocket {
       };
       this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
       this.acked = opened.durablePosition;
+      const { userLimits } = this.deps;
+      this.audioLimit = audioLimitUnits(opened.codec, opened.sampleRate, userLimits.limits.conversation_audio_seconds);
+      conversation.segmentQuota ??= await userLimits.segmentQuota(opened.conversationId, opened.created);
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
       const resumeToken = await signResumeToken(this.deps.handshake.tokenKeys, {
@@ -279,6 +295,18 @@ export class SocketSession implements AttachedSocket {
       return;
     }
     if (check.empty) return;
+    const units = frameUnits(conversation.format.codec, frame);
+    if (chunker.position + units > this.audioLimit) {
+      const seconds = this.deps.userLimits.limits.conversation_audio_seconds;
+      this.refuseWith(
+        tooMany(
+          "conversation_audio_seconds",
+          seconds,
+          `the conversation reached its maximum audio at position ${chunker.position}: start a new conversation for the rest`,
+        ),
+      );
+      return;
+    }
     conversation.touch();
     for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
   }
@@ -291,11 +319,26 @@ export class SocketSession implements AttachedSocket {
     }
     const message = parsed.message;
     switch (message.type) {
-      case "segments":
-        this.publishEvent({ type: "segments", segments: message.segments });
+      case "segments": {
+        const quota = this.conversation?.segmentQuota;
+        if (quota !== undefined && !quota.admit(message.segments.map((segment) => segment.id))) {
+          this.refuseWith(
+            tooMany(
+              "conversation_segments",
+              quota.limit,
+              "this segments message would take the conversation past its maximum number of segments; nothing of it was stored",
+            ),
+          );
+          return;
+        }
+        this.publishEvent({ type: "segments", segments: message.segments }, data.length);
         return;
+      }
       case "speaker_assigned":
-        this.publishEvent({ type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids });
+        this.publishEvent(
+          { type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids },
+          data.length,
+        );
         return;
       case "finalize":
         if (this.state === "open") void this.finalize("client");
@@ -330,24 +373,41 @@ export class SocketSession implements AttachedSocket {
         },
       ),
     );
-    this.backpressure.apply(this.inFlight.length);
+    this.applyBackpressure();
   }
 
-  private publishEvent(body: EventBody): void {
+  private applyBackpressure(): void {
+    this.backpressure.apply({ chunks: this.inFlight.length, eventBytes: this.eventBytesInFlight });
+  }
+
+  /** `bytes`: the text frame's size, held against the socket's and the process's budgets until Pub/Sub confirms it. */
+  private publishEvent(body: EventBody, bytes: number): void {
     const tags = this.tags;
     if (tags === undefined) return;
     this.eventsSent += 1;
     const seq = this.eventsSent;
+    this.eventBytesInFlight += bytes;
+    this.deps.budget.add(bytes);
+    const settle = (): void => {
+      this.eventBytesInFlight -= bytes;
+      this.deps.budget.release(bytes);
+      this.applyBackpressure();
+    };
     const published = this.deps.publisher.publishEvent(tags, body, seq).then(
       (eventId) => {
+        settle();
         this.confirmEvent(seq);
         this.logger.debug({ event_id: eventId, event_type: body.type, seq }, "event published");
       },
-      (error: unknown) => this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events")),
+      (error: unknown) => {
+        settle();
+        this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events"));
+      },
     );
     this.pendingEvents.add(published);
     void published.finally(() => this.pendingEvents.delete(published));
     this.track(published);
+    this.applyBackpressure();
   }
 
   private confirmEvent(seq: number): void {
@@ -374,7 +434,7 @@ export class SocketSession implements AttachedSocket {
   private advance(): void {
     let last: InFlightChunk | undefined;
     while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
-    this.backpressure.apply(this.inFlight.length);
+    this.applyBackpressure();
     const conversation = this.conversation;
     if (last === undefined || conversation === undefined) return;
     const { end: position, completedAt, publishedAt = completedAt } = last;
@@ -433,7 +493,11 @@ export class SocketSession implements AttachedSocket {
       "overloaded",
       `the pipeline could not take this socket's audio for ${this.deps.limits.overloadCloseMs} ms: resume after a delay`,
       {},
-      { in_flight_chunks: this.inFlight.length, budget_used_bytes: this.deps.budget.usedBytes },
+      {
+        in_flight_chunks: this.inFlight.length,
+        in_flight_event_bytes: this.eventBytesInFlight,
+        budget_used_bytes: this.deps.budget.usedBytes,
+      },
     );
   }
 
@@ -529,6 +593,10 @@ export class SocketSession implements AttachedSocket {
     );
   }
 
+  private refuseWith(error: ProtocolError): void {
+    this.refuse(error.code, error.message, error.extra);
+  }
+
   /** Sends the error and closes with its code; the partial chunk is dropped. */
   private refuse(code: ErrorCode, message: string, extra: ErrorExtra = {}, fields: Record<string, unknown> = {}): void {
     if (this.state === "closing" || this.state === "closed") return;
@@ -570,6 +638,9 @@ export class SocketSession implements AttachedSocket {
       this.queue = [];
     }
     this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");
+    this.deps.userLimits.releaseSocket(this.sessionId).catch((error: unknown) => {
+      this.logger.warn({ err: error }, "could not release the socket's lease: it counts until it expires");
+    });
     const conversation = this.conversation;
     if (conversation !== undefined) {
       conversation.detach(this);

@@ -183,4 +183,23 @@ describe("readStackConfig", () => {
       TETHER_EMBEDDING_URL: "https://embed.example.com/v1",
     });
   });
+
+  test("the per-user limits (4429) are set per stack, and validated by the code's schema", () => {
+    const limits = {
+      "tether:maxLiveSocketsPerUser": "5",
+      "tether:maxConversationsPerMinute": "12",
+      "tether:maxConversationSeconds": "7200",
+      "tether:maxSegmentsPerConversation": "5000",
+    };
+    expect(readStackConfig("dev", read({ ...valid, ...limits }), REPOSITORY_ROOT).tuning).toEqual({
+      TETHER_MAX_LIVE_SOCKETS_PER_USER: "5",
+      TETHER_MAX_CONVERSATIONS_PER_MINUTE: "12",
+      TETHER_MAX_CONVERSATION_SECONDS: "7200",
+      TETHER_MAX_SEGMENTS_PER_CONVERSATION: "5000",
+    });
+    const message = errorOf(() =>
+      readStackConfig("dev", read({ ...valid, "tether:maxLiveSocketsPerUser": "0" }), REPOSITORY_ROOT),
+    ).message;
+    expect(message).toMatch(/tether:maxLiveSocketsPerUser .*\(it becomes TETHER_MAX_LIVE_SOCKETS_PER_USER\)/);
+  });
 });

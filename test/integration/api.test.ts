@@ -360,8 +360,9 @@ describe("HTTP API", () => {
       expect(body.conversation_id).toBe(threeSessions);
       expect(body.segments.map((s) => [s.id, s.person_id, s.session_id])).toEqual([
         ["s1", null, "session-1"],
-        ["s3", null, "session-2"],
+        // Equal starts: by segment id (the order the page cursor follows).
         ["s2", "p-anna", "session-1"],
+        ["s3", null, "session-2"],
       ]);
       expect(body.segments[0]).toEqual({
         id: "s1",
@@ -373,6 +374,30 @@ describe("HTTP API", () => {
         person_id: null,
         session_id: "session-1",
       });
+    });
+  });
+
+  describe("segments, a page at a time", () => {
+    type Page = { segments: Array<{ id: string; person_id: string | null }>; next_cursor: string | null };
+    const page = async (query: string) =>
+      (await (await get(`/v1/conversations/${threeSessions}/segments${query}`)).json()) as Page;
+
+    it("pages with limit and cursor: every segment once, in time order, assignments applied", async () => {
+      const first = await page("?limit=2");
+      expect(first.segments.map((s) => s.id)).toEqual(["s1", "s2"]);
+      expect(first.next_cursor).toEqual(expect.any(String));
+      const second = await page(`?limit=2&cursor=${encodeURIComponent(first.next_cursor ?? "")}`);
+      expect(second.segments.map((s) => [s.id, s.person_id])).toEqual([["s3", null]]);
+      expect(first.segments[1]?.person_id).toBe("p-anna");
+      expect(second.next_cursor).toBeNull();
+      expect((await page("")).next_cursor).toBeNull(); // default limit 1000
+    });
+
+    it("answers 400 for a limit outside 1..1000 or a cursor it did not return", async () => {
+      for (const query of ["?limit=0", "?limit=1001", "?limit=abc", "?cursor=bm90LWEtY3Vyc29y"]) {
+        const response = await get(`/v1/conversations/${threeSessions}/segments${query}`);
+        expect(response.status).toBe(400);
+      }
     });
   });
 

@@ -5,7 +5,7 @@
  * once every chunk and every counted event is stored, whichever lands last, with exactly
  * one extraction request per generation.
  */
-import { listSegments } from "../../functions/api/conversations";
+import { allSegments as listSegments } from "../../functions/api/segments-page";
 import { createEventsHandler } from "../../functions/events/handler";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent } from "../../functions/runtime";

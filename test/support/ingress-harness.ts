@@ -20,6 +20,8 @@ export interface HarnessOptions {
   readonly ingress?: IngressOptions;
   /** The `kid` of the environment's current key (TETHER_TOKEN_KID); none by default, as locally. */
   readonly tokenKid?: string;
+  /** More settings (shared/config.ts variables), e.g. the per-user limits. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 export interface IngressHarness {
@@ -99,6 +101,7 @@ export async function startIngressHarness(prefix: string, options: HarnessOption
     TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 0.1),
     TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
     LOG_LEVEL: "debug",
+    ...options.settings,
   });
   const runtime = forComponent(
     createRuntime(settings, createLogger({ level: "debug", destination: logSink(logs) })),

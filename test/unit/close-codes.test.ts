@@ -15,6 +15,7 @@ describe("the close-code table", () => {
       conversation_finalized: 4410,
       frame_too_large: 4413,
       bad_audio: 4415,
+      too_many: 4429,
     });
   });
 
@@ -29,6 +30,7 @@ describe("the close-code table", () => {
     expect(clientActionForClose(4409)).toBe("reconnect_pinned_environment");
     expect(clientActionForClose(4410)).toBe("start_new_conversation");
     for (const code of [4400, 4413, 4415]) expect(clientActionForClose(code)).toBe("fix_client");
+    expect(clientActionForClose(4429)).toBe("per_limit"); // the error's `limit` decides
     expect(errorCodeForClose(4409)).toBe("wrong_environment");
     expect(errorCodeForClose(1006)).toBeUndefined();
   });

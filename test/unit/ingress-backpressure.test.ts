@@ -7,16 +7,27 @@
 import { pipelinePressure, SocketBackpressure, slowedByPipeline } from "../../functions/ingress/backpressure";
 import { PublishBudget } from "../../functions/ingress/publish-budget";
 
+const chunks = (n: number) => ({ chunks: n, eventBytes: 0 });
+const text = (bytes: number) => ({ chunks: 0, eventBytes: bytes });
+const LIMITS = { maxChunksInFlightPerSocket: 4, maxEventBytesInFlightPerSocket: 1000 };
+
 describe("pipelinePressure", () => {
   it("holds a socket back once its chunks in flight reach the per-socket limit", () => {
-    expect(pipelinePressure(3, 4, false)).toEqual({ inFlight: false, budget: false });
-    expect(pipelinePressure(4, 4, false)).toEqual({ inFlight: true, budget: false });
-    expect(pipelinePressure(5, 4, false)).toEqual({ inFlight: true, budget: false });
+    expect(pipelinePressure(chunks(3), LIMITS, false)).toEqual({ inFlight: false, budget: false });
+    expect(pipelinePressure(chunks(4), LIMITS, false)).toEqual({ inFlight: true, budget: false });
+    expect(pipelinePressure(chunks(5), LIMITS, false)).toEqual({ inFlight: true, budget: false });
   });
 
-  it("holds a socket back for the exhausted budget only while it has chunks in flight", () => {
-    expect(pipelinePressure(1, 4, true)).toEqual({ inFlight: false, budget: true });
-    expect(pipelinePressure(0, 4, true)).toEqual({ inFlight: false, budget: false });
+  it("holds a socket back once its text bytes in flight reach the per-socket limit, as audio", () => {
+    expect(pipelinePressure(text(999), LIMITS, false)).toEqual({ inFlight: false, budget: false });
+    expect(pipelinePressure(text(1000), LIMITS, false)).toEqual({ inFlight: true, budget: false });
+    expect(pipelinePressure({ chunks: 1, eventBytes: 1 }, LIMITS, false)).toEqual({ inFlight: false, budget: false });
+  });
+
+  it("holds a socket back for the exhausted budget only while it has chunks or text in flight", () => {
+    expect(pipelinePressure(chunks(1), LIMITS, true)).toEqual({ inFlight: false, budget: true });
+    expect(pipelinePressure(text(1), LIMITS, true)).toEqual({ inFlight: false, budget: true });
+    expect(pipelinePressure(chunks(0), LIMITS, true)).toEqual({ inFlight: false, budget: false });
   });
 });
 
@@ -43,7 +54,7 @@ describe("SocketBackpressure", () => {
     const backpressure = new SocketBackpressure(
       socket,
       budget,
-      { maxChunksInFlightPerSocket: 2, overloadCloseMs: OVERLOAD_MS },
+      { maxChunksInFlightPerSocket: 2, maxEventBytesInFlightPerSocket: 1000, overloadCloseMs: OVERLOAD_MS },
       () => {
         overloaded += 1;
       },
@@ -72,17 +83,17 @@ describe("SocketBackpressure", () => {
 
   it("pauses at the per-socket limit of chunks in flight and resumes below it", () => {
     const { calls, backpressure } = setup();
-    backpressure.apply(1);
+    backpressure.apply(chunks(1));
     expect(calls).toEqual([]);
-    backpressure.apply(2);
+    backpressure.apply(chunks(2));
     expect(calls).toEqual(["pause"]);
-    backpressure.apply(1);
+    backpressure.apply(chunks(1));
     expect(calls).toEqual(["pause", "resume"]);
   });
 
   it("closes a socket the pipeline held back for the overload time without a break", () => {
     const { backpressure, overloaded } = setup();
-    backpressure.apply(2);
+    backpressure.apply(chunks(2));
     jest.advanceTimersByTime(OVERLOAD_MS - 1);
     expect(overloaded()).toBe(0);
     jest.advanceTimersByTime(1);
@@ -91,10 +102,10 @@ describe("SocketBackpressure", () => {
 
   it("restarts the overload clock when the pipeline lets the socket go", () => {
     const { backpressure, overloaded } = setup();
-    backpressure.apply(2);
+    backpressure.apply(chunks(2));
     jest.advanceTimersByTime(OVERLOAD_MS - 1);
-    backpressure.apply(0);
-    backpressure.apply(2);
+    backpressure.apply(chunks(0));
+    backpressure.apply(chunks(2));
     jest.advanceTimersByTime(OVERLOAD_MS - 1);
     expect(overloaded()).toBe(0);
     jest.advanceTimersByTime(1);
@@ -112,7 +123,7 @@ describe("SocketBackpressure", () => {
   it("waits for the exhausted budget, then reads again when a publish releases room", () => {
     const { calls, budget, backpressure } = setup(100);
     budget.add(100);
-    backpressure.apply(1);
+    backpressure.apply(chunks(1));
     expect(calls).toEqual(["pause"]);
     budget.release(50);
     expect(calls).toEqual(["pause", "resume"]);
@@ -120,11 +131,11 @@ describe("SocketBackpressure", () => {
 
   it("once closing, reads to the end and pauses no more", () => {
     const { calls, backpressure, overloaded } = setup();
-    backpressure.apply(2);
+    backpressure.apply(chunks(2));
     backpressure.readToClose();
     expect(calls).toEqual(["pause", "resume"]);
     backpressure.pause("stopping");
-    backpressure.apply(5);
+    backpressure.apply(chunks(5));
     expect(calls).toEqual(["pause", "resume"]);
     jest.advanceTimersByTime(OVERLOAD_MS * 10);
     expect(overloaded()).toBe(0);
@@ -133,7 +144,7 @@ describe("SocketBackpressure", () => {
   it("after stop, neither the overload clock nor the budget wakes it", () => {
     const { calls, budget, backpressure, overloaded } = setup(100);
     budget.add(100);
-    backpressure.apply(1);
+    backpressure.apply(chunks(1));
     backpressure.stop();
     budget.release(100);
     jest.advanceTimersByTime(OVERLOAD_MS * 10);

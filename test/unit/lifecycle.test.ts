@@ -42,8 +42,8 @@ describe("the ingress's transitions", () => {
   it("orders revisions by socket ordinal, then by event number", () => {
     expect(lifecycle.eventRevision(2, 1)).toBeGreaterThan(lifecycle.eventRevision(1, 999_999));
     expect(lifecycle.eventRevision(2, 2)).toBeGreaterThan(lifecycle.eventRevision(2, 1));
-    expect(lifecycle.openSession({})).toEqual({ sessions_opened: 1 });
-    expect(lifecycle.openSession({ sessions_opened: 4 })).toEqual({ sessions_opened: 5 });
+    expect(lifecycle.openSession({}).fields).toEqual({ sessions_opened: 1 });
+    expect(lifecycle.openSession({ sessions_opened: 4 }).fields).toEqual({ sessions_opened: 5 });
   });
 });
 
@@ -116,5 +116,50 @@ describe("extraction generations", () => {
     expect(view({ status: "failed", generation: 2 })).toBe("failed");
     expect(view({ status: "done", generation: 1 })).toBe("pending");
     expect(view({ status: "done" })).toBe("pending");
+  });
+});
+
+describe("the bounded events_recorded", () => {
+  const K = lifecycle.EVENTS_RECORDED_SOCKETS;
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `s${String(i).padStart(3, "0")}`);
+
+  it("keeps the last K sockets; an older one's count leaves for its session document", () => {
+    const order = ids(K);
+    const recorded = { [order[0] as string]: 3, [order[5] as string]: 1 };
+    const opened = lifecycle.openSession(
+      { sessions_opened: K, events_recorded: recorded, events_recorded_order: order },
+      "new",
+    );
+    expect(opened.fields.events_recorded_order).toEqual([...order.slice(1), "new"]);
+    expect(opened.evicted).toEqual([{ sessionId: order[0], count: 3 }]);
+    expect(lifecycle.openSession({ events_recorded_order: ids(3) }, "new").evicted).toEqual([]);
+  });
+
+  it("stays bounded whatever the number of reconnects, and the barrier still counts every socket", () => {
+    let doc: { sessions_opened?: number; events_recorded: Record<string, number>; events_recorded_order?: string[] } = {
+      events_recorded: {},
+    };
+    const moved: Array<{ sessionId: string; count: number }> = [];
+    for (const id of ids(200)) {
+      const opened = lifecycle.openSession(doc, id);
+      moved.push(...opened.evicted);
+      const events_recorded = { ...doc.events_recorded, [id]: 2 };
+      for (const { sessionId } of opened.evicted) delete events_recorded[sessionId];
+      doc = { ...opened.fields, events_recorded };
+      expect(Object.keys(doc.events_recorded).length).toBeLessThanOrEqual(K);
+      expect(doc.events_recorded_order?.length).toBeLessThanOrEqual(K);
+    }
+    const all = lifecycle.allEventsRecorded(doc.events_recorded, moved);
+    expect(Object.keys(all)).toHaveLength(200);
+    expect(lifecycle.recordedEvents(all)).toHaveLength(400);
+  });
+
+  it("moves a record's unordered entries (from before the order existed) out first", () => {
+    const opened = lifecycle.openSession(
+      { events_recorded: Object.fromEntries(ids(K + 1).map((id) => [id, 1])) },
+      "new",
+    );
+    expect(opened.evicted.map((e) => e.sessionId)).toEqual(ids(2));
+    expect(opened.fields.events_recorded_order).toEqual([...ids(K + 1).slice(2), "new"]);
   });
 });

@@ -13,6 +13,14 @@ import type { DeployableTuning } from "./config";
 
 export type DeployableSettings = Readonly<Record<string, pulumi.Input<string>>>;
 
+/** Cloud Run's request timeout for the ingress (its maximum): a WebSocket ends at it. */
+export const INGRESS_REQUEST_TIMEOUT_SECONDS = 3600;
+/**
+ * A socket's maximum life (`TETHER_MAX_SOCKET_SECONDS`, read by the ingress): its `goaway`
+ * and handover are over before Cloud Run cuts the request at its timeout.
+ */
+export const INGRESS_MAX_SOCKET_SECONDS = INGRESS_REQUEST_TIMEOUT_SECONDS - 120;
+
 /** The variable that carries the token-signing key, injected from Secret Manager. */
 export const TOKEN_SECRET_VARIABLE = "TETHER_TOKEN_SECRET";
 
@@ -25,6 +33,7 @@ export function deployableSettings(
     TETHER_ENVIRONMENT: resources.environment,
     TETHER_PROJECT_ID: bucket.project,
     TETHER_BUCKET: bucket.name,
+    TETHER_MAX_SOCKET_SECONDS: String(INGRESS_MAX_SOCKET_SECONDS),
     ...tuning,
   };
 }

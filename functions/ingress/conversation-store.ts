@@ -401,6 +401,24 @@ export class ConversationStore {
     });
   }
 
+  /**
+   * Calls `lost` once `sessionId` no longer owns the conversation (another socket resumed
+   * it, on any instance); returns the unsubscribe. A warned socket (drain.ts) learns this
+   * way that its client moved, without writing.
+   */
+  watchOwner(conversationId: string, sessionId: string, lost: () => void, failed: (error: Error) => void): () => void {
+    let told = false;
+    return conversationRef(this.db, conversationId).onSnapshot(
+      (snapshot) => {
+        const owner = snapshot.get("active_session") as unknown;
+        if (told || !snapshot.exists || owner === sessionId) return;
+        told = true;
+        lost();
+      },
+      (error) => failed(error),
+    );
+  }
+
   /** Records how a socket ended. */
   async endSession(conversationId: string, sessionId: string, closeCode: number): Promise<void> {
     await sessionRef(this.db, conversationId, sessionId).update({ ended_at: this.now(), close_code: closeCode });

@@ -1,7 +1,9 @@
 /**
  * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket
  * (socket-session.ts), `GET /healthz` answers the platform's probes, and `close()` drains:
- * no new sockets, every complete chunk received made durable and acknowledged, then 1012.
+ * no new sockets, `goaway` to each socket (drain.ts) so its client moves while this one
+ * still acknowledges, then, for the sockets that did not move, every complete chunk
+ * received made durable and acknowledged, and 1012.
  * While it listens, the orphan sweeper (orphan-sweeper.ts) finalizes conversations that
  * instances which died left behind.
  *
@@ -141,6 +143,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
         publisher,
         budget,
         limits,
+        maxSocketMs: settings.maxSocketSeconds * 1000,
         logger,
         onClosed: (closed) => sockets.delete(closed),
       });
@@ -198,8 +201,17 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     clearInterval(pinger);
     const sweepStopped = sweeper.stop();
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const warned = [...sockets];
+    logger.info(
+      { conversation_id: null, sockets: warned.length, close_in_ms: limits.drainGoawayMs },
+      "draining: goaway to every socket, then what did not move is made durable and closed with 1012",
+    );
+    for (const session of warned) session.goaway("draining", limits.drainGoawayMs);
+    await Promise.race([
+      Promise.all(warned.map((session) => session.whenClosed())),
+      new Promise((resolve) => setTimeout(resolve, limits.drainGoawayMs).unref()),
+    ]);
     const open = [...sockets];
-    logger.info({ conversation_id: null, sockets: open.length }, "draining: making received chunks durable, then 1012");
     const drained = Promise.all(open.map((session) => session.drain()));
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, limits.drainTimeoutMs).unref())]);
     // Sockets whose clients do not finish the close handshake are cut after a grace period.

@@ -25,14 +25,17 @@ import {
   ERROR_CODES,
   type ErrorMessage,
   errorCodeForClose,
+  type GoawayMessage,
   listenQueryString,
   maxAudioFrameBytes,
   type ReadyMessage,
+  type ServerMessage,
   serverMessageSchema,
 } from "../shared/protocol";
 import { type BackoffPolicy, backoffDelay } from "./backoff";
 import { TypedEmitter } from "./emitter";
 import { type NotStored, TetherError } from "./errors";
+import { RetiringSockets } from "./handover";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { ReplayBuffer } from "./replay-buffer";
 import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
@@ -45,6 +48,21 @@ export interface ReadyEvent {
   readonly position: number;
   /** False for the first socket of this session object. */
   readonly resumed: boolean;
+  /** This socket replaced one the server sent `goaway` (make before break), not a lost one. */
+  readonly handover: boolean;
+}
+
+export interface GoawayEvent {
+  readonly reason: GoawayMessage["reason"];
+  readonly closeInMs: number;
+  /** False when the session stays on the socket (its `finalize` is under way there). */
+  readonly handingOver: boolean;
+}
+
+/** A socket the session moved away from after its `goaway` has closed (4001 or 1012 expected). */
+export interface RetiredEvent {
+  readonly closeCode: number;
+  readonly reason: string;
 }
 
 export interface ReconnectingEvent {
@@ -62,6 +80,8 @@ export interface SessionStats {
   /** Units the server acknowledged as durable. */
   readonly acked: number;
   readonly reconnects: number;
+  /** Moves to a new socket after a `goaway` (not counted in `reconnects`). */
+  readonly handovers: number;
   readonly bufferedBytes: number;
 }
 
@@ -69,6 +89,8 @@ export interface SessionEvents extends Record<string, unknown> {
   ready: ReadyEvent;
   ack: { readonly position: number };
   reconnecting: ReconnectingEvent;
+  goaway: GoawayEvent;
+  retired: RetiredEvent;
   finalized: { readonly conversationId: string; readonly position: number };
   /** Terminal: the session stopped. */
   error: TetherError;
@@ -143,6 +165,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
   private everReady = false;
   private reconnectCount = 0;
+  private handoverCount = 0;
+  /** A `goaway` came and no `ready` since: the next `ready` completes a handover. */
+  private handingOver = false;
+  /** Sockets moved away from after their `goaway`, still delivering acks (handover.ts). */
+  private readonly retiring = new RetiringSockets();
   /** Connection attempts that failed since the last `ready`. */
   private failedAttempts = 0;
   /** A new access token was fetched since the last `ready` (once only). */
@@ -221,6 +248,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       sent: this.socketSentPosition,
       acked: this.ackedPosition,
       reconnects: this.reconnectCount,
+      handovers: this.handoverCount,
       bufferedBytes: this.buffer.bytes,
     };
   }
@@ -358,9 +386,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (this.socket === socket) this.onServerMessage(event.data);
+      else this.onRetiringMessage(socket, event.data);
     };
     socket.onclose = (event) => {
       if (this.socket === socket) this.onSocketClose(event.code, event.reason);
+      else if (this.retiring.closed(socket)) this.emit("retired", { closeCode: event.code, reason: event.reason });
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
     // A connection can be accepted and then never answered (an instance that died holding
@@ -385,21 +415,34 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.readyTimer = undefined;
   }
 
-  private onServerMessage(data: unknown): void {
-    if (typeof data !== "string") return; // the server sends text only
+  private parseServerMessage(data: unknown): ServerMessage | undefined {
+    if (typeof data !== "string") return undefined; // the server sends text only
     let json: unknown;
     try {
       json = JSON.parse(data);
     } catch {
       this.violation("the server sent a text frame that is not JSON");
-      return;
+      return undefined;
     }
     const parsed = serverMessageSchema.safeParse(json);
     if (!parsed.success) {
       this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
-      return;
+      return undefined;
     }
-    const message = parsed.data;
+    return parsed.data;
+  }
+
+  /** A socket the session moved away from still acknowledges what was sent on it. */
+  private onRetiringMessage(socket: SocketLike, data: unknown): void {
+    const sent = this.retiring.sentPosition(socket);
+    if (sent === undefined) return;
+    const message = this.parseServerMessage(data);
+    if (message?.type === "ack") this.onAck(message.position, sent);
+  }
+
+  private onServerMessage(data: unknown): void {
+    const message = this.parseServerMessage(data);
+    if (message === undefined) return;
     switch (message.type) {
       case "ready":
         this.onReady(message);
@@ -413,7 +456,29 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       case "error":
         this.socketError = message;
         return;
+      case "goaway":
+        this.onGoaway(message);
+        return;
     }
+  }
+
+  /**
+   * The server closes this socket within `close_in_ms`: resume on a new one at once, while
+   * this one still delivers acks (make before break). The audio goes to the new socket from
+   * its `ready.position`; this one's `4001` (the new socket took over) or `1012` is expected.
+   * A finalize under way stays on this socket: it completes before the socket closes.
+   */
+  private onGoaway(message: GoawayMessage): void {
+    const socket = this.socket;
+    const handingOver = socket !== undefined && this.state === "open" && !this.finalizeRequested;
+    this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
+    if (!handingOver) return;
+    this.retiring.add(socket, this.socketSentPosition, message.close_in_ms);
+    this.socket = undefined;
+    this.handingOver = true;
+    // Text messages sent on it are re-sent on the new socket (re-sending is always safe).
+    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+    void this.openSocket();
   }
 
   private onReady(ready: ReadyMessage): void {
@@ -435,8 +500,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (verdict.rebase) this.buffer.rebase(ready.position);
     if (stage === "first") this.ackedPosition = ready.position;
     const resumed = stage === "reconnect";
+    const handover = resumed && this.handingOver;
     this.everReady = true;
-    if (resumed) this.reconnectCount += 1;
+    this.handingOver = false;
+    if (handover) this.handoverCount += 1;
+    else if (resumed) this.reconnectCount += 1;
     this.pinnedEnvironment = ready.environment;
     this.pinnedConversationId = ready.conversation_id;
     this.socketSessionId = ready.session_id;
@@ -459,15 +527,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       sessionId: ready.session_id,
       position: ready.position,
       resumed,
+      handover,
     });
     const starting = this.startWaiter;
     this.startWaiter = undefined;
     starting?.resolve();
   }
 
-  private onAck(position: number): void {
-    if (position > this.socketSentPosition) {
-      this.violation(`the server acknowledged ${position}, beyond the ${this.socketSentPosition} units sent`);
+  private onAck(position: number, sentOnSocket = this.socketSentPosition): void {
+    if (position > sentOnSocket) {
+      this.violation(`the server acknowledged ${position}, beyond the ${sentOnSocket} units sent`);
       return;
     }
     if (position <= this.ackedPosition) return;
@@ -513,6 +582,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.acknowledge(position);
     this.heldMessages = [];
     this.state = "finalized";
+    this.retiring.closeAll();
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
@@ -715,6 +785,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.clearReadyTimer();
+    this.retiring.closeAll();
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     const starting = this.startWaiter;

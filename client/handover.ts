@@ -31,6 +31,8 @@ export class RetiringSockets {
         // already closing
       }
     }, closeInMs + RETIRE_GRACE_MS);
+    // A Node timer must not keep the app alive for a socket that is only retiring.
+    (timer as { unref?: () => void }).unref?.();
     this.sockets.set(socket, { sentPosition, timer });
   }
 

@@ -168,6 +168,14 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private handoverCount = 0;
   /** A `goaway` came and no `ready` since: the next `ready` completes a handover. */
   private handingOver = false;
+  /** The current socket was sent `goaway`; its close (4001 or 1012) is expected. */
+  private socketWarned = false;
+  private warnedCloseInMs = 0;
+  /** The socket opened to replace the warned one, until its `ready`. */
+  private nextSocket: SocketLike | undefined;
+  private nextReadyTimer: ReturnType<typeof setTimeout> | undefined;
+  private handoverTimer: ReturnType<typeof setTimeout> | undefined;
+  private handoverAttempts = 0;
   /** Sockets moved away from after their `goaway`, still delivering acks (handover.ts). */
   private readonly retiring = new RetiringSockets();
   /** Connection attempts that failed since the last `ready`. */
@@ -352,9 +360,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   // ------------------------------------------------------------ sockets
 
-  private async openSocket(): Promise<void> {
-    this.state = "connecting";
-    this.socketError = undefined;
+  /**
+   * Opens a socket: the current one (after a loss), or with `handover` the next one, while
+   * the current socket, warned by `goaway`, still carries the audio until the next one's
+   * `ready` (make before break).
+   */
+  private async openSocket(handover = false): Promise<void> {
+    if (!handover) {
+      this.state = "connecting";
+      this.socketError = undefined;
+    }
     let accessToken: string;
     try {
       accessToken = await this.config.token();
@@ -382,19 +397,29 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       );
       return;
     }
-    this.socket = socket;
+    if (handover) this.nextSocket = socket;
+    else this.socket = socket;
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (this.socket === socket) this.onServerMessage(event.data);
+      else if (this.nextSocket === socket) this.onNextSocketMessage(socket, event.data);
       else this.onRetiringMessage(socket, event.data);
     };
     socket.onclose = (event) => {
       if (this.socket === socket) this.onSocketClose(event.code, event.reason);
+      else if (this.nextSocket === socket) this.onNextSocketLost(socket);
       else if (this.retiring.closed(socket)) this.emit("retired", { closeCode: event.code, reason: event.reason });
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
-    // A connection can be accepted and then never answered (an instance that died holding
-    // it, a front end that hangs): without `ready` in time, it is a lost attempt.
+    if (handover) this.armNextReadyTimer(socket);
+    else this.armReadyTimer(socket);
+  }
+
+  /**
+   * A connection can be accepted and then never answered (an instance that died holding it,
+   * a front end that hangs): without `ready` in time, it is a lost attempt.
+   */
+  private armReadyTimer(socket: SocketLike): void {
     this.clearReadyTimer();
     this.readyTimer = setTimeout(() => {
       this.readyTimer = undefined;
@@ -413,6 +438,114 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private clearReadyTimer(): void {
     if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
     this.readyTimer = undefined;
+  }
+
+  // ------------------------------------------------------------ handover (goaway)
+
+  /**
+   * The server closes the current socket within `close_in_ms`: open the next one at once,
+   * while this one still carries the audio and delivers acks (make before break). At the
+   * next one's `ready` the audio moves there from `ready.position`, and this one retires
+   * (handover.ts): its `4001` (the next socket took over) or `1012` is expected. A finalize
+   * under way stays on this socket: it completes before the socket closes.
+   */
+  private onGoaway(message: GoawayMessage): void {
+    const handingOver = this.state === "open" && !this.finalizeRequested && !this.socketWarned;
+    this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
+    if (!handingOver) return;
+    this.socketWarned = true;
+    this.warnedCloseInMs = message.close_in_ms;
+    this.handingOver = true;
+    this.handoverAttempts = 0;
+    void this.openSocket(true);
+  }
+
+  /** The session stopped or finalized: every socket but the current one goes. */
+  private endHandover(): void {
+    this.retiring.closeAll();
+    this.clearNextReadyTimer();
+    if (this.handoverTimer !== undefined) clearTimeout(this.handoverTimer);
+    this.handoverTimer = undefined;
+    const next = this.nextSocket;
+    this.nextSocket = undefined;
+    try {
+      next?.close(1000, "session over");
+    } catch {
+      // dropped either way
+    }
+  }
+
+  private onNextSocketMessage(socket: SocketLike, data: unknown): void {
+    const message = this.parseServerMessage(data);
+    if (message?.type !== "ready") return; // an error is followed by its close
+    this.promoteNextSocket(socket);
+    this.onReady(message);
+  }
+
+  /** The next socket becomes the current one; the warned one retires, still delivering acks. */
+  private promoteNextSocket(next: SocketLike): void {
+    const warned = this.socket;
+    if (warned !== undefined) this.retiring.add(warned, this.socketSentPosition, this.warnedCloseInMs);
+    this.socket = next;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    this.socketWarned = false;
+    this.socketError = undefined;
+    // Text messages sent on the warned socket are sent again on this one (always safe).
+    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+  }
+
+  /** The next socket was lost before its `ready`: try again while the warned one still works. */
+  private onNextSocketLost(socket: SocketLike): void {
+    if (this.nextSocket !== socket) return;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    if (this.isStopped() || !this.socketWarned) return;
+    const delayMs = backoffDelay(this.config.backoff, this.handoverAttempts, this.config.random, false);
+    this.handoverAttempts += 1;
+    this.handoverTimer = setTimeout(() => {
+      this.handoverTimer = undefined;
+      if (!this.isStopped() && this.socketWarned && this.nextSocket === undefined && this.state === "open")
+        void this.openSocket(true);
+    }, delayMs);
+  }
+
+  private armNextReadyTimer(socket: SocketLike): void {
+    this.clearNextReadyTimer();
+    this.nextReadyTimer = setTimeout(() => {
+      this.nextReadyTimer = undefined;
+      if (this.nextSocket !== socket) return;
+      try {
+        socket.close(4000, `no ready within ${this.config.readyTimeoutMs} ms`);
+      } catch {
+        // dropped either way
+      }
+      this.onNextSocketLost(socket);
+    }, this.config.readyTimeoutMs);
+  }
+
+  private clearNextReadyTimer(): void {
+    if (this.nextReadyTimer !== undefined) clearTimeout(this.nextReadyTimer);
+    this.nextReadyTimer = undefined;
+  }
+
+  /**
+   * The warned socket closed before the next one's `ready`: the next one, still connecting,
+   * becomes the current socket. False when there is none (the close is handled as a loss).
+   */
+  private continueOnNextSocket(code: number, reason: string): boolean {
+    const next = this.nextSocket;
+    if (next === undefined) return false;
+    this.emit("retired", { closeCode: code, reason });
+    this.socket = next;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    this.socketWarned = false;
+    this.socketError = undefined;
+    this.state = "connecting";
+    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+    this.armReadyTimer(next);
+    return true;
   }
 
   private parseServerMessage(data: unknown): ServerMessage | undefined {
@@ -460,25 +593,6 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         this.onGoaway(message);
         return;
     }
-  }
-
-  /**
-   * The server closes this socket within `close_in_ms`: resume on a new one at once, while
-   * this one still delivers acks (make before break). The audio goes to the new socket from
-   * its `ready.position`; this one's `4001` (the new socket took over) or `1012` is expected.
-   * A finalize under way stays on this socket: it completes before the socket closes.
-   */
-  private onGoaway(message: GoawayMessage): void {
-    const socket = this.socket;
-    const handingOver = socket !== undefined && this.state === "open" && !this.finalizeRequested;
-    this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
-    if (!handingOver) return;
-    this.retiring.add(socket, this.socketSentPosition, message.close_in_ms);
-    this.socket = undefined;
-    this.handingOver = true;
-    // Text messages sent on it are re-sent on the new socket (re-sending is always safe).
-    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
-    void this.openSocket();
   }
 
   private onReady(ready: ReadyMessage): void {
@@ -582,7 +696,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.acknowledge(position);
     this.heldMessages = [];
     this.state = "finalized";
-    this.retiring.closeAll();
+    this.endHandover();
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
@@ -601,12 +715,21 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.socket = undefined;
     this.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
+    const warned = this.socketWarned;
+    if (warned && this.continueOnNextSocket(code, reason)) return;
+    this.socketWarned = false;
     if (this.state === "connecting") this.abandonedAttemptsAt.push(Date.now());
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
     for (const message of this.heldMessages) message.sentOnSocketAt = undefined;
     const error = this.socketError;
     const action = clientActionForClose(code);
+    if (warned) {
+      // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
+      this.handingOver = false;
+      this.scheduleReconnect(code, reason, false);
+      return;
+    }
     if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.supersededByOwnAttempt()) {
       // Not a newer client: an attempt of ours that we gave up on reached the server late and
       // took the conversation from this socket. Nobody holds it now; resume it.
@@ -785,7 +908,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.clearReadyTimer();
-    this.retiring.closeAll();
+    this.endHandover();
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     const starting = this.startWaiter;

@@ -13,7 +13,7 @@ import { announceDraining, receiveHandedConnections } from "./ingress-front";
 // The environment's front (ingress-front.ts) hands new connections over the IPC channel.
 receiveHandedConnections(listening);
 // SIGTERM drains this instance (main.ts): the front stops sending it connections at once.
-process.on("SIGTERM", announceDraining);
+process.prependListener("SIGTERM", announceDraining); // before main.ts sends its goaways
 
 const parent = Number(process.env.TETHER_LOCAL_PARENT_PID ?? process.ppid);
 setInterval(() => {

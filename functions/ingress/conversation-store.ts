@@ -401,6 +401,11 @@ export class ConversationStore {
     });
   }
 
+  /** Opens the database channel before the first socket needs it (one read of a missing record). */
+  async warmUp(): Promise<void> {
+    await conversationRef(this.db, "warm-up-probe").get();
+  }
+
   /**
    * Calls `lost` once `sessionId` no longer owns the conversation (another socket resumed
    * it, on any instance); returns the unsubscribe. A warned socket (drain.ts) learns this

@@ -164,6 +164,10 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
   let closing: Promise<void> | undefined;
 
   const listen = async (at: { host: string; port: number }): Promise<RunningIngress> => {
+    // A fresh instance takes sockets handed over from a draining one: its channels are open first.
+    await Promise.all([publisher.warmUp(), store.warmUp()]).catch((error: unknown) =>
+      logger.warn({ err: error, conversation_id: null }, "warming up the Pub/Sub and Firestore channels failed"),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(at.port, at.host, () => {

@@ -38,8 +38,9 @@ describe("TetherSession handover after goaway", () => {
     const second = await server.opened(2); // at once: no backoff, the old socket still open
     expect(second.query.get("resume_token")).toBe("resume.token.staging");
     expect(first.closedWith).toBeUndefined();
-    await session.write(sent.subarray(3000, 4000)); // held for the new socket
-    expect(first.audio().length).toBe(3000);
+    await session.write(sent.subarray(3000, 4000)); // the old socket carries it until the new one is ready
+    expect(first.audio().length).toBe(4000);
+    expect(second.audio().length).toBe(0);
     first.ack(2000); // the old socket's chunk became durable meanwhile
     expect(session.stats.acked).toBe(2000);
     second.ready({ position: 2000 });
@@ -60,9 +61,13 @@ describe("TetherSession handover after goaway", () => {
     await session.write(audio(1000));
     const first = server.last;
     first.message({ type: "goaway", reason: "draining", close_in_ms: 4000 });
-    await server.opened(2);
+    const second = await server.opened(2);
     await session.write(audio(1000, 1));
-    first.ack(1500);
+    second.ready({ position: 1000 });
+    await session.write(audio(1000, 2));
+    first.ack(2000); // what was sent on it
+    expect(errors).toEqual([]);
+    first.ack(2500);
     expect(errors.map((e) => e.code)).toEqual(["protocol_violation"]);
   });
 
@@ -77,6 +82,20 @@ describe("TetherSession handover after goaway", () => {
     second.ready({ position: 3000 });
     expect(server.sockets).toHaveLength(2);
     expect(session.stats).toMatchObject({ acked: 3000, handovers: 1, reconnects: 0 });
+  });
+
+  it("retries the next socket while the warned one still works", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    await session.write(audio(1000));
+    const first = server.last;
+    first.message({ type: "goaway", reason: "draining", close_in_ms: 4000 });
+    (await server.opened(2)).drop(1006); // e.g. the front had no other instance yet
+    await session.write(audio(1000, 1));
+    const third = await server.opened(3);
+    third.ready({ position: 1000 });
+    expect(third.audio().length).toBe(1000);
+    expect(session.stats).toMatchObject({ handovers: 1, reconnects: 0 });
   });
 
   it("a finalize under way stays on the warned socket", async () => {

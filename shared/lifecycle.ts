@@ -102,6 +102,23 @@ export function beginFinalize(
   return update;
 }
 
+/**
+ * Text a socket received after `beginFinalize` froze its count, confirmed by Pub/Sub before
+ * the socket answers `finalized` (which tells the client it is durable): it joins the
+ * barrier while `finalizing`; once `finalized`, a newer extraction generation starts, so
+ * the API never reads `done` without it. Undefined when the record already counts it.
+ */
+export function lateEvents(
+  doc: Pick<LifecycleFields, "status" | "events_recorded" | "extraction_generation">,
+  late: { sessionId: string; eventsConfirmed: number },
+): Record<string, unknown> | Refusal | undefined {
+  if (doc.status === "in_progress") return { refused: "not_finalizing", status: doc.status };
+  if (late.eventsConfirmed <= (doc.events_recorded?.[late.sessionId] ?? 0)) return undefined;
+  const update: Record<string, unknown> = { [`events_recorded.${late.sessionId}`]: late.eventsConfirmed };
+  if (doc.status === "finalized") update.extraction_generation = (doc.extraction_generation ?? 0) + 1;
+  return update;
+}
+
 /** A socket opened the conversation: its ordinal orders its events after every earlier socket's. */
 export function openSession(doc: Pick<LifecycleFields, "sessions_opened">): { sessions_opened: number } {
   return { sessions_opened: (doc.sessions_opened ?? 0) + 1 };

@@ -19,7 +19,7 @@
  * only if its record is unchanged since it was listed: an owner that wrote to it since is
  * alive, and keeps it.
  */
-import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
+import { FieldPath, FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
@@ -143,6 +143,12 @@ function assumed(
 }
 
 const MAX_ATTEMPTS = 6;
+
+/** A counter field read back from the record (absent or malformed reads as 0). */
+function numberField(value: unknown): number {
+  const parsed = z.number().int().min(0).safeParse(value);
+  return parsed.success ? parsed.data : 0;
+}
 
 export class ConversationStore {
   constructor(
@@ -422,6 +428,37 @@ export class ConversationStore {
       },
       (error) => failed(error),
     );
+  }
+
+  /**
+   * Counts text socket `sessionId` received after its finalize froze the barrier
+   * (lifecycle.ts `lateEvents`), whatever the status moved to since: read, then write
+   * conditionally on that read, again on a lost race.
+   */
+  async recordLateEvents(conversationId: string, sessionId: string, eventsConfirmed: number): Promise<void> {
+    const ref = conversationRef(this.db, conversationId);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const snapshot = await ref.get();
+      if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
+      const stored = this.parse(conversationId, snapshot.data());
+      const fields = lifecycle.lateEvents(
+        { ...stored, extraction_generation: numberField(snapshot.get("extraction_generation")) },
+        { sessionId, eventsConfirmed },
+      );
+      if (fields === undefined) return;
+      if ("refused" in fields) throw new Error(`conversation ${conversationId} is ${fields.status}, not finalizing`);
+      const timestamped = { ...fields, updated_at: this.now() };
+      // The newer generation starts after this write, as finalization.ts's do.
+      if ("extraction_generation" in fields)
+        Object.assign(timestamped, { extraction_generation_at: FieldValue.serverTimestamp() });
+      try {
+        await ref.update(timestamped, { lastUpdateTime: snapshot.updateTime });
+        return;
+      } catch (error) {
+        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
+      }
+    }
+    throw new Error(`conversation ${conversationId} kept changing while the ingress counted late text`);
   }
 
   /** Records how a socket ended. */

@@ -35,6 +35,8 @@ export interface IngressOptions {
   readonly limits?: Partial<IngressLimits>;
   /** Replaces the publisher (tests hold publishes back to create backpressure deterministically). */
   readonly publisher?: (runtime: EnvironmentRuntime) => IngressPublisher;
+  /** Replaces the conversation store (tests make one of its writes fail, or wait). */
+  readonly store?: (runtime: EnvironmentRuntime) => ConversationStore;
 }
 
 export interface RunningIngress extends RunningService {
@@ -63,7 +65,8 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
   const environment = resources.environment;
   const limits: IngressLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const tokenSecret = requireTokenSecret(settings);
-  const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now());
+  const store =
+    options.store?.(runtime) ?? new ConversationStore(clients.firestore, environment, () => Timestamp.now());
   const publisher = options.publisher?.(runtime) ?? new IngressPublisher(clients.pubsub, resources);
   const budget = new PublishBudget(limits.maxInFlightBytes);
   const registry = new ConversationRegistry({

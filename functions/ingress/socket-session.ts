@@ -473,12 +473,24 @@ export class SocketSession implements AttachedSocket {
       if (this.state !== "finalizing") return; // a publish or record write failed meanwhile
       const finalChunk = chunker.takeFinal();
       const finalPosition = finalChunk?.end ?? chunker.position;
+      let frozen = 0;
       const position = await conversation.finalize(
-        { sessionId: this.sessionId, finalPosition, finalChunk, reason, eventsConfirmed: () => this.eventsSettled() },
+        {
+          sessionId: this.sessionId,
+          finalPosition,
+          finalChunk,
+          reason,
+          eventsConfirmed: async () => {
+            frozen = await this.eventsSettled();
+            return frozen;
+          },
+        },
         tags,
       );
-      // Text that arrived after the barrier froze is published (uncounted) before `finalized`.
-      await this.eventsSettled();
+      // Text that arrived after the barrier froze is published, and counted, before
+      // `finalized` tells the client it is durable (lifecycle.ts `lateEvents`).
+      const confirmed = await this.eventsSettled();
+      if (confirmed > frozen) await this.deps.store.recordLateEvents(tags.conversationId, this.sessionId, confirmed);
       if (this.state !== "finalizing") return;
       this.sendAck(position);
       this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });

@@ -158,6 +158,7 @@ describe("goaway and make-before-break handover", () => {
     const audio = testPcm(bytesPerSecond * seconds, 2);
     const frame = 32 * 1024;
     let segments = 0;
+    const progress = setInterval(() => console.log(JSON.stringify({ t: Date.now(), ...session.stats, log: log.length })), 5000);
     for (let offset = 0; offset < audio.length; offset += frame) {
       await session.write(audio.subarray(offset, offset + frame));
       const second = offset / bytesPerSecond;
@@ -168,6 +169,7 @@ describe("goaway and make-before-break handover", () => {
       }
     }
     const result = await session.finalize();
+    clearInterval(progress);
     expect(result.position).toBe(audio.length);
     expect(session.stats.handovers + session.stats.reconnects).toBeGreaterThanOrEqual(10);
     expect(log.filter((e) => e.kind === "reconnecting" && e.event.closeCode === 4001)).toEqual([]);

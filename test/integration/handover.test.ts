@@ -71,7 +71,7 @@ describe("goaway and make-before-break handover", () => {
       chunkSeconds: options.chunkSeconds,
       maxSocketSeconds: options.maxSocketSeconds,
       ingressInstances: options.instances,
-      logger: createLogger({ level: "silent" }),
+      logger: createLogger({ level: (process.env.STACK_LOG as "info" | undefined) ?? "silent" }),
     });
     stack = running;
     const state = running.state.envs[options.env];
@@ -152,10 +152,10 @@ describe("goaway and make-before-break handover", () => {
     const { ingressUrl, api, token } = await started({ env, instances: 0, chunkSeconds: 30, maxSocketSeconds: 2 });
     const sampleRate = 8000;
     const bytesPerSecond = sampleRate * 2;
-    const seconds = 2 * 3600;
+    const seconds = Number(process.env.LONG_SECONDS ?? 2 * 3600);
+    const audio = testPcm(bytesPerSecond * seconds, 2);
     const session = await connect({ url: ingressUrl, token, codec: "pcm16", sampleRate, maxReconnectAttempts: 50 });
     const log = recordSockets(session);
-    const audio = testPcm(bytesPerSecond * seconds, 2);
     const frame = 32 * 1024;
     let segments = 0;
     const progress = setInterval(() => console.log(JSON.stringify({ t: Date.now(), ...session.stats, log: log.length })), 5000);

@@ -105,18 +105,18 @@ export function beginFinalize(
 /**
  * Text a socket received after `beginFinalize` froze its count, confirmed by Pub/Sub before
  * the socket answers `finalized` (which tells the client it is durable): it joins the
- * barrier while `finalizing`; once `finalized`, a newer extraction generation starts, so
- * the API never reads `done` without it. Undefined when the record already counts it.
+ * barrier while `finalizing`, so the flip waits for it. Once `finalized` (the flip won the
+ * race), the count is recorded and applying the text starts a newer generation
+ * (`dataChanged`); no generation is started here, as nothing would request it. Undefined
+ * when the record already counts it.
  */
 export function lateEvents(
-  doc: Pick<LifecycleFields, "status" | "events_recorded" | "extraction_generation">,
+  doc: Pick<LifecycleFields, "status" | "events_recorded">,
   late: { sessionId: string; eventsConfirmed: number },
 ): Record<string, unknown> | Refusal | undefined {
   if (doc.status === "in_progress") return { refused: "not_finalizing", status: doc.status };
   if (late.eventsConfirmed <= (doc.events_recorded?.[late.sessionId] ?? 0)) return undefined;
-  const update: Record<string, unknown> = { [`events_recorded.${late.sessionId}`]: late.eventsConfirmed };
-  if (doc.status === "finalized") update.extraction_generation = (doc.extraction_generation ?? 0) + 1;
-  return update;
+  return { [`events_recorded.${late.sessionId}`]: late.eventsConfirmed };
 }
 
 /** A socket opened the conversation: its ordinal orders its events after every earlier socket's. */

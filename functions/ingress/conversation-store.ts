@@ -19,7 +19,7 @@
  * only if its record is unchanged since it was listed: an owner that wrote to it since is
  * alive, and keeps it.
  */
-import { FieldPath, FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
+import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
@@ -143,12 +143,6 @@ function assumed(
 }
 
 const MAX_ATTEMPTS = 6;
-
-/** A counter field read back from the record (absent or malformed reads as 0). */
-function numberField(value: unknown): number {
-  const parsed = z.number().int().min(0).safeParse(value);
-  return parsed.success ? parsed.data : 0;
-}
 
 export class ConversationStore {
   constructor(
@@ -441,18 +435,11 @@ export class ConversationStore {
       const snapshot = await ref.get();
       if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
       const stored = this.parse(conversationId, snapshot.data());
-      const fields = lifecycle.lateEvents(
-        { ...stored, extraction_generation: numberField(snapshot.get("extraction_generation")) },
-        { sessionId, eventsConfirmed },
-      );
+      const fields = lifecycle.lateEvents(stored, { sessionId, eventsConfirmed });
       if (fields === undefined) return;
       if ("refused" in fields) throw new Error(`conversation ${conversationId} is ${fields.status}, not finalizing`);
-      const timestamped = { ...fields, updated_at: this.now() };
-      // The newer generation starts after this write, as finalization.ts's do.
-      if ("extraction_generation" in fields)
-        Object.assign(timestamped, { extraction_generation_at: FieldValue.serverTimestamp() });
       try {
-        await ref.update(timestamped, { lastUpdateTime: snapshot.updateTime });
+        await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: snapshot.updateTime });
         return;
       } catch (error) {
         if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;

@@ -1,7 +1,7 @@
 /**
  * `npm run stream`: streams a WAV file (or generated speech-like audio) to a tether
  * ingress through the SDK, in real time or faster, showing what is sent, acknowledged and
- * how often it reconnected; once the conversation is stored, prints the conversation id,
+ * how often it reconnected or was handed over to a new socket (`goaway`); once the conversation is stored, prints the conversation id,
  * its environment and a playback URL that plays as printed.
  *
  *   npm start                                  (in another terminal: writes .tether/state.json)
@@ -267,13 +267,19 @@ async function main(): Promise<void> {
   session.on("reconnecting", (e) =>
     out.write(`\n  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL\n`),
   );
+  session.on("goaway", (e) =>
+    out.write(
+      `\n  goaway (${e.reason}, closes in ${e.closeInMs} ms)${e.handingOver ? ": handing over to a new socket" : ""}\n`,
+    ),
+  );
   session.on("ready", (e) => {
-    if (e.resumed) out.write(`  resumed at ${seconds(session, e.position, frameMs, audio.sampleRate)}\n`);
+    const how = e.handover ? "handed over" : "resumed";
+    if (e.resumed) out.write(`  ${how} at ${seconds(session, e.position, frameMs, audio.sampleRate)}\n`);
   });
 
   const progress = () => {
     const s = session.stats;
-    const line = `sent ${seconds(session, s.sent, frameMs, audio.sampleRate)} | acked ${seconds(session, s.acked, frameMs, audio.sampleRate)} | reconnects ${s.reconnects}`;
+    const line = `sent ${seconds(session, s.sent, frameMs, audio.sampleRate)} | acked ${seconds(session, s.acked, frameMs, audio.sampleRate)} | reconnects ${s.reconnects} | handovers ${s.handovers}`;
     out.write(out.isTTY ? `\r${line}   ` : `${line}\n`);
   };
   const ticker = setInterval(progress, out.isTTY ? 250 : 2000);
@@ -303,6 +309,7 @@ async function main(): Promise<void> {
     const lines = [
       `audio         ${seconds(session, result.position, frameMs, audio.sampleRate)} (${result.position} ${session.positionUnit}s), all acknowledged`,
       `reconnects    ${session.stats.reconnects}`,
+      `handovers     ${session.stats.handovers}`,
       `conversation  ${result.conversationId}`,
       `environment   ${session.environment}`,
       ...playback,

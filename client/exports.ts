@@ -7,7 +7,15 @@ export type { BackoffPolicy } from "./backoff";
 export { DEFAULT_BACKOFF } from "./backoff";
 export type { ConnectOptions, ResumedConversation, ResumeOptions } from "./connect";
 export { type NotStored, TetherError, type TetherErrorCode } from "./errors";
-export type { FinalizeResult, ReadyEvent, ReconnectingEvent, SessionEvents, SessionStats } from "./session";
+export type {
+  FinalizeResult,
+  GoawayEvent,
+  ReadyEvent,
+  ReconnectingEvent,
+  RetiredEvent,
+  SessionEvents,
+  SessionStats,
+} from "./session";
 export { TetherSession } from "./session";
 export type { SocketFactory, SocketLike } from "./socket";
 export type { ConversationLog, ConversationStorage, StoredConversation, StoredMeta } from "./store";

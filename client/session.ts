@@ -25,15 +25,18 @@ import {
   ERROR_CODES,
   type ErrorMessage,
   errorCodeForClose,
+  type GoawayMessage,
   listenQueryString,
   listenSubprotocols,
   maxAudioFrameBytes,
   type ReadyMessage,
+  type ServerMessage,
   serverMessageSchema,
 } from "../shared/protocol";
 import { type BackoffPolicy, backoffDelay } from "./backoff";
 import { TypedEmitter } from "./emitter";
 import { type NotStored, TetherError } from "./errors";
+import { RetiringSockets } from "./handover";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { ReplayBuffer } from "./replay-buffer";
 import { type AuthVia, SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
@@ -46,6 +49,21 @@ export interface ReadyEvent {
   readonly position: number;
   /** False for the first socket of this session object. */
   readonly resumed: boolean;
+  /** This socket replaced one the server sent `goaway` (make before break), not a lost one. */
+  readonly handover: boolean;
+}
+
+export interface GoawayEvent {
+  readonly reason: GoawayMessage["reason"];
+  readonly closeInMs: number;
+  /** False when the session stays on the socket (its `finalize` is under way there). */
+  readonly handingOver: boolean;
+}
+
+/** A socket the session moved away from after its `goaway` has closed (4001 or 1012 expected). */
+export interface RetiredEvent {
+  readonly closeCode: number;
+  readonly reason: string;
 }
 
 export interface ReconnectingEvent {
@@ -63,6 +81,8 @@ export interface SessionStats {
   /** Units the server acknowledged as durable. */
   readonly acked: number;
   readonly reconnects: number;
+  /** Moves to a new socket after a `goaway` (not counted in `reconnects`). */
+  readonly handovers: number;
   readonly bufferedBytes: number;
 }
 
@@ -70,6 +90,8 @@ export interface SessionEvents extends Record<string, unknown> {
   ready: ReadyEvent;
   ack: { readonly position: number };
   reconnecting: ReconnectingEvent;
+  goaway: GoawayEvent;
+  retired: RetiredEvent;
   finalized: { readonly conversationId: string; readonly position: number };
   /** Terminal: the session stopped. */
   error: TetherError;
@@ -144,6 +166,19 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
   private everReady = false;
   private reconnectCount = 0;
+  private handoverCount = 0;
+  /** A `goaway` came and no `ready` since: the next `ready` completes a handover. */
+  private handingOver = false;
+  /** The current socket was sent `goaway`; its close (4001 or 1012) is expected. */
+  private socketWarned = false;
+  private warnedCloseInMs = 0;
+  /** The socket opened to replace the warned one, until its `ready`. */
+  private nextSocket: SocketLike | undefined;
+  private nextReadyTimer: ReturnType<typeof setTimeout> | undefined;
+  private handoverTimer: ReturnType<typeof setTimeout> | undefined;
+  private handoverAttempts = 0;
+  /** Sockets moved away from after their `goaway`, still delivering acks (handover.ts). */
+  private readonly retiring = new RetiringSockets();
   /** Connection attempts that failed since the last `ready`. */
   private failedAttempts = 0;
   /** A new access token was fetched since the last `ready` (once only). */
@@ -222,6 +257,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       sent: this.socketSentPosition,
       acked: this.ackedPosition,
       reconnects: this.reconnectCount,
+      handovers: this.handoverCount,
       bufferedBytes: this.buffer.bytes,
     };
   }
@@ -325,9 +361,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   // ------------------------------------------------------------ sockets
 
-  private async openSocket(): Promise<void> {
-    this.state = "connecting";
-    this.socketError = undefined;
+  /**
+   * Opens a socket: the current one (after a loss), or with `handover` the next one, while
+   * the current socket, warned by `goaway`, still carries the audio until the next one's
+   * `ready` (make before break).
+   */
+  private async openSocket(handover = false): Promise<void> {
+    if (!handover) {
+      this.state = "connecting";
+      this.socketError = undefined;
+    }
     let accessToken: string;
     try {
       accessToken = await this.config.token();
@@ -356,17 +399,29 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       );
       return;
     }
-    this.socket = socket;
+    if (handover) this.nextSocket = socket;
+    else this.socket = socket;
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (this.socket === socket) this.onServerMessage(event.data);
+      else if (this.nextSocket === socket) this.onNextSocketMessage(socket, event.data);
+      else this.onRetiringMessage(socket, event.data);
     };
     socket.onclose = (event) => {
       if (this.socket === socket) this.onSocketClose(event.code, event.reason);
+      else if (this.nextSocket === socket) this.onNextSocketLost(socket);
+      else if (this.retiring.closed(socket)) this.emit("retired", { closeCode: event.code, reason: event.reason });
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
-    // A connection can be accepted and then never answered (an instance that died holding
-    // it, a front end that hangs): without `ready` in time, it is a lost attempt.
+    if (handover) this.armNextReadyTimer(socket);
+    else this.armReadyTimer(socket);
+  }
+
+  /**
+   * A connection can be accepted and then never answered (an instance that died holding it,
+   * a front end that hangs): without `ready` in time, it is a lost attempt.
+   */
+  private armReadyTimer(socket: SocketLike): void {
     this.clearReadyTimer();
     this.readyTimer = setTimeout(() => {
       this.readyTimer = undefined;
@@ -387,21 +442,142 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.readyTimer = undefined;
   }
 
-  private onServerMessage(data: unknown): void {
-    if (typeof data !== "string") return; // the server sends text only
+  // ------------------------------------------------------------ handover (goaway)
+
+  /**
+   * The server closes the current socket within `close_in_ms`: open the next one at once,
+   * while this one still carries the audio and delivers acks (make before break). At the
+   * next one's `ready` the audio moves there from `ready.position`, and this one retires
+   * (handover.ts): its `4001` (the next socket took over) or `1012` is expected. A finalize
+   * under way stays on this socket: it completes before the socket closes.
+   */
+  private onGoaway(message: GoawayMessage): void {
+    const handingOver = this.state === "open" && !this.finalizeRequested && !this.socketWarned;
+    this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
+    if (!handingOver) return;
+    this.socketWarned = true;
+    this.warnedCloseInMs = message.close_in_ms;
+    this.handingOver = true;
+    this.handoverAttempts = 0;
+    void this.openSocket(true);
+  }
+
+  /** The session stopped or finalized: every socket but the current one goes. */
+  private endHandover(): void {
+    this.retiring.closeAll();
+    this.clearNextReadyTimer();
+    if (this.handoverTimer !== undefined) clearTimeout(this.handoverTimer);
+    this.handoverTimer = undefined;
+    const next = this.nextSocket;
+    this.nextSocket = undefined;
+    try {
+      next?.close(1000, "session over");
+    } catch {
+      // dropped either way
+    }
+  }
+
+  private onNextSocketMessage(socket: SocketLike, data: unknown): void {
+    const message = this.parseServerMessage(data);
+    if (message?.type !== "ready") return; // an error is followed by its close
+    this.promoteNextSocket(socket);
+    this.onReady(message);
+  }
+
+  /** The next socket becomes the current one; the warned one retires, still delivering acks. */
+  private promoteNextSocket(next: SocketLike): void {
+    const warned = this.socket;
+    if (warned !== undefined) this.retiring.add(warned, this.socketSentPosition, this.warnedCloseInMs);
+    this.socket = next;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    this.socketWarned = false;
+    this.socketError = undefined;
+    // Text messages sent on the warned socket are sent again on this one (always safe).
+    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+  }
+
+  /** The next socket was lost before its `ready`: try again while the warned one still works. */
+  private onNextSocketLost(socket: SocketLike): void {
+    if (this.nextSocket !== socket) return;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    if (this.isStopped() || !this.socketWarned) return;
+    const delayMs = backoffDelay(this.config.backoff, this.handoverAttempts, this.config.random, false);
+    this.handoverAttempts += 1;
+    this.handoverTimer = setTimeout(() => {
+      this.handoverTimer = undefined;
+      if (!this.isStopped() && this.socketWarned && this.nextSocket === undefined && this.state === "open")
+        void this.openSocket(true);
+    }, delayMs);
+  }
+
+  private armNextReadyTimer(socket: SocketLike): void {
+    this.clearNextReadyTimer();
+    this.nextReadyTimer = setTimeout(() => {
+      this.nextReadyTimer = undefined;
+      if (this.nextSocket !== socket) return;
+      try {
+        socket.close(4000, `no ready within ${this.config.readyTimeoutMs} ms`);
+      } catch {
+        // dropped either way
+      }
+      this.onNextSocketLost(socket);
+    }, this.config.readyTimeoutMs);
+  }
+
+  private clearNextReadyTimer(): void {
+    if (this.nextReadyTimer !== undefined) clearTimeout(this.nextReadyTimer);
+    this.nextReadyTimer = undefined;
+  }
+
+  /**
+   * The warned socket closed before the next one's `ready`: the next one, still connecting,
+   * becomes the current socket. False when there is none (the close is handled as a loss).
+   */
+  private continueOnNextSocket(code: number, reason: string): boolean {
+    const next = this.nextSocket;
+    if (next === undefined) return false;
+    this.emit("retired", { closeCode: code, reason });
+    this.socket = next;
+    this.nextSocket = undefined;
+    this.clearNextReadyTimer();
+    this.socketWarned = false;
+    this.socketError = undefined;
+    this.state = "connecting";
+    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+    this.armReadyTimer(next);
+    return true;
+  }
+
+  private parseServerMessage(data: unknown): ServerMessage | undefined {
+    if (typeof data !== "string") return undefined; // the server sends text only
     let json: unknown;
     try {
       json = JSON.parse(data);
     } catch {
       this.violation("the server sent a text frame that is not JSON");
-      return;
+      return undefined;
     }
     const parsed = serverMessageSchema.safeParse(json);
     if (!parsed.success) {
       this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
-      return;
+      return undefined;
     }
-    const message = parsed.data;
+    return parsed.data;
+  }
+
+  /** A socket the session moved away from still acknowledges what was sent on it. */
+  private onRetiringMessage(socket: SocketLike, data: unknown): void {
+    const sent = this.retiring.sentPosition(socket);
+    if (sent === undefined) return;
+    const message = this.parseServerMessage(data);
+    if (message?.type === "ack") this.onAck(message.position, sent);
+  }
+
+  private onServerMessage(data: unknown): void {
+    const message = this.parseServerMessage(data);
+    if (message === undefined) return;
     switch (message.type) {
       case "ready":
         this.onReady(message);
@@ -414,6 +590,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         return;
       case "error":
         this.socketError = message;
+        return;
+      case "goaway":
+        this.onGoaway(message);
         return;
     }
   }
@@ -437,8 +616,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (verdict.rebase) this.buffer.rebase(ready.position);
     if (stage === "first") this.ackedPosition = ready.position;
     const resumed = stage === "reconnect";
+    const handover = resumed && this.handingOver;
     this.everReady = true;
-    if (resumed) this.reconnectCount += 1;
+    this.handingOver = false;
+    if (handover) this.handoverCount += 1;
+    else if (resumed) this.reconnectCount += 1;
     this.pinnedEnvironment = ready.environment;
     this.pinnedConversationId = ready.conversation_id;
     this.socketSessionId = ready.session_id;
@@ -461,15 +643,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       sessionId: ready.session_id,
       position: ready.position,
       resumed,
+      handover,
     });
     const starting = this.startWaiter;
     this.startWaiter = undefined;
     starting?.resolve();
   }
 
-  private onAck(position: number): void {
-    if (position > this.socketSentPosition) {
-      this.violation(`the server acknowledged ${position}, beyond the ${this.socketSentPosition} units sent`);
+  private onAck(position: number, sentOnSocket = this.socketSentPosition): void {
+    if (position > sentOnSocket) {
+      this.violation(`the server acknowledged ${position}, beyond the ${sentOnSocket} units sent`);
       return;
     }
     if (position <= this.ackedPosition) return;
@@ -515,6 +698,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.acknowledge(position);
     this.heldMessages = [];
     this.state = "finalized";
+    this.endHandover();
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
@@ -533,12 +717,21 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.socket = undefined;
     this.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
+    const warned = this.socketWarned;
+    if (warned && this.continueOnNextSocket(code, reason)) return;
+    this.socketWarned = false;
     if (this.state === "connecting") this.abandonedAttemptsAt.push(Date.now());
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
     for (const message of this.heldMessages) message.sentOnSocketAt = undefined;
     const error = this.socketError;
     const action = clientActionForClose(code);
+    if (warned) {
+      // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
+      this.handingOver = false;
+      this.scheduleReconnect(code, reason, false);
+      return;
+    }
     if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.supersededByOwnAttempt()) {
       // Not a newer client: an attempt of ours that we gave up on reached the server late and
       // took the conversation from this socket. Nobody holds it now; resume it.
@@ -717,6 +910,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.clearReadyTimer();
+    this.endHandover();
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     const starting = this.startWaiter;

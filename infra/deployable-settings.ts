@@ -21,6 +21,14 @@ export const TOKEN_KEY_VARIABLES = {
   retiringKeyId: "TETHER_TOKEN_RETIRING_KID",
 } as const;
 
+/** Cloud Run's request timeout for the ingress (its maximum): a WebSocket ends at it. */
+export const INGRESS_REQUEST_TIMEOUT_SECONDS = 3600;
+/**
+ * A socket's maximum life (`TETHER_MAX_SOCKET_SECONDS`, read by the ingress): its `goaway`
+ * and handover are over before Cloud Run cuts the request at its timeout.
+ */
+export const INGRESS_MAX_SOCKET_SECONDS = INGRESS_REQUEST_TIMEOUT_SECONDS - 120;
+
 export function deployableSettings(
   resources: EnvironmentResources,
   bucket: gcp.storage.Bucket,
@@ -30,6 +38,7 @@ export function deployableSettings(
     TETHER_ENVIRONMENT: resources.environment,
     TETHER_PROJECT_ID: bucket.project,
     TETHER_BUCKET: bucket.name,
+    TETHER_MAX_SOCKET_SECONDS: String(INGRESS_MAX_SOCKET_SECONDS),
     ...tuning,
   };
 }

@@ -12,10 +12,10 @@ import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
 import { CONTAINER_PORT, type PublicServiceDeps, tokenSecretEnvs } from "./cloud-run";
-import { asContainerEnvs } from "./deployable-settings";
+import { asContainerEnvs, INGRESS_REQUEST_TIMEOUT_SECONDS } from "./deployable-settings";
 import { type DeployableNames, logicalName } from "./names";
 
-export const INGRESS_REQUEST_TIMEOUT = "3600s";
+export const INGRESS_REQUEST_TIMEOUT = `${INGRESS_REQUEST_TIMEOUT_SECONDS}s`;
 /** Concurrent sockets per instance: each is ~32 KB/s of PCM16 and one chunk of buffer. */
 export const INGRESS_CONCURRENCY = 250;
 

@@ -1,15 +1,19 @@
 /**
  * One local ingress instance as its own process: exactly what Cloud Run runs
  * (`functions/ingress/main.ts`, settings from the environment variables), plus two local
- * rules: it serves the connections the environment's front hands it, and when the
+ * rules: it serves the connections the environment's front hands it, it tells the front when
+ * SIGTERM makes it drain (the front then routes past it and starts its replacement, as Cloud
+ * Run does), and when the
  * `npm start` that spawned it (`TETHER_LOCAL_PARENT_PID`) is gone, it drains and exits as on
  * SIGTERM, so that an abruptly killed stack leaves no instance holding a port.
  */
 import { listening } from "../functions/ingress/main";
-import { receiveHandedConnections } from "./ingress-front";
+import { announceDraining, receiveHandedConnections } from "./ingress-front";
 
 // The environment's front (ingress-front.ts) hands new connections over the IPC channel.
 receiveHandedConnections(listening);
+// SIGTERM drains this instance (main.ts): the front stops sending it connections at once.
+process.prependListener("SIGTERM", announceDraining); // before main.ts sends its goaways
 
 const parent = Number(process.env.TETHER_LOCAL_PARENT_PID ?? process.ppid);
 setInterval(() => {

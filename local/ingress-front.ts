@@ -38,8 +38,26 @@ export interface IngressFront {
 /** The message that comes with a handed connection, and the instance's answer once it serves it. */
 const HANDOFF = "ingress-connection";
 const TAKEN = "ingress-connection-taken";
+/** An instance tells its parent it is draining (SIGTERM): no new connection should reach it. */
+const DRAINING = "ingress-draining";
 const handoffSchema = z.object({ tether: z.literal(HANDOFF), id: z.number().int() });
 const takenSchema = z.object({ tether: z.literal(TAKEN), id: z.number().int() });
+const drainingSchema = z.object({ tether: z.literal(DRAINING) });
+
+/** In an instance process: tells the parent this instance drains (once). */
+export function announceDraining(): void {
+  if (process.connected) process.send?.({ tether: DRAINING });
+}
+
+/** In the parent: calls `draining` when `child` announces that it drains. */
+export function onDraining(child: ChildProcess, draining: () => void): void {
+  let told = false;
+  child.on("message", (message: unknown) => {
+    if (told || !drainingSchema.safeParse(message).success) return;
+    told = true;
+    draining();
+  });
+}
 
 /**
  * How long an instance may take to confirm a handed connection before the front cuts it

@@ -5,14 +5,16 @@
  * the environment's settings as environment variables and also listens on a free port of
  * its own (its `url` in the state file). An instance that dies (a crash, a
  * SIGKILL) leaves the front at once, its clients are cut and resume on another instance,
- * and a replacement is started. Listeners hear of every change, so the state file can
+ * and a replacement is started. An instance that drains (SIGTERM: it sends its sockets
+ * `goaway`) leaves the front as soon as it says so, and its replacement starts at once, as
+ * Cloud Run routes new requests past an instance it is shutting down. Listeners hear of every change, so the state file can
  * list the live instances.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import type { Logger } from "../shared/logger";
 import { LISTEN_PATH } from "../shared/protocol";
-import { childTarget, startIngressFront } from "./ingress-front";
+import { childTarget, onDraining, startIngressFront } from "./ingress-front";
 import { freePort } from "./ports";
 
 /** One live instance, as the state file lists it (PROTOCOL.md section 5). */
@@ -124,11 +126,30 @@ export async function startIngressInstances(options: {
   const join = (instance: Running): void => {
     running.push(instance);
     front.add(childTarget(instance.id, instance.child));
+    let replaced = false;
+    onDraining(instance.child, () => {
+      front.remove(instance.id);
+      if (closing) return;
+      replaced = true;
+      logger.info(
+        { conversation_id: null, pid: instance.child.pid, instances: running.length },
+        "ingress instance draining: no new connection goes to it, starting its replacement",
+      );
+      void replace();
+    });
     instance.child.once("exit", (code, signal) => {
       const index = running.indexOf(instance);
       if (index >= 0) running.splice(index, 1);
       front.remove(instance.id);
       if (closing) return;
+      if (replaced) {
+        logger.info(
+          { conversation_id: null, pid: instance.child.pid, code, signal },
+          "drained ingress instance exited",
+        );
+        changed();
+        return;
+      }
       logger.warn(
         { conversation_id: null, pid: instance.child.pid, code, signal, instances: running.length },
         "ingress instance exited: its clients resume on another, starting a replacement",

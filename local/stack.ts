@@ -38,6 +38,8 @@ export interface LocalStackOptions {
   readonly emulators: { start: EmulatorPorts } | { existing: EmulatorEndpoints };
   readonly idleTimeoutSeconds?: number;
   readonly chunkSeconds?: number;
+  /** A socket's maximum life before the ingress sends `goaway` (default: the deployed setting). */
+  readonly maxSocketSeconds?: number;
   readonly logger: Logger;
   /**
    * Ingress instance processes per environment behind its `ingress_url` (Cloud Run's model);
@@ -169,6 +171,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           TETHER_TOKEN_SECRET: tokenSecret,
           TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
           TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
+          TETHER_MAX_SOCKET_SECONDS:
+            options.maxSocketSeconds === undefined
+              ? process.env.TETHER_MAX_SOCKET_SECONDS
+              : String(options.maxSocketSeconds),
           LOG_LEVEL: process.env.LOG_LEVEL,
         };
         const settings = loadSettings(variables);

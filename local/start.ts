@@ -3,6 +3,7 @@
  *
  *   npm start -- --envs dev,staging,prod --state-file /tmp/tether.json --idle-timeout 30
  *   npm start -- --envs staging,prod --ingress-instances 2
+ *   npm start -- --ingress-instances 2 --max-socket-seconds 20   # goaway and handover every 20 s
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -22,6 +23,8 @@ const USAGE = `Usage: npm start -- [options]
                          removed on exit (default: .tether/state.json in the checkout)
   --idle-timeout SECONDS finalize a conversation after this long without audio (default: 120)
   --chunk-seconds N      seconds of audio per durable chunk (default: 5)
+  --max-socket-seconds S a socket's maximum life: the ingress sends goaway before it and the client
+                         moves to a new socket (default: 3480, as deployed)
   --ingress-instances N  ingress processes per environment behind its ingress_url, as on Cloud Run;
                          a killed one is replaced (default: 1)
   --host HOST            address to listen on (default: 127.0.0.1)
@@ -56,6 +59,7 @@ const optionsSchema = z.object({
   "state-file": z.string().min(1).default(DEFAULT_STATE_FILE),
   "idle-timeout": z.coerce.number().positive().default(120),
   "chunk-seconds": z.coerce.number().positive().max(60).default(5),
+  "max-socket-seconds": z.coerce.number().positive().optional(),
   "ingress-instances": z.coerce.number().int().min(1).max(16).default(1),
   host: z.string().min(1).default("127.0.0.1"),
   "base-port": port.default(8700),
@@ -80,6 +84,7 @@ function parseOptions(argv: string[]): z.infer<typeof optionsSchema> {
         "state-file": { type: "string" },
         "idle-timeout": { type: "string" },
         "chunk-seconds": { type: "string" },
+        "max-socket-seconds": { type: "string" },
         "ingress-instances": { type: "string" },
         host: { type: "string" },
         "base-port": { type: "string" },
@@ -190,6 +195,7 @@ async function main(): Promise<void> {
       },
       idleTimeoutSeconds: options["idle-timeout"],
       chunkSeconds: options["chunk-seconds"],
+      maxSocketSeconds: options["max-socket-seconds"],
       ingressInstances: options["ingress-instances"],
       workerProcesses: true,
       logger,

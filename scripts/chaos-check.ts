@@ -21,6 +21,8 @@ export interface ConversationHistory {
   /** Each segment id's expected text and person (scripts/chaos-plan.ts `expectedSegments`). */
   expected: Map<string, { text: string; personId: string | null }>;
   disconnects: number;
+  /** Moves to a new socket after the server's `goaway` (drains, socket-age limits). */
+  handovers: number;
   /** A terminal SDK error, if the session stopped on one. */
   error: string | undefined;
 }
@@ -127,6 +129,12 @@ export interface RunSummary {
   readonly proxyCuts: number;
   /** Ingress instance processes SIGKILLed. */
   readonly ingressKills: number;
+  /** Ingress instance processes SIGTERMed (drained). */
+  readonly ingressDrains: number;
+  /** A socket's maximum life (the ingress sends `goaway` before it). */
+  readonly maxSocketSeconds: number;
+  /** Client moves to a new socket after `goaway`, over every conversation. */
+  readonly handovers: number;
   /** Connections between the workers and each emulator cut by a TCP fault proxy, by emulator. */
   readonly emulatorCuts: Readonly<Record<string, number>>;
   readonly faults: { deliveries: number; duplicates: number; injectedFailures: number };
@@ -157,6 +165,8 @@ export function formatSummary(s: RunSummary): string {
     ["socket drops (client)", fmt(s.disconnects)],
     ["connections cut (client-ingress)", fmt(s.proxyCuts)],
     ["ingress instances killed", fmt(s.ingressKills)],
+    ["ingress instances drained (SIGTERM)", fmt(s.ingressDrains)],
+    ["handovers after goaway", `${fmt(s.handovers)} (sockets live at most ${s.maxSocketSeconds} s)`],
     [
       "connections cut (workers-emulators)",
       `${fmt(Object.values(s.emulatorCuts).reduce((a, b) => a + b, 0))} (${byReason(s.emulatorCuts)})`,

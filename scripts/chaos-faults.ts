@@ -117,15 +117,19 @@ export interface IngressPools {
 }
 
 export interface IngressKiller {
+  /** Instances SIGKILLed (crashes). */
   readonly kills: () => number;
+  /** Instances SIGTERMed (drains: their sockets get `goaway` and hand over). */
+  readonly drains: () => number;
   stop(): void;
 }
 
 /**
- * SIGKILLs one ingress instance every `minMs` to `maxMs`, as a crashed Cloud Run instance:
- * of an environment chosen at random, and only where another instance is live, so its
- * clients have one to resume on (the stack starts a replacement). The environment, the
- * instance and the interval come from the run's PRNG.
+ * Stops one ingress instance every `minMs` to `maxMs`: SIGKILL, as a crashed Cloud Run
+ * instance, and SIGTERM, as at a deploy or scale-in (it drains: `goaway`, handover), in
+ * turn; of an environment chosen at random, and only where another instance is live,
+ * so its clients have one to resume on (the stack starts a replacement). The environment,
+ * the instance and the interval come from the run's PRNG.
  */
 export function killIngressInstances(
   pools: IngressPools,
@@ -134,18 +138,22 @@ export function killIngressInstances(
   every: { readonly minMs: number; readonly maxMs: number },
 ): IngressKiller {
   let kills = 0;
+  let drains = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = (): void => {
     const first = integerBetween(random, 0, environments.length - 1);
     const choice = integerBetween(random, 0, 1_000_000);
+    // In turn, so a short run has both.
+    const signal: NodeJS.Signals = (kills + drains) % 2 === 0 ? "SIGKILL" : "SIGTERM";
     for (let i = 0; i < environments.length; i += 1) {
       const environment = environments[(first + i) % environments.length];
       if (environment === undefined) continue;
       const live = pools.ingressInstances(environment);
       const victim = live[choice % live.length];
-      if (live.length >= 2 && victim !== undefined && pools.killIngressInstance(environment, victim.pid, "SIGKILL")) {
-        kills += 1;
+      if (live.length >= 2 && victim !== undefined && pools.killIngressInstance(environment, victim.pid, signal)) {
+        if (signal === "SIGKILL") kills += 1;
+        else drains += 1;
         return;
       }
     }
@@ -163,6 +171,7 @@ export function killIngressInstances(
   next();
   return {
     kills: () => kills,
+    drains: () => drains,
     stop: () => {
       stopped = true;
       clearTimeout(timer);

@@ -66,7 +66,8 @@ const USAGE = `Usage: npm run chaos -- [options]
   --failure-rate P         probability a worker delivery fails transiently (default 0.1)
   --cut-rate P             probability the fault proxy cuts a client connection mid-stream (default 0.3)
   --ingress-instances N    ingress processes per environment (default 2)
-  --kill-every S           SIGKILL an ingress instance every 0.5 S to 1.5 S seconds (default 10; 0: never)
+  --kill-every S           SIGKILL or SIGTERM (drain) an ingress instance every 0.5 S to 1.5 S seconds (default 10; 0: never)
+  --max-socket-seconds S   a socket's maximum life: goaway, then the client hands over (default 20)
   --cut-emulators LIST     emulators whose connections with the workers are cut (default pubsub,firestore,storage)
   --emulator-cut-every S   cut one of those connections every 0.5 S to 1.5 S seconds, per emulator (default 3; 0: never)
   --wait S                 how long to wait for finalized and extraction at the end (default 180)
@@ -87,6 +88,7 @@ const optionsSchema = z.object({
   "cut-rate": z.coerce.number().min(0).max(0.9).default(0.3),
   "ingress-instances": z.coerce.number().int().min(1).max(8).default(2),
   "kill-every": z.coerce.number().nonnegative().default(10),
+  "max-socket-seconds": z.coerce.number().positive().default(20),
   "cut-emulators": z
     .string()
     .default(EMULATORS.join(","))
@@ -129,6 +131,7 @@ async function runConversation(
     finalizedAt: undefined,
     expected: new Map(),
     disconnects: 0,
+    handovers: 0,
     error: undefined,
   };
   const total = plan.frames.reduce((a, b) => a + b, 0);
@@ -181,6 +184,7 @@ async function runConversation(
     history.expected = expectedSegments(textSent);
     history.error = error instanceof Error ? error.message : String(error);
   } finally {
+    history.handovers = session?.stats.handovers ?? 0;
     session?.close();
   }
   return history;
@@ -361,6 +365,7 @@ async function main(): Promise<number> {
       workerEmulators: workerEndpoints(cutters),
       ingressInstances: options["ingress-instances"],
       chunkSeconds: 1,
+      maxSocketSeconds: options["max-socket-seconds"],
       logger: createLogger({ level: process.env.LOG_LEVEL ?? "silent" }),
       wrapWorker: faultyWorkers(
         streamOf(seed, 1),
@@ -493,6 +498,9 @@ async function run(
     disconnects: histories.reduce((t, h) => t + h.disconnects, 0),
     proxyCuts: proxies.reduce((t, p) => t + p.cuts(), 0),
     ingressKills: killer?.kills() ?? 0,
+    ingressDrains: killer?.drains() ?? 0,
+    maxSocketSeconds: options["max-socket-seconds"],
+    handovers: histories.reduce((t, h) => t + h.handovers, 0),
     emulatorCuts: Object.fromEntries([...cutters].map(([emulator, proxy]) => [emulator, proxy.cuts()])),
     faults: counters,
     runViolations,

@@ -39,6 +39,11 @@ export const settingsSchema = z.object({
   TETHER_CHUNK_SECONDS: seconds(5),
   /** A conversation with no audio for this long is finalized by the server. */
   TETHER_IDLE_TIMEOUT_SECONDS: seconds(120),
+  /**
+   * A socket's maximum life: the ingress sends `goaway` before it, and closes the socket at
+   * it. Deployed, a little under Cloud Run's request timeout (infra/ingress.ts sets it).
+   */
+  TETHER_MAX_SOCKET_SECONDS: seconds(3480),
   /** Optional hosted speaker-embedding service. */
   TETHER_EMBEDDING_URL: z.url().optional(),
   /** Per-user limits (PROTOCOL.md close code 4429, shared/user-limits.ts). */
@@ -59,6 +64,7 @@ export interface Settings {
   readonly host: string;
   readonly chunkSeconds: number;
   readonly idleTimeoutSeconds: number;
+  readonly maxSocketSeconds: number;
   readonly embeddingUrl: string | undefined;
   readonly logLevel: RawSettings["LOG_LEVEL"];
   /** Per-user limits, refused with 4429 by the ingress. */
@@ -111,6 +117,7 @@ export function loadSettings(source: Source = process.env): Settings {
     host: raw.HOST,
     chunkSeconds: raw.TETHER_CHUNK_SECONDS,
     idleTimeoutSeconds: raw.TETHER_IDLE_TIMEOUT_SECONDS,
+    maxSocketSeconds: raw.TETHER_MAX_SOCKET_SECONDS,
     embeddingUrl: raw.TETHER_EMBEDDING_URL,
     logLevel: raw.LOG_LEVEL,
     userLimits: {

@@ -159,6 +159,23 @@ export function allEventsRecorded(
   return all;
 }
 
+/**
+ * Text a socket received after `beginFinalize` froze its count, confirmed by Pub/Sub before
+ * the socket answers `finalized` (which tells the client it is durable): it joins the
+ * barrier while `finalizing`, so the flip waits for it. Once `finalized` (the flip won the
+ * race), the count is recorded and applying the text starts a newer generation
+ * (`dataChanged`); no generation is started here, as nothing would request it. Undefined
+ * when the record already counts it.
+ */
+export function lateEvents(
+  doc: Pick<LifecycleFields, "status" | "events_recorded">,
+  late: { sessionId: string; eventsConfirmed: number },
+): Record<string, unknown> | Refusal | undefined {
+  if (doc.status === "in_progress") return { refused: "not_finalizing", status: doc.status };
+  if (late.eventsConfirmed <= (doc.events_recorded?.[late.sessionId] ?? 0)) return undefined;
+  return { [`events_recorded.${late.sessionId}`]: late.eventsConfirmed };
+}
+
 // ---------------------------------------------------------------- the barrier
 
 /** One event of the barrier: socket `sessionId`'s event number `seq`. */

@@ -203,10 +203,26 @@ export const errorMessageSchema = z
   .loose();
 export type ErrorMessage = z.infer<typeof errorMessageSchema>;
 
+/** Why a socket is about to be closed (`goaway`). */
+export const GOAWAY_REASONS = ["draining", "max_socket_age"] as const;
+export type GoawayReason = (typeof GOAWAY_REASONS)[number];
+
+/**
+ * The socket will be closed within `close_in_ms`; the server keeps receiving and
+ * acknowledging on it until then, and the client resumes on a new socket at once.
+ */
+export const goawayMessageSchema = z.object({
+  type: z.literal("goaway"),
+  reason: z.enum(GOAWAY_REASONS),
+  close_in_ms: z.number().int().min(0),
+});
+export type GoawayMessage = z.infer<typeof goawayMessageSchema>;
+
 export const serverMessageSchema = z.discriminatedUnion("type", [
   readyMessageSchema,
   ackMessageSchema,
   finalizedMessageSchema,
   errorMessageSchema,
+  goawayMessageSchema,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

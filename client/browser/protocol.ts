@@ -21,6 +21,7 @@ export type {
   AckMessage,
   ErrorMessage,
   FinalizedMessage,
+  GoawayMessage,
   ReadyMessage,
   ServerMessage,
 } from "../../shared/protocol";
@@ -60,6 +61,11 @@ const miniServerMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ack"), position }),
   z.object({ type: z.literal("finalized"), conversation_id: conversationId, position }),
   errorMessageSchema,
+  z.object({
+    type: z.literal("goaway"),
+    reason: z.enum(["draining", "max_socket_age"]),
+    close_in_ms: z.number().check(z.int(), z.minimum(0)),
+  }),
 ]);
 
 // The shapes must stay the ones shared/protocol.ts declares (checked by the compiler here).

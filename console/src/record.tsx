@@ -1,6 +1,6 @@
 /**
  * Record: the microphone or a WAV file into a new conversation, with the session's live
- * numbers (sent, acknowledged, position, reconnects, socket), a "drop connection" button
+ * numbers (sent, acknowledged, position, reconnects, handovers, socket), a "drop connection" button
  * that shows a resume, and Finalize. The page keeps what it handed the SDK so that the
  * stored audio can be compared with it (`sent-sha256`).
  *
@@ -32,6 +32,8 @@ interface Live {
   acked: number;
   position: number;
   reconnects: number;
+  /** Moves to a new socket after the server's `goaway` (make before break), beside reconnects. */
+  handovers: number;
   socket: string;
   sockets: number;
   written: number;
@@ -58,7 +60,16 @@ function Stat(props: { label: string; id: string; value: number | string }) {
   );
 }
 
-const EMPTY: Live = { sent: 0, acked: 0, position: 0, reconnects: 0, socket: "-", sockets: 0, written: 0 };
+const EMPTY: Live = {
+  sent: 0,
+  acked: 0,
+  position: 0,
+  reconnects: 0,
+  handovers: 0,
+  socket: "-",
+  sockets: 0,
+  written: 0,
+};
 
 export function RecordPage(props: RecordProps) {
   const [phase, setPhase] = useState<Phase>("idle");
@@ -113,6 +124,7 @@ export function RecordPage(props: RecordProps) {
         acked: stats.acked,
         position: stats.acked,
         reconnects: stats.reconnects,
+        handovers: stats.handovers,
         written: stats.written,
         sockets: sockets.current,
       }));
@@ -132,6 +144,9 @@ export function RecordPage(props: RecordProps) {
       setRetry(undefined);
       setLive((old) => ({ ...old, socket: ready.sessionId }));
       props.onReady(ready.environment);
+    });
+    s.on("goaway", (event) => {
+      if (event.handingOver) setLive((old) => ({ ...old, socket: `handing over (${event.reason})` }));
     });
     s.on("reconnecting", (event) => {
       setLive((old) => ({ ...old, socket: "reconnecting" }));
@@ -330,6 +345,7 @@ export function RecordPage(props: RecordProps) {
           <tr>
             <Stat label="position" id="position" value={live.position} />
             <Stat label="reconnects" id="reconnects" value={live.reconnects} />
+            <Stat label="handovers" id="handovers" value={live.handovers} />
             <Stat label="socket" id="socket" value={`${live.socket} (${live.sockets} so far)`} />
           </tr>
         </tbody>

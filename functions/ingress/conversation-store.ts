@@ -418,6 +418,53 @@ export class ConversationStore {
     });
   }
 
+  /** Opens the database channel before the first socket needs it (one read of a missing record). */
+  async warmUp(): Promise<void> {
+    await conversationRef(this.db, "warm-up-probe").get();
+  }
+
+  /**
+   * Calls `lost` once `sessionId` no longer owns the conversation (another socket resumed
+   * it, on any instance); returns the unsubscribe. A warned socket (drain.ts) learns this
+   * way that its client moved, without writing.
+   */
+  watchOwner(conversationId: string, sessionId: string, lost: () => void, failed: (error: Error) => void): () => void {
+    let told = false;
+    return conversationRef(this.db, conversationId).onSnapshot(
+      (snapshot) => {
+        const owner = snapshot.get("active_session") as unknown;
+        if (told || !snapshot.exists || owner === sessionId) return;
+        told = true;
+        lost();
+      },
+      (error) => failed(error),
+    );
+  }
+
+  /**
+   * Counts text socket `sessionId` received after its finalize froze the barrier
+   * (lifecycle.ts `lateEvents`), whatever the status moved to since: read, then write
+   * conditionally on that read, again on a lost race.
+   */
+  async recordLateEvents(conversationId: string, sessionId: string, eventsConfirmed: number): Promise<void> {
+    const ref = conversationRef(this.db, conversationId);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const snapshot = await ref.get();
+      if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
+      const stored = this.parse(conversationId, snapshot.data());
+      const fields = lifecycle.lateEvents(stored, { sessionId, eventsConfirmed });
+      if (fields === undefined) return;
+      if ("refused" in fields) throw new Error(`conversation ${conversationId} is ${fields.status}, not finalizing`);
+      try {
+        await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: snapshot.updateTime });
+        return;
+      } catch (error) {
+        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
+      }
+    }
+    throw new Error(`conversation ${conversationId} kept changing while the ingress counted late text`);
+  }
+
   /** Records how a socket ended. */
   async endSession(conversationId: string, sessionId: string, closeCode: number): Promise<void> {
     await sessionRef(this.db, conversationId, sessionId).update({ ended_at: this.now(), close_code: closeCode });

@@ -32,6 +32,12 @@ export interface IngressLimits {
   readonly maxMessageBytes: number;
   /** Frames a client sends before `ready` are held up to this many bytes, then the socket is not read until `ready`. */
   readonly maxQueuedBytesBeforeReady: number;
+  /**
+   * On shutdown, how long a socket has after its `goaway` for its client to move (drain.ts),
+   * before it is drained and closed with 1012. Within Cloud Run's 10 s of grace with
+   * `drainTimeoutMs`'s share.
+   */
+  readonly drainGoawayMs: number;
   /** On shutdown, how long sockets get to make their complete chunks durable. */
   readonly drainTimeoutMs: number;
   /** How long a new socket waits for the socket it supersedes on this instance to finish its publishes. */
@@ -63,7 +69,8 @@ export const DEFAULT_LIMITS: IngressLimits = {
   maxConnections: 10_000,
   maxMessageBytes: MAX_TEXT_FRAME_BYTES,
   maxQueuedBytesBeforeReady: 256 * 1024,
-  drainTimeoutMs: 8_000,
+  drainGoawayMs: 4_000,
+  drainTimeoutMs: 5_000,
   supersedeWaitMs: 5_000,
   pingIntervalMs: 30_000,
   orphanSweepIntervalMs: undefined,

@@ -16,6 +16,9 @@ import { ProtocolError } from "./protocol-error";
 import type { AudioFormat, IngressPublisher, SessionTags } from "./publisher";
 import type { SegmentQuota } from "./user-limits";
 
+/** Attempts of the `finalizing` write once the final chunk is published (about 3 s in all). */
+const FINALIZING_WRITE_ATTEMPTS = 5;
+
 export type FinalizeReason = Extract<EventBody, { type: "finalize" }>["reason"];
 
 /** What the conversation needs from the socket attached to it. */
@@ -218,17 +221,7 @@ export class LiveConversation {
     try {
       if (finalChunk !== undefined) await this.deps.publisher.publishChunk(tags, this.format, finalChunk);
       const events = await request.eventsConfirmed();
-      begun = await this.serialize(() =>
-        request.sessionId !== this.activeSessionId
-          ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
-          : this.deps.store.beginFinalize(
-              this.id,
-              request.sessionId,
-              { finalPosition, reason, eventsConfirmed: events },
-              this.known(),
-              this.updateTime,
-            ),
-      );
+      begun = await this.recordFinalizing(request, events, finalChunk !== undefined);
     } catch (error) {
       // Nothing recorded: the conversation is still in progress, for a resume (or a sweep) to pick up.
       this.logger.error(
@@ -261,6 +254,41 @@ export class LiveConversation {
     );
     this.leave("finalized");
     return finalPosition;
+  }
+
+  /**
+   * The `finalizing` write. Once a final chunk is published, it is retried on failure: a
+   * partial final chunk left behind by a conversation still in progress would conflict
+   * with the full chunk of the same index that the resuming client's audio makes, and
+   * that chunk, acknowledged, would be dead-lettered.
+   */
+  private async recordFinalizing(
+    request: FinalizeRequest,
+    events: number,
+    chunkPublished: boolean,
+  ): Promise<ConditionalWrite> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.serialize(() =>
+          request.sessionId !== this.activeSessionId
+            ? Promise.resolve<ConditionalWrite>({ ok: false, reason: "superseded" })
+            : this.deps.store.beginFinalize(
+                this.id,
+                request.sessionId,
+                { finalPosition: request.finalPosition, reason: request.reason, eventsConfirmed: events },
+                this.known(),
+                this.updateTime,
+              ),
+        );
+      } catch (error) {
+        if (!chunkPublished || attempt >= FINALIZING_WRITE_ATTEMPTS) throw error;
+        this.logger.warn(
+          { err: error, attempt, final_position: request.finalPosition },
+          "recording `finalizing` failed after the final chunk was published: retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
+    }
   }
 
   /** Waits until a finalize in progress is over (successful or not). */

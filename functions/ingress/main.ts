@@ -2,8 +2,9 @@
  * Cloud Run entry point of the ingress (compiled to dist/functions/ingress/main.js).
  *
  * Reads the environment's settings from the process environment, listens on $PORT, and on
- * SIGTERM (Cloud Run gives 10 s) stops accepting sockets, makes every complete chunk it
- * received durable, acknowledges it, closes each socket with 1012, then exits.
+ * SIGTERM (Cloud Run gives 10 s) stops accepting sockets, sends `goaway` to each so its
+ * client resumes elsewhere while this one still acknowledges, makes every complete chunk
+ * received on the sockets that did not move durable, closes them with 1012, then exits.
  */
 import type http from "node:http";
 import { runtimeFromProcessEnv } from "../runtime";

@@ -110,6 +110,15 @@ export class IngressPublisher {
   }
 
   /** Sends whatever is batched (graceful shutdown). */
+  /**
+   * Opens the client's channel before the first socket needs it (reads both topics): the
+   * first publish of a fresh instance otherwise pays for it, in the ack pause of a client
+   * that was just handed over to it.
+   */
+  async warmUp(): Promise<void> {
+    await Promise.all([this.audio.getMetadata(), this.events.getMetadata()]);
+  }
+
   async flush(): Promise<void> {
     await Promise.all([this.audio.flush(), this.events.flush()]);
   }

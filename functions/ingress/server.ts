@@ -1,7 +1,9 @@
 /**
  * The WebSocket ingress (Cloud Run): `GET /v1/listen` upgrades to a socket
  * (socket-session.ts), `GET /healthz` answers the platform's probes, and `close()` drains:
- * no new sockets, every complete chunk received made durable and acknowledged, then 1012.
+ * no new sockets, `goaway` to each socket (drain.ts) so its client moves while this one
+ * still acknowledges, then, for the sockets that did not move, every complete chunk
+ * received made durable and acknowledged, and 1012.
  * While it listens, the orphan sweeper (orphan-sweeper.ts) finalizes conversations that
  * instances which died left behind.
  *
@@ -34,6 +36,8 @@ export interface IngressOptions {
   readonly limits?: Partial<IngressLimits>;
   /** Replaces the publisher (tests hold publishes back to create backpressure deterministically). */
   readonly publisher?: (runtime: EnvironmentRuntime) => IngressPublisher;
+  /** Replaces the conversation store (tests make one of its writes fail, or wait). */
+  readonly store?: (runtime: EnvironmentRuntime) => ConversationStore;
 }
 
 export interface RunningIngress extends RunningService {
@@ -68,9 +72,11 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     leaseTtlMs: limits.socketLeaseTtlMs,
     logger,
   });
-  const store = new ConversationStore(clients.firestore, environment, () => Timestamp.now(), {
-    beforeCreate: (intent) => userLimits.admitConversation(intent.userId, intent.conversationId),
-  });
+  const store =
+    options.store?.(runtime) ??
+    new ConversationStore(clients.firestore, environment, () => Timestamp.now(), {
+      beforeCreate: (intent) => userLimits.admitConversation(intent.userId, intent.conversationId),
+    });
   const publisher = options.publisher?.(runtime) ?? new IngressPublisher(clients.pubsub, resources);
   const budget = new PublishBudget(limits.maxInFlightBytes);
   const registry = new ConversationRegistry({
@@ -153,6 +159,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
         budget,
         limits,
         userLimits,
+        maxSocketMs: settings.maxSocketSeconds * 1000,
         logger,
         onClosed: (closed) => sockets.delete(closed),
       });
@@ -173,6 +180,10 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
   let closing: Promise<void> | undefined;
 
   const listen = async (at: { host: string; port: number }): Promise<RunningIngress> => {
+    // A fresh instance takes sockets handed over from a draining one: its channels are open first.
+    await Promise.all([publisher.warmUp(), store.warmUp()]).catch((error: unknown) =>
+      logger.warn({ err: error, conversation_id: null }, "warming up the Pub/Sub and Firestore channels failed"),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(at.port, at.host, () => {
@@ -212,8 +223,17 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     clearInterval(pinger);
     const sweepStopped = sweeper.stop();
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const warned = [...sockets];
+    logger.info(
+      { conversation_id: null, sockets: warned.length, close_in_ms: limits.drainGoawayMs },
+      "draining: goaway to every socket, then what did not move is made durable and closed with 1012",
+    );
+    for (const session of warned) session.goaway("draining", limits.drainGoawayMs);
+    await Promise.race([
+      Promise.all(warned.map((session) => session.whenClosed())),
+      new Promise((resolve) => setTimeout(resolve, limits.drainGoawayMs).unref()),
+    ]);
     const open = [...sockets];
-    logger.info({ conversation_id: null, sockets: open.length }, "draining: making received chunks durable, then 1012");
     const drained = Promise.all(open.map((session) => session.drain()));
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, limits.drainTimeoutMs).unref())]);
     // Sockets whose clients do not finish the close handshake are cut after a grace period.

@@ -24,11 +24,18 @@ import type { EnvironmentName } from "../../shared/environment";
 import { checkAudioFrame, parseClientText } from "../../shared/frame-checks";
 import { conversationLogger, LOG_EVENTS, type Logger, publishFailed } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
-import { CLOSE_FINALIZED, type ErrorCode, PROTOCOL_VERSION, type ReadyMessage } from "../../shared/protocol";
+import {
+  CLOSE_FINALIZED,
+  type ErrorCode,
+  type GoawayReason,
+  PROTOCOL_VERSION,
+  type ReadyMessage,
+} from "../../shared/protocol";
 import { SocketBackpressure } from "./backpressure";
 import { type Chunk, Chunker } from "./chunker";
 import { AbandonedOpen, type ConversationRegistry } from "./conversation-registry";
 import type { ConditionalWrite, ConversationStore } from "./conversation-store";
+import { SocketGoaway } from "./drain";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
 import { newSessionId } from "./ids";
 import type { IngressLimits } from "./limits";
@@ -49,6 +56,8 @@ export interface SocketSessionDeps {
   readonly limits: IngressLimits;
   /** The per-user limits (4429): live sockets, conversations per minute, a conversation's size. */
   readonly userLimits: UserLimitsGate;
+  /** A socket's maximum life: `goaway` comes before it (drain.ts). */
+  readonly maxSocketMs: number;
   /** Carries `environment` (and `component`). */
   readonly logger: Logger;
   readonly onClosed: (session: SocketSession) => void;
@@ -117,6 +126,8 @@ export class SocketSession implements AttachedSocket {
   /** The stream position the conversation may not pass (`conversation_audio_seconds`). */
   private audioLimit = Number.POSITIVE_INFINITY;
   private readonly backpressure: SocketBackpressure;
+  /** The warning before this socket is closed (drain.ts). */
+  private readonly goawayState: SocketGoaway;
   /** The instance is shutting down (`drain`): no conversation is opened any more. */
   private draining = false;
   private finalizeDone: Promise<void> | undefined;
@@ -134,6 +145,12 @@ export class SocketSession implements AttachedSocket {
   ) {
     this.request = request;
     this.backpressure = new SocketBackpressure(socket, deps.budget, deps.limits, () => this.overloaded());
+    this.goawayState = new SocketGoaway({
+      send: (message) => this.state === "open" && socket.sendJson(message),
+      watchOwner: (lost) => this.watchOwner(lost),
+      moved: () => void this.supersede(),
+      expired: () => void this.drain(),
+    });
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -221,6 +238,7 @@ export class SocketSession implements AttachedSocket {
       };
       this.socket.sendJson(ready);
       this.state = "open";
+      this.goawayState.armMaxAge(this.deps.maxSocketMs);
       this.logger.info(
         { kind: intent.kind, created: opened.created, position: opened.durablePosition, codec: opened.codec },
         "socket ready",
@@ -519,12 +537,24 @@ export class SocketSession implements AttachedSocket {
       if (this.state !== "finalizing") return; // a publish or record write failed meanwhile
       const finalChunk = chunker.takeFinal();
       const finalPosition = finalChunk?.end ?? chunker.position;
+      let frozen = 0;
       const position = await conversation.finalize(
-        { sessionId: this.sessionId, finalPosition, finalChunk, reason, eventsConfirmed: () => this.eventsSettled() },
+        {
+          sessionId: this.sessionId,
+          finalPosition,
+          finalChunk,
+          reason,
+          eventsConfirmed: async () => {
+            frozen = await this.eventsSettled();
+            return frozen;
+          },
+        },
         tags,
       );
-      // Text that arrived after the barrier froze is published (uncounted) before `finalized`.
-      await this.eventsSettled();
+      // Text that arrived after the barrier froze is published, and counted, before
+      // `finalized` tells the client it is durable (lifecycle.ts `lateEvents`).
+      const confirmed = await this.eventsSettled();
+      if (confirmed > frozen) await this.deps.store.recordLateEvents(tags.conversationId, this.sessionId, confirmed);
       if (this.state !== "finalizing") return;
       this.sendAck(position);
       this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
@@ -571,6 +601,31 @@ export class SocketSession implements AttachedSocket {
     } else if (this.state === "finalizing") {
       await this.finalizeDone;
     }
+  }
+
+  /**
+   * Warns the client that this socket closes within `closeInMs` (drain.ts); it keeps
+   * receiving and acknowledging until the client moved (4001) or the time ran out (1012).
+   */
+  goaway(reason: GoawayReason, closeInMs: number): void {
+    this.goawayState.send(reason, closeInMs);
+    if (this.goawayState.reason === reason)
+      this.logger.info({ reason, close_in_ms: closeInMs, acked: this.acked }, "goaway sent: the client moves");
+  }
+
+  private watchOwner(lost: () => void): (() => void) | undefined {
+    const conversation = this.conversation;
+    if (conversation === undefined) return undefined;
+    return this.deps.store.watchOwner(
+      conversation.id,
+      this.sessionId,
+      () => {
+        this.logger.info("the client moved to a new socket after goaway");
+        lost();
+      },
+      (error) =>
+        this.logger.warn({ err: error }, "watching the conversation's owner failed: the goaway deadline closes"),
+    );
   }
 
   // ------------------------------------------------------------ refusals and close
@@ -623,6 +678,7 @@ export class SocketSession implements AttachedSocket {
     const previous = this.state;
     this.state = "closed";
     this.backpressure.stop();
+    this.goawayState.stop();
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
     if (this.framesDroppedAfterStop > 0) {
       this.logger.info(

@@ -37,7 +37,7 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
       "tsx",
       "scripts/chaos.ts",
       ...["--minutes", "0.5", "--conversations", "4", "--seed", seed, "--envs", envs, "--state-file", stateFile],
-      ...["--ingress-instances", "2", "--kill-every", "5", "--emulator-cut-every", "2"],
+      ...["--ingress-instances", "2", "--kill-every", "5", "--emulator-cut-every", "2", "--max-socket-seconds", "8"],
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -68,5 +68,7 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
   expect(output).toContain("no violations");
   // The run says how often each fault struck; none of them may have been left out.
   expect(counted(output, "ingress instances killed")).toBeGreaterThan(0);
+  expect(counted(output, "ingress instances drained \\(SIGTERM\\)")).toBeGreaterThan(0);
+  expect(counted(output, "handovers after goaway")).toBeGreaterThan(0);
   expect(counted(output, "connections cut \\(workers-emulators\\)")).toBeGreaterThan(0);
 }, 300_000);

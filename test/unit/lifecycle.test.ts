@@ -39,6 +39,21 @@ describe("the ingress's transitions", () => {
     ).toEqual({ refused: "not_in_progress", status: "finalized" });
   });
 
+  it("counts text confirmed after the freeze, in the barrier while finalizing", () => {
+    const late = { sessionId: "a", eventsConfirmed: 3 };
+    expect(lifecycle.lateEvents({ status: "finalizing", events_recorded: { a: 2 } }, late)).toEqual({
+      "events_recorded.a": 3,
+    });
+    expect(lifecycle.lateEvents({ status: "finalized", events_recorded: { a: 2 } }, late)).toEqual({
+      "events_recorded.a": 3,
+    });
+    expect(lifecycle.lateEvents({ status: "finalizing", events_recorded: { a: 3 } }, late)).toBeUndefined();
+    expect(lifecycle.lateEvents({ status: "in_progress" }, late)).toEqual({
+      refused: "not_finalizing",
+      status: "in_progress",
+    });
+  });
+
   it("orders revisions by socket ordinal, then by event number", () => {
     expect(lifecycle.eventRevision(2, 1)).toBeGreaterThan(lifecycle.eventRevision(1, 999_999));
     expect(lifecycle.eventRevision(2, 2)).toBeGreaterThan(lifecycle.eventRevision(2, 1));

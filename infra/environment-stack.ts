@@ -145,8 +145,22 @@ export class TetherEnvironment extends pulumi.ComponentResource {
     this.bucketName = bucket.name;
     this.databaseName = database.name;
     this.topicNames = pulumi
-      .all([topics.audio.name, topics.events.name, topics.extraction.name, topics.deadLetter.name])
-      .apply(([audio, events, extraction, deadLetter]) => ({ audio, events, extraction, deadLetter }));
+      .all([
+        topics.audio.name,
+        topics.events.name,
+        topics.extraction.name,
+        topics.deadLetter.name,
+        topics.deletion.name,
+        topics.notifications.name,
+      ])
+      .apply(([audio, events, extraction, deadLetter, deletion, notifications]) => ({
+        audio,
+        events,
+        extraction,
+        deadLetter,
+        deletion,
+        notifications,
+      }));
     this.deadLetterSubscription = deadLetters.name;
     this.registerOutputs({
       ingressUrl: this.ingressUrl,

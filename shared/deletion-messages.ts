@@ -11,9 +11,7 @@ import { conversationIdSchema, personIdSchema } from "./identifiers";
 export const DELETION_KINDS = ["conversation", "person", "retention"] as const;
 export type DeletionKind = (typeof DELETION_KINDS)[number];
 
-export const deletionAttributesSchema = z
-  .object({ environment: z.string(), kind: z.enum(DELETION_KINDS) })
-  .loose();
+export const deletionAttributesSchema = z.object({ environment: z.string(), kind: z.enum(DELETION_KINDS) }).loose();
 
 export const deletionBodySchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("conversation"), conversation_id: conversationIdSchema }),

@@ -26,18 +26,17 @@ export const notificationPersonSchema = z.object({
 });
 export type NotificationPerson = z.infer<typeof notificationPersonSchema>;
 
-export const notificationDataSchema = z
-  .object({
-    conversation_id: z.string().min(1),
-    user_id: z.string().min(1),
-    environment: environmentNameSchema,
-    /** With extraction: every person of the run, with their status. */
-    people: z.array(notificationPersonSchema).optional(),
-    /** With extraction: the generation the result belongs to. */
-    generation: z.number().int().min(1).optional(),
-    /** With deleted: why (`request`, `retention`). */
-    reason: z.string().optional(),
-  });
+export const notificationDataSchema = z.object({
+  conversation_id: z.string().min(1),
+  user_id: z.string().min(1),
+  environment: environmentNameSchema,
+  /** With extraction: every person of the run, with their status. */
+  people: z.array(notificationPersonSchema).optional(),
+  /** With extraction: the generation the result belongs to. */
+  generation: z.number().int().min(1).optional(),
+  /** With deleted: why (`request`, `retention`). */
+  reason: z.string().optional(),
+});
 export type NotificationData = z.infer<typeof notificationDataSchema>;
 
 export const notificationSchema = z
@@ -74,11 +73,7 @@ export function notificationSource(environment: EnvironmentName): string {
 }
 
 /** One notification. Pure: `time` is the caller's. */
-export function buildNotification(
-  type: NotificationType,
-  data: NotificationData,
-  time: Date,
-): Notification {
+export function buildNotification(type: NotificationType, data: NotificationData, time: Date): Notification {
   return {
     specversion: "1.0",
     id: notificationId(type, data.conversation_id, data.generation),

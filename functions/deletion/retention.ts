@@ -33,10 +33,7 @@ export function isExpired(
 }
 
 /** One page of expired conversations, oldest first (a single-field range: no composite index). */
-export async function expiredConversations(
-  db: Firestore,
-  cutoff: Date,
-): Promise<{ ids: string[]; full: boolean }> {
+export async function expiredConversations(db: Firestore, cutoff: Date): Promise<{ ids: string[]; full: boolean }> {
   const snapshot = await db
     .collection(COLLECTIONS.conversations)
     .where("updated_at", "<", cutoff)

@@ -9,12 +9,7 @@
  * Idempotent: a second request finds the tombstone and changes nothing.
  */
 import { type Firestore, Timestamp } from "@google-cloud/firestore";
-import {
-  CONVERTERS,
-  conversationRef,
-  type TombstoneDoc,
-  tombstoneRef,
-} from "../../shared/firestore-schema";
+import { CONVERTERS, conversationRef, type TombstoneDoc, tombstoneRef } from "../../shared/firestore-schema";
 import * as lifecycle from "../../shared/lifecycle";
 import { untilUnchanged } from "../conditional-write";
 

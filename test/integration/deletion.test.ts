@@ -92,7 +92,7 @@ describe("DELETE /v1/conversations/{id}", () => {
       id: "p-del",
       user_id: USER,
       samples: [sample("from-deleted", id, unit(1, 0)), sample("from-other", "conv-other", unit(0, 1))],
-      embedding: unit(0.7071, 0.7071),
+      embedding: unit(Math.SQRT1_2, Math.SQRT1_2),
       updated_at: Timestamp.now(),
     });
     for (const [sampleId, conversationId] of [

@@ -22,6 +22,7 @@ import { deployableSettings } from "./deployable-settings";
 import { type FunctionSource, uploadFunctionSource } from "./function-source";
 import { pubsubServiceAgent, serviceAccounts } from "./identity";
 import { ingressService } from "./ingress";
+import { notificationsSubscriber, retentionJob } from "./lifecycle-jobs";
 import { logMetrics } from "./monitoring";
 import { deployableNames } from "./names";
 import { environmentProvider } from "./provider";
@@ -51,6 +52,10 @@ export interface EnvironmentOptions {
   readonly tuning: DeployableTuning;
   /** Where the environment's alert policies notify. */
   readonly alertChannel: AlertChannel;
+  /** Conversations are deleted this many days after their last change; unset: kept forever. */
+  readonly retentionDays: number | undefined;
+  /** The service account (email) that may subscribe to the notifications topic. */
+  readonly notificationsSubscriber: string | undefined;
   /** The pipeline to deploy (shared/pipeline.ts); tests pass a changed copy. */
   readonly pipeline?: Pipeline;
 }
@@ -103,7 +108,10 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       resources,
       names,
       { region: options.region, accounts, source, settings, pipeline },
-      { ...child, dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers] },
+      {
+        ...child,
+        dependsOn: [...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...grants.deletion],
+      },
     );
     const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region, pipeline }, child);
     const subscriptions = workerSubscriptions(
@@ -112,6 +120,8 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       { ...child, dependsOn: invokers },
     );
     const deadLetters = deadLetterStore(resources, topics, child, pipeline);
+    notificationsSubscriber(resources, { topics, subscriber: options.notificationsSubscriber }, child);
+    retentionJob(resources, { topics, region: options.region, retentionDays: options.retentionDays }, child);
     grantDeadLettering(resources, { agent, topics, subscriptions, pipeline }, child);
 
     const ingress = ingressService(

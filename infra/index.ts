@@ -27,6 +27,8 @@ const environment = new TetherEnvironment({
   ingressScaling: config.ingressScaling,
   tuning: config.tuning,
   alertChannel: config.alertChannel,
+  retentionDays: config.retentionDays,
+  notificationsSubscriber: config.notificationsSubscriber,
 });
 
 export const environmentName = config.environment;

@@ -26,6 +26,8 @@ export const TYPES = {
   secretIam: "gcp:secretmanager/secretIamMember:SecretIamMember",
   runServiceIam: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
   projectIam: "gcp:projects/iAMMember:IAMMember",
+  /** The retention run (infra/lifecycle-jobs.ts), where the stack sets a retention period. */
+  schedulerJob: "gcp:cloudscheduler/job:Job",
 } as const;
 
 const IAM_TYPES: ReadonlySet<string> = new Set([

@@ -64,6 +64,8 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     ingressScaling: config.ingressScaling,
     tuning: config.tuning,
     alertChannel: config.alertChannel,
+    retentionDays: config.retentionDays,
+    notificationsSubscriber: config.notificationsSubscriber,
   };
 }
 

@@ -32,6 +32,7 @@ import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import { type ExtractionAttributeStrings, SCHEMA_VERSION } from "../shared/messages";
 import { untilUnchanged } from "./conditional-write";
+import { createNotifier } from "./notifications";
 import type { EnvironmentRuntime } from "./runtime";
 
 export type ChunkCompleteness =
@@ -155,6 +156,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
   const db = runtime.clients.firestore;
   const extractionTopic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.extraction);
   const environment = runtime.resources.environment;
+  const notifier = createNotifier(runtime);
 
   const publishRequest = async (
     conversationId: string,
@@ -176,7 +178,8 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
 
   /**
    * Publishes the request for `generation` (undefined: nothing to do), then records it as
-   * requested. Recording is best effort: if it fails, the request is out anyway, and a later
+   * requested. A request after the flip (`finalized`) first notifies app backends: a lost
+   * notification is then published again with the lost request (same event id). Recording is best effort: if it fails, the request is out anyway, and a later
    * check publishes a duplicate only after the grace (shared/lifecycle.ts).
    */
   const request = async (
@@ -184,8 +187,16 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     generation: number | undefined,
     reason: ExtractionAttributeStrings["reason"],
     logger: Logger,
+    userId: string,
   ): Promise<void> => {
     if (generation === undefined) return;
+    if (reason === "finalized") {
+      await notifier.publish(
+        "tether.conversation.finalized",
+        { conversation_id: conversationId, user_id: userId },
+        logger,
+      );
+    }
     const requestId = await publishRequest(conversationId, generation, reason);
     logger.info(
       { extraction_generation: generation, extraction_request_id: requestId },
@@ -220,7 +231,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     const lost = lifecycle.lostRequestGeneration(conversation, Date.now());
     if (lost !== undefined)
       logger.warn({ extraction_generation: lost }, "extraction request was lost; requesting again");
-    await request(conversationId, lost, "finalized", logger);
+    await request(conversationId, lost, "finalized", logger, conversation.user_id);
     const unrequested = lifecycle.unrequestedGeneration(conversation);
     if (lost === undefined && unrequested !== undefined) {
       // Its request is being published by the worker that started it; this message stays
@@ -312,7 +323,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
         "conversation finalized with events that could never be stored; extraction reports failed",
       );
     }
-    await request(conversationId, flipped.generation, "finalized", logger);
+    await request(conversationId, flipped.generation, "finalized", logger, conversation.user_id);
     return "finalized";
   };
 
@@ -346,7 +357,13 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       { extraction_generation: outcome.current.extraction_generation },
       "speaker data changed after finalization: a newer extraction generation starts",
     );
-    await request(conversationId, outcome.current.extraction_generation, "speaker_assigned", logger);
+    await request(
+      conversationId,
+      outcome.current.extraction_generation,
+      "speaker_assigned",
+      logger,
+      outcome.current.user_id,
+    );
   };
 
   return { completeIfReady, speakerDataChanged };

@@ -10,6 +10,7 @@
 import { type ComponentKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
 import type { Logger } from "../shared/logger";
 import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
+import { createDeleteDataHandler } from "./deletion/handler";
 import { createEventsHandler } from "./events/handler";
 import { createExtractSpeakersHandler } from "./extract-speakers/index";
 import { createPersistAudioHandler } from "./persist-audio/handler";
@@ -29,6 +30,7 @@ const HANDLERS: Readonly<Partial<Record<ComponentKey, (runtime: EnvironmentRunti
   persistAudio: createPersistAudioHandler,
   events: createEventsHandler,
   extractSpeakers: createExtractSpeakersHandler,
+  deletion: createDeleteDataHandler,
 };
 
 export function workerBindings(pipeline: Pipeline): WorkerBinding[] {

@@ -154,6 +154,7 @@ export function grantDataAccess(
     events: grantsOf("events"),
     extractSpeakers: grantsOf("extractSpeakers"),
     api: grantsOf("api"),
+    deletion: grantsOf("deletion"),
   };
 }
 

@@ -96,10 +96,10 @@ export function functionBuilds(
     );
     return built;
   };
-  const accounts = {
-    persistAudio: account("persistAudio"),
-    processEvents: account("processEvents"),
-    extractSpeakers: account("extractSpeakers"),
-  };
+  const functions = Object.keys(names.functions) as FunctionKey[];
+  const accounts = Object.fromEntries(functions.map((fn) => [fn, account(fn)])) as Record<
+    FunctionKey,
+    gcp.serviceaccount.Account
+  >;
   return { repository, accounts, grants };
 }

@@ -19,12 +19,10 @@ export class StackConfigError extends Error {
   override name = "StackConfigError";
 }
 
-/** How long audio stays in the hot storage class, and when it is deleted. */
+/** How long audio stays in the hot storage class (deletion is retention's: `retentionDays`). */
 export interface AudioLifecycle {
   /** Move objects to COLDLINE this many days after creation; unset: never. */
   readonly coldlineAfterDays: number | undefined;
-  /** Delete objects this many days after creation; unset: keep forever. */
-  readonly deleteAfterDays: number | undefined;
 }
 
 /**
@@ -77,6 +75,10 @@ export interface StackConfig {
    * it is created, and a policy naming it fails until then ("Cannot find metric(s)").
    */
   readonly alertPolicies: boolean;
+  /** Conversations are deleted this many days after their last change; unset: kept forever. */
+  readonly retentionDays: number | undefined;
+  /** The service account (email) that may subscribe to the notifications topic; unset: nobody. */
+  readonly notificationsSubscriber: string | undefined;
 }
 
 /** Every key this program reads, with what a reader of an error message needs to know. */
@@ -92,7 +94,8 @@ export const CONFIG_KEYS = {
   functionSourceDir: "tether:functionSourceDir",
   firestoreLocation: "tether:firestoreLocation",
   audioColdlineAfterDays: "tether:audioColdlineAfterDays",
-  audioDeleteAfterDays: "tether:audioDeleteAfterDays",
+  retentionDays: "tether:retentionDays",
+  notificationsSubscriber: "tether:notificationsSubscriber",
   ingressMinInstances: "tether:ingressMinInstances",
   ingressMaxInstances: "tether:ingressMaxInstances",
   chunkSeconds: "tether:chunkSeconds",
@@ -202,7 +205,13 @@ const stackConfigSchema = z
     [CONFIG_KEYS.functionSourceDir]: z.string().min(1).default("."),
     [CONFIG_KEYS.firestoreLocation]: z.string().min(2).optional(),
     [CONFIG_KEYS.audioColdlineAfterDays]: days(CONFIG_KEYS.audioColdlineAfterDays),
-    [CONFIG_KEYS.audioDeleteAfterDays]: days(CONFIG_KEYS.audioDeleteAfterDays),
+    [CONFIG_KEYS.retentionDays]: days(CONFIG_KEYS.retentionDays),
+    [CONFIG_KEYS.notificationsSubscriber]: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/, {
+        message: "must be a service account email (<name>@<project>.iam.gserviceaccount.com)",
+      })
+      .optional(),
     [CONFIG_KEYS.ingressMinInstances]: instances(0),
     [CONFIG_KEYS.ingressMaxInstances]: instances(10),
     [CONFIG_KEYS.chunkSeconds]: passThrough("TETHER_CHUNK_SECONDS"),
@@ -233,12 +242,12 @@ const stackConfigSchema = z
       });
     }
     const coldline = config[CONFIG_KEYS.audioColdlineAfterDays];
-    const deletion = config[CONFIG_KEYS.audioDeleteAfterDays];
+    const deletion = config[CONFIG_KEYS.retentionDays];
     if (coldline !== undefined && deletion !== undefined && coldline >= deletion) {
       context.addIssue({
         code: "custom",
         path: [CONFIG_KEYS.audioColdlineAfterDays],
-        message: `must be fewer days than ${CONFIG_KEYS.audioDeleteAfterDays} (${deletion})`,
+        message: `must be fewer days than ${CONFIG_KEYS.retentionDays} (${deletion})`,
       });
     }
     if (config[CONFIG_KEYS.ingressMinInstances] > config[CONFIG_KEYS.ingressMaxInstances]) {
@@ -319,8 +328,9 @@ export function readStackConfig(stack: string, read: ConfigReader, repositoryRoo
     firestoreLocation: config[CONFIG_KEYS.firestoreLocation] ?? region,
     audioLifecycle: {
       coldlineAfterDays: config[CONFIG_KEYS.audioColdlineAfterDays],
-      deleteAfterDays: config[CONFIG_KEYS.audioDeleteAfterDays],
     },
+    retentionDays: config[CONFIG_KEYS.retentionDays],
+    notificationsSubscriber: config[CONFIG_KEYS.notificationsSubscriber],
     ingressScaling: {
       minInstances: config[CONFIG_KEYS.ingressMinInstances],
       maxInstances: config[CONFIG_KEYS.ingressMaxInstances],

@@ -25,6 +25,7 @@ import { deployableSettings } from "./deployable-settings";
 import { type FunctionSource, uploadFunctionSource } from "./function-source";
 import { pubsubServiceAgent, serviceAccounts } from "./identity";
 import { ingressService } from "./ingress";
+import { notificationsSubscriber, retentionJob } from "./lifecycle-jobs";
 import { logMetrics } from "./monitoring";
 import { deployableNames } from "./names";
 import { environmentProvider } from "./provider";
@@ -60,6 +61,10 @@ export interface EnvironmentOptions {
   readonly alertChannel: AlertChannel;
   /** Deploy the alert policies on log-based metrics (false for a blank project's first `pulumi up`: config.ts). */
   readonly alertPolicies?: boolean;
+  /** Conversations are deleted this many days after their last change; unset: kept forever. */
+  readonly retentionDays: number | undefined;
+  /** The service account (email) that may subscribe to the notifications topic. */
+  readonly notificationsSubscriber: string | undefined;
   /** The pipeline to deploy (shared/pipeline.ts); tests pass a changed copy. */
   readonly pipeline?: Pipeline;
 }
@@ -131,7 +136,7 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       resources,
       names,
       { region: options.region, accounts, source, builds, settings, pipeline },
-      after(...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...builds.grants),
+      after(...grants.persistAudio, ...grants.events, ...grants.extractSpeakers, ...grants.deletion, ...builds.grants),
     );
     const invokers = grantPushInvocation(resources, { accounts, workers, region: options.region, pipeline }, child);
     const subscriptions = workerSubscriptions(
@@ -140,6 +145,8 @@ export class TetherEnvironment extends pulumi.ComponentResource {
       { ...after(...invokers), protect: options.protect },
     );
     const deadLetters = deadLetterStore(resources, topics, messaging, pipeline);
+    notificationsSubscriber(resources, { topics, subscriber: options.notificationsSubscriber }, child);
+    retentionJob(resources, { topics, region: options.region, retentionDays: options.retentionDays }, child);
     grantDeadLettering(resources, { agent, topics, subscriptions, pipeline }, child);
 
     const ingress = ingressService(
@@ -175,8 +182,22 @@ export class TetherEnvironment extends pulumi.ComponentResource {
     this.bucketName = bucket.name;
     this.databaseName = database.name;
     this.topicNames = pulumi
-      .all([topics.audio.name, topics.events.name, topics.extraction.name, topics.deadLetter.name])
-      .apply(([audio, events, extraction, deadLetter]) => ({ audio, events, extraction, deadLetter }));
+      .all([
+        topics.audio.name,
+        topics.events.name,
+        topics.extraction.name,
+        topics.deadLetter.name,
+        topics.deletion.name,
+        topics.notifications.name,
+      ])
+      .apply(([audio, events, extraction, deadLetter, deletion, notifications]) => ({
+        audio,
+        events,
+        extraction,
+        deadLetter,
+        deletion,
+        notifications,
+      }));
     this.deadLetterSubscription = deadLetters.name;
     this.registerOutputs({
       ingressUrl: this.ingressUrl,

@@ -19,6 +19,7 @@ const PURPOSE: Readonly<Record<Component, string>> = {
   events: "events worker",
   extractSpeakers: "speaker-extraction worker",
   api: "HTTP API (Cloud Run)",
+  deletion: "delete-data worker (deletion and retention)",
 };
 
 export function serviceAccounts(resources: EnvironmentResources, opts: pulumi.CustomResourceOptions): ServiceAccounts {
@@ -38,6 +39,7 @@ export function serviceAccounts(resources: EnvironmentResources, opts: pulumi.Cu
     events: account("events"),
     extractSpeakers: account("extractSpeakers"),
     api: account("api"),
+    deletion: account("deletion"),
   };
 }
 

@@ -32,6 +32,8 @@ const environment = new TetherEnvironment({
   tuning: config.tuning,
   alertChannel: config.alertChannel,
   alertPolicies: config.alertPolicies,
+  retentionDays: config.retentionDays,
+  notificationsSubscriber: config.notificationsSubscriber,
 });
 
 export const environmentName = config.environment;

@@ -33,9 +33,8 @@ export function audioLifecycleRules(lifecycle: AudioLifecycle): gcp.types.input.
       condition: { age: lifecycle.coldlineAfterDays, matchesStorageClasses: ["STANDARD"] },
     });
   }
-  if (lifecycle.deleteAfterDays !== undefined) {
-    rules.push({ action: { type: "Delete" }, condition: { age: lifecycle.deleteAfterDays } });
-  }
+  // No Delete rule: it removed audio and left its records behind. Retention deletes whole
+  // conversations through the delete path (lifecycle-jobs.ts).
   return rules;
 }
 

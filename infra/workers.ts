@@ -31,6 +31,7 @@ export const WORKER_SIZING: Readonly<Record<FunctionKey, WorkerSizing>> = {
   persistAudio: { memory: "512Mi", maxInstances: 50 },
   processEvents: { memory: "512Mi", maxInstances: 20 },
   extractSpeakers: { memory: "2Gi", maxInstances: 10 },
+  deleteData: { memory: "512Mi", maxInstances: 5 },
 };
 
 export interface WorkerSpec extends WorkerSizing {

@@ -73,6 +73,8 @@ export interface EnvironmentState {
   project_id: string;
   bucket: string;
   token_secret: string;
+  /** The environment's lifecycle notifications (PROTOCOL section 5): a full topic path on the emulator. */
+  notifications_topic: string;
   /** The live ingress processes, when the ingress runs as instances (PROTOCOL.md section 5). */
   ingress_instances?: IngressInstance[];
 }
@@ -239,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           project_id: runtime.resources.projectId,
           bucket: runtime.resources.bucket,
           token_secret: tokenSecret,
+          notifications_topic: `projects/${runtime.resources.projectId}/topics/${runtime.resources.topics.notifications}`,
         };
         const pool = pools.get(environment);
         if (pool) {

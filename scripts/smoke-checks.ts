@@ -107,15 +107,21 @@ interface ConversationStatus {
   };
 }
 
-async function api(target: SmokeTarget, path: string): Promise<Response> {
-  const response = await fetch(`${target.apiUrl.replace(/\/$/, "")}${path}`, {
-    headers: { authorization: `Bearer ${await target.token()}` },
-  });
+async function api(target: SmokeTarget, path: string, method = "GET"): Promise<Response> {
+  const response = await rawApi(target, path, method);
   if (!response.ok) {
     const body = await response.text().catch(() => "");
-    fail(`GET ${path} answered ${response.status}: ${body.slice(0, 200)}`);
+    fail(`${method} ${path} answered ${response.status}: ${body.slice(0, 200)}`);
   }
   return response;
+}
+
+/** The answer whatever its status (a deleted conversation's is 404). */
+async function rawApi(target: SmokeTarget, path: string, method = "GET"): Promise<Response> {
+  return await fetch(`${target.apiUrl.replace(/\/$/, "")}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await target.token()}` },
+  });
 }
 
 /** Waits until every byte written is acknowledged by the server. */
@@ -318,6 +324,45 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
       if (status.extraction.status !== "done")
         fail(`extraction ended ${status.extraction.status}: ${people.join(", ")}`);
       return people.join(", ");
+    });
+
+    await step("delete", async () => {
+      const answer = (await (await api(target, `/v1/conversations/${conversationId}`, "DELETE")).json()) as {
+        status?: string;
+      };
+      if (answer.status !== "deleting") fail(`DELETE answered ${JSON.stringify(answer)}`);
+      const gone = await rawApi(target, `/v1/conversations/${conversationId}`);
+      if (gone.status !== 404) fail(`the deleted conversation still answers ${gone.status}`);
+      return "202 deleting, then 404";
+    });
+
+    await step("deleted: profiles no longer use it, resume refused", async () => {
+      for (const person of ["smoke-person-a", "smoke-person-b"]) {
+        await poll(
+          async () => {
+            const answer = await rawApi(target, `/v1/people/${person}`);
+            if (answer.status === 404) return true;
+            const body = (await answer.json()) as { samples?: Array<{ conversation_id: string }> };
+            return (body.samples ?? []).every((s) => s.conversation_id !== conversationId) ? true : undefined;
+          },
+          options.timeoutMs,
+          () => `${person}'s profile to drop the samples of ${conversationId}`,
+        );
+      }
+      try {
+        const resumed = await connect({
+          url: target.ingressUrl,
+          token: target.token,
+          resumeToken,
+          maxReconnectAttempts: 1,
+        });
+        resumed.close();
+      } catch (error) {
+        if (error instanceof TetherError && error.details.closeCode === 4410)
+          return "profiles clean; resume refused with 4410";
+        throw error;
+      }
+      return fail("the deleted conversation could be resumed");
     });
   } finally {
     session?.close();

@@ -1,7 +1,8 @@
 /**
  * `npm run smoke`: the platform team's end-to-end check after `pulumi up` (and against the
  * local stack). Streams a short synthetic two-speaker conversation with disconnects,
- * checks byte-exact playback, segments, extraction reaching `done`, and that another
+ * checks byte-exact playback, segments, extraction reaching `done`, deletes the conversation
+ * (404 after, profiles without its samples, resume refused with 4410), and that another
  * environment refuses this one's resume token with 4409; prints a pass/fail table with
  * timings and exits non-zero on failure. The checks are in scripts/smoke-checks.ts.
  *

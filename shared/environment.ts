@@ -50,6 +50,10 @@ export interface EnvironmentResources {
     readonly extraction: string;
     /** Messages no worker may process: kept here, visible, never acked away. */
     readonly deadLetter: string;
+    /** Requests to delete a conversation or a person, and the retention sweep's trigger. */
+    readonly deletion: string;
+    /** Lifecycle CloudEvents for app backends (PROTOCOL section 3, Notifications). */
+    readonly notifications: string;
   };
   readonly subscriptions: {
     readonly persistAudio: string;
@@ -57,6 +61,9 @@ export interface EnvironmentResources {
     readonly extractSpeakers: string;
     /** Holds dead-lettered messages so an operator can read them. */
     readonly deadLetter: string;
+    readonly deletion: string;
+    /** The recent notifications an operator (the console) reads; app backends make their own. */
+    readonly notificationsRecent: string;
   };
   /** Service account ids (the part before '@'), one per component. */
   readonly serviceAccounts: {
@@ -65,6 +72,7 @@ export interface EnvironmentResources {
     readonly events: string;
     readonly extractSpeakers: string;
     readonly api: string;
+    readonly deletion: string;
   };
   /** Secret Manager secret holding the environment's token-signing key. */
   readonly tokenSecret: string;
@@ -84,6 +92,7 @@ export interface DeployableNames {
     readonly persistAudio: string;
     readonly processEvents: string;
     readonly extractSpeakers: string;
+    readonly deleteData: string;
   };
   readonly services: {
     readonly ingress: string;
@@ -94,11 +103,7 @@ export interface DeployableNames {
   /** Artifact Registry repository the functions' builds push their images to. */
   readonly functionImageRepository: string;
   /** Service account ids the functions' builds run as, one per function. */
-  readonly buildServiceAccounts: {
-    readonly persistAudio: string;
-    readonly processEvents: string;
-    readonly extractSpeakers: string;
-  };
+  readonly buildServiceAccounts: { readonly [F in keyof DeployableNames["functions"]]: string };
 }
 
 /** Every resource name of one environment in one GCP project. */
@@ -114,12 +119,16 @@ export function environmentResources(environment: EnvironmentName, projectId: st
       events: `${prefix}-events`,
       extraction: `${prefix}-extraction`,
       deadLetter: `${prefix}-dead-letter`,
+      deletion: `${prefix}-deletion`,
+      notifications: `${prefix}-notifications`,
     },
     subscriptions: {
       persistAudio: `${prefix}-persist-audio`,
       events: `${prefix}-events-worker`,
       extractSpeakers: `${prefix}-extract-speakers`,
       deadLetter: `${prefix}-dead-letter-store`,
+      deletion: `${prefix}-delete-data`,
+      notificationsRecent: `${prefix}-notifications-recent`,
     },
     serviceAccounts: {
       ingress: `${environment}-ingress`,
@@ -127,6 +136,7 @@ export function environmentResources(environment: EnvironmentName, projectId: st
       events: `${environment}-events`,
       extractSpeakers: `${environment}-extract`,
       api: `${environment}-api`,
+      deletion: `${environment}-delete`,
     },
     tokenSecret: `${prefix}-token-key`,
     // Cloud Run service names <= 49 characters (a gen2 function is also a service), so
@@ -136,6 +146,7 @@ export function environmentResources(environment: EnvironmentName, projectId: st
         persistAudio: `${prefix}-persist-audio`,
         processEvents: `${prefix}-process-events`,
         extractSpeakers: `${prefix}-extract-speakers`,
+        deleteData: `${prefix}-delete-data`,
       },
       services: { ingress: `${prefix}-ingress`, api: `${prefix}-api` },
       functionSourceBucket: `${projectId}-${environment}-functions`,
@@ -145,6 +156,7 @@ export function environmentResources(environment: EnvironmentName, projectId: st
         persistAudio: `${environment}-b-persist`,
         processEvents: `${environment}-b-events`,
         extractSpeakers: `${environment}-b-extract`,
+        deleteData: `${environment}-b-delete`,
       },
     },
     monitoring: { metricPrefix: `${prefix}-`, displayPrefix: `tether ${environment}` },

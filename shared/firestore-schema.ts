@@ -10,6 +10,7 @@
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
  *   people/{person_id}                                     PersonDoc (speaker extraction)
+ *   tombstones/{conversation_id}                           TombstoneDoc (API, retention: a deleted conversation)
  *
  * Per-chunk and per-segment facts live in their own documents: nothing increments a
  * counter on the conversation document for every chunk (hot documents serialise writes).
@@ -48,6 +49,7 @@ export const COLLECTIONS = {
   users: "users",
   liveSockets: "live_sockets",
   conversationStarts: "conversation_starts",
+  tombstones: "tombstones",
 } as const;
 
 /** The lifecycle fields (status, positions, the event barrier, generations) are shared/lifecycle.ts's. */
@@ -67,6 +69,26 @@ export interface ConversationDoc extends LifecycleFields {
   finalized_at: Timestamp | null;
   /** Written by the speaker-extraction worker; absent until it first runs. */
   extraction?: ExtractionSummary;
+  /** Set with the tombstone: the conversation is being deleted (readers answer 404). */
+  deleted_at?: Timestamp;
+}
+
+/**
+ * What is left of a deleted conversation, forever: who owned it and where it ended, so a
+ * resume still hears 4410 (`deleted`), and every worker can tell that a late or redelivered
+ * message must store nothing. No audio, text or speaker data.
+ */
+export interface TombstoneDoc {
+  conversation_id: string;
+  environment: EnvironmentName;
+  user_id: string;
+  /** `request`: a DELETE; `retention`: the stack's retention period ran out. */
+  reason: "request" | "retention";
+  durable_position: number;
+  final_position: number | null;
+  requested_at: Timestamp;
+  /** When a purge last found and removed everything (null until the first one did). */
+  purged_at: Timestamp | null;
 }
 
 /** Per-person outcome of speaker extraction on one conversation. */
@@ -262,7 +284,7 @@ export const conversationDocSchema = z
     status: z.enum(["in_progress", "finalizing", "finalized"]),
     durable_position: count,
     final_position: count.nullable(),
-    finalize_reason: z.enum(["client", "idle_timeout"]).nullable(),
+    finalize_reason: z.enum(["client", "idle_timeout", "deleted"]).nullable(),
     events_recorded: z.record(z.string(), count).optional(),
     events_recorded_order: z.array(z.string()).optional(),
     sessions_opened: count.optional(),
@@ -271,6 +293,20 @@ export const conversationDocSchema = z
     extraction_requested_generation: count.optional(),
     rejected_events: z.array(rejectedEventSchema).optional(),
     extraction: extractionSummarySchema.optional(),
+    deleted_at: timestamp.optional(),
+  })
+  .loose();
+
+export const tombstoneDocSchema = z
+  .object({
+    conversation_id: z.string(),
+    environment: environmentNameSchema,
+    user_id: z.string().min(1),
+    reason: z.enum(["request", "retention"]),
+    durable_position: count,
+    final_position: count.nullable(),
+    requested_at: timestamp,
+    purged_at: timestamp.nullable(),
   })
   .loose();
 
@@ -408,6 +444,7 @@ export const CONVERTERS = {
   assignment: converter<AssignmentDoc>(assignmentDocSchema),
   appliedEvent: converter<AppliedEventDoc>(appliedEventDocSchema),
   person: converter<PersonDoc>(personDocSchema),
+  tombstone: converter<TombstoneDoc>(tombstoneDocSchema),
 } as const;
 
 // ---------------------------------------------------------------- references
@@ -440,6 +477,10 @@ export function conversationStartRef(db: Firestore, userId: string, conversation
 
 export function personRef(db: Firestore, personId: string) {
   return db.collection(COLLECTIONS.people).doc(personId);
+}
+
+export function tombstoneRef(db: Firestore, conversationId: string) {
+  return db.collection(COLLECTIONS.tombstones).doc(conversationId);
 }
 
 export function segmentRef(db: Firestore, conversationId: string, segmentId: string) {

@@ -31,7 +31,8 @@
  * was published: a worker that finds the conversation finalized with a gap publishes again.
  */
 export type ConversationStatus = "in_progress" | "finalizing" | "finalized";
-export type FinalizeReason = "client" | "idle_timeout";
+/** `deleted`: the conversation was deleted (a DELETE or retention) while or after it streamed. */
+export type FinalizeReason = "client" | "idle_timeout" | "deleted";
 export type ExtractionStatus = "pending" | "done" | "failed";
 
 /** The lifecycle's fields of a conversation document. */
@@ -176,6 +177,31 @@ export function lateEvents(
   return { [`events_recorded.${late.sessionId}`]: late.eventsConfirmed };
 }
 
+/**
+ * The conversation is being deleted (written with its tombstone). A streaming one is
+ * finalized first, at its durable position, so its socket's next write hears 4410 with
+ * `deleted` and no socket can resume it; a finished one keeps its status. Either way no
+ * worker moves it on: they see the tombstone and store nothing.
+ */
+export function markDeleted(
+  doc: Pick<LifecycleFields, "status" | "durable_position" | "final_position">,
+): Record<string, unknown> {
+  return {
+    finalize_reason: "deleted" satisfies FinalizeReason,
+    ...(doc.status === "in_progress"
+      ? { status: "finalizing" satisfies ConversationStatus, final_position: doc.durable_position }
+      : {}),
+  };
+}
+
+/** Optional in the transitions' inputs: a record without it is not being deleted. */
+export type DeletionMark = { readonly finalize_reason?: FinalizeReason | null };
+
+/** Whether the conversation is being deleted: from then on no transition moves it on. */
+export function isBeingDeleted(doc: DeletionMark): boolean {
+  return doc.finalize_reason === "deleted";
+}
+
 // ---------------------------------------------------------------- the barrier
 
 /** One event of the barrier: socket `sessionId`'s event number `seq`. */
@@ -216,10 +242,10 @@ export type Completion =
  * applied; `finalized_at` is the caller's (a server timestamp).
  */
 export function completeFinalization(
-  doc: Pick<LifecycleFields, "status" | "extraction_generation">,
+  doc: Pick<LifecycleFields, "status" | "extraction_generation"> & DeletionMark,
   facts: { missingChunks: number; missingEvents: number; rejected: readonly RejectedEvent[] },
 ): Completion {
-  if (doc.status !== "finalizing") return { refused: "not_finalizing", status: doc.status };
+  if (doc.status !== "finalizing" || isBeingDeleted(doc)) return { refused: "not_finalizing", status: doc.status };
   if (facts.missingChunks > 0) return { ready: false, waitingFor: "chunks", missing: facts.missingChunks };
   if (facts.missingEvents > 0) return { ready: false, waitingFor: "events", missing: facts.missingEvents };
   const generation = (doc.extraction_generation ?? 0) + 1;
@@ -243,10 +269,10 @@ export function completeFinalization(
  * The caller adds `extraction_generation_at` (the commit time of its write).
  */
 export function dataChanged(
-  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_generation_at">,
+  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_generation_at"> & DeletionMark,
   writtenAtMs: number,
 ): { update: Record<string, unknown>; generation: number } | undefined {
-  if (doc.status !== "finalized") return undefined;
+  if (doc.status !== "finalized" || isBeingDeleted(doc)) return undefined;
   const startedAtMs = doc.extraction_generation_at?.toMillis();
   if (startedAtMs !== undefined && startedAtMs > writtenAtMs) return undefined;
   const generation = (doc.extraction_generation ?? 0) + 1;
@@ -255,9 +281,9 @@ export function dataChanged(
 
 /** The generation whose request still has to be published, if any. */
 export function unrequestedGeneration(
-  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_requested_generation">,
+  doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_requested_generation"> & DeletionMark,
 ): number | undefined {
-  if (doc.status !== "finalized") return undefined;
+  if (doc.status !== "finalized" || isBeingDeleted(doc)) return undefined;
   const generation = doc.extraction_generation ?? 0;
   return generation > (doc.extraction_requested_generation ?? 0) ? generation : undefined;
 }
@@ -275,7 +301,8 @@ export function lostRequestGeneration(
   doc: Pick<
     LifecycleFields,
     "status" | "extraction_generation" | "extraction_requested_generation" | "extraction_generation_at"
-  >,
+  > &
+    DeletionMark,
   nowMs: number,
 ): number | undefined {
   const generation = unrequestedGeneration(doc);
@@ -296,10 +323,10 @@ export function extractionRequested(
 
 /** Whether a run for `generation` may write its result: only the newest generation's may. */
 export function mayRecordExtraction(
-  doc: Pick<LifecycleFields, "status" | "extraction_generation">,
+  doc: Pick<LifecycleFields, "status" | "extraction_generation"> & DeletionMark,
   generation: number,
 ): boolean {
-  return doc.status === "finalized" && (doc.extraction_generation ?? 0) === generation;
+  return doc.status === "finalized" && !isBeingDeleted(doc) && (doc.extraction_generation ?? 0) === generation;
 }
 
 // ---------------------------------------------------------------- what the API says

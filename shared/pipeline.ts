@@ -8,7 +8,9 @@
  *                                                                 │ complete finalization)
  *   extraction ──extractSpeakers──> extract-speakers              │ and dead letters
  *   deadLetter ──deadLetter (pull)──> an operator (`npm run dead-letters`)
- *   api: reads bucket + database
+ *   api: reads bucket + database; a DELETE writes the tombstone and publishes deletion
+ *   deletion ──deletion──> delete-data: purges a conversation or a person, runs retention
+ *   notifications ──notificationsRecent (pull)──> the console; app backends subscribe too
  *
  * Everything else derives from this module and spells none of these facts again:
  * functions/workers.ts (which handler serves which subscription), infra/ (the subscriptions,
@@ -123,6 +125,8 @@ export const PIPELINE: Pipeline = {
     events: { carries: "segments, speaker assignments and finalize events" },
     extraction: { carries: "requests to run speaker extraction for a conversation" },
     deadLetter: { carries: "messages no worker can ever process, tagged with why (rejection_* attributes)" },
+    deletion: { carries: "requests to delete a conversation or a person, and the retention sweep's trigger" },
+    notifications: { carries: "lifecycle CloudEvents for app backends: finalized, extraction done/failed, deleted" },
   },
   subscriptions: {
     persistAudio: {
@@ -161,6 +165,25 @@ export const PIPELINE: Pipeline = {
       retentionSeconds: LONGEST_RETENTION_SECONDS,
       purpose: "keeps dead letters until an operator lists and replays or drops them (npm run dead-letters)",
     },
+    deletion: {
+      topic: "deletion",
+      ordered: false,
+      ackDeadlineSeconds: 300,
+      retry: WORKER_RETRY,
+      deadLetter: undefined,
+      retentionSeconds: LONGEST_RETENTION_SECONDS,
+      purpose: "feeds the delete-data worker",
+    },
+    notificationsRecent: {
+      topic: "notifications",
+      ordered: false,
+      ackDeadlineSeconds: 10,
+      retry: undefined,
+      deadLetter: undefined,
+      // "Recent": an operator peeks at it without acknowledging; a day is plenty to look back.
+      retentionSeconds: 24 * 3600,
+      purpose: "the recent notifications an operator reads (the console); app backends make their own subscription",
+    },
   },
   components: {
     ingress: {
@@ -178,7 +201,7 @@ export const PIPELINE: Pipeline = {
       subscription: "persistAudio",
       database: "readWrite",
       bucket: "readWrite",
-      publishes: ["extraction", "deadLetter"],
+      publishes: ["extraction", "deadLetter", "notifications"],
       tokenSecret: false,
     },
     events: {
@@ -188,7 +211,7 @@ export const PIPELINE: Pipeline = {
       subscription: "events",
       database: "readWrite",
       bucket: "none",
-      publishes: ["extraction", "deadLetter"],
+      publishes: ["extraction", "deadLetter", "notifications"],
       tokenSecret: false,
     },
     extractSpeakers: {
@@ -198,16 +221,29 @@ export const PIPELINE: Pipeline = {
       subscription: "extractSpeakers",
       database: "readWrite",
       bucket: "readWrite",
-      publishes: ["deadLetter"],
+      publishes: ["deadLetter", "notifications"],
       tokenSecret: false,
     },
+    // A DELETE writes the tombstone itself (so the conversation answers 404 and 4410 at
+    // once) and leaves the purge to the delete-data worker: the API never deletes data.
     api: {
       kind: "service",
       service: "api",
-      database: "read",
+      database: "readWrite",
       bucket: "read",
-      publishes: [],
+      publishes: ["deletion"],
       tokenSecret: true,
+    },
+    deletion: {
+      kind: "worker",
+      entryPoint: "deleteData",
+      function: "deleteData",
+      subscription: "deletion",
+      database: "readWrite",
+      bucket: "readWrite",
+      // `deletion`: the retention sweep continues in a next message when a run has more to do.
+      publishes: ["deletion", "deadLetter", "notifications"],
+      tokenSecret: false,
     },
   },
 };

@@ -196,7 +196,7 @@ export const errorMessageSchema = z
     /** With `conversation_finalized`: the conversation's length, what the server holds, and why it ended. */
     final_position: positionSchema.optional(),
     durable_position: positionSchema.optional(),
-    finalize_reason: z.enum(["client", "idle_timeout"]).optional(),
+    finalize_reason: z.enum(["client", "idle_timeout", "deleted"]).optional(),
     /** With `conversation_finalized`: per socket, how many of its text messages are stored (1..n, in order). */
     events_recorded: z.record(z.string(), z.number().int().min(0)).optional(),
   })

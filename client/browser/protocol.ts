@@ -52,7 +52,7 @@ const errorMessageSchema = z.looseObject({
   expected_environment: z.optional(z.string()),
   final_position: z.optional(position),
   durable_position: z.optional(position),
-  finalize_reason: z.optional(z.enum(["client", "idle_timeout"])),
+  finalize_reason: z.optional(z.enum(["client", "idle_timeout", "deleted"])),
   events_recorded: z.optional(z.record(z.string(), z.number().check(z.int(), z.minimum(0)))),
 });
 

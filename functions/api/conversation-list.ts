@@ -72,7 +72,8 @@ export async function listConversations(
   const last = docs.at(-1);
   const lastDoc = last?.data();
   return {
-    conversations: docs.map((doc) => listItem(doc.id, doc.data())),
+    // One being deleted is gone for its owner already (its purge follows within seconds).
+    conversations: docs.filter((doc) => doc.data().deleted_at === undefined).map((doc) => listItem(doc.id, doc.data())),
     next_cursor:
       snapshot.docs.length > query.limit && last && lastDoc
         ? encodeCursor({ t: lastDoc.created_at.toMillis(), id: last.id })

@@ -31,7 +31,7 @@ export async function loadOwnedConversation(
   environment: EnvironmentName,
 ): Promise<ConversationDoc> {
   const conversation = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
-  if (!conversation || conversation.environment !== environment) {
+  if (!conversation || conversation.environment !== environment || conversation.deleted_at !== undefined) {
     throw new ApiError(404, `conversation ${conversationId} does not exist in environment ${environment}`);
   }
   if (conversation.user_id !== principal.userId) {

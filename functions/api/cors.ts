@@ -20,7 +20,7 @@ export function corsHeaders(origin: string | undefined, allow: OriginPolicy | un
   return {
     "access-control-allow-origin": origin,
     "access-control-allow-headers": "authorization, range",
-    "access-control-allow-methods": "GET, HEAD, OPTIONS",
+    "access-control-allow-methods": "GET, HEAD, DELETE, OPTIONS",
     "access-control-expose-headers": "content-range, content-length, accept-ranges",
     "access-control-max-age": "600",
     vary: "origin",

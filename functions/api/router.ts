@@ -20,6 +20,7 @@ import { conversationAudio } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSessions, loadOwnedConversation } from "./conversations";
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
+import { deleteConversation, deletePerson } from "./deletion";
 import { ApiError, sendError, sendJson } from "./errors";
 import { loadOwnedPerson } from "./people";
 import { parseSegmentsQuery, segmentsPage } from "./segments-page";
@@ -101,6 +102,7 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
   const db = runtime.clients.firestore;
   const bucket = runtime.clients.bucket;
   const environment = runtime.resources.environment;
+  const deletion = { db, environment, deletionTopic: runtime.clients.pubsub.topic(runtime.resources.topics.deletion) };
 
   const handle = async (
     req: IncomingMessage,
@@ -110,8 +112,14 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
   ) => {
     const route = matchRoute(url.pathname);
     if (!route) throw new ApiError(404, `no such endpoint: ${url.pathname}`);
+    const deletable = route.kind === "conversation" || route.kind === "person";
+    if (req.method === "DELETE" && (route.kind === "conversation" || route.kind === "person")) {
+      await handleDelete(req, res, url, { kind: route.kind, rawId: route.rawId }, log);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      throw new ApiError(405, `${req.method} is not supported here; use GET`, { allow: "GET, HEAD" });
+      const allow = deletable ? "GET, HEAD, DELETE" : "GET, HEAD";
+      throw new ApiError(405, `${req.method} is not supported here; use ${allow}`, { allow });
     }
     if (route.kind === "health") {
       sendJson(res, 200, { status: "ok", environment });
@@ -165,6 +173,24 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
         );
         return;
     }
+  };
+
+  const handleDelete = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: { kind: "conversation" | "person"; rawId: string },
+    log: { conversation_id?: string },
+  ) => {
+    const principal = await authenticate(verifier, req, url);
+    if (route.kind === "person") {
+      const personId = pathParameter(route.rawId, personIdSchema, "person id");
+      sendJson(res, 202, await deletePerson(deletion, personId, principal));
+      return;
+    }
+    const conversationId = pathParameter(route.rawId, conversationIdSchema, "conversation id");
+    log.conversation_id = conversationId;
+    sendJson(res, 202, await deleteConversation(deletion, conversationId, principal));
   };
 
   return async (req, res) => {

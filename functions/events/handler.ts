@@ -29,6 +29,7 @@ import { conversationLogger, type Logger } from "../../shared/logger";
 import { type EventAttributes, eventAttributesSchema } from "../../shared/messages";
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { createDeletionGuard } from "../deletion/guard";
 import { classifyFailure } from "../failure-kind";
 import { createFinalizer, type Finalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
@@ -148,6 +149,7 @@ async function applyEvent(
 export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler {
   const deadLetters = createDeadLetterer(runtime, EVENTS_COMPONENT);
   const finalizer = createFinalizer(runtime);
+  const deletion = createDeletionGuard(runtime);
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 
@@ -159,11 +161,10 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
       async (m, rejection) => {
         const tag = countedEventTag(m, environment);
         if (tag === undefined) return;
+        const tagLogger = runtime.logger.child({ conversation_id: tag.conversation_id });
+        if (await deletion.isDeleted(tag.conversation_id, tagLogger)) return;
         await markEvent(db, tag, { outcome: "rejected", reason: rejection.reason, segmentIds: [] });
-        await finalizer.completeIfReady(
-          tag.conversation_id,
-          runtime.logger.child({ conversation_id: tag.conversation_id }),
-        );
+        await finalizer.completeIfReady(tag.conversation_id, tagLogger);
       },
     );
     if (!received) return;
@@ -178,10 +179,10 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
       seq: event.attributes.seq,
       message_id: message.id,
     });
+    const conversationId = event.attributes.conversation_id;
     try {
-      const conversation = (await conversationRef(db, event.attributes.conversation_id).get()).data() as
-        | ConversationDoc
-        | undefined;
+      if (await deletion.isDeleted(conversationId, logger)) return;
+      const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
       if (conversation && conversation.user_id !== event.attributes.user_id) {
         await deadLetters.reject(message, {
           reason: "conversation_mismatch",
@@ -190,7 +191,10 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
         return;
       }
       await applyEvent(db, finalizer, event, logger);
+      await deletion.sweepIfDeleted(conversationId, logger);
     } catch (error) {
+      // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.
+      if (await deletion.sweepIfDeleted(conversationId, logger)) return;
       if (classifyFailure(error) === "permanent") {
         await deadLetters.reject(message, {
           reason: "store_refused",

@@ -11,6 +11,8 @@ import type { ExtractionSettings } from "../../shared/extraction-settings";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { createDeletionGuard } from "../deletion/guard";
+import { createNotifier, notifyExtractionResult } from "../notifications";
 import type { EnvironmentRuntime } from "../runtime";
 import { embedderFor } from "./embedder-config";
 import type { SpeakerEmbedder } from "./embedding";
@@ -39,6 +41,8 @@ export function createExtractSpeakersHandler(
   const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
   const now = options.now ?? (() => new Date());
   const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT);
+  const deletion = createDeletionGuard(runtime);
+  const notifier = createNotifier(runtime);
   const environment = runtime.resources.environment;
   const deps = {
     db: runtime.clients.firestore,
@@ -61,6 +65,7 @@ export function createExtractSpeakersHandler(
       requested_generation: generation,
     });
     const started = Date.now();
+    if (await deletion.isDeleted(conversationId, logger)) return;
     let outcome: Awaited<ReturnType<typeof extractConversation>>;
     try {
       outcome = await extractConversation({ ...deps, logger }, runtime.resources.bucket, {
@@ -69,7 +74,10 @@ export function createExtractSpeakersHandler(
         publishedAt: message.publishTime ? new Date(message.publishTime) : undefined,
         now: now(),
       });
+      // Samples it wrote while the conversation was being deleted are purged again.
+      if (await deletion.sweepIfDeleted(conversationId, logger)) return;
     } catch (error) {
+      if (await deletion.sweepIfDeleted(conversationId, logger)) return;
       logger.error(
         { err: error, delivery_attempt: message.deliveryAttempt },
         "speaker extraction failed; it will be redelivered",
@@ -103,6 +111,7 @@ export function createExtractSpeakersHandler(
           { extraction_generation: outcome.generation },
           "speaker extraction already answered for the newest generation; duplicate request acknowledged",
         );
+        await notifyExtractionResult(deps.db, notifier, conversationId, logger);
         return;
       case "stale":
         logger.info(
@@ -120,6 +129,7 @@ export function createExtractSpeakersHandler(
           },
           "speaker extraction done",
         );
+        await notifyExtractionResult(deps.db, notifier, conversationId, logger);
     }
   };
 }

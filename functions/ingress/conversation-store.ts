@@ -26,11 +26,13 @@ import type { EnvironmentName } from "../../shared/environment";
 import { queryOf } from "../../shared/firestore-query";
 import {
   COLLECTIONS,
+  CONVERTERS,
   type ConversationDoc,
   conversationDocSchema,
   conversationRef,
   type SessionDoc,
   sessionRef,
+  tombstoneRef,
 } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
@@ -116,7 +118,7 @@ export type ConditionalWrite =
 export type FinalizedDetails = {
   final_position?: number;
   durable_position?: number;
-  finalize_reason?: "client" | "idle_timeout";
+  finalize_reason?: lifecycle.FinalizeReason;
   /** Per socket (session id), how many of its text messages the record counts as published. */
   events_recorded: Readonly<Record<string, number>>;
 };
@@ -197,6 +199,7 @@ export class ConversationStore {
     if (intent.kind === "new") return;
     const snapshot = await conversationRef(this.db, intent.conversationId).get();
     if (!snapshot.exists) {
+      await this.refuseIfDeleted(intent.conversationId);
       if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
       return;
     }
@@ -209,6 +212,8 @@ export class ConversationStore {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const snapshot = intent.kind === "new" ? undefined : await ref.get();
       if (snapshot === undefined || !snapshot.exists) {
+        // A deleted conversation's id is never used again, not even by the client that chose it.
+        if (intent.kind !== "new") await this.refuseIfDeleted(intent.conversationId);
         if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
         try {
           return await this.create(intent, sessionId);
@@ -491,10 +496,16 @@ export class ConversationStore {
         const result = await ref.update(data, { lastUpdateTime: precondition });
         return { ok: true, updateTime: result.writeTime };
       } catch (error) {
-        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
+        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) && !hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {
+          throw error;
+        }
       }
       const snapshot = await ref.get();
-      if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
+      if (!snapshot.exists || snapshot.updateTime === undefined) {
+        const deleted = await this.deletedDetails(conversationId);
+        if (deleted !== undefined) return { ok: false, reason: "not_in_progress", details: deleted };
+        throw this.unknownConversation(conversationId);
+      }
       current = this.parse(conversationId, snapshot.data());
       if (current.status !== "in_progress") {
         return { ok: false, reason: "not_in_progress", details: finalizedDetails(current) };
@@ -515,6 +526,28 @@ export class ConversationStore {
       throw new Error(`conversation record ${conversationId} is malformed: ${describeIssue(parsed.error)}`);
     }
     return parsed.data;
+  }
+
+  /** The 4410 details of a deleted (purged) conversation, from its tombstone; undefined if it was never deleted. */
+  private async deletedDetails(conversationId: string): Promise<FinalizedDetails | undefined> {
+    const tombstone = (await tombstoneRef(this.db, conversationId).withConverter(CONVERTERS.tombstone).get()).data();
+    if (tombstone === undefined) return undefined;
+    return {
+      ...(tombstone.final_position !== null ? { final_position: tombstone.final_position } : {}),
+      durable_position: tombstone.durable_position,
+      finalize_reason: "deleted",
+      events_recorded: {},
+    };
+  }
+
+  private async refuseIfDeleted(conversationId: string): Promise<void> {
+    const details = await this.deletedDetails(conversationId);
+    if (details === undefined) return;
+    throw new ProtocolError(
+      "conversation_finalized",
+      `conversation ${conversationId} was deleted: start a new conversation`,
+      details,
+    );
   }
 
   private unknownConversation(conversationId: string): ProtocolError {

@@ -32,7 +32,7 @@ export interface SweepRules {
 }
 
 export type SweepAction =
-  | { readonly kind: "skip"; readonly why: "held_here" | "recent" }
+  | { readonly kind: "skip"; readonly why: "held_here" | "recent" | "deleted" }
   /** In progress and abandoned: adopt and finalize at the durable position. */
   | { readonly kind: "finalize" }
   /** Stuck in `finalizing`: publish its finalize event again. */
@@ -60,6 +60,8 @@ export function sweepAction(
       return quietMs >= rules.idleTimeoutMs + rules.graceMs ? { kind: "finalize" } : { kind: "skip", why: "recent" };
     case "finalizing": {
       if (quietMs < rules.graceMs) return { kind: "skip", why: "recent" };
+      // Being deleted: the delete-data worker purges it; nothing is left to finalize.
+      if (record.finalize_reason === "deleted") return { kind: "skip", why: "deleted" };
       const finalPosition = record.final_position;
       const reason = record.finalize_reason;
       if (finalPosition === null || finalPosition === undefined || reason === null || reason === undefined) {

@@ -12,6 +12,7 @@ import { CONVERTERS, conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { createDeletionGuard } from "../deletion/guard";
 import { classifyFailure } from "../failure-kind";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
@@ -23,6 +24,7 @@ export const PERSIST_AUDIO_COMPONENT = "persist-audio";
 export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHandler {
   const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT);
   const finalizer = createFinalizer(runtime);
+  const deletion = createDeletionGuard(runtime);
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 
@@ -41,9 +43,12 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const conversation = (
-        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
-      ).data();
+      const [deleted, snapshot] = await Promise.all([
+        deletion.isDeleted(conversationId, logger),
+        conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get(),
+      ]);
+      if (deleted) return;
+      const conversation = snapshot.data();
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
         await deadLetters.reject(message, mismatch);
@@ -72,7 +77,10 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
       );
       // Also after a redelivery: the attempt that stored it may have failed before this check.
       await finalizer.completeIfReady(conversationId, logger);
+      await deletion.sweepIfDeleted(conversationId, logger);
     } catch (error) {
+      // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.
+      if (await deletion.sweepIfDeleted(conversationId, logger)) return;
       if (classifyFailure(error) === "permanent") {
         await deadLetters.reject(message, {
           reason: "store_refused",

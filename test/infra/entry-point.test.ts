@@ -46,6 +46,8 @@ test("its outputs name the staging resources of the configured project", async (
     events: "tether-staging-events",
     extraction: "tether-staging-extraction",
     deadLetter: "tether-staging-dead-letter",
+    deletion: "tether-staging-deletion",
+    notifications: "tether-staging-notifications",
   });
   expect(await resolved(program.deadLetterSubscription)).toBe("tether-staging-dead-letter-store");
   expect(await resolved(program.ingressUrl)).toMatch(

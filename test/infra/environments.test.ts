@@ -117,19 +117,30 @@ function expectedGrants(n: EnvironmentResources, region: string): string[] {
     `${sa("ingress")} roles/secretmanager.secretAccessor ${secret}`,
     `${sa("persistAudio")} roles/pubsub.publisher ${topic("extraction")}`,
     `${sa("persistAudio")} roles/pubsub.publisher ${topic("deadLetter")}`,
+    `${sa("persistAudio")} roles/pubsub.publisher ${topic("notifications")}`,
     `${sa("persistAudio")} roles/storage.objectUser ${bucket}`,
     `${sa("persistAudio")} roles/datastore.user ${database}`,
     `${sa("persistAudio")} roles/run.invoker ${fn("persistAudio")}`,
     `${sa("events")} roles/pubsub.publisher ${topic("extraction")}`,
     `${sa("events")} roles/pubsub.publisher ${topic("deadLetter")}`,
+    `${sa("events")} roles/pubsub.publisher ${topic("notifications")}`,
     `${sa("events")} roles/datastore.user ${database}`,
     `${sa("events")} roles/run.invoker ${fn("processEvents")}`,
     `${sa("extractSpeakers")} roles/pubsub.publisher ${topic("deadLetter")}`,
+    `${sa("extractSpeakers")} roles/pubsub.publisher ${topic("notifications")}`,
     `${sa("extractSpeakers")} roles/storage.objectUser ${bucket}`,
     `${sa("extractSpeakers")} roles/datastore.user ${database}`,
     `${sa("extractSpeakers")} roles/run.invoker ${fn("extractSpeakers")}`,
     `${sa("api")} roles/storage.objectViewer ${bucket}`,
-    `${sa("api")} roles/datastore.viewer ${database}`,
+    // A DELETE writes the tombstone and asks the delete-data worker; the API deletes nothing.
+    `${sa("api")} roles/datastore.user ${database}`,
+    `${sa("api")} roles/pubsub.publisher ${topic("deletion")}`,
+    `${sa("deletion")} roles/pubsub.publisher ${topic("deletion")}`,
+    `${sa("deletion")} roles/pubsub.publisher ${topic("deadLetter")}`,
+    `${sa("deletion")} roles/pubsub.publisher ${topic("notifications")}`,
+    `${sa("deletion")} roles/storage.objectUser ${bucket}`,
+    `${sa("deletion")} roles/datastore.user ${database}`,
+    `${sa("deletion")} roles/run.invoker ${fn("deleteData")}`,
     `${sa("api")} roles/secretmanager.secretAccessor ${secret}`,
     // Each function's build (infra/build.ts).
     ...Object.values(d.buildServiceAccounts).flatMap((id) => {
@@ -266,9 +277,25 @@ describe.each(STACKS)("stack %s", (stack) => {
         condition: { age: Number(coldline), matchesStorageClasses: ["STANDARD"] },
       });
     }
-    const deletion = values["tether:audioDeleteAfterDays"];
-    if (deletion !== undefined) expected.push({ action: { type: "Delete" }, condition: { age: Number(deletion) } });
+    // No Delete rule: retention deletes whole conversations (records too) through the delete path.
     expect(bucket.inputs.lifecycleRules).toEqual(expected);
+  });
+
+  test("retention: a daily scheduler job publishes the retention run to the deletion topic, when the stack sets it", () => {
+    const days = stackConfigValues(stack)["tether:retentionDays"];
+    const jobs = ofType(env(), TYPES.schedulerJob);
+    if (days === undefined) {
+      expect(jobs).toEqual([]);
+      return;
+    }
+    expect(jobs).toHaveLength(1);
+    const target = obj(jobs[0]?.inputs.pubsubTarget);
+    expect(target.topicName).toBe(`projects/${project}/topics/${names().topics.deletion}`);
+    expect(target.attributes).toEqual({ environment: stack, kind: "retention" });
+    expect(JSON.parse(Buffer.from(String(target.data), "base64").toString("utf8"))).toEqual({
+      kind: "retention",
+      retention_days: Number(days),
+    });
   });
 
   test("the function source bucket is private too", () => {
@@ -351,7 +378,7 @@ describe.each(STACKS)("stack %s", (stack) => {
   test("every deployable gets the same settings, wired from the created bucket", () => {
     const bucket = byName(TYPES.bucket, names().bucket);
     const settings = deployables().map(plainSettings);
-    expect(settings).toHaveLength(5);
+    expect(settings).toHaveLength(6);
     for (const each of settings) {
       expect(each).toEqual(settings[0]);
       expect(each.TETHER_ENVIRONMENT).toBe(stack);

@@ -40,7 +40,10 @@ function changedPipeline(): Pipeline {
   const components = copy.components as Record<string, Record<string, unknown>>;
   (subscriptions.events as Record<string, unknown>).ordered = true;
   (subscriptions.persistAudio as Record<string, unknown>).deadLetter = { topic: "deadLetter", maxDeliveryAttempts: 7 };
-  (components.extractSpeakers as Record<string, unknown>).publishes = ["events", "deadLetter"];
+  (components.extractSpeakers as Record<string, unknown>).publishes = [
+    ...PIPELINE.components.extractSpeakers.publishes,
+    "events",
+  ];
   return copy as unknown as Pipeline;
 }
 

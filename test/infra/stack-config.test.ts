@@ -136,15 +136,32 @@ describe("readStackConfig", () => {
     ).toContain("tether:image must be a container image reference");
   });
 
-  test("coldline must come before deletion", () => {
+  test("coldline must come before deletion by retention", () => {
     const message = errorOf(() =>
       readStackConfig(
         "dev",
-        read({ ...valid, "tether:audioColdlineAfterDays": "90", "tether:audioDeleteAfterDays": "30" }),
+        read({ ...valid, "tether:audioColdlineAfterDays": "90", "tether:retentionDays": "30" }),
         REPOSITORY_ROOT,
       ),
     ).message;
-    expect(message).toContain("tether:audioColdlineAfterDays must be fewer days than tether:audioDeleteAfterDays (30)");
+    expect(message).toContain("tether:audioColdlineAfterDays must be fewer days than tether:retentionDays (30)");
+  });
+
+  test("the notifications subscriber must be a service account", () => {
+    const message = errorOf(() =>
+      readStackConfig(
+        "dev",
+        read({ ...valid, "tether:notificationsSubscriber": "someone@example.com" }),
+        REPOSITORY_ROOT,
+      ),
+    ).message;
+    expect(message).toContain("tether:notificationsSubscriber must be a service account email");
+    const config = readStackConfig(
+      "dev",
+      read({ ...valid, "tether:notificationsSubscriber": "app-backend@app-project.iam.gserviceaccount.com" }),
+      REPOSITORY_ROOT,
+    );
+    expect(config.notificationsSubscriber).toBe("app-backend@app-project.iam.gserviceaccount.com");
   });
 
   test("settings passed to the deployables are validated by the code's own schema", () => {
@@ -166,7 +183,9 @@ describe("readStackConfig", () => {
       functionSourceDir: REPOSITORY_ROOT,
       firestoreLocation: "europe-west1",
       tokenSigningKey: TEST_SIGNING_KEY,
-      audioLifecycle: { coldlineAfterDays: undefined, deleteAfterDays: undefined },
+      audioLifecycle: { coldlineAfterDays: undefined },
+      retentionDays: undefined,
+      notificationsSubscriber: undefined,
       ingressScaling: { minInstances: 0, maxInstances: 10 },
       tuning: {},
     });

@@ -465,7 +465,7 @@ describe("HTTP API", () => {
       expect((await get("/v1/nothing-here")).status).toBe(404);
       const post = await get(`/v1/conversations/${threeSessions}`, { method: "POST" });
       expect(post.status).toBe(405);
-      expect(post.headers.get("allow")).toBe("GET, HEAD");
+      expect(post.headers.get("allow")).toBe("GET, HEAD, DELETE");
     });
   });
 

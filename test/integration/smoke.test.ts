@@ -55,7 +55,7 @@ describe("npm run smoke", () => {
     expect(result.stderr).not.toMatch(/FAILED/);
     expect(result.code).toBe(0);
     const rows = result.stdout.split("\n").filter((line) => /^(PASS|FAIL|SKIP) {2}/.test(line));
-    expect(rows.map((row) => row.slice(0, 4))).toEqual(Array(8).fill("PASS"));
+    expect(rows.map((row) => row.slice(0, 4))).toEqual(Array(10).fill("PASS"));
     expect(result.stdout).toMatch(
       new RegExp(
         `PASS +${prod} refuses the resume token \\(4409\\) +[0-9.]+ s +refused with 4409, pinned to ${staging}`,
@@ -63,6 +63,8 @@ describe("npm run smoke", () => {
     );
     expect(result.stdout).toMatch(/PASS +playback byte-exact +[0-9.]+ s +\d+ bytes of WAV, PCM identical/);
     expect(result.stdout).toMatch(/PASS +extraction done .*smoke-person-a extracted, smoke-person-b extracted/);
+    expect(result.stdout).toMatch(/PASS +delete +[0-9.]+ s +202 deleting, then 404/);
+    expect(result.stdout).toMatch(/PASS +deleted: profiles no longer use it, resume refused .*refused with 4410/);
     expect(result.stdout).toMatch(/\nPASS in [0-9.]+ s\n/);
   }, 240_000);
 

@@ -30,6 +30,8 @@ export const TYPES = {
   runServiceIam: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
   projectIam: "gcp:projects/iAMMember:IAMMember",
   repositoryIam: "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+  /** The retention run (infra/lifecycle-jobs.ts), where the stack sets a retention period. */
+  schedulerJob: "gcp:cloudscheduler/job:Job",
 } as const;
 
 const IAM_TYPES: ReadonlySet<string> = new Set([

@@ -77,6 +77,8 @@ export function environmentOptions(config: StackConfig, functionSource: Function
     tuning: config.tuning,
     alertChannel: config.alertChannel,
     alertPolicies: config.alertPolicies,
+    retentionDays: config.retentionDays,
+    notificationsSubscriber: config.notificationsSubscriber,
   };
 }
 

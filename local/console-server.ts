@@ -18,7 +18,9 @@ import { signAccessToken } from "../shared/auth";
 import { subscriberClientFor } from "../shared/gcp-clients";
 import { userIdSchema } from "../shared/identifiers";
 import { type Logger, requestPath } from "../shared/logger";
+import { notificationSchema } from "../shared/notifications";
 import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
+import type { NotificationsAnswer, NotificationView } from "./console-notifications";
 import type { StackState } from "./stack";
 
 const CONSOLE_DIR = path.resolve(__dirname, "..", "console");
@@ -101,34 +103,63 @@ async function buildLocalConsole(logger: Logger): Promise<void> {
 }
 
 /**
- * The messages waiting in an environment's dead-letter store, read without removing
- * them (each is handed back to Pub/Sub at once).
+ * The messages waiting in one of an environment's operator subscriptions, read without
+ * removing them (each is handed back to Pub/Sub at once).
  */
-export async function peekDeadLetters(runtime: EnvironmentRuntime): Promise<DeadLetterView[]> {
+async function peek(runtime: EnvironmentRuntime, key: "deadLetter" | "notificationsRecent") {
   const client = await subscriberClientFor(runtime.clients.pubsub);
-  const subscription = client.subscriptionPath(runtime.resources.projectId, runtime.resources.subscriptions.deadLetter);
+  const subscription = client.subscriptionPath(runtime.resources.projectId, runtime.resources.subscriptions[key]);
   try {
     const [response] = await client.pull({ subscription, maxMessages: 100, returnImmediately: true });
     const received = response.receivedMessages ?? [];
     const ackIds = received.map((m) => m.ackId).filter((id): id is string => typeof id === "string");
     if (ackIds.length > 0) await client.modifyAckDeadline({ subscription, ackIds, ackDeadlineSeconds: 0 });
-    return received.map(({ message }) => {
-      const attributes = message?.attributes ?? {};
-      const seconds = Number(message?.publishTime?.seconds ?? Number.NaN);
-      return {
-        message_id: String(message?.messageId ?? ""),
-        publish_time: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
-        rejection_reason: attributes.rejection_reason ?? null,
-        rejection_detail: attributes.rejection_detail ?? null,
-        rejected_by: attributes.rejected_by ?? null,
-        conversation_id: attributes.conversation_id ?? null,
-        environment: attributes.environment ?? null,
-        bytes: message?.data?.length ?? 0,
-      };
-    });
+    return received;
   } finally {
     await client.close();
   }
+}
+
+/** The recent notifications of an environment (of one conversation, if named), newest first. */
+export async function peekNotifications(
+  runtime: EnvironmentRuntime,
+  conversationId: string | undefined,
+): Promise<NotificationView[]> {
+  const views = (await peek(runtime, "notificationsRecent")).flatMap(({ message }) => {
+    const parsed = notificationSchema.safeParse(safeJson(message?.data));
+    if (!parsed.success) return [];
+    const n = parsed.data;
+    return [{ message_id: String(message?.messageId ?? ""), id: n.id, type: n.type, subject: n.subject, time: n.time }];
+  });
+  return views
+    .filter((v) => conversationId === undefined || v.subject === conversationId)
+    .sort((a, b) => (a.time < b.time ? 1 : -1));
+}
+
+function safeJson(data: Uint8Array | string | null | undefined): unknown {
+  try {
+    return JSON.parse(Buffer.from(data ?? "").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The messages waiting in an environment's dead-letter store, read without removing them. */
+export async function peekDeadLetters(runtime: EnvironmentRuntime): Promise<DeadLetterView[]> {
+  return (await peek(runtime, "deadLetter")).map(({ message }) => {
+    const attributes = message?.attributes ?? {};
+    const seconds = Number(message?.publishTime?.seconds ?? Number.NaN);
+    return {
+      message_id: String(message?.messageId ?? ""),
+      publish_time: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
+      rejection_reason: attributes.rejection_reason ?? null,
+      rejection_detail: attributes.rejection_detail ?? null,
+      rejected_by: attributes.rejected_by ?? null,
+      conversation_id: attributes.conversation_id ?? null,
+      environment: attributes.environment ?? null,
+      bytes: message?.data?.length ?? 0,
+    };
+  });
 }
 
 const tokenRequestSchema = z.object({ env: z.string().min(1).max(64), user: userIdSchema });
@@ -213,6 +244,20 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         return;
       }
       const answer: DeadLettersAnswer = { environment: env.name, dead_letters: await peekDeadLetters(env.runtime) };
+      send(res, 200, answer);
+      return;
+    }
+    if (url.pathname === "/local/notifications") {
+      const env = byName.get(url.searchParams.get("env") ?? "");
+      if (!env?.runtime) {
+        send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
+        return;
+      }
+      const conversation = url.searchParams.get("conversation") ?? undefined;
+      const answer: NotificationsAnswer = {
+        environment: env.name,
+        notifications: await peekNotifications(env.runtime, conversation),
+      };
       send(res, 200, answer);
       return;
     }

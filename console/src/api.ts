@@ -122,6 +122,15 @@ export function apiClient(env: EnvConfig, token: string | undefined) {
     segments: async (id: string) =>
       (await getJson(`${base}/v1/conversations/${encodeURIComponent(id)}/segments`, token, segmentsSchema)).segments,
     person: (id: string) => getJson(`${base}/v1/people/${encodeURIComponent(id)}`, token, personSchema),
+    /** `DELETE /v1/conversations/{id}`: 202 once the deletion is durable; the data goes within seconds. */
+    deleteConversation: async (id: string): Promise<void> => {
+      const response = await fetch(`${base}/v1/conversations/${encodeURIComponent(id)}`, {
+        method: "DELETE",
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      if (response.status !== 202)
+        throw new ApiFailure(response.status, "http_error", `DELETE answered HTTP ${response.status}`);
+    },
     /** For `<audio src>`, which cannot send headers: the token goes in the query (PROTOCOL.md section 2). */
     audioUrl: (id: string) =>
       `${base}/v1/conversations/${encodeURIComponent(id)}/audio.wav${token ? `?access_token=${encodeURIComponent(token)}` : ""}`,

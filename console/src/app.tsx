@@ -192,7 +192,13 @@ export function App() {
           />
         ) : null}
         {route.view === "conversation" && api && route.id ? (
-          <ConversationPage api={api} id={route.id} onError={showError} />
+          <ConversationPage
+            api={api}
+            id={route.id}
+            onError={showError}
+            notificationsEnv={LOCAL ? env?.name : undefined}
+            onDeleted={() => go({ view: "conversations", id: undefined })}
+          />
         ) : null}
         {LOCAL && route.view === "operators" ? <OperatorsPage envs={config.envs.map((e) => e.name)} /> : null}
       </main>

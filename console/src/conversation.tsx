@@ -8,6 +8,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ApiClient, Conversation, Person, Segment } from "./api";
 import { sha256Hex } from "./api";
+import { Notifications } from "./notifications";
 
 const SPEAKER_COLOURS = ["#1570ef", "#c11574", "#039855", "#dc6803", "#6938ef", "#0e9384"];
 
@@ -103,7 +104,42 @@ function Waveform({ bytes, audio }: { bytes: Uint8Array | undefined; audio: HTML
   );
 }
 
-export function ConversationPage(props: { api: ApiClient; id: string; onError: (error: unknown) => void }) {
+/** Deletes the conversation after the user confirms; the API answers 202 and the data goes within seconds. */
+function DeleteButton(props: { api: ApiClient; id: string; onDeleted: () => void; onError: (error: unknown) => void }) {
+  const [busy, setBusy] = useState(false);
+  const remove = async () => {
+    if (!window.confirm(`Delete conversation ${props.id}? Its audio, segments and speaker samples go for good.`))
+      return;
+    setBusy(true);
+    try {
+      await props.api.deleteConversation(props.id);
+      props.onDeleted();
+    } catch (error) {
+      setBusy(false);
+      props.onError(error);
+    }
+  };
+  return (
+    <button
+      type="button"
+      class="danger"
+      data-testid="delete-conversation"
+      disabled={busy}
+      onClick={() => void remove()}
+    >
+      {busy ? "Deleting…" : "Delete conversation"}
+    </button>
+  );
+}
+
+export function ConversationPage(props: {
+  api: ApiClient;
+  id: string;
+  onError: (error: unknown) => void;
+  /** The local stack's environment, whose notifications the page shows; undefined when deployed. */
+  notificationsEnv?: string | undefined;
+  onDeleted: () => void;
+}) {
   const { api, id } = props;
   const [conversation, setConversation] = useState<Conversation | undefined>();
   const [segments, setSegments] = useState<Segment[]>([]);
@@ -176,6 +212,7 @@ export function ConversationPage(props: { api: ApiClient; id: string; onError: (
         {conversation.sample_rate} Hz · {(conversation.duration_ms / 1000).toFixed(1)} s · position{" "}
         {conversation.position}
       </p>
+      <DeleteButton api={api} id={id} onDeleted={props.onDeleted} onError={props.onError} />
       <h3>Sockets</h3>
       <Timeline sessions={conversation.sessions} />
       <h3>Audio</h3>
@@ -235,6 +272,12 @@ export function ConversationPage(props: { api: ApiClient; id: string; onError: (
           </li>
         ))}
       </ul>
+      {props.notificationsEnv !== undefined ? (
+        <>
+          <h3>Notifications</h3>
+          <Notifications env={props.notificationsEnv} conversationId={id} testId="conversation-notifications" />
+        </>
+      ) : null}
     </section>
   );
 }

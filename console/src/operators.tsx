@@ -1,6 +1,7 @@
 /** Operators (local stack only): each environment's dead letters, with why they were rejected. */
 import { useEffect, useState } from "preact/hooks";
 import type { DeadLettersAnswer, DeadLetterView } from "../../local/console-dead-letters";
+import { Notifications } from "./notifications";
 
 export function OperatorsPage(props: { envs: readonly string[] }) {
   const [letters, setLetters] = useState<Record<string, DeadLetterView[] | string>>({});
@@ -14,6 +15,13 @@ export function OperatorsPage(props: { envs: readonly string[] }) {
   }, [props.envs]);
   return (
     <section>
+      <h2>Recent notifications</h2>
+      {props.envs.map((env) => (
+        <div key={env}>
+          <h3>{env}</h3>
+          <Notifications env={env} testId={`notifications-${env}`} />
+        </div>
+      ))}
       <h2>Dead letters</h2>
       {props.envs.map((env) => {
         const value = letters[env];

@@ -108,13 +108,13 @@ test("4400 for a malformed message mid-chunk: the partial chunk is never publish
   expect(h.events.forConversation(id)).toEqual([]);
 });
 
-test("4401 for a missing, forged or expired access token", async () => {
+test("4401 for a missing, forged or expired (beyond the 30 s tolerance) access token", async () => {
   const missing = rawConnect(h.url, { token: undefined });
   await refusedWith(missing, 4401, "unauthorized");
   refusalLog("unauthorized", null);
   const forged = rawConnect(h.url, { token: await signAccessToken("another-key-0123456789abcdef", "user-1") });
   await refusedWith(forged, 4401, "unauthorized");
-  const expired = rawConnect(h.url, { token: await signAccessToken(h.tokenSecret, "user-1", -5) });
+  const expired = rawConnect(h.url, { token: await signAccessToken(h.tokenSecret, "user-1", -60) });
   await refusedWith(expired, 4401, "unauthorized");
 });
 

@@ -113,9 +113,8 @@ async function evictedEventCounts(
   db: Firestore,
   conversationId: string,
 ): Promise<Array<{ sessionId: string; count: number }>> {
-  const snapshot = await conversationRef(db, conversationId)
-    .collection(COLLECTIONS.sessions)
-    .where("events_recorded", ">", 0)
+  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.sessions))
+    .filter("events_recorded", ">", 0)
     .select("events_recorded")
     .get();
   return snapshot.docs.map((doc) => ({

@@ -9,6 +9,7 @@
 import type { Firestore, Timestamp } from "@google-cloud/firestore";
 import type { Principal } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
+import { queryOf } from "../../shared/firestore-query";
 import {
   type AssignmentDoc,
   COLLECTIONS,
@@ -128,9 +129,8 @@ const listedSessionSchema = sessionDocSchema.partial({ session_id: true });
 export const MAX_SESSIONS_LISTED = 100;
 
 export async function listSessions(db: Firestore, conversationId: string): Promise<SessionDoc[]> {
-  const snapshot = await conversationRef(db, conversationId)
-    .collection(COLLECTIONS.sessions)
-    .orderBy("started_at", "desc")
+  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.sessions))
+    .order("started_at", "desc")
     .limit(MAX_SESSIONS_LISTED)
     .get();
   return snapshot.docs.map((doc) => {

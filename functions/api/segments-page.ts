@@ -9,6 +9,7 @@
  */
 import { FieldPath, type Firestore } from "@google-cloud/firestore";
 import { z } from "zod";
+import { queryOf } from "../../shared/firestore-query";
 import { assignmentRef, COLLECTIONS, CONVERTERS, conversationRef } from "../../shared/firestore-schema";
 import { type SegmentView, segmentView } from "./conversations";
 import { decodeCursor, encodeCursor } from "./cursor";
@@ -43,11 +44,9 @@ export function parseSegmentsQuery(params: URLSearchParams): SegmentsQuery {
 /** One page of the conversation's segments, with their speaker assignments applied. */
 export async function segmentsPage(db: Firestore, conversationId: string, query: SegmentsQuery): Promise<SegmentsPage> {
   const ref = conversationRef(db, conversationId);
-  let segments = ref
-    .collection(COLLECTIONS.segments)
-    .withConverter(CONVERTERS.segment)
-    .orderBy("start")
-    .orderBy(FieldPath.documentId());
+  let segments = queryOf(ref.collection(COLLECTIONS.segments).withConverter(CONVERTERS.segment))
+    .order("start")
+    .order(FieldPath.documentId());
   if (query.cursor) segments = segments.startAfter(query.cursor.s, query.cursor.id);
   const snapshot = await segments.limit(query.limit + 1).get();
   const docs = snapshot.docs.slice(0, query.limit);

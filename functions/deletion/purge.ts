@@ -15,6 +15,7 @@
  */
 import { FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
+import { queryOf } from "../../shared/firestore-query";
 import {
   COLLECTIONS,
   conversationRef,
@@ -85,7 +86,7 @@ async function stripProfile(db: Firestore, personId: string, conversationId: str
 
 /** Every person of `userId` (one equality filter: no composite index). */
 async function peopleOf(db: Firestore, userId: string): Promise<string[]> {
-  const snapshot = await db.collection(COLLECTIONS.people).where("user_id", "==", userId).select().get();
+  const snapshot = await queryOf(db.collection(COLLECTIONS.people)).filter("user_id", "==", userId).select().get();
   return snapshot.docs.map((doc) => doc.id);
 }
 

@@ -7,6 +7,7 @@
  * run, so a backlog drains without one invocation outliving its deadline.
  */
 import type { Firestore, Timestamp } from "@google-cloud/firestore";
+import { queryOf } from "../../shared/firestore-query";
 import { COLLECTIONS, CONVERTERS } from "../../shared/firestore-schema";
 
 /** Conversations deleted per run (each a purge of its stores). */
@@ -34,12 +35,10 @@ export function isExpired(
 
 /** One page of expired conversations, oldest first (a single-field range: no composite index). */
 export async function expiredConversations(db: Firestore, cutoff: Date): Promise<{ ids: string[]; full: boolean }> {
-  const snapshot = await db
-    .collection(COLLECTIONS.conversations)
-    .where("updated_at", "<", cutoff)
-    .orderBy("updated_at")
+  const snapshot = await queryOf(db.collection(COLLECTIONS.conversations).withConverter(CONVERTERS.conversation))
+    .filter("updated_at", "<", cutoff)
+    .order("updated_at")
     .limit(RETENTION_PAGE)
-    .withConverter(CONVERTERS.conversation)
     .get();
   const ids = snapshot.docs.filter((doc) => isExpired(doc.data(), cutoff)).map((doc) => doc.id);
   return { ids, full: snapshot.size === RETENTION_PAGE };
@@ -50,11 +49,9 @@ export async function unpurgedTombstones(
   db: Firestore,
   now: Date,
 ): Promise<Array<{ conversationId: string; userId: string; reason: string }>> {
-  const snapshot = await db
-    .collection(COLLECTIONS.tombstones)
-    .where("purged_at", "==", null)
+  const snapshot = await queryOf(db.collection(COLLECTIONS.tombstones).withConverter(CONVERTERS.tombstone))
+    .filter("purged_at", "==", null)
     .limit(RETENTION_PAGE)
-    .withConverter(CONVERTERS.tombstone)
     .get();
   return snapshot.docs
     .map((doc) => doc.data())

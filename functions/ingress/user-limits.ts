@@ -19,6 +19,7 @@
  */
 import { type Firestore, Timestamp } from "@google-cloud/firestore";
 import { type Codec, chunkSizeUnits, type SampleRate } from "../../shared/audio-format";
+import { queryOf } from "../../shared/firestore-query";
 import { COLLECTIONS, conversationRef, conversationStartRef, liveSocketRef } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import type { UserLimitName, UserLimits } from "../../shared/user-limits";
@@ -109,11 +110,8 @@ export class UserLimitsGate {
   async admitSocket(userId: string, conversationId: string, sessionId: string): Promise<void> {
     const max = this.options.limits.live_sockets;
     const now = this.now();
-    const live = await this.db
-      .collection(COLLECTIONS.users)
-      .doc(userId)
-      .collection(COLLECTIONS.liveSockets)
-      .where("expires_at", ">", Timestamp.fromMillis(now))
+    const live = await queryOf(this.db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.liveSockets))
+      .filter("expires_at", ">", Timestamp.fromMillis(now))
       .select("conversation_id")
       .limit(max + 2)
       .get();
@@ -146,15 +144,13 @@ export class UserLimitsGate {
   async admitConversation(userId: string, conversationId: string): Promise<void> {
     const max = this.options.limits.conversations_per_minute;
     const now = this.now();
-    const recent = await this.db
-      .collection(COLLECTIONS.users)
-      .doc(userId)
-      .collection(COLLECTIONS.conversationStarts)
-      .where("started_at", ">", Timestamp.fromMillis(now - RATE_WINDOW_MS))
+    const recent = await queryOf(
+      this.db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.conversationStarts),
+    )
+      .filter("started_at", ">", Timestamp.fromMillis(now - RATE_WINDOW_MS))
       .limit(max)
-      .count()
-      .get();
-    if (recent.data().count >= max) {
+      .count();
+    if (recent >= max) {
       throw tooMany(
         "conversations_per_minute",
         max,

@@ -158,7 +158,17 @@ describe("goaway and make-before-break handover", () => {
     const log = recordSockets(session);
     const frame = 32 * 1024;
     let segments = 0;
-    const progress = setInterval(() => console.log(JSON.stringify({ t: Date.now(), ...session.stats, log: log.map((e) => [e.kind, JSON.stringify(e.event)]).slice(-4) })), 5000);
+    const progress = setInterval(
+      () =>
+        console.log(
+          JSON.stringify({
+            t: Date.now(),
+            ...session.stats,
+            log: log.map((e) => [e.kind, JSON.stringify(e.event)]).slice(-4),
+          }),
+        ),
+      5000,
+    );
     for (let offset = 0; offset < audio.length; offset += frame) {
       await session.write(audio.subarray(offset, offset + frame));
       const second = offset / bytesPerSecond;

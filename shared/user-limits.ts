@@ -24,8 +24,3 @@ export const DEFAULT_USER_LIMITS: UserLimits = {
   conversation_audio_seconds: 4 * 60 * 60,
   conversation_segments: 10_000,
 };
-
-/** Limits a client may wait out (resume after a delay); the others end the conversation's growth. */
-export function limitPassesWithTime(limit: UserLimitName): boolean {
-  return limit === "live_sockets" || limit === "conversations_per_minute";
-}

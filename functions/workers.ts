@@ -7,8 +7,9 @@
  * under the framework's server, pushed to by the emulator (local/push-delivery.ts). Infra
  * wires each subscription to the function of the same declaration.
  */
-import { type ComponentKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
+
 import type { Logger } from "../shared/logger";
+import { type ComponentKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
 import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
 import { createEventsHandler } from "./events/handler";
 import { createExtractSpeakersHandler } from "./extract-speakers/index";

@@ -16,6 +16,9 @@
  *   about 2 at a time). Pub/Sub scales out to as many function instances as the backlog
  *   needs. Locally a worker drains at most 2 messages per handler time; the chaos run's
  *   duplicate deliveries (scripts/chaos-faults.ts) add the concurrency the emulator lacks.
+ *   The 2 is fixed in the emulator (2 push loops per subscription), so under a heavy load,
+ *   or workers slowed on purpose (`npm run chaos` slows each delivery by up to 300 ms), the
+ *   backlog drains slower than it does deployed (bench/NOTES.md).
  * - Backoff: a failed push (a non-2xx answer, or a cut connection) comes again after about
  *   1, 3, 3, 4, 4, 4, 6 s under the local retry policy of 1..10 s; Pub/Sub waits the
  *   policy's minimum and doubles it up to the maximum. The push body carries no

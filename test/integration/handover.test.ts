@@ -172,7 +172,6 @@ describe("goaway and make-before-break handover", () => {
     }
     const result = await session.finalize();
     expect(result.position).toBe(audio.length);
-    expect(session.stats.handovers + session.stats.reconnects).toBeGreaterThanOrEqual(10);
     expect(log.filter((e) => e.kind === "reconnecting" && e.event.closeCode === 4001)).toEqual([]);
     expect((await finalizedAudio(api, session.conversationId)).equals(audio)).toBe(true);
     const page = (await (
@@ -181,5 +180,7 @@ describe("goaway and make-before-break handover", () => {
     expect(page.segments.map((s) => s.id).sort()).toEqual(
       Array.from({ length: segments }, (_, i) => `seg-${i}`).sort(),
     );
+    // At least ten socket lifetimes (here: 5 in ~32 s; see the file's comment).
+    expect(session.stats.handovers + session.stats.reconnects).toBeGreaterThanOrEqual(10);
   }, 180_000);
 });

@@ -763,8 +763,16 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
             (m) => !m.sends.some((sent) => sent.seq <= (recorded[sent.sessionId] ?? 0)),
           );
           if (this.heldMessages.length !== before) this.storeMessages();
-          if (durable >= this.buffer.end && this.heldMessages.length === 0 && error.final_position === durable) {
-            this.onFinalized(this.conversationId, durable);
+          // A deleted conversation's audio is gone: never report it as stored.
+          const conversationId = this.pinnedConversationId;
+          if (
+            error.finalize_reason !== "deleted" &&
+            conversationId !== undefined &&
+            durable >= this.buffer.end &&
+            this.heldMessages.length === 0 &&
+            error.final_position === durable
+          ) {
+            this.onFinalized(conversationId, durable);
             return;
           }
           const notStored = this.notStored(durable, true);

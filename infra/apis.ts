@@ -27,6 +27,8 @@ export const APIS_BY_MODULE: Readonly<Record<string, readonly string[]>> = {
     "run.googleapis.com",
   ],
   cloudrunv2: ["run.googleapis.com"],
+  // The retention job; enabled in every stack, so setting `tether:retentionDays` later needs no API change.
+  cloudscheduler: ["cloudscheduler.googleapis.com"],
   firestore: ["firestore.googleapis.com"],
   logging: ["logging.googleapis.com"],
   monitoring: ["monitoring.googleapis.com"],

@@ -198,6 +198,24 @@ describe("TetherSession", () => {
     await expect(done).resolves.toEqual({ conversationId: "conv-0001", position: 1500 });
   });
 
+  it("never treats a deleted conversation's 4410 as finalized, even when its position covers everything", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    await session.write(audio(1500));
+    const done = session.finalize();
+    server.last.drop(1006);
+    (await server.opened(2)).refuse(4410, {
+      code: "conversation_finalized",
+      final_position: 1500,
+      durable_position: 1500,
+      finalize_reason: "deleted",
+    });
+    await expect(done).rejects.toMatchObject({
+      code: "conversation_finalized",
+      details: { finalizeReason: "deleted" },
+    });
+  });
+
   it("treats 4410 as finalized when events_recorded counts its unacknowledged text messages", async () => {
     const server = new FakeServer();
     const session = await started(server);

@@ -21,6 +21,7 @@
  * Unknown fields are kept (a document may carry fields one writer adds, e.g. the ingress's
  * `active_session`).
  */
+import crypto from "node:crypto";
 import {
   type DocumentData,
   type Firestore,
@@ -466,13 +467,21 @@ export function chunkClaimRef(db: Firestore, conversationId: string, index: numb
 }
 
 /** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */
+/**
+ * A user's bookkeeping document (`users/{key}`). A `sub` may hold `/` or look like `__x__`,
+ * which no document id may, so the key is a digest of it.
+ */
+export function userRef(db: Firestore, userId: string) {
+  return db.collection(COLLECTIONS.users).doc(crypto.createHash("sha256").update(userId).digest("base64url"));
+}
+
 export function liveSocketRef(db: Firestore, userId: string, sessionId: string) {
-  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.liveSockets).doc(sessionId);
+  return userRef(db, userId).collection(COLLECTIONS.liveSockets).doc(sessionId);
 }
 
 /** A conversation start (`users/{user}/conversation_starts/{conversation}`), for the per-minute limit. */
 export function conversationStartRef(db: Firestore, userId: string, conversationId: string) {
-  return db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.conversationStarts).doc(conversationId);
+  return userRef(db, userId).collection(COLLECTIONS.conversationStarts).doc(conversationId);
 }
 
 export function personRef(db: Firestore, personId: string) {

@@ -20,7 +20,13 @@
 import { type Firestore, Timestamp } from "@google-cloud/firestore";
 import { type Codec, chunkSizeUnits, type SampleRate } from "../../shared/audio-format";
 import { queryOf } from "../../shared/firestore-query";
-import { COLLECTIONS, conversationRef, conversationStartRef, liveSocketRef } from "../../shared/firestore-schema";
+import {
+  COLLECTIONS,
+  conversationRef,
+  conversationStartRef,
+  liveSocketRef,
+  userRef,
+} from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import type { UserLimitName, UserLimits } from "../../shared/user-limits";
 import { ProtocolError } from "./protocol-error";
@@ -110,7 +116,7 @@ export class UserLimitsGate {
   async admitSocket(userId: string, conversationId: string, sessionId: string): Promise<void> {
     const max = this.options.limits.live_sockets;
     const now = this.now();
-    const live = await queryOf(this.db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.liveSockets))
+    const live = await queryOf(userRef(this.db, userId).collection(COLLECTIONS.liveSockets))
       .filter("expires_at", ">", Timestamp.fromMillis(now))
       .select("conversation_id")
       .limit(max + 2)
@@ -144,9 +150,7 @@ export class UserLimitsGate {
   async admitConversation(userId: string, conversationId: string): Promise<void> {
     const max = this.options.limits.conversations_per_minute;
     const now = this.now();
-    const recent = await queryOf(
-      this.db.collection(COLLECTIONS.users).doc(userId).collection(COLLECTIONS.conversationStarts),
-    )
+    const recent = await queryOf(userRef(this.db, userId).collection(COLLECTIONS.conversationStarts))
       .filter("started_at", ">", Timestamp.fromMillis(now - RATE_WINDOW_MS))
       .limit(max)
       .count();

@@ -149,7 +149,13 @@ export class SocketSession implements AttachedSocket {
       send: (message) => this.state === "open" && socket.sendJson(message),
       watchOwner: (lost) => this.watchOwner(lost),
       moved: () => void this.supersede(),
-      expired: () => void this.drain(),
+      // A socket past its maximum life says so: its instance is not shutting down.
+      expired: () =>
+        void this.drain(
+          this.goawayState.reason === "max_socket_age"
+            ? "this socket reached its maximum life and the client did not move: resume"
+            : undefined,
+        ),
     });
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
@@ -588,16 +594,16 @@ export class SocketSession implements AttachedSocket {
   }
 
   /**
-   * Shutdown: stop reading, make every complete chunk received durable and ack it, then
-   * close with 1012. A finalize in progress completes instead (1000).
+   * Shutdown (or a goaway that ran out): stop reading, make every complete chunk received
+   * durable and ack it, then close with 1012 saying `why`. A finalize in progress completes
+   * instead (1000).
    */
-  async drain(): Promise<void> {
+  async drain(why = "this ingress instance is shutting down: reconnect to resume"): Promise<void> {
     this.draining = true;
     this.backpressure.pause("stopping");
     if (this.state === "open" || this.state === "superseded") {
       await this.settled();
-      if (this.state === "open")
-        this.refuse("restarting", "this ingress instance is shutting down: reconnect to resume");
+      if (this.state === "open") this.refuse("restarting", why);
     } else if (this.state === "finalizing") {
       await this.finalizeDone;
     }

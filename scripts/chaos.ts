@@ -16,12 +16,14 @@
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
  */
 import fs from "node:fs";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { z } from "zod";
 import type { TetherSession } from "../client/index";
 import { speechLikePcm } from "../client/speech-like";
 import { type EmulatorEndpoints, startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
 import { type RunningStack, startLocalStack } from "../local/stack";
+import { pushStats } from "../local/worker-server";
 import { signAccessToken } from "../shared/auth";
 import { type EnvironmentName, parseEnvironmentName } from "../shared/environment";
 import { createLogger } from "../shared/logger";
@@ -110,6 +112,9 @@ const stateSchema = z.object({
 const USER = "chaos";
 const HOST = "127.0.0.1";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The end check polls each conversation after 1 s, then less often (`observe`). */
+const POLL_FIRST_MS = 1000;
+const POLL_MAX_MS = 8000;
 
 /** A random interval around `seconds`: 0.5 to 1.5 times it, in ms. */
 const around = (seconds: number) => ({ minMs: Math.round(seconds * 500), maxMs: Math.round(seconds * 1500) });
@@ -231,6 +236,10 @@ async function observe(
       problems: ["never connected"],
     };
   let status: z.infer<typeof statusSchema> | undefined;
+  // Every unfinished conversation polls at once, through the API and the Firestore emulator the
+  // workers need to drain the backlog: a poll every second each starved them. So each waits
+  // longer between polls, up to a few seconds, never past the deadline.
+  let pause = POLL_FIRST_MS;
   for (;;) {
     try {
       status = statusSchema.parse(await apiJson(target, `/v1/conversations/${id}`));
@@ -248,7 +257,8 @@ async function observe(
       );
       break;
     }
-    await sleep(1000);
+    await sleep(Math.max(0, Math.min(pause, deadline - Date.now())) + 10);
+    pause = Math.min(pause * 2, POLL_MAX_MS);
   }
   let pcm: Buffer | undefined;
   try {
@@ -382,6 +392,24 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * One line per pushed worker: pushes in flight (the oldest's age), outcomes, slow pushes; and
+ * this process's event-loop delay, which tells a CPU-starved worker from one waiting on I/O.
+ */
+function printPushStats(loop: IntervalHistogram): void {
+  const now = performance.now();
+  const ms = (ns: number) => Math.round(ns / 1e6);
+  process.stderr.write(`  event loop delay: p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms\n`);
+  loop.reset();
+  for (const stats of pushStats()) {
+    const oldest = stats.started.size > 0 ? Math.round((now - Math.min(...stats.started)) / 1000) : 0;
+    const outcomes = [...stats.outcomes].map(([k, v]) => `${k}:${v}`).join(" ");
+    process.stderr.write(
+      `  push ${stats.path.split("/").pop()}: in flight ${stats.inFlight} (max ${stats.maxInFlight}, oldest ${oldest} s), ${outcomes}, >=1s ${stats.slow.s1} >=10s ${stats.slow.s10} >=60s ${stats.slow.s60}\n`,
+    );
+  }
+}
+
 /** Streams, faults and checks, on a started stack. */
 async function run(
   options: Options,
@@ -393,6 +421,13 @@ async function run(
   closers: Array<() => Promise<void>>,
 ): Promise<number> {
   const started = Date.now();
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
+  const statsTimer = setInterval(() => printPushStats(loop), 15_000);
+  closers.push(async () => {
+    clearInterval(statsTimer);
+    loop.disable();
+  });
   const proxies: FaultProxy[] = [];
   closers.push(async () => {
     for (const proxy of proxies) await proxy.close();

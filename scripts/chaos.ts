@@ -19,7 +19,6 @@ import fs from "node:fs";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { z } from "zod";
 import type { TetherSession } from "../client/index";
-import { speechLikePcm } from "../client/speech-like";
 import { type EmulatorEndpoints, startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
 import { type RunningStack, startLocalStack } from "../local/stack";
@@ -29,6 +28,7 @@ import { type EnvironmentName, parseEnvironmentName } from "../shared/environmen
 import { createLogger } from "../shared/logger";
 import { conversationPrefix } from "../shared/storage-paths";
 import { decodePcm16MonoWav } from "../shared/wav";
+import { type AudioMaker, startAudioMaker } from "./chaos-audio";
 import {
   allViolations,
   type ConversationHistory,
@@ -125,6 +125,7 @@ async function runConversation(
   target: SmokeTarget,
   seed: number,
   latencies: number[],
+  audioMaker: AudioMaker,
 ): Promise<ConversationHistory> {
   const history: ConversationHistory = {
     index: plan.index,
@@ -140,7 +141,10 @@ async function runConversation(
     error: undefined,
   };
   const total = plan.frames.reduce((a, b) => a + b, 0);
-  const audio = speechLikePcm(total / BYTES_PER_SECOND, SAMPLE_RATE, plan.voiceSeed).subarray(0, total);
+  const audio = (await audioMaker.speechLikePcm(total / BYTES_PER_SECOND, SAMPLE_RATE, plan.voiceSeed)).subarray(
+    0,
+    total,
+  );
   const writes: Array<{ end: number; at: number }> = [];
   const textSent: SentText[] = [];
   let session: TetherSession | undefined;
@@ -399,9 +403,12 @@ async function main(): Promise<number> {
 function printPushStats(loop: IntervalHistogram): void {
   const now = performance.now();
   const ms = (ns: number) => Math.round(ns / 1e6);
-  process.stderr.write(`  event loop delay: p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms\n`);
+  process.stderr.write(
+    `  event loop delay: p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms\n`,
+  );
   loop.reset();
   for (const stats of pushStats()) {
+    if (stats.inFlight === 0 && stats.outcomes.size === 0) continue;
     const oldest = stats.started.size > 0 ? Math.round((now - Math.min(...stats.started)) / 1000) : 0;
     const outcomes = [...stats.outcomes].map(([k, v]) => `${k}:${v}`).join(" ");
     process.stderr.write(
@@ -428,6 +435,8 @@ async function run(
     clearInterval(statsTimer);
     loop.disable();
   });
+  const audioMaker = startAudioMaker();
+  closers.push(() => audioMaker.close());
   const proxies: FaultProxy[] = [];
   closers.push(async () => {
     for (const proxy of proxies) await proxy.close();
@@ -473,7 +482,7 @@ async function run(
       const target = targets.get(plan.environment);
       if (!target) throw new Error(`no target ${plan.environment}`);
       const own: number[] = [];
-      const history = await runConversation(plan, target, seed, own);
+      const history = await runConversation(plan, target, seed, own, audioMaker);
       histories.push(history);
       latencies.push(...own);
       const slowest = own.length > 0 ? `, slowest ack ${Math.round(Math.max(...own))} ms` : "";

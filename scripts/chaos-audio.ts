@@ -30,9 +30,12 @@ export interface AudioMaker {
 
 export function startAudioMaker(): AudioMaker {
   // A worker thread does not inherit tsx's hooks: it registers them, then loads this file.
-  const worker = new Worker(`require("tsx/cjs/api").register(); require(${JSON.stringify(__filename)});`, {
-    eval: true,
-  });
+  const worker = new Worker(
+    `require(${JSON.stringify(require.resolve("tsx/cjs/api"))}).register(); require(${JSON.stringify(__filename)});`,
+    {
+      eval: true,
+    },
+  );
   let next = 0;
   const waiting = new Map<number, { resolve: (pcm: Buffer) => void; reject: (error: Error) => void }>();
   worker.on("message", ({ id, bytes }: { id: number; bytes: Uint8Array }) => {

@@ -19,10 +19,14 @@
  *   The 2 is fixed in the emulator (2 push loops per subscription), so under a heavy load,
  *   or workers slowed on purpose (`npm run chaos` slows each delivery by up to 300 ms), the
  *   backlog drains slower than it does deployed (bench/NOTES.md).
+ *   Nor can the local stack add loops with several filtered subscriptions per worker: the
+ *   emulator stores a subscription's `filter` and ignores it (a subscription filtered on
+ *   `attributes.shard = "a"` received both an "a" and a "b" message), so each would get all.
  * - Backoff: a failed push (a non-2xx answer, or a cut connection) comes again after about
  *   1, 3, 3, 4, 4, 4, 6 s under the local retry policy of 1..10 s; Pub/Sub waits the
  *   policy's minimum and doubles it up to the maximum. The push body carries no
- *   `deliveryAttempt`.
+ *   `deliveryAttempt`. A failure does not hold its loop: the emulator sets the message's
+ *   deadline to 1 s and pushes the next one at once (its PushLoop, read from the jar).
  * - No push timeout: the emulator waits for a push as long as the worker takes (one held
  *   25 s under a 10 s ack deadline was not pushed again) and meanwhile holds that slot.
  *   Deployed, Cloud Run ends a request at the function timeout, which equals the ack

@@ -12,6 +12,57 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { getTestServer } from "@google-cloud/functions-framework/testing";
 
+/** How one worker's pushes went: what `npm run chaos` prints while it waits on a backlog. */
+export interface PushStats {
+  readonly path: string;
+  /** Pushes being handled now, and the most at once. */
+  inFlight: number;
+  maxInFlight: number;
+  /** Pushes answered, by status (2xx: acked; cut: cut at the deadline or by the emulator). */
+  readonly outcomes: Map<string, number>;
+  /** Pushes that took at least 1 s, 10 s, 60 s. */
+  readonly slow: { s1: number; s10: number; s60: number };
+  /** The start times of the pushes in flight (ms), to see how long the oldest has run. */
+  readonly started: Set<number>;
+}
+
+const allStats: PushStats[] = [];
+
+/** The push statistics of every worker served in this process. */
+export function pushStats(): readonly PushStats[] {
+  return allStats;
+}
+
+function newStats(path: string): PushStats {
+  const stats: PushStats = {
+    path,
+    inFlight: 0,
+    maxInFlight: 0,
+    outcomes: new Map(),
+    slow: { s1: 0, s10: 0, s60: 0 },
+    started: new Set(),
+  };
+  allStats.push(stats);
+  return stats;
+}
+
+function track(stats: PushStats, res: http.ServerResponse): void {
+  const at = performance.now();
+  stats.inFlight += 1;
+  stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+  stats.started.add(at);
+  res.once("close", () => {
+    stats.inFlight -= 1;
+    stats.started.delete(at);
+    const ms = performance.now() - at;
+    const outcome = res.writableFinished ? String(res.statusCode) : "cut";
+    stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
+    if (ms >= 1000) stats.slow.s1 += 1;
+    if (ms >= 10_000) stats.slow.s10 += 1;
+    if (ms >= 60_000) stats.slow.s60 += 1;
+  });
+}
+
 export interface ServedWorker {
   /** `http://host:port`, without the push path. */
   readonly url: string;
@@ -35,12 +86,14 @@ export async function serveRegisteredFunction(options: {
   const [app] = framework.listeners("request") as http.RequestListener[];
   if (app === undefined) throw new Error(`the functions framework gave no request handler for ${options.target}`);
   const timeoutMs = options.ackDeadlineSeconds * 1000;
+  const stats = newStats(options.path);
   const server = http.createServer((req, res) => {
     if (req.method !== "POST" || req.url?.split("?")[0] !== options.path) {
       res.statusCode = 404;
       res.end();
       return;
     }
+    track(stats, res);
     const cut = setTimeout(() => req.socket.destroy(), timeoutMs);
     res.once("close", () => clearTimeout(cut));
     app(req, res);

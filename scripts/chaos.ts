@@ -16,17 +16,19 @@
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
  */
 import fs from "node:fs";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { z } from "zod";
 import type { TetherSession } from "../client/index";
-import { speechLikePcm } from "../client/speech-like";
 import { type EmulatorEndpoints, startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
 import { type RunningStack, startLocalStack } from "../local/stack";
+import { pushStats } from "../local/worker-server";
 import { signAccessToken } from "../shared/auth";
 import { type EnvironmentName, parseEnvironmentName } from "../shared/environment";
 import { createLogger } from "../shared/logger";
 import { conversationPrefix } from "../shared/storage-paths";
 import { decodePcm16MonoWav } from "../shared/wav";
+import { type AudioMaker, startAudioMaker } from "./chaos-audio";
 import {
   allViolations,
   type ConversationHistory,
@@ -110,6 +112,9 @@ const stateSchema = z.object({
 const USER = "chaos";
 const HOST = "127.0.0.1";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The end check polls each conversation after 1 s, then less often (`observe`). */
+const POLL_FIRST_MS = 1000;
+const POLL_MAX_MS = 8000;
 
 /** A random interval around `seconds`: 0.5 to 1.5 times it, in ms. */
 const around = (seconds: number) => ({ minMs: Math.round(seconds * 500), maxMs: Math.round(seconds * 1500) });
@@ -120,6 +125,7 @@ async function runConversation(
   target: SmokeTarget,
   seed: number,
   latencies: number[],
+  audioMaker: AudioMaker,
 ): Promise<ConversationHistory> {
   const history: ConversationHistory = {
     index: plan.index,
@@ -135,7 +141,10 @@ async function runConversation(
     error: undefined,
   };
   const total = plan.frames.reduce((a, b) => a + b, 0);
-  const audio = speechLikePcm(total / BYTES_PER_SECOND, SAMPLE_RATE, plan.voiceSeed).subarray(0, total);
+  const audio = (await audioMaker.speechLikePcm(total / BYTES_PER_SECOND, SAMPLE_RATE, plan.voiceSeed)).subarray(
+    0,
+    total,
+  );
   const writes: Array<{ end: number; at: number }> = [];
   const textSent: SentText[] = [];
   let session: TetherSession | undefined;
@@ -231,6 +240,10 @@ async function observe(
       problems: ["never connected"],
     };
   let status: z.infer<typeof statusSchema> | undefined;
+  // Every unfinished conversation polls at once, through the API and the Firestore emulator the
+  // workers need to drain the backlog: a poll every second each starved them. So each waits
+  // longer between polls, up to a few seconds, never past the deadline.
+  let pause = POLL_FIRST_MS;
   for (;;) {
     try {
       status = statusSchema.parse(await apiJson(target, `/v1/conversations/${id}`));
@@ -248,7 +261,8 @@ async function observe(
       );
       break;
     }
-    await sleep(1000);
+    await sleep(Math.max(0, Math.min(pause, deadline - Date.now())) + 10);
+    pause = Math.min(pause * 2, POLL_MAX_MS);
   }
   let pcm: Buffer | undefined;
   try {
@@ -382,6 +396,27 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * One line per pushed worker: pushes in flight (the oldest's age), outcomes, slow pushes; and
+ * this process's event-loop delay, which tells a CPU-starved worker from one waiting on I/O.
+ */
+function printPushStats(loop: IntervalHistogram): void {
+  const now = performance.now();
+  const ms = (ns: number) => Math.round(ns / 1e6);
+  process.stderr.write(
+    `  event loop delay: p50 ${ms(loop.percentile(50))} ms, p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms\n`,
+  );
+  loop.reset();
+  for (const stats of pushStats()) {
+    if (stats.inFlight === 0 && stats.outcomes.size === 0) continue;
+    const oldest = stats.started.size > 0 ? Math.round((now - Math.min(...stats.started)) / 1000) : 0;
+    const outcomes = [...stats.outcomes].map(([k, v]) => `${k}:${v}`).join(" ");
+    process.stderr.write(
+      `  push ${stats.path.split("/").pop()}: in flight ${stats.inFlight} (max ${stats.maxInFlight}, oldest ${oldest} s), ${outcomes}, >=1s ${stats.slow.s1} >=10s ${stats.slow.s10} >=60s ${stats.slow.s60}\n`,
+    );
+  }
+}
+
 /** Streams, faults and checks, on a started stack. */
 async function run(
   options: Options,
@@ -393,6 +428,15 @@ async function run(
   closers: Array<() => Promise<void>>,
 ): Promise<number> {
   const started = Date.now();
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
+  const statsTimer = setInterval(() => printPushStats(loop), 15_000);
+  closers.push(async () => {
+    clearInterval(statsTimer);
+    loop.disable();
+  });
+  const audioMaker = startAudioMaker();
+  closers.push(() => audioMaker.close());
   const proxies: FaultProxy[] = [];
   closers.push(async () => {
     for (const proxy of proxies) await proxy.close();
@@ -438,7 +482,7 @@ async function run(
       const target = targets.get(plan.environment);
       if (!target) throw new Error(`no target ${plan.environment}`);
       const own: number[] = [];
-      const history = await runConversation(plan, target, seed, own);
+      const history = await runConversation(plan, target, seed, own, audioMaker);
       histories.push(history);
       latencies.push(...own);
       const slowest = own.length > 0 ? `, slowest ack ${Math.round(Math.max(...own))} ms` : "";

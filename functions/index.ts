@@ -22,7 +22,7 @@ function lazily<T>(build: () => T): () => T {
 for (const worker of WORKERS) {
   const handler = lazily<PubSubHandler>(() => {
     const runtime = runtimeFromProcessEnv(worker.name);
-    return workerFunction(worker, worker.create(runtime), runtime.logger);
+    return workerFunction(worker, worker.create(runtime), runtime.logger, runtime.resources.environment);
   });
   functions.cloudEvent<unknown>(worker.name, async (event: functions.CloudEvent<unknown>) => {
     await handler()(event);

@@ -8,7 +8,7 @@
  * wires each subscription to the function of the same declaration.
  */
 
-import type { Logger } from "../shared/logger";
+import { conversationLogger, type Logger } from "../shared/logger";
 import { type ComponentKey, PIPELINE, type Pipeline, type WorkerView, workersOf } from "../shared/pipeline";
 import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
 import { createDeleteDataHandler } from "./deletion/handler";
@@ -52,7 +52,12 @@ export const WORKER_FAILED = "worker failed; message will be redelivered";
  * as one structured line naming the message and its conversation, then thrown on, so the
  * framework answers 500 and Pub/Sub delivers the message again.
  */
-export function workerFunction(binding: WorkerBinding, handler: PubSubHandler, logger: Logger): PubSubHandler {
+export function workerFunction(
+  binding: WorkerBinding,
+  handler: PubSubHandler,
+  logger: Logger,
+  environment: string,
+): PubSubHandler {
   return async (event) => {
     try {
       await handler(event);
@@ -63,12 +68,18 @@ export function workerFunction(binding: WorkerBinding, handler: PubSubHandler, l
       } catch {
         // A malformed envelope: the handler's own error names it.
       }
-      logger.warn(
+      const conversationId = attributes.conversation_id;
+      // The conversation's own logger, so the line joins its trace with the handler's.
+      const lineLogger =
+        conversationId === undefined
+          ? logger
+          : conversationLogger(logger, { conversation_id: conversationId, environment });
+      lineLogger.warn(
         {
           err: error,
           subscription: binding.subscription,
           message_id: event.id,
-          conversation_id: attributes.conversation_id ?? null,
+          ...(conversationId === undefined ? { conversation_id: null } : {}),
         },
         WORKER_FAILED,
       );

@@ -111,7 +111,10 @@ export async function startPushedWorkers(options: {
       } else {
         const own = forComponent(options.workerRuntime, binding.name);
         const handler = (options.wrapWorker ?? ((_w, _e, h) => h))(binding.name, environment, binding.create(own));
-        const target = registerLocally(binding, workerFunction(binding, handler, own.logger));
+        const target = registerLocally(
+          binding,
+          workerFunction(binding, handler, own.logger, own.resources.environment),
+        );
         const ackDeadlineSeconds = binding.worker.delivery.ackDeadlineSeconds;
         worker = await serveRegisteredFunction({ target, path, ackDeadlineSeconds, host, port: 0 });
       }

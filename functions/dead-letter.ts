@@ -15,6 +15,7 @@ import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
 import { type Logger, publishFailed } from "../shared/logger";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
+import { createDeliveryRecorder } from "./delivery-record";
 import type { EnvironmentRuntime } from "./runtime";
 
 export const REJECTION_REASONS = [
@@ -80,6 +81,7 @@ export interface DeadLetterer {
 export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: string): DeadLetterer {
   const topic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.deadLetter);
   const logger: Logger = runtime.logger;
+  const deliveries = createDeliveryRecorder(runtime);
   return {
     async reject(message, rejection) {
       const fields = {
@@ -106,6 +108,20 @@ export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: stri
         throw error;
       }
       logger.error({ ...fields, dead_letter_message_id: deadLetterId }, `message rejected: ${rejection.detail}`);
+      // For the conversation's history (nothing is written for another environment's conversation).
+      const chunkIndex = Number(message.attributes.chunk_index);
+      await deliveries.record(
+        message.attributes.conversation_id,
+        message.id,
+        {
+          kind: "dead_lettered",
+          worker: rejectedBy,
+          reason: rejection.reason,
+          detail: rejection.detail.slice(0, MAX_ATTRIBUTE_CHARS),
+          ...(Number.isSafeInteger(chunkIndex) && chunkIndex >= 0 ? { chunk_index: chunkIndex } : {}),
+        },
+        logger.child({ conversation_id: fields.conversation_id }),
+      );
     },
   };
 }

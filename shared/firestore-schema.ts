@@ -9,6 +9,7 @@
  *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
+ *   conversations/{conversation_id}/deliveries/{key}      DeliveryDoc (workers, on rare paths only)
  *   people/{person_id}                                     PersonDoc (speaker extraction)
  *   tombstones/{conversation_id}                           TombstoneDoc (API, retention: a deleted conversation)
  *
@@ -45,6 +46,7 @@ export const COLLECTIONS = {
   segments: "segments",
   speakerAssignments: "speaker_assignments",
   appliedEvents: "applied_events",
+  deliveries: "deliveries",
   people: "people",
   /** Per-user bookkeeping of the 4429 limits (functions/ingress/user-limits.ts). */
   users: "users",
@@ -170,6 +172,8 @@ export interface SessionDoc {
   ended_at: Timestamp | null;
   /** WebSocket close code, when it ended. */
   close_code: number | null;
+  /** The `goaway` the socket was sent before it ended (a handover), if any. */
+  goaway?: string;
 }
 
 /**
@@ -235,6 +239,29 @@ export interface AppliedEventDoc {
   reason?: string;
   segment_ids?: string[];
   applied_at: Timestamp;
+}
+
+/**
+ * A delivery that did not go the common way, kept for the conversation's history: a message
+ * delivered again after it was stored (`redelivered`), or one dead-lettered. Written only on
+ * those rare paths (functions/delivery-record.ts), never once per chunk.
+ */
+export interface DeliveryDoc {
+  kind: "redelivered" | "dead_lettered";
+  /** The worker that saw it. */
+  worker: string;
+  /** Audio: the chunk's index and its range in position units. */
+  chunk_index?: number;
+  start?: number;
+  end?: number;
+  session_id?: string;
+  /** Dead letters: the rejection reason and its sentence. */
+  reason?: string;
+  detail?: string;
+  /** How often this happened to the same message (redeliveries count up). */
+  count: number;
+  first_at: Timestamp;
+  last_at: Timestamp;
 }
 
 // ---------------------------------------------------------------- schemas, one per document
@@ -318,6 +345,7 @@ export const sessionDocSchema = z
     started_at: timestamp,
     ended_at: timestamp.nullable(),
     close_code: z.number().int().nullable(),
+    goaway: z.string().optional(),
     /** The socket's event count, once it left the conversation record's `events_recorded` (shared/lifecycle.ts). */
     events_recorded: count.optional(),
   })
@@ -372,6 +400,22 @@ export const appliedEventDocSchema = z
     reason: z.string().optional(),
     segment_ids: z.array(z.string()).optional(),
     applied_at: timestamp,
+  })
+  .loose();
+
+export const deliveryDocSchema = z
+  .object({
+    kind: z.enum(["redelivered", "dead_lettered"]),
+    worker: z.string(),
+    chunk_index: count.optional(),
+    start: count.optional(),
+    end: count.optional(),
+    session_id: z.string().optional(),
+    reason: z.string().optional(),
+    detail: z.string().optional(),
+    count: count,
+    first_at: timestamp,
+    last_at: timestamp,
   })
   .loose();
 
@@ -444,6 +488,7 @@ export const CONVERTERS = {
   segment: converter<SegmentDoc>(segmentDocSchema),
   assignment: converter<AssignmentDoc>(assignmentDocSchema),
   appliedEvent: converter<AppliedEventDoc>(appliedEventDocSchema),
+  delivery: converter<DeliveryDoc>(deliveryDocSchema),
   person: converter<PersonDoc>(personDocSchema),
   tombstone: converter<TombstoneDoc>(tombstoneDocSchema),
 } as const;

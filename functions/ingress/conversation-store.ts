@@ -470,9 +470,13 @@ export class ConversationStore {
     throw new Error(`conversation ${conversationId} kept changing while the ingress counted late text`);
   }
 
-  /** Records how a socket ended. */
-  async endSession(conversationId: string, sessionId: string, closeCode: number): Promise<void> {
-    await sessionRef(this.db, conversationId, sessionId).update({ ended_at: this.now(), close_code: closeCode });
+  /** Records how a socket ended, and the `goaway` it was sent, if any (in the same write). */
+  async endSession(conversationId: string, sessionId: string, closeCode: number, goaway?: string): Promise<void> {
+    await sessionRef(this.db, conversationId, sessionId).update({
+      ended_at: this.now(),
+      close_code: closeCode,
+      ...(goaway === undefined ? {} : { goaway }),
+    });
   }
 
   /**

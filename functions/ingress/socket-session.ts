@@ -706,7 +706,8 @@ export class SocketSession implements AttachedSocket {
     const conversation = this.conversation;
     if (conversation !== undefined) {
       conversation.detach(this);
-      this.deps.store.endSession(conversation.id, this.sessionId, code).catch((error: unknown) => {
+      const goaway = this.goawayState.reason;
+      this.deps.store.endSession(conversation.id, this.sessionId, code, goaway).catch((error: unknown) => {
         this.logger.warn({ err: error }, "could not record the end of the session");
       });
     }

@@ -13,6 +13,7 @@ import { conversationLogger } from "../../shared/logger";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard } from "../deletion/guard";
+import { createDeliveryRecorder } from "../delivery-record";
 import { classifyFailure } from "../failure-kind";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
@@ -25,6 +26,7 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
   const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT);
   const finalizer = createFinalizer(runtime);
   const deletion = createDeletionGuard(runtime);
+  const deliveries = createDeliveryRecorder(runtime);
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 
@@ -75,6 +77,11 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
         },
         outcome.kind === "stored" ? "chunk persisted" : "chunk already persisted (redelivery)",
       );
+      if (outcome.kind === "already_stored") {
+        const { start, end } = chunk.attributes;
+        const facts = { kind: "redelivered", worker: PERSIST_AUDIO_COMPONENT, chunk_index: index, start, end } as const;
+        await deliveries.record(conversationId, message.id, { ...facts, session_id: sessionId }, logger);
+      }
       // Also after a redelivery: the attempt that stored it may have failed before this check.
       await finalizer.completeIfReady(conversationId, logger);
       await deletion.sweepIfDeleted(conversationId, logger);

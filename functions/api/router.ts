@@ -22,6 +22,7 @@ import { conversationView, countSegments, listSessions, loadOwnedConversation } 
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
 import { deleteConversation, deletePerson } from "./deletion";
 import { ApiError, sendError, sendJson } from "./errors";
+import { loadHistory } from "./history";
 import { loadOwnedPerson } from "./people";
 import { parseSegmentsQuery, segmentsPage } from "./segments-page";
 
@@ -37,13 +38,14 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Prom
 type Route =
   | { kind: "health" }
   | { kind: "list" }
-  | { kind: "conversation" | "audio" | "segments"; rawId: string }
+  | { kind: "conversation" | "audio" | "segments" | "history"; rawId: string }
   | { kind: "person"; rawId: string };
 
 const ROUTES: ReadonlyArray<[RegExp, (id: string) => Route]> = [
   [/^\/v1\/conversations\/([^/]+)$/, (rawId) => ({ kind: "conversation", rawId })],
   [/^\/v1\/conversations\/([^/]+)\/audio\.wav$/, (rawId) => ({ kind: "audio", rawId })],
   [/^\/v1\/conversations\/([^/]+)\/segments$/, (rawId) => ({ kind: "segments", rawId })],
+  [/^\/v1\/conversations\/([^/]+)\/history$/, (rawId) => ({ kind: "history", rawId })],
   [/^\/v1\/people\/([^/]+)$/, (rawId) => ({ kind: "person", rawId })],
 ];
 
@@ -160,6 +162,9 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
           conversation_id: conversationId,
           ...(await segmentsPage(db, conversationId, parseSegmentsQuery(url.searchParams))),
         });
+        return;
+      case "history":
+        sendJson(res, 200, await loadHistory(db, { ...conversation, id: conversationId }));
         return;
       case "audio":
         await serveConversationWav(

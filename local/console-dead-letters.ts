@@ -1,7 +1,7 @@
 /**
  * The answer of the local console server's `GET /local/dead-letters?env=`: one
- * environment's dead letters as the console's operators page shows them. The server
- * (console-server.ts) writes it and the page (console/src/operators.tsx) reads it, so the
+ * environment's dead letters as the console's overview page shows them. The server
+ * (console-server.ts) writes it and the page (console/src/overview.tsx) reads it, so the
  * two share this one declaration; it holds types only, so the browser build imports nothing.
  */
 

@@ -3,7 +3,9 @@
  * (console/, built on demand) and the three things only a local stack can offer it —
  * the environments' URLs (`/config.json`, no keys), an access token for a typed user id
  * signed with that environment's local key (`POST /local/token`), and each environment's
- * dead letters read from the Pub/Sub emulator (`GET /local/dead-letters?env=`).
+ * dead letters read from the Pub/Sub emulator (`GET /local/dead-letters?env=`), its recent
+ * notifications (`GET /local/notifications?env=`) and what runs in it now: ingress
+ * processes with their sockets, and each subscription's backlog (`GET /local/overview?env=`).
  * The production console is a static build that takes a token and has none of these.
  */
 import { execFile } from "node:child_process";
@@ -15,16 +17,18 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import type { EnvironmentRuntime, RunningService } from "../functions/runtime";
 import { signAccessToken } from "../shared/auth";
+import type { EnvironmentName } from "../shared/environment";
 import { subscriberClientFor } from "../shared/gcp-clients";
 import { userIdSchema } from "../shared/identifiers";
 import { type Logger, requestPath } from "../shared/logger";
 import { notificationSchema } from "../shared/notifications";
 import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
 import type { NotificationsAnswer, NotificationView } from "./console-notifications";
-import type { StackState } from "./stack";
+import { overview } from "./console-overview-read";
+import type { RunningStack } from "./stack";
 
 const CONSOLE_DIR = path.resolve(__dirname, "..", "console");
-/** The local build (token minting, operators' page); `npm run build:console` makes the production one in console/dist. */
+/** The local build (token minting, the overview page); `npm run build:console` makes the production one in console/dist. */
 export const LOCAL_BUILD_DIR = path.join(CONSOLE_DIR, "dist-local");
 const SOURCES = [
   path.join(CONSOLE_DIR, "src"),
@@ -39,6 +43,9 @@ export interface ConsoleEnvironment {
   readonly token_secret: string;
   /** For dead letters; absent when the environment runs elsewhere. */
   readonly runtime?: EnvironmentRuntime;
+  /** For the overview: the ingress processes (pid null: inside the stack) and the workers' URLs. */
+  readonly ingress?: () => ReadonlyArray<{ pid: number | null; url: string }>;
+  readonly workerUrls?: () => ReadonlyMap<string, string>;
 }
 
 export interface ConsoleServerOptions {
@@ -106,7 +113,7 @@ async function buildLocalConsole(logger: Logger): Promise<void> {
  * The messages waiting in one of an environment's operator subscriptions, read without
  * removing them (each is handed back to Pub/Sub at once).
  */
-async function peek(runtime: EnvironmentRuntime, key: "deadLetter" | "notificationsRecent") {
+export async function peek(runtime: EnvironmentRuntime, key: "deadLetter" | "notificationsRecent") {
   const client = await subscriberClientFor(runtime.clients.pubsub);
   const subscription = client.subscriptionPath(runtime.resources.projectId, runtime.resources.subscriptions[key]);
   try {
@@ -247,6 +254,15 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       send(res, 200, answer);
       return;
     }
+    if (url.pathname === "/local/overview") {
+      const env = byName.get(url.searchParams.get("env") ?? "");
+      if (!env?.runtime) {
+        send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
+        return;
+      }
+      send(res, 200, await overview(env, env.runtime, peek));
+      return;
+    }
     if (url.pathname === "/local/notifications") {
       const env = byName.get(url.searchParams.get("env") ?? "");
       if (!env?.runtime) {
@@ -292,7 +308,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
 /** The console for a running local stack: built if needed, every environment of the stack, its URL. */
 export async function startConsoleForStack(
-  stack: { readonly state: StackState; readonly runtimes: ReadonlyMap<string, EnvironmentRuntime> },
+  stack: Pick<RunningStack, "state" | "runtimes" | "ingressInstances" | "workerUrls">,
   listen: { host: string; port: number; logger: Logger },
 ): Promise<RunningService> {
   await ensureConsoleBuilt(listen.logger);
@@ -305,7 +321,12 @@ export async function startConsoleForStack(
       ingress_url: env.ingress_url,
       api_url: env.api_url,
       token_secret: env.token_secret,
-      runtime: stack.runtimes.get(name),
+      runtime: stack.runtimes.get(name as EnvironmentName),
+      ingress: () => {
+        const instances = stack.ingressInstances(name as EnvironmentName);
+        return instances.length > 0 ? instances : [{ pid: null, url: env.ingress_url }];
+      },
+      workerUrls: () => stack.workerUrls(name as EnvironmentName),
     })),
   });
 }

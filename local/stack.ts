@@ -94,6 +94,8 @@ export interface RunningStack {
    * instance; a replacement follows. False when `pid` is not one of the environment's.
    */
   killIngressInstance(environment: EnvironmentName, pid: number, signal?: NodeJS.Signals): boolean;
+  /** Each worker's base URL (by entry point name) in the environment, for the console's overview. */
+  workerUrls(environment: EnvironmentName): ReadonlyMap<string, string>;
   /** Called after `state` changed (an ingress instance left or joined). */
   onStateChange(listener: (state: StackState) => void): void;
   stop(): Promise<void>;
@@ -158,6 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const state: StackState = { envs: {}, emulators: endpoints };
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
     const pools = new Map<EnvironmentName, IngressInstances>();
+    const workerUrls = new Map<EnvironmentName, ReadonlyMap<string, string>>();
     const listeners: Array<(state: StackState) => void> = [];
     // The environments start side by side (each spawns processes); the state lists them in order.
     const entries = await Promise.allSettled(
@@ -233,7 +236,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           ingress = await createIngress(forComponent(runtime, "ingress")).listen({ host, port: listen.ingress });
         }
         stoppers.push(() => ingress.close());
-        await workersStarting;
+        const workers = await workersStarting;
+        workerUrls.set(environment, workers.urls);
 
         const entry: EnvironmentState = {
           ingress_url: ingress.url,
@@ -265,6 +269,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       runtimes,
       ingressInstances: (environment) => pools.get(environment)?.list() ?? [],
       killIngressInstance: (environment, pid, signal) => pools.get(environment)?.kill(pid, signal) ?? false,
+      workerUrls: (environment) => workerUrls.get(environment) ?? new Map(),
       onStateChange: (listener) => {
         listeners.push(listener);
       },

@@ -63,6 +63,24 @@ function track(stats: PushStats, res: http.ServerResponse): void {
   });
 }
 
+/** One worker's push statistics as JSON (`GET` on its push path). */
+export interface PushStatsView {
+  in_flight: number;
+  /** How long the oldest push in flight has run, ms (0 when none). */
+  oldest_ms: number;
+  /** Pushes answered, by status (2xx: acked; 5xx or cut: delivered again). */
+  outcomes: Record<string, number>;
+}
+
+export function pushStatsView(stats: PushStats): PushStatsView {
+  const oldest = Math.min(...stats.started);
+  return {
+    in_flight: stats.inFlight,
+    oldest_ms: Number.isFinite(oldest) ? Math.round(performance.now() - oldest) : 0,
+    outcomes: Object.fromEntries(stats.outcomes),
+  };
+}
+
 export interface ServedWorker {
   /** `http://host:port`, without the push path. */
   readonly url: string;
@@ -88,6 +106,12 @@ export async function serveRegisteredFunction(options: {
   const timeoutMs = options.ackDeadlineSeconds * 1000;
   const stats = newStats(options.path);
   const server = http.createServer((req, res) => {
+    if (req.method === "GET" && req.url?.split("?")[0] === options.path) {
+      // The console's overview: what this worker is handling now (local only; never deployed).
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(pushStatsView(stats)));
+      return;
+    }
     if (req.method !== "POST" || req.url?.split("?")[0] !== options.path) {
       res.statusCode = 404;
       res.end();

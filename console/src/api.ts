@@ -70,6 +70,41 @@ const personSchema = z.object({
 });
 export type Person = z.infer<typeof personSchema>;
 
+const historySchema = z.object({
+  conversation_id: z.string(),
+  environment: z.string(),
+  status: z.string(),
+  published_s: z.number(),
+  stored_s: z.number(),
+  duration_s: z.number(),
+  sockets: z.array(
+    z.object({
+      session_id: z.string(),
+      from_s: z.number(),
+      to_s: z.number(),
+      bytes: z.number(),
+      chunks: z.number(),
+      started_at: z.nullable(z.string()),
+      closed_as: z.nullable(z.string()),
+      goaway: z.nullable(z.string()),
+      events_applied: z.number(),
+      events_rejected: z.number(),
+    }),
+  ),
+  events: z.array(
+    z.object({
+      kind: z.string(),
+      at_s: z.number(),
+      to_s: z.optional(z.number()),
+      time: z.nullable(z.string()),
+      session_id: z.optional(z.string()),
+      text: z.string(),
+    }),
+  ),
+  truncated: z.array(z.string()),
+});
+export type History = z.infer<typeof historySchema>;
+
 const healthSchema = z.object({ environment: z.string() });
 const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
@@ -121,6 +156,8 @@ export function apiClient(env: EnvConfig, token: string | undefined) {
       getJson(`${base}/v1/conversations/${encodeURIComponent(id)}`, token, conversationSchema),
     segments: async (id: string) =>
       (await getJson(`${base}/v1/conversations/${encodeURIComponent(id)}/segments`, token, segmentsSchema)).segments,
+    history: (id: string) =>
+      getJson(`${base}/v1/conversations/${encodeURIComponent(id)}/history`, token, historySchema),
     person: (id: string) => getJson(`${base}/v1/people/${encodeURIComponent(id)}`, token, personSchema),
     /** `DELETE /v1/conversations/{id}`: 202 once the deletion is durable; the data goes within seconds. */
     deleteConversation: async (id: string): Promise<void> => {

@@ -4,17 +4,17 @@
  * pasted token), the server-reported environment banner, and the page the address names.
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { apiClient, type ConsoleConfig, configSchema } from "./api";
+import { ApiFailure, apiClient, type ConsoleConfig, configSchema, type EnvConfig } from "./api";
 import { Banner } from "./banner";
 import { ConversationPage } from "./conversation";
 import { ConversationsPage } from "./conversations";
 import { mintLocalToken } from "./local-token";
-import { OperatorsPage } from "./operators";
+import { OverviewPage } from "./overview";
 import { RecordPage } from "./record";
 import { navigate, type Route, routeHref, useRoute, type View } from "./route";
 import { explain } from "./sentences";
 
-/** Replaced at build time: the local build has token minting and the operators' page, production has neither. */
+/** Replaced at build time: the local build has token minting and the overview page, production has neither. */
 const LOCAL = import.meta.env.MODE === "localstack";
 
 function tokenStoreKey(env: string): string {
@@ -42,7 +42,9 @@ export function App() {
       .catch(() => setConfigError("config.json cannot be read: is the console served with its configuration?"));
   }, []);
 
-  const env = config?.envs.find((e) => e.name === route.env) ?? config?.envs[0];
+  // An unknown `?env=` is an error, never silently another environment.
+  const unknownEnv = route.env !== undefined && config !== undefined && !config.envs.some((e) => e.name === route.env);
+  const env = unknownEnv ? undefined : (config?.envs.find((e) => e.name === route.env) ?? config?.envs[0]);
   const go = (patch: Partial<Route>) => navigate({ ...route, env: env?.name, ...patch });
   const conversationHref = (id: string) => routeHref({ ...route, env: env?.name, view: "conversation", id });
 
@@ -76,7 +78,46 @@ export function App() {
   const api = useMemo(() => (env && token ? apiClient(env, token) : undefined), [env?.name, token]);
 
   if (configError) return <p class="problem">{configError}</p>;
+  if (config && unknownEnv) {
+    return (
+      <div class="problem" role="alert" data-testid="unknown-environment">
+        <p>
+          <strong>There is no environment “{route.env}” in this console.</strong> It knows{" "}
+          {config.envs.map((e) => e.name).join(", ")}. Pick one:
+        </p>
+        <ul>
+          {config.envs.map((e) => (
+            <li key={e.name}>
+              <a href={routeHref({ ...route, env: e.name })}>{e.name}</a>
+            </li>
+          ))}
+        </ul>
+      </div>
+    );
+  }
+  if (config && config.envs.length === 0)
+    return <p class="problem">config.json lists no environment: add one to its envs.</p>;
   if (!config || !env) return <p class="muted">Loading the console…</p>;
+
+  /** A token for another environment of this console, if one can be had without asking. */
+  const tokenFor = async (other: EnvConfig): Promise<string | undefined> => {
+    if (LOCAL) return route.user ? await mintLocalToken(other.name, route.user) : undefined;
+    return sessionStorage.getItem(tokenStoreKey(other.name)) ?? undefined;
+  };
+  /** The other environment that holds conversation `id` (it answers, or says it is another user's). */
+  const locate = async (id: string): Promise<string | undefined> => {
+    for (const other of config.envs.filter((e) => e.name !== env.name)) {
+      const otherToken = await tokenFor(other).catch(() => undefined);
+      if (otherToken === undefined) continue;
+      try {
+        await apiClient(other, otherToken).conversation(id);
+        return other.name;
+      } catch (error) {
+        if (error instanceof ApiFailure && error.status === 403) return other.name;
+      }
+    }
+    return undefined;
+  };
 
   const freshToken = async (): Promise<string> => {
     if (LOCAL && route.user) return mintLocalToken(env.name, route.user); // a new one per connect: never expired
@@ -93,7 +134,7 @@ export function App() {
   const views: Array<[View, string]> = [
     ["record", "Record"],
     ["conversations", "Conversations"],
-    ...(LOCAL ? ([["operators", "Operators"]] as Array<[View, string]>) : []),
+    ...(LOCAL ? ([["overview", "Overview"]] as Array<[View, string]>) : []),
   ];
 
   return (
@@ -193,14 +234,19 @@ export function App() {
         ) : null}
         {route.view === "conversation" && api && route.id ? (
           <ConversationPage
+            key={`${env.name}/${route.id}`}
             api={api}
             id={route.id}
+            environment={env.name}
+            locate={locate}
+            hrefIn={(name) => routeHref({ ...route, env: name, view: "conversation" })}
+            explainError={(error) => explain(error, { environment: env.name, ingressUrl: env.ingress_url })}
             onError={showError}
             notificationsEnv={LOCAL ? env?.name : undefined}
             onDeleted={() => go({ view: "conversations", id: undefined })}
           />
         ) : null}
-        {LOCAL && route.view === "operators" ? <OperatorsPage envs={config.envs.map((e) => e.name)} /> : null}
+        {LOCAL && route.view === "overview" ? <OverviewPage env={env.name} hrefFor={conversationHref} /> : null}
       </main>
     </div>
   );

@@ -1,13 +1,15 @@
 /**
- * One conversation: its sockets on a timeline (gaps at reconnects), its segments coloured
- * by speaker with person assignments, the audio (player with seeking through the API's
- * Range support, and a waveform to click), and speaker extraction per person with each
- * sample playable. While extraction is `pending` (also again, while a newer run is
- * outstanding) the page polls and shows it.
+ * One conversation: its history on the audio's time axis (sockets, chunks, text, deliveries,
+ * finalize, extraction), its segments coloured by speaker with person assignments, the audio
+ * (player with seeking through the API's Range support, and a waveform to click), and
+ * speaker extraction per person with each sample playable. While anything can still change
+ * the page polls. Every state says what to do next: loading, not found (and where the
+ * conversation is instead), failed, empty, and extraction `done` with nobody in it.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { ApiClient, Conversation, Person, Segment } from "./api";
-import { sha256Hex } from "./api";
+import type { ApiClient, Conversation, History, Person, Segment } from "./api";
+import { ApiFailure, sha256Hex } from "./api";
+import { HistoryTimeline } from "./history";
 import { Notifications } from "./notifications";
 
 const SPEAKER_COLOURS = ["#1570ef", "#c11574", "#039855", "#dc6803", "#6938ef", "#0e9384"];
@@ -19,52 +21,6 @@ function speakerColour(speaker: string | null, order: string[]): string {
 }
 
 const WAV_HEADER = 44;
-
-function Timeline({ sessions }: { sessions: Conversation["sessions"] }) {
-  const spans = sessions
-    .filter((s) => s.started_at)
-    .map((s) => ({
-      id: s.session_id,
-      start: Date.parse(s.started_at as string),
-      end: s.ended_at ? Date.parse(s.ended_at) : Date.now(),
-      open: !s.ended_at,
-    }));
-  if (spans.length === 0) return <p class="muted">No socket has opened yet.</p>;
-  const t0 = Math.min(...spans.map((s) => s.start));
-  const t1 = Math.max(...spans.map((s) => s.end));
-  const width = Math.max(1, t1 - t0);
-  return (
-    <div data-testid="socket-timeline">
-      <svg class="timeline" viewBox="0 0 1000 40" preserveAspectRatio="none" role="img" aria-label="sockets">
-        {spans.map((s, i) => (
-          <rect
-            key={s.id}
-            x={((s.start - t0) / width) * 1000}
-            y={i % 2 === 0 ? 4 : 20}
-            width={Math.max(2, ((s.end - s.start) / width) * 1000)}
-            height={16}
-            fill={s.open ? "#53b1fd" : "#1570ef"}
-          >
-            <title>{s.id}</title>
-          </rect>
-        ))}
-      </svg>
-      <ol class="sockets">
-        {spans.map((s, i) => {
-          const previous = spans[i - 1];
-          const gap = previous ? s.start - previous.end : undefined;
-          return (
-            <li key={s.id} data-testid="socket-item">
-              socket {s.id}: {new Date(s.start).toLocaleTimeString()} –{" "}
-              {s.open ? "open" : new Date(s.end).toLocaleTimeString()} ({((s.end - s.start) / 1000).toFixed(1)} s)
-              {gap !== undefined ? ` · reconnected after a ${(Math.max(0, gap) / 1000).toFixed(2)} s gap` : ""}
-            </li>
-          );
-        })}
-      </ol>
-    </div>
-  );
-}
 
 function Waveform({ bytes, audio }: { bytes: Uint8Array | undefined; audio: HTMLAudioElement | null }) {
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -132,9 +88,31 @@ function DeleteButton(props: { api: ApiClient; id: string; onDeleted: () => void
   );
 }
 
+/** What the page shows instead of the conversation: still loading, or why it cannot be shown. */
+type Blocked =
+  | { kind: "loading" }
+  | { kind: "not_found"; elsewhere: string | undefined; searched: boolean }
+  | { kind: "failed"; title: string; action: string };
+
+/** Why extraction found nobody, from what was sent. Pure. */
+export function nobodyExtracted(segments: readonly Segment[]): string {
+  if (segments.length === 0)
+    return "No transcript segments were sent, so there is nobody to extract. Send segments, then assign them to people (speaker_assigned).";
+  if (!segments.some((s) => s.person_id))
+    return `None of the ${segments.length} segment${segments.length === 1 ? " is" : "s are"} assigned to a person. Send speaker_assigned (or segments with person_id) to extract samples per person.`;
+  return "Segments are assigned to people, but this run took no one: see the history above for a newer generation.";
+}
+
 export function ConversationPage(props: {
   api: ApiClient;
   id: string;
+  /** The environment this page asks (the banner's). */
+  environment: string;
+  /** The other environment that holds this id, if any (asked after a 404). */
+  locate: (id: string) => Promise<string | undefined>;
+  /** Opens the same conversation in another environment. */
+  hrefIn: (environment: string) => string;
+  explainError: (error: unknown) => { title: string; action: string };
   onError: (error: unknown) => void;
   /** The local stack's environment, whose notifications the page shows; undefined when deployed. */
   notificationsEnv?: string | undefined;
@@ -142,6 +120,9 @@ export function ConversationPage(props: {
 }) {
   const { api, id } = props;
   const [conversation, setConversation] = useState<Conversation | undefined>();
+  const [blocked, setBlocked] = useState<Blocked | undefined>({ kind: "loading" });
+  const [refreshProblem, setRefreshProblem] = useState<string | undefined>();
+  const [history, setHistory] = useState<History | undefined>();
   const [segments, setSegments] = useState<Segment[]>([]);
   const [people, setPeople] = useState<Record<string, Person>>({});
   const [wav, setWav] = useState<Uint8Array | undefined>();
@@ -150,13 +131,20 @@ export function ConversationPage(props: {
 
   useEffect(() => {
     let stopped = false;
+    let loaded = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    setConversation(undefined);
+    setBlocked({ kind: "loading" });
     const load = async () => {
       try {
-        const [c, s] = await Promise.all([api.conversation(id), api.segments(id)]);
+        const [c, s, h] = await Promise.all([api.conversation(id), api.segments(id), api.history(id)]);
         if (stopped) return;
+        loaded = true;
         setConversation(c);
         setSegments(s);
+        setHistory(h);
+        setBlocked(undefined);
+        setRefreshProblem(undefined);
         const found: Record<string, Person> = {};
         for (const p of c.extraction.people) {
           if (p.samples > 0) found[p.person_id] = await api.person(p.person_id);
@@ -165,7 +153,19 @@ export function ConversationPage(props: {
         // Keep watching while anything can still change.
         if (c.status !== "finalized" || c.extraction.status === "pending") timer = setTimeout(() => void load(), 3000);
       } catch (error) {
-        if (!stopped) props.onError(error);
+        if (stopped) return;
+        if (loaded) {
+          // A refresh failed: keep what is shown, say so, and keep trying.
+          const e = props.explainError(error);
+          setRefreshProblem(`${e.title} ${e.action}`);
+          timer = setTimeout(() => void load(), 3000);
+        } else if (error instanceof ApiFailure && error.status === 404) {
+          setBlocked({ kind: "not_found", elsewhere: undefined, searched: false });
+          const elsewhere = await props.locate(id).catch(() => undefined);
+          if (!stopped) setBlocked({ kind: "not_found", elsewhere, searched: true });
+        } else {
+          setBlocked({ kind: "failed", ...props.explainError(error) });
+        }
       }
     };
     void load();
@@ -176,7 +176,7 @@ export function ConversationPage(props: {
   }, [api, id]);
 
   useEffect(() => {
-    if (!conversation) return;
+    if (!conversation || conversation.position === 0) return;
     void api
       .audioBytes(id)
       .then(async (bytes) => {
@@ -186,7 +186,43 @@ export function ConversationPage(props: {
       .catch(props.onError);
   }, [api, id, conversation?.position]);
 
-  if (!conversation) return <p class="muted">Loading {id}…</p>;
+  if (blocked?.kind === "loading")
+    return (
+      <p class="muted" data-testid="conversation-loading">
+        Loading conversation {id}…
+      </p>
+    );
+  if (blocked?.kind === "not_found") {
+    return (
+      <div class="problem" role="alert" data-testid="conversation-not-found">
+        <p>
+          <strong>
+            404: there is no conversation {id} in {props.environment}.
+          </strong>
+        </p>
+        {blocked.elsewhere ? (
+          <p data-testid="conversation-elsewhere">
+            It is in {blocked.elsewhere}: <a href={props.hrefIn(blocked.elsewhere)}>open it in {blocked.elsewhere}</a>.
+            A conversation stays in the environment it started in.
+          </p>
+        ) : (
+          <p>
+            {blocked.searched
+              ? "No other environment of this console holds it either. Check the id, or pick the conversation from the Conversations list."
+              : "Looking in the other environments…"}
+          </p>
+        )}
+      </div>
+    );
+  }
+  if (blocked?.kind === "failed") {
+    return (
+      <p class="problem" role="alert" data-testid="conversation-failed">
+        {blocked.title} {blocked.action}
+      </p>
+    );
+  }
+  if (!conversation) return null;
   const order: string[] = [];
   const playRange = (start: number, end: number) => {
     if (!audio) return;
@@ -213,9 +249,26 @@ export function ConversationPage(props: {
         {conversation.position}
       </p>
       <DeleteButton api={api} id={id} onDeleted={props.onDeleted} onError={props.onError} />
-      <h3>Sockets</h3>
-      <Timeline sessions={conversation.sessions} />
+      {refreshProblem ? (
+        <p class="problem" role="alert" data-testid="refresh-problem">
+          {refreshProblem} (what is shown is from the last answer)
+        </p>
+      ) : null}
+      <h3>History</h3>
+      {history && history.sockets.length > 0 ? (
+        <HistoryTimeline history={history} />
+      ) : (
+        <p class="muted">
+          No socket has opened yet: stream to this conversation (the Record page, or npm run stream) and its history
+          appears here.
+        </p>
+      )}
       <h3>Audio</h3>
+      {conversation.position === 0 ? (
+        <p class="muted" data-testid="audio-empty">
+          No audio is stored yet; this page refreshes while the conversation is open.
+        </p>
+      ) : null}
       {/* biome-ignore lint/a11y/useMediaCaption: the segments below are this audio's transcript */}
       <audio ref={setAudio} controls preload="auto" src={api.audioUrl(id)} data-testid="audio-player" />
       <Waveform bytes={wav} audio={audio} />
@@ -224,7 +277,11 @@ export function ConversationPage(props: {
         <code data-testid="audio-sha256">{audioHash ?? "…"}</code>
       </p>
       <h3>Segments ({conversation.segments})</h3>
-      {segments.length === 0 ? <p class="muted">No transcript segments were sent.</p> : null}
+      {segments.length === 0 ? (
+        <p class="muted">
+          No transcript segments were sent. A client sends them as `segments` messages (the SDK's sendSegments).
+        </p>
+      ) : null}
       <ul class="segments">
         {segments.map((s) => (
           <li key={s.id} style={{ borderLeftColor: speakerColour(s.speaker, order) }}>
@@ -242,6 +299,17 @@ export function ConversationPage(props: {
       {conversation.extraction.status === "pending" ? (
         <p class="muted">
           Pending: a run is outstanding (or a newer one, after segments changed); this page refreshes.
+        </p>
+      ) : null}
+      {conversation.extraction.status === "failed" ? (
+        <p class="problem" data-testid="extraction-why">
+          The run failed: each person below says why. Fix what it names (e.g. longer assigned segments), then send the
+          change; a new run starts by itself.
+        </p>
+      ) : null}
+      {conversation.extraction.status === "done" && conversation.extraction.people.length === 0 ? (
+        <p class="notice" data-testid="extraction-why">
+          Done, with nobody: {nobodyExtracted(segments)}
         </p>
       ) : null}
       <ul>

@@ -11,6 +11,7 @@ export function ConversationsPage(props: {
   const [items, setItems] = useState<ConversationList["conversations"]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loaded, setLoaded] = useState(false);
+  const [failed, setFailed] = useState(false);
 
   const load = async (from: string | null) => {
     try {
@@ -19,12 +20,14 @@ export function ConversationsPage(props: {
       setCursor(page.next_cursor);
       setLoaded(true);
     } catch (error) {
+      setFailed(true);
       props.onError(error);
     }
   };
   useEffect(() => {
     setItems([]);
     setLoaded(false);
+    setFailed(false);
     void load(null);
   }, [props.api]);
 
@@ -51,7 +54,13 @@ export function ConversationsPage(props: {
           </li>
         ))}
       </ul>
-      {loaded && items.length === 0 ? <p class="muted">No conversations yet: record one.</p> : null}
+      {!loaded && !failed ? <p class="muted">Loading conversations…</p> : null}
+      {loaded && items.length === 0 ? (
+        <p class="muted" data-testid="conversations-empty">
+          No conversations in this environment yet: record one on the Record page, or run npm run stream -- --generate
+          10.
+        </p>
+      ) : null}
       {cursor ? (
         <button type="button" onClick={() => void load(cursor)}>
           Load more

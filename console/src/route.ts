@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 
-export type View = "record" | "conversations" | "conversation" | "operators";
+export type View = "record" | "conversations" | "conversation" | "overview";
 
 export interface Route {
   readonly env: string | undefined;
@@ -13,7 +13,7 @@ export interface Route {
   readonly id: string | undefined;
 }
 
-const VIEWS: readonly View[] = ["record", "conversations", "conversation", "operators"];
+const VIEWS: readonly View[] = ["record", "conversations", "conversation", "overview"];
 
 export function readRoute(search: string): Route {
   const params = new URLSearchParams(search);
@@ -21,7 +21,8 @@ export function readRoute(search: string): Route {
   return {
     env: params.get("env") ?? undefined,
     user: params.get("user") ?? undefined,
-    view: VIEWS.find((v) => v === view) ?? "record",
+    // `operators` is the overview's old name: old links still open it.
+    view: view === "operators" ? "overview" : (VIEWS.find((v) => v === view) ?? "record"),
     id: params.get("id") ?? undefined,
   };
 }

@@ -29,9 +29,21 @@ export function explain(error: unknown, context: { environment: string; ingressU
   if (error instanceof ApiFailure) {
     if (error.status === 401)
       return { title: "Your access token expired or is not valid here.", action: "Get a new token and try again." };
+    if (error.status === 404)
+      return {
+        title: `Not found in ${context.environment}: ${error.message}.`,
+        action: "Check the id, or pick the conversation from the Conversations list.",
+      };
+    if (error.status === 403)
+      return { title: `${error.message}.`, action: "Open it as its owner (the user field above)." };
     if (error.code === "unreachable")
       return { title: `${error.message}.`, action: "Check that the stack is running (npm start), then reload." };
-    return { title: error.message, action: "Try again; if it persists, ask an operator." };
+    if (error.status >= 500 || error.code === "bad_response")
+      return {
+        title: `The API failed: ${error.message}.`,
+        action: "Reload in a moment; if it persists, ask an operator.",
+      };
+    return { title: `${error.message}.`, action: "Fix the request; reloading will not change the answer." };
   }
   if (error instanceof TetherError) {
     switch (error.code) {

@@ -33,7 +33,7 @@ describe("the console's builds", () => {
   it("leave token minting and dead letters out of the production build", () => {
     const production = build(undefined);
     const local = build("localstack");
-    for (const localOnly of ["local/token", "local/dead-letters"]) {
+    for (const localOnly of ["local/token", "local/dead-letters", "local/overview"]) {
       expect(local).toContain(localOnly);
       expect(production).not.toContain(localOnly);
     }

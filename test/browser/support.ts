@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { type Browser, type BrowserContext, chromium } from "playwright-core";
 import { startConsoleForStack } from "../../local/console-server";
+import type { WrapWorker } from "../../local/push-delivery";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { type EnvironmentName, parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
@@ -85,8 +86,11 @@ export interface BrowserStack {
   stop(): Promise<void>;
 }
 
-/** Two environments of the local stack on the suite's emulators, with the console. */
-export async function startBrowserStack(prefixes: readonly [string, string]): Promise<BrowserStack> {
+/** Two environments of the local stack on the suite's emulators, with the console (`wrapWorker`: injected faults). */
+export async function startBrowserStack(
+  prefixes: readonly [string, string],
+  options: { wrapWorker?: WrapWorker } = {},
+): Promise<BrowserStack> {
   const envs = [
     parseEnvironmentName(uniqueEnvironmentName(prefixes[0])),
     parseEnvironmentName(uniqueEnvironmentName(prefixes[1])),
@@ -99,6 +103,7 @@ export async function startBrowserStack(prefixes: readonly [string, string]): Pr
     emulators: { existing: runningEmulatorEndpoints() },
     chunkSeconds: 1,
     logger,
+    ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),
   });
   try {
     const consoleServer = await startConsoleForStack(stack, { host: "127.0.0.1", port: 0, logger });

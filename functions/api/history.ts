@@ -32,8 +32,8 @@ import { lifecycleView } from "../../shared/lifecycle";
 import { notificationId } from "../../shared/notifications";
 import { isoTime, listSessions, MAX_SESSIONS_LISTED } from "./conversations";
 
-/** The most documents of each kind one history reads. */
-export const HISTORY_CAPS = { chunks: 2000, appliedEvents: 2000, deliveries: 200 } as const;
+/** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, at 5 s chunks). */
+export const HISTORY_CAPS = { chunks: 3000, appliedEvents: 2000, deliveries: 200 } as const;
 
 export type HistoryChunk = Pick<ChunkDoc, "index" | "start" | "end" | "bytes" | "session_id" | "samples"> & {
   persisted_at: ChunkDoc["persisted_at"] | null;

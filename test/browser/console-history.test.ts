@@ -2,7 +2,7 @@
  * The console's history, overview and every state, in headless Chromium against one local
  * stack of two environments (one named like production): a conversation that reconnected
  * and had one chunk redelivered (persist-audio made to fail once after storing it) shows
- * both on its history's audio axis; the overview shows the ingress with its live socket,
+ * both on its history's audio axis, with a conflicting re-send of a chunk dead-lettered; the overview shows the ingress with its live socket,
  * the subscriptions and a dead letter; an unknown `?env=`, an unknown id, a conversation of
  * the other environment, another user's conversation, an empty list and extraction `done`
  * with nobody each say what to do. Screenshots go to test/browser/screenshots/.
@@ -12,6 +12,7 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { connect } from "../../client/index";
 import { signAccessToken } from "../../shared/auth";
+import { chunkMessage } from "../support/workers-messages";
 import { eventually } from "../support/workers-wait";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, SCREENSHOT_DIR, startBrowserStack } from "./support";
 
@@ -81,6 +82,20 @@ describe("the console's history, overview and states", () => {
     await session.write(new Uint8Array(1.5 * SECOND).fill(2));
     conversationId = (await session.finalize()).conversationId;
     expect(fault.injected).toBe(1);
+    // A late re-send of chunk 0 with other bytes: refused (chunk_conflict) and dead-lettered.
+    const runtime = stack.stack.runtimes.get(staging);
+    if (!runtime) throw new Error("no runtime");
+    const stream = {
+      environment: staging,
+      conversationId,
+      userId: "alice",
+      codec: "pcm16" as const,
+      sampleRate: SAMPLE_RATE as 16000,
+      chunkSize: SECOND,
+    };
+    await runtime.clients.pubsub
+      .topic(runtime.resources.topics.audio)
+      .publishMessage(chunkMessage(stream, { index: 0, start: 0, end: SECOND, final: false }, Buffer.alloc(SECOND, 9)));
 
     // The API's history holds the redelivery once the worker was pushed the chunk again.
     await eventually(async () => {
@@ -88,10 +103,11 @@ describe("the console's history, overview and states", () => {
       const conversation = await api<{ extraction: { status: string } }>(staging, "alice", conversationId);
       return (
         history.events.some((e) => e.kind === "redelivered") &&
+        history.events.some((e) => e.kind === "dead_lettered") &&
         history.status === "finalized" &&
         conversation.extraction.status === "done"
       );
-    }, "the redelivery recorded, the conversation finalized and extracted");
+    }, "the redelivery and the dead letter recorded, the conversation finalized and extracted");
 
     const page = await chromium.context.newPage();
     await page.goto(consoleFor(staging, "alice", `&view=conversation&id=${conversationId}`));
@@ -107,6 +123,10 @@ describe("the console's history, overview and states", () => {
     const redelivered = page.locator('[data-testid="history-event"][data-kind="redelivered"]');
     await redelivered
       .filter({ hasText: /chunk 0 was delivered to persist-audio again after it was stored/ })
+      .waitFor(WAIT);
+    await page
+      .locator('[data-testid="history-event"][data-kind="dead_lettered"]')
+      .filter({ hasText: /chunk 0 was dead-lettered by persist-audio: chunk_conflict/ })
       .waitFor(WAIT);
     for (const kind of [
       "socket_opened",

@@ -158,6 +158,13 @@ describe("goaway and make-before-break handover", () => {
     expect(log.filter((entry) => entry.kind === "reconnecting")).toEqual([]);
     expect(session.stats.reconnects).toBe(0);
     expect(Math.max(...pauses)).toBeLessThanOrEqual(chunkSeconds * 1000 + 1000);
+    // The conversation's history names the handovers: each socket's goaway is recorded with its end.
+    const history = (await (
+      await fetch(`${api.url}/v1/conversations/${session.conversationId}/history`, { headers: api.headers })
+    ).json()) as { events: Array<{ kind: string; text: string }> };
+    const handovers = history.events.filter((e) => e.kind === "handover");
+    expect(handovers.length).toBeGreaterThanOrEqual(1);
+    for (const h of handovers) expect(h.text).toMatch(/goaway \((draining|max_socket_age)\)/);
   }, 180_000);
 
   it("plays back a two-hour conversation sent across many socket lifetimes, with all its segments", async () => {

@@ -83,7 +83,24 @@ export function workerFunction(
         },
         WORKER_FAILED,
       );
-      throw error;
+      throw new Redelivery(error, {
+        subscription: binding.subscription,
+        message_id: event.id,
+        conversation_id: conversationId ?? null,
+        environment,
+      });
     }
   };
+}
+
+/**
+ * What a failed delivery throws to the framework, which prints the thrown error's stack to
+ * stderr: here one structured line pointing at the WARNING above, not a second stack trace.
+ */
+class Redelivery extends Error {
+  constructor(cause: unknown, fields: Readonly<Record<string, string | null>>) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "Redelivery";
+    this.stack = JSON.stringify({ severity: "DEBUG", message: "answered 500 so that Pub/Sub redelivers", ...fields });
+  }
 }

@@ -32,6 +32,8 @@ export interface IngressFront {
   remove(id: number): void;
   /** Connections handed to each instance so far (for tests). */
   handed(): ReadonlyMap<number, number>;
+  /** Connections accepted and not yet confirmed by an instance (for tests). */
+  unconfirmed(): number;
   close(): Promise<void>;
 }
 
@@ -204,6 +206,9 @@ export async function startIngressFront(options: {
     },
     handed() {
       return new Map(handed);
+    },
+    unconfirmed() {
+      return waiting.size;
     },
     async close() {
       // Stops listening at once. Not awaited: once connections were handed to instances,

@@ -42,6 +42,10 @@ export async function startStorageEmulator(host: string, port: number): Promise<
     listening.once("listening", () => resolve(listening));
     listening.once("error", reject);
   });
+  // Node closes an idle kept-alive socket after 5 s, racing a client that reuses it (EPIPE on
+  // an upload, more often under load); Cloud Storage keeps idle connections far longer.
+  server.keepAliveTimeout = 10 * 60_000;
+  server.headersTimeout = server.keepAliveTimeout + 1_000;
   const actual = server.address();
   const boundPort = typeof actual === "object" && actual ? actual.port : port;
   return {

@@ -11,6 +11,7 @@ import { bundleBrowserSdk } from "../../client/build/bundle";
 import { signAccessToken } from "../../shared/auth";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
+import { eventually as poll } from "../support/poll";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, startBrowserStack } from "./support";
 
 const SAMPLE_RATE = 16000;
@@ -23,15 +24,9 @@ function voiceTrack(voice: string): Buffer {
   return Buffer.concat(clips.slice(0, 4).map((c) => c.pcm));
 }
 
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** The shared wait; a probe that throws (a server still starting) counts as "not yet". */
+const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>
+  poll(probe, what, { timeoutMs: 60_000, intervalMs: 250, retryErrors: true });
 
 interface PageRun {
   conversationId: string;

@@ -17,6 +17,7 @@ import { decodeOpusChunk } from "../../shared/opus-decoder";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { chunkObjectName } from "../../shared/storage-paths";
 import { decodePcm16MonoWav, parseWavHeader } from "../../shared/wav";
+import { eventually } from "../support/poll";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 import {
   type ChunkStream,
@@ -34,7 +35,6 @@ import {
   uniqueConversationId,
   type WorkerTestRuntime,
 } from "../support/workers-runtime";
-import { eventually } from "../support/workers-wait";
 
 describe("HTTP API", () => {
   let env: TestEnvironment;

@@ -5,9 +5,10 @@
  */
 import { connect } from "../../client";
 import { freePort } from "../../local/ports";
-import { seededRandom, testPcm, throttle, until } from "../support/ingress-audio";
+import { seededRandom, testPcm, throttle } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { type IngressProcess, startIngressProcess } from "../support/ingress-process";
+import { until } from "../support/poll";
 
 const CHUNK_SECONDS = 0.1; // 8 kHz pcm16: 1,600-byte chunks
 const CHUNK_BYTES = 1600;

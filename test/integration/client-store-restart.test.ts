@@ -15,7 +15,8 @@ import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav, encodePcm16MonoWav } from "../../shared/wav";
-import { testPcm, until } from "../support/ingress-audio";
+import { testPcm } from "../support/ingress-audio";
+import { until } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const ROOT = path.resolve(__dirname, "../..");

@@ -14,11 +14,11 @@ import { type ConversationDoc, conversationRef, personRef } from "../../shared/f
 import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { chunkObjectName, personSampleObjectName } from "../../shared/storage-paths";
 import { footprintOf, ONLY_THE_TOMBSTONE } from "../support/deletion-stores";
+import { eventually } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { chunkMessage, eventMessage, pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
-import { eventually } from "../support/workers-wait";
 
 const USER = "user-del";
 

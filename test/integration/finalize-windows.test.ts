@@ -9,9 +9,10 @@
  */
 import { ConversationStore } from "../../functions/ingress/conversation-store";
 import { conversationRef } from "../../shared/firestore-schema";
-import { testPcm, until } from "../support/ingress-audio";
+import { testPcm } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
+import { until } from "../support/poll";
 
 const CHUNK = 1600;
 let h: IngressHarness;

@@ -6,10 +6,11 @@
 
 import { signAccessToken } from "../../shared/auth";
 import { conversationRef } from "../../shared/firestore-schema";
-import { testPcm, until } from "../support/ingress-audio";
+import { testPcm } from "../support/ingress-audio";
 import { GatedPublisher } from "../support/ingress-gated-publisher";
 import { type IngressHarness, type LogLine, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { type RawClient, rawConnect } from "../support/ingress-raw-client";
+import { until } from "../support/poll";
 
 const CHUNK = 1600; // 0.1 s of 8 kHz pcm16
 

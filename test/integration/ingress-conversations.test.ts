@@ -6,9 +6,10 @@
 
 import { conversationRef, sessionRef } from "../../shared/firestore-schema";
 import { audioChunkAttributesSchema, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
-import { eventually, testPcm } from "../support/ingress-audio";
+import { testPcm } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
+import { eventually } from "../support/poll";
 
 const CHUNK = 1600;
 let h: IngressHarness;
@@ -100,7 +101,7 @@ test("chunks and events carry the schema's attributes, no ordering key, and vali
     active_session: ready.session_id,
   });
   const session = async () => (await sessionRef(h.env.clients.firestore, id, String(ready.session_id)).get()).data();
-  await eventually("the end of the session to be recorded", async () => (await session())?.close_code === 1000);
+  await eventually(async () => (await session())?.close_code === 1000, "the end of the session to be recorded");
   expect(await session()).toMatchObject({ session_id: ready.session_id, start_position: 0, close_code: 1000 });
 });
 

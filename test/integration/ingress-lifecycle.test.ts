@@ -9,10 +9,11 @@ import type { Chunk } from "../../functions/ingress/chunker";
 import { type AudioFormat, IngressPublisher, type SessionTags } from "../../functions/ingress/publisher";
 import { freePort } from "../../local/ports";
 import { conversationRef } from "../../shared/firestore-schema";
-import { eventually, testPcm, until } from "../support/ingress-audio";
+import { testPcm } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { startIngressProcess } from "../support/ingress-process";
 import { rawConnect } from "../support/ingress-raw-client";
+import { eventually, until } from "../support/poll";
 
 const CHUNK = 1600;
 let h: IngressHarness;
@@ -156,7 +157,7 @@ test("SIGTERM: the ingress process acknowledges what it received complete, close
     expect(closed.code).toBe(1012);
     expect(client.messages.at(-1)).toMatchObject({ type: "error", code: "restarting" });
     expect(await exit).toBe(0);
-    await eventually("the conversation's chunks", async () => h.audio.forConversation(id).length >= 2);
+    await eventually(() => h.audio.forConversation(id).length >= 2, "the conversation's chunks");
     expect(h.audio.forConversation(id).every((m) => m.attributes.final === "false")).toBe(true);
   } finally {
     if (instance.child.exitCode === null) await instance.kill();

@@ -23,8 +23,8 @@ import { loadVoiceFixtures } from "../support/extract-voices";
 import { GatedPublisher } from "../support/ingress-gated-publisher";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
+import { eventually as eventuallyWithin } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
-import { eventually as eventuallyWithin } from "../support/workers-wait";
 
 /** The shared wait, bounded at a minute (extraction after a slowed worker takes a while). */
 const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>

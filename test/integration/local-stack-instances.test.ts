@@ -1,13 +1,16 @@
 /**
- * `npm start -- --ingress-instances 2` runs each environment's ingress as two processes
- * behind its one `ingress_url`, as Cloud Run does. SIGKILL of the instance that carries a
+ * `npm start -- --envs staging,prod --ingress-instances 2` as a developer runs it: the state
+ * file appears with both environments side by side, a second start on busy ports fails with
+ * a sentence, and Ctrl-C leaves no process behind (emulators included). Each environment's
+ * ingress runs as two processes behind its one `ingress_url`, as Cloud Run does. SIGKILL of the instance that carries a
  * streaming client loses nothing: the client resumes through the same URL, the conversation
  * finalizes with byte-identical audio, a replacement process appears in the state file,
  * and Ctrl-C leaves no instance behind. The running stack's API (what the chaos run uses)
  * spreads new connections over the instances and kills and replaces one on request.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
@@ -19,6 +22,7 @@ import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm, throttle } from "../support/ingress-audio";
+import { eventually } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const root = path.resolve(__dirname, "../..");
@@ -29,12 +33,15 @@ const stateSchema = z.object({
   envs: z.record(
     z.string(),
     z.object({
+      project_id: z.string(),
+      bucket: z.string(),
       ingress_url: z.string(),
       api_url: z.string(),
       token_secret: z.string(),
       ingress_instances: z.array(instanceSchema),
     }),
   ),
+  emulators: z.object({ pubsub: z.string(), firestore: z.string(), storage: z.string() }),
 });
 type State = z.infer<typeof stateSchema>;
 
@@ -43,14 +50,23 @@ function readState(file: string): State | undefined {
   return fs.existsSync(file) ? stateSchema.parse(JSON.parse(fs.readFileSync(file, "utf8"))) : undefined;
 }
 
-async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+const waitFor = <T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000) =>
+  eventually(check, what, { timeoutMs });
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function processesMentioning(text: string): string[] {
+  const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
+  return ps.split("\n").filter((line) => line.includes(text) && !line.includes("ps -eo"));
 }
 
 function alive(pid: number): boolean {
@@ -70,7 +86,7 @@ async function health(instanceUrl: string): Promise<{ status: string; connection
     .catch(() => undefined);
 }
 
-describe("npm start --ingress-instances 2", () => {
+describe("npm start --envs staging,prod --ingress-instances 2", () => {
   let npm: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
   let output = "";
@@ -79,31 +95,68 @@ describe("npm start --ingress-instances 2", () => {
     await exited;
   });
 
-  it("survives SIGKILL of the instance a client streams through, and replaces it", async () => {
+  it("runs both environments side by side, refuses a second start, survives SIGKILL of an instance, and stops everything on Ctrl-C", async () => {
     const ports = { pubsub: await freePort(), firestore: await freePort(), storage: await freePort() };
     const stateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tether-instances-")), "state.json");
-    npm = spawn(
-      "npm",
-      [
-        "start",
-        "--",
-        ...["--envs", "staging,prod", "--ingress-instances", "2", "--chunk-seconds", "1"],
-        ...["--state-file", stateFile, "--base-port", "0"],
-        ...["--pubsub-port", String(ports.pubsub), "--firestore-port", String(ports.firestore)],
-        ...["--storage-port", String(ports.storage)],
-      ],
-      { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } },
-    );
+    const args = [
+      "start",
+      "--",
+      ...["--envs", "staging,prod", "--ingress-instances", "2", "--chunk-seconds", "1"],
+      // Any free ports: fixed ones could collide with servers of test files running in parallel.
+      ...["--state-file", stateFile, "--base-port", "0"],
+      ...["--pubsub-port", String(ports.pubsub), "--firestore-port", String(ports.firestore)],
+      ...["--storage-port", String(ports.storage)],
+    ];
+    const spawnNpm = () =>
+      spawn("npm", args, {
+        cwd: root,
+        detached: true, // its own process group, so the test can press "Ctrl-C" on the whole group
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, LOG_LEVEL: "warn" },
+      });
+    npm = spawnNpm();
     const child = npm;
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
 
-    const state = await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-      return readState(stateFile);
-    }, "the state file");
+    const state = await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+        return readState(stateFile);
+      },
+      "the state file",
+      150_000,
+    ); // three emulators start first
     expect(Object.keys(state.envs)).toEqual(["staging", "prod"]);
+    const [stagingState, prodState] = [state.envs.staging, state.envs.prod];
+    if (!stagingState || !prodState) throw new Error("an environment is missing from the state file");
+    expect(stagingState.project_id).not.toBe(prodState.project_id);
+    expect(stagingState.bucket).not.toBe(prodState.bucket);
+    expect(stagingState.token_secret).not.toBe(prodState.token_secret);
+    expect(stagingState.api_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const servicePorts = [stagingState, prodState].flatMap((env) => [
+      Number(new URL(env.ingress_url).port),
+      Number(new URL(env.api_url).port),
+    ]);
+    expect(new Set(servicePorts).size).toBe(4);
+    for (const port of servicePorts) expect(await portOpen(port)).toBe(true);
+    expect(state.emulators).toEqual({
+      pubsub: `127.0.0.1:${ports.pubsub}`,
+      firestore: `127.0.0.1:${ports.firestore}`,
+      storage: `http://127.0.0.1:${ports.storage}`,
+    });
+    expect(output).toContain("tether is running on the local emulators");
+
+    let secondOutput = "";
+    const second = spawnNpm();
+    second.stdout?.on("data", (d: Buffer) => (secondOutput += d.toString()));
+    second.stderr?.on("data", (d: Buffer) => (secondOutput += d.toString()));
+    const secondCode = await new Promise<number | null>((resolve) => second.once("exit", (code) => resolve(code)));
+    expect(secondCode).not.toBe(0);
+    expect(secondOutput).toMatch(/already in use: is another `npm start` running\?/);
+    expect(secondOutput).not.toMatch(/\n\s+at /); // a sentence, not a stack trace
+
     const allPids = new Set<number>();
     for (const env of Object.values(state.envs)) {
       expect(env.ingress_instances).toHaveLength(2);
@@ -117,8 +170,7 @@ describe("npm start --ingress-instances 2", () => {
     }
     expect(allPids.size).toBe(4);
 
-    const staging = state.envs.staging;
-    if (!staging) throw new Error("no staging in the state file");
+    const staging = stagingState;
     const token = await signAccessToken(staging.token_secret, "user-instances");
     const session = await connect({
       url: staging.ingress_url,
@@ -184,6 +236,13 @@ describe("npm start --ingress-instances 2", () => {
     await exited;
     await waitFor(() => ([...allPids].some(alive) ? undefined : true), "every ingress instance to exit", 30_000);
     await waitFor(() => (fs.existsSync(stateFile) ? undefined : true), "the state file to be removed", 20_000);
+    await waitFor(
+      () => (Object.values(ports).every((port) => processesMentioning(`port=${port}`).length === 0) ? true : undefined),
+      "the emulator processes to exit",
+      20_000,
+    );
+    for (const port of [...Object.values(ports), ...servicePorts]) expect(await portOpen(port)).toBe(false);
+    expect(processesMentioning(stateFile)).toEqual([]);
   }, 240_000);
 });
 

@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { speechLikePcm } from "../../client/speech-like";
 import { decodePcm16MonoWav, encodePcm16MonoWav } from "../../shared/wav";
+import { eventually } from "../support/poll";
 
 const root = path.resolve(__dirname, "../..");
 const SAMPLE_RATE = 16000;
@@ -30,15 +31,8 @@ function copyCheckout(): string {
   return copy;
 }
 
-async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const waitFor = <T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000) =>
+  eventually(check, what, { timeoutMs });
 
 function run(command: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -18,6 +18,7 @@ import {
 } from "../../shared/environment";
 import { conversationTraceId, TRACE_FIELD } from "../../shared/logger";
 import { matchesFilter } from "../support/log-query";
+import { eventually as poll } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs, type LogLine } from "../support/workers-logs";
 
@@ -34,15 +35,9 @@ const WRITERS: Record<string, Writer> = {
   "extract-speakers": "extractSpeakers",
 };
 
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** The shared wait; a probe that throws (a server still starting) counts as "not yet". */
+const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>
+  poll(probe, what, { timeoutMs: 60_000, intervalMs: 250, retryErrors: true });
 
 describe("logs of one conversation across the ingress and the workers", () => {
   let stack: RunningStack;

@@ -9,12 +9,12 @@ import { signAccessToken } from "../../shared/auth";
 import { environmentResources, parseEnvironmentName } from "../../shared/environment";
 import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { type Notification, type NotificationType, notificationSchema } from "../../shared/notifications";
+import { eventually } from "../support/poll";
 import { pullMessages } from "../support/pull";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
-import { eventually } from "../support/workers-wait";
 
 const STEPS: NotificationType[] = [
   "tether.conversation.finalized",

@@ -14,25 +14,15 @@ import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
+import { eventually as poll } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const SAMPLE_RATE = 16000;
 const BYTES_PER_SECOND = SAMPLE_RATE * 2;
 
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
+/** The shared wait; a probe that throws (a server still starting) counts as "not yet". */
+const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>
+  poll(probe, what, { timeoutMs: 45_000, intervalMs: 250, retryErrors: true });
 
 /** Twelve seconds of one fixture voice: four three-second clips back to back. */
 function voiceTrack(voice: string): Buffer {

@@ -11,11 +11,11 @@ import { emulatorEnvironment } from "../../local/emulators";
 import { type PushedWorkers, startPushedWorkers } from "../../local/push-delivery";
 import { pushPath } from "../../shared/pipeline";
 import { decodePubSubEvent, type ReceivedMessage } from "../../shared/pubsub-event";
+import { eventually } from "../support/poll";
 import { pullMessages } from "../support/pull";
 import { createTestEnvironment, runningEmulatorEndpoints, type TestEnvironment } from "../support/test-environment";
 import { chunkMessage } from "../support/workers-messages";
 import { createWorkerTestRuntime, uniqueConversationId, type WorkerTestRuntime } from "../support/workers-runtime";
-import { eventually } from "../support/workers-wait";
 
 const persistAudio = WORKERS.find((binding) => binding.name === "persistAudio") as WorkerBinding;
 

@@ -19,8 +19,9 @@ import { createRuntime, forComponent } from "../../functions/runtime";
 import { signAccessToken, type TokenKeys } from "../../shared/auth";
 import { loadSettings } from "../../shared/config";
 import { createLogger, LOG_EVENT_FIELD, LOG_EVENTS } from "../../shared/logger";
-import { testPcm, throttle, until } from "../support/ingress-audio";
+import { testPcm, throttle } from "../support/ingress-audio";
 import { type IngressHarness, logSink, reassemble, startIngressHarness } from "../support/ingress-harness";
+import { until } from "../support/poll";
 
 const CHUNK_SECONDS = 0.1; // 8 kHz pcm16: 1,600-byte chunks
 const CHUNK_BYTES = 1600;

@@ -8,11 +8,11 @@ import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 import { decodePcm16MonoWav } from "../../shared/wav";
+import { eventually } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
-import { eventually } from "../support/workers-wait";
 
 describe("ingress -> workers -> API", () => {
   let stack: RunningStack;

@@ -10,6 +10,7 @@ import { WORKERS } from "../../functions/workers";
 import { type PushedWorkers, startPushedWorkers } from "../../local/push-delivery";
 import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
 import { decodePubSubEvent, type PubSubHandler } from "../../shared/pubsub-event";
+import { eventually } from "../support/poll";
 import { pullMessages } from "../support/pull";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 import {
@@ -29,7 +30,6 @@ import {
   type WorkerTestRuntime,
 } from "../support/workers-runtime";
 import { storedDocuments, storedObjects } from "../support/workers-storage";
-import { eventually } from "../support/workers-wait";
 
 describe("workers on Pub/Sub", () => {
   let env: TestEnvironment;

@@ -1,6 +1,7 @@
 /** Deterministic test audio, and pacing helpers for streaming it through the SDK. */
 import crypto from "node:crypto";
 import type { TetherSession } from "../../client";
+import { until } from "./poll";
 
 /**
  * `bytes` of pseudo-random pcm16 (seeded, so a failure can be reproduced; a shorter buffer
@@ -32,24 +33,6 @@ export function seededRandom(seed: number): () => number {
     state = (state * 1664525 + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-}
-
-/** Waits until `condition` holds (polling); throws naming `what` after `timeoutMs`. */
-export async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Like `until`, for a condition that must be read asynchronously (Firestore). */
-export async function eventually(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Keeps at most `units` unacknowledged, so disconnects fall while audio is in flight. */

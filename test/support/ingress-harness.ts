@@ -10,6 +10,7 @@ import { createRuntime, type EnvironmentRuntime, forComponent } from "../../func
 import { signAccessToken } from "../../shared/auth";
 import { loadSettings, requireTokenKeys } from "../../shared/config";
 import { createLogger } from "../../shared/logger";
+import { until } from "./poll";
 import { createTestEnvironment, type TestEnvironment } from "./test-environment";
 
 export type LogLine = Record<string, unknown> & { severity?: string; message?: string };
@@ -69,11 +70,7 @@ export class TopicReader {
 
   /** Polls until `condition` holds; throws with `what` if it does not within `timeoutMs`. */
   async waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await until(what, condition, timeoutMs);
   }
 
   async close(): Promise<void> {

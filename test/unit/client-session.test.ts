@@ -9,6 +9,14 @@ const URL_A = "wss://ingress.staging.example/v1/listen";
 const fast = { initialDelayMs: 1, maxDelayMs: 2, jitter: 0 };
 const audio = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) % 256);
 
+/**
+ * For tests that show nothing happens: the clock is fake (advancing with real time, so the
+ * scripted server still runs), and this fires every timer due in the next ten minutes.
+ */
+async function afterEveryTimer(): Promise<void> {
+  await jest.advanceTimersByTimeAsync(10 * 60_000);
+}
+
 async function started(
   server: FakeServer,
   options: Partial<Parameters<typeof connect>[0]> = {},
@@ -27,6 +35,9 @@ async function started(
 }
 
 describe("TetherSession", () => {
+  beforeEach(() => jest.useFakeTimers({ advanceTimers: true }));
+  afterEach(() => jest.useRealTimers());
+
   it("resolves the URL once and pins it for every reconnect, with the resume token", async () => {
     const server = new FakeServer();
     let lookups = 0;
@@ -90,7 +101,7 @@ describe("TetherSession", () => {
       code: "wrong_environment",
       details: { closeCode: 4409, expectedEnvironment: "staging", environment: "prod" },
     });
-    await new Promise((resolve) => setTimeout(resolve, 20)); // any reconnect timer would have fired
+    await afterEveryTimer(); // any reconnect timer has fired
     expect(server.sockets).toHaveLength(2);
     await expect(session.write(audio(2))).rejects.toBeInstanceOf(TetherError);
     await expect(session.finalize()).rejects.toMatchObject({ code: "wrong_environment" });
@@ -118,7 +129,7 @@ describe("TetherSession", () => {
     // One lost attempt explains one takeover: a second 4001 is another client's resume.
     fourth.refuse(4001, { code: "superseded", message: "a newer socket resumed this conversation" });
     expect(errors.map((e) => e.code)).toEqual(["superseded"]);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // any reconnect timer would have fired
+    await afterEveryTimer(); // any reconnect timer has fired
     expect(server.sockets).toHaveLength(4);
   });
 
@@ -131,7 +142,7 @@ describe("TetherSession", () => {
     (await server.opened(2)).ready();
     server.last.refuse(4001, { code: "superseded", message: "a newer socket resumed this conversation" });
     expect(errors.map((e) => e.code)).toEqual(["superseded"]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await afterEveryTimer();
     expect(server.sockets).toHaveLength(2);
   });
 
@@ -151,7 +162,7 @@ describe("TetherSession", () => {
     const session = await connecting;
     expect(session.conversationId).toBe("conv-0001");
     // Once ready came, the timer is gone: the socket stays.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await afterEveryTimer();
     expect(server.sockets.length).toBe(2);
     expect(session.error).toBeUndefined();
   });

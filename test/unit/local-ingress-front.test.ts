@@ -9,6 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { childTarget, type IngressFront, startIngressFront } from "../../local/ingress-front";
 import { createLogger } from "../../shared/logger";
+import { until } from "../support/poll";
 
 /** A stand-in instance process (test/support/front-instance.ts): greets with its name, then echoes. */
 async function startInstance(name: string): Promise<ChildProcess> {
@@ -70,9 +71,11 @@ describe("the local ingress front", () => {
   const clients: Client[] = [];
   /** Waits (at most 5 s) until the front counts `expected` connections per instance. */
   const handedReaches = async (expected: ReadonlyMap<number, number>): Promise<void> => {
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && JSON.stringify([...front.handed()]) !== JSON.stringify([...expected]))
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      "the front's counts",
+      () => JSON.stringify([...front.handed()]) === JSON.stringify([...expected]),
+      5_000,
+    ).catch(() => undefined);
     expect(front.handed()).toEqual(expected);
   };
   const open = (): Client => {
@@ -139,7 +142,7 @@ describe("the local ingress front", () => {
     a.kill("SIGSTOP"); // it can no longer acknowledge a handed connection
     const first = open(); // handed, unacknowledged: Node keeps the front's copy open
     const second = open(); // queued behind the first's acknowledgement
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await until("both connections at the front, unconfirmed", () => front.unconfirmed() === 2);
     await kill(a); // SIGKILL before it ever acknowledged
     await Promise.all([first.closed, second.closed]);
     expect(first.socket.destroyed && second.socket.destroyed).toBe(true);

@@ -13,7 +13,7 @@ import type { Page } from "playwright-core";
 import { connect } from "../../client/index";
 import { signAccessToken } from "../../shared/auth";
 import { chunkMessage } from "../support/workers-messages";
-import { eventually } from "../support/workers-wait";
+import { eventually } from "../support/poll";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, SCREENSHOT_DIR, startBrowserStack } from "./support";
 
 const SAMPLE_RATE = 16000;

@@ -12,8 +12,8 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { connect } from "../../client/index";
 import { signAccessToken } from "../../shared/auth";
-import { chunkMessage } from "../support/workers-messages";
 import { eventually } from "../support/poll";
+import { chunkMessage } from "../support/workers-messages";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, SCREENSHOT_DIR, startBrowserStack } from "./support";
 
 const SAMPLE_RATE = 16000;

@@ -18,7 +18,7 @@ import { type EnvironmentName, parseEnvironmentName } from "../../shared/environ
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
-import { until } from "../support/poll";
+import { eventually, until } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 interface Api {
@@ -28,14 +28,15 @@ interface Api {
 
 async function finalizedAudio(api: Api, conversationId: string): Promise<Buffer> {
   const conversation = `${api.url}/v1/conversations/${conversationId}`;
-  let last: unknown;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    last = await (await fetch(conversation, { headers: api.headers })).json();
-    if ((last as { status?: string }).status === "finalized") break;
-    if (Date.now() > deadline) throw new Error(`not finalized: ${JSON.stringify(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  let last: { status?: string } = {};
+  await eventually(
+    async () => {
+      last = (await (await fetch(conversation, { headers: api.headers })).json()) as { status?: string };
+      return last.status === "finalized";
+    },
+    "the conversation to finalize",
+    { timeoutMs: 120_000, intervalMs: 200, describe: () => JSON.stringify(last) },
+  );
   const wav = await fetch(`${conversation}/audio.wav`, { headers: api.headers });
   expect(wav.status).toBe(200);
   return decodePcm16MonoWav(Buffer.from(await wav.arrayBuffer())).pcm;

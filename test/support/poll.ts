@@ -8,6 +8,8 @@ export interface PollOptions {
   readonly intervalMs?: number;
   /** Treat a probe that throws as "not yet" (a server still starting); the last error is reported. */
   readonly retryErrors?: boolean;
+  /** What the last probe saw, for the timeout's message. */
+  readonly describe?: () => string;
 }
 
 /** Polls `probe` until it returns a value other than `undefined` or `false`, and returns it. */
@@ -28,7 +30,8 @@ export async function eventually<T>(
     }
     if (Date.now() > deadline) {
       const cause = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
-      throw new Error(`gave up waiting for ${what}${cause}`);
+      const seen = options.describe === undefined ? "" : `: ${options.describe()}`;
+      throw new Error(`gave up waiting for ${what}${cause}${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
   }

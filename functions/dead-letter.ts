@@ -14,6 +14,7 @@
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
 import { type Logger, publishFailed } from "../shared/logger";
+import type { ComponentKey } from "../shared/pipeline";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
 import { createDeliveryRecorder } from "./delivery-record";
 import type { EnvironmentRuntime } from "./runtime";
@@ -78,10 +79,14 @@ export interface DeadLetterer {
   reject(message: ReceivedMessage, rejection: Rejection): Promise<void>;
 }
 
-export function createDeadLetterer(runtime: EnvironmentRuntime, rejectedBy: string): DeadLetterer {
+export function createDeadLetterer(
+  runtime: EnvironmentRuntime,
+  rejectedBy: string,
+  component: ComponentKey,
+): DeadLetterer {
   const topic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.deadLetter);
   const logger: Logger = runtime.logger;
-  const deliveries = createDeliveryRecorder(runtime);
+  const deliveries = createDeliveryRecorder(runtime, component);
   return {
     async reject(message, rejection) {
       const fields = {

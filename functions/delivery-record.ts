@@ -14,6 +14,7 @@ import { COLLECTIONS, CONVERTERS, conversationRef, type DeliveryDoc } from "../s
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import { conversationIdSchema } from "../shared/identifiers";
 import type { Logger } from "../shared/logger";
+import type { ComponentKey } from "../shared/pipeline";
 import { paddedChunkIndex } from "../shared/storage-paths";
 import { createDeletionGuard } from "./deletion/guard";
 import type { EnvironmentRuntime } from "./runtime";
@@ -31,9 +32,9 @@ export interface DeliveryRecorder {
   record(conversationId: string | undefined, messageId: string, facts: DeliveryFacts, logger: Logger): Promise<void>;
 }
 
-export function createDeliveryRecorder(runtime: EnvironmentRuntime): DeliveryRecorder {
+export function createDeliveryRecorder(runtime: EnvironmentRuntime, component: ComponentKey): DeliveryRecorder {
   const db = runtime.clients.firestore;
-  const guard = createDeletionGuard(runtime);
+  const guard = createDeletionGuard(runtime, component);
   const environment = runtime.resources.environment;
   return {
     async record(conversationId, messageId, facts, logger) {

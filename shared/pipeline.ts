@@ -211,7 +211,8 @@ export const PIPELINE: Pipeline = {
       subscription: "events",
       database: "readWrite",
       bucket: "none",
-      publishes: ["extraction", "deadLetter", "notifications"],
+      // `deletion`: a conversation deleted while an event was applied is purged again there.
+      publishes: ["extraction", "deadLetter", "notifications", "deletion"],
       tokenSecret: false,
     },
     extractSpeakers: {

@@ -44,7 +44,7 @@ export function parseDeletionMessage(message: ReceivedMessage, environment: Envi
 }
 
 export function createDeleteDataHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, DELETE_DATA_COMPONENT);
+  const deadLetters = createDeadLetterer(runtime, DELETE_DATA_COMPONENT, "deletion");
   const notifier = createNotifier(runtime);
   const db = runtime.clients.firestore;
   const deps = { db, bucket: runtime.clients.bucket };

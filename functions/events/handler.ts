@@ -147,9 +147,9 @@ async function applyEvent(
 }
 
 export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, EVENTS_COMPONENT);
+  const deadLetters = createDeadLetterer(runtime, EVENTS_COMPONENT, "events");
   const finalizer = createFinalizer(runtime);
-  const deletion = createDeletionGuard(runtime);
+  const deletion = createDeletionGuard(runtime, "events");
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 

@@ -40,8 +40,8 @@ export function createExtractSpeakersHandler(
   const settings = options.settings ?? runtime.settings.extraction;
   const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
   const now = options.now ?? (() => new Date());
-  const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT);
-  const deletion = createDeletionGuard(runtime);
+  const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT, "extractSpeakers");
+  const deletion = createDeletionGuard(runtime, "extractSpeakers");
   const notifier = createNotifier(runtime);
   const environment = runtime.resources.environment;
   const deps = {

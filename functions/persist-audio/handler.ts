@@ -23,10 +23,10 @@ import { storeChunk } from "./store-chunk";
 export const PERSIST_AUDIO_COMPONENT = "persist-audio";
 
 export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT);
+  const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT, "persistAudio");
   const finalizer = createFinalizer(runtime);
-  const deletion = createDeletionGuard(runtime);
-  const deliveries = createDeliveryRecorder(runtime);
+  const deletion = createDeletionGuard(runtime, "persistAudio");
+  const deliveries = createDeliveryRecorder(runtime, "persistAudio");
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 

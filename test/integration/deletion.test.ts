@@ -6,11 +6,14 @@
  * retention deletes through the same path.
  */
 import { Timestamp } from "@google-cloud/firestore";
+import { createDeletionGuard } from "../../functions/deletion/guard";
+import { createRuntime } from "../../functions/runtime";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
+import { loadSettings } from "../../shared/config";
 import { deletionMessage } from "../../shared/deletion-messages";
 import { environmentResources, parseEnvironmentName } from "../../shared/environment";
-import { type ConversationDoc, conversationRef, personRef } from "../../shared/firestore-schema";
+import { COLLECTIONS, type ConversationDoc, conversationRef, personRef } from "../../shared/firestore-schema";
 import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { chunkObjectName, personSampleObjectName } from "../../shared/storage-paths";
 import { footprintOf, ONLY_THE_TOMBSTONE } from "../support/deletion-stores";
@@ -149,6 +152,24 @@ describe("DELETE /v1/conversations/{id}", () => {
       "both late messages to be refused",
     );
     expect(await footprint(id)).toEqual(ONLY_THE_TOMBSTONE);
+
+    // An event's write that raced the purge: the events worker may not touch the bucket, so
+    // its guard asks the delete-data worker to purge again.
+    await conversationRef(clients.firestore, id).collection(COLLECTIONS.segments).doc("raced").set({ id: "raced" });
+    const eventsRuntime = createRuntime(
+      loadSettings({
+        TETHER_ENVIRONMENT: environment,
+        TETHER_PROJECT_ID: state.project_id,
+        TETHER_TOKEN_SECRET: state.token_secret,
+      }),
+      logs.logger,
+    );
+    try {
+      expect(await createDeletionGuard(eventsRuntime, "events").sweepIfDeleted(id, logs.logger)).toBe(true);
+    } finally {
+      await eventsRuntime.clients.close();
+    }
+    await onlyTombstoneLeft(id);
 
     // Never resumed: 4410 with finalize_reason deleted.
     const resume = await ProtocolSocket.open(`${url()}&resume_token=${ready.resume_token as string}`, token);

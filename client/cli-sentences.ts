@@ -4,7 +4,7 @@
  */
 
 /** How long the first connection may take before the stream gives up (the SDK's own retries go on for minutes); with start-up, about 10 s. */
-export const FIRST_CONTACT_MS = 8_000;
+export const FIRST_CONTACT_MS = 7_000;
 
 /** The command line again, quoted for a POSIX shell where needed. */
 export function rerunCommand(args: readonly string[]): string {

@@ -20,7 +20,6 @@ import { StatusOutput } from "./cli-terminal";
 import { DEMO_SAMPLE_RATE, DEMO_SPEED, type DemoPlan, playDemo } from "./demo-conversation";
 import { loadDemoPlan } from "./demo-voices";
 import { createSession, fileStore, resumeStored, TetherError, type TetherSession } from "./index";
-import { encodeOpusPackets, OPUS_FRAME_MS } from "./opus-encoder";
 import { speechLikePcm } from "./speech-like";
 import type { ConversationStorage } from "./store";
 import { isSampleRate, readWavFile } from "./wav-file";
@@ -158,8 +157,16 @@ function loadAudio(options: Options): Audio {
 }
 
 /** Frames of `frameMs` each (pcm16 byte runs, or one Opus packet per 20 ms). */
-function frames(pcm: Buffer, sampleRate: SampleRate, codec: Codec): { frames: Buffer[]; frameMs: number } {
-  if (codec === "opus") return { frames: encodeOpusPackets(pcm, sampleRate), frameMs: OPUS_FRAME_MS };
+async function frames(
+  pcm: Buffer,
+  sampleRate: SampleRate,
+  codec: Codec,
+): Promise<{ frames: Buffer[]; frameMs: number }> {
+  if (codec === "opus") {
+    // Loaded only for Opus: libopus in wasm takes a second to load, before "connecting…".
+    const { encodeOpusPackets, OPUS_FRAME_MS } = await import("./opus-encoder");
+    return { frames: encodeOpusPackets(pcm, sampleRate), frameMs: OPUS_FRAME_MS };
+  }
   const frameMs = 100;
   const bytes = ((sampleRate * frameMs) / 1000) * 2;
   const out: Buffer[] = [];
@@ -222,7 +229,7 @@ async function main(): Promise<void> {
   const audio = loadAudio(options);
   const codec = options.codec;
   const speed = options.speed ?? (audio.demo ? DEMO_SPEED : 1);
-  const { frames: toSend, frameMs } = frames(audio.pcm, audio.sampleRate, codec);
+  const { frames: toSend, frameMs } = await frames(audio.pcm, audio.sampleRate, codec);
   const status = new StatusOutput(process.stderr);
   const storage = options.store === undefined ? undefined : fileStore(options.store);
 
@@ -331,7 +338,7 @@ async function main(): Promise<void> {
       const remaining =
         codec === "opus"
           ? toSend.slice(accepted)
-          : frames(audio.pcm.subarray(accepted), audio.sampleRate, codec).frames;
+          : (await frames(audio.pcm.subarray(accepted), audio.sampleRate, codec)).frames;
       const started = Date.now();
       for (const [i, frame] of remaining.entries()) {
         if (speed > 0) {

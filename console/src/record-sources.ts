@@ -91,3 +91,14 @@ export async function listUnfinished(storage: ConversationStorage, ingressUrl: s
       };
     });
 }
+
+/** The parts, one after another: what the page handed the SDK, to hash. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let offset = 0;
+  for (const b of parts) {
+    all.set(b, offset);
+    offset += b.length;
+  }
+  return all;
+}

@@ -5,6 +5,18 @@
  */
 import { type Codec, SAMPLE_RATES, type SampleRate } from "@tether/client";
 
+/** `ended`: the file was handed to the SDK whole; the page offers Finalize. */
+export type Phase = "idle" | "connecting" | "recording" | "ended" | "finalizing" | "finalized" | "failed";
+export const PHASE_TEXT: Record<Phase, string> = {
+  idle: "idle",
+  connecting: "connecting",
+  recording: "recording",
+  ended: "file ended",
+  finalizing: "finalizing",
+  finalized: "finalized",
+  failed: "failed",
+};
+
 export interface Live {
   sent: number;
   acked: number;

@@ -32,6 +32,7 @@ import { DEMO_SAMPLE_RATE, DEMO_SPEED, playDemo } from "../../client/demo-conver
 import { sha256Hex } from "./api";
 import {
   checkWavFile,
+  concat,
   listUnfinished,
   loadDemo,
   recordingsStore,
@@ -45,23 +46,13 @@ import {
   FormatChoice,
   type Live,
   LiveStats,
+  PHASE_TEXT,
+  type Phase,
   ResumeOffer,
   RunResult,
   secondsPerUnit,
 } from "./record-view";
 import { type Explained, explain, reconnectingSentence } from "./sentences";
-
-/** `ended`: the file was handed to the SDK whole; the page offers Finalize. */
-type Phase = "idle" | "connecting" | "recording" | "ended" | "finalizing" | "finalized" | "failed";
-const PHASE_TEXT: Record<Phase, string> = {
-  idle: "idle",
-  connecting: "connecting",
-  recording: "recording",
-  ended: "file ended",
-  finalizing: "finalizing",
-  finalized: "finalized",
-  failed: "failed",
-};
 
 export interface RecordProps {
   readonly environment: string;
@@ -319,12 +310,7 @@ export function RecordPage(props: RecordProps) {
         fileRun.current = undefined;
       }
       const done = await s.finalize();
-      const all = new Uint8Array(sent.current.reduce((n, b) => n + b.length, 0));
-      let offset = 0;
-      for (const b of sent.current) {
-        all.set(b, offset);
-        offset += b.length;
-      }
+      const all = concat(sent.current);
       setResult({
         id: done.conversationId,
         codec: s.codec,

@@ -46,7 +46,11 @@ export interface LeftOpen {
 /** What Ctrl-C left behind, and how to go on. */
 export function leftOpenLines(e: LeftOpen): string[] {
   if (e.conversationId === undefined)
-    return ["stopped (Ctrl-C) before the server answered: no conversation was started."];
+    return [
+      e.store === undefined
+        ? "stopped (Ctrl-C) before the server answered: no conversation was started."
+        : `stopped (Ctrl-C) before the server answered; the store ${e.store} keeps what it held: run the same command again.`,
+    ];
   const where = e.environment ? ` on ${e.environment}` : "";
   const lines = [
     `stopped (Ctrl-C): conversation ${e.conversationId}${where} was left open${e.finalizing ? " (its finalize was sent, not answered)" : ", not finalized"}.`,

@@ -276,8 +276,9 @@ export function RecordPage(props: RecordProps) {
       const plan = await loadDemo();
       const s = await open("pcm16", DEMO_SAMPLE_RATE);
       const sink = sinkFor(s);
-      setPhase("recording");
-      await playDemo(
+      // Finalize pressed mid-demo stops it where it is, as it stops a file.
+      const abort = new AbortController();
+      const done = playDemo(
         {
           write: (pcm) => {
             onLevel(rmsLevel(pcm16ToFloat(pcm)));
@@ -287,9 +288,12 @@ export function RecordPage(props: RecordProps) {
           assignSpeaker: (person, ids) => s.assignSpeaker(person, ids),
         },
         plan,
-        { speed: DEMO_SPEED, onProgress: onProgress(`demo (${DEMO_SPEED}x real time)`) },
+        { speed: DEMO_SPEED, signal: abort.signal, onProgress: onProgress(`demo (${DEMO_SPEED}x real time)`) },
       );
-      if (s.error) return; // the session stopped: its error is shown
+      fileRun.current = { abort, done };
+      setPhase("recording");
+      await done;
+      if (abort.signal.aborted || s.error) return; // finalized by hand, or the session stopped (its error shows)
       await finalize(true);
     } catch (error) {
       session.current?.close();

@@ -208,7 +208,7 @@ function watchFirstContact(target: Target, status: StatusOutput) {
       lastFailure = reason
         ? `${closeCode} ${reason}`
         : closeCode === 1006
-          ? "no connection"
+          ? "no WebSocket connection"
           : `closed with ${closeCode}`;
       status.say(`  ${lastFailure}; trying again in ${(delayMs / 1000).toFixed(1)} s`);
     },

@@ -1,30 +1,34 @@
 /**
- * `npm run stream`: streams a WAV file (or generated speech-like audio) to a tether
- * ingress through the SDK, in real time or faster, showing what is sent, acknowledged and
- * how often it reconnected or was handed over to a new socket (`goaway`); once the conversation is stored, prints the conversation id,
- * its environment and a playback URL that plays as printed.
+ * `npm run stream`: streams a WAV file, generated speech-like audio, or the demo (two
+ * speakers with segments and person assignments) to a tether ingress through the SDK, in
+ * real time or faster, showing what is sent, acknowledged and how often it reconnected or
+ * was handed over to a new socket (`goaway`); once the conversation is stored, prints the
+ * conversation id, its environment, its console page and a playback URL that plays as printed.
  *
  *   npm start                                  (in another terminal: writes .tether/state.json)
+ *   npm run stream -- --demo
  *   npm run stream -- recording.wav
  *   npm run stream -- --generate 30 --speed 4 --disconnect-every 5 --env staging
- *   npm run stream -- recording.wav --store .tether/sdk-store   (killed? run it again: it picks up)
+ *   npm run stream -- recording.wav --store .tether/sdk-store   (Ctrl-C, then the same command picks up)
  */
-import fs from "node:fs";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { CODECS, type Codec, type SampleRate } from "../shared/audio-format";
-import { signAccessToken } from "../shared/auth";
-import { connect, fileStore, resumeStored, TetherError, type TetherSession } from "./index";
-import { encodeOpusPackets, OPUS_FRAME_MS } from "./opus-encoder";
+import { FIRST_CONTACT_MS, leftOpenLines, nothingAnswers } from "./cli-sentences";
+import { consoleLink, playbackLines, resolveTarget, StreamUsageError, type Target } from "./cli-target";
+import { StatusOutput } from "./cli-terminal";
+import { DEMO_SAMPLE_RATE, DEMO_SPEED, type DemoPlan, playDemo } from "./demo-conversation";
+import { loadDemoPlan } from "./demo-voices";
+import { createSession, fileStore, resumeStored, TetherError, type TetherSession } from "./index";
 import { speechLikePcm } from "./speech-like";
 import type { ConversationStorage } from "./store";
 import { isSampleRate, readWavFile } from "./wav-file";
 
 const USAGE = `Usage: npm run stream -- [FILE.wav] [options]
 
-Streams FILE.wav (16-bit PCM, mono or stereo, 8/16/24/48 kHz), or generated speech-like
-audio, to a tether ingress, and prints the conversation id, environment and playback URL.
+Streams FILE.wav (16-bit PCM, mono or stereo, 8/16/24/48 kHz), generated speech-like
+audio, or the demo, to a tether ingress, and prints the conversation id, environment,
+console page and playback URL.
 
 Where to stream (one of):
   --state-file PATH       the file \`npm start\` wrote (default: .tether/state.json)
@@ -36,10 +40,12 @@ Where to stream (one of):
   --api-url URL           the environment's HTTP API, for the playback URL
 
 What to stream:
+  --demo                  a 25 s conversation of two speakers, with transcript segments and
+                          person assignments, so the console's segments and extraction fill up
   --generate SECONDS      generated speech-like audio instead of a file (default: 20 s when no file is given)
   --sample-rate HZ        sample rate of generated audio (default: 16000)
   --codec pcm16|opus      send PCM or Opus packets encoded on the fly (default: pcm16)
-  --speed X               1 = real time (default), 4 = four times faster, 0 = as fast as possible
+  --speed X               1 = real time (default; the demo: 4), 4 = four times faster, 0 = as fast as possible
   --disconnect-every S    drop the connection after every S seconds of audio sent (shows resume)
   --conversation-id ID    use this conversation id
   --store DIR             keep unacknowledged audio in DIR (a file store): if the stream is killed,
@@ -65,24 +71,20 @@ const optionsSchema = z.object({
     .refine(isSampleRate, { message: "must be 8000, 16000, 24000 or 48000" })
     .default(16000),
   codec: z.enum(CODECS).default("pcm16"),
-  speed: z.coerce.number().min(0).default(1),
+  speed: z.coerce.number().min(0).optional(),
+  demo: z.boolean().default(false),
   "disconnect-every": z.coerce.number().positive().optional(),
   "conversation-id": z.string().optional(),
   store: z.string().min(1).optional(),
 });
 type Options = z.infer<typeof optionsSchema>;
 
-const stateSchema = z.object({
-  envs: z.record(
-    z.string(),
-    z.object({ ingress_url: z.string(), api_url: z.string().optional(), token_secret: z.string().optional() }),
-  ),
-});
-
 function fail(message: string): never {
   process.stderr.write(`stream: ${message}\n`);
   process.exit(2);
 }
+
+const BOOLEAN_OPTIONS = new Set(["help", "demo"]);
 
 function parseOptions(argv: string[]): Options {
   let parsed: ReturnType<typeof parseArgs>;
@@ -94,7 +96,7 @@ function parseOptions(argv: string[]): Options {
       options: Object.fromEntries(
         [...Object.keys(optionsSchema.shape).filter((k) => k !== "file"), "help"].map((k) => [
           k,
-          { type: k === "help" ? "boolean" : "string" },
+          { type: BOOLEAN_OPTIONS.has(k) ? "boolean" : "string" },
         ]),
       ) as Record<string, { type: "string" | "boolean" }>,
     });
@@ -114,98 +116,32 @@ function parseOptions(argv: string[]): Options {
   return result.data;
 }
 
-interface Target {
-  url: string;
-  token: (ttlSeconds?: number) => Promise<string>;
-  apiUrl: string | undefined;
-  /** Whether `token` mints fresh tokens (a local key) or returns the one given. */
-  canMint: boolean;
+interface Audio {
+  readonly pcm: Buffer;
+  readonly sampleRate: SampleRate;
+  readonly source: string;
+  /** The demo's segments and assignments, when streaming the demo. */
+  readonly demo?: DemoPlan;
 }
 
-/** `npm start` writes its state file here (PROTOCOL.md section 5); npm runs scripts in the checkout. */
-const DEFAULT_STATE_FILE = path.join(".tether", "state.json");
-
-/** The environment to use when none is named: the only one, else `dev`, else the first listed. */
-function defaultEnvironment(names: readonly string[]): string | undefined {
-  if (names.length === 1 || !names.includes("dev")) return names[0];
-  return "dev";
-}
-
-function resolveTarget(options: Options): Target {
-  let url = options.url;
-  let secret = options.secret;
-  let apiUrl = options["api-url"];
-  if (url === undefined) {
-    const stateFile = options["state-file"] ?? DEFAULT_STATE_FILE;
-    if (!fs.existsSync(stateFile))
-      fail(
-        options["state-file"] === undefined
-          ? `no ${DEFAULT_STATE_FILE} here: start the local stack with \`npm start\` (it writes that file), or pass --state-file PATH, or --url with --token/--secret`
-          : `no state file at ${stateFile}`,
-      );
-    let state: z.infer<typeof stateSchema>;
+function loadAudio(options: Options): Audio {
+  if (options.demo) {
+    if (options.file !== undefined || options.generate !== undefined)
+      fail("--demo streams its own conversation: give no file and no --generate");
+    if (options.codec !== "pcm16") fail("--demo streams pcm16: leave --codec out");
+    let demo: DemoPlan;
     try {
-      state = stateSchema.parse(JSON.parse(fs.readFileSync(stateFile, "utf8")));
+      demo = loadDemoPlan();
     } catch (error) {
-      fail(`cannot read the state file ${stateFile}: ${(error as Error).message}`);
+      fail((error as Error).message);
     }
-    const names = Object.keys(state.envs);
-    const name = options.env ?? defaultEnvironment(names);
-    const env = name === undefined ? undefined : state.envs[name];
-    if (env === undefined) fail(`the state file has no environment ${name ?? ""} (it has: ${names.join(", ")})`);
-    url = env.ingress_url;
-    secret ??= env.token_secret;
-    apiUrl ??= env.api_url;
+    return {
+      pcm: Buffer.from(demo.pcm.buffer, demo.pcm.byteOffset, demo.pcm.length),
+      sampleRate: DEMO_SAMPLE_RATE,
+      source: `the demo (${demo.seconds} s, two speakers)`,
+      demo,
+    };
   }
-  const token = options.token;
-  if (token !== undefined) return { url, token: async () => token, apiUrl, canMint: false };
-  if (secret === undefined)
-    fail("no token: pass --token, or --secret to mint one (a state file carries the local key)");
-  const key = secret;
-  return { url, token: (ttlSeconds?: number) => signAccessToken(key, options.user, ttlSeconds), apiUrl, canMint: true };
-}
-
-/** How long a playback link's token stays valid. */
-const PLAYBACK_TOKEN_SECONDS = 3600;
-
-const conversationStatusSchema = z.object({ status: z.string() });
-
-/**
- * Waits until the API reports the conversation `finalized` (every chunk stored), so the
- * playback URL printed next plays the whole recording. Returns false on timeout.
- */
-async function waitUntilStored(conversationUrl: string, token: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await fetch(conversationUrl, { headers: { authorization: `Bearer ${token}` } }).catch(
-      () => undefined,
-    );
-    if (response?.ok) {
-      const body = conversationStatusSchema.safeParse(await response.json().catch(() => undefined));
-      if (body.success && body.data.status === "finalized") return true;
-    }
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-/** The playback lines: a URL that plays as printed when a token can be minted for it. */
-async function playbackLines(target: Target, conversationId: string, out: NodeJS.WriteStream): Promise<string[]> {
-  if (target.apiUrl === undefined)
-    return ["playback      pass --api-url (or use a state file) to print the playback URL"];
-  const conversationUrl = `${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${encodeURIComponent(conversationId)}`;
-  out.write("waiting for the audio to be stored...\n");
-  if (!(await waitUntilStored(conversationUrl, await target.token(), 60_000)))
-    out.write("the conversation is not finalized yet: the URL plays what is stored so far\n");
-  const audioUrl = `${conversationUrl}/audio.wav`;
-  if (!target.canMint)
-    return [`playback      ${audioUrl}  (send your token as Authorization: Bearer, or add ?access_token=)`];
-  const token = await target.token(PLAYBACK_TOKEN_SECONDS);
-  out.write(`the playback URL carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h\n`);
-  return [`playback      ${audioUrl}?access_token=${token}`];
-}
-
-function loadAudio(options: Options): { pcm: Buffer; sampleRate: SampleRate; source: string } {
   if (options.file !== undefined && options.generate !== undefined) fail("give a file or --generate, not both");
   if (options.file !== undefined) {
     try {
@@ -221,8 +157,16 @@ function loadAudio(options: Options): { pcm: Buffer; sampleRate: SampleRate; sou
 }
 
 /** Frames of `frameMs` each (pcm16 byte runs, or one Opus packet per 20 ms). */
-function frames(pcm: Buffer, sampleRate: SampleRate, codec: Codec): { frames: Buffer[]; frameMs: number } {
-  if (codec === "opus") return { frames: encodeOpusPackets(pcm, sampleRate), frameMs: OPUS_FRAME_MS };
+async function frames(
+  pcm: Buffer,
+  sampleRate: SampleRate,
+  codec: Codec,
+): Promise<{ frames: Buffer[]; frameMs: number }> {
+  if (codec === "opus") {
+    // Loaded only for Opus: libopus in wasm takes a second to load, before "connecting…".
+    const { encodeOpusPackets, OPUS_FRAME_MS } = await import("./opus-encoder");
+    return { frames: encodeOpusPackets(pcm, sampleRate), frameMs: OPUS_FRAME_MS };
+  }
   const frameMs = 100;
   const bytes = ((sampleRate * frameMs) / 1000) * 2;
   const out: Buffer[] = [];
@@ -235,81 +179,190 @@ function seconds(session: TetherSession, units: number, frameMs: number, sampleR
   return `${s.toFixed(1)} s`;
 }
 
+/** The conversation id and environment once the server named them (`ready`), else undefined. */
+function pinned(session: TetherSession | undefined): { conversationId?: string; environment?: string } {
+  try {
+    return session ? { conversationId: session.conversationId, environment: session.environment } : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The first connection gets FIRST_CONTACT_MS: past that, the stream stops with a sentence
+ * that says what to run, instead of the SDK's minutes of retries (which stay for later drops).
+ */
+function watchFirstContact(target: Target, status: StatusOutput) {
+  let attempts = 1;
+  let lastFailure: string | undefined;
+  const timer = setTimeout(() => {
+    status.endProgress();
+    status.say(
+      `stream: ${nothingAnswers({ url: target.url, attempts, lastFailure, fromStateFile: target.fromStateFile })}`,
+    );
+    process.exit(1);
+  }, FIRST_CONTACT_MS);
+  return {
+    failed(closeCode: number, reason: string, delayMs: number): void {
+      attempts += 1;
+      lastFailure = reason
+        ? `${closeCode} ${reason}`
+        : closeCode === 1006
+          ? "no WebSocket connection"
+          : `closed with ${closeCode}`;
+      status.say(`  ${lastFailure}; trying again in ${(delayMs / 1000).toFixed(1)} s`);
+    },
+    done: () => clearTimeout(timer),
+  };
+}
+
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  const target = resolveTarget(options);
+  const args = process.argv.slice(2);
+  const options = parseOptions(args);
+  let target: Target;
+  try {
+    target = resolveTarget(options);
+  } catch (error) {
+    if (error instanceof StreamUsageError) fail(error.message);
+    throw error;
+  }
   const audio = loadAudio(options);
   const codec = options.codec;
-  const { frames: toSend, frameMs } = frames(audio.pcm, audio.sampleRate, codec);
-
-  const out = process.stderr;
+  const speed = options.speed ?? (audio.demo ? DEMO_SPEED : 1);
+  const { frames: toSend, frameMs } = await frames(audio.pcm, audio.sampleRate, codec);
+  const status = new StatusOutput(process.stderr);
   const storage = options.store === undefined ? undefined : fileStore(options.store);
-  const resumed = storage ? await resumeFromStore(storage, target, out) : undefined;
-  const session =
-    resumed ??
-    (await connect({
+
+  // Ctrl-C says what it leaves open, and how to go on.
+  let current: TetherSession | undefined;
+  let finalizing = false;
+  let finished = false;
+  process.once("SIGINT", () => {
+    status.endProgress();
+    const s = current;
+    const lines = finished
+      ? ["stopped (Ctrl-C): the conversation is finalized, nothing was left open."]
+      : leftOpenLines({
+          ...pinned(s),
+          acked: s ? seconds(s, s.stats.acked, frameMs, audio.sampleRate) : "0 s",
+          written: s ? seconds(s, s.stats.written, frameMs, audio.sampleRate) : "0 s",
+          store: options.store,
+          finalizing,
+          args,
+        });
+    for (const line of lines) status.say(line);
+    process.exit(130);
+  });
+
+  status.say(`connecting to ${target.url}…`);
+  const firstContact = watchFirstContact(target, status);
+  let session: TetherSession;
+  const resumed = storage ? await resumeFromStore(storage, target, status) : undefined;
+  if (resumed) {
+    session = resumed;
+  } else {
+    session = await createSession({
       url: target.url,
       token: target.token,
       codec,
       sampleRate: audio.sampleRate,
       ...(options["conversation-id"] ? { conversationId: options["conversation-id"] } : {}),
       ...(storage ? { storage } : {}),
-    }));
+    });
+    current = session;
+    const beforeReady = (e: { closeCode: number; reason: string; delayMs: number }) =>
+      firstContact.failed(e.closeCode, e.reason, e.delayMs);
+    session.on("reconnecting", beforeReady);
+    await session.start();
+    session.off("reconnecting", beforeReady);
+  }
+  current = session;
+  firstContact.done();
   if (resumed && (resumed.codec !== codec || resumed.sampleRate !== audio.sampleRate))
     fail(`the stored conversation is ${resumed.codec} at ${resumed.sampleRate} Hz: run the same command as before`);
+  const secondsOf = (units: number) => seconds(session, units, frameMs, audio.sampleRate);
   // A resumed stream continues the same audio after what the SDK had accepted.
   const accepted = resumed ? resumed.stats.written : 0;
-  const remaining =
-    codec === "opus" ? toSend.slice(accepted) : frames(audio.pcm.subarray(accepted), audio.sampleRate, codec).frames;
-  if (resumed) out.write(`picking up after ${seconds(resumed, accepted, frameMs, audio.sampleRate)} of the audio\n`);
-  out.write(`streaming ${audio.source} as ${codec} at ${audio.sampleRate} Hz to ${session.url}\n`);
-  out.write(`conversation ${session.conversationId} on environment ${session.environment}\n`);
+  if (resumed) status.say(`picking up after ${secondsOf(accepted)} of the audio`);
+  status.say(
+    `streaming ${audio.source} as ${codec} at ${audio.sampleRate} Hz${speed === 1 ? "" : speed === 0 ? ", as fast as possible" : `, ${speed}x real time`}`,
+  );
+  status.say(`conversation ${session.conversationId} on environment ${session.environment}`);
+  const link = consoleLink(target, session.environment, session.conversationId);
+  if (link) status.say(`console page ${link}`);
   session.on("reconnecting", (e) =>
-    out.write(`\n  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL\n`),
+    status.say(`  connection lost (${e.closeCode}); reconnecting in ${e.delayMs} ms to the same URL`),
   );
   session.on("goaway", (e) =>
-    out.write(
-      `\n  goaway (${e.reason}, closes in ${e.closeInMs} ms)${e.handingOver ? ": handing over to a new socket" : ""}\n`,
+    status.say(
+      `  goaway (${e.reason}, closes in ${e.closeInMs} ms)${e.handingOver ? ": handing over to a new socket" : ""}`,
     ),
   );
   session.on("ready", (e) => {
     const how = e.handover ? "handed over" : "resumed";
-    if (e.resumed) out.write(`  ${how} at ${seconds(session, e.position, frameMs, audio.sampleRate)}\n`);
+    if (e.resumed) status.say(`  ${how} at ${secondsOf(e.position)}`);
   });
 
-  const progress = () => {
+  const progress = (force = false) => {
     const s = session.stats;
-    const line = `sent ${seconds(session, s.sent, frameMs, audio.sampleRate)} | acked ${seconds(session, s.acked, frameMs, audio.sampleRate)} | reconnects ${s.reconnects} | handovers ${s.handovers}`;
-    out.write(out.isTTY ? `\r${line}   ` : `${line}\n`);
+    status.progress(
+      `sent ${secondsOf(s.sent)} | acked ${secondsOf(s.acked)} | reconnects ${s.reconnects} | handovers ${s.handovers}`,
+      force,
+    );
   };
-  const ticker = setInterval(progress, out.isTTY ? 250 : 2000);
+  const ticker = setInterval(progress, 250);
 
-  const started = Date.now();
-  const disconnectEveryMs = options["disconnect-every"] === undefined ? undefined : options["disconnect-every"] * 1000;
-  let nextDisconnectMs = disconnectEveryMs;
+  // --disconnect-every: drop the socket each time that much more audio was written.
+  const everyMs = options["disconnect-every"] === undefined ? undefined : options["disconnect-every"] * 1000;
+  let nextDisconnectMs = everyMs;
+  const write = async (frame: Uint8Array) => {
+    await session.write(frame);
+    const writtenMs =
+      session.positionUnit === "byte"
+        ? (session.stats.written / 2 / audio.sampleRate) * 1000
+        : session.stats.written * frameMs;
+    if (nextDisconnectMs !== undefined && everyMs !== undefined && writtenMs >= nextDisconnectMs) {
+      nextDisconnectMs += everyMs;
+      session.simulateDisconnect();
+    }
+  };
   try {
-    for (const [i, frame] of remaining.entries()) {
-      const audioMs = (i + 1) * frameMs;
-      if (options.speed > 0) {
-        const due = started + (i * frameMs) / options.speed;
-        const wait = due - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-      await session.write(frame);
-      if (nextDisconnectMs !== undefined && disconnectEveryMs !== undefined && audioMs >= nextDisconnectMs) {
-        nextDisconnectMs += disconnectEveryMs;
-        session.simulateDisconnect();
+    if (audio.demo) {
+      const demoSession = {
+        write,
+        sendSegments: session.sendSegments.bind(session),
+        assignSpeaker: session.assignSpeaker.bind(session),
+      };
+      await playDemo(demoSession, audio.demo, { speed, from: accepted });
+    } else {
+      const remaining =
+        codec === "opus"
+          ? toSend.slice(accepted)
+          : (await frames(audio.pcm.subarray(accepted), audio.sampleRate, codec)).frames;
+      const started = Date.now();
+      for (const [i, frame] of remaining.entries()) {
+        if (speed > 0) {
+          const wait = started + (i * frameMs) / speed - Date.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+        await write(frame);
       }
     }
+    finalizing = true;
     const result = await session.finalize();
+    finished = true;
     clearInterval(ticker);
-    progress();
-    out.write("\n");
-    const playback = await playbackLines(target, result.conversationId, out);
+    progress(true);
+    status.endProgress();
+    const playback = await playbackLines(target, result.conversationId, (m) => status.say(m));
     const lines = [
-      `audio         ${seconds(session, result.position, frameMs, audio.sampleRate)} (${result.position} ${session.positionUnit}s), all acknowledged`,
+      `audio         ${secondsOf(result.position)} (${result.position} ${session.positionUnit}s), all acknowledged`,
+      ...(audio.demo
+        ? [`demo          ${audio.demo.cues.length} segments of 2 speakers, assigned to demo-alan and demo-sara`]
+        : []),
       `reconnects    ${session.stats.reconnects}`,
       `handovers     ${session.stats.handovers}`,
+      ...(link ? [`console       ${link}`] : []),
       `conversation  ${result.conversationId}`,
       `environment   ${session.environment}`,
       ...playback,
@@ -318,6 +371,7 @@ async function main(): Promise<void> {
     process.exit(0);
   } catch (error) {
     clearInterval(ticker);
+    status.endProgress();
     throw error;
   }
 }
@@ -329,31 +383,31 @@ async function main(): Promise<void> {
 async function resumeFromStore(
   storage: ConversationStorage,
   target: Target,
-  out: NodeJS.WriteStream,
+  status: StatusOutput,
 ): Promise<TetherSession | undefined> {
   const results = await resumeStored(storage, { token: target.token });
   let continued: TetherSession | undefined;
   for (const result of results) {
     if (result.kind === "finalized") {
-      out.write(
-        `stored conversation ${result.conversationId} was finalized meanwhile with all ${result.position} units stored\n`,
+      status.say(
+        `stored conversation ${result.conversationId} was finalized meanwhile with all ${result.position} units stored`,
       );
     } else if (result.kind === "failed") {
       const { durablePosition, notStored } = result.error.details;
-      out.write(
-        `stored conversation ${result.conversationId ?? "(not started)"} cannot resume: ${result.error.message}\n`,
+      status.say(
+        `stored conversation ${result.conversationId ?? "(not started)"} cannot resume: ${result.error.message}`,
       );
-      if (durablePosition !== undefined) out.write(`  stored by the server: units [0, ${durablePosition})\n`);
-      if (notStored?.audio) out.write(`  not stored: units [${notStored.audio.from}, ${notStored.audio.to})\n`);
+      if (durablePosition !== undefined) status.say(`  stored by the server: units [0, ${durablePosition})`);
+      if (notStored?.audio) status.say(`  not stored: units [${notStored.audio.from}, ${notStored.audio.to})`);
       if (notStored && notStored.messages.length > 0)
-        out.write(`  not stored: ${notStored.messages.length} text message(s)\n`);
-      out.write("  (the source audio is unchanged: stream it again as a new conversation)\n");
+        status.say(`  not stored: ${notStored.messages.length} text message(s)`);
+      status.say("  (the source audio is unchanged: stream it again as a new conversation)");
       await result.discard();
     } else if (continued === undefined) {
-      out.write(`resuming stored conversation ${result.session.conversationId} at ${result.position}\n`);
+      status.say(`resuming stored conversation ${result.session.conversationId} at ${result.position}`);
       continued = result.session;
     } else {
-      out.write(`another stored conversation ${result.session.conversationId} stays in the store for a later run\n`);
+      status.say(`another stored conversation ${result.session.conversationId} stays in the store for a later run`);
       result.session.close();
     }
   }

@@ -131,6 +131,7 @@ function summary(state: StackState & { console_url?: string }, stateFile: string
   lines.push(`  state file ${stateFile} (token keys are in it)`);
   const where = stateFile === DEFAULT_STATE_FILE ? "" : ` --state-file ${stateFile}`;
   lines.push(`  stream     npm run stream -- FILE.wav${where}`);
+  lines.push(`  demo       npm run stream -- --demo${where}`);
   lines.push("", "Press Ctrl-C to stop everything.", "");
   return lines.join("\n");
 }

@@ -30,7 +30,7 @@ export {
   pickCodec,
   startMicrophone,
 } from "./microphone";
-export { floatToPcm16, LinearResampler, readWav, type WavAudio, WavReadError } from "./pcm";
+export { floatToPcm16, LinearResampler, pcm16ToFloat, readWav, rmsLevel, type WavAudio, WavReadError } from "./pcm";
 export { browserSocketFactory } from "./socket";
 export { streamWavFile, type WavStreamOptions } from "./wav-source";
 

@@ -11,7 +11,7 @@
  *   await session.finalize();
  */
 import type { Codec, SampleRate } from "../../shared/codecs";
-import { Framer, floatToPcm16, LinearResampler } from "./pcm";
+import { Framer, floatToPcm16, LinearResampler, rmsLevel } from "./pcm";
 
 /** Where audio goes: a `TetherSession`, or anything with its `write`. */
 export interface AudioSink {
@@ -72,6 +72,8 @@ export class AudioPipeline {
   constructor(
     private readonly sink: AudioSink,
     inputRate: number,
+    /** Called with the RMS level (0 to 1) of every block pushed: a level meter. */
+    private readonly onLevel?: (rms: number) => void,
   ) {
     this.resampler = new LinearResampler(inputRate, sink.sampleRate);
     this.framer = new Framer((sink.sampleRate * FRAME_MS) / 1000);
@@ -93,6 +95,7 @@ export class AudioPipeline {
   }
 
   push(samples: Float32Array): void {
+    this.onLevel?.(rmsLevel(samples));
     for (const frame of this.framer.push(this.resampler.process(samples))) this.emit(frame);
   }
 
@@ -169,6 +172,8 @@ export interface MicrophoneCapture {
 export interface MicrophoneOptions {
   /** Capture this stream instead of asking for the microphone. */
   readonly stream?: MediaStream;
+  /** The RMS level (0 to 1) of each captured block, for a level meter. */
+  readonly onLevel?: (rms: number) => void;
 }
 
 async function openMicrophone(): Promise<MediaStream> {
@@ -198,7 +203,7 @@ export async function startMicrophone(sink: AudioSink, options: MicrophoneOption
   } finally {
     URL.revokeObjectURL(moduleUrl);
   }
-  const pipeline = new AudioPipeline(sink, context.sampleRate);
+  const pipeline = new AudioPipeline(sink, context.sampleRate, options.onLevel);
   const source = context.createMediaStreamSource(stream);
   const node = new AudioWorkletNode(context, "tether-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
   let stopped = false;

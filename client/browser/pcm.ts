@@ -62,6 +62,14 @@ export function pcm16ToFloat(bytes: Uint8Array): Float32Array {
   return out;
 }
 
+/** Root-mean-square level of float samples, in [0, 1] (0 for none): what a level meter shows. */
+export function rmsLevel(samples: Float32Array): number {
+  if (samples.length === 0) return 0;
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return Math.sqrt(sum / samples.length);
+}
+
 /** Collects samples and hands them out in frames of exactly `frameSamples` (the rest waits). */
 export class Framer {
   private pending = new Float32Array(0);

@@ -4,7 +4,7 @@
  * goes through the same resampler and encoder as the microphone.
  */
 import { AudioPipeline, type AudioSink } from "./microphone";
-import { downmixPcm16, readWav } from "./pcm";
+import { downmixPcm16, pcm16ToFloat, readWav, rmsLevel } from "./pcm";
 
 export interface WavStreamOptions {
   /** 1 = real time (default), 4 = four times faster. */
@@ -13,6 +13,8 @@ export interface WavStreamOptions {
   readonly signal?: AbortSignal;
   /** Seconds of the file written so far. */
   readonly onProgress?: (seconds: number, totalSeconds: number) => void;
+  /** The RMS level (0 to 1) of each block written, for a level meter. */
+  readonly onLevel?: (rms: number) => void;
 }
 
 const STEP_MS = 100;
@@ -32,13 +34,16 @@ export async function streamWavFile(sink: AudioSink, file: Uint8Array, options: 
   );
   const total = wav.pcm16.length / bytesPerSecond;
   const exact = sink.codec === "pcm16" && wav.channels === 1 && wav.sampleRate === sink.sampleRate;
-  const pipeline = exact ? undefined : new AudioPipeline(sink, wav.sampleRate);
+  const pipeline = exact ? undefined : new AudioPipeline(sink, wav.sampleRate, options.onLevel);
   const started = performance.now();
   for (let offset = 0; offset < wav.pcm16.length; offset += step) {
     if (options.signal?.aborted) break;
     const block = wav.pcm16.subarray(offset, Math.min(offset + step, wav.pcm16.length));
     if (pipeline) pipeline.push(downmixPcm16(block, wav.channels));
-    else await sink.write(block);
+    else {
+      options.onLevel?.(rmsLevel(pcm16ToFloat(block)));
+      await sink.write(block);
+    }
     const written = (offset + block.length) / bytesPerSecond;
     options.onProgress?.(written, total);
     const due = started + (written * 1000) / speed;

@@ -1,43 +1,58 @@
 /**
- * Record: the microphone or a WAV file into a new conversation, with the session's live
- * numbers (sent, acknowledged, position, reconnects, handovers, socket), a "drop connection" button
- * that shows a resume, and Finalize. The page keeps what it handed the SDK so that the
- * stored audio can be compared with it (`sent-sha256`).
+ * Record: the microphone, a WAV file or the demo into a new conversation, with the
+ * session's live numbers in seconds (written, sent, acknowledged, reconnects, handovers,
+ * socket), an input level meter, a "drop connection" button that shows a resume, and
+ * Finalize. A WAV file is checked before any socket opens, its progress shows, and the
+ * page offers Finalize when it ends; the demo (client/demo-conversation.ts, shared with
+ * `npm run stream -- --demo`) streams two speakers with segments and person assignments
+ * and finalizes itself. The page keeps what it handed the SDK so that the stored audio
+ * can be compared with it (`sent-sha256`).
  *
- * Sessions keep their unacknowledged audio in IndexedDB: after a reload mid-recording the
- * page offers to resume the stored conversation, and continues it from the microphone.
+ * Sessions keep their unacknowledged audio in IndexedDB, one database per user: after a
+ * reload mid-recording the page offers that user (and no other) to resume the stored
+ * conversation, and continues it from the microphone.
  */
 import {
   type AudioSink,
   type Codec,
+  type ConversationStorage,
   createSession,
-  indexedDbStore,
   type MicrophoneCapture,
+  pcm16ToFloat,
   pickCodec,
   resumeStored,
-  SAMPLE_RATES,
+  rmsLevel,
   type SampleRate,
   startMicrophone,
   streamWavFile,
   type TetherSession,
 } from "@tether/client";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { DEMO_SAMPLE_RATE, DEMO_SPEED, playDemo } from "../../client/demo-conversation";
 import { sha256Hex } from "./api";
+import {
+  checkWavFile,
+  concat,
+  listUnfinished,
+  loadDemo,
+  recordingsStore,
+  type Unfinished,
+  UnusableFile,
+} from "./record-sources";
+import {
+  EMPTY_LIVE,
+  FileEnded,
+  FileProgress,
+  FormatChoice,
+  type Live,
+  LiveStats,
+  PHASE_TEXT,
+  type Phase,
+  ResumeOffer,
+  RunResult,
+  secondsPerUnit,
+} from "./record-view";
 import { type Explained, explain, reconnectingSentence } from "./sentences";
-
-type Phase = "idle" | "connecting" | "recording" | "finalizing" | "finalized" | "failed";
-
-interface Live {
-  sent: number;
-  acked: number;
-  position: number;
-  reconnects: number;
-  /** Moves to a new socket after the server's `goaway` (make before break), beside reconnects. */
-  handovers: number;
-  socket: string;
-  sockets: number;
-  written: number;
-}
 
 export interface RecordProps {
   readonly environment: string;
@@ -50,90 +65,78 @@ export interface RecordProps {
   readonly onSwitch: (environment: string) => void;
 }
 
-/** One live number: its label, and its cell (`stat-<id>`, which the browser tests read). */
-function Stat(props: { label: string; id: string; value: number | string }) {
-  return (
-    <>
-      <th>{props.label}</th>
-      <td data-testid={`stat-${props.id}`}>{props.value}</td>
-    </>
-  );
-}
-
-const EMPTY: Live = {
-  sent: 0,
-  acked: 0,
-  position: 0,
-  reconnects: 0,
-  handovers: 0,
-  socket: "-",
-  sockets: 0,
-  written: 0,
-};
-
 export function RecordPage(props: RecordProps) {
   const [phase, setPhase] = useState<Phase>("idle");
   const [source, setSource] = useState<"microphone" | "file">("microphone");
   const [file, setFile] = useState<File | undefined>();
   const [preferred, setPreferred] = useState<Codec>("pcm16");
   const [sampleRate, setSampleRate] = useState<SampleRate>(16000);
-  const [live, setLive] = useState<Live>(EMPTY);
+  const [live, setLive] = useState<Live>(EMPTY_LIVE);
+  const [level, setLevel] = useState<number | undefined>();
+  const [progress, setProgress] = useState<{ done: number; total: number; label: string } | undefined>();
   const [problem, setProblem] = useState<Explained | undefined>();
   const [retry, setRetry] = useState<{ until: number; attempt: number } | undefined>();
   const [now, setNow] = useState(Date.now());
-  const [result, setResult] = useState<{ id: string; codec: Codec; bytes: number; sha256: string } | undefined>();
+  const [result, setResult] = useState<
+    { id: string; codec: Codec; bytes: number; sha256: string; demo: boolean } | undefined
+  >();
   const session = useRef<TetherSession>();
   const capture = useRef<MicrophoneCapture>();
   const fileRun = useRef<{ done: Promise<void>; abort: AbortController }>();
   const sent = useRef<Uint8Array[]>([]);
   const sockets = useRef(0);
-  const storage = useMemo(() => indexedDbStore(), []);
-  const [stored, setStored] = useState<Array<{ id: string; acked: number; end: number }>>([]);
+  const latestLevel = useRef<number | undefined>();
+  const latestProgress = useRef<{ done: number; total: number; label: string } | undefined>();
+  const [storage, setStorage] = useState<ConversationStorage | undefined>();
+  /** Undefined until this user's store was read. */
+  const [stored, setStored] = useState<Unfinished[] | undefined>();
   const [resumedFrom, setResumedFrom] = useState<number | undefined>();
 
-  // A conversation left in the store (the page was reloaded or closed mid-recording).
+  // This user's store (the page is keyed by environment and user: a new user, a new page).
   useEffect(() => {
-    void storage
-      .list()
-      .then((found) =>
-        setStored(
-          found
-            .filter((c) => c.meta.url === props.ingressUrl)
-            .map((c) => ({
-              id: c.meta.conversationId ?? "(not started)",
-              acked: c.acked,
-              end: c.audio.reduce(
-                (e, a) => Math.max(e, a.start + (c.meta.codec === "pcm16" ? a.data.length : 1)),
-                c.acked,
-              ),
-            })),
-        ),
-      )
+    void recordingsStore(props.token)
+      .then(setStorage)
+      .catch((error: unknown) => setProblem(explain(error, props)));
+  }, []);
+
+  // A conversation left in this user's store (the page was reloaded or closed mid-recording).
+  useEffect(() => {
+    if (!storage) return;
+    void listUnfinished(storage, props.ingressUrl)
+      .then(setStored)
       .catch(() => setStored([]));
   }, [storage, props.ingressUrl]);
 
+  /** The live numbers, from the session and the latest level and progress (every 200 ms, and at a file's end). */
+  const refresh = () => {
+    setNow(Date.now());
+    setLevel(latestLevel.current);
+    setProgress(latestProgress.current);
+    const s = session.current;
+    if (!s) return;
+    const stats = s.stats;
+    setLive((old) => ({
+      ...old,
+      sent: stats.sent,
+      acked: stats.acked,
+      reconnects: stats.reconnects,
+      handovers: stats.handovers,
+      written: stats.written,
+      sockets: sockets.current,
+      secondsPerUnit: secondsPerUnit(s.codec, s.sampleRate),
+    }));
+  };
   useEffect(() => {
-    const timer = setInterval(() => {
-      setNow(Date.now());
-      const s = session.current;
-      if (!s) return;
-      const stats = s.stats;
-      setLive((old) => ({
-        ...old,
-        sent: stats.sent,
-        acked: stats.acked,
-        position: stats.acked,
-        reconnects: stats.reconnects,
-        handovers: stats.handovers,
-        written: stats.written,
-        sockets: sockets.current,
-      }));
-    }, 200);
+    const timer = setInterval(refresh, 200);
     return () => clearInterval(timer);
   }, []);
 
   const fail = (error: unknown) => {
-    setProblem(explain(error, { environment: props.environment, ingressUrl: props.ingressUrl }));
+    setProblem(
+      error instanceof UnusableFile
+        ? { title: error.message, action: error.action }
+        : explain(error, { environment: props.environment, ingressUrl: props.ingressUrl }),
+    );
     setRetry(undefined);
     setPhase("failed");
   };
@@ -170,18 +173,36 @@ export function RecordPage(props: RecordProps) {
       sent.current.push(copy);
     },
   });
+  const onLevel = (rms: number) => {
+    latestLevel.current = rms;
+  };
+  const onProgress = (label: string) => (done: number, total: number) => {
+    latestProgress.current = { done, total, label };
+  };
 
   /** Clears the last run's numbers and outcome before a new or resumed one connects. */
   const beginRun = () => {
     setProblem(undefined);
     setResult(undefined);
-    setLive(EMPTY);
+    setLive(EMPTY_LIVE);
+    latestLevel.current = undefined;
+    latestProgress.current = undefined;
     sent.current = [];
     sockets.current = 0;
     setPhase("connecting");
   };
 
+  /** Opens a new conversation (the first socket's `ready`) in this user's store. */
+  const open = async (codec: Codec, rate: SampleRate): Promise<TetherSession> => {
+    if (!storage) throw new Error("the page's store is not open yet");
+    const s = await createSession({ url: props.ingressUrl, token: props.token, codec, sampleRate: rate, storage });
+    attach(s);
+    await s.start();
+    return s;
+  };
+
   const resume = async () => {
+    if (!storage) return;
     beginRun();
     try {
       const results = await resumeStored(storage, { token: props.token });
@@ -199,7 +220,7 @@ export function RecordPage(props: RecordProps) {
       sockets.current = 1;
       attach(resumed);
       setResumedFrom(resumed.stats.written);
-      capture.current = await startMicrophone(sinkFor(resumed));
+      capture.current = await startMicrophone(sinkFor(resumed), { onLevel });
       setPhase("recording");
     } catch (error) {
       session.current?.close();
@@ -207,22 +228,38 @@ export function RecordPage(props: RecordProps) {
     }
   };
 
+  /** A chosen file is checked at once: a bad one is refused before anything opens. */
+  const choose = async (chosen: File | undefined) => {
+    setFile(chosen);
+    setProblem(undefined);
+    if (phase === "failed") setPhase("idle");
+    if (!chosen) return;
+    await checkWavFile(chosen).catch(fail);
+  };
+
   const start = async () => {
     beginRun();
     setResumedFrom(undefined);
     try {
-      const codec = await pickCodec(preferred, sampleRate);
-      const s = await createSession({ url: props.ingressUrl, token: props.token, codec, sampleRate, storage });
-      attach(s);
-      await s.start();
+      // The file first: nothing opens for a file that cannot be streamed.
+      const checked = source === "file" ? await (file ? checkWavFile(file) : Promise.reject(noFile())) : undefined;
+      const s = await open(await pickCodec(preferred, sampleRate), sampleRate);
       const sink = sinkFor(s);
-      if (source === "microphone") {
-        capture.current = await startMicrophone(sink);
+      if (!checked) {
+        capture.current = await startMicrophone(sink, { onLevel });
       } else {
-        if (!file) throw new Error("choose a WAV file first");
         const abort = new AbortController();
-        const bytes = new Uint8Array(await file.arrayBuffer());
-        fileRun.current = { abort, done: streamWavFile(sink, bytes, { signal: abort.signal }) };
+        const done = streamWavFile(sink, checked.bytes, {
+          signal: abort.signal,
+          onLevel,
+          onProgress: onProgress(file?.name ?? "file"),
+        }).then(() => {
+          if (abort.signal.aborted) return;
+          latestLevel.current = undefined; // the file is silent now
+          refresh();
+          setPhase((p) => (p === "recording" ? "ended" : p));
+        });
+        fileRun.current = { abort, done };
       }
       setPhase("recording");
     } catch (error) {
@@ -231,7 +268,40 @@ export function RecordPage(props: RecordProps) {
     }
   };
 
-  const finalize = async () => {
+  /** The demo: two speakers with segments and assignments, then Finalize on its own. */
+  const demo = async () => {
+    beginRun();
+    setResumedFrom(undefined);
+    try {
+      const plan = await loadDemo();
+      const s = await open("pcm16", DEMO_SAMPLE_RATE);
+      const sink = sinkFor(s);
+      // Finalize pressed mid-demo stops it where it is, as it stops a file.
+      const abort = new AbortController();
+      const done = playDemo(
+        {
+          write: (pcm) => {
+            onLevel(rmsLevel(pcm16ToFloat(pcm)));
+            return sink.write(pcm);
+          },
+          sendSegments: (segments) => s.sendSegments(segments),
+          assignSpeaker: (person, ids) => s.assignSpeaker(person, ids),
+        },
+        plan,
+        { speed: DEMO_SPEED, signal: abort.signal, onProgress: onProgress(`demo (${DEMO_SPEED}x real time)`) },
+      );
+      fileRun.current = { abort, done };
+      setPhase("recording");
+      await done;
+      if (abort.signal.aborted || s.error) return; // finalized by hand, or the session stopped (its error shows)
+      await finalize(true);
+    } catch (error) {
+      session.current?.close();
+      fail(error);
+    }
+  };
+
+  const finalize = async (isDemo = false) => {
     const s = session.current;
     if (!s) return;
     setPhase("finalizing");
@@ -239,17 +309,19 @@ export function RecordPage(props: RecordProps) {
       await capture.current?.stop();
       capture.current = undefined;
       if (fileRun.current) {
+        fileRun.current.abort.abort();
         await fileRun.current.done;
         fileRun.current = undefined;
       }
       const done = await s.finalize();
-      const all = new Uint8Array(sent.current.reduce((n, b) => n + b.length, 0));
-      let offset = 0;
-      for (const b of sent.current) {
-        all.set(b, offset);
-        offset += b.length;
-      }
-      setResult({ id: done.conversationId, codec: s.codec, bytes: all.length, sha256: await sha256Hex(all) });
+      const all = concat(sent.current);
+      setResult({
+        id: done.conversationId,
+        codec: s.codec,
+        bytes: all.length,
+        sha256: await sha256Hex(all),
+        demo: isDemo,
+      });
       setLive((old) => ({ ...old, socket: "closed (finalized)" }));
       setPhase("finalized");
     } catch (error) {
@@ -257,10 +329,12 @@ export function RecordPage(props: RecordProps) {
     }
   };
 
-  const busy = phase === "connecting" || phase === "recording" || phase === "finalizing";
+  const busy = phase === "connecting" || phase === "recording" || phase === "ended" || phase === "finalizing";
+  const canFinalize = phase === "recording" || phase === "ended";
   const secondsLeft = retry ? Math.max(0, Math.ceil((retry.until - now) / 1000)) : 0;
+  const offer = stored?.[0];
   return (
-    <section>
+    <section data-testid="record-page" data-stored={stored?.length}>
       <h2>Record</h2>
       <div class="controls">
         <label>
@@ -281,75 +355,57 @@ export function RecordPage(props: RecordProps) {
             accept=".wav,audio/wav"
             data-testid="record-file"
             disabled={busy}
-            onChange={(e) => setFile(e.currentTarget.files?.[0])}
+            onChange={(e) => void choose(e.currentTarget.files?.[0])}
           />
         ) : null}
-        <label>
-          Codec{" "}
-          <select value={preferred} disabled={busy} onChange={(e) => setPreferred(e.currentTarget.value as Codec)}>
-            <option value="pcm16">pcm16</option>
-            <option value="opus">opus (WebCodecs; pcm16 where unsupported)</option>
-          </select>
-        </label>
-        <label>
-          Rate{" "}
-          <select
-            value={sampleRate}
-            disabled={busy}
-            onChange={(e) => setSampleRate(Number(e.currentTarget.value) as SampleRate)}
-          >
-            {SAMPLE_RATES.map((r) => (
-              <option value={r}>{r} Hz</option>
-            ))}
-          </select>
-        </label>
-        <button type="button" data-testid="record-start" disabled={busy} onClick={() => void start()}>
+        <FormatChoice
+          codec={preferred}
+          sampleRate={sampleRate}
+          disabled={busy}
+          onCodec={setPreferred}
+          onSampleRate={setSampleRate}
+        />
+        <button
+          type="button"
+          data-testid="record-start"
+          disabled={busy || !storage || (source === "file" && (!file || problem !== undefined))}
+          onClick={() => void start()}
+        >
           Record
         </button>
         <button
           type="button"
+          data-testid="record-demo"
+          title="Streams a two-speaker conversation with transcript segments and person assignments"
+          disabled={busy || !storage}
+          onClick={() => void demo()}
+        >
+          Demo
+        </button>
+        <button
+          type="button"
           data-testid="drop-connection"
-          disabled={phase !== "recording"}
+          disabled={!canFinalize}
           onClick={() => session.current?.simulateDisconnect()}
         >
           Drop connection
         </button>
-        <button type="button" data-testid="finalize" disabled={phase !== "recording"} onClick={() => void finalize()}>
+        <button type="button" data-testid="finalize" disabled={!canFinalize} onClick={() => void finalize()}>
           Finalize
         </button>
       </div>
-      {stored.length > 0 && phase === "idle" ? (
-        <div class="notice" data-testid="resume-offer">
-          This page was closed while recording conversation <code>{stored[0]?.id}</code>:{" "}
-          {(stored[0]?.end ?? 0) - (stored[0]?.acked ?? 0)} units await the server.{" "}
-          <button type="button" data-testid="resume-stored" onClick={() => void resume()}>
-            Resume it
-          </button>
-        </div>
-      ) : null}
+      {offer && phase === "idle" ? <ResumeOffer {...offer} onResume={() => void resume()} /> : null}
       <p>
-        State: <strong data-testid="record-state">{phase}</strong>
+        State: <strong data-testid="record-state">{PHASE_TEXT[phase]}</strong>
       </p>
+      {phase === "ended" ? <FileEnded onFinalize={() => void finalize()} /> : null}
       {retry && phase !== "failed" ? (
         <p class="notice" data-testid="reconnect-countdown">
           {reconnectingSentence(secondsLeft, retry.attempt, props.ingressUrl)}
         </p>
       ) : null}
-      <table class="stats">
-        <tbody>
-          <tr>
-            <Stat label="written" id="written" value={live.written} />
-            <Stat label="sent" id="sent" value={live.sent} />
-            <Stat label="acknowledged" id="acked" value={live.acked} />
-          </tr>
-          <tr>
-            <Stat label="position" id="position" value={live.position} />
-            <Stat label="reconnects" id="reconnects" value={live.reconnects} />
-            <Stat label="handovers" id="handovers" value={live.handovers} />
-            <Stat label="socket" id="socket" value={`${live.socket} (${live.sockets} so far)`} />
-          </tr>
-        </tbody>
-      </table>
+      <LiveStats live={live} level={level} />
+      {progress ? <FileProgress {...progress} /> : null}
       {problem ? (
         <div class="problem" role="alert" data-testid="problem">
           <strong>{problem.title}</strong> {problem.action}
@@ -361,28 +417,17 @@ export function RecordPage(props: RecordProps) {
         </div>
       ) : null}
       {result ? (
-        <div class="result">
-          Finalized conversation{" "}
-          <a
-            href={props.hrefFor(result.id)}
-            data-testid="conversation-id"
-            onClick={(e) => {
-              e.preventDefault();
-              props.onOpen(result.id);
-            }}
-          >
-            {result.id}
-          </a>{" "}
-          ({result.codec}, <span data-testid="sent-bytes">{result.bytes}</span> bytes handed to the SDK
-          {resumedFrom !== undefined ? (
-            <>
-              {" "}
-              after resuming at <span data-testid="resumed-from">{resumedFrom}</span>
-            </>
-          ) : null}
-          , sha-256 <code data-testid="sent-sha256">{result.sha256}</code>)
-        </div>
+        <RunResult
+          {...result}
+          resumedFrom={resumedFrom}
+          href={props.hrefFor(result.id)}
+          onOpen={() => props.onOpen(result.id)}
+        />
       ) : null}
     </section>
   );
+}
+
+function noFile(): UnusableFile {
+  return new UnusableFile("No file is chosen.", "Choose a 16-bit PCM WAV file first.");
 }

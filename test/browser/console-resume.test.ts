@@ -9,6 +9,7 @@ import crypto from "node:crypto";
 import type { Page } from "playwright-core";
 import { signAccessToken } from "../../shared/auth";
 import { loadVoiceFixtures } from "../support/extract-voices";
+import { storedInPage } from "./recordings";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, startBrowserStack, writeWav } from "./support";
 
 const SAMPLE_RATE = 16000;
@@ -20,13 +21,18 @@ function microphoneTrack(): Buffer {
   return Buffer.concat(clips.slice(0, 4).map((c) => c.pcm));
 }
 
+/** A number the page shows (a live stat's raw stream units are in its `data-units`). */
 async function numberOf(page: Page, testId: string): Promise<number> {
-  return Number((await page.getByTestId(testId).textContent()) ?? "NaN");
+  const cell = page.getByTestId(testId);
+  return Number((await cell.getAttribute("data-units")) ?? (await cell.textContent()) ?? "NaN");
 }
 
 async function waitForAtLeast(page: Page, testId: string, atLeast: number): Promise<void> {
   await page.waitForFunction(
-    ([id, min]) => Number(document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "NaN") >= (min as number),
+    ([id, min]) => {
+      const cell = document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+      return Number(cell?.dataset.units ?? cell?.textContent ?? "NaN") >= (min as number);
+    },
     [testId, atLeast] as const,
     WAIT,
   );
@@ -38,44 +44,6 @@ async function waitForState(page: Page, state: string): Promise<void> {
     state,
     WAIT,
   );
-}
-
-/** What the SDK's IndexedDB store holds (read the way the store lays it out). */
-async function storedInPage(
-  page: Page,
-): Promise<Array<{ conversationId: string | undefined; acked: number; held: number[] }>> {
-  return await page.evaluate(async () => {
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const open = indexedDB.open("tether-sdk", 1);
-      open.onsuccess = () => resolve(open.result);
-      open.onerror = () => reject(open.error);
-    });
-    const get = <T>(req: IDBRequest<T>) =>
-      new Promise<T>((resolve, reject) => {
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-    const tx = db.transaction(["conversations", "audio"], "readonly");
-    const rows = (await get(tx.objectStore("conversations").getAll())) as Array<{
-      key: string;
-      meta: { conversationId?: string };
-      acked: number;
-    }>;
-    const audios = (await Promise.all(
-      rows.map((row) =>
-        get(tx.objectStore("audio").getAll(IDBKeyRange.bound([row.key, -Infinity], [row.key, Infinity]))),
-      ),
-    )) as Array<Array<{ start: number; data: Uint8Array }>>;
-    db.close();
-    return rows.map((row, i) => {
-      const held: number[] = [];
-      for (const a of audios[i] ?? []) {
-        const from = Math.max(0, row.acked - a.start);
-        for (let j = from; j < a.data.length; j += 1) held.push(a.data[j] as number);
-      }
-      return { conversationId: row.meta.conversationId, acked: row.acked, held };
-    });
-  });
 }
 
 describe("the console after a reload mid-recording", () => {
@@ -106,7 +74,8 @@ describe("the console after a reload mid-recording", () => {
     // Reload while audio awaits an ack (acks come once per 1 s chunk).
     await page.waitForFunction(
       () => {
-        const n = (id: string) => Number(document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "0");
+        const n = (id: string) =>
+          Number(document.querySelector<HTMLElement>(`[data-testid="${id}"]`)?.dataset.units ?? "0");
         return n("stat-written") > n("stat-acked");
       },
       undefined,
@@ -117,7 +86,7 @@ describe("the console after a reload mid-recording", () => {
 
     // The console offers the stored conversation; the store holds unacknowledged audio.
     await page.getByTestId("resume-offer").waitFor(WAIT);
-    const stored = await storedInPage(page);
+    const stored = await storedInPage(page, "alice");
     expect(stored).toHaveLength(1);
     const record = stored[0];
     if (!record?.conversationId) throw new Error("the stored record has no conversation id");
@@ -154,7 +123,7 @@ describe("the console after a reload mid-recording", () => {
     // Exactly what IndexedDB held at the reload, then exactly what came after.
     expect(audio.subarray(record.acked, heldEnd).equals(Buffer.from(record.held))).toBe(true);
     expect(crypto.createHash("sha256").update(audio.subarray(heldEnd)).digest("hex")).toBe(afterSha);
-    expect(await storedInPage(page)).toEqual([]);
+    expect(await storedInPage(page, "alice")).toEqual([]);
     await page.close();
   }, 300_000);
 });

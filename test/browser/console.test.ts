@@ -33,14 +33,19 @@ function microphoneTrack(): Buffer {
   return Buffer.concat(clips.slice(0, 4).map((c) => c.pcm));
 }
 
+/** A number the page shows (a live stat's raw stream units are in its `data-units`). */
 async function numberOf(page: Page, testId: string): Promise<number> {
-  return Number((await page.getByTestId(testId).textContent()) ?? "NaN");
+  const cell = page.getByTestId(testId);
+  return Number((await cell.getAttribute("data-units")) ?? (await cell.textContent()) ?? "NaN");
 }
 
 /** Waits until a numeric field of the page satisfies `atLeast`. */
 async function waitForAtLeast(page: Page, testId: string, atLeast: number): Promise<void> {
   await page.waitForFunction(
-    ([id, min]) => Number(document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "NaN") >= (min as number),
+    ([id, min]) => {
+      const cell = document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+      return Number(cell?.dataset.units ?? cell?.textContent ?? "NaN") >= (min as number);
+    },
     [testId, atLeast] as const,
     WAIT,
   );

@@ -1,5 +1,13 @@
 // The browser audio helpers' arithmetic: resampling across blocks, pcm16, framing, WAV reading.
-import { Framer, floatToPcm16, LinearResampler, pcm16ToFloat, readWav, WavReadError } from "../../client/browser/pcm";
+import {
+  Framer,
+  floatToPcm16,
+  LinearResampler,
+  pcm16ToFloat,
+  readWav,
+  rmsLevel,
+  WavReadError,
+} from "../../client/browser/pcm";
 import { wavHeader } from "../../shared/wav";
 
 function ramp(n: number): Float32Array {
@@ -55,5 +63,13 @@ describe("readWav", () => {
 
   it("refuses what it cannot stream", () => {
     expect(() => readWav(Uint8Array.from([1, 2, 3]))).toThrow(WavReadError);
+  });
+});
+
+describe("rmsLevel", () => {
+  it("is the root-mean-square of the samples, 0 for none", () => {
+    expect(rmsLevel(Float32Array.from([0.5, -0.5, 0.5, -0.5]))).toBeCloseTo(0.5);
+    expect(rmsLevel(Float32Array.from([1, 0, 0, 0]))).toBeCloseTo(0.5);
+    expect(rmsLevel(new Float32Array(0))).toBe(0);
   });
 });

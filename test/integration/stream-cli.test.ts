@@ -11,8 +11,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { speechLikePcm } from "../../client/speech-like";
-import { until } from "../support/ingress-audio";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
+import { until } from "../support/poll";
 
 const ROOT = path.resolve(__dirname, "../..");
 

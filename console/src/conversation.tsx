@@ -184,7 +184,8 @@ export function ConversationPage(props: {
         setAudioHash(await sha256Hex(bytes.subarray(WAV_HEADER)));
       })
       .catch(props.onError);
-  }, [api, id, conversation?.position]);
+    // The stored audio can trail the acknowledged position until finalize: fetch again then.
+  }, [api, id, conversation?.position, conversation?.status]);
 
   if (blocked?.kind === "loading")
     return (

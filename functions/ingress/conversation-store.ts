@@ -37,6 +37,7 @@ import {
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
 import { describeIssue } from "../../shared/schema-issues";
+import { BatchedUpdates } from "./batched-updates";
 import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
@@ -154,12 +155,17 @@ export interface ConversationStoreHooks {
 }
 
 export class ConversationStore {
+  /** The per-chunk writes (durable positions) of all conversations, sharing RPCs. */
+  private readonly updates: BatchedUpdates;
+
   constructor(
     private readonly db: Firestore,
     private readonly environment: EnvironmentName,
     private readonly now: () => Timestamp = () => Timestamp.now(),
     private readonly hooks: ConversationStoreHooks = {},
-  ) {}
+  ) {
+    this.updates = new BatchedUpdates(db);
+  }
 
   /**
    * Checks that `intent` may use an existing record; throws the protocol's answer if not.
@@ -493,7 +499,7 @@ export class ConversationStore {
       const data = fields(current);
       if (data === undefined) return { ok: true, updateTime: precondition };
       try {
-        const result = await ref.update(data, { lastUpdateTime: precondition });
+        const result = await this.updates.update(ref, data, { lastUpdateTime: precondition });
         return { ok: true, updateTime: result.writeTime };
       } catch (error) {
         if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) && !hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {

@@ -50,9 +50,7 @@ export class BatchedUpdates {
     // The database's own limits apply; the ingress bounds its writes itself (one in flight
     // per conversation), so BulkWriter's ramp-up throttle would only delay acks.
     const writer = this.db.bulkWriter({ throttling: false });
-    writer.onWriteError(
-      (error: BulkWriterError) => TRANSIENT.has(error.code) && error.failedAttempts < MAX_ATTEMPTS,
-    );
+    writer.onWriteError((error: BulkWriterError) => TRANSIENT.has(error.code) && error.failedAttempts < MAX_ATTEMPTS);
     this.writer = writer;
     setImmediate(() => {
       this.writer = undefined;

@@ -113,7 +113,9 @@ export class Chunker {
     const { index, start } = chunkAt(this.chunkStart, this.chunkSize);
     // Opus packets are copied here (framed), out of the socket's read buffers.
     const body =
-      this.codec === "opus" ? frameOpusPackets(this.pieces) : (this.body ?? Buffer.alloc(0)).subarray(0, this.partialBytes);
+      this.codec === "opus"
+        ? frameOpusPackets(this.pieces)
+        : (this.body ?? Buffer.alloc(0)).subarray(0, this.partialBytes);
     const chunk: Chunk = { index, start, end: start + this.partialUnits, body, final };
     this.chunkStart += this.partialUnits;
     this.body = undefined;

@@ -5,7 +5,8 @@
  * decided by shared/lifecycle.ts; this module only applies it.
  *
  * Every write to a conversation document is conditional on the document's last update
- * time (optimistic concurrency, one RPC, no transaction). A write that loses a race
+ * time (optimistic concurrency, no transaction); the per-chunk ones share RPCs with other
+ * conversations' (batched-updates.ts), each keeping its own precondition and result. A write that loses a race
  * re-reads the record: if another socket took the conversation over (`active_session`)
  * or it is no longer in progress, the caller hears so and stops; otherwise it retries.
  * This is how two ingress instances serving the same conversation one after the other

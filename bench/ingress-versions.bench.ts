@@ -77,7 +77,7 @@ export async function run(context: BenchContext): Promise<void> {
         const audioSeconds = (acked() - before.acked) / (SAMPLE_RATE * 2);
         context.report(
           `round ${round + 1}, ${version.padEnd(8)}: ${((cpu / audioSeconds) * 1000).toFixed(2)} cores per 1,000 real-time streams per audio acknowledged ` +
-            `(${(cpu / wall).toFixed(2)} cores for ${streams} streams, ${(audioSeconds / wall / streams).toFixed(2)}x real time acked); ` +
+            `(${(cpu / wall).toFixed(2)} cores for ${streams} streams; acked ${(audioSeconds / seconds / streams).toFixed(2)}x the audio sent in ${seconds} s); ` +
             `ack latency ${formatDistribution(distribution(result.latencies))}; RSS ${(server.rssBytes() / 1024 / 1024).toFixed(0)} MB`,
         );
         for (const s of open) s.ws.terminate();

@@ -5,6 +5,8 @@
  *
  *   npm run bench                     every bench
  *   npm run bench -- ingress --short  one bench, shorter runs (for trying a change)
+ *   BENCH_BASELINE_CHECKOUT=DIR npm run bench -- ingress-versions
+ *                                     another checkout's ingress beside this one's
  */
 import fs from "node:fs";
 import path from "node:path";

@@ -28,6 +28,10 @@ export type AudioFrameCheck =
 
 export type ClientTextParse = { readonly ok: true; readonly message: ClientMessage } | FrameRefusal;
 
+/** The answers for accepted frames, shared: a check runs for every audio frame. */
+const AUDIO: AudioFrameCheck = { ok: true, empty: false };
+const EMPTY_AUDIO: AudioFrameCheck = { ok: true, empty: true };
+
 function refusal(code: ErrorCode, message: string): FrameRefusal {
   return { ok: false, code, message };
 }
@@ -46,11 +50,11 @@ export function checkAudioFrame(frame: Uint8Array, codec: Codec, position: numbe
     if (frame.length % 2 !== 0) {
       return refusal("bad_audio", `pcm16 frames hold whole 16-bit samples; this one has ${frame.length} bytes`);
     }
-    return { ok: true, empty: frame.length === 0 };
+    return frame.length === 0 ? EMPTY_AUDIO : AUDIO;
   }
   const check = checkOpusPacket(frame);
   if (!check.ok) return refusal("bad_audio", `invalid Opus packet at packet ${position}: ${check.reason}`);
-  return { ok: true, empty: false };
+  return AUDIO;
 }
 
 /** ` (segment "s7")` when a refused path points into a segments batch whose segment has an id. */

@@ -20,8 +20,17 @@ export interface Chunk {
   readonly final: boolean;
 }
 
+/** What `push` returns for a frame that completed no chunk (most frames): no array per frame. */
+const NO_CHUNKS: readonly Chunk[] = [];
+
 export class Chunker {
-  /** Pieces of the chunk being filled: pcm16 byte runs, or one entry per Opus packet. */
+  /**
+   * The pcm16 chunk being filled, allocated at its first byte: each frame is copied in once
+   * as it arrives, so the chunk holds no views of the socket's read buffers (which would
+   * keep them alive for a whole chunk) and needs no concatenation when complete.
+   */
+  private body: Buffer | undefined;
+  /** The Opus packets of the chunk being filled (framed when it is complete). */
   private pieces: Buffer[] = [];
   /** Units in `pieces`. */
   private partialUnits = 0;
@@ -60,27 +69,26 @@ export class Chunker {
    * Appends one frame (pcm16 bytes, or exactly one Opus packet) and returns the chunks it
    * completed, in stream order. The frame must already be validated.
    */
-  push(frame: Buffer): Chunk[] {
+  push(frame: Buffer): readonly Chunk[] {
     if (this.codec === "opus") return this.pushPacket(frame);
-    const done: Chunk[] = [];
-    let rest = frame;
-    while (rest.length > 0) {
-      const room = this.chunkSize - this.partialUnits;
-      const take = Math.min(room, rest.length);
-      this.pieces.push(rest.subarray(0, take));
+    let done = NO_CHUNKS;
+    for (let offset = 0; offset < frame.length; ) {
+      const take = Math.min(this.chunkSize - this.partialUnits, frame.length - offset);
+      this.body ??= Buffer.allocUnsafe(this.chunkSize);
+      frame.copy(this.body, this.partialBytes, offset, offset + take);
       this.partialUnits += take;
       this.partialBytes += take;
-      rest = rest.subarray(take);
-      if (this.partialUnits === this.chunkSize) done.push(this.cut(false));
+      offset += take;
+      if (this.partialUnits === this.chunkSize) done = [...done, this.cut(false)];
     }
     return done;
   }
 
-  private pushPacket(packet: Buffer): Chunk[] {
+  private pushPacket(packet: Buffer): readonly Chunk[] {
     this.pieces.push(packet);
     this.partialUnits += 1;
     this.partialBytes += packet.length;
-    return this.partialUnits === this.chunkSize ? [this.cut(false)] : [];
+    return this.partialUnits === this.chunkSize ? [this.cut(false)] : NO_CHUNKS;
   }
 
   /**
@@ -94,6 +102,7 @@ export class Chunker {
   /** Forgets the partial chunk (a disconnect: the client re-sends it). Returns the units dropped. */
   dropPartial(): number {
     const dropped = this.partialUnits;
+    this.body = undefined;
     this.pieces = [];
     this.partialUnits = 0;
     this.partialBytes = 0;
@@ -102,10 +111,14 @@ export class Chunker {
 
   private cut(final: boolean): Chunk {
     const { index, start } = chunkAt(this.chunkStart, this.chunkSize);
-    // Copy: frames from the socket may share larger buffers we must not keep alive.
-    const body = this.codec === "opus" ? frameOpusPackets(this.pieces) : Buffer.concat(this.pieces, this.partialBytes);
+    // Opus packets are copied here (framed), out of the socket's read buffers.
+    const body =
+      this.codec === "opus"
+        ? frameOpusPackets(this.pieces)
+        : (this.body ?? Buffer.alloc(0)).subarray(0, this.partialBytes);
     const chunk: Chunk = { index, start, end: start + this.partialUnits, body, final };
     this.chunkStart += this.partialUnits;
+    this.body = undefined;
     this.pieces = [];
     this.partialUnits = 0;
     this.partialBytes = 0;

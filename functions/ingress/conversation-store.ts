@@ -5,7 +5,8 @@
  * decided by shared/lifecycle.ts; this module only applies it.
  *
  * Every write to a conversation document is conditional on the document's last update
- * time (optimistic concurrency, one RPC, no transaction). A write that loses a race
+ * time (optimistic concurrency, no transaction); the per-chunk ones share RPCs with other
+ * conversations' (batched-updates.ts), each keeping its own precondition and result. A write that loses a race
  * re-reads the record: if another socket took the conversation over (`active_session`)
  * or it is no longer in progress, the caller hears so and stops; otherwise it retries.
  * This is how two ingress instances serving the same conversation one after the other
@@ -37,6 +38,7 @@ import {
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
 import { describeIssue } from "../../shared/schema-issues";
+import { BatchedUpdates } from "./batched-updates";
 import { ProtocolError } from "./protocol-error";
 
 export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
@@ -154,12 +156,17 @@ export interface ConversationStoreHooks {
 }
 
 export class ConversationStore {
+  /** The per-chunk writes (durable positions) of all conversations, sharing RPCs. */
+  private readonly updates: BatchedUpdates;
+
   constructor(
     private readonly db: Firestore,
     private readonly environment: EnvironmentName,
     private readonly now: () => Timestamp = () => Timestamp.now(),
     private readonly hooks: ConversationStoreHooks = {},
-  ) {}
+  ) {
+    this.updates = new BatchedUpdates(db);
+  }
 
   /**
    * Checks that `intent` may use an existing record; throws the protocol's answer if not.
@@ -497,7 +504,7 @@ export class ConversationStore {
       const data = fields(current);
       if (data === undefined) return { ok: true, updateTime: precondition };
       try {
-        const result = await ref.update(data, { lastUpdateTime: precondition });
+        const result = await this.updates.update(ref, data, { lastUpdateTime: precondition });
         return { ok: true, updateTime: result.writeTime };
       } catch (error) {
         if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) && !hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {

@@ -16,6 +16,8 @@ export interface Counts {
   firestoreWrites: number;
   /** Per RPC method: calls. */
   firestoreCalls: Record<string, number>;
+  /** Per collection (the document's last collection id, `reads:chunks`, `writes:conversations`): operations. */
+  firestoreByCollection: Record<string, number>;
   pubsubPublishRequests: number;
   /** Message data + attribute keys and values + ordering key, as Pub/Sub bills a message. */
   pubsubPublishBytes: number;
@@ -32,6 +34,7 @@ export function emptyCounts(): Counts {
     firestoreReads: 0,
     firestoreWrites: 0,
     firestoreCalls: {},
+    firestoreByCollection: {},
     pubsubPublishRequests: 0,
     pubsubPublishBytes: 0,
     pubsubPublishedMessages: 0,
@@ -45,9 +48,8 @@ export function emptyCounts(): Counts {
 
 export function addCounts(into: Counts, from: Counts): void {
   for (const key of Object.keys(into) as Array<keyof Counts>) {
-    if (key === "firestoreCalls") {
-      for (const [method, n] of Object.entries(from.firestoreCalls))
-        into.firestoreCalls[method] = (into.firestoreCalls[method] ?? 0) + n;
+    if (key === "firestoreCalls" || key === "firestoreByCollection") {
+      for (const [name, n] of Object.entries(from[key])) into[key][name] = (into[key][name] ?? 0) + n;
     } else into[key] += from[key];
   }
 }
@@ -62,15 +64,38 @@ export function excludeFromCounts(client: Firestore): void {
 }
 
 interface WriteRequest {
-  writes?: unknown[];
+  writes?: Array<{ update?: { name?: string }; delete?: string; transform?: { document?: string } }>;
+  parent?: string;
+  structuredQuery?: { from?: Array<{ collectionId?: string }> };
+  structuredAggregationQuery?: { structuredQuery?: { from?: Array<{ collectionId?: string }> } };
 }
 
-/** Counts one streamed response the way it is billed: a document found or missing is one read. */
-function readsIn(method: string, response: Record<string, unknown>): number {
-  if (method === "batchGetDocuments") return response.found || response.missing ? 1 : 0;
-  if (method === "runQuery") return response.document ? 1 : 0;
-  if (method === "runAggregationQuery") return response.result ? 1 : 0;
-  return 0;
+/** The last collection id of a document path (`.../conversations/c/chunks/00000001` → `chunks`). */
+function collectionOf(name: string | undefined): string {
+  const segments = (name ?? "").split("/documents/")[1]?.split("/") ?? [];
+  return segments[segments.length - 2] ?? "?";
+}
+
+function countBy(kind: "reads" | "writes", collection: string, n: number): void {
+  if (n === 0) return;
+  const key = `${kind}:${collection}`;
+  counts.firestoreByCollection[key] = (counts.firestoreByCollection[key] ?? 0) + n;
+}
+
+/** The collection one streamed response read a document of (a found or missing document is one read), if any. */
+function readIn(method: string, response: Record<string, unknown>): string | undefined {
+  const found = response.found as { name?: string } | undefined;
+  const document = response.document as { name?: string } | undefined;
+  if (method === "batchGetDocuments" && (found || response.missing))
+    return collectionOf(found?.name ?? (response.missing as string));
+  if (method === "runQuery" && document) return collectionOf(document.name);
+  if (method === "runAggregationQuery" && response.result) return "(count)";
+  return undefined;
+}
+
+function queriedCollection(request: WriteRequest): string {
+  const from = request.structuredQuery?.from ?? request.structuredAggregationQuery?.structuredQuery?.from;
+  return from?.[0]?.collectionId ?? "?";
 }
 
 let installed = false;
@@ -85,24 +110,37 @@ export function installCounters(): void {
   proto.request = function (this: Firestore, method, req, ...rest) {
     if (!uncounted.has(this)) {
       counts.firestoreCalls[method] = (counts.firestoreCalls[method] ?? 0) + 1;
-      if (method === "commit" || method === "batchWrite") counts.firestoreWrites += req.writes?.length ?? 0;
+      if (method === "commit" || method === "batchWrite") {
+        counts.firestoreWrites += req.writes?.length ?? 0;
+        for (const w of req.writes ?? [])
+          countBy("writes", collectionOf(w.update?.name ?? w.delete ?? w.transform?.document), 1);
+      }
     }
     return request.call(this, method, req, ...rest);
   };
   const requestStream = proto.requestStream;
   proto.requestStream = async function (this: Firestore, method, ...rest) {
     const stream = (await requestStream.call(this, method, ...(rest as [WriteRequest]))) as NodeJS.EventEmitter;
+    const request = (rest[1] ?? {}) as WriteRequest;
     if (uncounted.has(this) || method === "listen") return stream;
     counts.firestoreCalls[method] = (counts.firestoreCalls[method] ?? 0) + 1;
     let reads = 0;
     // Counted as emitted, without a listener of our own: the stream stays paused for its reader.
     const emit = stream.emit.bind(stream);
     stream.emit = (event: string | symbol, ...args: unknown[]): boolean => {
-      if (event === "data") reads += readsIn(method, args[0] as Record<string, unknown>);
-      if (event === "end") {
-        // A query is billed at least one read, whatever it returns.
-        counts.firestoreReads += method === "batchGetDocuments" ? reads : Math.max(1, reads);
+      if (event === "data") {
+        const collection = readIn(method, args[0] as Record<string, unknown>);
+        if (collection !== undefined) {
+          reads += 1;
+          countBy("reads", collection, 1);
+        }
       }
+      if (event === "end" && method !== "batchGetDocuments" && reads === 0) {
+        // A query is billed at least one read, whatever it returns.
+        reads = 1;
+        countBy("reads", queriedCollection(request), 1);
+      }
+      if (event === "end") counts.firestoreReads += reads;
       return emit(event, ...args);
     };
     return stream;
@@ -171,6 +209,8 @@ export async function startStorageCounter(
     });
     req.pipe(forward);
   });
+  // Longer than the clients keep idle connections, so none is reused as the proxy closes it.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {

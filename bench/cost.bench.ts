@@ -152,9 +152,10 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       await handler(event);
     },
   });
-  process.env.NODE_OPTIONS = saved.NODE_OPTIONS;
-  if (saved.TETHER_BENCH_COUNTS_DIR === undefined) delete process.env.TETHER_BENCH_COUNTS_DIR;
-  else process.env.TETHER_BENCH_COUNTS_DIR = saved.TETHER_BENCH_COUNTS_DIR;
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
 
   const probe = new Firestore({
     projectId: stack.runtimes.get(environment)?.resources.projectId,
@@ -165,6 +166,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     const entry = stack.state.envs[environment];
     if (!entry) throw new Error("the stack has no state for its environment");
     const pids = stack.ingressInstances(environment).map((i) => i.pid);
+    const cpuBefore = pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
     Object.assign(counts, emptyCounts());
     delivered.clear();
     const ids: string[] = [];
@@ -198,7 +200,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       },
       60_000,
     );
-    const ingressCpuSeconds = pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+    const ingressCpuSeconds = pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0) - cpuBefore;
     const parentCounts = { ...counts, firestoreCalls: { ...counts.firestoreCalls } };
     await stack.stop();
     // The ingress instance wrote its counts when it exited.
@@ -269,6 +271,11 @@ function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured
     .map(([method, n]) => `${method} ${per(n).toFixed(0)}`)
     .join(", ");
   context.report(`  Firestore RPCs per audio hour: ${calls}`);
+  const byCollection = Object.entries(c.firestoreByCollection)
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} ${per(n).toFixed(0)}`)
+    .join(", ");
+  context.report(`  Firestore ops per audio hour by collection: ${byCollection}`);
   return total;
 }
 

@@ -49,11 +49,11 @@ export class IndexedQuery<T extends DocumentData> {
     });
   }
 
-  filter(field: string, op: WhereFilterOp, value: unknown): IndexedQuery<T> {
+  filter(field: string | FieldPath, op: WhereFilterOp, value: unknown): IndexedQuery<T> {
     const key = EQUALITY_OPERATORS.has(op) ? "equalities" : "ranges";
     return new IndexedQuery(this.query.where(field, op, value), {
       ...this.shape,
-      [key]: [...this.shape[key], field],
+      [key]: [...this.shape[key], field.toString()],
     });
   }
 

@@ -163,7 +163,11 @@ export function installCounters(): void {
 }
 
 /** A message's billable size: data, attribute keys and values, ordering key (plus the 20-byte timestamp). */
-export function messageBytes(data: Uint8Array | undefined, attributes: object | undefined, orderingKey?: string): number {
+export function messageBytes(
+  data: Uint8Array | undefined,
+  attributes: object | undefined,
+  orderingKey?: string,
+): number {
   let bytes = 20 + (data?.length ?? 0) + Buffer.byteLength(orderingKey ?? "");
   for (const [key, value] of Object.entries(attributes ?? {})) {
     bytes += Buffer.byteLength(key) + Buffer.byteLength(String(value));

@@ -21,12 +21,11 @@ import { speechLikePcm } from "../client/speech-like";
 import { INGRESS_CONCURRENCY } from "../infra/ingress";
 import type { EmulatorEndpoints } from "../local/emulators";
 import { startLocalStack } from "../local/stack";
-import { signAccessToken } from "../shared/auth";
 import type { Codec } from "../shared/audio-format";
+import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
 import { CONVERTERS, conversationRef } from "../shared/firestore-schema";
 import { createLogger } from "../shared/logger";
-import { cpuSecondsOf } from "./process-cpu";
 import {
   addCounts,
   type Counts,
@@ -37,6 +36,7 @@ import {
   messageBytes,
   startStorageCounter,
 } from "./cost-counters";
+import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";
 
 const pricesSchema = z.object({
@@ -101,7 +101,9 @@ async function streamConversation(url: string, secret: string, phase: Phase, n: 
     const now = (i + 1) * frameSeconds;
     if (now >= (nextSegment + 1) * 12) {
       const id = `seg-${nextSegment}`;
-      session.sendSegments([{ id, start: nextSegment * 12, end: nextSegment * 12 + 12, speaker: `S${nextSegment % 2}` }]);
+      session.sendSegments([
+        { id, start: nextSegment * 12, end: nextSegment * 12 + 12, speaker: `S${nextSegment % 2}` },
+      ]);
       if (nextSegment % 2 === 0) session.assignSpeaker(`person-${n}`, [id]);
       nextSegment += 1;
     }
@@ -132,7 +134,10 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     storage,
   };
   // The ingress instance counts its own operations (bench/cost-preload.ts).
-  const saved = { NODE_OPTIONS: process.env.NODE_OPTIONS, TETHER_BENCH_COUNTS_DIR: process.env.TETHER_BENCH_COUNTS_DIR };
+  const saved = {
+    NODE_OPTIONS: process.env.NODE_OPTIONS,
+    TETHER_BENCH_COUNTS_DIR: process.env.TETHER_BENCH_COUNTS_DIR,
+  };
   process.env.NODE_OPTIONS = `${saved.NODE_OPTIONS ?? ""} --require ${path.join(__dirname, "cost-preload.cjs")}`;
   process.env.TETHER_BENCH_COUNTS_DIR = countsDir;
   const stack = await startLocalStack({
@@ -247,7 +252,8 @@ function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured
   const atRest = (per(m.storedBytes) / 1e9) * prices.storage.per_gb_month_standard;
   const total = firestore + storageOps + pubsub;
   const cpuPerHour = per(m.ingressCpuSeconds);
-  const instanceHour = 3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
+  const instanceHour =
+    3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
   context.report(
     `${phase.codec}: ${phase.conversations} conversations x ${phase.seconds} s (${(m.audioSeconds / 60).toFixed(1)} audio min), per audio hour:`,
   );

@@ -99,9 +99,7 @@ async function persistedChunks(
 ): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
   if (below === 0) return { below: 0, last: undefined };
   const [count, last] = await Promise.all([
-    queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
-      .filter("index", "<", below)
-      .count(),
+    queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks)).filter("index", "<", below).count(),
     chunkRef(db, conversationId, below - 1)
       .withConverter(CONVERTERS.chunk)
       .get(),
@@ -151,9 +149,7 @@ async function eventProgress(
     ),
     sessions.length === 0
       ? undefined
-      : queryOf(markers.withConverter(CONVERTERS.appliedEvent))
-          .filter("outcome", "==", "rejected")
-          .get(),
+      : queryOf(markers.withConverter(CONVERTERS.appliedEvent)).filter("outcome", "==", "rejected").get(),
   ]);
   const rejected: lifecycle.RejectedEvent[] = [];
   for (const doc of rejectedSnapshot?.docs ?? []) {
@@ -294,9 +290,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
       await persistedChunks(db, conversationId, chunksUpTo(finalPosition, chunkSize).length),
     );
     if (!chunks.complete && chunks.problem) logger.error({ final_position: finalPosition }, chunks.problem);
-    const events = chunks.complete
-      ? await eventProgress(db, conversationId, recorded)
-      : { missing: 0, rejected: [] };
+    const events = chunks.complete ? await eventProgress(db, conversationId, recorded) : { missing: 0, rejected: [] };
 
     const flipped = await untilUnchanged(`the finalization of conversation ${conversationId}`, async () => {
       const snapshot = await ref.withConverter(CONVERTERS.conversation).get();

@@ -71,7 +71,12 @@ export function createOnlyIfAbsent(app: Handler, self: () => string): Handler {
     const url = new URL(req.url ?? "/", "http://emulator");
     const bucket = /^\/upload\/storage\/v1\/b\/([^/]+)\/o\/?$/.exec(url.pathname)?.[1];
     const name = url.searchParams.get("name");
-    if (req.method !== "POST" || bucket === undefined || name === null || url.searchParams.get("ifGenerationMatch") !== "0") {
+    if (
+      req.method !== "POST" ||
+      bucket === undefined ||
+      name === null ||
+      url.searchParams.get("ifGenerationMatch") !== "0"
+    ) {
       app(req, res);
       return;
     }

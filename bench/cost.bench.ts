@@ -38,6 +38,7 @@ import {
 } from "./cost-counters";
 import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";
+import { distribution, formatDistribution } from "./stats";
 
 const pricesSchema = z.object({
   date: z.string(),
@@ -55,6 +56,12 @@ const FRAME_MS = 100;
 const INGRESS_VCPU = 1;
 const INGRESS_GIB = 1;
 
+interface Delivered {
+  bytes: number;
+  deliveries: number;
+  readonly ms: number[];
+}
+
 interface Phase {
   readonly codec: Codec;
   readonly conversations: number;
@@ -63,8 +70,8 @@ interface Phase {
 
 interface Measured {
   readonly counts: Counts;
-  /** Delivered (pushed) Pub/Sub bytes and deliveries, per worker. */
-  readonly delivered: Map<string, { bytes: number; deliveries: number }>;
+  /** Delivered (pushed) Pub/Sub bytes, deliveries and each delivery's handler time (ms), per worker. */
+  readonly delivered: Map<string, Delivered>;
   readonly ingressCpuSeconds: number;
   readonly audioSeconds: number;
   /** Bytes uploaded to Storage (chunks and samples, with their request framing). */
@@ -127,7 +134,7 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 async function runPhase(context: BenchContext, storage: string, phase: Phase): Promise<Measured> {
   const environment = parseEnvironmentName(`cost${phase.codec.replace(/\d/g, "")}`);
   const countsDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-cost-"));
-  const delivered = new Map<string, { bytes: number; deliveries: number }>();
+  const delivered = new Map<string, Delivered>();
   const endpoints: EmulatorEndpoints = {
     pubsub: context.emulatorEnv.PUBSUB_EMULATOR_HOST ?? "",
     firestore: context.emulatorEnv.FIRESTORE_EMULATOR_HOST ?? "",
@@ -150,11 +157,16 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     logger: createLogger({ level: "warn" }),
     wrapWorker: (worker, _env, handler) => async (event) => {
       const message = (event.data as { message?: { data?: string; attributes?: object } } | undefined)?.message;
-      const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0 };
+      const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0, ms: [] };
       entry.deliveries += 1;
       entry.bytes += messageBytes(Buffer.from(message?.data ?? "", "base64"), message?.attributes);
       delivered.set(worker, entry);
-      await handler(event);
+      const started = performance.now();
+      try {
+        await handler(event);
+      } finally {
+        entry.ms.push(performance.now() - started);
+      }
     },
   });
   for (const [key, value] of Object.entries(saved)) {
@@ -198,7 +210,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     await until(
       "the stack to go quiet",
       async () => {
-        const now = JSON.stringify([counts, [...delivered]]);
+        const now = JSON.stringify([counts, [...delivered].map(([w, d]) => [w, d.deliveries])]);
         const quiet = now === last;
         last = now;
         return quiet;
@@ -282,6 +294,9 @@ function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured
     .map(([key, n]) => `${key} ${per(n).toFixed(0)}`)
     .join(", ");
   context.report(`  Firestore ops per audio hour by collection: ${byCollection}`);
+  for (const [worker, d] of m.delivered) {
+    context.report(`  ${worker}: ${d.deliveries} deliveries, handler time ${formatDistribution(distribution(d.ms))}`);
+  }
   return total;
 }
 

@@ -13,8 +13,7 @@ import type { Codec, SampleRate } from "../../shared/audio-format";
 import { queryOf } from "../../shared/firestore-query";
 import { type ChunkDoc, COLLECTIONS, CONVERTERS, chunkRef, conversationRef } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { opusChunkSampleCount } from "../../shared/opus-decoder";
-import { type ChunkSpan, layOutChunks, readPcmRange, streamSamples } from "../conversation-audio";
+import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../conversation-audio";
 
 export interface ConversationAudio {
   readonly conversationId: string;
@@ -42,14 +41,6 @@ export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(so
   return run;
 }
 
-async function sampleCount(bucket: Bucket, codec: Codec, sampleRate: SampleRate, chunk: ListedChunk): Promise<number> {
-  if (chunk.samples !== undefined) return chunk.samples;
-  // ChunkDocs from before `samples` existed: count from the bytes.
-  if (codec === "pcm16") return chunk.bytes / 2;
-  const [body] = await bucket.file(chunk.object).download();
-  return opusChunkSampleCount(body, sampleRate);
-}
-
 /** Lists the conversation's contiguous chunks and lays them out as one PCM16 stream. */
 export async function conversationAudio(
   db: Firestore,
@@ -64,7 +55,7 @@ export async function conversationAudio(
   const listed = contiguousChunks(snapshot.docs.map((doc) => doc.data() as ListedChunk));
   const facts = [];
   for (const chunk of listed) {
-    const samples = await sampleCount(bucket, format.codec, format.sampleRate, chunk);
+    const samples = await storedChunkSamples({ bucket, ...format }, chunk);
     facts.push({ index: chunk.index, object: chunk.object, bytes: chunk.bytes, samples });
   }
   const spans = layOutChunks(facts);

@@ -41,7 +41,11 @@ export async function startStorageEmulator(host: string, port: number): Promise<
   const app = await createApp("tether-local", emulator);
   const gate = createOnlyIfAbsent(app, () => `http://${host}:${boundPort}`);
   const server: Server = await new Promise((resolve, reject) => {
-    const listening = http.createServer(gate).listen(port, host);
+    const created = http.createServer(gate);
+    // Longer than the clients keep an idle connection: a request on a connection the server
+    // closes at that moment fails with ECONNRESET (Node's default is 5 s).
+    created.keepAliveTimeout = 65_000;
+    const listening = created.listen(port, host);
     listening.once("listening", () => resolve(listening));
     listening.once("error", reject);
   });

@@ -147,33 +147,36 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
   };
   process.env.NODE_OPTIONS = `${saved.NODE_OPTIONS ?? ""} --require ${path.join(__dirname, "cost-preload.cjs")}`;
   process.env.TETHER_BENCH_COUNTS_DIR = countsDir;
-  const stack = await startLocalStack({
-    environments: [environment],
-    host: context.host,
-    basePort: 0,
-    emulators: { existing: endpoints },
-    ingressInstances: 1,
-    idleTimeoutSeconds: 600,
-    logger: createLogger({ level: "warn" }),
-    wrapWorker: (worker, _env, handler) => async (event) => {
-      const message = (event.data as { message?: { data?: string; attributes?: object } } | undefined)?.message;
-      const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0, ms: [] };
-      entry.deliveries += 1;
-      entry.bytes += messageBytes(Buffer.from(message?.data ?? "", "base64"), message?.attributes);
-      delivered.set(worker, entry);
-      const started = performance.now();
-      try {
-        await handler(event);
-      } finally {
-        entry.ms.push(performance.now() - started);
-      }
-    },
-  });
-  for (const [key, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      environments: [environment],
+      host: context.host,
+      basePort: 0,
+      emulators: { existing: endpoints },
+      ingressInstances: 1,
+      idleTimeoutSeconds: 600,
+      logger: createLogger({ level: "warn" }),
+      wrapWorker: (worker, _env, handler) => async (event) => {
+        const message = (event.data as { message?: { data?: string; attributes?: object } } | undefined)?.message;
+        const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0, ms: [] };
+        entry.deliveries += 1;
+        entry.bytes += messageBytes(Buffer.from(message?.data ?? "", "base64"), message?.attributes);
+        delivered.set(worker, entry);
+        const started = performance.now();
+        try {
+          await handler(event);
+        } finally {
+          entry.ms.push(performance.now() - started);
+        }
+      },
+    });
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   }
-
   const probe = new Firestore({
     projectId: stack.runtimes.get(environment)?.resources.projectId,
     databaseId: stack.runtimes.get(environment)?.resources.databaseId,

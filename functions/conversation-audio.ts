@@ -15,7 +15,7 @@
  */
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../shared/audio-format";
-import { decodeOpusChunk } from "../shared/opus-decoder";
+import { decodeOpusChunk, opusChunkSampleCount } from "../shared/opus-decoder";
 
 /** What the layout needs to know of one chunk. */
 export interface ChunkFacts {
@@ -45,6 +45,21 @@ export function layOutChunks<C extends ChunkFacts>(chunks: readonly C[]): ChunkS
     firstSample += chunk.samples;
     return span;
   });
+}
+
+/**
+ * PCM samples a stored chunk holds, the one rule for every reader: its ChunkDoc's
+ * `samples`; for a ChunkDoc written before that field, pcm16 holds two bytes a sample and
+ * Opus what its packets' TOC bytes say (the object is read: a packet need not be 20 ms).
+ */
+export async function storedChunkSamples(
+  source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
+  chunk: { readonly object: string; readonly bytes: number; readonly samples?: number | undefined },
+): Promise<number> {
+  if (chunk.samples !== undefined) return chunk.samples;
+  if (source.codec === "pcm16") return chunk.bytes / 2;
+  const [body] = await source.bucket.file(chunk.object).download();
+  return opusChunkSampleCount(body, source.sampleRate);
 }
 
 /** Samples of the whole laid-out stream. Pure. */

@@ -14,17 +14,17 @@
  * happens once, and a request that was not published (a crash after the flip, a failed
  * publish) is published by the next run that finds the gap.
  */
-import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import { FieldPath, FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { chunksUpTo } from "../shared/audio-format";
 import { queryOf } from "../shared/firestore-query";
 import {
-  appliedEventRef,
   type ChunkDoc,
   COLLECTIONS,
   CONVERTERS,
   type ConversationDoc,
+  chunkRef,
   conversationRef,
   parseDocument,
 } from "../shared/firestore-schema";
@@ -37,28 +37,27 @@ import type { EnvironmentRuntime } from "./runtime";
 
 export type ChunkCompleteness =
   | { readonly complete: true }
-  | { readonly complete: false; readonly missing: readonly number[]; readonly problem?: string };
+  | { readonly complete: false; readonly missing: number; readonly problem?: string };
 
 /**
- * Whether persisted chunks cover exactly [0, finalPosition): every index below
- * ceil(finalPosition / chunkSize) present, and the last one ending at `finalPosition`.
+ * Whether persisted chunks cover exactly [0, finalPosition), from what the check reads:
+ * how many ChunkDocs there are below ceil(finalPosition / chunkSize) (a ChunkDoc exists
+ * once per index, so the count is exact however often a chunk was delivered), and the last
+ * one, which must end at `finalPosition`. Pure.
  */
 export function chunkCompleteness(
   finalPosition: number,
   chunkSize: number,
-  persisted: ReadonlyArray<Pick<ChunkDoc, "index" | "end">>,
+  stored: { readonly below: number; readonly last: Pick<ChunkDoc, "index" | "end"> | undefined },
 ): ChunkCompleteness {
   const expected = chunksUpTo(finalPosition, chunkSize);
-  const byIndex = new Map(persisted.map((chunk) => [chunk.index, chunk]));
-  const missing = expected.filter((range) => !byIndex.has(range.index)).map((range) => range.index);
-  if (missing.length > 0) return { complete: false, missing };
   const last = expected.at(-1);
-  const stored = last ? byIndex.get(last.index) : undefined;
-  if (last && stored && stored.end !== last.end) {
+  if (stored.below < expected.length) return { complete: false, missing: expected.length - stored.below };
+  if (last && stored.last && stored.last.end !== last.end) {
     return {
       complete: false,
-      missing: [last.index],
-      problem: `chunk ${last.index} ends at ${stored.end}, but the conversation's final position is ${last.end}`,
+      missing: 1,
+      problem: `chunk ${last.index} ends at ${stored.last.end}, but the conversation's final position is ${last.end}`,
     };
   }
   return { complete: true };
@@ -89,21 +88,24 @@ export interface Finalizer {
   speakerDataChanged(conversationId: string, writtenAtMs: number, logger: Logger): Promise<void>;
 }
 
+/**
+ * What `chunkCompleteness` needs, in two reads whatever the conversation's length: a count
+ * of the ChunkDocs below `below` (billed one read per 1,000 entries) and the last one.
+ */
 async function persistedChunks(
   db: Firestore,
   conversationId: string,
   below: number,
-): Promise<Array<Pick<ChunkDoc, "index" | "end">>> {
-  if (below === 0) return [];
-  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
-    .filter("index", "<", below)
-    .select("index", "end")
-    .get();
-  return snapshot.docs.map((doc) => doc.data() as Pick<ChunkDoc, "index" | "end">);
+): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
+  if (below === 0) return { below: 0, last: undefined };
+  const [count, last] = await Promise.all([
+    queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks)).filter("index", "<", below).count(),
+    chunkRef(db, conversationId, below - 1)
+      .withConverter(CONVERTERS.chunk)
+      .get(),
+  ]);
+  return { below: count, last: last.data() };
 }
-
-/** Applied markers are read in pages (one round trip each). */
-const MARKERS_PER_READ = 300;
 
 /** Which recorded events are not done with yet, and which were rejected for good. */
 const evictedCountSchema = z.object({ events_recorded: z.number().int().min(0) });
@@ -123,32 +125,44 @@ async function evictedEventCounts(
   }));
 }
 
+/**
+ * How many recorded events have no applied marker yet, and which were rejected for good:
+ * per socket, a count of its markers 1..n (their ids sort by seq, `appliedEventId`), and one
+ * query for rejected markers, which are rare. A check reads O(sockets), not O(events).
+ */
 async function eventProgress(
   db: Firestore,
   conversationId: string,
-  expected: readonly lifecycle.EventKey[],
+  recorded: Readonly<Record<string, number>>,
 ): Promise<{ missing: number; rejected: lifecycle.RejectedEvent[] }> {
-  let missing = 0;
+  const markers = conversationRef(db, conversationId).collection(COLLECTIONS.appliedEvents);
+  const sessions = Object.entries(recorded).filter(([, count]) => count > 0);
+  const [counts, rejectedSnapshot] = await Promise.all([
+    Promise.all(
+      sessions.map(async ([sessionId, count]) => {
+        const applied = await queryOf(markers)
+          .filter(FieldPath.documentId(), ">=", lifecycle.appliedEventId({ sessionId, seq: 1 }))
+          .filter(FieldPath.documentId(), "<=", lifecycle.appliedEventId({ sessionId, seq: count }))
+          .count();
+        return count - applied;
+      }),
+    ),
+    sessions.length === 0
+      ? undefined
+      : queryOf(markers.withConverter(CONVERTERS.appliedEvent)).filter("outcome", "==", "rejected").get(),
+  ]);
   const rejected: lifecycle.RejectedEvent[] = [];
-  for (let i = 0; i < expected.length; i += MARKERS_PER_READ) {
-    const page = expected.slice(i, i + MARKERS_PER_READ);
-    const snapshots = await db.getAll(
-      ...page.map((key) => appliedEventRef(db, conversationId, key).withConverter(CONVERTERS.appliedEvent)),
-    );
-    for (const snapshot of snapshots) {
-      const marker = snapshot.data();
-      if (marker === undefined) missing += 1;
-      else if (marker.outcome === "rejected") {
-        rejected.push({
-          session_id: marker.session_id,
-          seq: marker.seq,
-          reason: marker.reason ?? "rejected",
-          segment_ids: marker.segment_ids ?? [],
-        });
-      }
-    }
+  for (const doc of rejectedSnapshot?.docs ?? []) {
+    const marker = doc.data();
+    if (marker.seq > (recorded[marker.session_id] ?? 0)) continue; // not one the barrier waits for
+    rejected.push({
+      session_id: marker.session_id,
+      seq: marker.seq,
+      reason: marker.reason ?? "rejected",
+      segment_ids: marker.segment_ids ?? [],
+    });
   }
-  return { missing, rejected };
+  return { missing: counts.reduce((sum, n) => sum + n, 0), rejected };
 }
 
 export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
@@ -273,19 +287,17 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     const chunks = chunkCompleteness(
       finalPosition,
       chunkSize,
-      await persistedChunks(db, conversationId, Math.ceil(finalPosition / chunkSize)),
+      await persistedChunks(db, conversationId, chunksUpTo(finalPosition, chunkSize).length),
     );
     if (!chunks.complete && chunks.problem) logger.error({ final_position: finalPosition }, chunks.problem);
-    const events = chunks.complete
-      ? await eventProgress(db, conversationId, lifecycle.recordedEvents(recorded))
-      : { missing: 0, rejected: [] };
+    const events = chunks.complete ? await eventProgress(db, conversationId, recorded) : { missing: 0, rejected: [] };
 
     const flipped = await untilUnchanged(`the finalization of conversation ${conversationId}`, async () => {
       const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
       const current = snapshot.data();
       if (!current) return undefined;
       const completion = lifecycle.completeFinalization(current, {
-        missingChunks: chunks.complete ? 0 : chunks.missing.length,
+        missingChunks: chunks.complete ? 0 : chunks.missing,
         missingEvents: events.missing,
         rejected: events.rejected,
       });

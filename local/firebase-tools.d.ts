@@ -16,12 +16,13 @@ declare module "firebase-tools/lib/emulator/storage" {
 }
 
 declare module "firebase-tools/lib/emulator/storage/server" {
-  import type { Server } from "node:http";
+  import type { IncomingMessage, ServerResponse } from "node:http";
   import type { StorageEmulator } from "firebase-tools/lib/emulator/storage";
+  /** An express application: a request listener. */
   export function createApp(
     defaultProjectId: string,
     emulator: StorageEmulator,
-  ): Promise<{ listen(port: number, host: string): Server }>;
+  ): Promise<(req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 declare module "firebase-tools/lib/emulator/registry" {

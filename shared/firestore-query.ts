@@ -8,13 +8,14 @@
  * serves it. The check makes every environment refuse it the same way, so a test that runs
  * a query path fails on a missing index long before a deployment does.
  */
-import type {
-  CollectionReference,
-  DocumentData,
-  FieldPath,
-  Query,
-  QuerySnapshot,
-  WhereFilterOp,
+import {
+  AggregateField,
+  type CollectionReference,
+  type DocumentData,
+  type FieldPath,
+  type Query,
+  type QuerySnapshot,
+  type WhereFilterOp,
 } from "@google-cloud/firestore";
 import { describeShape, EQUALITY_OPERATORS, FIRESTORE_INDEXES, indexFor, type QueryShape } from "./firestore-indexes";
 
@@ -49,11 +50,11 @@ export class IndexedQuery<T extends DocumentData> {
     });
   }
 
-  filter(field: string, op: WhereFilterOp, value: unknown): IndexedQuery<T> {
+  filter(field: string | FieldPath, op: WhereFilterOp, value: unknown): IndexedQuery<T> {
     const key = EQUALITY_OPERATORS.has(op) ? "equalities" : "ranges";
     return new IndexedQuery(this.query.where(field, op, value), {
       ...this.shape,
-      [key]: [...this.shape[key], field],
+      [key]: [...this.shape[key], field.toString()],
     });
   }
 
@@ -88,6 +89,14 @@ export class IndexedQuery<T extends DocumentData> {
   async count(): Promise<number> {
     assertIndexed(this.shape);
     return (await this.query.count().get()).data().count;
+  }
+
+  /** Each field's sum over the matching documents (those without the field add nothing). */
+  async sums<K extends string>(...fields: K[]): Promise<Record<K, number>> {
+    assertIndexed(this.shape);
+    const spec = Object.fromEntries(fields.map((field) => [field, AggregateField.sum(field)]));
+    const data = (await this.query.aggregate(spec).get()).data() as Record<string, number | null>;
+    return Object.fromEntries(fields.map((field) => [field, data[field] ?? 0])) as Record<K, number>;
   }
 }
 

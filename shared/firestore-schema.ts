@@ -5,7 +5,6 @@
  *   conversations/{conversation_id}                        ConversationDoc (ingress creates)
  *   conversations/{conversation_id}/sessions/{session_id}  SessionDoc (ingress)
  *   conversations/{conversation_id}/chunks/{00000042}      ChunkDoc (persist-audio worker)
- *   conversations/{conversation_id}/chunk_claims/{00000042}  ChunkClaimDoc (persist-audio worker)
  *   conversations/{conversation_id}/segments/{segment_id}  SegmentDoc (events worker)
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
@@ -42,7 +41,6 @@ export const COLLECTIONS = {
   conversations: "conversations",
   sessions: "sessions",
   chunks: "chunks",
-  chunkClaims: "chunk_claims",
   segments: "segments",
   speakerAssignments: "speaker_assignments",
   appliedEvents: "applied_events",
@@ -201,21 +199,6 @@ export interface ChunkDoc {
 }
 
 /**
- * The first bytes offered for a chunk index, claimed before the object is written: a
- * re-sent chunk with the same digest proceeds (and rewrites identical bytes); one with
- * another digest is a conflict and is never written. The storage emulator ignores
- * generation preconditions, so this claim, not the object write, decides.
- */
-export interface ChunkClaimDoc {
-  index: number;
-  sha256: string;
-  bytes: number;
-  object: string;
-  session_id: string;
-  claimed_at: Timestamp;
-}
-
-/**
  * `revision` is the revision of the event that wrote the document (shared/lifecycle.ts
  * `eventRevision`: the socket's ordinal, then the event's number in it): a redelivered or
  * late older event never replaces what a newer one wrote.
@@ -366,17 +349,6 @@ export const chunkDocSchema = z
   })
   .loose();
 
-export const chunkClaimDocSchema = z
-  .object({
-    index: count,
-    sha256: z.string(),
-    bytes: count,
-    object: z.string(),
-    session_id: z.string(),
-    claimed_at: timestamp,
-  })
-  .loose();
-
 export const segmentDocSchema = z.intersection(
   segmentSchema,
   z.object({ session_id: z.string().min(1), updated_at: timestamp, revision: count.optional() }).loose(),
@@ -484,7 +456,6 @@ export const CONVERTERS = {
   conversation: converter<ConversationDoc>(conversationDocSchema),
   session: converter<SessionDoc>(sessionDocSchema),
   chunk: converter<ChunkDoc>(chunkDocSchema),
-  chunkClaim: converter<ChunkClaimDoc>(chunkClaimDocSchema),
   segment: converter<SegmentDoc>(segmentDocSchema),
   assignment: converter<AssignmentDoc>(assignmentDocSchema),
   appliedEvent: converter<AppliedEventDoc>(appliedEventDocSchema),
@@ -505,10 +476,6 @@ export function sessionRef(db: Firestore, conversationId: string, sessionId: str
 
 export function chunkRef(db: Firestore, conversationId: string, index: number) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.chunks).doc(paddedChunkIndex(index));
-}
-
-export function chunkClaimRef(db: Firestore, conversationId: string, index: number) {
-  return conversationRef(db, conversationId).collection(COLLECTIONS.chunkClaims).doc(paddedChunkIndex(index));
 }
 
 /** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */

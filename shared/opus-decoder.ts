@@ -11,16 +11,10 @@
 import OpusScript from "opusscript";
 import type { SampleRate } from "./audio-format";
 import { unframeOpusPackets } from "./audio-format";
+import { readOpusToc } from "./opus-packet";
 
 /** RFC 6716: a packet holds at most 120 ms of audio. */
 const MAX_PACKET_MICROSECONDS = 120_000;
-
-/** Frame duration in microseconds for each of the 32 TOC configurations. */
-function frameMicroseconds(config: number): number {
-  if (config < 12) return [10_000, 20_000, 40_000, 60_000][config % 4] as number; // SILK
-  if (config < 16) return [10_000, 20_000][config % 2] as number; // Hybrid
-  return [2_500, 5_000, 10_000, 20_000][config % 4] as number; // CELT
-}
 
 export class OpusPacketError extends Error {
   override name = "OpusPacketError";
@@ -31,19 +25,10 @@ export class OpusPacketError extends Error {
  * (opus_packet_get_nb_samples). Throws `OpusPacketError` for an empty or impossible packet.
  */
 export function opusPacketSampleCount(packet: Uint8Array, sampleRate: SampleRate): number {
-  const toc = packet[0];
-  if (toc === undefined) throw new OpusPacketError("empty Opus packet");
-  const code = toc & 0x03;
-  let frames: number;
-  if (code === 0) frames = 1;
-  else if (code !== 3) frames = 2;
-  else {
-    const count = packet[1];
-    if (count === undefined) throw new OpusPacketError("Opus code-3 packet without a frame count byte");
-    frames = count & 0x3f;
-    if (frames === 0) throw new OpusPacketError("Opus code-3 packet with zero frames");
-  }
-  const microseconds = frames * frameMicroseconds(toc >> 3);
+  const toc = readOpusToc(packet);
+  if ("problem" in toc) throw new OpusPacketError(`Opus packet: ${toc.problem}`);
+  if (toc.frameCount === 0) throw new OpusPacketError("Opus code-3 packet with zero frames");
+  const microseconds = toc.frameCount * toc.frameDurationUs;
   if (microseconds > MAX_PACKET_MICROSECONDS) {
     throw new OpusPacketError(`Opus packet of ${microseconds / 1000} ms exceeds 120 ms`);
   }

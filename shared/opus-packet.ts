@@ -34,6 +34,35 @@ export function opusFrameDurationUs(config: number): number {
   return [2_500, 5_000, 10_000, 20_000][config % 4] ?? 0; // CELT-only
 }
 
+/** What the TOC byte (section 3.1) and, for code 3, the frame count byte say of a packet. */
+export interface OpusToc {
+  readonly config: number;
+  readonly stereo: boolean;
+  /** Frame packing: 0 one frame, 1 two equal, 2 two different, 3 arbitrary (count byte). */
+  readonly code: number;
+  /** Frames in the packet (0 for a code-3 packet that says 0). */
+  readonly frameCount: number;
+  readonly frameDurationUs: number;
+}
+
+/**
+ * The packet's TOC, the one parse of it the ingress's check and the decoder's sample count
+ * share; a reason instead for an empty packet or a code-3 packet without its count byte.
+ */
+export function readOpusToc(packet: Uint8Array): OpusToc | { readonly problem: string } {
+  const toc = packet[0];
+  if (toc === undefined) return { problem: "empty packet (R1: a packet holds at least one byte)" };
+  const code = toc & 0x03;
+  let frameCount = code === 0 ? 1 : 2;
+  if (code === 3) {
+    const countByte = packet[1];
+    if (countByte === undefined) return { problem: "code 3 packet without a frame count byte (R5)" };
+    frameCount = countByte & 0x3f;
+  }
+  const config = toc >> 3;
+  return { config, stereo: (toc & 0x04) !== 0, code, frameCount, frameDurationUs: opusFrameDurationUs(config) };
+}
+
 const fail = (reason: string): OpusPacketCheck => ({ ok: false, reason });
 
 /**
@@ -52,12 +81,9 @@ function readFrameLength(packet: Uint8Array, offset: number): [number, number] |
 /** Checks one Opus packet against RFC 6716 section 3.4; never throws. */
 export function checkOpusPacket(packet: Uint8Array): OpusPacketCheck {
   const length = packet.length;
-  const toc = packet[0];
-  if (toc === undefined) return fail("empty packet (R1: a packet holds at least one byte)");
-  const config = toc >> 3;
-  const stereo = (toc & 0x04) !== 0;
-  const code = toc & 0x03;
-  const frameDurationUs = opusFrameDurationUs(config);
+  const toc = readOpusToc(packet);
+  if ("problem" in toc) return fail(toc.problem);
+  const { config, stereo, code, frameDurationUs } = toc;
   const ok = (frameCount: number): OpusPacketCheck => ({
     ok: true,
     info: { config, stereo, frameCount, frameDurationUs, durationUs: frameCount * frameDurationUs },
@@ -84,8 +110,7 @@ export function checkOpusPacket(packet: Uint8Array): OpusPacketCheck {
   }
 
   // Code 3: a frame-count byte, optional padding, then CBR or VBR frames.
-  const countByte = packet[1];
-  if (countByte === undefined) return fail("code 3 packet without a frame count byte (R5)");
+  const countByte = packet[1] ?? 0; // present: readOpusToc checked it
   const vbr = (countByte & 0x80) !== 0;
   const padded = (countByte & 0x40) !== 0;
   const frameCount = countByte & 0x3f;

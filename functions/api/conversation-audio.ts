@@ -11,10 +11,9 @@ import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { queryOf } from "../../shared/firestore-query";
-import { type ChunkDoc, COLLECTIONS, conversationRef } from "../../shared/firestore-schema";
+import { type ChunkDoc, COLLECTIONS, CONVERTERS, chunkRef, conversationRef } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { opusChunkSampleCount } from "../../shared/opus-decoder";
-import { type ChunkSpan, layOutChunks, readPcmRange, streamSamples } from "../conversation-audio";
+import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../conversation-audio";
 
 export interface ConversationAudio {
   readonly conversationId: string;
@@ -42,14 +41,6 @@ export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(so
   return run;
 }
 
-async function sampleCount(bucket: Bucket, codec: Codec, sampleRate: SampleRate, chunk: ListedChunk): Promise<number> {
-  if (chunk.samples !== undefined) return chunk.samples;
-  // ChunkDocs from before `samples` existed: count from the bytes.
-  if (codec === "pcm16") return chunk.bytes / 2;
-  const [body] = await bucket.file(chunk.object).download();
-  return opusChunkSampleCount(body, sampleRate);
-}
-
 /** Lists the conversation's contiguous chunks and lays them out as one PCM16 stream. */
 export async function conversationAudio(
   db: Firestore,
@@ -64,7 +55,7 @@ export async function conversationAudio(
   const listed = contiguousChunks(snapshot.docs.map((doc) => doc.data() as ListedChunk));
   const facts = [];
   for (const chunk of listed) {
-    const samples = await sampleCount(bucket, format.codec, format.sampleRate, chunk);
+    const samples = await storedChunkSamples({ bucket, ...format }, chunk);
     facts.push({ index: chunk.index, object: chunk.object, bytes: chunk.bytes, samples });
   }
   const spans = layOutChunks(facts);
@@ -99,4 +90,51 @@ export function readPcm(
         "opus packets failed to decode; their span is silence in the WAV",
       ),
   });
+}
+
+/** How far the contiguous audio from position 0 reaches, and how long it plays. */
+export type AudioExtent = Pick<ConversationAudio, "endPosition" | "durationMs">;
+
+/**
+ * `conversationAudio`'s extent in a bounded number of reads, for the conversation's status
+ * (GET /v1/conversations/{id}): counts and sums over the ChunkDocs (each billed one read per
+ * 1,000 documents) and one ChunkDoc, never a listing. The contiguous run is the largest n
+ * with n ChunkDocs below index n (an index has one ChunkDoc): all of them, or else found by
+ * bisection, O(log chunks) counts. Its samples: pcm16 holds two bytes a sample; an Opus
+ * ChunkDoc carries its decoded `samples`, and only if one from before that field is in the
+ * run is its audio laid out chunk by chunk, as `conversationAudio` does.
+ */
+export async function audioExtent(
+  db: Firestore,
+  bucket: Bucket,
+  conversationId: string,
+  format: { codec: Codec; sampleRate: SampleRate },
+): Promise<AudioExtent> {
+  const chunks = conversationRef(db, conversationId).collection(COLLECTIONS.chunks);
+  const below = async (n: number): Promise<number> =>
+    n === 0 ? 0 : await queryOf(chunks).filter("index", "<", n).count();
+  const total = await queryOf(chunks).count();
+  let run = total;
+  if (total > 0 && (await below(total)) !== total) {
+    let [complete, incomplete] = [0, total]; // below(complete) === complete, below(incomplete) < incomplete
+    while (incomplete - complete > 1) {
+      const middle = Math.floor((complete + incomplete) / 2);
+      if ((await below(middle)) === middle) complete = middle;
+      else incomplete = middle;
+    }
+    run = complete;
+  }
+  if (run === 0) return { endPosition: 0, durationMs: 0 };
+  const [last, sums] = await Promise.all([
+    chunkRef(db, conversationId, run - 1)
+      .withConverter(CONVERTERS.chunk)
+      .get(),
+    queryOf(chunks).filter("index", "<", run).sums("bytes", "samples"),
+  ]);
+  const endPosition = last.data()?.end ?? 0;
+  let samples = format.codec === "pcm16" ? sums.bytes / 2 : sums.samples;
+  if (format.codec === "opus" && (await queryOf(chunks).filter("samples", ">=", 0).count()) < total) {
+    samples = (await conversationAudio(db, bucket, conversationId, format)).pcmBytes / 2;
+  }
+  return { endPosition, durationMs: (samples / format.sampleRate) * 1000 };
 }

@@ -16,7 +16,7 @@ import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
 import { gateBody } from "./body-gate";
-import { conversationAudio } from "./conversation-audio";
+import { audioExtent } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSessions, loadOwnedConversation } from "./conversations";
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
@@ -145,7 +145,7 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
         const [sessions, segmentCount, audio] = await Promise.all([
           listSessions(db, conversationId),
           countSegments(db, conversationId),
-          conversationAudio(db, bucket, conversationId, {
+          audioExtent(db, bucket, conversationId, {
             codec: conversation.codec,
             sampleRate: conversation.sample_rate,
           }),

@@ -2,8 +2,8 @@
  * The purge of a deleted conversation (its tombstone exists): everything of it goes from
  * every store, and only the tombstone is left.
  *   1. the bucket's `conversations/{id}/` prefix (chunks, anything else under it);
- *   2. the conversation record and every subcollection (sessions, chunks, chunk claims,
- *      segments, speaker assignments, applied-event markers), recursively;
+ *   2. the conversation record and every subcollection (sessions, chunks, segments,
+ *      speaker assignments, applied-event markers), recursively;
  *   3. its speaker samples: each of the owner's profiles is recomputed without them
  *      (the embedding is the mean of the samples left), and their WAVs are deleted, also
  *      ones an extraction run wrote but never committed (found by the object's metadata).

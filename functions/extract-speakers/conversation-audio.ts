@@ -26,6 +26,7 @@ import {
   piecesInRange,
   type ReadStats,
   readPcmRange,
+  storedChunkSamples,
   streamSamples,
 } from "../conversation-audio";
 import { type ConversationState, loadAllChunks, loadChunks, type StoredChunk } from "./conversation-state";
@@ -111,9 +112,13 @@ async function pcm16Layout(
   return { chunks, holds };
 }
 
-/** opus: every ChunkDoc, placed by its sample count; 20 ms packets where a chunk's own count is unknown. */
+/**
+ * opus: every ChunkDoc, placed by its sample count as the API's WAV places it
+ * (`storedChunkSamples`); 20 ms packets only where a chunk is not persisted.
+ */
 async function opusLayout(
   db: Firestore,
+  bucket: Bucket,
   conversation: ConversationState,
 ): Promise<{ chunks: WindowChunk[]; holds: Holds }> {
   const { sampleRate, chunkSize } = conversation;
@@ -123,13 +128,16 @@ async function opusLayout(
     ...stored.keys(),
     conversation.finalPosition === null ? -1 : Math.ceil(conversation.finalPosition / chunkSize) - 1,
   );
-  // Not persisted, or written before `samples`: its packets (or a whole chunk of them) at 20 ms each.
-  const assumedSamples = (c: StoredChunk | undefined): number =>
-    ((c ? c.end - c.start : chunkSize) * sampleRate) / OPUS_PACKETS_PER_SECOND;
-  const chunks = Array.from({ length: lastIndex + 1 }, (_, index): WindowChunk => {
-    const c = stored.get(index);
-    return { index, object: c?.object, bytes: c?.bytes, samples: c?.samples ?? assumedSamples(c), stored: c };
-  });
+  // Not persisted: a whole chunk of packets at 20 ms each (its span is missing audio anyway).
+  const source = { bucket, codec: conversation.codec, sampleRate };
+  const chunks = await Promise.all(
+    Array.from({ length: lastIndex + 1 }, async (_, index): Promise<WindowChunk> => {
+      const c = stored.get(index);
+      const samples =
+        c === undefined ? (chunkSize * sampleRate) / OPUS_PACKETS_PER_SECOND : await storedChunkSamples(source, c);
+      return { index, object: c?.object, bytes: c?.bytes, samples, stored: c };
+    }),
+  );
   return { chunks, holds: (span) => span.stored !== undefined };
 }
 
@@ -142,7 +150,7 @@ export async function openWindowAudio(
 ): Promise<WindowAudio> {
   const { codec, sampleRate } = conversation;
   const { chunks, holds } =
-    codec === "pcm16" ? await pcm16Layout(db, conversation, windows) : await opusLayout(db, conversation);
+    codec === "pcm16" ? await pcm16Layout(db, conversation, windows) : await opusLayout(db, bucket, conversation);
   const spans = layOutChunks(chunks);
   const total = streamSamples(spans);
   const source: AudioSource = { bucket, codec, sampleRate };

@@ -45,12 +45,12 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const [deleted, snapshot] = await Promise.all([
-        deletion.isDeleted(conversationId, logger),
-        conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get(),
-      ]);
-      if (deleted) return;
-      const conversation = snapshot.data();
+      const conversation = (
+        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
+      ).data();
+      // A tombstone is looked for only without a record: a record that is there may be
+      // deleted meanwhile, which the check after the write catches (deletion/guard.ts).
+      if (conversation === undefined && (await deletion.isDeleted(conversationId, logger))) return;
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
         await deadLetters.reject(message, mismatch);
@@ -83,8 +83,10 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
         await deliveries.record(conversationId, message.id, { ...facts, session_id: sessionId }, logger);
       }
       // Also after a redelivery: the attempt that stored it may have failed before this check.
-      await finalizer.completeIfReady(conversationId, logger);
-      await deletion.sweepIfDeleted(conversationId, logger);
+      await Promise.all([
+        finalizer.completeIfReady(conversationId, logger),
+        deletion.sweepIfDeleted(conversationId, logger),
+      ]);
     } catch (error) {
       // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.
       if (await deletion.sweepIfDeleted(conversationId, logger)) return;

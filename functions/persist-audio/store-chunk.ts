@@ -2,20 +2,21 @@
  * Stores one chunk idempotently: exactly one object per chunk index, holding the first
  * bytes ever offered for that index, and one ChunkDoc indexing it.
  *
- *  1. ChunkDoc already there with the same digest: nothing to do (a redelivery).
- *  2. Claim the index by creating its ChunkClaimDoc: the first digest to be created wins
- *     (Firestore refuses a second create); a later message with another digest reads the
- *     winner and is a conflict that writes nothing. No transaction: a claim is one write,
- *     and holds no lock a dropped connection could leave behind.
- *  3. Write the object (identical bytes if a concurrent or crashed attempt also wrote it).
- *  4. Create the ChunkDoc, which is what readers trust.
+ *  1. Create the object only if no object has its name (`ifGenerationMatch: 0`): of
+ *     concurrent or repeated creates exactly one wins, atomically, as a Firestore `create`
+ *     would. The object carries its digest and its sender's session in its metadata.
+ *  2. If it existed: read its metadata. The same digest is this chunk (a redelivery, a
+ *     re-send, an attempt whose answer was lost); another digest is a conflict, which
+ *     writes nothing.
+ *  3. Create the ChunkDoc, which is what readers trust, naming the winning session.
  *
- * The storage emulator ignores generation preconditions, so step 2, not the object write,
- * is what makes a conflicting re-send harmless.
+ * The object itself is the claim: no claim document, and no read on a first delivery.
+ * The storage emulator ignores preconditions, so local/storage-emulator.ts enforces this one.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import { type ChunkClaimDoc, type ChunkDoc, CONVERTERS, chunkClaimRef, chunkRef } from "../../shared/firestore-schema";
+import { z } from "zod";
+import { type ChunkDoc, chunkRef } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { AudioChunk } from "./chunk-message";
 
@@ -24,7 +25,10 @@ export type StoreOutcome =
   | { readonly kind: "already_stored" }
   | { readonly kind: "conflict"; readonly storedSha256: string };
 
-/** Object metadata derived from the bytes alone, so every attempt writes the same object. */
+/**
+ * The object's metadata: its place in the conversation, its digest, and the session whose
+ * create won the index (ChunkDoc's `session_id`, whichever attempt writes the ChunkDoc).
+ */
 export function objectMetadata(chunk: AudioChunk): Record<string, string> {
   const a = chunk.attributes;
   return {
@@ -35,25 +39,19 @@ export function objectMetadata(chunk: AudioChunk): Record<string, string> {
     codec: a.codec,
     sample_rate: String(a.sample_rate),
     sha256: chunk.sha256,
-  };
-}
-
-/** The claim a first attempt makes on the chunk's index: its digest wins the index. */
-export function chunkClaim(chunk: AudioChunk): Omit<ChunkClaimDoc, "claimed_at"> {
-  return {
-    index: chunk.attributes.chunk_index,
-    sha256: chunk.sha256,
-    bytes: chunk.body.length,
-    object: chunk.objectName,
-    session_id: chunk.attributes.session_id,
+    session_id: a.session_id,
   };
 }
 
 /**
- * The ChunkDoc readers trust, for a chunk whose digest won `claim`: it names the claiming
- * session, the same whichever attempt gets to write it first.
+ * What a stored object's metadata says of the create that won its index. Objects stored
+ * before the session was in their metadata name none; their ChunkDoc exists already.
  */
-export function chunkDoc(chunk: AudioChunk, claim: Pick<ChunkClaimDoc, "session_id">): Omit<ChunkDoc, "persisted_at"> {
+const winnerSchema = z.object({ sha256: z.string().min(1), session_id: z.string().min(1).optional() });
+type Winner = { readonly sha256: string; readonly session_id: string };
+
+/** The ChunkDoc readers trust, for a chunk whose digest won the index, naming the winning session. */
+export function chunkDoc(chunk: AudioChunk, winner: Pick<Winner, "session_id">): Omit<ChunkDoc, "persisted_at"> {
   const a = chunk.attributes;
   return {
     index: a.chunk_index,
@@ -63,37 +61,25 @@ export function chunkDoc(chunk: AudioChunk, claim: Pick<ChunkClaimDoc, "session_
     object: chunk.objectName,
     bytes: chunk.body.length,
     sha256: chunk.sha256,
-    session_id: claim.session_id,
+    session_id: winner.session_id,
     samples: chunk.samples,
   };
 }
 
+/** Storage's answer to a write whose precondition did not hold. */
+function isPreconditionFailed(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === 412;
+}
+
 export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<StoreOutcome> {
   const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
-
-  const existing = (await chunkRef(db, conversationId, index).withConverter(CONVERTERS.chunk).get()).data();
-  if (existing) {
-    return existing.sha256 === chunk.sha256
-      ? { kind: "already_stored" }
-      : { kind: "conflict", storedSha256: existing.sha256 };
-  }
-
-  const claim = await claimIndex(db, chunk);
-  if (claim.sha256 !== chunk.sha256) return { kind: "conflict", storedSha256: claim.sha256 };
-
-  await bucket.file(chunk.objectName).save(chunk.body, {
-    resumable: false,
-    // The upload is checked against the digest Storage reports, as with the client's default
-    // (CRC32C), but hashed natively: the client's CRC32C runs in JavaScript, and was this
-    // worker's largest CPU cost per chunk.
-    validation: "md5",
-    contentType: "application/octet-stream",
-    metadata: { metadata: objectMetadata(chunk) },
-  });
-
-  const doc = chunkDoc(chunk, claim);
+  const winner = await createObject(bucket, chunk);
+  if (winner.sha256 !== chunk.sha256) return { kind: "conflict", storedSha256: winner.sha256 };
   try {
-    await chunkRef(db, conversationId, index).create({ ...doc, persisted_at: FieldValue.serverTimestamp() });
+    await chunkRef(db, conversationId, index).create({
+      ...chunkDoc(chunk, winner),
+      persisted_at: FieldValue.serverTimestamp(),
+    });
   } catch (error) {
     // The Firestore client reports a `create` of an existing document as ALREADY_EXISTS.
     if (hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) return { kind: "already_stored" };
@@ -103,20 +89,29 @@ export async function storeChunk(db: Firestore, bucket: Bucket, chunk: AudioChun
 }
 
 /**
- * The claim on the chunk's index: this chunk's, if it is the first created, else the one
- * that was (possibly this chunk's own, from an attempt whose answer was lost).
+ * Creates the chunk's object unless one exists; the winner of the index either way: this
+ * chunk, or the object that was there (possibly this chunk's own, from an earlier attempt).
  */
-async function claimIndex(db: Firestore, chunk: AudioChunk): Promise<Pick<ChunkClaimDoc, "sha256" | "session_id">> {
-  const ref = chunkClaimRef(db, chunk.attributes.conversation_id, chunk.attributes.chunk_index);
-  const fresh = chunkClaim(chunk);
+async function createObject(bucket: Bucket, chunk: AudioChunk): Promise<Winner> {
+  const file = bucket.file(chunk.objectName);
   try {
-    await ref.create({ ...fresh, claimed_at: FieldValue.serverTimestamp() });
-    return fresh;
+    await file.save(chunk.body, {
+      resumable: false,
+      // The upload is checked against the digest Storage reports, as with the client's default
+      // (CRC32C), but hashed natively: the client's CRC32C runs in JavaScript, and was this
+      // worker's largest CPU cost per chunk.
+      validation: "md5",
+      contentType: "application/octet-stream",
+      metadata: { metadata: objectMetadata(chunk) },
+      preconditionOpts: { ifGenerationMatch: 0 },
+    });
+    return { sha256: chunk.sha256, session_id: chunk.attributes.session_id };
   } catch (error) {
-    if (!hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS)) throw error;
+    if (!isPreconditionFailed(error)) throw error;
   }
-  const current = (await ref.withConverter(CONVERTERS.chunkClaim).get()).data();
-  // Claims are never deleted: one that refused a create and then reads as absent is a fault.
-  if (!current) throw new Error(`the claim on chunk ${chunk.attributes.chunk_index} exists but reads as absent`);
-  return current;
+  const [metadata] = await file.getMetadata();
+  const stored = winnerSchema.safeParse(metadata.metadata);
+  // Only this worker writes chunk objects, always with this metadata: anything else is a fault.
+  if (!stored.success) throw new Error(`object ${chunk.objectName} exists without its digest in its metadata`);
+  return { sha256: stored.data.sha256, session_id: stored.data.session_id ?? chunk.attributes.session_id };
 }

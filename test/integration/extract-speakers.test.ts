@@ -542,10 +542,13 @@ describe("speaker extraction over every segment of a conversation", () => {
     });
   });
 
-  it("decodes Opus conversations: the sample equals the conversation's decoded audio in that window", async () => {
+  it.each([
+    ["ChunkDocs with their sample counts, 20 ms packets", false, 20],
+    ["ChunkDocs from before sample counts, 10 ms packets", true, 10],
+  ])("decodes Opus conversations: the sample equals the WAV's bytes in that window (%s)", async (_, old, ms) => {
     const conversationId = newId("conv-opus");
     const encoder = new OpusScript(RATE, 1, OpusScript.Application.VOIP);
-    const frame = (RATE / 1000) * 20 * 2; // 20 ms of PCM16
+    const frame = (RATE / 1000) * ms * 2; // `ms` of PCM16
     const packets: Buffer[] = [];
     for (let offset = 0; offset + frame <= AUDIO.length; offset += frame) {
       packets.push(Buffer.from(encoder.encode(AUDIO.subarray(offset, offset + frame), frame / 2)));
@@ -556,8 +559,9 @@ describe("speaker extraction over every segment of a conversation", () => {
       userId: "user-1",
       codec: "opus",
       sampleRate: RATE,
-      chunkSize: 250, // 5 s of 20 ms packets
+      chunkSize: 250,
       audio: packets,
+      withoutSamples: old,
       sessions: SESSIONS,
       segments: segmentsFor("person-a-opus", "person-b-opus"),
       assignments: assignmentsFor("person-a-opus"),

@@ -181,6 +181,20 @@ describe("persist-audio worker", () => {
     ]);
   });
 
+  it("has Storage refuse a second create of an object (ifGenerationMatch 0), as deployed", async () => {
+    const file = env.clients.bucket.file(`conversations/${uniqueConversationId("precondition")}/probe`);
+    const create = (bytes: Buffer) =>
+      file.save(bytes, { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } }).then(
+        () => "created",
+        (error: { code?: unknown }) => error.code,
+      );
+    const outcomes = await Promise.all([1, 2, 3].map((n) => create(Buffer.alloc(64, n))));
+    expect(outcomes.sort()).toEqual([412, 412, "created"]);
+    const [stored] = await file.download();
+    expect(await create(Buffer.alloc(64, 9))).toBe(412);
+    expect((await file.download())[0]).toEqual(stored);
+  });
+
   it("stores exactly one of two different versions of a chunk delivered concurrently, consistently with its index", async () => {
     const conversationId = uniqueConversationId("race");
     const range = { index: 0, start: 0, end: 3200, final: false };

@@ -41,7 +41,7 @@ export interface SeedConversation {
   readonly sampleRate: SampleRate;
   /** Units per chunk (bytes for pcm16, packets for opus). */
   readonly chunkSize: number;
-  /** pcm16: the stream's bytes. opus: its packets, one per 20 ms. */
+  /** pcm16: the stream's bytes. opus: its packets. */
   readonly audio: Buffer | readonly Buffer[];
   /** Sessions in order, each with the first chunk index it persisted. */
   readonly sessions: readonly { readonly id: string; readonly firstChunk: number }[];
@@ -54,6 +54,8 @@ export interface SeedConversation {
   /** Chunk indexes left out (never persisted): no object and no ChunkDoc. */
   readonly omitChunks?: readonly number[];
   readonly status?: ConversationDoc["status"];
+  /** ChunkDocs as written before they carried `samples`. */
+  readonly withoutSamples?: boolean;
 }
 
 function sessionOf(seed: SeedConversation, index: number): string {
@@ -122,7 +124,7 @@ export async function seedConversation(
     if (omitted.has(chunk.index)) continue;
     const object = chunkObjectName(seed.conversationId, chunk.index, seed.codec);
     const { body, samples } = chunkBody(seed, chunk.start, chunk.end);
-    const doc: ChunkDoc = {
+    const doc: Omit<ChunkDoc, "samples"> & { samples?: number } = {
       index: chunk.index,
       start: chunk.start,
       end: chunk.end,
@@ -132,7 +134,7 @@ export async function seedConversation(
       sha256: crypto.createHash("sha256").update(body).digest("hex"),
       session_id: sessionOf(seed, chunk.index),
       persisted_at: now,
-      samples,
+      ...(seed.withoutSamples ? {} : { samples }),
     };
     writes.push(async () => {
       await env.clients.bucket.file(object).save(body, { resumable: false, contentType: "application/octet-stream" });

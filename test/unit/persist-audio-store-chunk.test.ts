@@ -1,13 +1,13 @@
 /**
  * The pure parts of storing a chunk (functions/persist-audio/store-chunk.ts): what the
- * object, the index claim and the ChunkDoc hold. Every attempt to store one chunk (a
- * redelivery, a concurrent copy, a re-send by a later socket) must write the same object
- * and the same ChunkDoc, so these depend on the chunk's bytes and position and on the
- * claim that won, never on which message got there. The writes themselves are tested
+ * object and the ChunkDoc hold. Every attempt to store one chunk (a redelivery, a
+ * concurrent copy, a re-send by a later socket) must leave the same ChunkDoc, so it
+ * depends on the chunk's bytes and position and on the create that won, never on which
+ * message got there. The writes themselves are tested
  * against the emulators (test/integration).
  */
 import { type AudioChunk, parseAudioChunkMessage } from "../../functions/persist-audio/chunk-message";
-import { chunkClaim, chunkDoc, objectMetadata } from "../../functions/persist-audio/store-chunk";
+import { chunkDoc, objectMetadata } from "../../functions/persist-audio/store-chunk";
 import { parseEnvironmentName } from "../../shared/environment";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { type ChunkStream, chunkMessage } from "../support/workers-messages";
@@ -46,11 +46,15 @@ describe("objectMetadata", () => {
       codec: "pcm16",
       sample_rate: "16000",
       sha256: c.sha256,
+      session_id: "session-1",
     });
   });
 
-  it("is the same for the same bytes sent by another socket", () => {
-    expect(objectMetadata(chunk("session-2"))).toEqual(objectMetadata(chunk("session-1")));
+  it("differs only in the sending session for the same bytes sent by another socket", () => {
+    const { session_id: a, ...first } = objectMetadata(chunk("session-1"));
+    const { session_id: b, ...second } = objectMetadata(chunk("session-2"));
+    expect(second).toEqual(first);
+    expect([a, b]).toEqual(["session-1", "session-2"]);
   });
 
   it("differs for other bytes at the same index (their digest)", () => {
@@ -60,23 +64,10 @@ describe("objectMetadata", () => {
   });
 });
 
-describe("chunkClaim", () => {
-  it("claims the index for this chunk's digest, object and sending socket", () => {
-    const c = chunk("session-1");
-    expect(chunkClaim(c)).toEqual({
-      index: 2,
-      sha256: c.sha256,
-      bytes: 8,
-      object: "conversations/conv-12345678/chunks/00000002.pcm",
-      session_id: "session-1",
-    });
-  });
-});
-
 describe("chunkDoc", () => {
   it("indexes the stored object with the chunk's range, size, digest and samples", () => {
     const c = chunk("session-1", Buffer.alloc(8, 7), true);
-    expect(chunkDoc(c, chunkClaim(c))).toEqual({
+    expect(chunkDoc(c, { session_id: "session-1" })).toEqual({
       index: 2,
       start: 16,
       end: 24,
@@ -89,11 +80,11 @@ describe("chunkDoc", () => {
     });
   });
 
-  it("names the session whose claim won, whichever attempt writes it", () => {
+  it("names the session whose create won, whichever attempt writes it", () => {
     const first = chunk("session-1");
     const redelivered = chunk("session-2");
-    const claim = chunkClaim(first);
-    expect(chunkDoc(redelivered, claim)).toEqual(chunkDoc(first, claim));
-    expect(chunkDoc(redelivered, claim).session_id).toBe("session-1");
+    const winner = { session_id: "session-1" };
+    expect(chunkDoc(redelivered, winner)).toEqual(chunkDoc(first, winner));
+    expect(chunkDoc(redelivered, winner).session_id).toBe("session-1");
   });
 });

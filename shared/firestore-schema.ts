@@ -244,6 +244,7 @@ export interface AppliedEventDoc {
 
 const timestamp = z.instanceof(Timestamp);
 const count = z.number().int().min(0);
+const finalizeReasonSchema = z.enum(["client", "idle_timeout", "deleted"]);
 const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
 
 export const personExtractionSchema = z
@@ -288,7 +289,11 @@ export const conversationDocSchema = z
     status: z.enum(["in_progress", "finalizing", "finalized"]),
     durable_position: count,
     final_position: count.nullable(),
-    finalize_reason: z.enum(["client", "idle_timeout", "deleted"]).nullable(),
+    finalize_reason: finalizeReasonSchema.nullable(),
+    final_intent: z
+      .object({ final_position: count, reason: z.enum(["idle_timeout"]) })
+      .nullable()
+      .optional(),
     events_recorded: z.record(z.string(), count).optional(),
     events_recorded_order: z.array(z.string()).optional(),
     sessions_opened: count.optional(),

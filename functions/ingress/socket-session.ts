@@ -355,7 +355,7 @@ export class SocketSession implements AttachedSocket {
     const chunker = this.chunker;
     if (chunker === undefined) return;
     // pcm16 units are bytes; an Opus frame is one unit, so it is whole or not reached.
-    const take = intent.final_position - chunker.position;
+    const take = Math.max(0, intent.final_position - chunker.position);
     const head = take >= units ? frame : frame.subarray(0, take);
     for (const chunk of chunker.push(head)) this.publishChunk(chunk);
     this.logger.warn(

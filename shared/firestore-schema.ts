@@ -9,7 +9,7 @@
  *   conversations/{conversation_id}/speaker_assignments/{segment_id}  AssignmentDoc (events worker)
  *   conversations/{conversation_id}/applied_events/{session_id}:{seq}  AppliedEventDoc (events worker)
  *   conversations/{conversation_id}/deliveries/{key}      DeliveryDoc (workers, on rare paths only)
- *   people/{person_id}                                     PersonDoc (speaker extraction)
+ *   users/{user_key}/people/{person_id}                    PersonDoc (speaker extraction: each user's own)
  *   tombstones/{conversation_id}                           TombstoneDoc (API, retention: a deleted conversation)
  *
  * Per-chunk and per-segment facts live in their own documents: nothing increments a
@@ -35,7 +35,7 @@ import { type EnvironmentName, environmentNameSchema } from "./environment";
 import { appliedEventId, type EventKey, type LifecycleFields } from "./lifecycle";
 import { type Segment, segmentSchema } from "./messages";
 import { describeIssue } from "./schema-issues";
-import { paddedChunkIndex } from "./storage-paths";
+import { paddedChunkIndex, USER_KEY_LENGTH, type UserKey } from "./storage-paths";
 
 export const COLLECTIONS = {
   conversations: "conversations",
@@ -119,7 +119,10 @@ export interface ExtractionSummary {
   missing_audio_waits?: number;
 }
 
-/** `people/{person_id}`: a speaker profile built from samples across conversations. */
+/**
+ * `users/{user_key}/people/{person_id}`: a speaker profile built from samples across one
+ * user's conversations. Person ids are the client's: two users' `p1` are two profiles.
+ */
 export interface PersonDoc {
   id: string;
   user_id: string;
@@ -129,7 +132,7 @@ export interface PersonDoc {
 }
 
 export interface PersonSample {
-  /** `gs://{bucket}/people/{person_id}/samples/{sample_id}.wav` */
+  /** `gs://{bucket}/people/{person_id}/{user_key}/samples/{sample_id}.wav` (storage-paths.ts) */
   uri: string;
   sample_id: string;
   conversation_id: string;
@@ -251,6 +254,7 @@ export interface DeliveryDoc {
 
 const timestamp = z.instanceof(Timestamp);
 const count = z.number().int().min(0);
+const finalizeReasonSchema = z.enum(["client", "idle_timeout", "deleted"]);
 const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
 
 export const personExtractionSchema = z
@@ -295,7 +299,11 @@ export const conversationDocSchema = z
     status: z.enum(["in_progress", "finalizing", "finalized"]),
     durable_position: count,
     final_position: count.nullable(),
-    finalize_reason: z.enum(["client", "idle_timeout", "deleted"]).nullable(),
+    finalize_reason: finalizeReasonSchema.nullable(),
+    final_intent: z
+      .object({ final_position: count, reason: z.enum(["idle_timeout"]) })
+      .nullable()
+      .optional(),
     events_recorded: z.record(z.string(), count).optional(),
     events_recorded_order: z.array(z.string()).optional(),
     sessions_opened: count.optional(),
@@ -478,15 +486,23 @@ export function chunkRef(db: Firestore, conversationId: string, index: number) {
   return conversationRef(db, conversationId).collection(COLLECTIONS.chunks).doc(paddedChunkIndex(index));
 }
 
-/** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */
 /**
- * A user's bookkeeping document (`users/{key}`). A `sub` may hold `/` or look like `__x__`,
- * which no document id may, so the key is a digest of it.
+ * A user's key: a `sub` may hold `/` or look like `__x__`, which no document id or object
+ * path segment may, so its document (`users/{key}`) and its profiles' objects
+ * (`people/{person_id}/{key}/`) are keyed by a digest of it.
  */
-export function userRef(db: Firestore, userId: string) {
-  return db.collection(COLLECTIONS.users).doc(crypto.createHash("sha256").update(userId).digest("base64url"));
+export function userKey(userId: string): UserKey {
+  const key = crypto.createHash("sha256").update(userId).digest("base64url");
+  if (key.length !== USER_KEY_LENGTH) throw new Error(`a user key is ${USER_KEY_LENGTH} characters, not ${key.length}`);
+  return key as UserKey;
 }
 
+/** A user's bookkeeping document (`users/{key}`): the per-user limits and the user's people. */
+export function userRef(db: Firestore, userId: string) {
+  return db.collection(COLLECTIONS.users).doc(userKey(userId));
+}
+
+/** A live socket's lease (`users/{user}/live_sockets/{session}`): counted while `expires_at` is ahead. */
 export function liveSocketRef(db: Firestore, userId: string, sessionId: string) {
   return userRef(db, userId).collection(COLLECTIONS.liveSockets).doc(sessionId);
 }
@@ -496,8 +512,14 @@ export function conversationStartRef(db: Firestore, userId: string, conversation
   return userRef(db, userId).collection(COLLECTIONS.conversationStarts).doc(conversationId);
 }
 
-export function personRef(db: Firestore, personId: string) {
-  return db.collection(COLLECTIONS.people).doc(personId);
+/** The user's people (`users/{user}/people`): a user reaches only their own profiles. */
+export function peopleOf(db: Firestore, userId: string) {
+  return userRef(db, userId).collection(COLLECTIONS.people);
+}
+
+/** One user's profile of `personId`; another user's `personId` is another document. */
+export function personRef(db: Firestore, userId: string, personId: string) {
+  return peopleOf(db, userId).doc(personId);
 }
 
 export function tombstoneRef(db: Firestore, conversationId: string) {

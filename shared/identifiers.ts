@@ -38,7 +38,9 @@
  * re-authenticating would only return the same `sub`.
  */
 import { z } from "zod";
-import { conversationPrefix, personPrefix } from "./storage-paths";
+import { conversationPrefix, personSampleObjectName, USER_KEY_LENGTH, type UserKey } from "./storage-paths";
+
+const LONGEST_USER_KEY = "k".repeat(USER_KEY_LENGTH) as UserKey;
 
 // ---------------------------------------------------------------- store rules (pure)
 
@@ -147,10 +149,11 @@ export const ID_PLACES: Readonly<Record<IdKind, ReadonlyArray<(id: string) => st
   ],
   // conversations/{c}/segments/{id} and conversations/{c}/speaker_assignments/{id}.
   segment_id: [firestoreDocumentIdProblem],
-  // people/{id}, and people/{id}/samples/{sample_id}.wav (sample ids are at most 128 bytes).
+  // users/{key}/people/{id}, and people/{id}/{key}/samples/{sample_id}.wav (sample ids are
+  // at most 128 bytes).
   person_id: [
     firestoreDocumentIdProblem,
-    (id) => storagePathSegmentProblem(id, `${personPrefix(id)}samples/${"x".repeat(128)}.wav`),
+    (id) => storagePathSegmentProblem(id, personSampleObjectName(id, LONGEST_USER_KEY, "x".repeat(128))),
   ],
   // conversations/{c}/sessions/{id}, and the `session_id` attribute.
   session_id: [firestoreDocumentIdProblem, pubsubAttributeValueProblem],
@@ -212,7 +215,7 @@ export const conversationIdSchema = identifierSchema("conversation_id");
 /** A transcript segment's id: a document id in the conversation's segments and assignments. */
 export const segmentIdSchema = identifierSchema("segment_id");
 
-/** A person's id: a document id in `people` and a prefix in the bucket (`people/{person_id}/`). */
+/** A person's id: a document id in a user's `people` and a prefix in the bucket (`people/{person_id}/`). */
 export const personIdSchema = identifierSchema("person_id");
 
 /** A socket's session id (the ingress mints them): a document id and a message attribute. */

@@ -17,6 +17,12 @@
  *                                                                   └──┘ assignment changed after the
  *                                                                        flip → generation g+1
  *
+ * The final cut. A finalize the server starts while the client may go on streaming (the
+ * idle timeout) records `final_intent` (intendFinalize) before it publishes a partial final
+ * chunk: if the instance dies before `finalizing`, the socket that resumes cuts the stream
+ * at the same position and finalizes there, so the chunk of that index is the same chunk
+ * whoever publishes it, and no longer audio is ever acknowledged for it.
+ *
  * The barrier. `finalizing` freezes `final_position` (every chunk below it was published
  * before the write) and `events_recorded` (per socket, how many of its text events Pub/Sub
  * confirmed, numbered 1..n by the ingress). The flip to `finalized` needs both: every chunk
@@ -41,6 +47,8 @@ export interface LifecycleFields {
   durable_position: number;
   final_position: number | null;
   finalize_reason: FinalizeReason | null;
+  /** Where a server-started finalize cuts the stream, recorded before its partial final chunk is published. */
+  final_intent?: FinalIntent | null;
   /** Per socket session: how many of its events (seq 1..n) Pub/Sub confirmed. */
   events_recorded?: Record<string, number>;
   /** Sockets that opened the conversation so far; the newest is its ordinal. */
@@ -68,6 +76,14 @@ export interface RejectedEvent {
   segment_ids: string[];
 }
 
+/** A finalize the server starts: the client did not ask for it, and may be streaming on. */
+export type ServerFinalizeReason = Exclude<FinalizeReason, "client" | "deleted">;
+
+export interface FinalIntent {
+  final_position: number;
+  reason: ServerFinalizeReason;
+}
+
 /** A refusal: why the transition does not apply to the document as it is. */
 export type Refusal =
   | { readonly refused: "not_in_progress"; readonly status: ConversationStatus }
@@ -86,6 +102,33 @@ export function commitDurable(
   if (commit.position > doc.durable_position) update.durable_position = commit.position;
   if (commit.eventsConfirmed > recorded) update[`events_recorded.${commit.sessionId}`] = commit.eventsConfirmed;
   return Object.keys(update).length === 0 ? undefined : update;
+}
+
+/**
+ * A finalize the server started (not the client's `finalize`) will cut the stream at
+ * `finalPosition` inside a chunk: recorded before that partial chunk is published, so a
+ * socket that resumes after this instance died cuts at the same place (see the file's
+ * comment). The client's own `finalize` needs none: after a resume it re-sends the same
+ * tail and the same `finalize`.
+ */
+export function intendFinalize(
+  doc: Pick<LifecycleFields, "status" | "final_intent">,
+  intent: { finalPosition: number; reason: ServerFinalizeReason },
+): Record<string, unknown> | Refusal | undefined {
+  if (doc.status !== "in_progress") return { refused: "not_in_progress", status: doc.status };
+  if (doc.final_intent?.final_position === intent.finalPosition) return undefined;
+  return { final_intent: { final_position: intent.finalPosition, reason: intent.reason } satisfies FinalIntent };
+}
+
+/**
+ * The partial final chunk was not published (its publish failed, the instance is alive to
+ * know it): nothing to cut at any more, so a resume streams on as if no finalize had begun.
+ */
+export function withdrawFinalIntent(
+  doc: Pick<LifecycleFields, "status" | "final_intent">,
+): Record<string, unknown> | Refusal | undefined {
+  if (doc.status !== "in_progress") return { refused: "not_in_progress", status: doc.status };
+  return doc.final_intent === null || doc.final_intent === undefined ? undefined : { final_intent: null };
 }
 
 /**

@@ -11,9 +11,9 @@ import type { Topic } from "@google-cloud/pubsub";
 import type { Principal } from "../../shared/auth";
 import { deletionMessage } from "../../shared/deletion-messages";
 import type { EnvironmentName } from "../../shared/environment";
-import { CONVERTERS, personRef } from "../../shared/firestore-schema";
 import { requestDeletion } from "../deletion/tombstone";
 import { ApiError } from "./errors";
+import { readOwnPerson } from "./people";
 
 export interface DeletionDeps {
   readonly db: Firestore;
@@ -46,9 +46,7 @@ export async function deletePerson(
   personId: string,
   principal: Principal,
 ): Promise<{ id: string; status: "deleting" }> {
-  const person = (await personRef(deps.db, personId).withConverter(CONVERTERS.person).get()).data();
-  if (!person) throw new ApiError(404, `person ${personId} does not exist`);
-  if (person.user_id !== principal.userId) throw new ApiError(403, `person ${personId} belongs to another user`);
+  await readOwnPerson(deps.db, personId, principal);
   await deps.deletionTopic.publishMessage(
     deletionMessage(deps.environment, { kind: "person", person_id: personId, user_id: principal.userId }),
   );

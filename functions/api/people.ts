@@ -1,7 +1,7 @@
 /**
- * `GET /v1/people/{person_id}`: a speaker profile's samples and embedding summary (the
- * vector itself stays server-side). Same ownership rule as conversations: 404 when this
- * environment has no such person, 403 when it belongs to another user.
+ * `GET /v1/people/{person_id}`: the caller's profile of that person, its samples and
+ * embedding summary (the vector itself stays server-side). Person ids are scoped per user:
+ * another user's profile of the same id is never read, and 404 means the caller has none.
  */
 import type { Firestore } from "@google-cloud/firestore";
 import type { Principal } from "../../shared/auth";
@@ -28,9 +28,13 @@ export function personView(person: PersonDoc, personId: string): PersonView {
   };
 }
 
-export async function loadOwnedPerson(db: Firestore, personId: string, principal: Principal): Promise<PersonView> {
-  const person = (await personRef(db, personId).withConverter(CONVERTERS.person).get()).data();
+/** The caller's profile of `personId`, or 404. */
+export async function readOwnPerson(db: Firestore, personId: string, principal: Principal): Promise<PersonDoc> {
+  const person = (await personRef(db, principal.userId, personId).withConverter(CONVERTERS.person).get()).data();
   if (!person) throw new ApiError(404, `person ${personId} does not exist`);
-  if (person.user_id !== principal.userId) throw new ApiError(403, `person ${personId} belongs to another user`);
-  return personView(person, personId);
+  return person;
+}
+
+export async function loadOwnedPerson(db: Firestore, personId: string, principal: Principal): Promise<PersonView> {
+  return personView(await readOwnPerson(db, personId, principal), personId);
 }

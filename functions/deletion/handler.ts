@@ -2,7 +2,7 @@
  * The delete-data worker (CloudEvent function on the deletion topic):
  * - `conversation`: purges a conversation whose tombstone the API wrote, then notifies
  *   `tether.conversation.deleted`;
- * - `person`: deletes one person's samples and embedding;
+ * - `person`: deletes one user's person: its samples and embedding;
  * - `retention`: deletes expired conversations through the same path (./retention.ts).
  * Every step is idempotent: a redelivery purges again (finding nothing) and notifies again
  * with the same event id. A failure is retried; a message it can never act on (another
@@ -10,7 +10,6 @@
  */
 import { deletionAttributesSchema, deletionBodySchema, deletionMessage } from "../../shared/deletion-messages";
 import type { EnvironmentName } from "../../shared/environment";
-import { CONVERTERS, personRef } from "../../shared/firestore-schema";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
@@ -90,16 +89,9 @@ export function createDeleteDataHandler(runtime: EnvironmentRuntime): PubSubHand
         return;
       }
       case "person": {
+        // The user's own profile of that id: another user's profile of the same id is another one.
         const logger = runtime.logger.child({ person_id: body.person_id, message_id: message.id });
-        const person = (await personRef(db, body.person_id).withConverter(CONVERTERS.person).get()).data();
-        if (person !== undefined && person.user_id !== body.user_id) {
-          await deadLetters.reject(message, {
-            reason: "conversation_mismatch",
-            detail: `person ${body.person_id} belongs to another user than the deletion names`,
-          });
-          return;
-        }
-        await purgePerson(deps, body.person_id, logger);
+        await purgePerson(deps, { userId: body.user_id, personId: body.person_id }, logger);
         return;
       }
       case "retention": {

@@ -4,7 +4,8 @@
  *   1. the bucket's `conversations/{id}/` prefix (chunks, anything else under it);
  *   2. the conversation record and every subcollection (sessions, chunks, segments,
  *      speaker assignments, applied-event markers), recursively;
- *   3. its speaker samples: each of the owner's profiles is recomputed without them
+ *   3. its speaker samples: each of the owner's profiles (no other user's: person ids are
+ *      scoped per user) is recomputed without them
  *      (the embedding is the mean of the samples left), and their WAVs are deleted, also
  *      ones an extraction run wrote but never committed (found by the object's metadata).
  *
@@ -15,14 +16,14 @@
  */
 import { FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import { queryOf } from "../../shared/firestore-query";
 import {
-  COLLECTIONS,
   conversationRef,
   parseDocument,
+  peopleOf,
   personDocSchema,
   personRef,
   tombstoneRef,
+  userKey,
 } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { conversationPrefix, personPrefix } from "../../shared/storage-paths";
@@ -56,18 +57,18 @@ async function deleteObjects(
  * Removes the conversation's samples from one profile (a conditional write: a concurrent
  * extraction's commit makes it read again). Returns how many it removed.
  */
-async function stripProfile(db: Firestore, personId: string, conversationId: string): Promise<number> {
-  const ref = personRef(db, personId);
+async function stripProfile(db: Firestore, userId: string, personId: string, conversationId: string): Promise<number> {
+  const ref = personRef(db, userId, personId);
   return await untilUnchanged(`the profile of person ${personId}`, async () => {
     const snapshot = await ref.get();
     if (!snapshot.exists || snapshot.updateTime === undefined) return 0;
     const person = parseDocument(personDocSchema, ref.path, snapshot.data());
     if (!person.samples.some((s) => s.conversation_id === conversationId)) return 0;
     const merged = mergeProfile(
-      { userId: person.user_id, samples: person.samples, embedding: person.embedding },
+      { samples: person.samples, embedding: person.embedding },
       {
         personId,
-        userId: person.user_id,
+        userId,
         conversationId,
         proposedIds: new Set(),
         added: [],
@@ -84,9 +85,9 @@ async function stripProfile(db: Firestore, personId: string, conversationId: str
   });
 }
 
-/** Every person of `userId` (one equality filter: no composite index). */
-async function peopleOf(db: Firestore, userId: string): Promise<string[]> {
-  const snapshot = await queryOf(db.collection(COLLECTIONS.people)).filter("user_id", "==", userId).select().get();
+/** Every person of `userId`: the user's own collection, no query. */
+async function personIdsOf(db: Firestore, userId: string): Promise<string[]> {
+  const snapshot = await peopleOf(db, userId).select().get();
   return snapshot.docs.map((doc) => doc.id);
 }
 
@@ -102,11 +103,15 @@ export async function purgeConversation(
   await db.recursiveDelete(conversationRef(db, conversationId));
   let profiles = 0;
   let samples = 0;
-  for (const personId of await peopleOf(db, userId)) {
-    const removed = await stripProfile(db, personId, conversationId);
+  for (const personId of await personIdsOf(db, userId)) {
+    const removed = await stripProfile(db, userId, personId, conversationId);
     if (removed > 0) profiles += 1;
     // After the profile no longer names them: a reader never finds a sample without its WAV.
-    samples += await deleteObjects(bucket, personPrefix(personId), (m) => m.conversation_id === conversationId);
+    samples += await deleteObjects(
+      bucket,
+      personPrefix(personId, userKey(userId)),
+      (m) => m.conversation_id === conversationId,
+    );
   }
   await tombstoneRef(db, conversationId).update({ purged_at: Timestamp.now() });
   const stats = { objects, profiles, samples };
@@ -114,10 +119,18 @@ export async function purgeConversation(
   return stats;
 }
 
-/** Deletes one person's profile: its samples' WAVs and the document (samples and embedding). */
-export async function purgePerson(deps: PurgeDeps, personId: string, logger: Logger): Promise<number> {
-  const objects = await deleteObjects(deps.bucket, personPrefix(personId));
-  await personRef(deps.db, personId).delete();
+/**
+ * Deletes one user's profile of a person: its samples' WAVs and the document (samples and
+ * embedding). Another user's profile of the same person id is not touched.
+ */
+export async function purgePerson(
+  deps: PurgeDeps,
+  person: { readonly userId: string; readonly personId: string },
+  logger: Logger,
+): Promise<number> {
+  const { userId, personId } = person;
+  const objects = await deleteObjects(deps.bucket, personPrefix(personId, userKey(userId)));
+  await personRef(deps.db, userId, personId).delete();
   logger.info({ person_id: personId, objects }, "person's samples and embedding deleted");
   return objects;
 }

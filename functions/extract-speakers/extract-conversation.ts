@@ -7,7 +7,7 @@
  *   check  the chunks those windows need; missing audio is retried while it may still be
  *          in flight (the caller redelivers), then reported with its ranges
  *   cut    each window from its chunks (conversation-audio.ts), measure it, embed it
- *   write  the WAV under `people/{person_id}/samples/`, then the profile (a conditional write, profile-store.ts)
+ *   write  the WAV under `people/{person_id}/{user_key}/samples/`, then the user's profile (a conditional write, profile-store.ts)
  *   report a status per person on the conversation (status.ts) and in the logs
  *
  * What to do at each step (the plan per person, whether to wait, each person's outcome) is
@@ -21,7 +21,6 @@ import { unitsToMilliseconds } from "../../shared/audio-format";
 import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { personSampleObjectName } from "../../shared/storage-paths";
 import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shared/wav";
 import { AudioMissingError, openWindowAudio, type WindowAudio } from "./conversation-audio";
 import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
@@ -44,15 +43,15 @@ import {
   commitProfile,
   deleteDroppedSamples,
   type MergedProfile,
-  PersonOwnershipError,
   readProfiles,
   StaleGenerationError,
+  sampleObjectName,
   sampleUri,
 } from "./profile-store";
 import { measureSignal, qualityScore } from "./sample-quality";
 import { type SampleCandidate, selectSamples } from "./select-samples";
 import { buildTimeline, peopleInTimeline } from "./speaker-timeline";
-import { logOutcome, notExtracted, writeSummary } from "./status";
+import { logOutcome, writeSummary } from "./status";
 
 export interface ExtractionDeps {
   readonly db: Firestore;
@@ -162,7 +161,7 @@ async function cutCandidate(
   }
   const score = qualityScore(candidate.quality, 2 * settings.windowHalfMs, signal);
   const sample: PersonSample = {
-    uri: sampleUri(bucketName, candidate.personId, candidate.sampleId),
+    uri: sampleUri(bucketName, conversation.userId, candidate.personId, candidate.sampleId),
     sample_id: candidate.sampleId,
     conversation_id: conversation.id,
     segment_ids: candidate.segmentIds,
@@ -179,6 +178,7 @@ async function cutCandidate(
 /** Re-embeds kept samples of another model from their stored WAVs, so the profile mean uses one model. */
 async function reembedStale(
   deps: ExtractionDeps,
+  userId: string,
   personId: string,
   stored: readonly PersonSample[],
   model: string,
@@ -187,7 +187,7 @@ async function reembedStale(
   const fresh = new Map<string, SpeakerEmbedding>();
   await mapLimit(stale, deps.settings.concurrency, async (s) => {
     try {
-      const [file] = await deps.bucket.file(personSampleObjectName(personId, s.sample_id)).download();
+      const [file] = await deps.bucket.file(sampleObjectName(userId, personId, s.sample_id)).download();
       const wav = decodePcm16MonoWav(file);
       const embedding = await deps.embedder.embed(pcm16Samples(wav.pcm), wav.sampleRate);
       if (embedding.model === model) fresh.set(s.sample_id, embedding);
@@ -227,7 +227,7 @@ export async function extractConversation(
   const named = peopleInTimeline(timeline);
   const people = [...new Set([...named, ...conversation.previouslyExtracted])].sort();
   const durationMs = unitsToMilliseconds(conversation.codec, conversation.sampleRate, conversation.finalPosition);
-  const profiles = await readProfiles(db, people);
+  const profiles = await readProfiles(db, conversation.userId, people);
   const plans = people.map((personId) =>
     planPerson(
       personId,
@@ -265,7 +265,7 @@ export async function extractConversation(
     c.outcome.kind === "ok" ? [{ personId: c.candidate.personId, ...c.outcome }] : [],
   );
   await mapLimit(okCuts, settings.concurrency, async ({ personId, sample, wav }) => {
-    await bucket.file(personSampleObjectName(personId, sample.sample_id)).save(wav, {
+    await bucket.file(sampleObjectName(conversation.userId, personId, sample.sample_id)).save(wav, {
       resumable: false,
       validation: "md5", // checked natively (store-chunk.ts)
       contentType: "audio/wav",
@@ -281,8 +281,7 @@ export async function extractConversation(
     const added = mineCuts.flatMap((c) => (c.outcome.kind === "ok" ? [c.outcome.sample] : []));
     const { proposed, retires } = proposedSamples(plan, conversation.id);
     let merged: MergedProfile | undefined;
-    const ownedByAnother = plan.early?.reason === "person_of_another_user";
-    if (!ownedByAnother && (added.length > 0 || retires)) {
+    if (added.length > 0 || retires) {
       const model = added[0]?.embedding?.model ?? null;
       try {
         merged = await commitProfile(
@@ -293,22 +292,27 @@ export async function extractConversation(
             conversationId: conversation.id,
             proposedIds: proposed,
             added,
-            reembedded: model ? await reembedStale(deps, plan.personId, plan.profile?.samples ?? [], model) : new Map(),
+            reembedded: model
+              ? await reembedStale(deps, conversation.userId, plan.personId, plan.profile?.samples ?? [], model)
+              : new Map(),
             maxSamples: settings.maxSamplesPerPerson,
             model,
           },
           { generation: conversation.generation },
         );
-        stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, merged.dropped);
+        stats.samplesDeleted += await deleteDroppedSamples(
+          db,
+          bucket,
+          conversation.userId,
+          plan.personId,
+          merged.dropped,
+        );
       } catch (error) {
         if (error instanceof StaleGenerationError) {
           logger.info({ extraction_generation: conversation.generation }, error.message);
           return { kind: "stale", generation: conversation.generation };
         }
-        if (!(error instanceof PersonOwnershipError)) throw error;
-        outcomes.push(notExtracted(plan.personId, "person_of_another_user", { person_id: plan.personId }));
-        stats.samplesDeleted += await deleteDroppedSamples(db, bucket, plan.personId, added);
-        continue;
+        throw error;
       }
     }
     outcomes.push(outcomeFor(plan, conversation.id, mineCuts, merged?.samples, settings));

@@ -2,8 +2,8 @@
  * The decisions of one extraction run, as pure functions of what it loaded and what its cuts
  * gave (extract-conversation.ts does the reading and writing around them):
  *
- *   plan    per person: an early outcome (another user's person, no segments left, too
- *           little speech) or the candidates worth reading audio for
+ *   plan    per person: an early outcome (no segments left, too little speech) or the
+ *           candidates worth reading audio for
  *   wait    whether this delivery may still wait for audio in flight (canStillWait), and
  *           the pending summary a waiting run records (missing audio, or a failed cut)
  *   profile which samples the run proposes for a person, and whether it retires any
@@ -80,14 +80,11 @@ export function planPerson(
   personId: string,
   selection: PersonSelection,
   profile: PersonProfile | undefined,
-  conversation: Pick<ConversationState, "id" | "userId">,
+  conversation: Pick<ConversationState, "id">,
   named: boolean,
   settings: Pick<ExtractionSettings, "maxSamplesPerPerson">,
 ): PersonPlan {
   const base = { personId, selection, profile, toCut: [], lowestKeptScore: null };
-  if (profile !== undefined && profile.userId !== conversation.userId) {
-    return { ...base, early: notExtracted(personId, "person_of_another_user", { person_id: personId }) };
-  }
   if (!named) {
     return { ...base, early: notExtracted(personId, "no_segments", { previous_samples_retired: true }) };
   }

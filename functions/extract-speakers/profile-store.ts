@@ -1,5 +1,6 @@
 /**
- * A person's speaker profile at `people/{person_id}`: at most `maxSamples` samples across
+ * A user's speaker profile of one person at `users/{user_key}/people/{person_id}` (each
+ * user's person ids are their own): at most `maxSamples` samples across
  * conversations (the best by quality score) and the profile embedding, the mean of the kept
  * samples' embeddings of the current model.
  *
@@ -11,45 +12,44 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import {
-  COLLECTIONS,
   conversationDocSchema,
   conversationRef,
   type PersonSample,
   parseDocument,
   personDocSchema,
   personRef,
+  userKey,
 } from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import { personSampleObjectName } from "../../shared/storage-paths";
 import { untilUnchanged } from "../conditional-write";
 import { profileEmbedding, type SpeakerEmbedding } from "./embedding";
 
-/** What a profile update needs of `people/{person_id}`; the rest of the document may be absent. */
-const profileSchema = personDocSchema.pick({ user_id: true, samples: true, embedding: true });
+/** What a profile update needs of a person's document; the rest of it may be absent. */
+const profileSchema = personDocSchema.pick({ samples: true, embedding: true });
 
 export interface PersonProfile {
-  readonly userId: string;
   readonly samples: PersonSample[];
   readonly embedding: SpeakerEmbedding | null;
 }
 
-export class PersonOwnershipError extends Error {
-  override name = "PersonOwnershipError";
+function parseProfile(path: string, data: unknown): PersonProfile {
+  const profile = parseDocument(profileSchema, path, data);
+  return { samples: profile.samples, embedding: profile.embedding };
 }
 
-function parseProfile(personId: string, data: unknown): PersonProfile {
-  const profile = parseDocument(profileSchema, `${COLLECTIONS.people}/${personId}`, data);
-  return { userId: profile.user_id, samples: profile.samples, embedding: profile.embedding };
-}
-
-/** The profiles of `personIds` that exist. */
-export async function readProfiles(db: Firestore, personIds: readonly string[]): Promise<Map<string, PersonProfile>> {
+/** The profiles of `personIds` that `userId` has. */
+export async function readProfiles(
+  db: Firestore,
+  userId: string,
+  personIds: readonly string[],
+): Promise<Map<string, PersonProfile>> {
   if (personIds.length === 0) return new Map();
-  const snapshots = await db.getAll(...personIds.map((id) => personRef(db, id)));
+  const snapshots = await db.getAll(...personIds.map((id) => personRef(db, userId, id)));
   const profiles = new Map<string, PersonProfile>();
   snapshots.forEach((snapshot, i) => {
     const id = personIds[i] as string;
-    if (snapshot.exists) profiles.set(id, parseProfile(id, snapshot.data()));
+    if (snapshot.exists) profiles.set(id, parseProfile(snapshot.ref.path, snapshot.data()));
   });
   return profiles;
 }
@@ -174,7 +174,7 @@ export async function commitProfile(
   change: ProfileChange,
   guard: { readonly generation: number },
 ): Promise<MergedProfile> {
-  const ref = personRef(db, change.personId);
+  const ref = personRef(db, change.userId, change.personId);
   const conversation = conversationRef(db, change.conversationId);
   return await untilUnchanged(`the profile of person ${change.personId}`, async () => {
     const snapshot = await ref.get();
@@ -185,10 +185,7 @@ export async function commitProfile(
         `extraction generation ${guard.generation} of conversation ${change.conversationId} is no longer the newest`,
       );
     }
-    const current = snapshot.exists ? parseProfile(change.personId, snapshot.data()) : undefined;
-    if (current !== undefined && current.userId !== change.userId) {
-      throw new PersonOwnershipError(`person ${change.personId} belongs to another user`);
-    }
+    const current = snapshot.exists ? parseProfile(ref.path, snapshot.data()) : undefined;
     const merged = mergeProfile(current, change);
     const fields = {
       id: change.personId,
@@ -206,8 +203,13 @@ export async function commitProfile(
   });
 }
 
-export function sampleUri(bucketName: string, personId: string, sampleId: string): string {
-  return `gs://${bucketName}/${personSampleObjectName(personId, sampleId)}`;
+/** Where a user's sample of `personId` is stored. */
+export function sampleObjectName(userId: string, personId: string, sampleId: string): string {
+  return personSampleObjectName(personId, userKey(userId), sampleId);
+}
+
+export function sampleUri(bucketName: string, userId: string, personId: string, sampleId: string): string {
+  return `gs://${bucketName}/${sampleObjectName(userId, personId, sampleId)}`;
 }
 
 /**
@@ -217,17 +219,18 @@ export function sampleUri(bucketName: string, personId: string, sampleId: string
 export async function deleteDroppedSamples(
   db: Firestore,
   bucket: Bucket,
+  userId: string,
   personId: string,
   dropped: readonly PersonSample[],
 ): Promise<number> {
   if (dropped.length === 0) return 0;
-  const snapshot = await personRef(db, personId).get();
+  const snapshot = await personRef(db, userId, personId).get();
   const referenced = new Set(
-    snapshot.exists ? parseProfile(personId, snapshot.data()).samples.map((s) => s.sample_id) : [],
+    snapshot.exists ? parseProfile(snapshot.ref.path, snapshot.data()).samples.map((s) => s.sample_id) : [],
   );
   const doomed = dropped.filter((s) => !referenced.has(s.sample_id));
   await Promise.all(
-    doomed.map((s) => bucket.file(personSampleObjectName(personId, s.sample_id)).delete({ ignoreNotFound: true })),
+    doomed.map((s) => bucket.file(sampleObjectName(userId, personId, s.sample_id)).delete({ ignoreNotFound: true })),
   );
   return doomed.length;
 }

@@ -26,8 +26,6 @@ export const REASONS = {
   audio_missing: "failed",
   /** The embedding service failed (detail has its error). */
   embedding_failed: "failed",
-  /** The person id belongs to another user: the assignment names a wrong person. */
-  person_of_another_user: "failed",
 } as const;
 
 export type Reason = keyof typeof REASONS;

@@ -58,6 +58,7 @@ const storedConversationSchema = conversationDocSchema
     status: true,
     final_position: true,
     finalize_reason: true,
+    final_intent: true,
     sessions_opened: true,
     events_recorded: true,
     events_recorded_order: true,
@@ -104,6 +105,8 @@ export interface OpenedConversation {
   readonly durablePosition: number;
   /** This socket's ordinal in the conversation (1 for the first). */
   readonly sessionOrdinal: number;
+  /** Where a finalize that an earlier instance started cuts the stream (lifecycle.ts `intendFinalize`). */
+  readonly finalIntent?: lifecycle.FinalIntent;
   readonly created: boolean;
   /** The record's update time after this open: the precondition of the next write. */
   readonly updateTime: Timestamp;
@@ -277,6 +280,7 @@ export class ConversationStore {
       chunkSize: stored.chunk_size,
       durablePosition: stored.durable_position,
       sessionOrdinal,
+      ...(stored.final_intent ? { finalIntent: stored.final_intent } : {}),
       created: false,
       updateTime,
     };
@@ -426,6 +430,39 @@ export class ConversationStore {
     return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) => {
       const fields = lifecycle.beginFinalize(stored ?? assumed(sessionId, known), { ...request, sessionId });
       if ("refused" in fields) return undefined;
+      return { ...fields, updated_at: this.now() };
+    });
+  }
+
+  /**
+   * Records where a server-started finalize will cut the stream, before its partial final
+   * chunk is published (lifecycle.ts `intendFinalize`), if `sessionId` still owns the
+   * conversation and it is in progress.
+   */
+  async intendFinalize(
+    conversationId: string,
+    sessionId: string,
+    intent: { finalPosition: number; reason: lifecycle.ServerFinalizeReason },
+    known: { durablePosition: number; eventsRecorded: number },
+    updateTime: Timestamp,
+  ): Promise<ConditionalWrite> {
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) => {
+      const fields = lifecycle.intendFinalize(stored ?? assumed(sessionId, known), intent);
+      if (fields === undefined || "refused" in fields) return undefined;
+      return { ...fields, updated_at: this.now() };
+    });
+  }
+
+  /** Withdraws the intent: its partial final chunk was not published (lifecycle.ts `withdrawFinalIntent`). */
+  async withdrawFinalIntent(
+    conversationId: string,
+    sessionId: string,
+    updateTime: Timestamp,
+  ): Promise<ConditionalWrite> {
+    return await this.conditionalUpdate(conversationId, sessionId, updateTime, (stored) => {
+      // Until a lost race re-reads it, the record is as this instance wrote it: with the intent.
+      const fields = stored === undefined ? { final_intent: null } : lifecycle.withdrawFinalIntent(stored);
+      if (fields === undefined || "refused" in fields) return undefined;
       return { ...fields, updated_at: this.now() };
     });
   }

@@ -29,6 +29,8 @@ export function maxAgePlan(maxSocketMs: number): { warnAfterMs: number; closeInM
 export interface GoawayTarget {
   /** Sends the message if the socket is open; false when it is not (nothing to warn). */
   send(message: GoawayMessage): boolean;
+  /** The goaway was sent (a drain's or the socket's age): its log line. */
+  warned(reason: GoawayReason, closeInMs: number): void;
   /**
    * Watches the conversation's owner; `lost` is called once another socket owns it.
    * Returns the unsubscribe. Undefined while the socket has no conversation.
@@ -67,6 +69,7 @@ export class SocketGoaway {
     clearTimeout(this.ageTimer);
     if (!this.target.send({ type: "goaway", reason, close_in_ms: closeInMs })) return;
     this.sent = reason;
+    this.target.warned(reason, closeInMs);
     this.unwatch = this.target.watchOwner(() => this.target.moved());
     this.deadline = setTimeout(() => this.target.expired(), closeInMs);
     this.deadline.unref();

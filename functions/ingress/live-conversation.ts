@@ -8,6 +8,7 @@
  * finalized, or when this instance learns that another instance owns it now.
  */
 import type { Timestamp } from "@google-cloud/firestore";
+import type { FinalIntent, ServerFinalizeReason } from "../../shared/lifecycle";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import type { Chunk } from "./chunker";
@@ -68,6 +69,11 @@ export class LiveConversation {
   segmentQuota: SegmentQuota | undefined;
   /** Every unit before this is published and recorded in Firestore. */
   durablePosition: number;
+  /**
+   * Where an earlier instance's finalize cut the stream before it died (lifecycle.ts
+   * `intendFinalize`): the socket finalizes once its audio reaches it.
+   */
+  finalIntent: FinalIntent | undefined;
   /** The highest position the owning session asked to make durable (only ever published audio). */
   private wanted = 0;
   /** The session that owns the conversation (the last one that opened it here). */
@@ -100,6 +106,7 @@ export class LiveConversation {
     this.userId = opened.userId;
     this.format = { codec: opened.codec, sampleRate: opened.sampleRate, chunkSize: opened.chunkSize };
     this.durablePosition = opened.durablePosition;
+    this.finalIntent = opened.finalIntent;
     this.updateTime = opened.updateTime;
     this.activeSessionId = sessionId;
     this.sessionOrdinal = opened.sessionOrdinal;
@@ -126,6 +133,7 @@ export class LiveConversation {
     this.wanted = 0;
     this.updateTime = opened.updateTime;
     this.durablePosition = Math.max(this.durablePosition, opened.durablePosition);
+    this.finalIntent = opened.finalIntent;
     this.touch();
     this.armIdle(this.deps.idleTimeoutMs);
   }
@@ -203,8 +211,11 @@ export class LiveConversation {
    * that has the workers check completion. Resolves with the final position. A second call
    * joins the first.
    *
-   * Nothing is recorded before the final chunk is confirmed: if its publish fails, or this
-   * instance dies, the conversation is still in progress and the client re-sends the tail.
+   * Nothing but the intent is recorded before the final chunk is confirmed: if its publish
+   * fails, or this instance dies, the conversation is still in progress and the client
+   * re-sends the tail. A finalize the server started records where it cuts first
+   * (`intendFinalize`): the client may have streamed on, and the socket it resumes on must
+   * cut at the same place, or the chunk published here would conflict with a longer one.
    */
   finalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
     if (this.finalizing === undefined) {
@@ -219,9 +230,15 @@ export class LiveConversation {
     const { finalPosition, reason, finalChunk } = request;
     let begun: ConditionalWrite;
     try {
-      if (finalChunk !== undefined) await this.deps.publisher.publishChunk(tags, this.format, finalChunk);
-      const events = await request.eventsConfirmed();
-      begun = await this.recordFinalizing(request, events, finalChunk !== undefined);
+      begun =
+        finalChunk !== undefined && reason !== "client"
+          ? await this.recordIntent(request.sessionId, { finalPosition, reason })
+          : { ok: true, updateTime: this.updateTime };
+      if (begun.ok) {
+        if (finalChunk !== undefined) await this.publishFinalChunk(tags, finalChunk, reason !== "client");
+        const events = await request.eventsConfirmed();
+        begun = await this.recordFinalizing(request, events, finalChunk !== undefined);
+      }
     } catch (error) {
       // Nothing recorded: the conversation is still in progress, for a resume (or a sweep) to pick up.
       this.logger.error(
@@ -289,6 +306,40 @@ export class LiveConversation {
         await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
       }
     }
+  }
+
+  /**
+   * Publishes the final chunk. If that fails, the intent (when one was recorded) is
+   * withdrawn: the chunk is not out, so a resume may stream on past it. Should the
+   * withdrawal fail too, the resume cuts where the intent says, which is safe either way.
+   */
+  private async publishFinalChunk(tags: SessionTags, chunk: Chunk, intended: boolean): Promise<void> {
+    try {
+      await this.deps.publisher.publishChunk(tags, this.format, chunk);
+    } catch (error) {
+      if (intended) {
+        await this.serialize(async () => {
+          const withdrawn = await this.deps.store.withdrawFinalIntent(this.id, tags.sessionId, this.updateTime);
+          if (withdrawn.ok) this.updateTime = withdrawn.updateTime;
+        }).catch((failure: unknown) =>
+          this.logger.warn({ err: failure }, "could not withdraw the finalize intent: a resume cuts where it says"),
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** The `final_intent` write (lifecycle.ts `intendFinalize`), before the partial final chunk is published. */
+  private async recordIntent(
+    sessionId: string,
+    intent: { finalPosition: number; reason: ServerFinalizeReason },
+  ): Promise<ConditionalWrite> {
+    return await this.serialize(async (): Promise<ConditionalWrite> => {
+      if (sessionId !== this.activeSessionId) return { ok: false, reason: "superseded" };
+      const written = await this.deps.store.intendFinalize(this.id, sessionId, intent, this.known(), this.updateTime);
+      if (written.ok) this.updateTime = written.updateTime;
+      return written;
+    });
   }
 
   /** Waits until a finalize in progress is over (successful or not). */

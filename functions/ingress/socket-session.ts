@@ -22,6 +22,7 @@ import { positionUnit } from "../../shared/audio-format";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { checkAudioFrame, parseClientText } from "../../shared/frame-checks";
+import type { FinalIntent } from "../../shared/lifecycle";
 import { conversationLogger, LOG_EVENTS, type Logger, publishFailed } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import {
@@ -147,6 +148,9 @@ export class SocketSession implements AttachedSocket {
     this.backpressure = new SocketBackpressure(socket, deps.budget, deps.limits, () => this.overloaded());
     this.goawayState = new SocketGoaway({
       send: (message) => this.state === "open" && socket.sendJson(message),
+      // Either reason, drain or socket age: one line each, with the conversation and environment.
+      warned: (reason, closeInMs) =>
+        this.logger.info({ reason, close_in_ms: closeInMs, acked: this.acked }, "goaway sent: the client moves"),
       watchOwner: (lost) => this.watchOwner(lost),
       moved: () => void this.supersede(),
       // A socket past its maximum life says so: its instance is not shutting down.
@@ -332,7 +336,33 @@ export class SocketSession implements AttachedSocket {
       return;
     }
     conversation.touch();
+    const intent = conversation.finalIntent;
+    if (intent !== undefined && chunker.position + units >= intent.final_position) {
+      this.finalizeAtIntent(frame, units, intent);
+      return;
+    }
     for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
+  }
+
+  /**
+   * An earlier instance started a finalize at `intent.final_position` and died before it
+   * recorded `finalizing` (lifecycle.ts `intendFinalize`); its partial final chunk may be
+   * published. The stream is cut at the same place and finalized there, so that chunk is
+   * the same whoever publishes it; audio past it is not stored, and the client hears the
+   * final position.
+   */
+  private finalizeAtIntent(frame: Buffer, units: number, intent: FinalIntent): void {
+    const chunker = this.chunker;
+    if (chunker === undefined) return;
+    // pcm16 units are bytes; an Opus frame is one unit, so it is whole or not reached.
+    const take = Math.max(0, intent.final_position - chunker.position);
+    const head = take >= units ? frame : frame.subarray(0, take);
+    for (const chunk of chunker.push(head)) this.publishChunk(chunk);
+    this.logger.warn(
+      { final_position: intent.final_position, reason: intent.reason, dropped_units: units - take },
+      "resumed a conversation whose finalize an earlier instance started: finalizing where it cut",
+    );
+    void this.finalize(intent.reason);
   }
 
   private onText(data: Buffer): void {
@@ -615,8 +645,6 @@ export class SocketSession implements AttachedSocket {
    */
   goaway(reason: GoawayReason, closeInMs: number): void {
     this.goawayState.send(reason, closeInMs);
-    if (this.goawayState.reason === reason)
-      this.logger.info({ reason, close_in_ms: closeInMs, acked: this.acked }, "goaway sent: the client moves");
   }
 
   private watchOwner(lost: () => void): (() => void) | undefined {

@@ -486,7 +486,7 @@ describe("HTTP API", () => {
         embedding: { model: "wespeaker-resnet34", dim: 2, vector: [0.5, 0.5] },
         updated_at: Timestamp.now(),
       };
-      await personRef(env.clients.firestore, "p-anna").set(person);
+      await personRef(env.clients.firestore, "user-a", "p-anna").set(person);
     });
 
     it("returns the owner's person with samples and the embedding summary", async () => {
@@ -506,8 +506,8 @@ describe("HTTP API", () => {
       });
     });
 
-    it("answers 403 to another user, 404 for an unknown person and 401 without a token", async () => {
-      expect((await get("/v1/people/p-anna", { token: tokenB })).status).toBe(403);
+    it("answers 404 to another user (their p-anna is their own), to an unknown person, and 401 without a token", async () => {
+      expect((await get("/v1/people/p-anna", { token: tokenB })).status).toBe(404);
       expect((await get("/v1/people/p-nobody")).status).toBe(404);
       expect((await get("/v1/people/p-anna", { token: null })).status).toBe(401);
     });

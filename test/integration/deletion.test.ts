@@ -13,7 +13,7 @@ import { signAccessToken } from "../../shared/auth";
 import { loadSettings } from "../../shared/config";
 import { deletionMessage } from "../../shared/deletion-messages";
 import { environmentResources, parseEnvironmentName } from "../../shared/environment";
-import { COLLECTIONS, type ConversationDoc, conversationRef, personRef } from "../../shared/firestore-schema";
+import { COLLECTIONS, type ConversationDoc, conversationRef, personRef, userKey } from "../../shared/firestore-schema";
 import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { chunkObjectName, personSampleObjectName } from "../../shared/storage-paths";
 import { footprintOf, ONLY_THE_TOMBSTONE } from "../support/deletion-stores";
@@ -24,6 +24,7 @@ import { chunkMessage, eventMessage, pcm16Noise } from "../support/workers-messa
 import { ProtocolSocket } from "../support/workers-socket";
 
 const USER = "user-del";
+const sampleObject = (sampleId: string) => personSampleObjectName("p-del", userKey(USER), sampleId);
 
 describe("DELETE /v1/conversations/{id}", () => {
   let stack: RunningStack;
@@ -84,14 +85,14 @@ describe("DELETE /v1/conversations/{id}", () => {
     // A profile with a sample of this conversation and one of another, as extraction writes them.
     const unit = (x: number, y: number) => ({ model: "m", dim: 2, vector: [x, y] });
     const sample = (sampleId: string, conversationId: string, embedding: ReturnType<typeof unit>) => ({
-      uri: `gs://${state.bucket}/${personSampleObjectName("p-del", sampleId)}`,
+      uri: `gs://${state.bucket}/${sampleObject(sampleId)}`,
       sample_id: sampleId,
       conversation_id: conversationId,
       segment_ids: ["s1"],
       duration_ms: 10_000,
       embedding,
     });
-    await personRef(clients.firestore, "p-del").set({
+    await personRef(clients.firestore, USER, "p-del").set({
       id: "p-del",
       user_id: USER,
       samples: [sample("from-deleted", id, unit(1, 0)), sample("from-other", "conv-other", unit(0, 1))],
@@ -102,7 +103,7 @@ describe("DELETE /v1/conversations/{id}", () => {
       ["from-deleted", id],
       ["from-other", "conv-other"],
     ] as const) {
-      await clients.bucket.file(personSampleObjectName("p-del", sampleId)).save(Buffer.from("RIFF"), {
+      await clients.bucket.file(sampleObject(sampleId)).save(Buffer.from("RIFF"), {
         resumable: false,
         metadata: { metadata: { conversation_id: conversationId, person_id: "p-del", sample_id: sampleId } },
       });
@@ -120,9 +121,9 @@ describe("DELETE /v1/conversations/{id}", () => {
       embedding: unknown;
     };
     expect(person.samples.map((s) => s.conversation_id)).toEqual(["conv-other"]);
-    const [profile] = await Promise.all([personRef(clients.firestore, "p-del").get()]);
+    const [profile] = await Promise.all([personRef(clients.firestore, USER, "p-del").get()]);
     expect(profile.data()?.embedding?.vector).toEqual([0, 1]);
-    const [otherStillThere] = await clients.bucket.file(personSampleObjectName("p-del", "from-other")).exists();
+    const [otherStillThere] = await clients.bucket.file(sampleObject("from-other")).exists();
     expect(otherStillThere).toBe(true);
 
     // Late deliveries: the first chunk and a segments event, as the ingress published them.

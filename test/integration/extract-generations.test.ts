@@ -60,9 +60,9 @@ describe("extraction generations", () => {
       model: null,
     };
     await expect(commitProfile(db(), change, { generation: 1 })).rejects.toBeInstanceOf(StaleGenerationError);
-    expect((await personRef(db(), "p-old").get()).exists).toBe(false);
+    expect((await personRef(db(), "user-g", "p-old").get()).exists).toBe(false);
     await commitProfile(db(), change, { generation: 2 });
-    expect((await personRef(db(), "p-old").get()).exists).toBe(true);
+    expect((await personRef(db(), "user-g", "p-old").get()).exists).toBe(true);
   });
 
   it("lets concurrent runs of one generation all finish, keeping every run's samples", async () => {
@@ -106,7 +106,9 @@ describe("extraction generations", () => {
       ),
     );
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-    const stored = (await personRef(db(), personId).get()).data() as { samples: Array<{ sample_id: string }> };
+    const stored = (await personRef(db(), "user-c", personId).get()).data() as {
+      samples: Array<{ sample_id: string }>;
+    };
     expect(stored.samples.map((s) => s.sample_id).sort()).toEqual([...proposedIds].sort());
 
     const people = [{ person_id: personId, status: "extracted" as const, samples: runs }];

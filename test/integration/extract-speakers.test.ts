@@ -32,9 +32,10 @@ import {
   conversationRef,
   type PersonDoc,
   personRef,
+  userKey,
 } from "../../shared/firestore-schema";
 import { createLogger } from "../../shared/logger";
-import { personPrefix } from "../../shared/storage-paths";
+import { personPrefix, personSampleObjectName } from "../../shared/storage-paths";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { composePcm16, extractionEvent, type SeedSegment, seedConversation } from "../support/extract-conversation";
 import { loadVoiceFixtures } from "../support/extract-voices";
@@ -132,11 +133,16 @@ describe("speaker extraction over every segment of a conversation", () => {
 
   const handler = () => createExtractSpeakersHandler(runtime, { settings: DEFAULT_EXTRACTION_SETTINGS });
   const db = () => env.clients.firestore;
-  const person = async (id: string) => (await personRef(db(), id).get()).data() as PersonDoc | undefined;
+  const person = async (id: string, userId = "user-1") =>
+    (await personRef(db(), userId, id).get()).data() as PersonDoc | undefined;
+  const sampleObject = (personId: string, sampleId: string, userId = "user-1") =>
+    personSampleObjectName(personId, userKey(userId), sampleId);
   const extraction = async (conversationId: string) =>
     ((await conversationRef(db(), conversationId).get()).data() as ConversationDoc).extraction;
   const sampleObjects = async (personId: string) =>
-    (await env.clients.bucket.getFiles({ prefix: personPrefix(personId) }))[0].map((f) => f.name).sort();
+    (await env.clients.bucket.getFiles({ prefix: personPrefix(personId, userKey("user-1")) }))[0]
+      .map((f) => f.name)
+      .sort();
   const wavPcm = async (objectName: string) => {
     const [file] = await env.clients.bucket.file(objectName).download();
     return decodePcm16MonoWav(file);
@@ -183,7 +189,8 @@ describe("speaker extraction over every segment of a conversation", () => {
       expect(profile?.samples.map((s) => [s.sample_id, s.segment_ids, s.duration_ms])).toEqual([
         [`${conversationId}_${windowA.start}_${windowA.end}`, ["a2"], 10_000],
       ]);
-      const objectName = `people/person-a/samples/${conversationId}_${windowA.start}_${windowA.end}.wav`;
+      const objectName = sampleObject("person-a", `${conversationId}_${windowA.start}_${windowA.end}`);
+      expect(objectName.startsWith("people/person-a/")).toBe(true);
       expect(profile?.samples[0]?.uri).toBe(`gs://${env.resources.bucket}/${objectName}`);
       const wav = await wavPcm(objectName);
       expect(wav.sampleRate).toBe(RATE);
@@ -196,7 +203,7 @@ describe("speaker extraction over every segment of a conversation", () => {
       expect(profile?.samples.map((s) => [s.sample_id, s.segment_ids, s.duration_ms])).toEqual([
         [`${conversationId}_${windowB.start}_${windowB.end}`, ["b1", "b2", "b3"], 9_200],
       ]);
-      const wav = await wavPcm(`people/person-b/samples/${conversationId}_${windowB.start}_${windowB.end}.wav`);
+      const wav = await wavPcm(sampleObject("person-b", `${conversationId}_${windowB.start}_${windowB.end}`));
       expect(wav.pcm.equals(AUDIO.subarray(windowB.start * BYTES_PER_MS, windowB.end * BYTES_PER_MS))).toBe(true);
     });
 
@@ -240,7 +247,7 @@ describe("speaker extraction over every segment of a conversation", () => {
     await seedMain(conversationId, a, b);
     const run = handler();
     await run(extractionEvent(env.resources, conversationId));
-    const aSample = `people/${a}/samples/${conversationId}_14500_24500.wav`;
+    const aSample = sampleObject(a, `${conversationId}_14500_24500`);
     expect((await env.clients.bucket.file(aSample).exists())[0]).toBe(true);
 
     // The user says a2 was person B after all (sent from yet another session).
@@ -351,14 +358,14 @@ describe("speaker extraction over every segment of a conversation", () => {
     const conversationId = newId("conv-full");
     const personId = "person-full";
     const stored = Array.from({ length: 5 }, (_, i) => ({
-      uri: `gs://${env.resources.bucket}/people/${personId}/samples/old-${i}.wav`,
+      uri: `gs://${env.resources.bucket}/${sampleObject(personId, `old-${i}`)}`,
       sample_id: `old-${i}`,
       conversation_id: `older-conversation-${i}`,
       segment_ids: ["x"],
       duration_ms: 10_000,
       quality: { score: 1, duration_ms: 10_000, speech_coverage: 1, assigned_coverage: 1, margin_ms: 2000 },
     }));
-    await personRef(db(), personId).set({
+    await personRef(db(), "user-1", personId).set({
       id: personId,
       user_id: "user-1",
       samples: stored,
@@ -383,15 +390,24 @@ describe("speaker extraction over every segment of a conversation", () => {
     expect(await sampleObjects(personId)).toEqual([]);
   });
 
-  it("refuses to add samples to another user's person", async () => {
+  it("keeps another user's profile of the same person id apart: each user's `p` is their own", async () => {
     const conversationId = newId("conv-owner");
-    await personRef(db(), "person-other").set({
-      id: "person-other",
+    const theirs = {
+      id: "person-shared",
       user_id: "user-2",
-      samples: [],
+      samples: [
+        {
+          uri: `gs://${env.resources.bucket}/${sampleObject("person-shared", "theirs", "user-2")}`,
+          sample_id: "theirs",
+          conversation_id: "their-conversation",
+          segment_ids: ["x"],
+          duration_ms: 10_000,
+        },
+      ],
       embedding: null,
       updated_at: new Date(),
-    });
+    };
+    await personRef(db(), "user-2", "person-shared").set(theirs);
     await seedConversation(env, {
       conversationId,
       userId: "user-1",
@@ -401,12 +417,13 @@ describe("speaker extraction over every segment of a conversation", () => {
       audio: AUDIO,
       sessions: SESSIONS,
       segments: segmentsFor("person-a-own", "person-b-own"),
-      assignments: [{ segment_id: "a2", person_id: "person-other", session_id: "s3" }],
+      assignments: [{ segment_id: "a2", person_id: "person-shared", session_id: "s3" }],
     });
     await handler()(extractionEvent(env.resources, conversationId));
-    const outcome = (await extraction(conversationId))?.people.find((p) => p.person_id === "person-other");
-    expect(outcome).toMatchObject({ status: "failed", reason: "person_of_another_user" });
-    expect((await person("person-other"))?.samples).toEqual([]);
+    const outcome = (await extraction(conversationId))?.people.find((p) => p.person_id === "person-shared");
+    expect(outcome).toMatchObject({ status: "extracted", samples: 1 });
+    expect((await person("person-shared"))?.samples.map((s) => s.conversation_id)).toEqual([conversationId]);
+    expect((await person("person-shared", "user-2"))?.samples).toEqual(theirs.samples);
   });
 
   it("never processes another environment's request: it goes to the dead-letter topic", async () => {
@@ -581,7 +598,7 @@ describe("speaker extraction over every segment of a conversation", () => {
     const to = 24_500 * BYTES_PER_MS;
     const parts: Buffer[] = [];
     for await (const part of readPcm(env.clients.bucket, layout, from, to, runtime.logger)) parts.push(part);
-    const wav = await wavPcm(`people/person-a-opus/samples/${conversationId}_14500_24500.wav`);
+    const wav = await wavPcm(sampleObject("person-a-opus", `${conversationId}_14500_24500`));
     expect(wav.pcm.length).toBe(to - from);
     expect(wav.pcm.equals(Buffer.concat(parts))).toBe(true);
   });

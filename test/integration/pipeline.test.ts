@@ -4,14 +4,17 @@
  * started in, its audio plays back byte-exact, a speaker assigned in the last session to
  * a segment of the first is honoured, and speaker extraction writes samples for both
  * people into that environment's bucket only. The same resume token presented to another
- * environment is refused with 4409 and the environment it is pinned to.
+ * environment is refused with 4409 and the environment it is pinned to. Person ids are
+ * each user's own: two users' `p-same` are two profiles, read and deleted apart.
  */
 import { connect, TetherError } from "../../client/index";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { parseEnvironmentName } from "../../shared/environment";
+import { userKey } from "../../shared/firestore-schema";
 import { createLogger } from "../../shared/logger";
+import { personPrefix } from "../../shared/storage-paths";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
 import { eventually as poll } from "../support/poll";
@@ -57,8 +60,8 @@ describe("a conversation across reconnects, end to end", () => {
     return state;
   }
 
-  async function api(name: EnvironmentName, path: string, token: string): Promise<Response> {
-    return await fetch(`${env(name).api_url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  async function api(name: EnvironmentName, path: string, token: string, method = "GET"): Promise<Response> {
+    return await fetch(`${env(name).api_url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
   }
 
   it("stays in its environment, plays back byte-exact and extracts both speakers", async () => {
@@ -197,5 +200,72 @@ describe("a conversation across reconnects, end to end", () => {
       code: "wrong_environment",
       details: { closeCode: 4409, expectedEnvironment: staging, environment: prod },
     });
+  });
+
+  it("keeps two users' profiles of one person id apart: each extracts and reads its own; deleting one leaves the other", async () => {
+    const bucket = stack.runtimes.get(staging)?.clients.bucket;
+    if (!bucket) throw new Error("runtime missing");
+    const users = await Promise.all(
+      [
+        ["user-same-a", "kal"],
+        ["user-same-b", "slt"],
+      ].map(async ([user, voice]) => ({
+        user: user as string,
+        audio: voiceTrack(voice as string).subarray(0, 9 * BYTES_PER_SECOND),
+        token: await signAccessToken(env(staging).token_secret, user as string),
+      })),
+    );
+    // Each user streams 9 s of one voice (enough for a sample) and names its speaker `p-same`.
+    const ids = await Promise.all(
+      users.map(async ({ audio, token }) => {
+        const session = await connect({
+          url: env(staging).ingress_url,
+          token,
+          codec: "pcm16",
+          sampleRate: SAMPLE_RATE,
+        });
+        await session.write(audio);
+        session.sendSegments([
+          { id: "s1", start: 0, end: 9, text: "", speaker: null, is_user: false, person_id: null },
+        ]);
+        session.assignSpeaker("p-same", ["s1"]);
+        await session.finalize();
+        return session.conversationId;
+      }),
+    );
+    for (const [i, { token }] of users.entries()) {
+      const extraction = await eventually(async () => {
+        const body = (await (await api(staging, `/v1/conversations/${ids[i]}`, token)).json()) as {
+          extraction: { status: string; people: unknown[] };
+        };
+        return body.extraction.status === "done" ? body.extraction : undefined;
+      }, `extraction of user ${i}'s conversation`);
+      expect(extraction.people).toMatchObject([{ person_id: "p-same", status: "extracted" }]);
+    }
+    const profileOf = async (token: string) => {
+      const answer = await api(staging, "/v1/people/p-same", token);
+      if (answer.status !== 200) return answer.status;
+      return (await answer.json()) as { samples: Array<{ uri: string; conversation_id: string }> };
+    };
+    const objectsOf = async (user: string) =>
+      (await bucket.getFiles({ prefix: personPrefix("p-same", userKey(user)) }))[0].map((f) => f.name).sort();
+    for (const [i, { user, token }] of users.entries()) {
+      const profile = await profileOf(token);
+      if (typeof profile === "number") throw new Error(`GET /v1/people/p-same as ${user} answered ${profile}`);
+      expect(profile.samples.length).toBeGreaterThanOrEqual(1);
+      expect(profile.samples.map((s) => s.conversation_id)).toEqual(profile.samples.map(() => ids[i]));
+      // Under `people/p-same/` (PROTOCOL section 4), each user's in a scope of their own.
+      const objects = await objectsOf(user);
+      expect(profile.samples.map((s) => s.uri.replace(`gs://${bucket.name}/`, "")).sort()).toEqual(objects);
+      for (const name of objects) expect(name.startsWith("people/p-same/")).toBe(true);
+    }
+
+    const [a, b] = users as [(typeof users)[number], (typeof users)[number]];
+    const before = await profileOf(b.token);
+    expect((await api(staging, "/v1/people/p-same", a.token, "DELETE")).status).toBe(202);
+    await eventually(async () => ((await profileOf(a.token)) === 404 ? true : undefined), "user A's p-same to go");
+    expect(await objectsOf(a.user)).toEqual([]);
+    expect(await profileOf(b.token)).toEqual(before);
+    expect((await objectsOf(b.user)).length).toBeGreaterThanOrEqual(1);
   });
 });

@@ -38,7 +38,7 @@ export async function footprintOf(
   const [record, collections, persons, tombstone] = await Promise.all([
     ref.get(),
     ref.listCollections(),
-    db.collection(COLLECTIONS.people).get(),
+    db.collectionGroup(COLLECTIONS.people).get(),
     tombstoneRef(db, conversationId).get(),
   ]);
   const subcollections: Record<string, number> = {};

@@ -29,14 +29,17 @@ export interface ProcessOptions {
   idleTimeoutSeconds?: number;
 }
 
-export async function startIngressProcess(options: ProcessOptions): Promise<IngressProcess> {
-  const started = await startServiceProcess("functions/ingress/main.ts", options);
+export async function startIngressProcess(
+  options: ProcessOptions,
+  main: "functions/ingress/main.ts" | "test/support/ingress-dies-at-finalizing.ts" = "functions/ingress/main.ts",
+): Promise<IngressProcess> {
+  const started = await startServiceProcess(main, options);
   return { ...started, url: `ws://127.0.0.1:${options.port}/v1/listen` };
 }
 
 /** Starts `main` (relative to the repository) as Cloud Run would, and waits for its /healthz. */
 export async function startServiceProcess(
-  main: "functions/ingress/main.ts" | "functions/api/main.ts",
+  main: "functions/ingress/main.ts" | "functions/api/main.ts" | "test/support/ingress-dies-at-finalizing.ts",
   options: ProcessOptions,
 ): Promise<Omit<IngressProcess, "url">> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, main)], {

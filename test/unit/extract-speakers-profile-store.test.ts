@@ -32,7 +32,7 @@ function change(overrides: Partial<ProfileChange>): ProfileChange {
   };
 }
 
-const profile = (samples: PersonSample[]): PersonProfile => ({ userId: "u", samples, embedding: null });
+const profile = (samples: PersonSample[]): PersonProfile => ({ samples, embedding: null });
 
 describe("competeForSlots", () => {
   const full = [0.9, 0.8, 0.7, 0.6, 0.5].map((s, i) => sample(`old-${i}`, `other-${i}`, s));

@@ -16,9 +16,11 @@ describe("SocketGoaway", () => {
   function target() {
     const sent: GoawayMessage[] = [];
     const calls = { moved: 0, expired: 0, unwatched: 0 };
+    const warned: Array<[string, number]> = [];
     let lost: () => void = () => undefined;
     const goaway = new SocketGoaway({
       send: (message) => sent.push(message) > 0,
+      warned: (reason, closeInMs) => warned.push([reason, closeInMs]),
       watchOwner: (onLost) => {
         lost = onLost;
         return () => {
@@ -32,22 +34,23 @@ describe("SocketGoaway", () => {
         calls.expired += 1;
       },
     });
-    return { goaway, sent, calls, lose: () => lost() };
+    return { goaway, sent, calls, warned, lose: () => lost() };
   }
 
   it("sends max_socket_age before the maximum life, then expires at it", () => {
-    const { goaway, sent, calls } = target();
+    const { goaway, sent, calls, warned } = target();
     goaway.armMaxAge(20_000);
     jest.advanceTimersByTime(14_999);
     expect(sent).toEqual([]);
     jest.advanceTimersByTime(1);
     expect(sent).toEqual([{ type: "goaway", reason: "max_socket_age", close_in_ms: 5_000 }]);
+    expect(warned).toEqual([["max_socket_age", 5_000]]); // logged like a drain's
     jest.advanceTimersByTime(5_000);
     expect(calls).toMatchObject({ expired: 1, moved: 0 });
   });
 
   it("a drain warns once; the client's move closes it before the deadline", () => {
-    const { goaway, sent, calls, lose } = target();
+    const { goaway, sent, calls, warned, lose } = target();
     goaway.armMaxAge(20_000);
     goaway.send("draining", 4_000);
     goaway.send("draining", 4_000);
@@ -56,5 +59,6 @@ describe("SocketGoaway", () => {
     jest.advanceTimersByTime(60_000);
     expect(sent).toEqual([{ type: "goaway", reason: "draining", close_in_ms: 4_000 }]);
     expect(calls).toEqual({ moved: 1, expired: 0, unwatched: 1 });
+    expect(warned).toEqual([["draining", 4_000]]);
   });
 });

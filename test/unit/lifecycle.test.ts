@@ -4,6 +4,24 @@ import * as lifecycle from "../../shared/lifecycle";
 const at = (ms: number) => ({ toMillis: () => ms });
 
 describe("the ingress's transitions", () => {
+  it("records where a server-started finalize cuts, once, and only while in progress", () => {
+    const intent = { finalPosition: 2100, reason: "idle_timeout" as const };
+    expect(lifecycle.intendFinalize({ status: "in_progress" }, intent)).toEqual({
+      final_intent: { final_position: 2100, reason: "idle_timeout" },
+    });
+    const recorded = {
+      status: "in_progress" as const,
+      final_intent: { final_position: 2100, reason: "idle_timeout" as const },
+    };
+    expect(lifecycle.intendFinalize(recorded, intent)).toBeUndefined();
+    expect(lifecycle.withdrawFinalIntent(recorded)).toEqual({ final_intent: null });
+    expect(lifecycle.withdrawFinalIntent({ status: "in_progress", final_intent: null })).toBeUndefined();
+    expect(lifecycle.intendFinalize({ status: "finalizing" }, intent)).toEqual({
+      refused: "not_in_progress",
+      status: "finalizing",
+    });
+  });
+
   it("commits a durable position and the socket's confirmed events, and nothing when neither moved", () => {
     const doc = { status: "in_progress" as const, durable_position: 100, events_recorded: { s1: 2 } };
     expect(lifecycle.commitDurable(doc, { position: 200, sessionId: "s1", eventsConfirmed: 3 })).toEqual({

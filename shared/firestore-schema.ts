@@ -31,6 +31,7 @@ import {
 } from "@google-cloud/firestore";
 import { z } from "zod";
 import { type Codec, codecSchema, type SampleRate, sampleRateSchema } from "./audio-format";
+import { CONVERSATION_STATUSES, FINALIZE_REASONS } from "./conversation-values";
 import { type EnvironmentName, environmentNameSchema } from "./environment";
 import { appliedEventId, type EventKey, type LifecycleFields } from "./lifecycle";
 import { type Segment, segmentSchema } from "./messages";
@@ -254,7 +255,7 @@ export interface DeliveryDoc {
 
 const timestamp = z.instanceof(Timestamp);
 const count = z.number().int().min(0);
-const finalizeReasonSchema = z.enum(["client", "idle_timeout", "deleted"]);
+const finalizeReasonSchema = z.enum(FINALIZE_REASONS);
 const embeddingSchema = z.object({ model: z.string(), dim: z.number().int(), vector: z.array(z.number()) });
 
 export const personExtractionSchema = z
@@ -296,7 +297,7 @@ export const conversationDocSchema = z
     created_at: timestamp,
     updated_at: timestamp,
     finalized_at: timestamp.nullable(),
-    status: z.enum(["in_progress", "finalizing", "finalized"]),
+    status: z.enum(CONVERSATION_STATUSES),
     durable_position: count,
     final_position: count.nullable(),
     finalize_reason: finalizeReasonSchema.nullable(),

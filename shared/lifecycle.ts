@@ -36,9 +36,9 @@
  * `extraction_requested_generation` trails `extraction_generation` until the request for it
  * was published: a worker that finds the conversation finalized with a gap publishes again.
  */
-export type ConversationStatus = "in_progress" | "finalizing" | "finalized";
-/** `deleted`: the conversation was deleted (a DELETE or retention) while or after it streamed. */
-export type FinalizeReason = "client" | "idle_timeout" | "deleted";
+import type { ConversationStatus, FinalizeReason } from "./conversation-values";
+
+export type { ConversationStatus, FinalizeReason } from "./conversation-values";
 export type ExtractionStatus = "pending" | "done" | "failed";
 
 /** The lifecycle's fields of a conversation document. */

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { codecSchema, sampleRateSchema } from "./audio-format";
+import { INGRESS_FINALIZE_REASONS } from "./conversation-values";
 import { environmentNameSchema } from "./environment";
 import { conversationIdSchema, personIdSchema, segmentIdSchema, storedTextSchema, userIdSchema } from "./identifiers";
 
@@ -127,7 +128,7 @@ export const eventBodySchema = z.discriminatedUnion("type", [
     type: z.literal("finalize"),
     /** Every unit before this position is in the audio topic. */
     final_position: z.number().int().min(0),
-    reason: z.enum(["client", "idle_timeout"]),
+    reason: z.enum(INGRESS_FINALIZE_REASONS),
   }),
 ]);
 

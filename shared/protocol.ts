@@ -44,6 +44,7 @@
  */
 import { z } from "zod";
 import { type Codec, codecSchema, SAMPLE_RATES, type SampleRate } from "./audio-format";
+import { FINALIZE_REASONS } from "./conversation-values";
 import { conversationIdSchema, personIdSchema, segmentIdSchema } from "./identifiers";
 import { PROTOCOL_VERSION } from "./listen-request";
 import { segmentSchema } from "./messages";
@@ -196,7 +197,7 @@ export const errorMessageSchema = z
     /** With `conversation_finalized`: the conversation's length, what the server holds, and why it ended. */
     final_position: positionSchema.optional(),
     durable_position: positionSchema.optional(),
-    finalize_reason: z.enum(["client", "idle_timeout", "deleted"]).optional(),
+    finalize_reason: z.enum(FINALIZE_REASONS).optional(),
     /** With `conversation_finalized`: per socket, how many of its text messages are stored (1..n, in order). */
     events_recorded: z.record(z.string(), z.number().int().min(0)).optional(),
   })

@@ -11,6 +11,7 @@
  * validators must give the same verdict on the same valid and malformed messages.
  */
 import * as z from "zod/mini";
+import { FINALIZE_REASONS } from "../../shared/conversation-values";
 import { PROTOCOL_VERSION } from "../../shared/listen-request";
 import type { ErrorMessage, ReadyMessage, ServerMessage } from "../../shared/protocol";
 
@@ -52,7 +53,7 @@ const errorMessageSchema = z.looseObject({
   expected_environment: z.optional(z.string()),
   final_position: z.optional(position),
   durable_position: z.optional(position),
-  finalize_reason: z.optional(z.enum(["client", "idle_timeout", "deleted"])),
+  finalize_reason: z.optional(z.enum(FINALIZE_REASONS)),
   events_recorded: z.optional(z.record(z.string(), z.number().check(z.int(), z.minimum(0)))),
 });
 

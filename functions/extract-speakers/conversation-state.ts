@@ -7,6 +7,7 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
+import type { ConversationStatus } from "../../shared/conversation-values";
 import {
   assignmentDocSchema,
   COLLECTIONS,
@@ -39,7 +40,7 @@ export interface ConversationState {
   readonly codec: Codec;
   readonly sampleRate: SampleRate;
   readonly chunkSize: number;
-  readonly status: "in_progress" | "finalizing" | "finalized";
+  readonly status: ConversationStatus;
   readonly finalPosition: number | null;
   /** People listed by the previous extraction run, if any (their samples may need retiring). */
   readonly previouslyExtracted: string[];

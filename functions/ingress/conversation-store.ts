@@ -23,6 +23,7 @@
 import { FieldPath, FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
+import type { ConversationStatus, IngressFinalizeReason } from "../../shared/conversation-values";
 import type { EnvironmentName } from "../../shared/environment";
 import { queryOf } from "../../shared/firestore-query";
 import {
@@ -292,7 +293,7 @@ export class ConversationStore {
    * with its problem rather than failing the page.
    */
   async listByStatus(
-    status: "in_progress" | "finalizing",
+    status: Exclude<ConversationStatus, "finalized">,
     startAfterId: string | undefined,
     limit: number,
   ): Promise<ListedConversation[]> {
@@ -423,7 +424,7 @@ export class ConversationStore {
   async beginFinalize(
     conversationId: string,
     sessionId: string,
-    request: { finalPosition: number; reason: "client" | "idle_timeout"; eventsConfirmed: number },
+    request: { finalPosition: number; reason: IngressFinalizeReason; eventsConfirmed: number },
     known: { durablePosition: number; eventsRecorded: number },
     updateTime: Timestamp,
   ): Promise<ConditionalWrite> {

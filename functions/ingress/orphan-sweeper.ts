@@ -18,6 +18,8 @@
  * whose audio flows elsewhere is never stale. One sweep at a time; a failure on one
  * conversation is logged and the sweep goes on.
  */
+
+import type { ConversationStatus } from "../../shared/conversation-values";
 import { conversationLogger, LOG_EVENTS, type Logger } from "../../shared/logger";
 import type { ConversationRegistry } from "./conversation-registry";
 import type { ConversationStore, ListedConversation } from "./conversation-store";
@@ -91,7 +93,7 @@ export interface SweepSummary {
   readonly failed: number;
 }
 
-const SWEPT_STATUSES = ["in_progress", "finalizing"] as const;
+const SWEPT_STATUSES = ["in_progress", "finalizing"] as const satisfies readonly ConversationStatus[];
 type SweptStatus = (typeof SWEPT_STATUSES)[number];
 
 export class OrphanSweeper {

@@ -21,6 +21,7 @@ import { speechLikePcm } from "../client/speech-like";
 import { INGRESS_CONCURRENCY } from "../infra/ingress";
 import type { EmulatorEndpoints } from "../local/emulators";
 import { startLocalStack } from "../local/stack";
+import { distribution, formatDistribution } from "../local/stats";
 import type { Codec } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
@@ -38,7 +39,6 @@ import {
 } from "./cost-counters";
 import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";
-import { distribution, formatDistribution } from "./stats";
 
 const pricesSchema = z.object({
   date: z.string(),

@@ -13,7 +13,7 @@ import crypto from "node:crypto";
 import { createDspEmbedder, DSP_EMBEDDING_MODEL } from "../functions/extract-speakers/dsp-embedding";
 import { cosineSimilarity } from "../functions/extract-speakers/embedding";
 import { extractConversation } from "../functions/extract-speakers/extract-conversation";
-import { mulberry32, type Random } from "../scripts/chaos-plan";
+import { mulberry32, type Random } from "../local/seeded-random";
 import { environmentResources, localProjectId, parseEnvironmentName } from "../shared/environment";
 import { DEFAULT_EXTRACTION_SETTINGS } from "../shared/extraction-settings";
 import { createGcpClients } from "../shared/gcp-clients";

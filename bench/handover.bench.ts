@@ -10,11 +10,11 @@
  */
 import { connect } from "../client";
 import { type RunningStack, startLocalStack } from "../local/stack";
+import { distribution, formatDistribution } from "../local/stats";
 import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
 import { createLogger } from "../shared/logger";
 import type { BenchContext } from "./run";
-import { distribution, formatDistribution } from "./stats";
 
 const SAMPLE_RATE = 16000;
 const BYTES_PER_SECOND = SAMPLE_RATE * 2;

@@ -13,11 +13,11 @@ import crypto from "node:crypto";
 import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { freePort } from "../local/ports";
+import { distribution, formatDistribution } from "../local/stats";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
 import { compileServers, startServer } from "./ingress.bench";
 import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE, userPerStream } from "./realtime-streams";
 import type { BenchContext } from "./run";
-import { distribution, formatDistribution } from "./stats";
 
 export async function run(context: BenchContext): Promise<void> {
   const baseline = process.env.BENCH_BASELINE_CHECKOUT;

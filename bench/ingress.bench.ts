@@ -31,6 +31,7 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
 import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
+import { distribution, formatDistribution } from "../local/stats";
 import { environmentResources, parseEnvironmentName } from "../shared/environment";
 import { MAX_TEXT_FRAME_BYTES } from "../shared/protocol";
 import { emulatorFloor } from "./emulator-floor";
@@ -50,7 +51,6 @@ import {
   userPerStream,
 } from "./realtime-streams";
 import type { BenchContext } from "./run";
-import { distribution, formatDistribution } from "./stats";
 import { startTextFlood } from "./text-flood";
 
 const ROOT = path.resolve(__dirname, "..");

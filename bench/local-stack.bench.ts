@@ -23,6 +23,7 @@ import path from "node:path";
 import { z } from "zod";
 import { connect } from "../client";
 import { freePort } from "../local/ports";
+import { distribution, formatDistribution } from "../local/stats";
 import { signAccessToken } from "../shared/auth";
 import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, findProcessWithArgument } from "./process-cpu";
@@ -35,7 +36,6 @@ import {
   userPerStream,
 } from "./realtime-streams";
 import type { BenchContext } from "./run";
-import { distribution, formatDistribution } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..");
 const ENVIRONMENT = "benchlocal";

@@ -4,7 +4,7 @@
  * (the observation), and the one table of the run. Every broken invariant becomes a
  * violation line; the run exits non-zero if there is any.
  */
-import { distribution } from "../bench/stats";
+import { distribution } from "../local/stats";
 
 /** What a conversation's client did and heard. */
 export interface ConversationHistory {

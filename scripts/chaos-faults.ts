@@ -7,9 +7,10 @@
  * processes SIGKILLed at random while clients stream to them. Every choice comes from the
  * run's PRNG.
  */
+
+import { integerBetween, type Random } from "../local/seeded-random";
 import type { EnvironmentName } from "../shared/environment";
 import { decodePubSubEvent, type PubSubHandler } from "../shared/pubsub-event";
-import { integerBetween, type Random } from "./chaos-plan";
 
 export interface WorkerFaultOptions {
   /** Each delivery waits 0 to this many ms before the handler runs. */

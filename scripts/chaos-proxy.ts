@@ -11,7 +11,7 @@
  *   HTTP connections to the emulators, with requests in flight.
  */
 import net from "node:net";
-import { integerBetween, type Random } from "./chaos-plan";
+import { integerBetween, type Random } from "../local/seeded-random";
 
 export interface FaultProxy {
   /** `127.0.0.1:PORT`: where to connect instead of the target. */

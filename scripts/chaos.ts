@@ -21,6 +21,7 @@ import { z } from "zod";
 import type { TetherSession } from "../client/index";
 import { type EmulatorEndpoints, startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
+import { streamOf } from "../local/seeded-random";
 import { type RunningStack, startLocalStack } from "../local/stack";
 import { pushStats } from "../local/worker-server";
 import { signAccessToken } from "../shared/auth";
@@ -50,7 +51,6 @@ import {
   planConversation,
   SAMPLE_RATE,
   type SentText,
-  streamOf,
 } from "./chaos-plan";
 import { type FaultProxy, startFaultProxy, targetOf, throughProxy } from "./chaos-proxy";
 import { parseCliOptions, UsageError } from "./cli-options";

@@ -16,13 +16,14 @@ import { z } from "zod";
 import { connect } from "../client/index";
 import { startEmulators } from "../local/emulators";
 import { freePort } from "../local/ports";
+import { integerBetween, mulberry32 } from "../local/seeded-random";
 import { startLocalStack } from "../local/stack";
 import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
 import { createLogger } from "../shared/logger";
 import { decodePcm16MonoWav } from "../shared/wav";
 import { killIngressInstances } from "./chaos-faults";
-import { BYTES_PER_SECOND, integerBetween, mulberry32, SAMPLE_RATE } from "./chaos-plan";
+import { BYTES_PER_SECOND, SAMPLE_RATE } from "./chaos-plan";
 import { parseCliOptions, UsageError } from "./cli-options";
 
 const USAGE = `Usage: node --import tsx scripts/ingress-kills.ts [options]

@@ -2,7 +2,7 @@
  * The bench's percentile helper: nearest-rank values on known data, indifferent to input
  * order, never mutating its input, and p50 <= p99 <= max on any set of samples.
  */
-import { distribution, formatDistribution, percentile } from "../../bench/stats";
+import { distribution, formatDistribution, percentile } from "../../local/stats";
 
 const oneToHundred = Array.from({ length: 100 }, (_, i) => i + 1);
 

@@ -11,7 +11,15 @@ import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { queryOf } from "../../shared/firestore-query";
-import { type ChunkDoc, COLLECTIONS, CONVERTERS, chunkRef, conversationRef } from "../../shared/firestore-schema";
+import {
+  type ChunkDoc,
+  COLLECTIONS,
+  CONVERTERS,
+  chunkDocSchema,
+  chunkRef,
+  conversationRef,
+  parseDocument,
+} from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../conversation-audio";
 
@@ -28,8 +36,15 @@ export interface ConversationAudio {
   readonly durationMs: number;
 }
 
-type ListedChunk = Pick<ChunkDoc, "index" | "object" | "end" | "final" | "bytes" | "samples">;
-
+/** The fields the listing selects, validated as the full chunk schema would. */
+const listedChunkSchema = chunkDocSchema.pick({
+  index: true,
+  object: true,
+  end: true,
+  final: true,
+  bytes: true,
+  samples: true,
+});
 /** The contiguous run from index 0 of `chunks` sorted by index. Pure. */
 export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(sorted: readonly T[]): T[] {
   const run: T[] = [];
@@ -52,7 +67,9 @@ export async function conversationAudio(
     .order("index")
     .select("index", "object", "end", "final", "bytes", "samples")
     .get();
-  const listed = contiguousChunks(snapshot.docs.map((doc) => doc.data() as ListedChunk));
+  const listed = contiguousChunks(
+    snapshot.docs.map((doc) => parseDocument(listedChunkSchema, doc.ref.path, doc.data())),
+  );
   const facts = [];
   for (const chunk of listed) {
     const samples = await storedChunkSamples({ bucket, ...format }, chunk);

@@ -20,7 +20,7 @@ import {
   type AppliedEventDoc,
   appliedEventRef,
   assignmentRef,
-  type ConversationDoc,
+  CONVERTERS,
   conversationRef,
   segmentRef,
 } from "../../shared/firestore-schema";
@@ -182,7 +182,9 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
     const conversationId = event.attributes.conversation_id;
     try {
       if (await deletion.isDeleted(conversationId, logger)) return;
-      const conversation = (await conversationRef(db, conversationId).get()).data() as ConversationDoc | undefined;
+      const conversation = (
+        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
+      ).data();
       if (conversation && conversation.user_id !== event.attributes.user_id) {
         await deadLetters.reject(message, {
           reason: "conversation_mismatch",

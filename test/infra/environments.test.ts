@@ -124,6 +124,7 @@ function expectedGrants(n: EnvironmentResources, region: string): string[] {
     `${sa("events")} roles/pubsub.publisher ${topic("extraction")}`,
     `${sa("events")} roles/pubsub.publisher ${topic("deadLetter")}`,
     `${sa("events")} roles/pubsub.publisher ${topic("notifications")}`,
+    `${sa("events")} roles/pubsub.publisher ${topic("deletion")}`, // re-purges a conversation deleted mid-event
     `${sa("events")} roles/datastore.user ${database}`,
     `${sa("events")} roles/run.invoker ${fn("processEvents")}`,
     `${sa("extractSpeakers")} roles/pubsub.publisher ${topic("deadLetter")}`,

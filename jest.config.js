@@ -20,4 +20,7 @@ module.exports = {
   ],
   // Integration tests talk to emulators and child processes; no test asserts on timing.
   testTimeout: 60_000,
+  // Most test time is spent waiting on the emulators and child processes, so two files run
+  // side by side even on 2 cores (jest's default there is one).
+  maxWorkers: 2,
 };

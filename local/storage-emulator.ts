@@ -17,6 +17,8 @@ import { createApp } from "firebase-tools/lib/emulator/storage/server";
 
 export interface RunningStorageEmulator {
   readonly url: string;
+  /** Creates with `ifGenerationMatch=0` received and not yet answered (for tests). */
+  pendingCreates(): number;
   stop(): Promise<void>;
 }
 
@@ -41,7 +43,7 @@ export async function startStorageEmulator(host: string, port: number): Promise<
   const app = await createApp("tether-local", emulator);
   const gate = createOnlyIfAbsent(app, () => `http://${host}:${boundPort}`);
   const server: Server = await new Promise((resolve, reject) => {
-    const created = http.createServer(gate);
+    const created = http.createServer(gate.handle);
     // Longer than the clients keep an idle connection: a request on a connection the server
     // closes at that moment fails with ECONNRESET (Node's default is 5 s).
     created.keepAliveTimeout = 65_000;
@@ -53,6 +55,7 @@ export async function startStorageEmulator(host: string, port: number): Promise<
   boundPort = typeof actual === "object" && actual ? actual.port : port;
   return {
     url: `http://${host}:${boundPort}`,
+    pendingCreates: () => gate.pending(),
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -69,9 +72,10 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Uploads of one name with the precondition run one at a time here (an existence check,
  * then the emulator's own upload, to its answer), which gives that atomicity.
  */
-export function createOnlyIfAbsent(app: Handler, self: () => string): Handler {
+export function createOnlyIfAbsent(app: Handler, self: () => string): { handle: Handler; pending(): number } {
   const queues = new Map<string, Promise<void>>();
-  return (req, res) => {
+  let pending = 0;
+  const handle: Handler = (req, res) => {
     const url = new URL(req.url ?? "/", "http://emulator");
     const bucket = /^\/upload\/storage\/v1\/b\/([^/]+)\/o\/?$/.exec(url.pathname)?.[1];
     const name = url.searchParams.get("name");
@@ -85,6 +89,10 @@ export function createOnlyIfAbsent(app: Handler, self: () => string): Handler {
       return;
     }
     const key = `${bucket}/${name}`;
+    pending += 1;
+    res.once("close", () => {
+      pending -= 1;
+    });
     const turn = (queues.get(key) ?? Promise.resolve()).then(async () => {
       const exists = await objectExists(self(), bucket, name);
       if (exists) {
@@ -96,6 +104,9 @@ export function createOnlyIfAbsent(app: Handler, self: () => string): Handler {
         res.end(body);
         return;
       }
+      // Cut while it waited its turn: its close has already passed, and waiting for it would
+      // stall every later create of this name.
+      if (res.closed || req.destroyed) return;
       const done = new Promise<void>((resolve) => res.once("close", resolve));
       app(req, res);
       await done;
@@ -108,6 +119,7 @@ export function createOnlyIfAbsent(app: Handler, self: () => string): Handler {
       if (queues.get(key) === settled) queues.delete(key);
     });
   };
+  return { handle, pending: () => pending };
 }
 
 async function objectExists(base: string, bucket: string, name: string): Promise<boolean> {

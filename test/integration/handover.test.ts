@@ -5,7 +5,8 @@
  * or doubled.
  *
  * Sized for the suite: the real-time conversation lasts 60 s (1 s chunks, sockets live at
- * most 10 s, an instance SIGTERMed every 7 s) rather than 3 minutes. The long one sends
+ * most 10 s, an instance SIGTERMed every 7 s) rather than 3 minutes; TETHER_HANDOVER_FULL=1
+ * runs the issue's size (3 minutes, 20 s sockets, a SIGTERM every 15 s). The long one sends
  * 40 minutes of 8 kHz audio (38 MB, 30 s chunks) as fast as the pipeline takes it across
  * ten 1 s sockets; TETHER_LONG_SECONDS=7200 runs the full two hours (115 MB), whose time
  * goes to persisting its 240 chunks. Once reported as a stall, that run was the test's own
@@ -20,6 +21,11 @@ import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
 import { eventually, until } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+
+const REALTIME =
+  process.env.TETHER_HANDOVER_FULL === "1"
+    ? { seconds: 180, maxSocketSeconds: 20, drainEveryMs: 15_000 }
+    : { seconds: 60, maxSocketSeconds: 10, drainEveryMs: 7_000 };
 
 interface Api {
   readonly url: string;
@@ -98,76 +104,84 @@ describe("goaway and make-before-break handover", () => {
     };
   }
 
-  it("streams in real time through drains and socket-age limits: byte-exact, no 4001 without goaway, no long ack pause", async () => {
-    const env = parseEnvironmentName(uniqueEnvironmentName("hand"));
-    const chunkSeconds = 1;
-    const { running, ingressUrl, api, token } = await started({
-      env,
-      instances: 2,
-      chunkSeconds,
-      maxSocketSeconds: 10,
-    });
-    const sampleRate = 16000;
-    const bytesPerSecond = sampleRate * 2;
-    const session = opened(
-      await connect({ url: ingressUrl, token, codec: "pcm16", sampleRate, maxReconnectAttempts: 50 }),
-    );
-    const log = recordSockets(session);
-    const ackTimes: number[] = [];
-    let lastAcked = session.stats.acked;
-    const watcher = setInterval(() => {
-      if (session.stats.acked !== lastAcked) {
-        lastAcked = session.stats.acked;
-        ackTimes.push(Date.now());
-      }
-    }, 10);
-
-    const audio = testPcm(bytesPerSecond * 60 + 640, 29);
-    const frame = bytesPerSecond / 10; // 100 ms
-    const start = Date.now();
-    let nextDrain = start + 7_000;
-    const drained: number[] = [];
-    try {
-      for (let offset = 0; offset < audio.length; offset += frame) {
-        const due = start + (offset / bytesPerSecond) * 1000;
-        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
-        await session.write(audio.subarray(offset, offset + frame));
-        if (Date.now() >= nextDrain) {
-          nextDrain += 7_000;
-          // In turn: the oldest instance that is not already draining.
-          const victim = running.ingressInstances(env).find((instance) => !drained.includes(instance.pid));
-          if (victim !== undefined && running.killIngressInstance(env, victim.pid, "SIGTERM")) drained.push(victim.pid);
+  it(
+    "streams in real time through drains and socket-age limits: byte-exact, no 4001 without goaway, no long ack pause",
+    async () => {
+      const env = parseEnvironmentName(uniqueEnvironmentName("hand"));
+      const chunkSeconds = 1;
+      const { running, ingressUrl, api, token } = await started({
+        env,
+        instances: 2,
+        chunkSeconds,
+        maxSocketSeconds: REALTIME.maxSocketSeconds,
+      });
+      const sampleRate = 16000;
+      const bytesPerSecond = sampleRate * 2;
+      const session = opened(
+        await connect({ url: ingressUrl, token, codec: "pcm16", sampleRate, maxReconnectAttempts: 50 }),
+      );
+      const log = recordSockets(session);
+      const ackTimes: number[] = [];
+      let lastAcked = session.stats.acked;
+      const watcher = setInterval(() => {
+        if (session.stats.acked !== lastAcked) {
+          lastAcked = session.stats.acked;
+          ackTimes.push(Date.now());
         }
-      }
-      const result = await session.finalize();
-      expect(result.position).toBe(audio.length);
-    } finally {
-      clearInterval(watcher);
-    }
-    expect((await finalizedAudio(api, session.conversationId)).equals(audio)).toBe(true);
+      }, 10);
 
-    const pauses = ackTimes.slice(1).map((at, i) => at - (ackTimes[i] ?? at));
-    const goaways = log.filter((entry) => entry.kind === "goaway");
-    const retired = log.filter((entry) => entry.kind === "retired");
-    expect(drained.length).toBeGreaterThanOrEqual(7);
-    expect(goaways.map((g) => g.kind === "goaway" && g.event.handingOver)).not.toContain(false);
-    // A goaway that comes while the session is finalizing is finished on its socket.
-    expect(session.stats.handovers).toBeGreaterThanOrEqual(goaways.length - 1);
-    expect(session.stats.handovers).toBeGreaterThanOrEqual(6);
-    // Every socket that closed with 4001 had been sent goaway first; none was lost unwarned.
-    for (const entry of retired) expect([4001, 1012]).toContain(entry.kind === "retired" && entry.event.closeCode);
-    expect(retired.length).toBeLessThanOrEqual(goaways.length);
-    expect(log.filter((entry) => entry.kind === "reconnecting")).toEqual([]);
-    expect(session.stats.reconnects).toBe(0);
-    expect(Math.max(...pauses)).toBeLessThanOrEqual(chunkSeconds * 1000 + 1000);
-    // The conversation's history names the handovers: each socket's goaway is recorded with its end.
-    const history = (await (
-      await fetch(`${api.url}/v1/conversations/${session.conversationId}/history`, { headers: api.headers })
-    ).json()) as { events: Array<{ kind: string; text: string }> };
-    const handovers = history.events.filter((e) => e.kind === "handover");
-    expect(handovers.length).toBeGreaterThanOrEqual(1);
-    for (const h of handovers) expect(h.text).toMatch(/goaway \((draining|max_socket_age)\)/);
-  }, 180_000);
+      const audio = testPcm(bytesPerSecond * REALTIME.seconds + 640, 29);
+      const frame = bytesPerSecond / 10; // 100 ms
+      const start = Date.now();
+      let nextDrain = start + REALTIME.drainEveryMs;
+      let finalizeAt = Number.POSITIVE_INFINITY;
+      const drained: number[] = [];
+      try {
+        for (let offset = 0; offset < audio.length; offset += frame) {
+          const due = start + (offset / bytesPerSecond) * 1000;
+          if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+          await session.write(audio.subarray(offset, offset + frame));
+          if (Date.now() >= nextDrain) {
+            nextDrain += REALTIME.drainEveryMs;
+            // In turn: the oldest instance that is not already draining.
+            const victim = running.ingressInstances(env).find((instance) => !drained.includes(instance.pid));
+            if (victim !== undefined && running.killIngressInstance(env, victim.pid, "SIGTERM"))
+              drained.push(victim.pid);
+          }
+        }
+        finalizeAt = Date.now();
+        const result = await session.finalize();
+        expect(result.position).toBe(audio.length);
+      } finally {
+        clearInterval(watcher);
+      }
+      expect((await finalizedAudio(api, session.conversationId)).equals(audio)).toBe(true);
+
+      const pauses = ackTimes.slice(1).map((at, i) => at - (ackTimes[i] ?? at));
+      const goaways = log.filter((entry) => entry.kind === "goaway");
+      const retired = log.filter((entry) => entry.kind === "retired");
+      expect(drained.length).toBeGreaterThanOrEqual(7);
+      // A goaway that comes while the session is finalizing is finished on its socket.
+      const beforeFinalize = goaways.filter((g) => g.at < finalizeAt);
+      expect(beforeFinalize.map((g) => g.kind === "goaway" && g.event.handingOver)).not.toContain(false);
+      expect(session.stats.handovers).toBeGreaterThanOrEqual(goaways.length - 1);
+      expect(session.stats.handovers).toBeGreaterThanOrEqual(6);
+      // Every socket that closed with 4001 had been sent goaway first; none was lost unwarned.
+      for (const entry of retired) expect([4001, 1012]).toContain(entry.kind === "retired" && entry.event.closeCode);
+      expect(retired.length).toBeLessThanOrEqual(goaways.length);
+      expect(log.filter((entry) => entry.kind === "reconnecting")).toEqual([]);
+      expect(session.stats.reconnects).toBe(0);
+      expect(Math.max(...pauses)).toBeLessThanOrEqual(chunkSeconds * 1000 + 1000);
+      // The conversation's history names the handovers: each socket's goaway is recorded with its end.
+      const history = (await (
+        await fetch(`${api.url}/v1/conversations/${session.conversationId}/history`, { headers: api.headers })
+      ).json()) as { events: Array<{ kind: string; text: string }> };
+      const handovers = history.events.filter((e) => e.kind === "handover");
+      expect(handovers.length).toBeGreaterThanOrEqual(1);
+      for (const h of handovers) expect(h.text).toMatch(/goaway \((draining|max_socket_age)\)/);
+    },
+    (REALTIME.seconds + 120) * 1000,
+  );
 
   it("plays back a two-hour conversation sent across many socket lifetimes, with all its segments", async () => {
     const env = parseEnvironmentName(uniqueEnvironmentName("long"));

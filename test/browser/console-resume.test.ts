@@ -9,7 +9,7 @@ import crypto from "node:crypto";
 import type { Page } from "playwright-core";
 import { signAccessToken } from "../../shared/auth";
 import { loadVoiceFixtures } from "../support/extract-voices";
-import { eventually } from "../support/poll";
+import { untilFinalized } from "../support/poll";
 import { storedInPage } from "./recordings";
 import { type BrowserStack, type LaunchedBrowser, launchChromium, startBrowserStack, writeWav } from "./support";
 
@@ -112,15 +112,7 @@ describe("the console after a reload mid-recording", () => {
       fetch(`${state.api_url}/v1/conversations/${record.conversationId}${p}`, {
         headers: { authorization: `Bearer ${token}` },
       });
-    let body: { status?: string } = {};
-    await eventually(
-      async () => {
-        body = (await (await api("")).json()) as { status?: string };
-        return body.status === "finalized";
-      },
-      "the conversation to finalize",
-      { timeoutMs: 120_000, intervalMs: 250, describe: () => JSON.stringify(body) },
-    );
+    await untilFinalized(() => api(""));
     const audio = Buffer.from(await (await api("/audio.wav")).arrayBuffer()).subarray(44);
     expect(audio.length).toBe(heldEnd + afterBytes);
     // Exactly what IndexedDB held at the reload, then exactly what came after.

@@ -16,7 +16,7 @@ import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav, encodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
-import { eventually, until } from "../support/poll";
+import { until, untilFinalized } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -136,15 +136,7 @@ describe("a file store across a killed process", () => {
       fetch(`${state.api_url}/v1/conversations/${conversationId}${p}`, {
         headers: { authorization: `Bearer ${token}` },
       });
-    let body: { status?: string } = {};
-    await eventually(
-      async () => {
-        body = (await (await api("")).json()) as { status?: string };
-        return body.status === "finalized";
-      },
-      "the conversation to finalize",
-      { timeoutMs: 120_000, intervalMs: 250, describe: () => JSON.stringify(body) },
-    );
+    await untilFinalized(() => api(""));
     const wav = decodePcm16MonoWav(Buffer.from(await (await api("/audio.wav")).arrayBuffer()));
     expect(wav.pcm.length).toBe(pcm.length);
     expect(Buffer.from(wav.pcm).equals(pcm)).toBe(true);

@@ -19,7 +19,7 @@ import { type EnvironmentName, parseEnvironmentName } from "../../shared/environ
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
-import { eventually, until } from "../support/poll";
+import { until, untilFinalized } from "../support/poll";
 import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
 const REALTIME =
@@ -34,15 +34,7 @@ interface Api {
 
 async function finalizedAudio(api: Api, conversationId: string): Promise<Buffer> {
   const conversation = `${api.url}/v1/conversations/${conversationId}`;
-  let last: { status?: string } = {};
-  await eventually(
-    async () => {
-      last = (await (await fetch(conversation, { headers: api.headers })).json()) as { status?: string };
-      return last.status === "finalized";
-    },
-    "the conversation to finalize",
-    { timeoutMs: 120_000, intervalMs: 200, describe: () => JSON.stringify(last) },
-  );
+  await untilFinalized(() => fetch(conversation, { headers: api.headers }));
   const wav = await fetch(`${conversation}/audio.wav`, { headers: api.headers });
   expect(wav.status).toBe(200);
   return decodePcm16MonoWav(Buffer.from(await wav.arrayBuffer())).pcm;

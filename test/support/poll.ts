@@ -41,3 +41,16 @@ export async function eventually<T>(
 export async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   await eventually(() => condition(), what, { timeoutMs, intervalMs: 5 });
 }
+
+/** Polls a conversation's API view until it is `finalized`; a timeout names the last view. */
+export async function untilFinalized(view: () => Promise<Response>): Promise<void> {
+  let body: { status?: string } = {};
+  await eventually(
+    async () => {
+      body = (await (await view()).json()) as { status?: string };
+      return body.status === "finalized";
+    },
+    "the conversation to finalize",
+    { timeoutMs: 120_000, intervalMs: 250, describe: () => JSON.stringify(body) },
+  );
+}

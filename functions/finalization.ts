@@ -355,7 +355,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
         },
         { lastUpdateTime: snapshot.updateTime },
       );
-      return { bumped: true as const, current: { ...current, ...change.update } as ConversationDoc };
+      return { bumped: true as const, current: { ...current, ...change.update } };
     });
     if (outcome === undefined) return;
     if (!outcome.bumped) {

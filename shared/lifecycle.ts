@@ -36,53 +36,43 @@
  * `extraction_requested_generation` trails `extraction_generation` until the request for it
  * was published: a worker that finds the conversation finalized with a gap publishes again.
  */
+import type {
+  ConversationDoc,
+  ExtractionStatus,
+  ExtractionSummary,
+  FinalIntent,
+  RejectedEvent,
+} from "./conversation-record";
 import type { ConversationStatus, FinalizeReason } from "./conversation-values";
 
+export type { ExtractionStatus, FinalIntent, RejectedEvent } from "./conversation-record";
 export type { ConversationStatus, FinalizeReason } from "./conversation-values";
-export type ExtractionStatus = "pending" | "done" | "failed";
 
-/** The lifecycle's fields of a conversation document. */
-export interface LifecycleFields {
-  status: ConversationStatus;
-  durable_position: number;
-  final_position: number | null;
-  finalize_reason: FinalizeReason | null;
-  /** Where a server-started finalize cuts the stream, recorded before its partial final chunk is published. */
-  final_intent?: FinalIntent | null;
-  /** Per socket session: how many of its events (seq 1..n) Pub/Sub confirmed. */
-  events_recorded?: Record<string, number>;
-  /** Sockets that opened the conversation so far; the newest is its ordinal. */
-  sessions_opened?: number;
-  /**
-   * The last `EVENTS_RECORDED_SOCKETS` sockets that opened the conversation, oldest first:
-   * `events_recorded` keeps entries for these only; an older socket's count moves to its
-   * session document (`sessions/{id}.events_recorded`) when it drops out.
-   */
-  events_recorded_order?: string[];
-  extraction_generation?: number;
-  /** When the newest generation started (a commit time): it covers every write before it. */
+/**
+ * The lifecycle's fields of a conversation document (shared/conversation-record.ts), as
+ * these pure functions read them: of the generation's start only its time, and of the
+ * extraction summary only its status and generation.
+ */
+export type LifecycleFields = Pick<
+  ConversationDoc,
+  | "status"
+  | "durable_position"
+  | "final_position"
+  | "finalize_reason"
+  | "final_intent"
+  | "events_recorded"
+  | "sessions_opened"
+  | "events_recorded_order"
+  | "extraction_generation"
+  | "extraction_requested_generation"
+  | "rejected_events"
+> & {
   extraction_generation_at?: { toMillis(): number } | null;
-  extraction_requested_generation?: number;
-  /** Events that could never be applied, with why (recorded at the flip). */
-  rejected_events?: RejectedEvent[];
-  extraction?: { status: ExtractionStatus; generation?: number };
-}
-
-export interface RejectedEvent {
-  session_id: string;
-  seq: number;
-  reason: string;
-  /** The segments (or assigned segments) the event carried. */
-  segment_ids: string[];
-}
+  extraction?: Pick<ExtractionSummary, "status" | "generation">;
+};
 
 /** A finalize the server starts: the client did not ask for it, and may be streaming on. */
-export type ServerFinalizeReason = Exclude<FinalizeReason, "client" | "deleted">;
-
-export interface FinalIntent {
-  final_position: number;
-  reason: ServerFinalizeReason;
-}
+export type ServerFinalizeReason = FinalIntent["reason"];
 
 /** A refusal: why the transition does not apply to the document as it is. */
 export type Refusal =
@@ -314,7 +304,7 @@ export function completeFinalization(
 export function dataChanged(
   doc: Pick<LifecycleFields, "status" | "extraction_generation" | "extraction_generation_at"> & DeletionMark,
   writtenAtMs: number,
-): { update: Record<string, unknown>; generation: number } | undefined {
+): { update: { extraction_generation: number }; generation: number } | undefined {
   if (doc.status !== "finalized" || isBeingDeleted(doc)) return undefined;
   const startedAtMs = doc.extraction_generation_at?.toMillis();
   if (startedAtMs !== undefined && startedAtMs > writtenAtMs) return undefined;

@@ -275,7 +275,7 @@ export function historyView(input: HistoryInput): HistoryView {
     events.push({
       kind: "extraction_requested",
       at_s: endS,
-      time: isoTime(conversation.extraction_generation_at as ConversationDoc["finalized_at"]),
+      time: isoTime(conversation.extraction_generation_at),
       text: `extraction generation ${generation} started${
         requested < generation ? " (its request is not published yet)" : " and requested"
       }`,

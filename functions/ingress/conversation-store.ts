@@ -5,113 +5,60 @@
  * decided by shared/lifecycle.ts; this module only applies it.
  *
  * Every write to a conversation document is conditional on the document's last update
- * time (optimistic concurrency, no transaction); the per-chunk ones share RPCs with other
- * conversations' (batched-updates.ts), each keeping its own precondition and result. A write that loses a race
- * re-reads the record: if another socket took the conversation over (`active_session`)
+ * time (optimistic concurrency, no transaction: ../conditional-write.ts); the per-chunk ones
+ * share RPCs with other conversations' (batched-updates.ts), each keeping its own
+ * precondition and result. A write that loses a race re-reads the record: if another socket took the conversation over (`active_session`)
  * or it is no longer in progress, the caller hears so and stops; otherwise it retries.
  * This is how two ingress instances serving the same conversation one after the other
  * never move its durable position backwards, and how an instance that lost a conversation
  * to another one learns about it.
  *
- * Fields written beyond `ConversationDoc`: `active_session` (the session id of the socket
- * that owns the conversation now, or of the orphan sweeper that adopted it).
+ * Opening a conversation is conversation-open.ts's; how the record reads back is
+ * stored-conversation.ts's. Fields written beyond `ConversationDoc`: `active_session` (the
+ * session id of the socket that owns the conversation now, or of the orphan sweeper that
+ * adopted it).
  *
  * The orphan sweeper (orphan-sweeper.ts) lists conversations by status and adopts one
  * only if its record is unchanged since it was listed: an owner that wrote to it since is
  * alive, and keeps it.
  */
-import { FieldPath, FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
-import { z } from "zod";
-import type { Codec, SampleRate } from "../../shared/audio-format";
+import { FieldPath, type Firestore, Timestamp } from "@google-cloud/firestore";
 import type { ConversationStatus, IngressFinalizeReason } from "../../shared/conversation-values";
 import type { EnvironmentName } from "../../shared/environment";
 import { queryOf } from "../../shared/firestore-query";
-import {
-  COLLECTIONS,
-  CONVERTERS,
-  type ConversationDoc,
-  conversationDocSchema,
-  conversationRef,
-  type SessionDoc,
-  sessionRef,
-  tombstoneRef,
-} from "../../shared/firestore-schema";
-import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
+import { COLLECTIONS, conversationRef, sessionRef } from "../../shared/firestore-schema";
 import * as lifecycle from "../../shared/lifecycle";
-import { describeIssue } from "../../shared/schema-issues";
+import { ifUnchanged, untilUnchanged } from "../conditional-write";
 import { BatchedUpdates } from "./batched-updates";
-import { ProtocolError } from "./protocol-error";
+import {
+  type ConversationStoreHooks,
+  checkExisting,
+  inspect,
+  type OpenedConversation,
+  type OpenIntent,
+  open,
+  type RecordContext,
+  takenOver,
+} from "./conversation-open";
+import {
+  deletedDetails,
+  type FinalizedDetails,
+  finalizedDetails,
+  type ListedConversation,
+  parseStored,
+  type StoredConversation,
+  tryParseStored,
+  unknownConversation,
+} from "./stored-conversation";
 
-export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
-
-/**
- * The fields the ingress reads back, validated: the record is shared with other writers.
- * Tolerant where the ingress can answer anyway: any environment string (named in the 4409),
- * and a record without its final position, finalize reason or update time.
- */
-const storedConversationSchema = conversationDocSchema
-  .pick({
-    user_id: true,
-    codec: true,
-    sample_rate: true,
-    chunk_size: true,
-    durable_position: true,
-    status: true,
-    final_position: true,
-    finalize_reason: true,
-    final_intent: true,
-    sessions_opened: true,
-    events_recorded: true,
-    events_recorded_order: true,
-    updated_at: true,
-  })
-  .partial({ final_position: true, finalize_reason: true, updated_at: true })
-  .extend({ environment: z.string(), active_session: z.string().nullable().optional() });
-export type StoredConversation = z.infer<typeof storedConversationSchema>;
-
-/** A conversation record as a sweep listed it. */
-export interface ListedConversation {
-  readonly conversationId: string;
-  /** The document's update time when listed: the precondition of adopting it. */
-  readonly updateTime: Timestamp;
-  /** The record, or why it could not be read. */
-  readonly record: { ok: true; value: StoredConversation } | { ok: false; problem: string };
-}
-
-/** How a socket came to a conversation. */
-export type OpenKind =
-  /** No id given: the server minted one. */
-  | "new"
-  /** A client-chosen `conversation_id` without a resume token: created, or resumed if it is the caller's. */
-  | "client_id"
-  /** A verified resume token of this environment. */
-  | "resume";
-
-export interface OpenIntent {
-  readonly kind: OpenKind;
-  readonly conversationId: string;
-  readonly userId: string;
-  readonly codec: Codec;
-  readonly sampleRate: SampleRate;
-  /** Chunk size for a conversation created now; an existing one keeps its own. */
-  readonly chunkSize: number;
-}
-
-export interface OpenedConversation {
-  readonly conversationId: string;
-  readonly userId: string;
-  readonly codec: Codec;
-  readonly sampleRate: SampleRate;
-  readonly chunkSize: number;
-  readonly durablePosition: number;
-  /** This socket's ordinal in the conversation (1 for the first). */
-  readonly sessionOrdinal: number;
-  /** Where a finalize that an earlier instance started cuts the stream (lifecycle.ts `intendFinalize`). */
-  readonly finalIntent?: lifecycle.FinalIntent;
-  readonly created: boolean;
-  /** The record's update time after this open: the precondition of the next write. */
-  readonly updateTime: Timestamp;
-}
+export type { ConversationStoreHooks, OpenedConversation, OpenIntent, OpenKind } from "./conversation-open";
+export type {
+  FinalizedDetails,
+  IngressConversationDoc,
+  ListedConversation,
+  StoredConversation,
+} from "./stored-conversation";
+export { finalizedDetails } from "./stored-conversation";
 
 export type ConditionalWrite =
   | { ok: true; updateTime: Timestamp }
@@ -119,26 +66,6 @@ export type ConditionalWrite =
   | { ok: false; reason: "superseded" }
   /** Finalizing or finalized (by another socket or instance); `details` are the 4410 error's. */
   | { ok: false; reason: "not_in_progress"; details: FinalizedDetails };
-
-/** The `conversation_finalized` error's details (PROTOCOL section 2). */
-export type FinalizedDetails = {
-  final_position?: number;
-  durable_position?: number;
-  finalize_reason?: lifecycle.FinalizeReason;
-  /** Per socket (session id), how many of its text messages the record counts as published. */
-  events_recorded: Readonly<Record<string, number>>;
-};
-
-export function finalizedDetails(stored: StoredConversation): FinalizedDetails {
-  return {
-    ...(stored.final_position !== null && stored.final_position !== undefined
-      ? { final_position: stored.final_position }
-      : {}),
-    durable_position: stored.durable_position,
-    ...(stored.finalize_reason ? { finalize_reason: stored.finalize_reason } : {}),
-    events_recorded: stored.events_recorded ?? {},
-  };
-}
 
 /** The record as this instance last wrote it: what a conditional write may assume. */
 function assumed(
@@ -152,24 +79,19 @@ function assumed(
   };
 }
 
-const MAX_ATTEMPTS = 6;
-
-export interface ConversationStoreHooks {
-  /** Runs before a conversation is created (the per-minute limit); throws to refuse it. */
-  readonly beforeCreate?: (intent: OpenIntent) => Promise<void>;
-}
-
 export class ConversationStore {
   /** The per-chunk writes (durable positions) of all conversations, sharing RPCs. */
   private readonly updates: BatchedUpdates;
+  private readonly ctx: RecordContext;
 
   constructor(
     private readonly db: Firestore,
-    private readonly environment: EnvironmentName,
+    environment: EnvironmentName,
     private readonly now: () => Timestamp = () => Timestamp.now(),
-    private readonly hooks: ConversationStoreHooks = {},
+    hooks: ConversationStoreHooks = {},
   ) {
     this.updates = new BatchedUpdates(db);
+    this.ctx = { db, environment, now, hooks };
   }
 
   /**
@@ -177,114 +99,17 @@ export class ConversationStore {
    * Order: another environment's record (4409), another user's (4403), over (4410), format (4415).
    */
   checkExisting(stored: StoredConversation, intent: OpenIntent): void {
-    if (stored.environment !== this.environment) {
-      throw new ProtocolError(
-        "wrong_environment",
-        `conversation ${intent.conversationId} belongs to environment ${stored.environment}`,
-        {
-          environment: this.environment,
-          expected_environment: stored.environment,
-        },
-      );
-    }
-    if (stored.user_id !== intent.userId) {
-      throw new ProtocolError("forbidden", `conversation ${intent.conversationId} belongs to another user`);
-    }
-    if (stored.status !== "in_progress") {
-      throw new ProtocolError(
-        "conversation_finalized",
-        `conversation ${intent.conversationId} is ${stored.status}: start a new conversation`,
-        finalizedDetails(stored),
-      );
-    }
-    if (stored.codec !== intent.codec || stored.sample_rate !== intent.sampleRate) {
-      throw new ProtocolError(
-        "bad_audio",
-        `conversation ${intent.conversationId} was started as ${stored.codec} at ${stored.sample_rate} Hz; reconnect with the same codec and sample_rate`,
-      );
-    }
+    checkExisting(this.ctx, stored, intent);
   }
 
   /** Reads and checks the record an open would use (before taking a socket away from it). */
   async inspect(intent: OpenIntent): Promise<void> {
-    if (intent.kind === "new") return;
-    const snapshot = await conversationRef(this.db, intent.conversationId).get();
-    if (!snapshot.exists) {
-      await this.refuseIfDeleted(intent.conversationId);
-      if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
-      return;
-    }
-    this.checkExisting(this.parse(intent.conversationId, snapshot.data()), intent);
+    await inspect(this.ctx, intent);
   }
 
   /** Creates or takes over the conversation for socket `sessionId`, and records the session. */
   async open(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
-    const ref = conversationRef(this.db, intent.conversationId);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-      const snapshot = intent.kind === "new" ? undefined : await ref.get();
-      if (snapshot === undefined || !snapshot.exists) {
-        // A deleted conversation's id is never used again, not even by the client that chose it.
-        if (intent.kind !== "new") await this.refuseIfDeleted(intent.conversationId);
-        if (intent.kind === "resume") throw this.unknownConversation(intent.conversationId);
-        try {
-          return await this.create(intent, sessionId);
-        } catch (error) {
-          // A client-chosen id created concurrently by another socket: read it and resume.
-          if (hasGrpcStatus(error, GrpcStatus.ALREADY_EXISTS) && intent.kind === "client_id") continue;
-          throw error;
-        }
-      }
-      const stored = this.parse(intent.conversationId, snapshot.data());
-      this.checkExisting(stored, intent);
-      const now = this.now();
-      const batch = this.db.batch();
-      const opened = lifecycle.openSession(stored, sessionId);
-      const evictedFields = Object.fromEntries(
-        opened.evicted.map(({ sessionId: old }) => [`events_recorded.${old}`, FieldValue.delete()]),
-      );
-      batch.update(
-        ref,
-        { active_session: sessionId, updated_at: now, ...opened.fields, ...evictedFields },
-        { lastUpdateTime: snapshot.updateTime },
-      );
-      batch.create(
-        sessionRef(this.db, intent.conversationId, sessionId),
-        this.sessionDoc(sessionId, stored.durable_position, now),
-      );
-      // The counts leaving the record move to their sessions' documents, in the same commit.
-      for (const { sessionId: old, count } of opened.evicted) {
-        batch.set(sessionRef(this.db, intent.conversationId, old), { events_recorded: count }, { merge: true });
-      }
-      try {
-        const [result] = await batch.commit();
-        if (result === undefined) throw new Error("Firestore returned no write result");
-        return this.takenOver(intent.conversationId, stored, opened.fields.sessions_opened, result.writeTime);
-      } catch (error) {
-        if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) continue; // changed under us: read again
-        throw error;
-      }
-    }
-    throw new Error(`conversation ${intent.conversationId} kept changing while a socket tried to open it`);
-  }
-
-  private takenOver(
-    conversationId: string,
-    stored: StoredConversation,
-    sessionOrdinal: number,
-    updateTime: Timestamp,
-  ): OpenedConversation {
-    return {
-      conversationId,
-      userId: stored.user_id,
-      codec: stored.codec,
-      sampleRate: stored.sample_rate,
-      chunkSize: stored.chunk_size,
-      durablePosition: stored.durable_position,
-      sessionOrdinal,
-      ...(stored.final_intent ? { finalIntent: stored.final_intent } : {}),
-      created: false,
-      updateTime,
-    };
+    return await open(this.ctx, intent, sessionId);
   }
 
   /**
@@ -303,14 +128,13 @@ export class ConversationStore {
       .limit(limit);
     if (startAfterId !== undefined) query = query.startAfter(startAfterId);
     const snapshot = await query.get();
-    return snapshot.docs.map((doc): ListedConversation => {
-      const parsed = storedConversationSchema.safeParse(doc.data());
-      return {
+    return snapshot.docs.map(
+      (doc): ListedConversation => ({
         conversationId: doc.id,
         updateTime: doc.updateTime,
-        record: parsed.success ? { ok: true, value: parsed.data } : { ok: false, problem: describeIssue(parsed.error) },
-      };
-    });
+        record: tryParseStored(doc.data()),
+      }),
+    );
   }
 
   /**
@@ -321,19 +145,16 @@ export class ConversationStore {
   async adopt(listed: ListedConversation, sessionId: string): Promise<OpenedConversation | undefined> {
     if (!listed.record.ok) throw new Error(`conversation record ${listed.conversationId} is malformed`);
     const stored = listed.record.value;
-    if (stored.environment !== this.environment || stored.status !== "in_progress") return undefined;
-    try {
-      // The sweeper's session sends no text: it does not join the recent sockets.
-      const opened = lifecycle.openSession(stored);
-      const result = await conversationRef(this.db, listed.conversationId).update(
+    if (stored.environment !== this.ctx.environment || stored.status !== "in_progress") return undefined;
+    // The sweeper's session sends no text: it does not join the recent sockets.
+    const opened = lifecycle.openSession(stored);
+    const result = await ifUnchanged(() =>
+      conversationRef(this.db, listed.conversationId).update(
         { active_session: sessionId, updated_at: this.now(), ...opened.fields },
         { lastUpdateTime: listed.updateTime },
-      );
-      return this.takenOver(listed.conversationId, stored, opened.fields.sessions_opened, result.writeTime);
-    } catch (error) {
-      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return result && takenOver(listed.conversationId, stored, opened.fields.sessions_opened, result.writeTime);
   }
 
   /**
@@ -342,59 +163,13 @@ export class ConversationStore {
    * (another instance claimed it, or the events worker moved it on).
    */
   async claimStale(listed: ListedConversation): Promise<boolean> {
-    try {
-      await conversationRef(this.db, listed.conversationId).update(
+    const result = await ifUnchanged(() =>
+      conversationRef(this.db, listed.conversationId).update(
         { updated_at: this.now() },
         { lastUpdateTime: listed.updateTime },
-      );
-      return true;
-    } catch (error) {
-      if (hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) return false;
-      throw error;
-    }
-  }
-
-  private async create(intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
-    await this.hooks.beforeCreate?.(intent);
-    const now = this.now();
-    const doc: IngressConversationDoc = {
-      id: intent.conversationId,
-      environment: this.environment,
-      user_id: intent.userId,
-      codec: intent.codec,
-      sample_rate: intent.sampleRate,
-      channels: 1,
-      chunk_size: intent.chunkSize,
-      durable_position: 0,
-      status: "in_progress",
-      final_position: null,
-      finalize_reason: null,
-      created_at: now,
-      updated_at: now,
-      finalized_at: null,
-      active_session: sessionId,
-      sessions_opened: 1,
-      events_recorded: {},
-      events_recorded_order: [sessionId],
-      extraction_generation: 0,
-      extraction_requested_generation: 0,
-    };
-    const batch = this.db.batch();
-    batch.create(conversationRef(this.db, intent.conversationId), doc);
-    batch.create(sessionRef(this.db, intent.conversationId, sessionId), this.sessionDoc(sessionId, 0, now));
-    const [result] = await batch.commit();
-    if (result === undefined) throw new Error("Firestore returned no write result");
-    return {
-      conversationId: intent.conversationId,
-      userId: intent.userId,
-      codec: intent.codec,
-      sampleRate: intent.sampleRate,
-      chunkSize: intent.chunkSize,
-      durablePosition: 0,
-      sessionOrdinal: 1,
-      created: true,
-      updateTime: result.writeTime,
-    };
+      ),
+    );
+    return result !== undefined;
   }
 
   /**
@@ -498,21 +273,14 @@ export class ConversationStore {
    */
   async recordLateEvents(conversationId: string, sessionId: string, eventsConfirmed: number): Promise<void> {
     const ref = conversationRef(this.db, conversationId);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+    await untilUnchanged(`conversation ${conversationId}, counting late text,`, async () => {
       const snapshot = await ref.get();
-      if (!snapshot.exists || snapshot.updateTime === undefined) throw this.unknownConversation(conversationId);
-      const stored = this.parse(conversationId, snapshot.data());
-      const fields = lifecycle.lateEvents(stored, { sessionId, eventsConfirmed });
+      if (!snapshot.exists || snapshot.updateTime === undefined) throw unknownConversation(conversationId);
+      const fields = lifecycle.lateEvents(parseStored(snapshot), { sessionId, eventsConfirmed });
       if (fields === undefined) return;
       if ("refused" in fields) throw new Error(`conversation ${conversationId} is ${fields.status}, not finalizing`);
-      try {
-        await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: snapshot.updateTime });
-        return;
-      } catch (error) {
-        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION)) throw error;
-      }
-    }
-    throw new Error(`conversation ${conversationId} kept changing while the ingress counted late text`);
+      await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: snapshot.updateTime });
+    });
   }
 
   /** Records how a socket ended, and the `goaway` it was sent, if any (in the same write). */
@@ -527,7 +295,8 @@ export class ConversationStore {
   /**
    * Writes `fields(current)` conditionally on `updateTime`; on a lost race re-reads the
    * record and retries while `sessionId` owns it and it is in progress. `fields` returning
-   * undefined means there is nothing to write.
+   * undefined means there is nothing to write. The first round writes without reading: the
+   * record is as this instance last wrote it, unless the precondition says otherwise.
    */
   private async conditionalUpdate(
     conversationId: string,
@@ -538,71 +307,27 @@ export class ConversationStore {
     const ref = conversationRef(this.db, conversationId);
     let precondition = updateTime;
     let current: StoredConversation | undefined;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+    let read = false;
+    return await untilUnchanged(`conversation ${conversationId}, written by the ingress,`, async () => {
+      if (read) {
+        const snapshot = await ref.get();
+        if (!snapshot.exists || snapshot.updateTime === undefined) {
+          const deleted = await deletedDetails(this.db, conversationId);
+          if (deleted !== undefined) return { ok: false, reason: "not_in_progress", details: deleted };
+          throw unknownConversation(conversationId);
+        }
+        current = parseStored(snapshot);
+        if (current.status !== "in_progress") {
+          return { ok: false, reason: "not_in_progress", details: finalizedDetails(current) };
+        }
+        if (current.active_session !== sessionId) return { ok: false, reason: "superseded" };
+        precondition = snapshot.updateTime;
+      }
+      read = true;
       const data = fields(current);
       if (data === undefined) return { ok: true, updateTime: precondition };
-      try {
-        const result = await this.updates.update(ref, data, { lastUpdateTime: precondition });
-        return { ok: true, updateTime: result.writeTime };
-      } catch (error) {
-        if (!hasGrpcStatus(error, GrpcStatus.FAILED_PRECONDITION) && !hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {
-          throw error;
-        }
-      }
-      const snapshot = await ref.get();
-      if (!snapshot.exists || snapshot.updateTime === undefined) {
-        const deleted = await this.deletedDetails(conversationId);
-        if (deleted !== undefined) return { ok: false, reason: "not_in_progress", details: deleted };
-        throw this.unknownConversation(conversationId);
-      }
-      current = this.parse(conversationId, snapshot.data());
-      if (current.status !== "in_progress") {
-        return { ok: false, reason: "not_in_progress", details: finalizedDetails(current) };
-      }
-      if (current.active_session !== sessionId) return { ok: false, reason: "superseded" };
-      precondition = snapshot.updateTime;
-    }
-    throw new Error(`conversation ${conversationId} kept changing while the ingress wrote to it`);
-  }
-
-  private sessionDoc(sessionId: string, startPosition: number, now: Timestamp): SessionDoc {
-    return { session_id: sessionId, start_position: startPosition, started_at: now, ended_at: null, close_code: null };
-  }
-
-  private parse(conversationId: string, data: unknown): StoredConversation {
-    const parsed = storedConversationSchema.safeParse(data);
-    if (!parsed.success) {
-      throw new Error(`conversation record ${conversationId} is malformed: ${describeIssue(parsed.error)}`);
-    }
-    return parsed.data;
-  }
-
-  /** The 4410 details of a deleted (purged) conversation, from its tombstone; undefined if it was never deleted. */
-  private async deletedDetails(conversationId: string): Promise<FinalizedDetails | undefined> {
-    const tombstone = (await tombstoneRef(this.db, conversationId).withConverter(CONVERTERS.tombstone).get()).data();
-    if (tombstone === undefined) return undefined;
-    return {
-      ...(tombstone.final_position !== null ? { final_position: tombstone.final_position } : {}),
-      durable_position: tombstone.durable_position,
-      finalize_reason: "deleted",
-      events_recorded: {},
-    };
-  }
-
-  private async refuseIfDeleted(conversationId: string): Promise<void> {
-    const details = await this.deletedDetails(conversationId);
-    if (details === undefined) return;
-    throw new ProtocolError(
-      "conversation_finalized",
-      `conversation ${conversationId} was deleted: start a new conversation`,
-      details,
-    );
-  }
-
-  private unknownConversation(conversationId: string): ProtocolError {
-    return new ProtocolError(
-      "bad_request",
-      `the resume token names conversation ${conversationId}, which this environment has no record of; start a new conversation`,
-    );
+      const result = await this.updates.update(ref, data, { lastUpdateTime: precondition });
+      return { ok: true, updateTime: result.writeTime };
+    });
   }
 }

@@ -10,7 +10,7 @@
  * guard runs after the write, so a record never outlives its conversation's purge.
  */
 import { FieldValue } from "@google-cloud/firestore";
-import { COLLECTIONS, CONVERTERS, conversationRef, type DeliveryDoc } from "../shared/firestore-schema";
+import { COLLECTIONS, conversationRef, type DeliveryDoc, readConversation } from "../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import { conversationIdSchema } from "../shared/identifiers";
 import type { Logger } from "../shared/logger";
@@ -40,9 +40,7 @@ export function createDeliveryRecorder(runtime: EnvironmentRuntime, component: C
     async record(conversationId, messageId, facts, logger) {
       if (!conversationIdSchema.safeParse(conversationId).success || conversationId === undefined) return;
       try {
-        const conversation = (
-          await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
-        ).data();
+        const conversation = (await readConversation(db, conversationId))?.data;
         if (conversation?.environment !== environment || conversation.deleted_at !== undefined) return;
         const ref = conversationRef(db, conversationId)
           .collection(COLLECTIONS.deliveries)

@@ -16,7 +16,6 @@
  */
 import { FieldPath, FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Topic } from "@google-cloud/pubsub";
-import { z } from "zod";
 import { chunksUpTo } from "../shared/audio-format";
 import { queryOf } from "../shared/firestore-query";
 import {
@@ -27,6 +26,8 @@ import {
   chunkRef,
   conversationRef,
   parseDocument,
+  readConversation,
+  sessionDocSchema,
 } from "../shared/firestore-schema";
 import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
@@ -107,8 +108,8 @@ async function persistedChunks(
   return { below: count, last: last.data() };
 }
 
-/** Which recorded events are not done with yet, and which were rejected for good. */
-const evictedCountSchema = z.object({ events_recorded: z.number().int().min(0) });
+/** The one field the listing selects. */
+const evictedCountSchema = sessionDocSchema.pick({ events_recorded: true }).required();
 
 /** The event counts of sockets that left the record's `events_recorded` (shared/lifecycle.ts `openSession`). */
 async function evictedEventCounts(
@@ -218,10 +219,9 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     const ref = conversationRef(db, conversationId);
     try {
       await untilUnchanged(`the extraction request of conversation ${conversationId}`, async () => {
-        const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
-        const current = snapshot.data();
-        const update = current && lifecycle.extractionRequested(current, generation);
-        if (update) await ref.update(update, { lastUpdateTime: snapshot.updateTime });
+        const read = await readConversation(db, conversationId);
+        const update = read && lifecycle.extractionRequested(read.data, generation);
+        if (update) await ref.update(update, { lastUpdateTime: read.updateTime });
       });
     } catch (error) {
       logger.warn(
@@ -262,14 +262,14 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
    * request then falls to whoever finds the gap, i.e. to this message as well.
    */
   const afterRefusedStart = async (conversationId: string, logger: Logger): Promise<"already_finalized"> => {
-    const current = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
+    const current = (await readConversation(db, conversationId))?.data;
     if (!current) return "already_finalized";
     return await ensureRequested(conversationId, current, logger);
   };
 
   const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger) => {
     const ref = conversationRef(db, conversationId);
-    const conversation = (await ref.withConverter(CONVERTERS.conversation).get()).data();
+    const conversation = (await readConversation(db, conversationId))?.data;
     if (!conversation) return "no_conversation";
     if (conversation.status === "finalized") return await ensureRequested(conversationId, conversation, logger);
     if (conversation.status === "in_progress") return "in_progress";
@@ -293,9 +293,9 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     const events = chunks.complete ? await eventProgress(db, conversationId, recorded) : { missing: 0, rejected: [] };
 
     const flipped = await untilUnchanged(`the finalization of conversation ${conversationId}`, async () => {
-      const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
-      const current = snapshot.data();
-      if (!current) return undefined;
+      const read = await readConversation(db, conversationId);
+      if (!read) return undefined;
+      const current = read.data;
       const completion = lifecycle.completeFinalization(current, {
         missingChunks: chunks.complete ? 0 : chunks.missing,
         missingEvents: events.missing,
@@ -309,7 +309,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
           finalized_at: FieldValue.serverTimestamp(),
           updated_at: FieldValue.serverTimestamp(),
         },
-        { lastUpdateTime: snapshot.updateTime },
+        { lastUpdateTime: read.updateTime },
       );
       return completion;
     });
@@ -342,9 +342,9 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     const ref = conversationRef(db, conversationId);
     // While the conversation streams (nearly every event), nothing changes: one read.
     const outcome = await untilUnchanged(`the extraction generation of conversation ${conversationId}`, async () => {
-      const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
-      const current = snapshot.data();
-      if (current === undefined) return undefined;
+      const read = await readConversation(db, conversationId);
+      if (read === undefined) return undefined;
+      const current = read.data;
       const change = lifecycle.dataChanged(current, writtenAtMs);
       if (!change) return { bumped: false as const, current };
       await ref.update(
@@ -353,7 +353,7 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
           extraction_generation_at: FieldValue.serverTimestamp(),
           updated_at: FieldValue.serverTimestamp(),
         },
-        { lastUpdateTime: snapshot.updateTime },
+        { lastUpdateTime: read.updateTime },
       );
       return { bumped: true as const, current: { ...current, ...change.update } };
     });

@@ -5,7 +5,7 @@
  * once, deduplicated by the event id.
  */
 import type { Firestore } from "@google-cloud/firestore";
-import { CONVERTERS, conversationRef } from "../shared/firestore-schema";
+import { readConversation } from "../shared/firestore-schema";
 import { isBeingDeleted, lifecycleView } from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import {
@@ -46,7 +46,7 @@ export async function notifyExtractionResult(
   conversationId: string,
   logger: Logger,
 ): Promise<void> {
-  const conversation = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
+  const conversation = (await readConversation(db, conversationId))?.data;
   if (conversation === undefined || isBeingDeleted(conversation)) return;
   const view = lifecycleView(conversation);
   if (!view.extractionCurrent || view.extractionStatus === "pending") return;

@@ -6,6 +6,7 @@
  */
 import {
   type DocumentData,
+  type DocumentReference,
   type FirestoreDataConverter,
   type QueryDocumentSnapshot,
   Timestamp,
@@ -56,4 +57,24 @@ export function converter<T>(schema: z.ZodType<T>): FirestoreDataConverter<T, Do
     toFirestore: (data) => data as DocumentData,
     fromFirestore: (snapshot: QueryDocumentSnapshot) => parseDocument(schema, snapshot.ref.path, snapshot.data()),
   };
+}
+
+/** A document read through its converter, with the update time a conditional write is conditioned on. */
+export interface DocumentRead<T> {
+  readonly data: T;
+  readonly updateTime: Timestamp;
+}
+
+/**
+ * The one read of a single document: through its converter (typed and validated, or an
+ * `InvalidDocumentError` naming it), undefined when it does not exist.
+ */
+export async function readDocument<T>(
+  ref: DocumentReference,
+  converter: FirestoreDataConverter<T, DocumentData>,
+): Promise<DocumentRead<T> | undefined> {
+  const snapshot = await ref.withConverter(converter).get();
+  const data = snapshot.data();
+  if (data === undefined || snapshot.updateTime === undefined) return undefined;
+  return { data, updateTime: snapshot.updateTime };
 }

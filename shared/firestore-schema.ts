@@ -33,7 +33,7 @@ import {
   type TombstoneDoc,
   tombstoneDocSchema,
 } from "./conversation-record";
-import { converter } from "./document-schema";
+import { converter, type DocumentRead, readDocument } from "./document-schema";
 import { appliedEventId, type EventKey } from "./lifecycle";
 import { type PersonDoc, personDocSchema } from "./person-record";
 import { paddedChunkIndex, USER_KEY_LENGTH, type UserKey } from "./storage-paths";
@@ -51,7 +51,7 @@ import {
 } from "./stream-records";
 
 export * from "./conversation-record";
-export { InvalidDocumentError, parseDocument } from "./document-schema";
+export { type DocumentRead, InvalidDocumentError, parseDocument, readDocument } from "./document-schema";
 export * from "./person-record";
 export * from "./stream-records";
 
@@ -88,6 +88,14 @@ export const CONVERTERS = {
 
 export function conversationRef(db: Firestore, conversationId: string) {
   return db.collection(COLLECTIONS.conversations).doc(conversationId);
+}
+
+/** A conversation's record, read through its converter; undefined when there is none. */
+export async function readConversation(
+  db: Firestore,
+  conversationId: string,
+): Promise<DocumentRead<ConversationDoc> | undefined> {
+  return await readDocument(conversationRef(db, conversationId), CONVERTERS.conversation);
 }
 
 export function sessionRef(db: Firestore, conversationId: string, sessionId: string) {

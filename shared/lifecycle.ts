@@ -218,12 +218,10 @@ export function lateEvents(
  */
 export function markDeleted(
   doc: Pick<LifecycleFields, "status" | "durable_position" | "final_position">,
-): Record<string, unknown> {
+): Pick<LifecycleFields, "finalize_reason"> & Partial<Pick<LifecycleFields, "status" | "final_position">> {
   return {
-    finalize_reason: "deleted" satisfies FinalizeReason,
-    ...(doc.status === "in_progress"
-      ? { status: "finalizing" satisfies ConversationStatus, final_position: doc.durable_position }
-      : {}),
+    finalize_reason: "deleted",
+    ...(doc.status === "in_progress" ? { status: "finalizing", final_position: doc.durable_position } : {}),
   };
 }
 

@@ -13,10 +13,10 @@ import { queryOf } from "../../shared/firestore-query";
 import {
   type AssignmentDoc,
   COLLECTIONS,
-  CONVERTERS,
   type ConversationDoc,
   conversationRef,
   parseDocument,
+  readConversation,
   type SegmentDoc,
   type SessionDoc,
   sessionDocSchema,
@@ -31,7 +31,7 @@ export async function loadOwnedConversation(
   principal: Principal,
   environment: EnvironmentName,
 ): Promise<ConversationDoc> {
-  const conversation = (await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()).data();
+  const conversation = (await readConversation(db, conversationId))?.data;
   if (!conversation || conversation.environment !== environment || conversation.deleted_at !== undefined) {
     throw new ApiError(404, `conversation ${conversationId} does not exist in environment ${environment}`);
   }

@@ -9,7 +9,13 @@
  * Idempotent: a second request finds the tombstone and changes nothing.
  */
 import { type Firestore, Timestamp } from "@google-cloud/firestore";
-import { CONVERTERS, conversationRef, type TombstoneDoc, tombstoneRef } from "../../shared/firestore-schema";
+import {
+  CONVERTERS,
+  conversationRef,
+  readConversation,
+  type TombstoneDoc,
+  tombstoneRef,
+} from "../../shared/firestore-schema";
 import * as lifecycle from "../../shared/lifecycle";
 import { untilUnchanged } from "../conditional-write";
 
@@ -28,17 +34,18 @@ export async function requestDeletion(
   conversationId: string,
   request: { readonly userId: string | undefined; readonly reason: TombstoneDoc["reason"] },
 ): Promise<DeletionRequest> {
-  const ref = conversationRef(db, conversationId).withConverter(CONVERTERS.conversation);
   const tombRef = tombstoneRef(db, conversationId).withConverter(CONVERTERS.tombstone);
   return await untilUnchanged(`the tombstone of conversation ${conversationId}`, async () => {
-    const [snapshot, tombSnapshot] = await Promise.all([ref.get(), tombRef.get()]);
-    const existing = tombSnapshot.data();
+    const [read, existing] = await Promise.all([
+      readConversation(db, conversationId),
+      readTombstone(db, conversationId),
+    ]);
     if (existing !== undefined) {
       if (request.userId !== undefined && existing.user_id !== request.userId) return { kind: "forbidden" };
       return { kind: "already_deleted", tombstone: existing };
     }
-    const conversation = snapshot.data();
-    if (conversation === undefined || snapshot.updateTime === undefined) return { kind: "not_found" };
+    if (read === undefined) return { kind: "not_found" };
+    const conversation = read.data;
     if (request.userId !== undefined && conversation.user_id !== request.userId) return { kind: "forbidden" };
     const now = Timestamp.now();
     const marked = lifecycle.markDeleted(conversation);
@@ -48,13 +55,17 @@ export async function requestDeletion(
       user_id: conversation.user_id,
       reason: request.reason,
       durable_position: conversation.durable_position,
-      final_position: (marked.final_position as number | undefined) ?? conversation.final_position,
+      final_position: marked.final_position ?? conversation.final_position,
       requested_at: now,
       purged_at: null,
     };
     const batch = db.batch();
     batch.create(tombRef, tombstone);
-    batch.update(ref, { ...marked, deleted_at: now, updated_at: now }, { lastUpdateTime: snapshot.updateTime });
+    batch.update(
+      conversationRef(db, conversationId),
+      { ...marked, deleted_at: now, updated_at: now },
+      { lastUpdateTime: read.updateTime },
+    );
     await batch.commit();
     return { kind: "requested", tombstone };
   });

@@ -20,8 +20,7 @@ import {
   type AppliedEventDoc,
   appliedEventRef,
   assignmentRef,
-  CONVERTERS,
-  conversationRef,
+  readConversation,
   segmentRef,
 } from "../../shared/firestore-schema";
 import { eventRevision } from "../../shared/lifecycle";
@@ -182,9 +181,7 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
     const conversationId = event.attributes.conversation_id;
     try {
       if (await deletion.isDeleted(conversationId, logger)) return;
-      const conversation = (
-        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
-      ).data();
+      const conversation = (await readConversation(db, conversationId))?.data;
       if (conversation && conversation.user_id !== event.attributes.user_id) {
         await deadLetters.reject(message, {
           reason: "conversation_mismatch",

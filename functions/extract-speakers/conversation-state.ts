@@ -14,24 +14,11 @@ import {
   CONVERTERS,
   chunkDocSchema,
   chunkRef,
-  conversationDocSchema,
   conversationRef,
   parseDocument,
+  readConversation,
 } from "../../shared/firestore-schema";
 import type { AssignmentInput, SegmentInput } from "./speaker-timeline";
-
-/** The conversation fields extraction reads. */
-const conversationSchema = conversationDocSchema.pick({
-  user_id: true,
-  environment: true,
-  codec: true,
-  sample_rate: true,
-  chunk_size: true,
-  status: true,
-  final_position: true,
-  extraction_generation: true,
-  extraction: true,
-});
 
 export interface ConversationState {
   readonly id: string;
@@ -53,15 +40,14 @@ export interface ConversationState {
 }
 
 export async function loadConversation(db: Firestore, conversationId: string): Promise<ConversationState | undefined> {
-  const snapshot = await conversationRef(db, conversationId).get();
-  if (!snapshot.exists) return undefined;
-  const c = parseDocument(conversationSchema, snapshot.ref.path, snapshot.data());
+  const c = (await readConversation(db, conversationId))?.data;
+  if (c === undefined) return undefined;
   return {
     id: conversationId,
     userId: c.user_id,
     environment: c.environment,
     codec: c.codec,
-    sampleRate: c.sample_rate as SampleRate,
+    sampleRate: c.sample_rate,
     chunkSize: c.chunk_size,
     status: c.status,
     finalPosition: c.final_position,

@@ -12,12 +12,11 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import {
-  conversationDocSchema,
-  conversationRef,
   type PersonSample,
   parseDocument,
   personDocSchema,
   personRef,
+  readConversation,
   userKey,
 } from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
@@ -175,11 +174,9 @@ export async function commitProfile(
   guard: { readonly generation: number },
 ): Promise<MergedProfile> {
   const ref = personRef(db, change.userId, change.personId);
-  const conversation = conversationRef(db, change.conversationId);
   return await untilUnchanged(`the profile of person ${change.personId}`, async () => {
     const snapshot = await ref.get();
-    const owner = await conversation.get();
-    const run = owner.exists ? parseDocument(conversationDocSchema, owner.ref.path, owner.data()) : undefined;
+    const run = (await readConversation(db, change.conversationId))?.data;
     if (run === undefined || !mayRecordExtraction(run, guard.generation)) {
       throw new StaleGenerationError(
         `extraction generation ${guard.generation} of conversation ${change.conversationId} is no longer the newest`,

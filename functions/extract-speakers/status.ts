@@ -5,7 +5,7 @@
  * conversation id and environment, so nothing is skipped silently.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
-import { CONVERTERS, conversationRef, type PersonExtraction } from "../../shared/firestore-schema";
+import { conversationRef, type PersonExtraction, readConversation } from "../../shared/firestore-schema";
 import { mayRecordExtraction } from "../../shared/lifecycle";
 import type { Logger } from "../../shared/logger";
 import { untilUnchanged } from "../conditional-write";
@@ -73,11 +73,8 @@ export async function writeSummary(
   const sorted = [...people].sort((a, b) => (a.person_id < b.person_id ? -1 : a.person_id > b.person_id ? 1 : 0));
   const ref = conversationRef(db, conversationId);
   return await untilUnchanged(`the extraction summary of conversation ${conversationId}`, async () => {
-    const snapshot = await ref.withConverter(CONVERTERS.conversation).get();
-    const current = snapshot.data();
-    if (current === undefined || snapshot.updateTime === undefined || !mayRecordExtraction(current, generation)) {
-      return "stale";
-    }
+    const read = await readConversation(db, conversationId);
+    if (read === undefined || !mayRecordExtraction(read.data, generation)) return "stale";
     await ref.update(
       {
         extraction: {
@@ -88,7 +85,7 @@ export async function writeSummary(
           ...(missingAudioWaits !== undefined ? { missing_audio_waits: missingAudioWaits } : {}),
         },
       },
-      { lastUpdateTime: snapshot.updateTime },
+      { lastUpdateTime: read.updateTime },
     );
     return status;
   });

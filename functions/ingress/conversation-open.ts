@@ -14,7 +14,7 @@ import { ProtocolError } from "./protocol-error";
 import {
   finalizedDetails,
   type IngressConversationDoc,
-  parseStored,
+  readStored,
   refuseIfDeleted,
   type StoredConversation,
   unknownConversation,
@@ -101,21 +101,21 @@ export function checkExisting(ctx: RecordContext, stored: StoredConversation, in
 /** Reads and checks the record an open would use (before taking a socket away from it). */
 export async function inspect(ctx: RecordContext, intent: OpenIntent): Promise<void> {
   if (intent.kind === "new") return;
-  const snapshot = await conversationRef(ctx.db, intent.conversationId).get();
-  if (!snapshot.exists) {
+  const read = await readStored(ctx.db, intent.conversationId);
+  if (read === undefined) {
     await refuseIfDeleted(ctx.db, intent.conversationId);
     if (intent.kind === "resume") throw unknownConversation(intent.conversationId);
     return;
   }
-  checkExisting(ctx, parseStored(snapshot), intent);
+  checkExisting(ctx, read.data, intent);
 }
 
 /** Creates or takes over the conversation for socket `sessionId`, and records the session. */
 export async function open(ctx: RecordContext, intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
   const ref = conversationRef(ctx.db, intent.conversationId);
   return await untilUnchanged(`conversation ${intent.conversationId}, opened by a socket,`, async () => {
-    const snapshot = intent.kind === "new" ? undefined : await ref.get();
-    if (snapshot === undefined || !snapshot.exists) {
+    const read = intent.kind === "new" ? undefined : await readStored(ctx.db, intent.conversationId);
+    if (read === undefined) {
       // A deleted conversation's id is never used again, not even by the client that chose it.
       if (intent.kind !== "new") await refuseIfDeleted(ctx.db, intent.conversationId);
       if (intent.kind === "resume") throw unknownConversation(intent.conversationId);
@@ -128,7 +128,7 @@ export async function open(ctx: RecordContext, intent: OpenIntent, sessionId: st
         throw new RoundFailed(error);
       }
     }
-    const stored = parseStored(snapshot);
+    const stored = read.data;
     checkExisting(ctx, stored, intent);
     const now = ctx.now();
     const batch = ctx.db.batch();
@@ -139,7 +139,7 @@ export async function open(ctx: RecordContext, intent: OpenIntent, sessionId: st
     batch.update(
       ref,
       { active_session: sessionId, updated_at: now, ...opened.fields, ...evictedFields },
-      { lastUpdateTime: snapshot.updateTime },
+      { lastUpdateTime: read.updateTime },
     );
     batch.create(
       sessionRef(ctx.db, intent.conversationId, sessionId),

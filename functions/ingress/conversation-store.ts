@@ -45,7 +45,7 @@ import {
   type FinalizedDetails,
   finalizedDetails,
   type ListedConversation,
-  parseStored,
+  readStored,
   type StoredConversation,
   tryParseStored,
   unknownConversation,
@@ -274,12 +274,12 @@ export class ConversationStore {
   async recordLateEvents(conversationId: string, sessionId: string, eventsConfirmed: number): Promise<void> {
     const ref = conversationRef(this.db, conversationId);
     await untilUnchanged(`conversation ${conversationId}, counting late text,`, async () => {
-      const snapshot = await ref.get();
-      if (!snapshot.exists || snapshot.updateTime === undefined) throw unknownConversation(conversationId);
-      const fields = lifecycle.lateEvents(parseStored(snapshot), { sessionId, eventsConfirmed });
+      const read = await readStored(this.db, conversationId);
+      if (read === undefined) throw unknownConversation(conversationId);
+      const fields = lifecycle.lateEvents(read.data, { sessionId, eventsConfirmed });
       if (fields === undefined) return;
       if ("refused" in fields) throw new Error(`conversation ${conversationId} is ${fields.status}, not finalizing`);
-      await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: snapshot.updateTime });
+      await ref.update({ ...fields, updated_at: this.now() }, { lastUpdateTime: read.updateTime });
     });
   }
 
@@ -310,18 +310,18 @@ export class ConversationStore {
     let read = false;
     return await untilUnchanged(`conversation ${conversationId}, written by the ingress,`, async () => {
       if (read) {
-        const snapshot = await ref.get();
-        if (!snapshot.exists || snapshot.updateTime === undefined) {
+        const read = await readStored(this.db, conversationId);
+        if (read === undefined) {
           const deleted = await deletedDetails(this.db, conversationId);
           if (deleted !== undefined) return { ok: false, reason: "not_in_progress", details: deleted };
           throw unknownConversation(conversationId);
         }
-        current = parseStored(snapshot);
+        current = read.data;
         if (current.status !== "in_progress") {
           return { ok: false, reason: "not_in_progress", details: finalizedDetails(current) };
         }
         if (current.active_session !== sessionId) return { ok: false, reason: "superseded" };
-        precondition = snapshot.updateTime;
+        precondition = read.updateTime;
       }
       read = true;
       const data = fields(current);

@@ -3,13 +3,16 @@
  * 4410 details of a conversation that is over (finalized, or deleted with only its
  * tombstone left), and the refusals of a record it may not use.
  */
-import type { DocumentSnapshot, Firestore, Timestamp } from "@google-cloud/firestore";
+import type { Firestore, Timestamp } from "@google-cloud/firestore";
 import { z } from "zod";
+import { converter } from "../../shared/document-schema";
 import {
   CONVERTERS,
   type ConversationDoc,
   conversationDocSchema,
-  parseDocument,
+  conversationRef,
+  type DocumentRead,
+  readDocument,
   tombstoneRef,
 } from "../../shared/firestore-schema";
 import type * as lifecycle from "../../shared/lifecycle";
@@ -44,9 +47,14 @@ const storedConversationSchema = conversationDocSchema
   .extend({ environment: z.string(), active_session: z.string().nullable().optional() });
 export type StoredConversation = z.infer<typeof storedConversationSchema>;
 
-/** Parses a record the ingress read; throws `InvalidDocumentError` naming it if malformed. */
-export function parseStored(snapshot: DocumentSnapshot): StoredConversation {
-  return parseDocument(storedConversationSchema, snapshot.ref.path, snapshot.data());
+const storedConverter = converter(storedConversationSchema);
+
+/** Reads the record through the ingress's view of it (InvalidDocumentError if malformed); undefined if absent. */
+export async function readStored(
+  db: Firestore,
+  conversationId: string,
+): Promise<DocumentRead<StoredConversation> | undefined> {
+  return await readDocument(conversationRef(db, conversationId), storedConverter);
 }
 
 /** A record as a listing found it: parsed, or why it could not be (listed rather than failing the page). */

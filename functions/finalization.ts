@@ -25,6 +25,7 @@ import {
   type ConversationDoc,
   chunkRef,
   conversationRef,
+  fieldsOf,
   parseDocument,
   readConversation,
   sessionDocSchema,
@@ -118,7 +119,7 @@ async function evictedEventCounts(
 ): Promise<Array<{ sessionId: string; count: number }>> {
   const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.sessions))
     .filter("events_recorded", ">", 0)
-    .select("events_recorded")
+    .select(...fieldsOf(evictedCountSchema))
     .get();
   return snapshot.docs.map((doc) => ({
     sessionId: doc.id,

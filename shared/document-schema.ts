@@ -34,6 +34,11 @@ type KnownFields<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
  */
 export type DocumentOf<Schema extends z.ZodType> = KnownFields<z.output<Schema>>;
 
+/** The fields a picked document schema validates: what a projection (`select`) reads, named once. */
+export function fieldsOf(schema: z.ZodObject): string[] {
+  return Object.keys(schema.shape);
+}
+
 /** A document that does not match its schema; the message names its path and the issue. */
 export class InvalidDocumentError extends Error {
   override name = "InvalidDocumentError";

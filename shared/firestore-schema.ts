@@ -51,7 +51,7 @@ import {
 } from "./stream-records";
 
 export * from "./conversation-record";
-export { type DocumentRead, InvalidDocumentError, parseDocument, readDocument } from "./document-schema";
+export { type DocumentRead, fieldsOf, InvalidDocumentError, parseDocument, readDocument } from "./document-schema";
 export * from "./person-record";
 export * from "./stream-records";
 

@@ -25,6 +25,7 @@ import {
   conversationRef,
   type DeliveryDoc,
   deliveryDocSchema,
+  fieldsOf,
   parseDocument,
   type SessionDoc,
 } from "../../shared/firestore-schema";
@@ -329,6 +330,24 @@ function contiguousEnd(sorted: readonly HistoryChunk[]): number {
   return end;
 }
 
+/** The chunk and applied-event fields the history reads (a projection: only these are selected). */
+const historyChunkSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  bytes: true,
+  session_id: true,
+  samples: true,
+  persisted_at: true,
+});
+const historyAppliedSchema = appliedEventDocSchema.pick({
+  session_id: true,
+  seq: true,
+  outcome: true,
+  reason: true,
+  applied_at: true,
+});
+
 /** Reads what the history needs, each list capped. */
 export async function loadHistory(db: Firestore, conversation: ConversationDoc): Promise<HistoryView> {
   const ref = conversationRef(db, conversation.id);
@@ -341,41 +360,25 @@ export async function loadHistory(db: Firestore, conversation: ConversationDoc):
     listSessions(db, conversation.id),
     queryOf(ref.collection(COLLECTIONS.chunks))
       .order("index")
-      .select("index", "start", "end", "bytes", "session_id", "samples", "persisted_at")
+      .select(...fieldsOf(historyChunkSchema))
       .limit(HISTORY_CAPS.chunks + 1)
       .get(),
     queryOf(ref.collection(COLLECTIONS.appliedEvents))
-      .select("session_id", "seq", "outcome", "reason", "applied_at")
+      .select(...fieldsOf(historyAppliedSchema))
       .limit(HISTORY_CAPS.appliedEvents + 1)
       .get(),
     queryOf(ref.collection(COLLECTIONS.deliveries))
       .limit(HISTORY_CAPS.deliveries + 1)
       .get(),
   ]);
-  const chunkSchema = chunkDocSchema.pick({
-    index: true,
-    start: true,
-    end: true,
-    bytes: true,
-    session_id: true,
-    samples: true,
-    persisted_at: true,
-  });
-  const appliedSchema = appliedEventDocSchema.pick({
-    session_id: true,
-    seq: true,
-    outcome: true,
-    reason: true,
-    applied_at: true,
-  });
   const chunks = capped(
     "chunks",
-    chunkSnap.docs.map((d) => parseDocument(chunkSchema, d.ref.path, d.data())),
+    chunkSnap.docs.map((d) => parseDocument(historyChunkSchema, d.ref.path, d.data())),
     HISTORY_CAPS.chunks,
   );
   const appliedEvents = capped(
     "applied_events",
-    appliedSnap.docs.map((d) => parseDocument(appliedSchema, d.ref.path, d.data())),
+    appliedSnap.docs.map((d) => parseDocument(historyAppliedSchema, d.ref.path, d.data())),
     HISTORY_CAPS.appliedEvents,
   );
   const deliveries = capped(

@@ -25,7 +25,7 @@ import { distribution, formatDistribution } from "../local/stats";
 import type { Codec } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
-import { CONVERTERS, conversationRef } from "../shared/firestore-schema";
+import { readConversation } from "../shared/firestore-schema";
 import { createLogger } from "../shared/logger";
 import {
   addCounts,
@@ -200,7 +200,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       "every conversation extracted",
       async () => {
         for (const id of ids) {
-          const doc = (await conversationRef(probe, id).withConverter(CONVERTERS.conversation).get()).data();
+          const doc = (await readConversation(probe, id))?.data;
           const extraction = doc?.extraction;
           if (doc?.status !== "finalized" || !extraction || extraction.status === "pending") return false;
           if (extraction.generation !== doc.extraction_generation) return false;

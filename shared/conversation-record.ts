@@ -102,6 +102,11 @@ export const conversationDocSchema = documentSchema({
   extraction: extractionSummarySchema.optional(),
   /** Set with the tombstone: the conversation is being deleted (readers answer 404). */
   deleted_at: timestamp.optional(),
+  /**
+   * The ingress's: the session id of the socket that owns the conversation now (or of the
+   * orphan sweeper that adopted it); another socket's writes to the record stop on seeing it change.
+   */
+  active_session: z.string().nullable().optional(),
 });
 export type ConversationDoc = DocumentOf<typeof conversationDocSchema>;
 

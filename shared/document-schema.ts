@@ -19,7 +19,7 @@ export const count = z.number().int().min(0);
 
 /**
  * A document's schema: its fields, and on read any other field kept, since one writer may
- * add fields another does not know (e.g. the ingress's `active_session`).
+ * add fields another does not know yet.
  */
 export function documentSchema<Shape extends z.ZodRawShape>(shape: Shape) {
   return z.object(shape).loose();

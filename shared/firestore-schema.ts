@@ -21,7 +21,7 @@
  * derives from the schema (document-schema.ts `DocumentOf`), and its converter below
  * (`withConverter`) validates on read: a reader that goes through it gets a typed document
  * or an `InvalidDocumentError` naming the document's path and what is wrong. Unknown fields
- * are kept (a document may carry fields one writer adds, e.g. the ingress's `active_session`).
+ * are kept (a document may carry fields one writer adds, e.g. a field a newer writer added).
  */
 import crypto from "node:crypto";
 import type { Firestore } from "@google-cloud/firestore";

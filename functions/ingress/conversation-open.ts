@@ -6,14 +6,13 @@
 import { FieldValue, type Firestore, type Timestamp } from "@google-cloud/firestore";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { EnvironmentName } from "../../shared/environment";
-import { conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
+import { type ConversationDoc, conversationRef, type SessionDoc, sessionRef } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import * as lifecycle from "../../shared/lifecycle";
 import { RoundFailed, untilUnchanged } from "../conditional-write";
 import { ProtocolError } from "./protocol-error";
 import {
   finalizedDetails,
-  type IngressConversationDoc,
   readStored,
   refuseIfDeleted,
   type StoredConversation,
@@ -179,7 +178,7 @@ export function takenOver(
 async function create(ctx: RecordContext, intent: OpenIntent, sessionId: string): Promise<OpenedConversation> {
   await ctx.hooks.beforeCreate?.(intent);
   const now = ctx.now();
-  const doc: IngressConversationDoc = {
+  const doc: ConversationDoc = {
     id: intent.conversationId,
     environment: ctx.environment,
     user_id: intent.userId,

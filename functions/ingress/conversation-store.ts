@@ -1,22 +1,19 @@
 /**
  * The ingress's view of a conversation record in the environment's Firestore database:
- * creating it, taking it over for a new socket, advancing its durable position (with the
- * event counts of the lifecycle's barrier), and finalizing it. What each write changes is
- * decided by shared/lifecycle.ts; this module only applies it.
+ * opening it for a socket (conversation-open.ts: create, or take over), advancing its
+ * durable position (with the event counts of the lifecycle's barrier), finalizing it, and
+ * the orphan sweeper's adoption. What each write changes is decided by shared/lifecycle.ts;
+ * this module only applies it. How the record reads back is stored-conversation.ts's.
  *
  * Every write to a conversation document is conditional on the document's last update
  * time (optimistic concurrency, no transaction: ../conditional-write.ts); the per-chunk ones
  * share RPCs with other conversations' (batched-updates.ts), each keeping its own
- * precondition and result. A write that loses a race re-reads the record: if another socket took the conversation over (`active_session`)
- * or it is no longer in progress, the caller hears so and stops; otherwise it retries.
- * This is how two ingress instances serving the same conversation one after the other
- * never move its durable position backwards, and how an instance that lost a conversation
- * to another one learns about it.
- *
- * Opening a conversation is conversation-open.ts's; how the record reads back is
- * stored-conversation.ts's. Fields written beyond `ConversationDoc`: `active_session` (the
- * session id of the socket that owns the conversation now, or of the orphan sweeper that
- * adopted it).
+ * precondition and result. A write that loses a race re-reads the record: if another
+ * socket took the conversation over (`active_session`: the session id of the socket that
+ * owns it, or of the sweeper that adopted it) or it is no longer in progress, the caller
+ * hears so and stops; otherwise it retries. This is how two ingress instances serving the
+ * same conversation one after the other never move its durable position backwards, and how
+ * an instance that lost a conversation to another one learns about it.
  *
  * The orphan sweeper (orphan-sweeper.ts) lists conversations by status and adopts one
  * only if its record is unchanged since it was listed: an owner that wrote to it since is
@@ -54,7 +51,6 @@ import {
 export type { ConversationStoreHooks, OpenedConversation, OpenIntent, OpenKind } from "./conversation-open";
 export type {
   FinalizedDetails,
-  IngressConversationDoc,
   ListedConversation,
   StoredConversation,
 } from "./stored-conversation";

@@ -8,7 +8,6 @@ import { z } from "zod";
 import { converter } from "../../shared/document-schema";
 import {
   CONVERTERS,
-  type ConversationDoc,
   conversationDocSchema,
   conversationRef,
   type DocumentRead,
@@ -18,9 +17,6 @@ import {
 import type * as lifecycle from "../../shared/lifecycle";
 import { describeIssue } from "../../shared/schema-issues";
 import { ProtocolError } from "./protocol-error";
-
-/** Fields written beyond `ConversationDoc`: the session id of the socket (or sweeper) that owns it now. */
-export type IngressConversationDoc = ConversationDoc & { active_session: string | null };
 
 /**
  * The fields the ingress reads back, validated: the record is shared with other writers.
@@ -42,9 +38,10 @@ const storedConversationSchema = conversationDocSchema
     events_recorded: true,
     events_recorded_order: true,
     updated_at: true,
+    active_session: true,
   })
   .partial({ final_position: true, finalize_reason: true, updated_at: true })
-  .extend({ environment: z.string(), active_session: z.string().nullable().optional() });
+  .extend({ environment: z.string() });
 export type StoredConversation = z.infer<typeof storedConversationSchema>;
 
 const storedConverter = converter(storedConversationSchema);

@@ -43,7 +43,8 @@ class Socket {
    * before that audio is confirmed (the rule the client's `acknowledge` relies on).
    */
   ack(position: number): ReturnType<AckLedger["acknowledge"]> | "waiting" {
-    for (const [seq, at] of this.eventAt) if (at < position && seq > this.server.events.confirmedThrough) return "waiting";
+    for (const [seq, at] of this.eventAt)
+      if (at < position && seq > this.server.events.confirmedThrough) return "waiting";
     const verdict = this.server.audio.acknowledge(position);
     if (verdict === "advanced") this.deliverAck(position);
     return verdict;

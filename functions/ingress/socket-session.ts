@@ -18,7 +18,6 @@
  *   (TCP slows the client); unread for `overloadCloseMs`, it is closed with 1013.
  */
 import type { IncomingMessage } from "node:http";
-import type WebSocket from "ws";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { conversationLogger, LOG_EVENTS, type Logger } from "../../shared/logger";
@@ -35,7 +34,8 @@ import type { AttachedSocket, FinalizeReason, LiveConversation } from "./live-co
 import { ProtocolError } from "./protocol-error";
 import type { PublishBudget } from "./publish-budget";
 import type { IngressPublisher } from "./publisher";
-import type { ErrorExtra, IngressSocket } from "./socket";
+import { type ErrorExtra, frameBytes, type IngressSocket } from "./socket";
+import { recordSocketClose } from "./socket-close";
 import { finalizeOnSocket } from "./socket-finalize";
 import { EarlyFrames, type OpenedSocket, openedSocket, readyMessage } from "./socket-opening";
 import { audioLimitUnits, type UserLimitsGate } from "./user-limits";
@@ -68,12 +68,6 @@ type State =
   /** Close sent; waiting for the socket to close. */
   | "closing"
   | "closed";
-
-function toBuffer(data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
 
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -136,7 +130,7 @@ export class SocketSession implements AttachedSocket {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    socket.on("message", (data, isBinary) => this.onMessage(toBuffer(data), isBinary));
+    socket.on("message", (data, isBinary) => this.onMessage(frameBytes(data), isBinary));
     socket.on("close", (code) => this.onClose(code));
     socket.on("error", (error) => this.logger.warn({ err: error }, "socket error"));
     socket.on("pong", () => {
@@ -460,30 +454,20 @@ export class SocketSession implements AttachedSocket {
     this.backpressure.stop();
     this.goawayState.stop();
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
-    if (this.framesDroppedAfterStop > 0) {
-      this.logger.info(
-        { frames: this.framesDroppedAfterStop },
-        "frames received after the socket began closing were dropped",
-      );
-    }
-    if (this.early.count > 0) {
-      this.logger.info(
-        { frames: this.early.take().length },
-        "frames received before ready were dropped: the socket closed first",
-      );
-    }
-    this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");
-    this.deps.userLimits.releaseSocket(this.sessionId).catch((error: unknown) => {
-      this.logger.warn({ err: error }, "could not release the socket's lease: it counts until it expires");
+    this.conversation?.detach(this);
+    recordSocketClose({
+      code,
+      sessionId: this.sessionId,
+      state: previous,
+      acked: this.acked,
+      framesDroppedAfterStop: this.framesDroppedAfterStop,
+      framesDroppedBeforeReady: this.early.take().length,
+      conversationId: this.conversation?.id,
+      goaway: this.goawayState.reason,
+      logger: this.logger,
+      userLimits: this.deps.userLimits,
+      store: this.deps.store,
     });
-    const conversation = this.conversation;
-    if (conversation !== undefined) {
-      conversation.detach(this);
-      const goaway = this.goawayState.reason;
-      this.deps.store.endSession(conversation.id, this.sessionId, code, goaway).catch((error: unknown) => {
-        this.logger.warn({ err: error }, "could not record the end of the session");
-      });
-    }
     this.deps.onClosed(this);
     this.resolveClosed();
   }

@@ -1,48 +1,21 @@
-/**
- * One conversation streamed to one tether environment, across any number of sockets.
- *
- * - The ingress URL is resolved once, when the session starts, and pinned: every reconnect
- *   goes to that URL with the resume token. Nothing here ever asks "what is the current
- *   backend?" again, so a conversation cannot drift to another environment mid-stream.
- * - `environment` is what the server's `ready` says, not a guess from the URL. A reconnect
- *   that reports another environment or conversation stops the session (ready-check.ts
- *   holds every rule a `ready` must meet, as a pure function).
- * - One object is one conversation; its sockets come and go. The private fields are kept
- *   in two groups: the conversation's, then the current socket's (`socket...`).
- * - Audio is held in a bounded replay buffer until acknowledged; after a reconnect it is
- *   re-sent from `ready.position`. Text messages are held until an `ack` covers them and
- *   re-sent after a reconnect otherwise. The positions and message numbers are kept by the
- *   ledgers the server keeps too (shared/ack-ledger.ts, shared/text-ledger.ts).
- * - Its other concerns have files of their own: events and config (session-events.ts),
- *   opening a socket (listen-socket.ts), reconnects (reconnects.ts), `goaway` (handover.ts),
- *   what a close means (close-outcome.ts).
- * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
- *   the session stops and reports a `TetherError`; it never tries another URL.
- * - With a store (store.ts) the replay buffer and the held text messages are written to it
- *   too: audio is sent only once stored, and a session can be rebuilt from a store after
- *   the app restarted (`restored`), continuing at the server's `ready.position`.
- */
-import { AckLedger } from "../shared/ack-ledger";
-import { type Codec, MAX_OPUS_PACKET_BYTES, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
+import { type Codec, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
 import {
   type ErrorMessage,
   errorCodeForClose,
   type GoawayMessage,
-  maxAudioFrameBytes,
   type ReadyMessage,
   type ServerMessage,
   serverMessageSchema,
 } from "../shared/protocol";
-import { HeldTexts } from "../shared/text-ledger";
-import { closeOutcome, notStored } from "./close-outcome";
+import { closeOutcome } from "./close-outcome";
 import { TypedEmitter } from "./emitter";
 import { TetherError } from "./errors";
 import { Handover } from "./handover";
 import { accessToken, listenSocket } from "./listen-socket";
+import { checkWrite, Outbox } from "./outbox";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { Reconnects } from "./reconnects";
-import { ReplayBuffer } from "./replay-buffer";
 import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
 import { SOCKET_OPEN, type SocketLike } from "./socket";
 import { StoreFullError } from "./store";
@@ -76,11 +49,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Units per chunk, as the server's `ready` announced. */
   private serverChunkSize: number | undefined;
   private state: State = "connecting";
-  private readonly buffer: ReplayBuffer;
-  /** Positions: sent on the current socket, acknowledged (shared with the server's ledger). */
-  private readonly audio: AckLedger;
-  /** Text messages held until an `ack` covers them, in the order they were queued. */
-  private readonly texts: HeldTexts<string>;
+  /** The audio and text messages held until the server acknowledged them. */
+  private readonly outbox: Outbox;
   /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
   private everReady = false;
   private reconnectCount = 0;
@@ -91,7 +61,6 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private finalizeRequested = false;
   private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
-  private roomWaiters: Array<() => void> = [];
   private terminal: TetherError | undefined;
   /** Settles the promise `start()` returned, on the first `ready` (or terminal error). */
   private startWaiter: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
@@ -111,10 +80,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.positionUnit = positionUnit(config.codec);
     this.pinnedConversationId = config.conversationId;
     this.latestResumeToken = config.resumeToken;
-    this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes, config.log);
-    if (config.restored) this.buffer.restore(config.restored.acked, config.restored.audio);
-    this.audio = new AckLedger(config.restored?.acked ?? 0);
-    this.texts = new HeldTexts(config.maxPendingMessages, config.restored?.messages ?? []);
+    this.outbox = new Outbox(config);
     this.reconnects = new Reconnects(config);
     this.handover = new Handover({
       backoff: config.backoff,
@@ -152,12 +118,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   get stats(): SessionStats {
     return {
-      written: this.buffer.end,
-      sent: this.audio.carried,
-      acked: this.audio.acked,
+      written: this.outbox.buffer.end,
+      sent: this.outbox.audio.carried,
+      acked: this.outbox.audio.acked,
       reconnects: this.reconnectCount,
       handovers: this.handoverCount,
-      bufferedBytes: this.buffer.bytes,
+      bufferedBytes: this.outbox.buffer.bytes,
     };
   }
 
@@ -185,35 +151,22 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   async write(audio: Uint8Array): Promise<void> {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more audio");
-    if (this.codec === "pcm16" && audio.length % 2 !== 0) {
-      throw new RangeError("pcm16 audio holds whole 16-bit samples: write an even number of bytes");
-    }
-    if (this.codec === "opus" && (audio.length === 0 || audio.length > MAX_OPUS_PACKET_BYTES)) {
-      throw new RangeError(`write one Opus packet of 1 to ${MAX_OPUS_PACKET_BYTES} bytes at a time`);
-    }
+    const { buffer } = this.outbox;
+    checkWrite(this.codec, audio, buffer.capacityBytes);
     if (audio.length === 0) return;
-    if (audio.length > this.buffer.capacityBytes)
-      throw new RangeError(
-        `this write (${audio.length} bytes) is larger than the whole replay buffer (${this.buffer.capacityBytes} bytes)`,
-      );
-    while (!this.buffer.fits(audio.length)) {
-      if (this.config.whenFull === "fail") throw new StoreFullError(this.buffer.capacityBytes);
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    while (!buffer.fits(audio.length)) {
+      if (this.config.whenFull === "fail") throw new StoreFullError(buffer.capacityBytes);
+      await this.outbox.untilRoom();
       this.throwIfStopped();
     }
-    // Copy: the app may reuse its buffer, and this one may be re-sent much later.
-    const copy = audio.slice();
     try {
-      this.buffer.append(copy);
-      await this.buffer.stored();
+      await this.outbox.append(audio);
     } catch (error) {
       const failure = new TetherError("storage_failed", `the store refused audio: ${(error as Error).message}`);
       this.fail(failure, true);
       throw failure;
     }
-    // Audio counts as sent only once stored: send whatever is stored and not sent yet.
-    if (this.state === "open" && this.audio.carried < this.buffer.storedEnd)
-      this.sendFrames(this.buffer.framesFrom(this.audio.carried, this.maxFrame()));
+    if (this.state === "open") this.outbox.sendStored(this.socket);
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -343,11 +296,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     const message = this.parseServerMessage(data);
     if (message?.type !== "ready") return; // an error is followed by its close
     // The next socket becomes the current one; the warned one retires, still delivering acks.
-    this.handover.promote(this.socket, this.audio.carried);
+    this.handover.promote(this.socket, this.outbox.audio.carried);
     this.socket = socket;
     this.socketError = undefined;
     // Text messages sent on the warned socket are sent again on this one (always safe).
-    this.texts.forgetSends();
+    this.outbox.texts.forgetSends();
     this.onReady(message);
   }
 
@@ -362,7 +315,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.socket = next;
     this.socketError = undefined;
     this.state = "connecting";
-    this.texts.forgetSends();
+    this.outbox.texts.forgetSends();
     this.armReadyTimer(next);
     return true;
   }
@@ -416,6 +369,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onReady(ready: ReadyMessage): void {
     this.clearReadyTimer();
+    const { buffer } = this.outbox;
     const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
     const verdict = checkReady(ready, {
       stage,
@@ -423,14 +377,14 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       conversationId: this.pinnedConversationId,
       codec: this.codec,
       positionUnit: this.positionUnit,
-      held: { start: this.buffer.start, end: this.buffer.end, capacityBytes: this.buffer.capacityBytes },
-      acked: this.audio.acked,
+      held: { start: buffer.start, end: buffer.end, capacityBytes: buffer.capacityBytes },
+      acked: this.outbox.audio.acked,
     });
     if (!verdict.ok) {
       this.fail(verdict.error, true);
       return;
     }
-    if (verdict.rebase) this.buffer.rebase(ready.position);
+    if (verdict.rebase) buffer.rebase(ready.position);
     const resumed = stage === "reconnect";
     const handover = resumed && this.handover.pending;
     this.everReady = true;
@@ -446,11 +400,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.reconnects.connected();
     this.state = "open";
     // Re-send what the server does not have: held text messages, audio from its position, finalize.
-    this.audio.resume(ready.position);
-    this.acknowledge(ready.position);
-    this.texts.startSocket(ready.session_id);
-    for (const message of this.texts.unsent()) this.sendText(message);
-    this.sendFrames(this.buffer.framesFrom(ready.position, this.maxFrame()));
+    this.outbox.resend(this.socket, ready.session_id, ready.position);
     if (this.finalizeRequested) this.sendRaw(JSON.stringify({ type: "finalize" }));
     this.emit("ready", {
       environment: ready.environment,
@@ -465,41 +415,27 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     starting?.resolve();
   }
 
-  private onAck(position: number, sentOnSocket = this.audio.carried): void {
-    const verdict = this.audio.acknowledge(position, sentOnSocket);
-    if (verdict === "beyond") {
+  private onAck(position: number, sentOnSocket = this.outbox.audio.carried): void {
+    const verdict = this.outbox.ack(position, sentOnSocket);
+    if (verdict === "beyond")
       this.violation(`the server acknowledged ${position}, beyond the ${sentOnSocket} units sent`);
-      return;
-    }
-    if (verdict === "stale") return;
-    this.acknowledge(position);
-    this.emit("ack", { position });
-  }
-
-  /** Audio up to `position` is durable: the buffer drops it, and texts sent before it are published. */
-  private acknowledge(position: number): void {
-    this.audio.durable(position);
-    this.buffer.acknowledge(this.audio.acked);
-    if (this.texts.acknowledge(position)) this.storeMessages();
-    const waiters = this.roomWaiters;
-    this.roomWaiters = [];
-    for (const wake of waiters) wake();
+    else if (verdict === "advanced") this.emit("ack", { position });
   }
 
   private onFinalized(conversationId: string, position: number): void {
-    if (position !== this.buffer.end) {
+    const written = this.outbox.buffer.end;
+    if (position !== written) {
       this.fail(
         new TetherError(
           "position_mismatch",
-          `the server finalized at ${position}, but ${this.buffer.end} units were written: units [${position}, ${this.buffer.end}) are not stored`,
-          { notStored: notStored(this.buffer, undefined, position, this.maxFrame()) },
+          `the server finalized at ${position}, but ${written} units were written: units [${position}, ${written}) are not stored`,
+          { notStored: this.outbox.notStored(position, false) },
         ),
         true,
       );
       return;
     }
-    this.acknowledge(position);
-    this.texts.clear();
+    this.outbox.finalized(position);
     this.state = "finalized";
     this.handover.end();
     const result = { conversationId, position };
@@ -526,7 +462,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (this.state === "connecting") this.reconnects.abandoned();
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
-    this.texts.forgetSends();
+    this.outbox.texts.forgetSends();
     const error = this.socketError;
     if (warned) {
       // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
@@ -540,18 +476,18 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       this.scheduleReconnect(code, reason, false);
       return;
     }
-    const held = this.texts.size;
+    const held = this.outbox.texts.size;
     const outcome = closeOutcome({
       code,
       reason,
       error,
       mayReauthenticate: this.everReady && this.reconnects.mayReauthenticate,
       conversationId: this.pinnedConversationId,
-      buffer: this.buffer,
-      texts: this.texts,
-      maxFrameBytes: this.maxFrame(),
+      buffer: this.outbox.buffer,
+      texts: this.outbox.texts,
+      maxFrameBytes: this.outbox.maxFrame,
     });
-    if (this.texts.size !== held) this.storeMessages();
+    if (this.outbox.texts.size !== held) this.outbox.storeTexts();
     switch (outcome.kind) {
       case "reconnect":
         this.scheduleReconnect(code, reason, outcome.overloaded);
@@ -589,20 +525,6 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   // ------------------------------------------------------------ sending
 
-  private maxFrame(): number {
-    return maxAudioFrameBytes(this.codec);
-  }
-
-  /** Sends frames that continue exactly at `sentPosition`. */
-  private sendFrames(frames: readonly Uint8Array[]): void {
-    const socket = this.socket;
-    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
-    for (const frame of frames) {
-      socket.send(frame);
-      this.audio.carry(this.buffer.unitsOf(frame));
-    }
-  }
-
   private sendRaw(text: string): void {
     const socket = this.socket;
     if (socket !== undefined && socket.readyState === SOCKET_OPEN) socket.send(text);
@@ -611,22 +533,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private queueMessage(message: Record<string, unknown>): void {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
-    const json = JSON.stringify(message);
-    if (!this.texts.hold(json)) {
-      throw new RangeError(`${this.texts.size} text messages await an acknowledgement: send audio, or fewer messages`);
+    if (!this.outbox.queueText(this.socket, JSON.stringify(message), this.state === "open")) {
+      throw new RangeError(
+        `${this.outbox.texts.size} text messages await an acknowledgement: send audio, or fewer messages`,
+      );
     }
-    this.storeMessages();
-    if (this.state === "open") this.sendText(json);
-  }
-
-  /** Sends a held message on the current (open) socket, noting where it went. */
-  private sendText(json: string): void {
-    this.texts.sent(json, this.audio.carried);
-    this.sendRaw(json);
-  }
-
-  private storeMessages(): void {
-    this.config.log?.setMessages(this.texts.messages());
   }
 
   // ------------------------------------------------------------ stopping
@@ -659,7 +570,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.clearReadyTimer();
     this.handover.end();
     for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    this.outbox.wake();
     const starting = this.startWaiter;
     this.startWaiter = undefined;
     starting?.reject(error);

@@ -26,6 +26,8 @@ export class Reconnects {
    */
   private abandonedAt: number[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives the current socket up if `ready` has not come in time (a connection that hangs). */
+  private readyTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly policy: ReconnectPolicy) {}
 
@@ -78,6 +80,20 @@ export class Reconnects {
       reconnect();
     }, delayMs);
     return { attempt: this.failed, delayMs };
+  }
+
+  /** Runs `expired` unless `clearReadyTimer` comes first (one socket at a time waits for `ready`). */
+  armReadyTimer(timeoutMs: number, expired: () => void): void {
+    this.clearReadyTimer();
+    this.readyTimer = setTimeout(() => {
+      this.readyTimer = undefined;
+      expired();
+    }, timeoutMs);
+  }
+
+  clearReadyTimer(): void {
+    if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
+    this.readyTimer = undefined;
   }
 
   cancel(): void {

@@ -6,7 +6,6 @@ import {
   type GoawayMessage,
   type ReadyMessage,
   type ServerMessage,
-  serverMessageSchema,
 } from "../shared/protocol";
 import { closeOutcome } from "./close-outcome";
 import { TypedEmitter } from "./emitter";
@@ -16,7 +15,9 @@ import { accessToken, listenSocket } from "./listen-socket";
 import { checkWrite, Outbox } from "./outbox";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { Reconnects } from "./reconnects";
+import { readServerMessage } from "./server-message";
 import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
+import { SessionWaiters } from "./session-waiters";
 import { SOCKET_OPEN, type SocketLike } from "./socket";
 import { StoreFullError } from "./store";
 
@@ -57,13 +58,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private handoverCount = 0;
   private readonly handover: Handover;
   private readonly reconnects: Reconnects;
-  /** Gives the current socket up if `ready` has not come in time (a connection that hangs). */
-  private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private finalizeRequested = false;
-  private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
+  private readonly waiters = new SessionWaiters();
   private terminal: TetherError | undefined;
-  /** Settles the promise `start()` returned, on the first `ready` (or terminal error). */
-  private startWaiter: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
 
   // The current socket: replaced on every reconnect.
   private socket: SocketLike | undefined;
@@ -134,9 +131,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */
   start(): Promise<void> {
-    const started = new Promise<void>((resolve, reject) => {
-      this.startWaiter = { resolve, reject };
-    });
+    const started = this.waiters.untilStarted();
     void this.openSocket();
     return started;
   }
@@ -181,10 +176,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /** Ends the conversation; resolves when the server answered `finalized` (everything is durable). */
   finalize(): Promise<FinalizeResult> {
-    const result = new Promise<FinalizeResult>((resolve, reject) => {
-      if (this.terminal) reject(this.terminal);
-      else this.finalizeWaiters.push({ resolve, reject });
-    });
+    const result = this.waiters.untilFinalized(this.terminal);
     if (!this.finalizeRequested && !this.terminal) {
       this.finalizeRequested = true;
       if (this.state === "open") this.sendRaw(JSON.stringify({ type: "finalize" }));
@@ -257,9 +249,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    * a front end that hangs): without `ready` in time, it is a lost attempt.
    */
   private armReadyTimer(socket: SocketLike): void {
-    this.clearReadyTimer();
-    this.readyTimer = setTimeout(() => {
-      this.readyTimer = undefined;
+    this.reconnects.armReadyTimer(this.config.readyTimeoutMs, () => {
       if (this.socket !== socket || this.state !== "connecting") return;
       const reason = `no ready within ${this.config.readyTimeoutMs} ms`;
       this.socket = undefined; // its own close event, whenever it comes, is ignored
@@ -269,12 +259,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         // closing a socket that never opened may throw on some platforms; it is dropped either way
       }
       this.onSocketClose(1006, reason);
-    }, this.config.readyTimeoutMs);
-  }
-
-  private clearReadyTimer(): void {
-    if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
-    this.readyTimer = undefined;
+    });
   }
 
   // ------------------------------------------------------------ handover (goaway)
@@ -321,20 +306,10 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private parseServerMessage(data: unknown): ServerMessage | undefined {
-    if (typeof data !== "string") return undefined; // the server sends text only
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch {
-      this.violation("the server sent a text frame that is not JSON");
-      return undefined;
-    }
-    const parsed = serverMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
-      return undefined;
-    }
-    return parsed.data;
+    const read = readServerMessage(data);
+    if (read === undefined || read.ok) return read?.message;
+    this.violation(read.violation);
+    return undefined;
   }
 
   /** A socket the session moved away from still acknowledges what was sent on it. */
@@ -368,7 +343,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private onReady(ready: ReadyMessage): void {
-    this.clearReadyTimer();
+    this.reconnects.clearReadyTimer();
     const { buffer } = this.outbox;
     const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
     const verdict = checkReady(ready, {
@@ -410,9 +385,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       resumed,
       handover,
     });
-    const starting = this.startWaiter;
-    this.startWaiter = undefined;
-    starting?.resolve();
+    this.waiters.started();
   }
 
   private onAck(position: number, sentOnSocket = this.outbox.audio.carried): void {
@@ -441,10 +414,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
-      for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
-      const starting = this.startWaiter; // a restored session may learn on its first socket that it is finalized
-      this.startWaiter = undefined;
-      starting?.resolve();
+      this.waiters.finalized(result);
     };
     // Everything is stored server-side: the local record goes (a failure leaves a record that resumes as finalized).
     const removed = this.config.log?.remove();
@@ -454,7 +424,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onSocketClose(code: number, reason: string): void {
     this.socket = undefined;
-    this.clearReadyTimer();
+    this.reconnects.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
     const warned = this.handover.warned;
     if (warned && this.continueOnNextSocket(code, reason)) return;
@@ -567,12 +537,9 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.state = state;
     this.terminal = error;
     this.reconnects.cancel();
-    this.clearReadyTimer();
+    this.reconnects.clearReadyTimer();
     this.handover.end();
-    for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
+    this.waiters.stopped(error);
     this.outbox.wake();
-    const starting = this.startWaiter;
-    this.startWaiter = undefined;
-    starting?.reject(error);
   }
 }

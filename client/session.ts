@@ -1,3 +1,27 @@
+/**
+ * One conversation streamed to one tether environment, across any number of sockets.
+ *
+ * - The ingress URL is resolved once, when the session starts, and pinned: every reconnect
+ *   goes to that URL with the resume token. Nothing here ever asks "what is the current
+ *   backend?" again, so a conversation cannot drift to another environment mid-stream.
+ * - `environment` is what the server's `ready` says, not a guess from the URL. A reconnect
+ *   that reports another environment or conversation stops the session (ready-check.ts
+ *   holds every rule a `ready` must meet, as a pure function).
+ * - One object is one conversation; its sockets come and go. The private fields are kept
+ *   in two groups: the conversation's, then the current socket's (`socket...`).
+ * - Audio is held in a bounded replay buffer until acknowledged; after a reconnect it is
+ *   re-sent from `ready.position`. Text messages are held until an `ack` covers them and
+ *   re-sent after a reconnect otherwise (outbox.ts, with the ledgers the server keeps too:
+ *   shared/ack-ledger.ts, shared/text-ledger.ts).
+ * - Its other concerns have files of their own: events and config (session-events.ts),
+ *   opening a socket (listen-socket.ts), reconnects and the ready timeout (reconnects.ts),
+ *   `goaway` (handover.ts), what a close means (close-outcome.ts).
+ * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
+ *   the session stops and reports a `TetherError`; it never tries another URL.
+ * - With a store (store.ts) the replay buffer and the held text messages are written to it
+ *   too: audio is sent only once stored, and a session can be rebuilt from a store after
+ *   the app restarted (`restored`), continuing at the server's `ready.position`.
+ */
 import { type Codec, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
 import {

@@ -12,7 +12,7 @@ import { notStored } from "./close-outcome";
 import type { NotStored } from "./errors";
 import { ReplayBuffer } from "./replay-buffer";
 import { SOCKET_OPEN, type SocketLike } from "./socket";
-import type { ConversationLog, StoredConversation } from "./store";
+import { type ConversationLog, type StoredConversation, StoreFullError } from "./store";
 
 export interface OutboxConfig {
   readonly codec: Codec;
@@ -20,6 +20,11 @@ export interface OutboxConfig {
   readonly maxPendingMessages: number;
   readonly log?: ConversationLog;
   readonly restored?: StoredConversation;
+}
+
+/** The store refused audio the session wrote (the session stops on it). */
+export class StoreWriteError extends Error {
+  override name = "StoreWriteError";
 }
 
 /** Throws when `audio` is not one write the session takes: whole pcm16 samples, or one Opus packet. */
@@ -53,15 +58,30 @@ export class Outbox {
   }
 
   /** Resolves at the next `ack` (or when the session stops): the buffer may have room then. */
-  untilRoom(): Promise<void> {
+  private untilRoom(): Promise<void> {
     return new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** Appends a copy of `audio` and waits for its store (rejects with the store's error). */
-  async append(audio: Uint8Array): Promise<void> {
-    // Copy: the app may reuse its buffer, and this one may be re-sent much later.
-    this.buffer.append(audio.slice());
-    await this.buffer.stored();
+  /**
+   * Holds a copy of `audio` once it fits (waiting for acks, or throwing `StoreFullError`
+   * with `whenFull: "fail"`) and resolves once its store has it; a store's failure rejects
+   * with a `StoreWriteError`. `checkStopped` throws if the session stopped while it waited.
+   */
+  async write(audio: Uint8Array, whenFull: "wait" | "fail", checkStopped: () => void): Promise<void> {
+    checkWrite(this.config.codec, audio, this.buffer.capacityBytes);
+    if (audio.length === 0) return;
+    while (!this.buffer.fits(audio.length)) {
+      if (whenFull === "fail") throw new StoreFullError(this.buffer.capacityBytes);
+      await this.untilRoom();
+      checkStopped();
+    }
+    try {
+      // Copy: the app may reuse its buffer, and this one may be re-sent much later.
+      this.buffer.append(audio.slice());
+      await this.buffer.stored();
+    } catch (error) {
+      throw new StoreWriteError((error as Error).message);
+    }
   }
 
   /** Sends on `socket` what is stored and not sent on it yet (audio counts as sent only once stored). */

@@ -36,14 +36,13 @@ import { TypedEmitter } from "./emitter";
 import { TetherError } from "./errors";
 import { Handover } from "./handover";
 import { accessToken, listenSocket } from "./listen-socket";
-import { checkWrite, Outbox } from "./outbox";
+import { Outbox, StoreWriteError } from "./outbox";
 import { checkReady, type ReadyStage } from "./ready-check";
 import { Reconnects } from "./reconnects";
 import { readServerMessage } from "./server-message";
 import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
 import { SessionWaiters } from "./session-waiters";
 import { SOCKET_OPEN, type SocketLike } from "./socket";
-import { StoreFullError } from "./store";
 
 export type {
   FinalizeResult,
@@ -170,18 +169,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   async write(audio: Uint8Array): Promise<void> {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more audio");
-    const { buffer } = this.outbox;
-    checkWrite(this.codec, audio, buffer.capacityBytes);
-    if (audio.length === 0) return;
-    while (!buffer.fits(audio.length)) {
-      if (this.config.whenFull === "fail") throw new StoreFullError(buffer.capacityBytes);
-      await this.outbox.untilRoom();
-      this.throwIfStopped();
-    }
     try {
-      await this.outbox.append(audio);
+      await this.outbox.write(audio, this.config.whenFull ?? "wait", () => this.throwIfStopped());
     } catch (error) {
-      const failure = new TetherError("storage_failed", `the store refused audio: ${(error as Error).message}`);
+      if (!(error instanceof StoreWriteError)) throw error;
+      const failure = new TetherError("storage_failed", `the store refused audio: ${error.message}`);
       this.fail(failure, true);
       throw failure;
     }

@@ -8,6 +8,7 @@
  * new socket took the conversation over or `1012` when its time ran out, is expected: it
  * neither stops the session nor counts as a reconnect.
  */
+import { type BackoffPolicy, backoffDelay } from "./backoff";
 import type { SocketLike } from "./socket";
 
 /** How long after its `close_in_ms` a retiring socket the server has not closed is closed here. */
@@ -61,5 +62,121 @@ export class RetiringSockets {
       }
     }
     this.sockets.clear();
+  }
+}
+
+export interface HandoverHooks {
+  readonly backoff: BackoffPolicy;
+  readonly random: () => number;
+  readonly readyTimeoutMs: number;
+  /** Opens the next socket (it is handed to `adopt`). */
+  open(): void;
+  /** The session is still open on the warned socket: another try at the next one makes sense. */
+  mayRetry(): boolean;
+}
+
+/**
+ * One session's move to a new socket after `goaway`: the warned socket, the next one until
+ * its `ready` (retried with backoff while the warned one still works), and the retiring ones.
+ */
+export class Handover {
+  /** The current socket was sent `goaway`; its close (4001 or 1012) is expected. */
+  warned = false;
+  /** A `goaway` came and no `ready` since: the next `ready` completes a handover. */
+  pending = false;
+  private warnedCloseInMs = 0;
+  /** The socket opened to replace the warned one, until its `ready`. */
+  private next: SocketLike | undefined;
+  private nextReadyTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private attempts = 0;
+  /** Sockets moved away from after their `goaway`, still delivering acks. */
+  readonly retiring = new RetiringSockets();
+
+  constructor(private readonly hooks: HandoverHooks) {}
+
+  /** The current socket closes within `closeInMs`: open the next one at once. */
+  begin(closeInMs: number): void {
+    this.warned = true;
+    this.warnedCloseInMs = closeInMs;
+    this.pending = true;
+    this.attempts = 0;
+    this.hooks.open();
+  }
+
+  /** The next socket was opened. */
+  adopt(socket: SocketLike): void {
+    this.next = socket;
+    this.clearNextReadyTimer();
+    this.nextReadyTimer = setTimeout(() => {
+      this.nextReadyTimer = undefined;
+      if (this.next !== socket) return;
+      try {
+        socket.close(4000, `no ready within ${this.hooks.readyTimeoutMs} ms`);
+      } catch {
+        // dropped either way
+      }
+      this.lost(socket);
+    }, this.hooks.readyTimeoutMs);
+  }
+
+  isNext(socket: SocketLike): boolean {
+    return this.next !== undefined && this.next === socket;
+  }
+
+  /**
+   * The next socket got its `ready`: it becomes the current one, and `warned` (the current
+   * one until now, which carried audio up to `sentPosition`) retires, still delivering acks.
+   */
+  promote(warned: SocketLike | undefined, sentPosition: number): void {
+    if (warned !== undefined) this.retiring.add(warned, sentPosition, this.warnedCloseInMs);
+    this.takeNext();
+  }
+
+  /**
+   * The warned socket closed before the next one's `ready`: the next one, still connecting,
+   * becomes the current socket. Undefined when there is none (the close is a loss).
+   */
+  takeNext(): SocketLike | undefined {
+    const next = this.next;
+    if (next === undefined) return undefined;
+    this.next = undefined;
+    this.clearNextReadyTimer();
+    this.warned = false;
+    return next;
+  }
+
+  /** The next socket was lost before its `ready`: try again while the warned one still works. */
+  lost(socket: SocketLike): void {
+    if (this.next !== socket) return;
+    this.next = undefined;
+    this.clearNextReadyTimer();
+    if (!this.warned || !this.hooks.mayRetry()) return;
+    const delayMs = backoffDelay(this.hooks.backoff, this.attempts, this.hooks.random, false);
+    this.attempts += 1;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.warned && this.next === undefined && this.hooks.mayRetry()) this.hooks.open();
+    }, delayMs);
+  }
+
+  /** The session stopped or finalized: every socket but the current one goes. */
+  end(): void {
+    this.retiring.closeAll();
+    this.clearNextReadyTimer();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const next = this.next;
+    this.next = undefined;
+    try {
+      next?.close(1000, "session over");
+    } catch {
+      // dropped either way
+    }
+  }
+
+  private clearNextReadyTimer(): void {
+    if (this.nextReadyTimer !== undefined) clearTimeout(this.nextReadyTimer);
+    this.nextReadyTimer = undefined;
   }
 }

@@ -10,138 +10,52 @@
  * - One object is one conversation; its sockets come and go. The private fields are kept
  *   in two groups: the conversation's, then the current socket's (`socket...`).
  * - Audio is held in a bounded replay buffer until acknowledged; after a reconnect it is
- *   re-sent from `ready.position`. Text messages are held until an `ack` covers them (see
- *   shared/protocol.ts) and re-sent after a reconnect otherwise.
+ *   re-sent from `ready.position`. Text messages are held until an `ack` covers them and
+ *   re-sent after a reconnect otherwise (outbox.ts, with the ledgers the server keeps too:
+ *   shared/ack-ledger.ts, shared/text-ledger.ts).
+ * - Its other concerns have files of their own: events and config (session-events.ts),
+ *   opening a socket (listen-socket.ts), reconnects and the ready timeout (reconnects.ts),
+ *   `goaway` (handover.ts), what a close means (close-outcome.ts).
  * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
  *   the session stops and reports a `TetherError`; it never tries another URL.
  * - With a store (store.ts) the replay buffer and the held text messages are written to it
  *   too: audio is sent only once stored, and a session can be rebuilt from a store after
  *   the app restarted (`restored`), continuing at the server's `ready.position`.
  */
-import { type Codec, MAX_OPUS_PACKET_BYTES, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
+import { type Codec, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
 import {
-  clientActionForClose,
-  ERROR_CODES,
   type ErrorMessage,
   errorCodeForClose,
   type GoawayMessage,
-  listenQueryString,
-  listenSubprotocols,
-  maxAudioFrameBytes,
   type ReadyMessage,
   type ServerMessage,
-  serverMessageSchema,
 } from "../shared/protocol";
-import { type BackoffPolicy, backoffDelay } from "./backoff";
+import { closeOutcome } from "./close-outcome";
 import { TypedEmitter } from "./emitter";
-import { type NotStored, TetherError } from "./errors";
-import { RetiringSockets } from "./handover";
+import { TetherError } from "./errors";
+import { Handover } from "./handover";
+import { accessToken, listenSocket } from "./listen-socket";
+import { Outbox, StoreWriteError } from "./outbox";
 import { checkReady, type ReadyStage } from "./ready-check";
-import { ReplayBuffer } from "./replay-buffer";
-import { type AuthVia, SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket";
-import { type ConversationLog, type StoredConversation, StoreFullError } from "./store";
+import { Reconnects } from "./reconnects";
+import { readServerMessage } from "./server-message";
+import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
+import { SessionWaiters } from "./session-waiters";
+import { SOCKET_OPEN, type SocketLike } from "./socket";
 
-export interface ReadyEvent {
-  readonly environment: string;
-  readonly conversationId: string;
-  readonly sessionId: string;
-  readonly position: number;
-  /** False for the first socket of this session object. */
-  readonly resumed: boolean;
-  /** This socket replaced one the server sent `goaway` (make before break), not a lost one. */
-  readonly handover: boolean;
-}
-
-export interface GoawayEvent {
-  readonly reason: GoawayMessage["reason"];
-  readonly closeInMs: number;
-  /** False when the session stays on the socket (its `finalize` is under way there). */
-  readonly handingOver: boolean;
-}
-
-/** A socket the session moved away from after its `goaway` has closed (4001 or 1012 expected). */
-export interface RetiredEvent {
-  readonly closeCode: number;
-  readonly reason: string;
-}
-
-export interface ReconnectingEvent {
-  readonly attempt: number;
-  readonly delayMs: number;
-  readonly closeCode: number;
-  readonly reason: string;
-}
-
-export interface SessionStats {
-  /** Units written by the app. */
-  readonly written: number;
-  /** Units sent on the current socket (the position after the last one sent). */
-  readonly sent: number;
-  /** Units the server acknowledged as durable. */
-  readonly acked: number;
-  readonly reconnects: number;
-  /** Moves to a new socket after a `goaway` (not counted in `reconnects`). */
-  readonly handovers: number;
-  readonly bufferedBytes: number;
-}
-
-export interface SessionEvents extends Record<string, unknown> {
-  ready: ReadyEvent;
-  ack: { readonly position: number };
-  reconnecting: ReconnectingEvent;
-  goaway: GoawayEvent;
-  retired: RetiredEvent;
-  finalized: { readonly conversationId: string; readonly position: number };
-  /** Terminal: the session stopped. */
-  error: TetherError;
-}
-
-export interface SessionConfig {
-  readonly url: string;
-  readonly token: () => Promise<string>;
-  readonly authVia: AuthVia;
-  readonly codec: Codec;
-  readonly sampleRate: SampleRate;
-  readonly conversationId: string | undefined;
-  readonly resumeToken: string | undefined;
-  readonly backoff: BackoffPolicy;
-  readonly maxReconnectAttempts: number;
-  /** A socket without `ready` after this long is given up (a failed attempt). */
-  readonly readyTimeoutMs: number;
-  readonly replayBufferBytes: number;
-  readonly maxPendingMessages: number;
-  readonly createSocket: SocketFactory;
-  readonly random: () => number;
-  /** The store record backing the replay buffer and held text messages; none = memory only. */
-  readonly log?: ConversationLog;
-  /** What the store held after a restart: the session continues it. */
-  readonly restored?: StoredConversation;
-  /** At the replay buffer's cap, `write` waits for acks (default) or throws `StoreFullError`. */
-  readonly whenFull?: "wait" | "fail";
-}
-
-/** How long a socket that closed before `ready` may still take the conversation over at the server. */
-const ABANDONED_ATTEMPT_WINDOW_MS = 60_000;
+export type {
+  FinalizeResult,
+  GoawayEvent,
+  ReadyEvent,
+  ReconnectingEvent,
+  RetiredEvent,
+  SessionConfig,
+  SessionEvents,
+  SessionStats,
+} from "./session-events";
 
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
-
-/** A text message held until an `ack` covers it. */
-interface HeldMessage {
-  readonly json: string;
-  /** The audio position on the current socket when this message was sent there; undefined = not sent on it. */
-  sentOnSocketAt: number | undefined;
-  /**
-   * Every socket it was sent on, with its number among that socket's text messages (1..n):
-   * a 4410's `events_recorded` says, per socket, how many of them the conversation stored.
-   */
-  readonly sends: Array<{ readonly sessionId: string; readonly seq: number }>;
-}
-
-export interface FinalizeResult {
-  readonly conversationId: string;
-  readonly position: number;
-}
 
 export class TetherSession extends TypedEmitter<SessionEvents> {
   /** The ingress URL, pinned for the life of the session. */
@@ -159,54 +73,22 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Units per chunk, as the server's `ready` announced. */
   private serverChunkSize: number | undefined;
   private state: State = "connecting";
-  private readonly buffer: ReplayBuffer;
-  private ackedPosition = 0;
-  /** Text messages held until an `ack` covers them, in the order they were queued. */
-  private heldMessages: HeldMessage[] = [];
+  /** The audio and text messages held until the server acknowledged them. */
+  private readonly outbox: Outbox;
   /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
   private everReady = false;
   private reconnectCount = 0;
   private handoverCount = 0;
-  /** A `goaway` came and no `ready` since: the next `ready` completes a handover. */
-  private handingOver = false;
-  /** The current socket was sent `goaway`; its close (4001 or 1012) is expected. */
-  private socketWarned = false;
-  private warnedCloseInMs = 0;
-  /** The socket opened to replace the warned one, until its `ready`. */
-  private nextSocket: SocketLike | undefined;
-  private nextReadyTimer: ReturnType<typeof setTimeout> | undefined;
-  private handoverTimer: ReturnType<typeof setTimeout> | undefined;
-  private handoverAttempts = 0;
-  /** Sockets moved away from after their `goaway`, still delivering acks (handover.ts). */
-  private readonly retiring = new RetiringSockets();
-  /** Connection attempts that failed since the last `ready`. */
-  private failedAttempts = 0;
-  /** A new access token was fetched since the last `ready` (once only). */
-  private reauthenticated = false;
-  /**
-   * When each socket that closed before its `ready` was lost. The server may still be
-   * opening it (its takeover of the conversation can land after a newer socket's), and a
-   * takeover by one of our own lost attempts is not a newer client: see `onSocketClose`.
-   */
-  private abandonedAttemptsAt: number[] = [];
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Gives the current socket up if `ready` has not come in time (a connection that hangs). */
-  private readyTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly handover: Handover;
+  private readonly reconnects: Reconnects;
   private finalizeRequested = false;
-  private finalizeWaiters: Array<{ resolve: (r: FinalizeResult) => void; reject: (e: TetherError) => void }> = [];
-  private roomWaiters: Array<() => void> = [];
+  private readonly waiters = new SessionWaiters();
   private terminal: TetherError | undefined;
-  /** Settles the promise `start()` returned, on the first `ready` (or terminal error). */
-  private startWaiter: { resolve: () => void; reject: (e: TetherError) => void } | undefined;
 
   // The current socket: replaced on every reconnect.
   private socket: SocketLike | undefined;
   /** The server's session id of the current socket. */
   private socketSessionId: string | undefined;
-  /** The position after the last unit sent on the current socket. */
-  private socketSentPosition = 0;
-  /** Text messages sent on the current socket (the server numbers them the same way). */
-  private socketMessagesSent = 0;
   /** The `error` message the server sent on the current socket before closing it. */
   private socketError: ErrorMessage | undefined;
 
@@ -218,12 +100,15 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.positionUnit = positionUnit(config.codec);
     this.pinnedConversationId = config.conversationId;
     this.latestResumeToken = config.resumeToken;
-    this.buffer = new ReplayBuffer(this.positionUnit, config.replayBufferBytes, config.log);
-    if (config.restored) {
-      this.buffer.restore(config.restored.acked, config.restored.audio);
-      this.ackedPosition = config.restored.acked;
-      this.heldMessages = config.restored.messages.map((json) => ({ json, sentOnSocketAt: undefined, sends: [] }));
-    }
+    this.outbox = new Outbox(config);
+    this.reconnects = new Reconnects(config);
+    this.handover = new Handover({
+      backoff: config.backoff,
+      random: config.random,
+      readyTimeoutMs: config.readyTimeoutMs,
+      open: () => void this.openSocket(true),
+      mayRetry: () => !this.isStopped() && this.state === "open",
+    });
   }
 
   /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
@@ -253,12 +138,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   get stats(): SessionStats {
     return {
-      written: this.buffer.end,
-      sent: this.socketSentPosition,
-      acked: this.ackedPosition,
+      written: this.outbox.buffer.end,
+      sent: this.outbox.audio.carried,
+      acked: this.outbox.audio.acked,
       reconnects: this.reconnectCount,
       handovers: this.handoverCount,
-      bufferedBytes: this.buffer.bytes,
+      bufferedBytes: this.outbox.buffer.bytes,
     };
   }
 
@@ -269,9 +154,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */
   start(): Promise<void> {
-    const started = new Promise<void>((resolve, reject) => {
-      this.startWaiter = { resolve, reject };
-    });
+    const started = this.waiters.untilStarted();
     void this.openSocket();
     return started;
   }
@@ -286,35 +169,15 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   async write(audio: Uint8Array): Promise<void> {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more audio");
-    if (this.codec === "pcm16" && audio.length % 2 !== 0) {
-      throw new RangeError("pcm16 audio holds whole 16-bit samples: write an even number of bytes");
-    }
-    if (this.codec === "opus" && (audio.length === 0 || audio.length > MAX_OPUS_PACKET_BYTES)) {
-      throw new RangeError(`write one Opus packet of 1 to ${MAX_OPUS_PACKET_BYTES} bytes at a time`);
-    }
-    if (audio.length === 0) return;
-    if (audio.length > this.buffer.capacityBytes)
-      throw new RangeError(
-        `this write (${audio.length} bytes) is larger than the whole replay buffer (${this.buffer.capacityBytes} bytes)`,
-      );
-    while (!this.buffer.fits(audio.length)) {
-      if (this.config.whenFull === "fail") throw new StoreFullError(this.buffer.capacityBytes);
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-      this.throwIfStopped();
-    }
-    // Copy: the app may reuse its buffer, and this one may be re-sent much later.
-    const copy = audio.slice();
     try {
-      this.buffer.append(copy);
-      await this.buffer.stored();
+      await this.outbox.write(audio, this.config.whenFull ?? "wait", () => this.throwIfStopped());
     } catch (error) {
-      const failure = new TetherError("storage_failed", `the store refused audio: ${(error as Error).message}`);
+      if (!(error instanceof StoreWriteError)) throw error;
+      const failure = new TetherError("storage_failed", `the store refused audio: ${error.message}`);
       this.fail(failure, true);
       throw failure;
     }
-    // Audio counts as sent only once stored: send whatever is stored and not sent yet.
-    if (this.state === "open" && this.socketSentPosition < this.buffer.storedEnd)
-      this.sendFrames(this.buffer.framesFrom(this.socketSentPosition, this.maxFrame()));
+    if (this.state === "open") this.outbox.sendStored(this.socket);
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -329,10 +192,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   /** Ends the conversation; resolves when the server answered `finalized` (everything is durable). */
   finalize(): Promise<FinalizeResult> {
-    const result = new Promise<FinalizeResult>((resolve, reject) => {
-      if (this.terminal) reject(this.terminal);
-      else this.finalizeWaiters.push({ resolve, reject });
-    });
+    const result = this.waiters.untilFinalized(this.terminal);
     if (!this.finalizeRequested && !this.terminal) {
       this.finalizeRequested = true;
       if (this.state === "open") this.sendRaw(JSON.stringify({ type: "finalize" }));
@@ -371,50 +231,33 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       this.state = "connecting";
       this.socketError = undefined;
     }
-    let accessToken: string;
-    try {
-      accessToken = await this.config.token();
-    } catch (error) {
-      this.fail(new TetherError("unauthorized", `could not obtain an access token: ${(error as Error).message}`));
+    const token = await accessToken(this.config);
+    if (token instanceof TetherError) {
+      this.fail(token);
       return;
     }
     if (this.isStopped()) return;
-    const query = listenQueryString({
-      codec: this.codec,
-      sampleRate: this.sampleRate,
-      conversationId: this.config.conversationId,
-      resumeToken: this.latestResumeToken,
-      accessToken: this.config.authVia === "query" ? accessToken : undefined,
-    });
-    const headers: Record<string, string> =
-      this.config.authVia === "header" ? { authorization: `Bearer ${accessToken}` } : {};
-    const protocols = this.config.authVia === "protocol" ? listenSubprotocols(accessToken) : undefined;
-    const target = `${this.url}${this.url.includes("?") ? "&" : "?"}${query}`;
-    let socket: SocketLike;
-    try {
-      socket = this.config.createSocket(target, headers, protocols);
-    } catch (error) {
-      this.fail(
-        new TetherError("protocol_violation", `cannot open a socket to ${this.url}: ${(error as Error).message}`),
-      );
+    const socket = listenSocket(this.config, token, this.latestResumeToken);
+    if (socket instanceof TetherError) {
+      this.fail(socket);
       return;
     }
-    if (handover) this.nextSocket = socket;
+    if (handover) this.handover.adopt(socket);
     else this.socket = socket;
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (this.socket === socket) this.onServerMessage(event.data);
-      else if (this.nextSocket === socket) this.onNextSocketMessage(socket, event.data);
+      else if (this.handover.isNext(socket)) this.onNextSocketMessage(socket, event.data);
       else this.onRetiringMessage(socket, event.data);
     };
     socket.onclose = (event) => {
       if (this.socket === socket) this.onSocketClose(event.code, event.reason);
-      else if (this.nextSocket === socket) this.onNextSocketLost(socket);
-      else if (this.retiring.closed(socket)) this.emit("retired", { closeCode: event.code, reason: event.reason });
+      else if (this.handover.isNext(socket)) this.handover.lost(socket);
+      else if (this.handover.retiring.closed(socket))
+        this.emit("retired", { closeCode: event.code, reason: event.reason });
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
-    if (handover) this.armNextReadyTimer(socket);
-    else this.armReadyTimer(socket);
+    if (!handover) this.armReadyTimer(socket);
   }
 
   /**
@@ -422,9 +265,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    * a front end that hangs): without `ready` in time, it is a lost attempt.
    */
   private armReadyTimer(socket: SocketLike): void {
-    this.clearReadyTimer();
-    this.readyTimer = setTimeout(() => {
-      this.readyTimer = undefined;
+    this.reconnects.armReadyTimer(this.config.readyTimeoutMs, () => {
       if (this.socket !== socket || this.state !== "connecting") return;
       const reason = `no ready within ${this.config.readyTimeoutMs} ms`;
       this.socket = undefined; // its own close event, whenever it comes, is ignored
@@ -434,12 +275,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         // closing a socket that never opened may throw on some platforms; it is dropped either way
       }
       this.onSocketClose(1006, reason);
-    }, this.config.readyTimeoutMs);
-  }
-
-  private clearReadyTimer(): void {
-    if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
-    this.readyTimer = undefined;
+    });
   }
 
   // ------------------------------------------------------------ handover (goaway)
@@ -452,83 +288,21 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    * under way stays on this socket: it completes before the socket closes.
    */
   private onGoaway(message: GoawayMessage): void {
-    const handingOver = this.state === "open" && !this.finalizeRequested && !this.socketWarned;
+    const handingOver = this.state === "open" && !this.finalizeRequested && !this.handover.warned;
     this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
-    if (!handingOver) return;
-    this.socketWarned = true;
-    this.warnedCloseInMs = message.close_in_ms;
-    this.handingOver = true;
-    this.handoverAttempts = 0;
-    void this.openSocket(true);
-  }
-
-  /** The session stopped or finalized: every socket but the current one goes. */
-  private endHandover(): void {
-    this.retiring.closeAll();
-    this.clearNextReadyTimer();
-    if (this.handoverTimer !== undefined) clearTimeout(this.handoverTimer);
-    this.handoverTimer = undefined;
-    const next = this.nextSocket;
-    this.nextSocket = undefined;
-    try {
-      next?.close(1000, "session over");
-    } catch {
-      // dropped either way
-    }
+    if (handingOver) this.handover.begin(message.close_in_ms);
   }
 
   private onNextSocketMessage(socket: SocketLike, data: unknown): void {
     const message = this.parseServerMessage(data);
     if (message?.type !== "ready") return; // an error is followed by its close
-    this.promoteNextSocket(socket);
-    this.onReady(message);
-  }
-
-  /** The next socket becomes the current one; the warned one retires, still delivering acks. */
-  private promoteNextSocket(next: SocketLike): void {
-    const warned = this.socket;
-    if (warned !== undefined) this.retiring.add(warned, this.socketSentPosition, this.warnedCloseInMs);
-    this.socket = next;
-    this.nextSocket = undefined;
-    this.clearNextReadyTimer();
-    this.socketWarned = false;
+    // The next socket becomes the current one; the warned one retires, still delivering acks.
+    this.handover.promote(this.socket, this.outbox.audio.carried);
+    this.socket = socket;
     this.socketError = undefined;
     // Text messages sent on the warned socket are sent again on this one (always safe).
-    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
-  }
-
-  /** The next socket was lost before its `ready`: try again while the warned one still works. */
-  private onNextSocketLost(socket: SocketLike): void {
-    if (this.nextSocket !== socket) return;
-    this.nextSocket = undefined;
-    this.clearNextReadyTimer();
-    if (this.isStopped() || !this.socketWarned) return;
-    const delayMs = backoffDelay(this.config.backoff, this.handoverAttempts, this.config.random, false);
-    this.handoverAttempts += 1;
-    this.handoverTimer = setTimeout(() => {
-      this.handoverTimer = undefined;
-      if (!this.isStopped() && this.socketWarned && this.nextSocket === undefined && this.state === "open")
-        void this.openSocket(true);
-    }, delayMs);
-  }
-
-  private armNextReadyTimer(socket: SocketLike): void {
-    this.clearNextReadyTimer();
-    this.nextReadyTimer = setTimeout(() => {
-      this.nextReadyTimer = undefined;
-      if (this.nextSocket !== socket) return;
-      try {
-        socket.close(4000, `no ready within ${this.config.readyTimeoutMs} ms`);
-      } catch {
-        // dropped either way
-      }
-      this.onNextSocketLost(socket);
-    }, this.config.readyTimeoutMs);
-  }
-
-  private clearNextReadyTimer(): void {
-    if (this.nextReadyTimer !== undefined) clearTimeout(this.nextReadyTimer);
-    this.nextReadyTimer = undefined;
+    this.outbox.texts.forgetSends();
+    this.onReady(message);
   }
 
   /**
@@ -536,40 +310,27 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    * becomes the current socket. False when there is none (the close is handled as a loss).
    */
   private continueOnNextSocket(code: number, reason: string): boolean {
-    const next = this.nextSocket;
+    const next = this.handover.takeNext();
     if (next === undefined) return false;
     this.emit("retired", { closeCode: code, reason });
     this.socket = next;
-    this.nextSocket = undefined;
-    this.clearNextReadyTimer();
-    this.socketWarned = false;
     this.socketError = undefined;
     this.state = "connecting";
-    for (const held of this.heldMessages) held.sentOnSocketAt = undefined;
+    this.outbox.texts.forgetSends();
     this.armReadyTimer(next);
     return true;
   }
 
   private parseServerMessage(data: unknown): ServerMessage | undefined {
-    if (typeof data !== "string") return undefined; // the server sends text only
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch {
-      this.violation("the server sent a text frame that is not JSON");
-      return undefined;
-    }
-    const parsed = serverMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      this.violation(`the server sent a malformed message: ${parsed.error.issues[0]?.message}`);
-      return undefined;
-    }
-    return parsed.data;
+    const read = readServerMessage(data);
+    if (read === undefined || read.ok) return read?.message;
+    this.violation(read.violation);
+    return undefined;
   }
 
   /** A socket the session moved away from still acknowledges what was sent on it. */
   private onRetiringMessage(socket: SocketLike, data: unknown): void {
-    const sent = this.retiring.sentPosition(socket);
+    const sent = this.handover.retiring.sentPosition(socket);
     if (sent === undefined) return;
     const message = this.parseServerMessage(data);
     if (message?.type === "ack") this.onAck(message.position, sent);
@@ -598,7 +359,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private onReady(ready: ReadyMessage): void {
-    this.clearReadyTimer();
+    this.reconnects.clearReadyTimer();
+    const { buffer } = this.outbox;
     const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
     const verdict = checkReady(ready, {
       stage,
@@ -606,19 +368,18 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       conversationId: this.pinnedConversationId,
       codec: this.codec,
       positionUnit: this.positionUnit,
-      held: { start: this.buffer.start, end: this.buffer.end, capacityBytes: this.buffer.capacityBytes },
-      acked: this.ackedPosition,
+      held: { start: buffer.start, end: buffer.end, capacityBytes: buffer.capacityBytes },
+      acked: this.outbox.audio.acked,
     });
     if (!verdict.ok) {
       this.fail(verdict.error, true);
       return;
     }
-    if (verdict.rebase) this.buffer.rebase(ready.position);
-    if (stage === "first") this.ackedPosition = ready.position;
+    if (verdict.rebase) buffer.rebase(ready.position);
     const resumed = stage === "reconnect";
-    const handover = resumed && this.handingOver;
+    const handover = resumed && this.handover.pending;
     this.everReady = true;
-    this.handingOver = false;
+    this.handover.pending = false;
     if (handover) this.handoverCount += 1;
     else if (resumed) this.reconnectCount += 1;
     this.pinnedEnvironment = ready.environment;
@@ -627,15 +388,10 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.latestResumeToken = ready.resume_token;
     this.serverChunkSize = ready.chunk_size;
     this.config.log?.setConversation(ready.conversation_id, ready.resume_token);
-    this.failedAttempts = 0;
-    this.reauthenticated = false;
+    this.reconnects.connected();
     this.state = "open";
-    this.acknowledge(ready.position);
     // Re-send what the server does not have: held text messages, audio from its position, finalize.
-    this.socketSentPosition = ready.position;
-    this.socketMessagesSent = 0;
-    for (const message of this.heldMessages) this.sendMessage(message);
-    this.sendFrames(this.buffer.framesFrom(ready.position, this.maxFrame()));
+    this.outbox.resend(this.socket, ready.session_id, ready.position);
     if (this.finalizeRequested) this.sendRaw(JSON.stringify({ type: "finalize" }));
     this.emit("ready", {
       environment: ready.environment,
@@ -645,67 +401,36 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       resumed,
       handover,
     });
-    const starting = this.startWaiter;
-    this.startWaiter = undefined;
-    starting?.resolve();
+    this.waiters.started();
   }
 
-  private onAck(position: number, sentOnSocket = this.socketSentPosition): void {
-    if (position > sentOnSocket) {
+  private onAck(position: number, sentOnSocket = this.outbox.audio.carried): void {
+    const verdict = this.outbox.ack(position, sentOnSocket);
+    if (verdict === "beyond")
       this.violation(`the server acknowledged ${position}, beyond the ${sentOnSocket} units sent`);
-      return;
-    }
-    if (position <= this.ackedPosition) return;
-    this.acknowledge(position);
-    this.emit("ack", { position });
-  }
-
-  private acknowledge(position: number): void {
-    this.ackedPosition = Math.max(this.ackedPosition, position);
-    this.buffer.acknowledge(this.ackedPosition);
-    // Text messages sent before audio that is now acknowledged are published (protocol.ts).
-    const before = this.heldMessages.length;
-    this.heldMessages = this.heldMessages.filter((m) => m.sentOnSocketAt === undefined || m.sentOnSocketAt >= position);
-    if (this.heldMessages.length !== before) this.storeMessages();
-    const waiters = this.roomWaiters;
-    this.roomWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** What the server lacks of what this client holds, from its durable position on. */
-  private notStored(durable: number, includeMessages: boolean): NotStored {
-    const from = Math.max(durable, this.buffer.start);
-    return {
-      ...(from < this.buffer.end
-        ? { audio: { from, to: this.buffer.end, bytes: this.buffer.framesFrom(from, this.maxFrame()) } }
-        : {}),
-      messages: includeMessages ? this.heldMessages.map((m) => JSON.parse(m.json) as unknown) : [],
-    };
+    else if (verdict === "advanced") this.emit("ack", { position });
   }
 
   private onFinalized(conversationId: string, position: number): void {
-    if (position !== this.buffer.end) {
+    const written = this.outbox.buffer.end;
+    if (position !== written) {
       this.fail(
         new TetherError(
           "position_mismatch",
-          `the server finalized at ${position}, but ${this.buffer.end} units were written: units [${position}, ${this.buffer.end}) are not stored`,
-          { notStored: this.notStored(position, false) },
+          `the server finalized at ${position}, but ${written} units were written: units [${position}, ${written}) are not stored`,
+          { notStored: this.outbox.notStored(position, false) },
         ),
         true,
       );
       return;
     }
-    this.acknowledge(position);
-    this.heldMessages = [];
+    this.outbox.finalized(position);
     this.state = "finalized";
-    this.endHandover();
+    this.handover.end();
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
-      for (const waiter of this.finalizeWaiters.splice(0)) waiter.resolve(result);
-      const starting = this.startWaiter; // a restored session may learn on its first socket that it is finalized
-      this.startWaiter = undefined;
-      starting?.resolve();
+      this.waiters.finalized(result);
     };
     // Everything is stored server-side: the local record goes (a failure leaves a record that resumes as finalized).
     const removed = this.config.log?.remove();
@@ -715,147 +440,76 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private onSocketClose(code: number, reason: string): void {
     this.socket = undefined;
-    this.clearReadyTimer();
+    this.reconnects.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
-    const warned = this.socketWarned;
+    const warned = this.handover.warned;
     if (warned && this.continueOnNextSocket(code, reason)) return;
-    this.socketWarned = false;
-    if (this.state === "connecting") this.abandonedAttemptsAt.push(Date.now());
+    this.handover.warned = false;
+    if (this.state === "connecting") this.reconnects.abandoned();
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
-    for (const message of this.heldMessages) message.sentOnSocketAt = undefined;
+    this.outbox.texts.forgetSends();
     const error = this.socketError;
-    const action = clientActionForClose(code);
     if (warned) {
       // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
-      this.handingOver = false;
+      this.handover.pending = false;
       this.scheduleReconnect(code, reason, false);
       return;
     }
-    if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.supersededByOwnAttempt()) {
+    if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.reconnects.supersededByOwnAttempt()) {
       // Not a newer client: an attempt of ours that we gave up on reached the server late and
       // took the conversation from this socket. Nobody holds it now; resume it.
       this.scheduleReconnect(code, reason, false);
       return;
     }
-    switch (action) {
-      case "resume":
-      case "resume_after_delay":
-        this.scheduleReconnect(code, reason, action === "resume_after_delay");
+    const held = this.outbox.texts.size;
+    const outcome = closeOutcome({
+      code,
+      reason,
+      error,
+      mayReauthenticate: this.everReady && this.reconnects.mayReauthenticate,
+      conversationId: this.pinnedConversationId,
+      buffer: this.outbox.buffer,
+      texts: this.outbox.texts,
+      maxFrameBytes: this.outbox.maxFrame,
+    });
+    if (this.outbox.texts.size !== held) this.outbox.storeTexts();
+    switch (outcome.kind) {
+      case "reconnect":
+        this.scheduleReconnect(code, reason, outcome.overloaded);
         return;
       case "reauthenticate":
-        if (!this.reauthenticated && this.everReady) {
-          // A token that expired mid-conversation: fetch a fresh one once, right away.
-          this.reauthenticated = true;
-          void this.openSocket();
-          return;
-        }
-        break;
-      case "start_new_conversation": {
-        // PROTOCOL section 2, 4410: finalized for this client only if the server holds
-        // everything it holds and no text message awaits an acknowledgement. A held message
-        // that `events_recorded` counts on one of the sockets it went out on is stored.
-        const durable = error?.durable_position ?? error?.final_position;
-        if (error?.code === "conversation_finalized" && durable !== undefined) {
-          const recorded = error.events_recorded ?? {};
-          const before = this.heldMessages.length;
-          this.heldMessages = this.heldMessages.filter(
-            (m) => !m.sends.some((sent) => sent.seq <= (recorded[sent.sessionId] ?? 0)),
-          );
-          if (this.heldMessages.length !== before) this.storeMessages();
-          // A deleted conversation's audio is gone: never report it as stored.
-          const conversationId = this.pinnedConversationId;
-          if (
-            error.finalize_reason !== "deleted" &&
-            conversationId !== undefined &&
-            durable >= this.buffer.end &&
-            this.heldMessages.length === 0 &&
-            error.final_position === durable
-          ) {
-            this.onFinalized(conversationId, durable);
-            return;
-          }
-          const notStored = this.notStored(durable, true);
-          const audio = notStored.audio ? `audio units [${notStored.audio.from}, ${notStored.audio.to})` : undefined;
-          const texts = notStored.messages.length > 0 ? `${notStored.messages.length} text message(s)` : undefined;
-          this.fail(
-            new TetherError(
-              "conversation_finalized",
-              `the conversation was finalized (${error.finalize_reason ?? "unknown reason"}) at ${durable}; not stored: ${[audio, texts].filter(Boolean).join(" and ")}. Start a new conversation for them`,
-              {
-                closeCode: code,
-                notStored,
-                durablePosition: durable,
-                ...(error.finalize_reason !== undefined ? { finalizeReason: error.finalize_reason } : {}),
-              },
-            ),
-          );
-          return;
-        }
-        break;
-      }
-      default:
-        break;
+        // A token that expired mid-conversation: fetch a fresh one once, right away.
+        this.reconnects.reauthenticating();
+        void this.openSocket();
+        return;
+      case "finalized":
+        this.onFinalized(outcome.conversationId, outcome.position);
+        return;
+      case "fail":
+        this.fail(outcome.error);
+        return;
     }
-    const announced = ERROR_CODES.find((known) => known === error?.code);
-    const tetherCode = announced ?? errorCodeForClose(code) ?? "protocol_violation";
-    const message =
-      error?.message ??
-      (code === 1000 ? "the server closed the socket without `finalized`" : `socket closed with ${code} ${reason}`);
-    this.fail(
-      new TetherError(tetherCode, message, {
-        closeCode: code,
-        ...(error?.expected_environment !== undefined ? { expectedEnvironment: error.expected_environment } : {}),
-        ...(error?.environment !== undefined ? { environment: error.environment } : {}),
-      }),
-    );
-  }
-
-  /**
-   * Whether a 4001 on our newest socket can be explained by one of our own abandoned
-   * attempts (each explains one). An attempt lost longer than `ABANDONED_ATTEMPT_WINDOW_MS`
-   * ago has landed or failed by now: it explains nothing, and a 4001 then means another
-   * client resumed the conversation (the session stops, as before).
-   */
-  private supersededByOwnAttempt(): boolean {
-    const now = Date.now();
-    this.abandonedAttemptsAt = this.abandonedAttemptsAt.filter((at) => now - at < ABANDONED_ATTEMPT_WINDOW_MS);
-    return this.abandonedAttemptsAt.shift() !== undefined;
   }
 
   private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {
-    if (this.failedAttempts >= this.config.maxReconnectAttempts) {
+    const scheduled = this.reconnects.schedule(overloaded, () => {
+      if (!this.isStopped()) void this.openSocket();
+    });
+    if (scheduled === undefined) {
       this.fail(
-        new TetherError("unreachable", `gave up after ${this.failedAttempts} failed attempts to reach ${this.url}`, {
-          closeCode,
-        }),
+        new TetherError(
+          "unreachable",
+          `gave up after ${this.reconnects.failedAttempts} failed attempts to reach ${this.url}`,
+          { closeCode },
+        ),
       );
       return;
     }
-    const delayMs = backoffDelay(this.config.backoff, this.failedAttempts, this.config.random, overloaded);
-    this.failedAttempts += 1;
-    this.emit("reconnecting", { attempt: this.failedAttempts, delayMs, closeCode, reason });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (!this.isStopped()) void this.openSocket();
-    }, delayMs);
+    this.emit("reconnecting", { ...scheduled, closeCode, reason });
   }
 
   // ------------------------------------------------------------ sending
-
-  private maxFrame(): number {
-    return maxAudioFrameBytes(this.codec);
-  }
-
-  /** Sends frames that continue exactly at `sentPosition`. */
-  private sendFrames(frames: readonly Uint8Array[]): void {
-    const socket = this.socket;
-    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
-    for (const frame of frames) {
-      socket.send(frame);
-      this.socketSentPosition += this.buffer.unitsOf(frame);
-    }
-  }
 
   private sendRaw(text: string): void {
     const socket = this.socket;
@@ -865,28 +519,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private queueMessage(message: Record<string, unknown>): void {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
-    if (this.heldMessages.length >= this.config.maxPendingMessages) {
+    if (!this.outbox.queueText(this.socket, JSON.stringify(message), this.state === "open")) {
       throw new RangeError(
-        `${this.heldMessages.length} text messages await an acknowledgement: send audio, or fewer messages`,
+        `${this.outbox.texts.size} text messages await an acknowledgement: send audio, or fewer messages`,
       );
     }
-    const held: HeldMessage = { json: JSON.stringify(message), sentOnSocketAt: undefined, sends: [] };
-    this.heldMessages.push(held);
-    this.storeMessages();
-    if (this.state === "open") this.sendMessage(held);
-  }
-
-  /** Sends a held message on the current (open) socket, noting where it went. */
-  private sendMessage(message: HeldMessage): void {
-    message.sentOnSocketAt = this.socketSentPosition;
-    this.sendRaw(message.json);
-    this.socketMessagesSent += 1;
-    if (this.socketSessionId !== undefined)
-      message.sends.push({ sessionId: this.socketSessionId, seq: this.socketMessagesSent });
-  }
-
-  private storeMessages(): void {
-    this.config.log?.setMessages(this.heldMessages.map((m) => m.json));
   }
 
   // ------------------------------------------------------------ stopping
@@ -915,14 +552,10 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private stop(error: TetherError, state: "failed" | "closed"): void {
     this.state = state;
     this.terminal = error;
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    this.clearReadyTimer();
-    this.endHandover();
-    for (const waiter of this.finalizeWaiters.splice(0)) waiter.reject(error);
-    for (const wake of this.roomWaiters.splice(0)) wake();
-    const starting = this.startWaiter;
-    this.startWaiter = undefined;
-    starting?.reject(error);
+    this.reconnects.cancel();
+    this.reconnects.clearReadyTimer();
+    this.handover.end();
+    this.waiters.stopped(error);
+    this.outbox.wake();
   }
 }

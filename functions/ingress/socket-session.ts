@@ -5,7 +5,8 @@
  * (publisher.ts), an `ack` once a chunk is published and recorded durable, text messages to
  * the events topic, finalize, and every refusal as the protocol's error + close code. What
  * a frame may hold is decided by shared/frame-checks.ts; when the socket is read, by
- * backpressure.ts.
+ * backpressure.ts. Frames are taken in by frame-intake.ts, made durable and acknowledged by
+ * durable-commits.ts, finalized by socket-finalize.ts; `goaway` is drain.ts.
  *
  * Invariants:
  * - Acks are cumulative, monotonic, and never beyond what this socket received.
@@ -17,35 +18,27 @@
  *   (TCP slows the client); unread for `overloadCloseMs`, it is closed with 1013.
  */
 import type { IncomingMessage } from "node:http";
-import type WebSocket from "ws";
-import { positionUnit } from "../../shared/audio-format";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
-import { checkAudioFrame, parseClientText } from "../../shared/frame-checks";
-import type { FinalIntent } from "../../shared/lifecycle";
-import { conversationLogger, LOG_EVENTS, type Logger, publishFailed } from "../../shared/logger";
-import type { EventBody } from "../../shared/messages";
-import {
-  CLOSE_FINALIZED,
-  type ErrorCode,
-  type GoawayReason,
-  PROTOCOL_VERSION,
-  type ReadyMessage,
-} from "../../shared/protocol";
+import { conversationLogger, LOG_EVENTS, type Logger } from "../../shared/logger";
+import { CLOSE_FINALIZED, type ErrorCode, type GoawayReason } from "../../shared/protocol";
 import { SocketBackpressure } from "./backpressure";
-import { type Chunk, Chunker } from "./chunker";
 import { AbandonedOpen, type ConversationRegistry } from "./conversation-registry";
-import type { ConditionalWrite, ConversationStore } from "./conversation-store";
+import type { ConversationStore } from "./conversation-store";
 import { SocketGoaway } from "./drain";
+import type { LostConversation } from "./durable-commits";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
 import { newSessionId } from "./ids";
 import type { IngressLimits } from "./limits";
 import type { AttachedSocket, FinalizeReason, LiveConversation } from "./live-conversation";
 import { ProtocolError } from "./protocol-error";
 import type { PublishBudget } from "./publish-budget";
-import type { IngressPublisher, SessionTags } from "./publisher";
-import type { ErrorExtra, IngressSocket } from "./socket";
-import { audioLimitUnits, frameUnits, tooMany, type UserLimitsGate } from "./user-limits";
+import type { IngressPublisher } from "./publisher";
+import { type ErrorExtra, frameBytes, type IngressSocket } from "./socket";
+import { recordSocketClose } from "./socket-close";
+import { finalizeOnSocket } from "./socket-finalize";
+import { EarlyFrames, type OpenedSocket, openedSocket, readyMessage } from "./socket-opening";
+import { audioLimitUnits, type UserLimitsGate } from "./user-limits";
 
 export interface SocketSessionDeps {
   readonly environment: EnvironmentName;
@@ -76,20 +69,6 @@ type State =
   | "closing"
   | "closed";
 
-interface InFlightChunk {
-  readonly end: number;
-  /** When the chunk was complete (performance.now()), for the latency breakdown. */
-  readonly completedAt: number;
-  /** When Pub/Sub confirmed it; undefined until then. */
-  publishedAt: number | undefined;
-}
-
-function toBuffer(data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
-
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -106,26 +85,12 @@ export class SocketSession implements AttachedSocket {
   alive = true;
   private state: State = "opening";
   private logger: Logger;
-  private queue: Array<{ data: Buffer; isBinary: boolean }> = [];
-  private queuedBytes = 0;
+  private readonly early = new EarlyFrames();
   private conversation: LiveConversation | undefined;
-  private chunker: Chunker | undefined;
-  private tags: SessionTags | undefined;
-  private readonly inFlight: InFlightChunk[] = [];
-  private readonly work = new Set<Promise<void>>();
-  private readonly pendingEvents = new Set<Promise<void>>();
-  /** Bytes of text messages waiting for Pub/Sub (they count against the budget like audio). */
-  private eventBytesInFlight = 0;
-  /** Events this socket published, numbered 1..n (the lifecycle's barrier counts them). */
-  private eventsSent = 0;
-  /** Every event up to this number is confirmed by Pub/Sub. */
-  private confirmedThrough = 0;
-  private readonly confirmedAhead = new Set<number>();
+  /** Set together once the conversation is opened. */
+  private open: OpenedSocket | undefined;
   /** `finalized` was sent: text still arriving is published, not dropped. */
   private finalizedSent = false;
-  private acked = 0;
-  /** The stream position the conversation may not pass (`conversation_audio_seconds`). */
-  private audioLimit = Number.POSITIVE_INFINITY;
   private readonly backpressure: SocketBackpressure;
   /** The warning before this socket is closed (drain.ts). */
   private readonly goawayState: SocketGoaway;
@@ -165,7 +130,7 @@ export class SocketSession implements AttachedSocket {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    socket.on("message", (data, isBinary) => this.onMessage(toBuffer(data), isBinary));
+    socket.on("message", (data, isBinary) => this.onMessage(frameBytes(data), isBinary));
     socket.on("close", (code) => this.onClose(code));
     socket.on("error", (error) => this.logger.warn({ err: error }, "socket error"));
     socket.on("pong", () => {
@@ -215,17 +180,23 @@ export class SocketSession implements AttachedSocket {
       }
       const { conversation, opened } = await this.deps.registry.open(intent, this);
       this.conversation = conversation;
-      this.tags = {
-        environment: this.deps.environment,
-        conversationId: opened.conversationId,
-        userId: opened.userId,
-        sessionId: this.sessionId,
-        sessionOrdinal: opened.sessionOrdinal,
-      };
-      this.chunker = new Chunker(opened.codec, opened.chunkSize, opened.durablePosition);
-      this.acked = opened.durablePosition;
       const { userLimits } = this.deps;
-      this.audioLimit = audioLimitUnits(opened.codec, opened.sampleRate, userLimits.limits.conversation_audio_seconds);
+      const seconds = userLimits.limits.conversation_audio_seconds;
+      this.open = openedSocket(conversation, opened, {
+        socket: this.socket,
+        environment: this.deps.environment,
+        sessionId: this.sessionId,
+        publisher: this.deps.publisher,
+        budget: this.deps.budget,
+        logger: () => this.logger,
+        load: (load) => this.backpressure.apply(load),
+        failed: (error, context, fields) => this.fail(error, context, fields),
+        lost: (result) => this.lostConversation(result),
+        audioLimit: { units: audioLimitUnits(opened.codec, opened.sampleRate, seconds), seconds },
+        refuse: (code, message) => this.refuse(code, message),
+        refuseWith: (error) => this.refuseWith(error),
+        finalize: (reason) => void this.finalize(reason),
+      });
       conversation.segmentQuota ??= await userLimits.segmentQuota(opened.conversationId, opened.created);
       if (this.state !== "opening") return;
       this.refuseOpenWhileDraining();
@@ -235,28 +206,14 @@ export class SocketSession implements AttachedSocket {
         userId: opened.userId,
       });
       if (this.state !== "opening") return;
-      const ready: ReadyMessage = {
-        type: "ready",
-        protocol: PROTOCOL_VERSION,
-        environment: this.deps.environment,
-        conversation_id: opened.conversationId,
-        session_id: this.sessionId,
-        resume_token: resumeToken,
-        position_unit: positionUnit(opened.codec),
-        position: opened.durablePosition,
-        chunk_size: opened.chunkSize,
-      };
-      this.socket.sendJson(ready);
+      this.socket.sendJson(readyMessage(this.deps.environment, this.sessionId, opened, resumeToken));
       this.state = "open";
       this.goawayState.armMaxAge(this.deps.maxSocketMs);
       this.logger.info(
         { kind: intent.kind, created: opened.created, position: opened.durablePosition, codec: opened.codec },
         "socket ready",
       );
-      const queued = this.queue;
-      this.queue = [];
-      this.queuedBytes = 0;
-      for (const frame of queued) this.onMessage(frame.data, frame.isBinary);
+      for (const frame of this.early.take()) this.onMessage(frame.data, frame.isBinary);
       this.backpressure.resume("opening");
     } catch (error) {
       if (error instanceof AbandonedOpen) {
@@ -287,23 +244,22 @@ export class SocketSession implements AttachedSocket {
   private onMessage(data: Buffer, isBinary: boolean): void {
     switch (this.state) {
       case "opening":
-        this.queue.push({ data, isBinary });
-        this.queuedBytes += data.length;
-        if (this.queuedBytes >= this.deps.limits.maxQueuedBytesBeforeReady) this.backpressure.pause("opening");
+        if (this.early.hold(data, isBinary) >= this.deps.limits.maxQueuedBytesBeforeReady)
+          this.backpressure.pause("opening");
         return;
       case "open":
-        if (isBinary) this.onAudio(data);
-        else this.onText(data);
+        if (isBinary) this.open?.intake.audio(data);
+        else this.open?.intake.text(data);
         return;
       case "finalizing":
         // Text still counts (an idle-timeout finalize may cross the client's messages); audio cannot.
-        if (!isBinary) this.onText(data);
+        if (!isBinary) this.open?.intake.text(data);
         else
           this.logger.warn({ bytes: data.length }, "audio after finalize dropped: the client hears the final position");
         return;
       case "closing":
         if (this.finalizedSent && !isBinary) {
-          this.onText(data);
+          this.open?.intake.text(data);
           return;
         }
         this.framesDroppedAfterStop += 1;
@@ -313,220 +269,17 @@ export class SocketSession implements AttachedSocket {
     }
   }
 
-  private onAudio(frame: Buffer): void {
-    const chunker = this.chunker;
-    const conversation = this.conversation;
-    if (chunker === undefined || conversation === undefined) return;
-    const check = checkAudioFrame(frame, conversation.format.codec, chunker.position);
-    if (!check.ok) {
-      this.refuse(check.code, check.message);
-      return;
-    }
-    if (check.empty) return;
-    const units = frameUnits(conversation.format.codec, frame);
-    if (chunker.position + units > this.audioLimit) {
-      const seconds = this.deps.userLimits.limits.conversation_audio_seconds;
-      this.refuseWith(
-        tooMany(
-          "conversation_audio_seconds",
-          seconds,
-          `the conversation reached its maximum audio at position ${chunker.position}: start a new conversation for the rest`,
-        ),
-      );
-      return;
-    }
-    conversation.touch();
-    const intent = conversation.finalIntent;
-    if (intent !== undefined && chunker.position + units >= intent.final_position) {
-      this.finalizeAtIntent(frame, units, intent);
-      return;
-    }
-    for (const chunk of chunker.push(frame)) this.publishChunk(chunk);
-  }
-
-  /**
-   * An earlier instance started a finalize at `intent.final_position` and died before it
-   * recorded `finalizing` (lifecycle.ts `intendFinalize`); its partial final chunk may be
-   * published. The stream is cut at the same place and finalized there, so that chunk is
-   * the same whoever publishes it; audio past it is not stored, and the client hears the
-   * final position.
-   */
-  private finalizeAtIntent(frame: Buffer, units: number, intent: FinalIntent): void {
-    const chunker = this.chunker;
-    if (chunker === undefined) return;
-    // pcm16 units are bytes; an Opus frame is one unit, so it is whole or not reached.
-    const take = Math.max(0, intent.final_position - chunker.position);
-    const head = take >= units ? frame : frame.subarray(0, take);
-    for (const chunk of chunker.push(head)) this.publishChunk(chunk);
-    this.logger.warn(
-      { final_position: intent.final_position, reason: intent.reason, dropped_units: units - take },
-      "resumed a conversation whose finalize an earlier instance started: finalizing where it cut",
-    );
-    void this.finalize(intent.reason);
-  }
-
-  private onText(data: Buffer): void {
-    const parsed = parseClientText(data);
-    if (!parsed.ok) {
-      this.refuse(parsed.code, parsed.message);
-      return;
-    }
-    const message = parsed.message;
-    switch (message.type) {
-      case "segments": {
-        const quota = this.conversation?.segmentQuota;
-        if (quota !== undefined && !quota.admit(message.segments.map((segment) => segment.id))) {
-          this.refuseWith(
-            tooMany(
-              "conversation_segments",
-              quota.limit,
-              "this segments message would take the conversation past its maximum number of segments; nothing of it was stored",
-            ),
-          );
-          return;
-        }
-        this.publishEvent({ type: "segments", segments: message.segments }, data.length);
-        return;
-      }
-      case "speaker_assigned":
-        this.publishEvent(
-          { type: "speaker_assigned", person_id: message.person_id, segment_ids: message.segment_ids },
-          data.length,
-        );
-        return;
-      case "finalize":
-        if (this.state === "open") void this.finalize("client");
-        return;
-    }
-  }
-
-  // ------------------------------------------------------------ publishing and acks
-
-  private track(promise: Promise<void>): void {
-    this.work.add(promise);
-    void promise.finally(() => this.work.delete(promise));
-  }
-
-  private publishChunk(chunk: Chunk): void {
-    const { conversation, tags } = this;
-    if (conversation === undefined || tags === undefined) return;
-    const entry: InFlightChunk = { end: chunk.end, completedAt: performance.now(), publishedAt: undefined };
-    const bytes = chunk.body.length;
-    this.inFlight.push(entry);
-    this.deps.budget.add(bytes);
-    this.track(
-      this.deps.publisher.publishChunk(tags, conversation.format, chunk).then(
-        () => {
-          this.deps.budget.release(bytes);
-          entry.publishedAt = performance.now();
-          this.advance();
-        },
-        (error: unknown) => {
-          this.deps.budget.release(bytes);
-          this.fail(error, `publishing chunk ${chunk.index} failed`, publishFailed("audio"));
-        },
-      ),
-    );
-    this.applyBackpressure();
-  }
-
-  private applyBackpressure(): void {
-    this.backpressure.apply({ chunks: this.inFlight.length, eventBytes: this.eventBytesInFlight });
-  }
-
-  /** `bytes`: the text frame's size, held against the socket's and the process's budgets until Pub/Sub confirms it. */
-  private publishEvent(body: EventBody, bytes: number): void {
-    const tags = this.tags;
-    if (tags === undefined) return;
-    this.eventsSent += 1;
-    const seq = this.eventsSent;
-    this.eventBytesInFlight += bytes;
-    this.deps.budget.add(bytes);
-    const settle = (): void => {
-      this.eventBytesInFlight -= bytes;
-      this.deps.budget.release(bytes);
-      this.applyBackpressure();
-    };
-    const published = this.deps.publisher.publishEvent(tags, body, seq).then(
-      (eventId) => {
-        settle();
-        this.confirmEvent(seq);
-        this.logger.debug({ event_id: eventId, event_type: body.type, seq }, "event published");
-      },
-      (error: unknown) => {
-        settle();
-        this.fail(error, `publishing a ${body.type} event failed`, publishFailed("events"));
-      },
-    );
-    this.pendingEvents.add(published);
-    void published.finally(() => this.pendingEvents.delete(published));
-    this.track(published);
-    this.applyBackpressure();
-  }
-
-  private confirmEvent(seq: number): void {
-    this.confirmedAhead.add(seq);
-    while (this.confirmedAhead.delete(this.confirmedThrough + 1)) this.confirmedThrough += 1;
+  /** The durable position acknowledged to the client (0 before the conversation opened). */
+  private get acked(): number {
+    return this.open?.commits.acked ?? 0;
   }
 
   /** How many of this socket's events (1..n, without a gap) Pub/Sub confirmed. */
   eventsConfirmed(): number {
-    return this.confirmedThrough;
+    return this.open?.commits.eventsConfirmed() ?? 0;
   }
 
-  /** Waits for every event published so far (including ones that arrive meanwhile). */
-  private async eventsSettled(): Promise<number> {
-    while (this.pendingEvents.size > 0) await Promise.allSettled([...this.pendingEvents]);
-    return this.confirmedThrough;
-  }
-
-  /**
-   * Chunks published in stream order up to the first unpublished one -> once the events
-   * received before that audio are confirmed, record the position (with the event count),
-   * then ack.
-   */
-  private advance(): void {
-    let last: InFlightChunk | undefined;
-    while (this.inFlight[0]?.publishedAt !== undefined) last = this.inFlight.shift();
-    this.applyBackpressure();
-    const conversation = this.conversation;
-    if (last === undefined || conversation === undefined) return;
-    const { end: position, completedAt, publishedAt = completedAt } = last;
-    // Text messages received before this audio are confirmed before its position is recorded.
-    const eventsBefore = [...this.pendingEvents];
-    this.track(
-      Promise.all(eventsBefore)
-        .then(() => conversation.commit(position, this.sessionId, () => this.confirmedThrough))
-        .then(
-          (result) => {
-            if (!result.ok) {
-              this.lostConversation(result);
-              return;
-            }
-            const committedAt = performance.now();
-            this.sendAck(position);
-            this.logger.debug(
-              {
-                position,
-                publish_ms: Math.round(publishedAt - completedAt),
-                commit_ms: Math.round(committedAt - publishedAt),
-                ack_ms: Math.round(committedAt - completedAt),
-              },
-              "chunk durable",
-            );
-          },
-          (error: unknown) => this.fail(error, "recording the durable position failed"),
-        ),
-    );
-  }
-
-  private sendAck(position: number): void {
-    if (position <= this.acked) return;
-    this.acked = position;
-    this.socket.sendJson({ type: "ack", position });
-  }
-
-  private lostConversation(result: Exclude<ConditionalWrite, { ok: true }>): void {
+  private lostConversation(result: LostConversation): void {
     if (result.reason === "superseded") {
       this.refuse("superseded", "a newer socket resumed this conversation");
     } else {
@@ -536,7 +289,7 @@ export class SocketSession implements AttachedSocket {
 
   /** Resolves when every complete chunk and event received is published and recorded (or failed). */
   async settled(): Promise<void> {
-    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+    await this.open?.commits.settled();
   }
 
   // ------------------------------------------------------------ overload
@@ -548,8 +301,8 @@ export class SocketSession implements AttachedSocket {
       `the pipeline could not take this socket's audio for ${this.deps.limits.overloadCloseMs} ms: resume after a delay`,
       {},
       {
-        in_flight_chunks: this.inFlight.length,
-        in_flight_event_bytes: this.eventBytesInFlight,
+        in_flight_chunks: this.open?.commits.load.chunks ?? 0,
+        in_flight_event_bytes: this.open?.commits.load.eventBytes ?? 0,
         budget_used_bytes: this.deps.budget.usedBytes,
       },
     );
@@ -566,34 +319,21 @@ export class SocketSession implements AttachedSocket {
   }
 
   private async runFinalize(reason: FinalizeReason): Promise<void> {
-    const { chunker, conversation, tags } = this;
-    if (chunker === undefined || conversation === undefined || tags === undefined) return;
+    const { conversation, open } = this;
+    if (conversation === undefined || open === undefined) return;
     try {
-      await this.settled();
-      if (this.state !== "finalizing") return; // a publish or record write failed meanwhile
-      const finalChunk = chunker.takeFinal();
-      const finalPosition = finalChunk?.end ?? chunker.position;
-      let frozen = 0;
-      const position = await conversation.finalize(
-        {
-          sessionId: this.sessionId,
-          finalPosition,
-          finalChunk,
-          reason,
-          eventsConfirmed: async () => {
-            frozen = await this.eventsSettled();
-            return frozen;
-          },
-        },
-        tags,
-      );
-      // Text that arrived after the barrier froze is published, and counted, before
-      // `finalized` tells the client it is durable (lifecycle.ts `lateEvents`).
-      const confirmed = await this.eventsSettled();
-      if (confirmed > frozen) await this.deps.store.recordLateEvents(tags.conversationId, this.sessionId, confirmed);
-      if (this.state !== "finalizing") return;
-      this.sendAck(position);
-      this.socket.sendJson({ type: "finalized", conversation_id: tags.conversationId, position });
+      const position = await finalizeOnSocket({
+        chunker: open.chunker,
+        conversation,
+        commits: open.commits,
+        store: this.deps.store,
+        tags: open.commits.tags,
+        reason,
+        stillFinalizing: () => this.state === "finalizing",
+      });
+      if (position === undefined) return;
+      open.commits.sendAck(position);
+      this.socket.sendJson({ type: "finalized", conversation_id: open.commits.tags.conversationId, position });
       this.finalizedSent = true;
       this.state = "closing";
       this.backpressure.readToClose(); // frames still arriving are dropped: the state is `closing`
@@ -665,10 +405,10 @@ export class SocketSession implements AttachedSocket {
   // ------------------------------------------------------------ refusals and close
 
   private dropPartial(why: string): void {
-    const units = this.chunker?.dropPartial() ?? 0;
+    const units = this.open?.chunker.dropPartial() ?? 0;
     if (units > 0) {
       this.logger.info(
-        { units_dropped: units, position: this.chunker?.position, why },
+        { units_dropped: units, position: this.open?.chunker.position, why },
         "partial chunk dropped unacknowledged: the client re-sends it",
       );
     }
@@ -714,31 +454,20 @@ export class SocketSession implements AttachedSocket {
     this.backpressure.stop();
     this.goawayState.stop();
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
-    if (this.framesDroppedAfterStop > 0) {
-      this.logger.info(
-        { frames: this.framesDroppedAfterStop },
-        "frames received after the socket began closing were dropped",
-      );
-    }
-    if (this.queue.length > 0) {
-      this.logger.info(
-        { frames: this.queue.length },
-        "frames received before ready were dropped: the socket closed first",
-      );
-      this.queue = [];
-    }
-    this.logger.info({ close_code: code, acked: this.acked, state: previous }, "socket closed");
-    this.deps.userLimits.releaseSocket(this.sessionId).catch((error: unknown) => {
-      this.logger.warn({ err: error }, "could not release the socket's lease: it counts until it expires");
+    this.conversation?.detach(this);
+    recordSocketClose({
+      code,
+      sessionId: this.sessionId,
+      state: previous,
+      acked: this.acked,
+      framesDroppedAfterStop: this.framesDroppedAfterStop,
+      framesDroppedBeforeReady: this.early.take().length,
+      conversationId: this.conversation?.id,
+      goaway: this.goawayState.reason,
+      logger: this.logger,
+      userLimits: this.deps.userLimits,
+      store: this.deps.store,
     });
-    const conversation = this.conversation;
-    if (conversation !== undefined) {
-      conversation.detach(this);
-      const goaway = this.goawayState.reason;
-      this.deps.store.endSession(conversation.id, this.sessionId, code, goaway).catch((error: unknown) => {
-        this.logger.warn({ err: error }, "could not record the end of the session");
-      });
-    }
     this.deps.onClosed(this);
     this.resolveClosed();
   }

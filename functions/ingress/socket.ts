@@ -20,6 +20,13 @@ const PARSER_ERRORS: Readonly<Record<number, { code: ErrorCode; message: string 
 /** Extra fields of an error message: strings, numbers, and counts by key (`events_recorded`). */
 export type ErrorExtra = Readonly<Record<string, string | number | Readonly<Record<string, number>>>>;
 
+/** A message's bytes, however ws delivered them. */
+export function frameBytes(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
 export class IngressSocket extends WebSocket {
   /** Told when ws's parser refused a frame (for the log line), before the socket closes. */
   parserErrorListener: ((code: ErrorCode, message: string) => void) | undefined;

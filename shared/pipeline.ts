@@ -83,6 +83,8 @@ export interface Access {
 /** A Pub/Sub worker: a Cloud Function pushed to by its subscription (locally as deployed). */
 export interface WorkerDeclaration extends Access {
   readonly kind: "worker";
+  /** Its name in log lines, dead letters (`rejected_by`) and a conversation's history. */
+  readonly name: string;
   /** The functions-framework target functions/index.ts registers, and the Cloud Function's entry point. */
   readonly entryPoint: string;
   readonly function: FunctionKey;
@@ -196,6 +198,7 @@ export const PIPELINE: Pipeline = {
     },
     persistAudio: {
       kind: "worker",
+      name: "persist-audio",
       entryPoint: "persistAudio",
       function: "persistAudio",
       subscription: "persistAudio",
@@ -206,6 +209,7 @@ export const PIPELINE: Pipeline = {
     },
     events: {
       kind: "worker",
+      name: "events",
       entryPoint: "processEvents",
       function: "processEvents",
       subscription: "events",
@@ -217,6 +221,7 @@ export const PIPELINE: Pipeline = {
     },
     extractSpeakers: {
       kind: "worker",
+      name: "extract-speakers",
       entryPoint: "extractSpeakers",
       function: "extractSpeakers",
       subscription: "extractSpeakers",
@@ -237,6 +242,7 @@ export const PIPELINE: Pipeline = {
     },
     deletion: {
       kind: "worker",
+      name: "delete-data",
       entryPoint: "deleteData",
       function: "deleteData",
       subscription: "deletion",
@@ -268,6 +274,13 @@ export function workersOf(pipeline: Pipeline): WorkerView[] {
       return [{ ...declaration, component, topic: delivery.topic, delivery }];
     },
   );
+}
+
+/** A worker's name in log lines, dead letters and a conversation's history. */
+export function workerName(component: ComponentKey, pipeline: Pipeline = PIPELINE): string {
+  const declaration = pipeline.components[component];
+  if (declaration.kind !== "worker") throw new Error(`${component} is not a worker`);
+  return declaration.name;
 }
 
 /** The one worker a subscription delivers to, if any (an operator pulls the others). */

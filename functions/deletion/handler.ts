@@ -20,30 +20,22 @@ import { purgeConversation, purgePerson } from "./purge";
 import { expiredConversations, retentionCutoff, unpurgedTombstones } from "./retention";
 import { readTombstone, requestDeletion } from "./tombstone";
 
-export const DELETE_DATA_COMPONENT = "delete-data";
-
 export function parseDeletionMessage(message: ReceivedMessage, environment: EnvironmentName) {
   const read = readJsonMessage(message, environment, {
     name: "deletion",
     attributes: deletionAttributesSchema,
     body: deletionBodySchema,
     bodyReason: "invalid_body",
+    disagreement: (attributes, body) =>
+      body.kind === attributes.kind
+        ? undefined
+        : { reason: "invalid_body", detail: `body is a ${body.kind} deletion, attributes say ${attributes.kind}` },
   });
-  if (!read.ok) return read;
-  if (read.body.kind !== read.attributes.kind) {
-    return {
-      ok: false as const,
-      rejection: {
-        reason: "invalid_body" as const,
-        detail: `body is a ${read.body.kind} deletion, attributes say ${read.attributes.kind}`,
-      },
-    };
-  }
-  return { ok: true as const, body: read.body };
+  return read.ok ? { ok: true as const, body: read.body } : read;
 }
 
 export function createDeleteDataHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, DELETE_DATA_COMPONENT, "deletion");
+  const deadLetters = createDeadLetterer(runtime, "deletion");
   const notifier = createNotifier(runtime);
   const db = runtime.clients.firestore;
   const deps = { db, bucket: runtime.clients.bucket };

@@ -22,17 +22,13 @@ export function parseExtractionMessage(
     attributes: extractionAttributesSchema,
     body: extractionBodySchema,
     bodyReason: "invalid_body",
+    disagreement: (attributes, body) =>
+      body.conversation_id === attributes.conversation_id
+        ? undefined
+        : {
+            reason: "conversation_mismatch",
+            detail: `body names conversation ${body.conversation_id}, attributes name ${attributes.conversation_id}`,
+          },
   });
-  if (!read.ok) return read;
-  const { attributes, body } = read;
-  if (body.conversation_id !== attributes.conversation_id) {
-    return {
-      ok: false,
-      rejection: {
-        reason: "conversation_mismatch",
-        detail: `body names conversation ${body.conversation_id}, attributes name ${attributes.conversation_id}`,
-      },
-    };
-  }
-  return { ok: true, attributes };
+  return read.ok ? { ok: true, attributes: read.attributes } : read;
 }

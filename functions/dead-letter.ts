@@ -9,7 +9,7 @@
  * client is retried for as long as the failure lasts (the worker subscriptions have no
  * dead-letter policy of their own).
  *
- * The checks every worker runs first are functions/message-front.ts's.
+ * The checks every worker runs first are functions/read-message.ts's.
  */
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";

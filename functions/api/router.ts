@@ -16,7 +16,6 @@ import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
 import { gateBody } from "./body-gate";
-import { audioExtent } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSessions, loadOwnedConversation } from "./conversations";
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
@@ -25,6 +24,7 @@ import { ApiError, sendError, sendJson } from "./errors";
 import { loadHistory } from "./history";
 import { loadOwnedPerson } from "./people";
 import { parseSegmentsQuery, segmentsPage } from "./segments-page";
+import { audioExtent } from "./served-audio";
 
 export interface ApiOptions {
   /** How bearer tokens are verified; the environment's HS256 key when omitted. */

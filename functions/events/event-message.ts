@@ -6,7 +6,7 @@ import type { EnvironmentName } from "../../shared/environment";
 import { type EventAttributes, type EventBody, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import type { Rejection } from "../dead-letter";
-import { readJsonMessage } from "../message-front";
+import { readJsonMessage } from "../read-message";
 
 /** `attributes.session_ordinal` and `attributes.seq` make the revision of what it writes. */
 export interface ConversationEvent {

@@ -9,14 +9,11 @@
  *
  * The other checkout needs its own `node_modules` (a symlink to the shared install will do).
  */
-import crypto from "node:crypto";
 import path from "node:path";
-import { PubSub } from "@google-cloud/pubsub";
 import { freePort } from "../local/ports";
 import { distribution, formatDistribution } from "../local/stats";
-import { environmentResources, parseEnvironmentName } from "../shared/environment";
-import { compileServers, startServer } from "./ingress.bench";
-import { CHUNK_SECONDS, measureRealtime, openStreams, SAMPLE_RATE, userPerStream } from "./realtime-streams";
+import { benchEnvironment, compileServers, ingressProcessEnv, startServer } from "./ingress.bench";
+import { measureRealtime, openStreams, SAMPLE_RATE, userPerStream } from "./realtime-streams";
 import type { BenchContext } from "./run";
 
 export async function run(context: BenchContext): Promise<void> {
@@ -29,12 +26,7 @@ export async function run(context: BenchContext): Promise<void> {
   const seconds = 11;
   const rounds = context.short ? 2 : 4;
   const versions = { baseline: compileServers(path.resolve(baseline)), this: compileServers() };
-  const environment = parseEnvironmentName(`bench-${crypto.randomBytes(3).toString("hex")}`);
-  const resources = environmentResources(environment, `tether-${environment}`);
-  const pubsub = new PubSub({ projectId: resources.projectId });
-  await Promise.all([pubsub.createTopic(resources.topics.audio), pubsub.createTopic(resources.topics.events)]);
-  await pubsub.close();
-  const secret = crypto.randomBytes(24).toString("base64url");
+  const bench = await benchEnvironment();
   let seed = 11;
   const random = () => {
     seed = (seed * 1664525 + 1013904223) >>> 0;
@@ -47,23 +39,17 @@ export async function run(context: BenchContext): Promise<void> {
       const server = await startServer(
         path.join(versions[version], "functions/ingress/main.js"),
         [],
-        {
-          ...process.env,
-          ...context.emulatorEnv,
-          TETHER_ENVIRONMENT: environment,
-          TETHER_PROJECT_ID: resources.projectId,
-          TETHER_TOKEN_SECRET: secret,
-          TETHER_CHUNK_SECONDS: String(CHUNK_SECONDS),
-          TETHER_IDLE_TIMEOUT_SECONDS: "600",
-          PORT: String(port),
-          HOST: "127.0.0.1",
-          LOG_LEVEL: "info",
-        },
+        ingressProcessEnv(context, bench, port, "info"),
         port,
         "/v1/listen",
       );
       try {
-        const open = await openStreams(server.url, userPerStream(secret, `bench-${version}-${round}`), streams, 50);
+        const open = await openStreams(
+          server.url,
+          userPerStream(bench.secret, `bench-${version}-${round}`),
+          streams,
+          50,
+        );
         const acked = () => open.reduce((sum, s) => sum + s.acked, 0);
         let before = { cpu: 0, at: 0, acked: 0 };
         const result = await measureRealtime(open, random, seconds, {

@@ -32,7 +32,7 @@ import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limit
 import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
 import { distribution, formatDistribution } from "../local/stats";
-import { environmentResources, parseEnvironmentName } from "../shared/environment";
+import { type EnvironmentResources, environmentResources, parseEnvironmentName } from "../shared/environment";
 import { MAX_TEXT_FRAME_BYTES } from "../shared/protocol";
 import { emulatorFloor } from "./emulator-floor";
 import { cpuMeter, cpuSecondsOf, emulatorProcesses } from "./process-cpu";
@@ -138,6 +138,43 @@ export function compileServers(root = ROOT): string {
   if (!fs.existsSync(path.join(outDir, "functions/ingress/main.js")))
     throw new Error(`could not compile the ingress: ${result.stdout}${result.stderr}`);
   return outDir;
+}
+
+/** A fresh environment of the bench's own, and the token secret its ingress is started with. */
+export interface BenchEnvironment {
+  readonly resources: EnvironmentResources;
+  readonly secret: string;
+}
+
+/** Creates the environment's ingress topics only: nothing subscribes, so the emulator keeps no copies of the audio. */
+export async function benchEnvironment(): Promise<BenchEnvironment> {
+  const environment = parseEnvironmentName(`bench-${crypto.randomBytes(3).toString("hex")}`);
+  const resources = environmentResources(environment, `tether-${environment}`);
+  const pubsub = new PubSub({ projectId: resources.projectId });
+  await Promise.all([pubsub.createTopic(resources.topics.audio), pubsub.createTopic(resources.topics.events)]);
+  await pubsub.close();
+  return { resources, secret: crypto.randomBytes(24).toString("base64url") };
+}
+
+/** The process environment of an ingress of `bench` listening on `port`. */
+export function ingressProcessEnv(
+  context: BenchContext,
+  bench: BenchEnvironment,
+  port: number,
+  logLevel: string,
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...context.emulatorEnv,
+    TETHER_ENVIRONMENT: bench.resources.environment,
+    TETHER_PROJECT_ID: bench.resources.projectId,
+    TETHER_TOKEN_SECRET: bench.secret,
+    TETHER_CHUNK_SECONDS: String(CHUNK_SECONDS),
+    TETHER_IDLE_TIMEOUT_SECONDS: "600",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: logLevel,
+  };
 }
 
 export async function startServer(
@@ -354,26 +391,10 @@ async function idleRss(
 
 export async function run(context: BenchContext): Promise<void> {
   sizes = context.short ? SHORT : FULL;
-  const environment = parseEnvironmentName(`bench-${crypto.randomBytes(3).toString("hex")}`);
-  const resources = environmentResources(environment, `tether-${environment}`);
-  const pubsub = new PubSub({ projectId: resources.projectId });
-  // Topics only: nothing subscribes, so the emulator keeps no copies of the audio.
-  await Promise.all([pubsub.createTopic(resources.topics.audio), pubsub.createTopic(resources.topics.events)]);
-  await pubsub.close();
-  const secret = crypto.randomBytes(24).toString("base64url");
+  const bench = await benchEnvironment();
+  const { resources, secret } = bench;
   const headers = userPerStream(secret, "bench-user");
-  const ingressEnv = (port: number, logLevel = "warn"): NodeJS.ProcessEnv => ({
-    ...process.env,
-    ...context.emulatorEnv,
-    TETHER_ENVIRONMENT: environment,
-    TETHER_PROJECT_ID: resources.projectId,
-    TETHER_TOKEN_SECRET: secret,
-    TETHER_CHUNK_SECONDS: String(CHUNK_SECONDS),
-    TETHER_IDLE_TIMEOUT_SECONDS: "600",
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: logLevel,
-  });
+  const ingressEnv = (port: number, logLevel = "warn") => ingressProcessEnv(context, bench, port, logLevel);
   const t0 = Date.now();
   const step = (what: string) => process.stderr.write(`bench: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   const compiled = compileServers();

@@ -6,8 +6,9 @@
  * Each speaker's first turn is 9 s of clean speech, more than extraction's 8 s minimum
  * sample, so both people get real samples on the first run.
  *
- * Imports nothing: Node and the browser build both run it, each loading the clips its own way.
+ * Imports only types: Node and the browser build both run it, each loading the clips its own way.
  */
+import type { Segment } from "../shared/messages";
 
 export const DEMO_SAMPLE_RATE = 16000;
 /** The demo streams faster than real time: its 25 s take about 6 s. */
@@ -52,20 +53,10 @@ export const DEMO_CLIPS: readonly string[] = [...new Set(DEMO_TURNS.flat().map((
 /** Silence between turns, in samples (300 ms: more than extraction's 200 ms guard). */
 const TURN_GAP_SAMPLES = (DEMO_SAMPLE_RATE * 3) / 10;
 
-export interface DemoSegment {
-  readonly id: string;
-  readonly start: number;
-  readonly end: number;
-  readonly text: string;
-  readonly speaker: string;
-  readonly is_user: boolean;
-  readonly person_id: null;
-}
-
 /** The text messages due once `endByte` bytes of the demo's audio are written. */
 export interface DemoCue {
   readonly endByte: number;
-  readonly segment: DemoSegment;
+  readonly segment: Segment;
   /** Set on a turn's last line: its person and the turn's segments. */
   readonly assign?: { readonly personId: string; readonly segmentIds: readonly string[] };
 }
@@ -125,7 +116,7 @@ export function planDemo(clips: ReadonlyMap<string, Uint8Array>): DemoPlan {
 /** What the demo drives: a `TetherSession` (Node or browser), or a wrapper of one. */
 export interface DemoSession {
   write(audio: Uint8Array): Promise<void>;
-  sendSegments(segments: readonly DemoSegment[]): void;
+  sendSegments(segments: readonly Segment[]): void;
   assignSpeaker(personId: string, segmentIds: readonly string[]): void;
 }
 

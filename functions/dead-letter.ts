@@ -9,12 +9,12 @@
  * client is retried for as long as the failure lasts (the worker subscriptions have no
  * dead-letter policy of their own).
  *
- * The checks every worker runs first are functions/message-front.ts's.
+ * The checks every worker runs first are functions/read-message.ts's.
  */
 import type { CloudEvent } from "@google-cloud/functions-framework";
 import type { Topic } from "@google-cloud/pubsub";
 import { type Logger, publishFailed } from "../shared/logger";
-import type { ComponentKey } from "../shared/pipeline";
+import { type ComponentKey, workerName } from "../shared/pipeline";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
 import { createDeliveryRecorder } from "./delivery-record";
 import type { EnvironmentRuntime } from "./runtime";
@@ -79,11 +79,8 @@ export interface DeadLetterer {
   reject(message: ReceivedMessage, rejection: Rejection): Promise<void>;
 }
 
-export function createDeadLetterer(
-  runtime: EnvironmentRuntime,
-  rejectedBy: string,
-  component: ComponentKey,
-): DeadLetterer {
+export function createDeadLetterer(runtime: EnvironmentRuntime, component: ComponentKey): DeadLetterer {
+  const rejectedBy = workerName(component);
   const topic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.deadLetter);
   const logger: Logger = runtime.logger;
   const deliveries = createDeliveryRecorder(runtime, component);

@@ -1,6 +1,6 @@
 /**
  * Who may do what: every IAM grant of an environment, on that environment's resources,
- * derived from the pipeline declaration (shared/pipeline.ts `permissionsOf`): a component
+ * derived from the pipeline declaration (shared/pipeline-permissions.ts `permissionsOf`): a component
  * that publishes to a topic, reads or writes the bucket or the database, or reads the token
  * key holds that grant by construction, and nothing more.
  *
@@ -13,7 +13,8 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentResources } from "../shared/environment";
-import { type Permission, type PermissionOf, PIPELINE, type Pipeline, permissionsOf } from "../shared/pipeline";
+import { PIPELINE, type Pipeline } from "../shared/pipeline";
+import { type Permission, type PermissionOf, permissionsOf } from "../shared/pipeline-permissions";
 import { databaseOnlyCondition } from "./database";
 import type { Component, ServiceAccounts } from "./identity";
 import { logicalName } from "./names";

@@ -18,7 +18,13 @@ import { apiService } from "./api";
 import { enableApis } from "./apis";
 import { backlogAlerts } from "./backlog-alerts";
 import { functionBuilds } from "./build";
-import { type AlertChannel, type AudioLifecycle, type DeployableTuning, FIRST_TOKEN_KEY_ID } from "./config";
+import {
+  type AlertChannel,
+  type AudioLifecycle,
+  type DeployableTuning,
+  FIRST_TOKEN_KEY_ID,
+  type StackConfig,
+} from "./config";
 import { environmentDashboard } from "./dashboard";
 import { environmentDatabase, firestoreIndexes } from "./database";
 import { deployableSettings } from "./deployable-settings";
@@ -67,6 +73,33 @@ export interface EnvironmentOptions {
   readonly notificationsSubscriber: string | undefined;
   /** The pipeline to deploy (shared/pipeline.ts); tests pass a changed copy. */
   readonly pipeline?: Pipeline;
+}
+
+/** A stack's validated config as the options of its environment: the program and its tests build the same thing. */
+export function environmentOptions(config: StackConfig, functionSource: FunctionSource): EnvironmentOptions {
+  return {
+    environment: config.environment,
+    projectId: config.projectId,
+    region: config.region,
+    image: config.image,
+    tokenSigningKey: pulumi.secret(config.tokenSigningKey),
+    tokenKeyId: config.tokenKeyId,
+    ...(config.retiringTokenKey === undefined
+      ? {}
+      : {
+          retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) },
+        }),
+    protect: config.protect,
+    functionSource,
+    firestoreLocation: config.firestoreLocation,
+    audioLifecycle: config.audioLifecycle,
+    ingressScaling: config.ingressScaling,
+    tuning: config.tuning,
+    alertChannel: config.alertChannel,
+    alertPolicies: config.alertPolicies,
+    retentionDays: config.retentionDays,
+    notificationsSubscriber: config.notificationsSubscriber,
+  };
 }
 
 export class TetherEnvironment extends pulumi.ComponentResource {

@@ -8,33 +8,13 @@
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./config";
-import { TetherEnvironment } from "./environment-stack";
+import { environmentOptions, TetherEnvironment } from "./environment-stack";
 import { packageFunctionSource } from "./function-source";
 
 const repositoryRoot = path.resolve(__dirname, "..");
 const config = readStackConfig(pulumi.getStack(), (key) => pulumi.runtime.getConfig(key), repositoryRoot);
 
-const environment = new TetherEnvironment({
-  environment: config.environment,
-  projectId: config.projectId,
-  region: config.region,
-  image: config.image,
-  tokenSigningKey: pulumi.secret(config.tokenSigningKey),
-  tokenKeyId: config.tokenKeyId,
-  ...(config.retiringTokenKey === undefined
-    ? {}
-    : { retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) } }),
-  protect: config.protect,
-  functionSource: packageFunctionSource(config.functionSourceDir),
-  firestoreLocation: config.firestoreLocation,
-  audioLifecycle: config.audioLifecycle,
-  ingressScaling: config.ingressScaling,
-  tuning: config.tuning,
-  alertChannel: config.alertChannel,
-  alertPolicies: config.alertPolicies,
-  retentionDays: config.retentionDays,
-  notificationsSubscriber: config.notificationsSubscriber,
-});
+const environment = new TetherEnvironment(environmentOptions(config, packageFunctionSource(config.functionSourceDir)));
 
 export const environmentName = config.environment;
 export const projectId = config.projectId;

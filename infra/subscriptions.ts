@@ -67,6 +67,30 @@ function deliveryArgs(
   };
 }
 
+/**
+ * One subscription for each deployed setting `extraArgs` answers for (`undefined`: not one
+ * of these), with the delivery arguments every subscription shares.
+ */
+function deploySubscriptions(
+  resources: EnvironmentResources,
+  topics: Topics,
+  opts: pulumi.CustomResourceOptions,
+  pipeline: Pipeline,
+  extraArgs: (settings: SubscriptionSettings) => Partial<gcp.pubsub.SubscriptionArgs> | undefined,
+): DeployedSubscriptions {
+  const created = new Map<SubscriptionKey, gcp.pubsub.Subscription>();
+  for (const settings of subscriptionSettings(pipeline, "deployed")) {
+    const extra = extraArgs(settings);
+    if (extra === undefined) continue;
+    const args = { ...deliveryArgs(resources, settings, topics), ...extra };
+    created.set(
+      settings.key,
+      new gcp.pubsub.Subscription(logicalName(resources, "subscription", settings.key), args, opts),
+    );
+  }
+  return created;
+}
+
 /** Each worker's subscription, pushing to its function as the worker's own account. */
 export function workerSubscriptions(
   resources: EnvironmentResources,
@@ -78,30 +102,20 @@ export function workerSubscriptions(
   },
   opts: pulumi.CustomResourceOptions,
 ): DeployedSubscriptions {
-  const created = new Map<SubscriptionKey, gcp.pubsub.Subscription>();
-  for (const settings of subscriptionSettings(deps.pipeline ?? PIPELINE, "deployed")) {
-    if (settings.worker === undefined) continue;
+  return deploySubscriptions(resources, deps.topics, opts, deps.pipeline ?? PIPELINE, (settings) => {
+    if (settings.worker === undefined) return undefined;
     const worker = deps.workers.find((w) => w.spec.subscription === settings.key);
     if (worker === undefined) throw new Error(`no function was built for subscription ${settings.key}`);
-    created.set(
-      settings.key,
-      new gcp.pubsub.Subscription(
-        logicalName(resources, "subscription", settings.key),
-        {
-          ...deliveryArgs(resources, settings, deps.topics),
-          pushConfig: {
-            pushEndpoint: pushEndpoint(worker.uri, deps.topics[settings.topic]),
-            oidcToken: {
-              serviceAccountEmail: deps.accounts[worker.spec.account].email,
-              audience: worker.uri,
-            },
-          },
+    return {
+      pushConfig: {
+        pushEndpoint: pushEndpoint(worker.uri, deps.topics[settings.topic]),
+        oidcToken: {
+          serviceAccountEmail: deps.accounts[worker.spec.account].email,
+          audience: worker.uri,
         },
-        opts,
-      ),
-    );
-  }
-  return created;
+      },
+    };
+  });
 }
 
 /** Pull subscriptions no worker reads: the dead-letter store, which an operator reads. */
@@ -111,19 +125,9 @@ export function operatorSubscriptions(
   opts: pulumi.CustomResourceOptions,
   pipeline: Pipeline = PIPELINE,
 ): DeployedSubscriptions {
-  const created = new Map<SubscriptionKey, gcp.pubsub.Subscription>();
-  for (const settings of subscriptionSettings(pipeline, "deployed")) {
-    if (settings.worker !== undefined) continue;
-    created.set(
-      settings.key,
-      new gcp.pubsub.Subscription(
-        logicalName(resources, "subscription", settings.key),
-        deliveryArgs(resources, settings, topics),
-        opts,
-      ),
-    );
-  }
-  return created;
+  return deploySubscriptions(resources, topics, opts, pipeline, (settings) =>
+    settings.worker === undefined ? {} : undefined,
+  );
 }
 
 /** The dead-letter store: the pull subscription on the dead-letter topic. */

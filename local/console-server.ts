@@ -221,6 +221,31 @@ function serveStatic(res: http.ServerResponse, pathname: string): void {
   res.end(body);
 }
 
+type EnvironmentRead = (
+  env: ConsoleEnvironment,
+  runtime: EnvironmentRuntime,
+  params: URLSearchParams,
+) => Promise<unknown>;
+
+/** The `GET /local/...?env=` reads of an environment running in this stack. */
+const READS = new Map<string, EnvironmentRead>([
+  [
+    "/local/dead-letters",
+    async (env, runtime): Promise<DeadLettersAnswer> => ({
+      environment: env.name,
+      dead_letters: await peekDeadLetters(runtime),
+    }),
+  ],
+  ["/local/overview", (env, runtime) => overview(env, runtime, peek)],
+  [
+    "/local/notifications",
+    async (env, runtime, params): Promise<NotificationsAnswer> => ({
+      environment: env.name,
+      notifications: await peekNotifications(runtime, params.get("conversation") ?? undefined),
+    }),
+  ],
+]);
+
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<RunningService> {
   const { logger } = options;
   const byName = new Map(options.environments.map((e) => [e.name, e]));
@@ -244,37 +269,14 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       send(res, 200, { token: await signAccessToken(env.token_secret, parsed.data.user), user: parsed.data.user });
       return;
     }
-    if (url.pathname === "/local/dead-letters") {
+    const read = READS.get(url.pathname);
+    if (read !== undefined) {
       const env = byName.get(url.searchParams.get("env") ?? "");
       if (!env?.runtime) {
         send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
         return;
       }
-      const answer: DeadLettersAnswer = { environment: env.name, dead_letters: await peekDeadLetters(env.runtime) };
-      send(res, 200, answer);
-      return;
-    }
-    if (url.pathname === "/local/overview") {
-      const env = byName.get(url.searchParams.get("env") ?? "");
-      if (!env?.runtime) {
-        send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
-        return;
-      }
-      send(res, 200, await overview(env, env.runtime, peek));
-      return;
-    }
-    if (url.pathname === "/local/notifications") {
-      const env = byName.get(url.searchParams.get("env") ?? "");
-      if (!env?.runtime) {
-        send(res, 404, { error: { code: "not_found", message: "no such environment on this stack" } });
-        return;
-      }
-      const conversation = url.searchParams.get("conversation") ?? undefined;
-      const answer: NotificationsAnswer = {
-        environment: env.name,
-        notifications: await peekNotifications(env.runtime, conversation),
-      };
-      send(res, 200, answer);
+      send(res, 200, await read(env, env.runtime, url.searchParams));
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {

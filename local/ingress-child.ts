@@ -8,9 +8,9 @@
  * SIGTERM, so that an abruptly killed stack leaves no instance holding a port.
  */
 import { listening } from "../functions/ingress/main";
-import { announceDraining, receiveHandedConnections } from "./ingress-front";
+import { announceDraining, receiveHandedConnections } from "./ingress-balancer";
 
-// The environment's front (ingress-front.ts) hands new connections over the IPC channel.
+// The environment's front (ingress-balancer.ts) hands new connections over the IPC channel.
 receiveHandedConnections(listening);
 // SIGTERM drains this instance (main.ts): the front stops sending it connections at once.
 process.prependListener("SIGTERM", announceDraining); // before main.ts sends its goaways

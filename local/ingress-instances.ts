@@ -1,7 +1,7 @@
 /**
  * An environment's ingress as Cloud Run runs it: N instance processes
  * (`local/ingress-child.ts`, i.e. `functions/ingress/main.ts`) behind one front port
- * (`ingress-front.ts`), which hands each new connection to one of them. Each instance gets
+ * (`ingress-balancer.ts`), which hands each new connection to one of them. Each instance gets
  * the environment's settings as environment variables and also listens on a free port of
  * its own (its `url` in the state file). An instance that dies (a crash, a
  * SIGKILL) leaves the front at once, its clients are cut and resume on another instance,
@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import type { Logger } from "../shared/logger";
 import { LISTEN_PATH } from "../shared/protocol";
-import { childTarget, onDraining, startIngressFront } from "./ingress-front";
+import { childTarget, onDraining, startIngressFront } from "./ingress-balancer";
 import { freePort } from "./ports";
 
 /** One live instance, as the state file lists it (PROTOCOL.md section 5). */
@@ -95,7 +95,7 @@ export async function startIngressInstances(options: {
       // Its own process group: a Ctrl-C in the terminal reaches only `npm start`, which then
       // drains the instances itself (and does not mistake them for crashed ones).
       detached: true,
-      // The IPC channel carries the connections the front hands over (ingress-front.ts).
+      // The IPC channel carries the connections the front hands over (ingress-balancer.ts).
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let tail = "";

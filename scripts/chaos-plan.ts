@@ -6,24 +6,14 @@
  * (the timing of the machine still varies, the choices do not).
  */
 import { integerBetween, pick, streamOf } from "../local/seeded-random";
+import type { Segment } from "../shared/messages";
 
 export const SAMPLE_RATE = 16000;
 export const BYTES_PER_SECOND = SAMPLE_RATE * 2;
 
-/** A segment as the plan sends it (SDK `SegmentInput`). */
-export interface PlannedSegment {
-  readonly id: string;
-  readonly start: number;
-  readonly end: number;
-  readonly text: string;
-  readonly speaker: string;
-  readonly is_user: boolean;
-  readonly person_id: string | null;
-}
-
 /** Something the conversation does before writing frame `beforeFrame`. */
 export type PlannedAction =
-  | { readonly kind: "segments"; readonly beforeFrame: number; readonly segments: readonly PlannedSegment[] }
+  | { readonly kind: "segments"; readonly beforeFrame: number; readonly segments: readonly Segment[] }
   | { readonly kind: "assign"; readonly beforeFrame: number; readonly personId: string; readonly segmentIds: string[] }
   | { readonly kind: "disconnect"; readonly beforeFrame: number };
 
@@ -65,12 +55,12 @@ export function planConversation(seed: number, index: number, options: PlanOptio
 
   const speakers = integerBetween(random, 1, 3);
   const segmentCount = integerBetween(random, 1, 5);
-  const sent: PlannedSegment[] = [];
+  const sent: Segment[] = [];
   for (let s = 0; s < segmentCount; s += 1) {
     const start = Math.round(random() * seconds * 0.8 * 100) / 100;
     const end = Math.min(Math.round(seconds * 100) / 100, Math.round((start + 1 + random() * 4) * 100) / 100);
     const speaker = integerBetween(random, 0, speakers - 1);
-    const segment: PlannedSegment = {
+    const segment: Segment = {
       id: `c${index}-s${s}`,
       start,
       end: Math.max(end, start + 0.1),
@@ -118,7 +108,7 @@ export function planConversation(seed: number, index: number, options: PlanOptio
 
 /** A text message as the client sent it. */
 export type SentText =
-  | { readonly kind: "segments"; readonly segments: readonly PlannedSegment[] }
+  | { readonly kind: "segments"; readonly segments: readonly Segment[] }
   | { readonly kind: "assign"; readonly personId: string; readonly segmentIds: readonly string[] };
 
 /**

@@ -13,8 +13,9 @@
  *   notifications ──notificationsRecent (pull)──> the console; app backends subscribe too
  *
  * Everything else derives from this module and spells none of these facts again:
- * functions/workers.ts (which handler serves which subscription), infra/ (the subscriptions,
- * functions and IAM grants of a deployed environment), local/provision.ts and
+ * functions/workers.ts (which handler serves which subscription), ./pipeline-permissions.ts
+ * (what each principal is granted), infra/ (the subscriptions, functions and IAM grants of a
+ * deployed environment), local/provision.ts and
  * local/push-delivery.ts (the same subscriptions on the emulators, pushing to the same
  * functions). The derivations take the
  * declaration as a parameter, so a test can change it and watch all of them change together.
@@ -83,6 +84,8 @@ export interface Access {
 /** A Pub/Sub worker: a Cloud Function pushed to by its subscription (locally as deployed). */
 export interface WorkerDeclaration extends Access {
   readonly kind: "worker";
+  /** Its name in log lines, dead letters (`rejected_by`) and a conversation's history. */
+  readonly name: string;
   /** The functions-framework target functions/index.ts registers, and the Cloud Function's entry point. */
   readonly entryPoint: string;
   readonly function: FunctionKey;
@@ -196,6 +199,7 @@ export const PIPELINE: Pipeline = {
     },
     persistAudio: {
       kind: "worker",
+      name: "persist-audio",
       entryPoint: "persistAudio",
       function: "persistAudio",
       subscription: "persistAudio",
@@ -206,6 +210,7 @@ export const PIPELINE: Pipeline = {
     },
     events: {
       kind: "worker",
+      name: "events",
       entryPoint: "processEvents",
       function: "processEvents",
       subscription: "events",
@@ -217,6 +222,7 @@ export const PIPELINE: Pipeline = {
     },
     extractSpeakers: {
       kind: "worker",
+      name: "extract-speakers",
       entryPoint: "extractSpeakers",
       function: "extractSpeakers",
       subscription: "extractSpeakers",
@@ -237,6 +243,7 @@ export const PIPELINE: Pipeline = {
     },
     deletion: {
       kind: "worker",
+      name: "delete-data",
       entryPoint: "deleteData",
       function: "deleteData",
       subscription: "deletion",
@@ -268,6 +275,13 @@ export function workersOf(pipeline: Pipeline): WorkerView[] {
       return [{ ...declaration, component, topic: delivery.topic, delivery }];
     },
   );
+}
+
+/** A worker's name in log lines, dead letters and a conversation's history. */
+export function workerName(component: ComponentKey, pipeline: Pipeline = PIPELINE): string {
+  const declaration = pipeline.components[component];
+  if (declaration.kind !== "worker") throw new Error(`${component} is not a worker`);
+  return declaration.name;
 }
 
 /** The one worker a subscription delivers to, if any (an operator pulls the others). */
@@ -312,80 +326,6 @@ export function subscriptionSettings(pipeline: Pipeline, site: Site): Subscripti
       worker: workerOfSubscription(pipeline, key),
     }),
   );
-}
-
-/**
- * One permission a principal needs, named by what it is for. `infra/access.ts` turns each
- * into an IAM member; a test compares the Pulumi program's grants with this list.
- */
-export type Permission =
-  | { readonly kind: "publish"; readonly topic: TopicKey }
-  | { readonly kind: "subscribe"; readonly subscription: SubscriptionKey }
-  | { readonly kind: "bucket"; readonly level: Exclude<AccessLevel, "none"> }
-  | { readonly kind: "database"; readonly level: Exclude<AccessLevel, "none"> }
-  | { readonly kind: "tokenSecret" }
-  | { readonly kind: "invoke"; readonly function: FunctionKey };
-
-export interface PermissionOf {
-  /** A component's own service account, or the project's Pub/Sub service agent. */
-  readonly principal: ComponentKey | "pubsubAgent";
-  readonly permission: Permission;
-}
-
-/** What a component's code does, as permissions: publishes, bucket, database, token key. */
-function dataPermissions(access: Access): Permission[] {
-  return [
-    ...access.publishes.map((topic): Permission => ({ kind: "publish", topic })),
-    ...(access.bucket === "none" ? [] : [{ kind: "bucket", level: access.bucket } as const]),
-    ...(access.database === "none" ? [] : [{ kind: "database", level: access.database } as const]),
-    ...(access.tokenSecret ? [{ kind: "tokenSecret" } as const] : []),
-  ];
-}
-
-/**
- * Every permission of an environment, derived from the declaration:
- * - each component: what it publishes, reads and writes;
- * - each worker's account: invoking its own function (a push carries that identity);
- * - the Pub/Sub service agent, only where a subscription has a dead-letter policy: publish
- *   to that dead-letter topic and acknowledge on that subscription.
- */
-export function permissionsOf(pipeline: Pipeline): PermissionOf[] {
-  const components = Object.entries(pipeline.components) as [ComponentKey, ComponentDeclaration][];
-  const own = components.flatMap(([principal, declaration]) =>
-    dataPermissions(declaration).map((permission) => ({ principal, permission })),
-  );
-  const invokes = workersOf(pipeline).map(
-    (worker): PermissionOf => ({
-      principal: worker.component,
-      permission: { kind: "invoke", function: worker.function },
-    }),
-  );
-  const deadLettering = subscriptionSettings(pipeline, "deployed").filter((s) => s.deadLetter !== undefined);
-  const agentTopics = [...new Set(deadLettering.map((s) => s.deadLetter?.topic as TopicKey))];
-  const agent: PermissionOf[] = [
-    ...agentTopics.map((topic): PermissionOf => ({ principal: "pubsubAgent", permission: { kind: "publish", topic } })),
-    ...deadLettering.map(
-      (s): PermissionOf => ({ principal: "pubsubAgent", permission: { kind: "subscribe", subscription: s.key } }),
-    ),
-  ];
-  return [...own, ...invokes, ...agent];
-}
-
-/** A stable, readable name for a permission, e.g. `persistAudio publish extraction`. */
-export function describePermission({ principal, permission }: PermissionOf): string {
-  switch (permission.kind) {
-    case "publish":
-      return `${principal} publish ${permission.topic}`;
-    case "subscribe":
-      return `${principal} subscribe ${permission.subscription}`;
-    case "bucket":
-    case "database":
-      return `${principal} ${permission.kind} ${permission.level}`;
-    case "tokenSecret":
-      return `${principal} tokenSecret`;
-    case "invoke":
-      return `${principal} invoke ${permission.function}`;
-  }
 }
 
 /**

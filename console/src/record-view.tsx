@@ -1,9 +1,9 @@
 /**
  * What the Record page shows: the live numbers, audio in seconds (each cell keeps its raw
  * stream units in `data-units`, which the browser tests read), the input level, how far a
- * file or the demo has got, the format choice, and the finalized conversation.
+ * file or the demo has got, and the finalized conversation.
  */
-import { type Codec, SAMPLE_RATES, type SampleRate } from "@tether/client";
+import type { Codec } from "@tether/client";
 
 /** `ended`: the file was handed to the SDK whole; the page offers Finalize. */
 export type Phase = "idle" | "connecting" | "recording" | "ended" | "finalizing" | "finalized" | "failed";
@@ -98,42 +98,6 @@ export function FileProgress(props: { done: number; total: number; label: string
         {props.done.toFixed(1)} of {props.total.toFixed(1)} s
       </span>
     </p>
-  );
-}
-
-export function FormatChoice(props: {
-  codec: Codec;
-  sampleRate: SampleRate;
-  disabled: boolean;
-  onCodec: (codec: Codec) => void;
-  onSampleRate: (rate: SampleRate) => void;
-}) {
-  return (
-    <>
-      <label>
-        Codec{" "}
-        <select
-          value={props.codec}
-          disabled={props.disabled}
-          onChange={(e) => props.onCodec(e.currentTarget.value as Codec)}
-        >
-          <option value="pcm16">pcm16</option>
-          <option value="opus">opus (WebCodecs; pcm16 where unsupported)</option>
-        </select>
-      </label>
-      <label>
-        Rate{" "}
-        <select
-          value={props.sampleRate}
-          disabled={props.disabled}
-          onChange={(e) => props.onSampleRate(Number(e.currentTarget.value) as SampleRate)}
-        >
-          {SAMPLE_RATES.map((r) => (
-            <option value={r}>{r} Hz</option>
-          ))}
-        </select>
-      </label>
-    </>
   );
 }
 

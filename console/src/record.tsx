@@ -30,6 +30,7 @@ import {
 import { useEffect, useRef, useState } from "preact/hooks";
 import { DEMO_SAMPLE_RATE, DEMO_SPEED, playDemo } from "../../client/demo-conversation";
 import { sha256Hex } from "./api";
+import { ProblemNotice, RecordControls, type Source } from "./record-controls";
 import {
   checkWavFile,
   concat,
@@ -43,7 +44,6 @@ import {
   EMPTY_LIVE,
   FileEnded,
   FileProgress,
-  FormatChoice,
   type Live,
   LiveStats,
   PHASE_TEXT,
@@ -67,7 +67,7 @@ export interface RecordProps {
 
 export function RecordPage(props: RecordProps) {
   const [phase, setPhase] = useState<Phase>("idle");
-  const [source, setSource] = useState<"microphone" | "file">("microphone");
+  const [source, setSource] = useState<Source>("microphone");
   const [file, setFile] = useState<File | undefined>();
   const [preferred, setPreferred] = useState<Codec>("pcm16");
   const [sampleRate, setSampleRate] = useState<SampleRate>(16000);
@@ -336,64 +336,23 @@ export function RecordPage(props: RecordProps) {
   return (
     <section data-testid="record-page" data-stored={stored?.length}>
       <h2>Record</h2>
-      <div class="controls">
-        <label>
-          Source{" "}
-          <select
-            data-testid="record-source"
-            value={source}
-            disabled={busy}
-            onChange={(e) => setSource(e.currentTarget.value as "microphone" | "file")}
-          >
-            <option value="microphone">microphone</option>
-            <option value="file">WAV file</option>
-          </select>
-        </label>
-        {source === "file" ? (
-          <input
-            type="file"
-            accept=".wav,audio/wav"
-            data-testid="record-file"
-            disabled={busy}
-            onChange={(e) => void choose(e.currentTarget.files?.[0])}
-          />
-        ) : null}
-        <FormatChoice
-          codec={preferred}
-          sampleRate={sampleRate}
-          disabled={busy}
-          onCodec={setPreferred}
-          onSampleRate={setSampleRate}
-        />
-        <button
-          type="button"
-          data-testid="record-start"
-          disabled={busy || !storage || (source === "file" && (!file || problem !== undefined))}
-          onClick={() => void start()}
-        >
-          Record
-        </button>
-        <button
-          type="button"
-          data-testid="record-demo"
-          title="Streams a two-speaker conversation with transcript segments and person assignments"
-          disabled={busy || !storage}
-          onClick={() => void demo()}
-        >
-          Demo
-        </button>
-        <button
-          type="button"
-          data-testid="drop-connection"
-          disabled={!canFinalize}
-          onClick={() => session.current?.simulateDisconnect()}
-        >
-          Drop connection
-        </button>
-        <button type="button" data-testid="finalize" disabled={!canFinalize} onClick={() => void finalize()}>
-          Finalize
-        </button>
-      </div>
+      <RecordControls
+        source={source}
+        busy={busy}
+        canStart={!!storage && (source === "file" ? !!file && problem === undefined : true)}
+        canDemo={!!storage}
+        canFinalize={canFinalize}
+        codec={preferred}
+        sampleRate={sampleRate}
+        onSource={setSource}
+        onFile={(chosen) => void choose(chosen)}
+        onCodec={setPreferred}
+        onSampleRate={setSampleRate}
+        onStart={() => void start()}
+        onDemo={() => void demo()}
+        onDrop={() => session.current?.simulateDisconnect()}
+        onFinalize={() => void finalize()}
+      />
       {offer && phase === "idle" ? <ResumeOffer {...offer} onResume={() => void resume()} /> : null}
       <p>
         State: <strong data-testid="record-state">{PHASE_TEXT[phase]}</strong>
@@ -406,16 +365,7 @@ export function RecordPage(props: RecordProps) {
       ) : null}
       <LiveStats live={live} level={level} />
       {progress ? <FileProgress {...progress} /> : null}
-      {problem ? (
-        <div class="problem" role="alert" data-testid="problem">
-          <strong>{problem.title}</strong> {problem.action}
-          {problem.switchTo ? (
-            <button type="button" onClick={() => props.onSwitch(problem.switchTo as string)}>
-              Go to {problem.switchTo}
-            </button>
-          ) : null}
-        </div>
-      ) : null}
+      {problem ? <ProblemNotice problem={problem} onSwitch={props.onSwitch} /> : null}
       {result ? (
         <RunResult
           {...result}

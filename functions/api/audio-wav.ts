@@ -17,8 +17,8 @@ import type { ConversationDoc } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { WAV_HEADER_BYTES, wavHeader } from "../../shared/wav";
 import { contentRange, parseByteRange, unsatisfiedContentRange } from "./byte-range";
-import { conversationAudio, readPcm } from "./conversation-audio";
 import { ApiError } from "./errors";
+import { conversationAudio, readPcm } from "./served-audio";
 
 /** Bytes [start, end] (inclusive) of header + PCM, one piece at a time. */
 async function* wavBytes(

@@ -22,8 +22,8 @@ import {
   sessionDocSchema,
 } from "../../shared/firestore-schema";
 import { type ConversationStatus, lifecycleView } from "../../shared/lifecycle";
-import type { ConversationAudio } from "./conversation-audio";
 import { ApiError } from "./errors";
+import type { ConversationAudio } from "./served-audio";
 
 export async function loadOwnedConversation(
   db: Firestore,

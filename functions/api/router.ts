@@ -16,7 +16,6 @@ import { describeIssue } from "../../shared/schema-issues";
 import type { EnvironmentRuntime } from "../runtime";
 import { serveConversationWav } from "./audio-wav";
 import { gateBody } from "./body-gate";
-import { audioExtent } from "./conversation-audio";
 import { listConversations, parseListQuery } from "./conversation-list";
 import { conversationView, countSegments, listSessions, loadOwnedConversation } from "./conversations";
 import { applyCors, loopbackOrigins, type OriginPolicy } from "./cors";
@@ -25,6 +24,7 @@ import { ApiError, sendError, sendJson } from "./errors";
 import { loadHistory } from "./history";
 import { loadOwnedPerson } from "./people";
 import { parseSegmentsQuery, segmentsPage } from "./segments-page";
+import { audioExtent } from "./served-audio";
 
 export interface ApiOptions {
   /** How bearer tokens are verified; the environment's HS256 key when omitted. */
@@ -91,6 +91,17 @@ async function authenticate(verifier: TokenVerifier, req: IncomingMessage, url: 
   }
 }
 
+function personIdOf(route: { readonly rawId: string }): string {
+  return pathParameter(route.rawId, personIdSchema, "person id");
+}
+
+/** The conversation a route names; from here on the request's log line names it too. */
+function conversationIdOf(route: { readonly rawId: string }, log: { conversation_id?: string }): string {
+  const conversationId = pathParameter(route.rawId, conversationIdSchema, "conversation id");
+  log.conversation_id = conversationId;
+  return conversationId;
+}
+
 function requestUrl(target: string | undefined): URL | undefined {
   try {
     return new URL(target ?? "/", "http://api.invalid");
@@ -133,12 +144,10 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
       return;
     }
     if (route.kind === "person") {
-      const personId = pathParameter(route.rawId, personIdSchema, "person id");
-      sendJson(res, 200, await loadOwnedPerson(db, personId, principal));
+      sendJson(res, 200, await loadOwnedPerson(db, personIdOf(route), principal));
       return;
     }
-    const conversationId = pathParameter(route.rawId, conversationIdSchema, "conversation id");
-    log.conversation_id = conversationId;
+    const conversationId = conversationIdOf(route, log);
     const conversation = await loadOwnedConversation(db, conversationId, principal, environment);
     switch (route.kind) {
       case "conversation": {
@@ -189,12 +198,10 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
   ) => {
     const principal = await authenticate(verifier, req, url);
     if (route.kind === "person") {
-      const personId = pathParameter(route.rawId, personIdSchema, "person id");
-      sendJson(res, 202, await deletePerson(deletion, personId, principal));
+      sendJson(res, 202, await deletePerson(deletion, personIdOf(route), principal));
       return;
     }
-    const conversationId = pathParameter(route.rawId, conversationIdSchema, "conversation id");
-    log.conversation_id = conversationId;
+    const conversationId = conversationIdOf(route, log);
     sendJson(res, 202, await deleteConversation(deletion, conversationId, principal));
   };
 

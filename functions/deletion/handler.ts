@@ -13,14 +13,12 @@ import type { EnvironmentName } from "../../shared/environment";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
-import { readJsonMessage } from "../message-front";
 import { createNotifier, type Notifier } from "../notifications";
+import { readJsonMessage } from "../read-message";
 import type { EnvironmentRuntime } from "../runtime";
 import { purgeConversation, purgePerson } from "./purge";
 import { expiredConversations, retentionCutoff, unpurgedTombstones } from "./retention";
 import { readTombstone, requestDeletion } from "./tombstone";
-
-export const DELETE_DATA_COMPONENT = "delete-data";
 
 export function parseDeletionMessage(message: ReceivedMessage, environment: EnvironmentName) {
   const read = readJsonMessage(message, environment, {
@@ -28,22 +26,16 @@ export function parseDeletionMessage(message: ReceivedMessage, environment: Envi
     attributes: deletionAttributesSchema,
     body: deletionBodySchema,
     bodyReason: "invalid_body",
+    disagreement: (attributes, body) =>
+      body.kind === attributes.kind
+        ? undefined
+        : { reason: "invalid_body", detail: `body is a ${body.kind} deletion, attributes say ${attributes.kind}` },
   });
-  if (!read.ok) return read;
-  if (read.body.kind !== read.attributes.kind) {
-    return {
-      ok: false as const,
-      rejection: {
-        reason: "invalid_body" as const,
-        detail: `body is a ${read.body.kind} deletion, attributes say ${read.attributes.kind}`,
-      },
-    };
-  }
-  return { ok: true as const, body: read.body };
+  return read.ok ? { ok: true as const, body: read.body } : read;
 }
 
 export function createDeleteDataHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, DELETE_DATA_COMPONENT, "deletion");
+  const deadLetters = createDeadLetterer(runtime, "deletion");
   const notifier = createNotifier(runtime);
   const db = runtime.clients.firestore;
   const deps = { db, bucket: runtime.clients.bucket };

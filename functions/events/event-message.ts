@@ -6,7 +6,7 @@ import type { EnvironmentName } from "../../shared/environment";
 import { type EventAttributes, type EventBody, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import type { Rejection } from "../dead-letter";
-import { readJsonMessage } from "../message-front";
+import { readJsonMessage } from "../read-message";
 
 /** `attributes.session_ordinal` and `attributes.seq` make the revision of what it writes. */
 export interface ConversationEvent {
@@ -24,17 +24,13 @@ export function parseEventMessage(message: ReceivedMessage, environment: Environ
     attributes: eventAttributesSchema,
     body: eventBodySchema,
     bodyReason: "invalid_schema",
+    disagreement: (attributes, body) =>
+      body.type === attributes.event_type
+        ? undefined
+        : {
+            reason: "invalid_schema",
+            detail: `event_type attribute ${attributes.event_type} does not match body type ${body.type}`,
+          },
   });
-  if (!read.ok) return read;
-  const { attributes, body } = read;
-  if (body.type !== attributes.event_type) {
-    return {
-      ok: false,
-      rejection: {
-        reason: "invalid_schema",
-        detail: `event_type attribute ${attributes.event_type} does not match body type ${body.type}`,
-      },
-    };
-  }
-  return { ok: true, event: { attributes, body } };
+  return read.ok ? { ok: true, event: { attributes: read.attributes, body: read.body } } : read;
 }

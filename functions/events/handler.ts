@@ -35,8 +35,6 @@ import type { EnvironmentRuntime } from "../runtime";
 import { type ConversationEvent, parseEventMessage } from "./event-message";
 import { assignSpeaker, upsertSegments } from "./segments";
 
-export const EVENTS_COMPONENT = "events";
-
 /** The newest commit time among these documents (they exist: this event wrote them). */
 async function lastWriteMs(
   db: Firestore,
@@ -146,7 +144,7 @@ async function applyEvent(
 }
 
 export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, EVENTS_COMPONENT, "events");
+  const deadLetters = createDeadLetterer(runtime, "events");
   const finalizer = createFinalizer(runtime);
   const deletion = createDeletionGuard(runtime, "events");
   const db = runtime.clients.firestore;

@@ -6,7 +6,7 @@
  *          person's stored samples, before any audio is read
  *   check  the chunks those windows need; missing audio is retried while it may still be
  *          in flight (the caller redelivers), then reported with its ranges
- *   cut    each window from its chunks (conversation-audio.ts), measure it, embed it
+ *   cut    each window from its chunks (window-audio.ts), measure it, embed it
  *   write  the WAV under `people/{person_id}/{user_key}/samples/`, then the user's profile (a conditional write, profile-store.ts)
  *   report a status per person on the conversation (status.ts) and in the logs
  *
@@ -22,7 +22,6 @@ import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shared/wav";
-import { AudioMissingError, openWindowAudio, type WindowAudio } from "./conversation-audio";
 import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
 import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
 import {
@@ -52,6 +51,7 @@ import { measureSignal, qualityScore } from "./sample-quality";
 import { type SampleCandidate, selectSamples } from "./select-samples";
 import { buildTimeline, peopleInTimeline } from "./speaker-timeline";
 import { logOutcome, writeSummary } from "./status";
+import { AudioMissingError, openWindowAudio, type WindowAudio } from "./window-audio";
 
 export interface ExtractionDeps {
   readonly db: Firestore;

@@ -11,11 +11,11 @@
  */
 import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
-import type { MissingRange } from "./conversation-audio";
 import type { ConversationState } from "./conversation-state";
 import { competeForSlots, type PersonProfile } from "./profile-store";
 import type { PersonSelection, SampleCandidate } from "./select-samples";
 import { extracted, notExtracted, pending } from "./status";
+import type { MissingRange } from "./window-audio";
 
 /** When and how the request was delivered. */
 export interface Delivery {

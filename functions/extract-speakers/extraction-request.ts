@@ -1,13 +1,13 @@
 /**
  * The edge of the extraction worker: turns a received Pub/Sub message into a request to
  * extract one conversation, or a rejection for the dead-letter topic. Pure; the checks
- * every worker shares (environment first) are functions/message-front.ts's.
+ * every worker shares (environment first) are functions/read-message.ts's.
  */
 import type { EnvironmentName } from "../../shared/environment";
 import { type ExtractionAttributes, extractionAttributesSchema, extractionBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import type { Rejection } from "../dead-letter";
-import { readJsonMessage } from "../message-front";
+import { readJsonMessage } from "../read-message";
 
 export type ParsedExtractionRequest =
   | { readonly ok: true; readonly attributes: ExtractionAttributes }
@@ -22,17 +22,13 @@ export function parseExtractionMessage(
     attributes: extractionAttributesSchema,
     body: extractionBodySchema,
     bodyReason: "invalid_body",
+    disagreement: (attributes, body) =>
+      body.conversation_id === attributes.conversation_id
+        ? undefined
+        : {
+            reason: "conversation_mismatch",
+            detail: `body names conversation ${body.conversation_id}, attributes name ${attributes.conversation_id}`,
+          },
   });
-  if (!read.ok) return read;
-  const { attributes, body } = read;
-  if (body.conversation_id !== attributes.conversation_id) {
-    return {
-      ok: false,
-      rejection: {
-        reason: "conversation_mismatch",
-        detail: `body names conversation ${body.conversation_id}, attributes name ${attributes.conversation_id}`,
-      },
-    };
-  }
-  return { ok: true, attributes };
+  return read.ok ? { ok: true, attributes: read.attributes } : read;
 }

@@ -9,6 +9,7 @@
 
 import type { ExtractionSettings } from "../../shared/extraction-settings";
 import { conversationLogger } from "../../shared/logger";
+import { workerName } from "../../shared/pipeline";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard } from "../deletion/guard";
@@ -19,7 +20,7 @@ import type { SpeakerEmbedder } from "./embedding";
 import { extractConversation } from "./extract-conversation";
 import { parseExtractionMessage } from "./extraction-request";
 
-export const EXTRACT_SPEAKERS_COMPONENT = "extract-speakers";
+export const EXTRACT_SPEAKERS_COMPONENT = workerName("extractSpeakers");
 
 export interface ExtractSpeakersOptions {
   /** Thresholds; by default the TETHER_EXTRACTION_* variables over the defaults. */
@@ -40,7 +41,7 @@ export function createExtractSpeakersHandler(
   const settings = options.settings ?? runtime.settings.extraction;
   const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
   const now = options.now ?? (() => new Date());
-  const deadLetters = createDeadLetterer(runtime, EXTRACT_SPEAKERS_COMPONENT, "extractSpeakers");
+  const deadLetters = createDeadLetterer(runtime, "extractSpeakers");
   const deletion = createDeletionGuard(runtime, "extractSpeakers");
   const notifier = createNotifier(runtime);
   const environment = runtime.resources.environment;

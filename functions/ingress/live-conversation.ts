@@ -13,6 +13,7 @@ import { conversationLogger, type Logger } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import type { Chunk } from "./chunker";
 import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
+import { finalizeIdle, IdleClock } from "./idle-timeout";
 import { ProtocolError } from "./protocol-error";
 import type { AudioFormat, IngressPublisher, SessionTags } from "./publisher";
 import type { SegmentQuota } from "./user-limits";
@@ -93,9 +94,7 @@ export class LiveConversation {
   private gone = false;
   /** Why later writes are refused once the conversation left this instance. */
   private goneResult: ConditionalWrite = { ok: false, reason: "superseded" };
-  private lastAudioAt: number;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private readonly now: () => number;
+  private readonly idle: IdleClock;
 
   constructor(
     opened: OpenedConversation,
@@ -111,8 +110,7 @@ export class LiveConversation {
     this.activeSessionId = sessionId;
     this.sessionOrdinal = opened.sessionOrdinal;
     this.logger = conversationLogger(deps.logger, { conversation_id: this.id, environment: deps.environment });
-    this.now = deps.now ?? Date.now;
-    this.lastAudioAt = this.now();
+    this.idle = new IdleClock(deps.idleTimeoutMs, () => void finalizeIdle(this, deps.idleTimeoutMs), deps.now);
   }
 
   get isFinalizing(): boolean {
@@ -134,8 +132,7 @@ export class LiveConversation {
     this.updateTime = opened.updateTime;
     this.durablePosition = Math.max(this.durablePosition, opened.durablePosition);
     this.finalIntent = opened.finalIntent;
-    this.touch();
-    this.armIdle(this.deps.idleTimeoutMs);
+    if (!this.gone) this.idle.start();
   }
 
   /** The socket closed; its complete chunks may still be publishing. */
@@ -147,7 +144,7 @@ export class LiveConversation {
 
   /** Audio arrived: the idle clock restarts. */
   touch(): void {
-    this.lastAudioAt = this.now();
+    this.idle.touch();
   }
 
   /** Runs `write` after every earlier write to the record (its precondition depends on them). */
@@ -226,7 +223,7 @@ export class LiveConversation {
   }
 
   private async runFinalize(request: FinalizeRequest, tags: SessionTags): Promise<number> {
-    this.clearIdle();
+    this.idle.stop();
     const { finalPosition, reason, finalChunk } = request;
     let begun: ConditionalWrite;
     try {
@@ -349,62 +346,15 @@ export class LiveConversation {
 
   /** Shutdown: the conversation stays in progress (its client resumes elsewhere); timers stop. */
   release(): void {
-    this.clearIdle();
+    this.idle.stop();
   }
 
   private leave(why: string): void {
     if (this.gone) return;
     this.gone = true;
-    this.clearIdle();
+    this.idle.stop();
     this.logger.debug({ why }, "conversation leaves this instance");
     this.deps.onGone(this);
-  }
-
-  // ------------------------------------------------------------ idle timeout
-
-  private armIdle(delayMs: number): void {
-    this.clearIdle();
-    if (this.gone) return;
-    this.idleTimer = setTimeout(() => this.checkIdle(), Math.max(1, delayMs));
-    this.idleTimer.unref();
-  }
-
-  private clearIdle(): void {
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-  }
-
-  /** The timer is re-armed lazily: audio only moves `lastAudioAt`, it never touches timers. */
-  private checkIdle(): void {
-    this.idleTimer = undefined;
-    const due = this.lastAudioAt + this.deps.idleTimeoutMs;
-    const now = this.now();
-    if (now < due) {
-      this.armIdle(due - now);
-      return;
-    }
-    void this.finalizeIdle();
-  }
-
-  private async finalizeIdle(): Promise<void> {
-    const socket = this.socket;
-    this.logger.info(
-      { idle_timeout_ms: this.deps.idleTimeoutMs, attached: socket !== undefined },
-      "idle timeout: finalizing",
-    );
-    if (socket !== undefined) {
-      await socket.finalize("idle_timeout");
-      return;
-    }
-    try {
-      await this.finalizeDetached();
-    } catch (error) {
-      if (error instanceof ProtocolError) {
-        this.logger.info({ code: error.code }, `idle timeout: not finalized here (${error.message})`);
-      } else {
-        this.logger.error({ err: error }, "idle timeout: finalize failed");
-      }
-    }
   }
 
   /**

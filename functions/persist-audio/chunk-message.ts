@@ -3,7 +3,7 @@
  * may store, or a rejection. Pure: no I/O, so every rule is unit-tested.
  *
  * The checks every worker shares (the environment attribute first, then the attributes)
- * are functions/message-front.ts's.
+ * are functions/read-message.ts's.
  */
 import crypto from "node:crypto";
 import { MAX_OPUS_PACKET_BYTES, unframeOpusPackets } from "../../shared/audio-format";
@@ -14,7 +14,7 @@ import { opusPacketSampleCount } from "../../shared/opus-decoder";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { chunkObjectName } from "../../shared/storage-paths";
 import type { Rejection } from "../dead-letter";
-import { readAttributes } from "../message-front";
+import { readAttributes } from "../read-message";
 
 export interface AudioChunk {
   readonly attributes: AudioChunkAttributes;

@@ -10,6 +10,7 @@
  */
 import { CONVERTERS, conversationRef } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
+import { workerName } from "../../shared/pipeline";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard } from "../deletion/guard";
@@ -20,10 +21,10 @@ import type { EnvironmentRuntime } from "../runtime";
 import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
 import { storeChunk } from "./store-chunk";
 
-export const PERSIST_AUDIO_COMPONENT = "persist-audio";
+export const PERSIST_AUDIO_COMPONENT = workerName("persistAudio");
 
 export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, PERSIST_AUDIO_COMPONENT, "persistAudio");
+  const deadLetters = createDeadLetterer(runtime, "persistAudio");
   const finalizer = createFinalizer(runtime);
   const deletion = createDeletionGuard(runtime, "persistAudio");
   const deliveries = createDeliveryRecorder(runtime, "persistAudio");

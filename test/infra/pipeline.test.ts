@@ -12,15 +12,8 @@
 import { workerBindings } from "../../functions/workers";
 import { localProvisioning } from "../../local/provision";
 import type { EnvironmentResources } from "../../shared/environment";
-import {
-  type PermissionOf,
-  PIPELINE,
-  type Pipeline,
-  permissionsOf,
-  pipelineProblems,
-  type Site,
-  subscriptionSettings,
-} from "../../shared/pipeline";
+import { PIPELINE, type Pipeline, pipelineProblems, type Site, subscriptionSettings } from "../../shared/pipeline";
+import { type PermissionOf, permissionsOf } from "../../shared/pipeline-permissions";
 import {
   type EnvironmentRecording,
   grants,

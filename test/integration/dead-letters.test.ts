@@ -70,11 +70,8 @@ describe("npm run dead-letters", () => {
     );
     // Dead letters as the workers make them.
     const reason = { reason: "wrong_environment", detail: "tagged environment=elsewhere" } as const;
-    await createDeadLetterer(forComponent(worker.runtime, "persistAudio"), "persist-audio", "persistAudio").reject(
-      audio(),
-      reason,
-    );
-    await createDeadLetterer(forComponent(worker.runtime, "processEvents"), "events", "events").reject(events(), {
+    await createDeadLetterer(forComponent(worker.runtime, "persistAudio"), "persistAudio").reject(audio(), reason);
+    await createDeadLetterer(forComponent(worker.runtime, "processEvents"), "events").reject(events(), {
       reason: "invalid_schema",
       detail: "segments.0.start: expected number",
     });

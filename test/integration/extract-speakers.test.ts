@@ -20,7 +20,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import OpusScript from "opusscript";
-import { conversationAudio, readPcm } from "../../functions/api/conversation-audio";
+import { conversationAudio, readPcm } from "../../functions/api/served-audio";
 import { DSP_EMBEDDING_MODEL } from "../../functions/extract-speakers/dsp-embedding";
 import { createExtractSpeakersHandler } from "../../functions/extract-speakers/index";
 import { createRuntime, type EnvironmentRuntime } from "../../functions/runtime";

@@ -3,7 +3,7 @@
  * front hands it over IPC by greeting with its name (argv[2]), then echoing.
  */
 import net from "node:net";
-import { receiveHandedConnections } from "../../local/ingress-front";
+import { receiveHandedConnections } from "../../local/ingress-balancer";
 
 const name = process.argv[2] ?? "?";
 const server = net.createServer((socket) => {

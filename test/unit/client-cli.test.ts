@@ -7,8 +7,9 @@
 import { leftOpenLines, nothingAnswers, rerunCommand } from "../../client/cli-sentences";
 import { consoleLink, type Target } from "../../client/cli-target";
 import { StatusOutput } from "../../client/cli-terminal";
-import { DEMO_SAMPLE_RATE, type DemoSegment, playDemo } from "../../client/demo-conversation";
+import { DEMO_SAMPLE_RATE, playDemo } from "../../client/demo-conversation";
 import { loadDemoPlan } from "../../client/demo-voices";
+import type { Segment } from "../../shared/messages";
 
 function fakeStream(isTTY: boolean) {
   const written: string[] = [];
@@ -111,7 +112,7 @@ describe("the demo", () => {
           write: async (pcm) => {
             written += pcm.length;
           },
-          sendSegments: (segments: readonly DemoSegment[]) => {
+          sendSegments: (segments: readonly Segment[]) => {
             for (const s of segments) {
               expect(s.end * 2 * DEMO_SAMPLE_RATE).toBeLessThanOrEqual(written + 2);
               log.push(s.id);

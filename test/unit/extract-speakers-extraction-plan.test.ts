@@ -1,5 +1,5 @@
 /** The extraction run's decisions (functions/extract-speakers/extraction-plan.ts): plans, waits and outcomes. */
-import type { MissingRange } from "../../functions/extract-speakers/conversation-audio";
+
 import {
   type CutResult,
   canStillWait,
@@ -13,6 +13,7 @@ import {
 } from "../../functions/extract-speakers/extraction-plan";
 import type { PersonProfile } from "../../functions/extract-speakers/profile-store";
 import type { PersonSelection, SampleCandidate } from "../../functions/extract-speakers/select-samples";
+import type { MissingRange } from "../../functions/extract-speakers/window-audio";
 import type { PersonSample } from "../../shared/firestore-schema";
 
 const conversation = { id: "conv-1" };

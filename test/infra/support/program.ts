@@ -8,8 +8,6 @@ import os from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../../infra/config";
-import type { EnvironmentOptions } from "../../../infra/environment-stack";
-import type { FunctionSource } from "../../../infra/function-source";
 import type { Pipeline } from "../../../shared/pipeline";
 import { RecordingMocks } from "./recording-mocks";
 import { REPOSITORY_ROOT, stackConfigValues } from "./stack-files";
@@ -56,32 +54,6 @@ export async function stackConfig(
   return readStackConfig(stack, (key) => values[key], REPOSITORY_ROOT);
 }
 
-export function environmentOptions(config: StackConfig, functionSource: FunctionSource): EnvironmentOptions {
-  return {
-    environment: config.environment,
-    projectId: config.projectId,
-    region: config.region,
-    image: config.image,
-    tokenSigningKey: pulumi.secret(config.tokenSigningKey),
-    tokenKeyId: config.tokenKeyId,
-    ...(config.retiringTokenKey === undefined
-      ? {}
-      : {
-          retiringTokenKey: { keyId: config.retiringTokenKey.keyId, key: pulumi.secret(config.retiringTokenKey.key) },
-        }),
-    protect: config.protect,
-    functionSource,
-    firestoreLocation: config.firestoreLocation,
-    audioLifecycle: config.audioLifecycle,
-    ingressScaling: config.ingressScaling,
-    tuning: config.tuning,
-    alertChannel: config.alertChannel,
-    alertPolicies: config.alertPolicies,
-    retentionDays: config.retentionDays,
-    notificationsSubscriber: config.notificationsSubscriber,
-  };
-}
-
 /**
  * Builds the given stacks' environments side by side in one mocked program and returns
  * the recording once every registration has completed. A stack may deploy a changed
@@ -99,7 +71,7 @@ export async function buildEnvironments(
   const mocks = new RecordingMocks();
   await pulumi.runtime.setMocks(mocks, "tether", "test", false);
   mocks.recordOptions();
-  const { TetherEnvironment } = await import("../../../infra/environment-stack");
+  const { environmentOptions, TetherEnvironment } = await import("../../../infra/environment-stack");
   const { packageFunctionSource } = await import("../../../infra/function-source");
   const sourceDir = functionSourceFixture();
   const source = packageFunctionSource(sourceDir);

@@ -1,6 +1,6 @@
 /**
  * What the API serves of a conversation's audio: the contiguous run of persisted chunks
- * from position 0, as one PCM16 stream (functions/conversation-audio.ts lays it out and
+ * from position 0, as one PCM16 stream (functions/audio-stream.ts lays it out and
  * reads it; speaker extraction reads the same stream through that module).
  *
  * The run stops at the first missing chunk (and after the final one), so its length is
@@ -21,7 +21,7 @@ import {
   parseDocument,
 } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../conversation-audio";
+import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../audio-stream";
 
 export interface ConversationAudio {
   readonly conversationId: string;

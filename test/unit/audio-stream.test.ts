@@ -1,5 +1,5 @@
-/** The layout of a conversation's audio stream (functions/conversation-audio.ts): where each chunk's samples sit, and which part of which chunk a byte range reads. */
-import { type ChunkFacts, layOutChunks, piecesInRange, streamSamples } from "../../functions/conversation-audio";
+/** The layout of a conversation's audio stream (functions/audio-stream.ts): where each chunk's samples sit, and which part of which chunk a byte range reads. */
+import { type ChunkFacts, layOutChunks, piecesInRange, streamSamples } from "../../functions/audio-stream";
 
 const chunk = (index: number, samples: number): ChunkFacts => ({
   index,

@@ -1,7 +1,8 @@
 /**
  * The front of every worker's message parser: the environment attribute first, then the
  * attributes against their schema, then (for a JSON body) the body. Each step that fails
- * becomes a rejection naming what is wrong, for the dead-letter topic. Pure.
+ * becomes a rejection naming what is wrong, for the dead-letter topic; last, a fact both
+ * the attributes and the body state must agree. Pure.
  *
  * The environment attribute is checked before anything else, so another environment's
  * message is refused as `wrong_environment` even when the rest of it is also broken.
@@ -56,6 +57,8 @@ export interface JsonMessageShape<A extends z.ZodType, B extends z.ZodType> {
   readonly body: B;
   /** The reason a body that is not JSON or breaks `body` is refused with. */
   readonly bodyReason: RejectionReason;
+  /** Where body and attributes both state a fact: the rejection when they disagree. */
+  readonly disagreement?: (attributes: z.output<A>, body: z.output<B>) => Rejection | undefined;
 }
 
 /** `readAttributes`, then the body as JSON against its schema. */
@@ -79,5 +82,7 @@ export function readJsonMessage<A extends z.ZodType, B extends z.ZodType>(
       rejection: { reason: shape.bodyReason, detail: `invalid ${shape.name} body: ${describeIssues(body.error)}` },
     };
   }
+  const disagreement = shape.disagreement?.(attributes.attributes, body.data);
+  if (disagreement) return { ok: false, rejection: disagreement };
   return { ok: true, attributes: attributes.attributes, body: body.data };
 }

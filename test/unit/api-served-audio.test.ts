@@ -1,5 +1,5 @@
 /** Which stored chunks the API's audio.wav serves: the contiguous run from chunk 0 up to the final one. */
-import { contiguousChunks } from "../../functions/api/conversation-audio";
+import { contiguousChunks } from "../../functions/api/served-audio";
 
 describe("contiguousChunks", () => {
   const c = (index: number, final = false) => ({ index, final });

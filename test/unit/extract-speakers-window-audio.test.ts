@@ -1,5 +1,5 @@
-/** The extraction worker's window audio (functions/extract-speakers/conversation-audio.ts): missing ranges, sample positions. */
-import { mergeMissing, msToSample } from "../../functions/extract-speakers/conversation-audio";
+/** The extraction worker's window audio (functions/extract-speakers/window-audio.ts): missing ranges, sample positions. */
+import { mergeMissing, msToSample } from "../../functions/extract-speakers/window-audio";
 
 describe("missing audio ranges", () => {
   it("merges adjacent missing chunks into one range", () => {

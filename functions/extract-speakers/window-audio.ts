@@ -1,7 +1,7 @@
 /**
  * Cuts sample windows out of a conversation's stored chunks, sample-accurately, reading
  * only what a window needs, through the one reader of a conversation's audio
- * (functions/conversation-audio.ts), so a sample equals the same bytes of the API's
+ * (functions/audio-stream.ts), so a sample equals the same bytes of the API's
  * `audio.wav`.
  *
  * pcm16: positions are bytes and chunk `i` holds bytes [i * chunk_size, (i + 1) * chunk_size)
@@ -28,7 +28,7 @@ import {
   readPcmRange,
   storedChunkSamples,
   streamSamples,
-} from "../conversation-audio";
+} from "../audio-stream";
 import { type ConversationState, loadAllChunks, loadChunks, type StoredChunk } from "./conversation-state";
 import type { Interval } from "./select-samples";
 

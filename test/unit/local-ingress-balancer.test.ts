@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
-import { childTarget, type IngressFront, startIngressFront } from "../../local/ingress-front";
+import { childTarget, type IngressFront, startIngressFront } from "../../local/ingress-balancer";
 import { createLogger } from "../../shared/logger";
 import { until } from "../support/poll";
 

@@ -29,6 +29,7 @@ import { CONVERTERS, conversationRef } from "../shared/firestore-schema";
 import { createLogger } from "../shared/logger";
 import {
   addCounts,
+  addScaledCounts,
   type Counts,
   counts,
   emptyCounts,
@@ -51,6 +52,8 @@ const pricesSchema = z.object({
 type Prices = z.infer<typeof pricesSchema>;
 
 const RATE = 16000;
+/** Conversation lengths the per-audio-hour figures are stated for. */
+const REALISTIC_MINUTES = [20, 60] as const;
 const FRAME_MS = 100;
 /** The deployed ingress's instance (infra/ingress.ts): 1 vCPU, 1 GiB. */
 const INGRESS_VCPU = 1;
@@ -69,6 +72,9 @@ interface Phase {
 }
 
 interface Measured {
+  readonly conversations: number;
+  /** Audio seconds of each conversation. */
+  readonly seconds: number;
   readonly counts: Counts;
   /** Delivered (pushed) Pub/Sub bytes, deliveries and each delivery's handler time (ms), per worker. */
   readonly delivered: Map<string, Delivered>;
@@ -87,8 +93,26 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
   return frames;
 }
 
+/**
+ * Chunks persist-audio finished handling, per conversation. A live client sends in real
+ * time, so the workers keep up and at most the last chunk or two land after `finalize`; the
+ * bench, sending faster, waits for them to keep up as well (each chunk landing after
+ * `finalize` runs a completion check, which real time does not).
+ */
+type Persisted = Map<string, number>;
+/** Chunks a conversation may be ahead of persist-audio, as a live client's are at most. */
+const CHUNKS_AHEAD = 2;
+/** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else 5 s. */
+const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
+
 /** One conversation: audio with three drops, a segment every 12 s (every other one assigned), finalize. */
-async function streamConversation(url: string, secret: string, phase: Phase, n: number): Promise<string> {
+async function streamConversation(
+  url: string,
+  secret: string,
+  phase: Phase,
+  n: number,
+  persisted: Persisted,
+): Promise<string> {
   const user = `cost-user-${n}`;
   const frames = framesOf(phase.codec, phase.seconds, n + 1);
   const session = await connect({
@@ -114,8 +138,12 @@ async function streamConversation(url: string, secret: string, phase: Phase, n: 
       if (nextSegment % 2 === 0) session.assignSpeaker(`person-${n}`, [id]);
       nextSegment += 1;
     }
-    // Keep the replay buffer to three 5 s chunks, as a live client's is.
-    while (session.stats.written - session.stats.acked > 15 * unitsPerSecond && !session.error) {
+    // Keep the replay buffer to three chunks, as a live client's is.
+    while (session.stats.written - session.stats.acked > 3 * CHUNK_SECONDS * unitsPerSecond && !session.error) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const sent = Math.floor(session.stats.acked / (CHUNK_SECONDS * unitsPerSecond));
+    while (sent - (persisted.get(session.conversationId) ?? 0) > CHUNKS_AHEAD && !session.error) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -132,9 +160,10 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 }
 
 async function runPhase(context: BenchContext, storage: string, phase: Phase): Promise<Measured> {
-  const environment = parseEnvironmentName(`cost${phase.codec.replace(/\d/g, "")}`);
+  const environment = parseEnvironmentName(`cost-${phase.codec}-${phase.seconds}`);
   const countsDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-cost-"));
   const delivered = new Map<string, Delivered>();
+  const persisted: Persisted = new Map();
   const endpoints: EmulatorEndpoints = {
     pubsub: context.emulatorEnv.PUBSUB_EMULATOR_HOST ?? "",
     firestore: context.emulatorEnv.FIRESTORE_EMULATOR_HOST ?? "",
@@ -155,6 +184,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       basePort: 0,
       emulators: { existing: endpoints },
       ingressInstances: 1,
+      chunkSeconds: CHUNK_SECONDS,
       idleTimeoutSeconds: 600,
       logger: createLogger({ level: "warn" }),
       wrapWorker: (worker, _env, handler) => async (event) => {
@@ -166,6 +196,9 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
         const started = performance.now();
         try {
           await handler(event);
+          const conversationId = (message?.attributes as { conversation_id?: string } | undefined)?.conversation_id;
+          if (worker === "persistAudio" && conversationId !== undefined)
+            persisted.set(conversationId, (persisted.get(conversationId) ?? 0) + 1);
         } finally {
           entry.ms.push(performance.now() - started);
         }
@@ -192,7 +225,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     const ids: string[] = [];
     await Promise.all(
       Array.from({ length: phase.conversations }, async (_, n) => {
-        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n));
+        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n, persisted));
       }),
     );
     // Done when every conversation is extracted for its last generation, and the stack is quiet.
@@ -231,6 +264,8 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       addCounts(total, child.counts);
     }
     return {
+      conversations: phase.conversations,
+      seconds: phase.seconds,
       counts: total,
       delivered: new Map(delivered),
       ingressCpuSeconds,
@@ -246,7 +281,52 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
 
 const money = (usd: number): string => `$${usd.toFixed(5)}`;
 
-function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured): number {
+/** The sum of `parts`, each measurement scaled by its weight (handler times are not derived: none). */
+function weighted(parts: ReadonlyArray<readonly [Measured, number]>, conversations: number, seconds: number): Measured {
+  const counts = emptyCounts();
+  const delivered = new Map<string, Delivered>();
+  let ingressCpuSeconds = 0;
+  let storedBytes = 0;
+  for (const [m, k] of parts) {
+    addScaledCounts(counts, m.counts, k);
+    for (const [worker, d] of m.delivered) {
+      const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0, ms: [] };
+      entry.bytes += k * d.bytes;
+      entry.deliveries += k * d.deliveries;
+      delivered.set(worker, entry);
+    }
+    ingressCpuSeconds += k * m.ingressCpuSeconds;
+    storedBytes += k * m.storedBytes;
+  }
+  return {
+    conversations,
+    seconds,
+    counts,
+    delivered,
+    ingressCpuSeconds,
+    audioSeconds: conversations * seconds,
+    storedBytes,
+  };
+}
+
+/**
+ * One conversation of `seconds` audio seconds, from two measured lengths: what a conversation
+ * costs is a fixed part (sockets, sessions, finalize, extraction) plus a part per audio second
+ * (chunks, segments), each solved from the two runs' counts per conversation.
+ */
+function atLength(short: Measured, long: Measured, seconds: number): Measured {
+  const t = (seconds - short.seconds) / (long.seconds - short.seconds);
+  return weighted(
+    [
+      [short, (1 - t) / short.conversations],
+      [long, t / long.conversations],
+    ],
+    1,
+    seconds,
+  );
+}
+
+function report(context: BenchContext, prices: Prices, label: string, m: Measured): number {
   const hours = m.audioSeconds / 3600;
   const per = (x: number): number => x / hours;
   const c = m.counts;
@@ -269,9 +349,7 @@ function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured
   const cpuPerHour = per(m.ingressCpuSeconds);
   const instanceHour =
     3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
-  context.report(
-    `${phase.codec}: ${phase.conversations} conversations x ${phase.seconds} s (${(m.audioSeconds / 60).toFixed(1)} audio min), per audio hour:`,
-  );
+  context.report(`${label}, per audio hour:`);
   context.report(
     `  Firestore  ${per(c.firestoreReads).toFixed(0)} reads + ${per(c.firestoreWrites).toFixed(0)} writes = ${per(c.firestoreReads + c.firestoreWrites).toFixed(0)} ops   ${money(firestore)}`,
   );
@@ -298,9 +376,55 @@ function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured
     .join(", ");
   context.report(`  Firestore ops per audio hour by collection: ${byCollection}`);
   for (const [worker, d] of m.delivered) {
+    if (d.ms.length === 0) continue;
     context.report(`  ${worker}: ${d.deliveries} deliveries, handler time ${formatDistribution(distribution(d.ms))}`);
   }
   return total;
+}
+
+/** Firestore operations and Storage operations of `m` (one conversation), by collection. */
+function reportParts(context: BenchContext, label: string, m: Measured): void {
+  const c = m.counts;
+  const byCollection = Object.entries(c.firestoreByCollection)
+    .filter(([, n]) => Math.abs(n) >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} ${n.toFixed(1)}`)
+    .join(", ");
+  context.report(
+    `  ${label}: Firestore ${c.firestoreReads.toFixed(1)} reads + ${c.firestoreWrites.toFixed(1)} writes = ` +
+      `${(c.firestoreReads + c.firestoreWrites).toFixed(1)} ops; Storage ${c.storageClassA.toFixed(1)} class A + ` +
+      `${c.storageClassB.toFixed(1)} class B`,
+  );
+  context.report(`    by collection: ${byCollection}`);
+}
+
+/** The two measured lengths, then the fixed and per-minute parts, and realistic lengths priced. */
+function reportCodec(context: BenchContext, prices: Prices, codec: Codec, runs: readonly [Measured, Measured]): void {
+  const [short, long] = runs;
+  for (const m of runs) {
+    report(context, prices, `${codec}: measured, ${m.conversations} conversations x ${m.seconds} s`, m);
+  }
+  context.report(
+    `${codec}: derived from the two runs (counts per conversation at ${short.seconds} s and ${long.seconds} s):`,
+  );
+  reportParts(context, "fixed, per conversation", atLength(short, long, 0));
+  const perMinute = weighted(
+    [
+      [atLength(short, long, 60), 1],
+      [atLength(short, long, 0), -1],
+    ],
+    1,
+    60,
+  );
+  reportParts(context, "per audio minute", perMinute);
+  for (const minutes of REALISTIC_MINUTES) {
+    report(
+      context,
+      prices,
+      `${codec}: one ${minutes}-minute conversation (derived)`,
+      atLength(short, long, minutes * 60),
+    );
+  }
 }
 
 export async function run(context: BenchContext): Promise<void> {
@@ -309,13 +433,14 @@ export async function run(context: BenchContext): Promise<void> {
   const storageTarget = context.emulatorEnv.STORAGE_EMULATOR_HOST;
   if (!storageTarget) throw new Error("no Storage emulator");
   const storage = await startStorageCounter(context.host, storageTarget);
-  context.report(`prices of ${prices.date}, ${prices.region} (bench/prices.json)`);
+  context.report(`prices of ${prices.date}, ${prices.region} (bench/prices.json); ${CHUNK_SECONDS} s chunks`);
   try {
     const conversations = context.short ? 2 : 4;
-    const seconds = context.short ? 120 : 300;
+    const lengths = context.short ? ([60, 180] as const) : ([120, 480] as const);
     for (const codec of ["pcm16", "opus"] as const) {
-      const phase: Phase = { codec, conversations, seconds };
-      report(context, prices, phase, await runPhase(context, storage.url, phase));
+      const short = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[0] });
+      const long = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[1] });
+      reportCodec(context, prices, codec, [short, long]);
     }
   } finally {
     await storage.close();

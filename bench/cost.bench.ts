@@ -416,7 +416,8 @@ function reportCodec(context: BenchContext, prices: Prices, codec: Codec, runs: 
     1,
     60,
   );
-  reportParts(context, "per audio minute", perMinute);
+  // What a minute carries: its chunks, and the bench's events (a segment every 12 s, half of them assigned).
+  reportParts(context, `per audio minute (${60 / CHUNK_SECONDS} chunks, 5 segments, 2.5 assignments)`, perMinute);
   for (const minutes of REALISTIC_MINUTES) {
     report(
       context,

@@ -95,13 +95,15 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
 
 /**
  * Chunks persist-audio finished handling, per conversation. A live client sends in real
- * time, so the workers keep up and at most the last chunk or two land after `finalize`; the
- * bench, sending faster, waits for them to keep up as well (each chunk landing after
- * `finalize` runs a completion check, which real time does not).
+ * time, one chunk every few seconds: the ingress records each chunk's durable position on
+ * its own, and the workers keep up, so at most the last chunk lands after `finalize`. The
+ * bench sends faster, so it waits for each whole chunk to be stored before it sends on: a
+ * burst would share one durable-position write among several chunks, and each chunk
+ * landing after `finalize` would run a completion check, neither of which real time does.
  */
 type Persisted = Map<string, number>;
-/** Chunks a conversation may be ahead of persist-audio, as a live client's are at most. */
-const CHUNKS_AHEAD = 2;
+/** Whole chunks a conversation may be ahead of persist-audio. */
+const CHUNKS_AHEAD = 0;
 /** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else 5 s. */
 const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
 
@@ -142,8 +144,8 @@ async function streamConversation(
     while (session.stats.written - session.stats.acked > 3 * CHUNK_SECONDS * unitsPerSecond && !session.error) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const sent = Math.floor(session.stats.acked / (CHUNK_SECONDS * unitsPerSecond));
-    while (sent - (persisted.get(session.conversationId) ?? 0) > CHUNKS_AHEAD && !session.error) {
+    const whole = Math.floor(session.stats.written / (CHUNK_SECONDS * unitsPerSecond));
+    while (whole - (persisted.get(session.conversationId) ?? 0) > CHUNKS_AHEAD && !session.error) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }

@@ -94,16 +94,15 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
 }
 
 /**
- * Chunks persist-audio finished handling, per conversation. A live client sends in real
- * time, one chunk every few seconds: the ingress records each chunk's durable position on
- * its own, and the workers keep up, so at most the last chunk lands after `finalize`. The
- * bench sends faster, so it waits for each whole chunk to be stored before it sends on: a
- * burst would share one durable-position write among several chunks, and each chunk
- * landing after `finalize` would run a completion check, neither of which real time does.
+ * Messages each worker finished handling, per conversation (`persistAudio:<id>`,
+ * `processEvents:<id>`). A live client sends in real time, one chunk every few seconds: the
+ * ingress records each chunk's durable position on its own, and the workers keep up, so at
+ * most the last chunk or event lands after `finalize`. The bench sends faster, so it waits
+ * for each whole chunk and each event to be handled before it sends on: a burst would share
+ * one durable-position write among several chunks, and each chunk or event landing after
+ * `finalize` would run a full completion check, neither of which real time does.
  */
-type Persisted = Map<string, number>;
-/** Whole chunks a conversation may be ahead of persist-audio. */
-const CHUNKS_AHEAD = 0;
+type Handled = Map<string, number>;
 /** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else 5 s. */
 const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
 
@@ -113,7 +112,7 @@ async function streamConversation(
   secret: string,
   phase: Phase,
   n: number,
-  persisted: Persisted,
+  handled: Handled,
 ): Promise<string> {
   const user = `cost-user-${n}`;
   const frames = framesOf(phase.codec, phase.seconds, n + 1);
@@ -128,6 +127,8 @@ async function streamConversation(
   const unitsPerSecond = phase.codec === "pcm16" ? RATE * 2 : frames.length / phase.seconds;
   const drops = new Set([0.2, 0.5, 0.8].map((f) => Math.floor(frames.length * f)));
   let nextSegment = 0;
+  let events = 0;
+  const handledBy = (worker: string) => handled.get(`${worker}:${session.conversationId}`) ?? 0;
   for (const [i, frame] of frames.entries()) {
     await session.write(frame);
     if (drops.has(i)) session.simulateDisconnect();
@@ -137,7 +138,11 @@ async function streamConversation(
       session.sendSegments([
         { id, start: nextSegment * 12, end: nextSegment * 12 + 12, speaker: `S${nextSegment % 2}` },
       ]);
-      if (nextSegment % 2 === 0) session.assignSpeaker(`person-${n}`, [id]);
+      events += 1;
+      if (nextSegment % 2 === 0) {
+        session.assignSpeaker(`person-${n}`, [id]);
+        events += 1;
+      }
       nextSegment += 1;
     }
     // Keep the replay buffer to three chunks, as a live client's is.
@@ -145,7 +150,7 @@ async function streamConversation(
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const whole = Math.floor(session.stats.written / (CHUNK_SECONDS * unitsPerSecond));
-    while (whole - (persisted.get(session.conversationId) ?? 0) > CHUNKS_AHEAD && !session.error) {
+    while ((whole > handledBy("persistAudio") || events > handledBy("processEvents")) && !session.error) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -165,7 +170,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
   const environment = parseEnvironmentName(`cost-${phase.codec}-${phase.seconds}`);
   const countsDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-cost-"));
   const delivered = new Map<string, Delivered>();
-  const persisted: Persisted = new Map();
+  const handled: Handled = new Map();
   const endpoints: EmulatorEndpoints = {
     pubsub: context.emulatorEnv.PUBSUB_EMULATOR_HOST ?? "",
     firestore: context.emulatorEnv.FIRESTORE_EMULATOR_HOST ?? "",
@@ -199,8 +204,8 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
         try {
           await handler(event);
           const conversationId = (message?.attributes as { conversation_id?: string } | undefined)?.conversation_id;
-          if (worker === "persistAudio" && conversationId !== undefined)
-            persisted.set(conversationId, (persisted.get(conversationId) ?? 0) + 1);
+          const key = `${worker}:${conversationId}`;
+          handled.set(key, (handled.get(key) ?? 0) + 1);
         } finally {
           entry.ms.push(performance.now() - started);
         }
@@ -227,7 +232,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     const ids: string[] = [];
     await Promise.all(
       Array.from({ length: phase.conversations }, async (_, n) => {
-        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n, persisted));
+        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n, handled));
       }),
     );
     // Done when every conversation is extracted for its last generation, and the stack is quiet.

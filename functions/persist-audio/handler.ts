@@ -55,8 +55,9 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
       const conversation = (
         await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
       ).data();
-      // A tombstone is looked for only without a record: a record that is there may be
-      // deleted meanwhile, which the check after the write catches (deletion/guard.ts).
+      // The record carries `deleted_at` from the tombstone's batch on; the tombstone is read
+      // only without a record. A deletion after this read is caught by the check after the
+      // write (deletion/guard.ts).
       if (conversation?.deleted_at !== undefined) {
         logger.info({}, "message for a deleted conversation: nothing stored");
         return;

@@ -47,10 +47,15 @@ export function emptyCounts(): Counts {
 }
 
 export function addCounts(into: Counts, from: Counts): void {
+  addScaledCounts(into, from, 1);
+}
+
+/** `from` times `k` added into `into` (derived figures: `k` may be fractional or negative). */
+export function addScaledCounts(into: Counts, from: Counts, k: number): void {
   for (const key of Object.keys(into) as Array<keyof Counts>) {
     if (key === "firestoreCalls" || key === "firestoreByCollection") {
-      for (const [name, n] of Object.entries(from[key])) into[key][name] = (into[key][name] ?? 0) + n;
-    } else into[key] += from[key];
+      for (const [name, n] of Object.entries(from[key])) into[key][name] = (into[key][name] ?? 0) + k * n;
+    } else into[key] += k * from[key];
   }
 }
 

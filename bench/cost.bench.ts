@@ -5,6 +5,8 @@
  * Pub/Sub and Storage operation the stack makes is counted at its clients
  * (bench/cost-counters.ts; the ingress runs as an instance process, as deployed, and counts
  * its own through bench/cost-preload.ts), then priced per audio hour from bench/prices.json.
+ * Each codec runs at two lengths, paced as a real-time client is; bench/cost-report.ts
+ * solves each count for a part per conversation and a part per audio minute.
  *
  * Beside them: the ingress instance's CPU seconds per audio hour, and what its Cloud Run
  * instance costs per audio hour given how many sockets share an instance (CPU is allocated,
@@ -18,10 +20,8 @@ import { z } from "zod";
 import { connect } from "../client";
 import { encodeOpusPackets } from "../client/opus-encoder";
 import { speechLikePcm } from "../client/speech-like";
-import { INGRESS_CONCURRENCY } from "../infra/ingress";
 import type { EmulatorEndpoints } from "../local/emulators";
 import { startLocalStack } from "../local/stack";
-import { distribution, formatDistribution } from "../local/stats";
 import type { Codec } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
 import { parseEnvironmentName } from "../shared/environment";
@@ -37,45 +37,17 @@ import {
   messageBytes,
   startStorageCounter,
 } from "./cost-counters";
+import { type Delivered, loadPrices, type Measured, reportCodec } from "./cost-report";
 import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";
 
-const pricesSchema = z.object({
-  date: z.string(),
-  region: z.string(),
-  firestore: z.object({ per_100k_reads: z.number(), per_100k_writes: z.number() }),
-  storage: z.object({ per_1k_class_a: z.number(), per_10k_class_b: z.number(), per_gb_month_standard: z.number() }),
-  pubsub: z.object({ per_tib_throughput: z.number(), min_bytes_per_request: z.number() }),
-  cloud_run: z.object({ per_vcpu_second: z.number(), per_gib_second: z.number() }),
-});
-type Prices = z.infer<typeof pricesSchema>;
-
 const RATE = 16000;
 const FRAME_MS = 100;
-/** The deployed ingress's instance (infra/ingress.ts): 1 vCPU, 1 GiB. */
-const INGRESS_VCPU = 1;
-const INGRESS_GIB = 1;
-
-interface Delivered {
-  bytes: number;
-  deliveries: number;
-  readonly ms: number[];
-}
 
 interface Phase {
   readonly codec: Codec;
   readonly conversations: number;
   readonly seconds: number;
-}
-
-interface Measured {
-  readonly counts: Counts;
-  /** Delivered (pushed) Pub/Sub bytes, deliveries and each delivery's handler time (ms), per worker. */
-  readonly delivered: Map<string, Delivered>;
-  readonly ingressCpuSeconds: number;
-  readonly audioSeconds: number;
-  /** Bytes uploaded to Storage (chunks and samples, with their request framing). */
-  readonly storedBytes: number;
 }
 
 function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
@@ -87,8 +59,27 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
   return frames;
 }
 
+/**
+ * Messages each worker finished handling, per conversation (`persistAudio:<id>`,
+ * `processEvents:<id>`). A live client sends in real time, one chunk every few seconds: the
+ * ingress records each chunk's durable position on its own, and the workers keep up, so at
+ * most the last chunk or event lands after `finalize`. The bench sends faster, so it waits
+ * for each whole chunk and each event to be handled before it sends on: a burst would share
+ * one durable-position write among several chunks, and each chunk or event landing after
+ * `finalize` would run a full completion check, neither of which real time does.
+ */
+type Handled = Map<string, number>;
+/** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else 5 s. */
+const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
+
 /** One conversation: audio with three drops, a segment every 12 s (every other one assigned), finalize. */
-async function streamConversation(url: string, secret: string, phase: Phase, n: number): Promise<string> {
+async function streamConversation(
+  url: string,
+  secret: string,
+  phase: Phase,
+  n: number,
+  handled: Handled,
+): Promise<string> {
   const user = `cost-user-${n}`;
   const frames = framesOf(phase.codec, phase.seconds, n + 1);
   const session = await connect({
@@ -102,6 +93,8 @@ async function streamConversation(url: string, secret: string, phase: Phase, n: 
   const unitsPerSecond = phase.codec === "pcm16" ? RATE * 2 : frames.length / phase.seconds;
   const drops = new Set([0.2, 0.5, 0.8].map((f) => Math.floor(frames.length * f)));
   let nextSegment = 0;
+  let events = 0;
+  const handledBy = (worker: string) => handled.get(`${worker}:${session.conversationId}`) ?? 0;
   for (const [i, frame] of frames.entries()) {
     await session.write(frame);
     if (drops.has(i)) session.simulateDisconnect();
@@ -111,11 +104,19 @@ async function streamConversation(url: string, secret: string, phase: Phase, n: 
       session.sendSegments([
         { id, start: nextSegment * 12, end: nextSegment * 12 + 12, speaker: `S${nextSegment % 2}` },
       ]);
-      if (nextSegment % 2 === 0) session.assignSpeaker(`person-${n}`, [id]);
+      events += 1;
+      if (nextSegment % 2 === 0) {
+        session.assignSpeaker(`person-${n}`, [id]);
+        events += 1;
+      }
       nextSegment += 1;
     }
-    // Keep the replay buffer to three 5 s chunks, as a live client's is.
-    while (session.stats.written - session.stats.acked > 15 * unitsPerSecond && !session.error) {
+    // Keep the replay buffer to three chunks, as a live client's is.
+    while (session.stats.written - session.stats.acked > 3 * CHUNK_SECONDS * unitsPerSecond && !session.error) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const whole = Math.floor(session.stats.written / (CHUNK_SECONDS * unitsPerSecond));
+    while ((whole > handledBy("persistAudio") || events > handledBy("processEvents")) && !session.error) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -132,9 +133,10 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 }
 
 async function runPhase(context: BenchContext, storage: string, phase: Phase): Promise<Measured> {
-  const environment = parseEnvironmentName(`cost${phase.codec.replace(/\d/g, "")}`);
+  const environment = parseEnvironmentName(`cost-${phase.codec}-${phase.seconds}`);
   const countsDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-cost-"));
   const delivered = new Map<string, Delivered>();
+  const handled: Handled = new Map();
   const endpoints: EmulatorEndpoints = {
     pubsub: context.emulatorEnv.PUBSUB_EMULATOR_HOST ?? "",
     firestore: context.emulatorEnv.FIRESTORE_EMULATOR_HOST ?? "",
@@ -155,6 +157,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       basePort: 0,
       emulators: { existing: endpoints },
       ingressInstances: 1,
+      chunkSeconds: CHUNK_SECONDS,
       idleTimeoutSeconds: 600,
       logger: createLogger({ level: "warn" }),
       wrapWorker: (worker, _env, handler) => async (event) => {
@@ -166,6 +169,9 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
         const started = performance.now();
         try {
           await handler(event);
+          const conversationId = (message?.attributes as { conversation_id?: string } | undefined)?.conversation_id;
+          const key = `${worker}:${conversationId}`;
+          handled.set(key, (handled.get(key) ?? 0) + 1);
         } finally {
           entry.ms.push(performance.now() - started);
         }
@@ -192,7 +198,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     const ids: string[] = [];
     await Promise.all(
       Array.from({ length: phase.conversations }, async (_, n) => {
-        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n));
+        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n, handled));
       }),
     );
     // Done when every conversation is extracted for its last generation, and the stack is quiet.
@@ -231,6 +237,8 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       addCounts(total, child.counts);
     }
     return {
+      conversations: phase.conversations,
+      seconds: phase.seconds,
       counts: total,
       delivered: new Map(delivered),
       ingressCpuSeconds,
@@ -244,78 +252,20 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
   }
 }
 
-const money = (usd: number): string => `$${usd.toFixed(5)}`;
-
-function report(context: BenchContext, prices: Prices, phase: Phase, m: Measured): number {
-  const hours = m.audioSeconds / 3600;
-  const per = (x: number): number => x / hours;
-  const c = m.counts;
-  const deliveredBytes = [...m.delivered.values()].reduce((s, d) => s + d.bytes, 0);
-  const deliveries = [...m.delivered.values()].reduce((s, d) => s + d.deliveries, 0);
-  const min = prices.pubsub.min_bytes_per_request;
-  // Each publish request and each push is billed at least `min` bytes.
-  const billedPublish = Math.max(c.pubsubPublishBytes, c.pubsubPublishRequests * min);
-  const billedDelivery = [...m.delivered.values()].reduce((s, d) => s + Math.max(d.bytes, d.deliveries * min), 0);
-  const tib = 2 ** 40;
-  const firestore =
-    (per(c.firestoreReads) / 1e5) * prices.firestore.per_100k_reads +
-    (per(c.firestoreWrites) / 1e5) * prices.firestore.per_100k_writes;
-  const storageOps =
-    (per(c.storageClassA) / 1e3) * prices.storage.per_1k_class_a +
-    (per(c.storageClassB) / 1e4) * prices.storage.per_10k_class_b;
-  const pubsub = (per(billedPublish + billedDelivery) / tib) * prices.pubsub.per_tib_throughput;
-  const atRest = (per(m.storedBytes) / 1e9) * prices.storage.per_gb_month_standard;
-  const total = firestore + storageOps + pubsub;
-  const cpuPerHour = per(m.ingressCpuSeconds);
-  const instanceHour =
-    3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
-  context.report(
-    `${phase.codec}: ${phase.conversations} conversations x ${phase.seconds} s (${(m.audioSeconds / 60).toFixed(1)} audio min), per audio hour:`,
-  );
-  context.report(
-    `  Firestore  ${per(c.firestoreReads).toFixed(0)} reads + ${per(c.firestoreWrites).toFixed(0)} writes = ${per(c.firestoreReads + c.firestoreWrites).toFixed(0)} ops   ${money(firestore)}`,
-  );
-  context.report(
-    `  Storage    ${per(c.storageClassA).toFixed(0)} class A + ${per(c.storageClassB).toFixed(0)} class B (+ ${per(c.storageFree).toFixed(0)} free)   ${money(storageOps)}`,
-  );
-  context.report(
-    `  Pub/Sub    ${(per(c.pubsubPublishBytes) / 1e6).toFixed(1)} MB published (${per(c.pubsubPublishedMessages).toFixed(0)} messages) + ` +
-      `${(per(deliveredBytes) / 1e6).toFixed(1)} MB delivered (${per(deliveries).toFixed(0)} pushes)   ${money(pubsub)}`,
-  );
-  context.report(`  total      ${money(total)}  (+ ${money(atRest)} per month the audio is kept)`);
-  context.report(
-    `  ingress    ${cpuPerHour.toFixed(2)} CPU-s; at ${INGRESS_CONCURRENCY} sockets per ${INGRESS_VCPU} vCPU/${INGRESS_GIB} GiB instance ` +
-      `(CPU always allocated): ${money(instanceHour / INGRESS_CONCURRENCY)}`,
-  );
-  const calls = Object.entries(c.firestoreCalls)
-    .sort((a, b) => b[1] - a[1])
-    .map(([method, n]) => `${method} ${per(n).toFixed(0)}`)
-    .join(", ");
-  context.report(`  Firestore RPCs per audio hour: ${calls}`);
-  const byCollection = Object.entries(c.firestoreByCollection)
-    .sort((a, b) => b[1] - a[1])
-    .map(([key, n]) => `${key} ${per(n).toFixed(0)}`)
-    .join(", ");
-  context.report(`  Firestore ops per audio hour by collection: ${byCollection}`);
-  for (const [worker, d] of m.delivered) {
-    context.report(`  ${worker}: ${d.deliveries} deliveries, handler time ${formatDistribution(distribution(d.ms))}`);
-  }
-  return total;
-}
-
 export async function run(context: BenchContext): Promise<void> {
-  const prices = pricesSchema.parse(JSON.parse(fs.readFileSync(path.join(__dirname, "prices.json"), "utf8")));
+  const prices = loadPrices();
   installCounters();
   const storageTarget = context.emulatorEnv.STORAGE_EMULATOR_HOST;
   if (!storageTarget) throw new Error("no Storage emulator");
   const storage = await startStorageCounter(context.host, storageTarget);
-  context.report(`prices of ${prices.date}, ${prices.region} (bench/prices.json)`);
+  context.report(`prices of ${prices.date}, ${prices.region} (bench/prices.json); ${CHUNK_SECONDS} s chunks`);
   try {
     const conversations = context.short ? 2 : 4;
-    const seconds = context.short ? 120 : 300;
+    const lengths = context.short ? ([60, 180] as const) : ([120, 480] as const);
     for (const codec of ["pcm16", "opus"] as const) {
-      const phase: Phase = { codec, conversations, seconds };
-      report(context, prices, phase, await runPhase(context, storage.url, phase));
+      const short = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[0] });
+      const long = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[1] });
+      reportCodec(context, prices, codec, CHUNK_SECONDS, [short, long]);
     }
   } finally {
     await storage.close();

@@ -8,9 +8,10 @@
  * whose connection dropped, would stall the ingress (and the other workers) until the
  * database gave it up.
  *
- * `completeIfReady` runs after the persist worker stores a chunk and after the events worker
- * is done with an event or receives a finalize trigger, so whichever finishes last
- * completes the conversation. It is idempotent and safe to run concurrently: the flip
+ * `completeIfReady` runs after the persist worker stores a chunk of a conversation it read
+ * as finalizing, after the events worker is done with an event, and for a finalize trigger
+ * (redelivered while chunks are missing), so whichever finishes last completes the
+ * conversation. It is idempotent and safe to run concurrently: the flip
  * happens once, and a request that was not published (a crash after the flip, a failed
  * publish) is published by the next run that finds the gap.
  */
@@ -63,6 +64,17 @@ export function chunkCompleteness(
     };
   }
   return { complete: true };
+}
+
+/**
+ * Transient: a finalize trigger found chunks missing; it is redelivered to check again, since
+ * a chunk stored meanwhile may not check itself (persist-audio/handler.ts).
+ */
+export class ChunksPendingError extends Error {
+  override name = "ChunksPendingError";
+  constructor(conversationId: string) {
+    super(`conversation ${conversationId} is finalizing with chunks not stored yet; its finalize is checked again`);
+  }
 }
 
 /** Transient: a generation's request is not recorded yet; the message is redelivered to check again. */

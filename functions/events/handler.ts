@@ -11,6 +11,7 @@
  *      extraction generation (so a run never answers `done` without it);
  *   3. mark the event applied (the lifecycle's barrier counts these markers);
  *   4. run the completion check: this may have been the last thing it waited for.
+ * A finalize trigger runs the completion check, and is redelivered while chunks are missing.
  * A failure that can never succeed (the database refuses the data) dead-letters the event
  * with its reason and marks it rejected, so the conversation still completes and says what
  * it could not store. Any other failure is retried for as long as it lasts.
@@ -30,7 +31,7 @@ import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard } from "../deletion/guard";
 import { classifyFailure } from "../failure-kind";
-import { createFinalizer, type Finalizer } from "../finalization";
+import { ChunksPendingError, createFinalizer, type Finalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { type ConversationEvent, parseEventMessage } from "./event-message";
 import { assignSpeaker, upsertSegments } from "./segments";
@@ -138,6 +139,9 @@ async function applyEvent(
   const outcome = await finalizer.completeIfReady(conversationId, logger);
   if (event.body.type === "finalize") {
     logger.info({ outcome, final_position: event.body.final_position, reason: event.body.reason }, "finalize checked");
+    // A chunk whose worker read the conversation before `finalizing` runs no check after its
+    // write (persist-audio/handler.ts): this trigger checks again until no chunk is missing.
+    if (outcome === "waiting_for_chunks") throw new ChunksPendingError(conversationId);
   } else if (outcome === "finalized") {
     logger.info({ outcome }, "this event completed the conversation");
   }

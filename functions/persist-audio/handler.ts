@@ -3,6 +3,13 @@
  * stores it in this environment's bucket and indexes it, then runs the lifecycle's
  * completion check. Resolving acks the message; throwing has it redelivered.
  *
+ * One database read per chunk, the conversation before the write: it refuses a chunk that
+ * contradicts the conversation or is deleted, and says whether finalization has begun. Only
+ * then does a completion check follow the write; a finalize that the read did not see is
+ * checked by its own trigger, which is redelivered until no chunk is missing
+ * (events/handler.ts). The deletion check after the write reads the bucket's tombstone
+ * object (deletion/guard.ts).
+ *
  * A chunk the ingress acknowledged is never given up on: a transient failure (Firestore,
  * Storage or Pub/Sub unavailable or contended) is retried for as long as it lasts. Only a
  * chunk that can never be stored (another environment's, a broken schema, bytes that
@@ -49,8 +56,13 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
       const conversation = (
         await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
       ).data();
-      // A tombstone is looked for only without a record: a record that is there may be
-      // deleted meanwhile, which the check after the write catches (deletion/guard.ts).
+      // The record carries `deleted_at` from the tombstone's batch on; the tombstone is read
+      // only without a record. A deletion after this read is caught by the check after the
+      // write (deletion/guard.ts).
+      if (conversation?.deleted_at !== undefined) {
+        logger.info({}, "message for a deleted conversation: nothing stored");
+        return;
+      }
       if (conversation === undefined && (await deletion.isDeleted(conversationId, logger))) return;
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
@@ -84,9 +96,10 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
         await deliveries.record(conversationId, message.id, { ...facts, session_id: sessionId }, logger);
       }
       // Also after a redelivery: the attempt that stored it may have failed before this check.
+      const finalizing = conversation !== undefined && conversation.status !== "in_progress";
       await Promise.all([
-        finalizer.completeIfReady(conversationId, logger),
-        deletion.sweepIfDeleted(conversationId, logger),
+        finalizing ? finalizer.completeIfReady(conversationId, logger) : undefined,
+        deletion.sweepIfPurging(conversationId, logger),
       ]);
     } catch (error) {
       // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.

@@ -7,12 +7,14 @@
  */
 import { allSegments as listSegments } from "../../functions/api/segments-page";
 import { createEventsHandler } from "../../functions/events/handler";
+import { ChunksPendingError } from "../../functions/finalization";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent } from "../../functions/runtime";
 import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
 import { lifecycleView } from "../../shared/lifecycle";
 import type { EventBody, Segment } from "../../shared/messages";
 import type { PubSubHandler } from "../../shared/pubsub-event";
+import { chunkObjectName } from "../../shared/storage-paths";
 import { pullMessages } from "../support/pull";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 import {
@@ -26,6 +28,7 @@ import {
 import {
   beginFinalizeAsIngress,
   createWorkerTestRuntime,
+  holdUpload,
   seedConversation,
   uniqueConversationId,
   type WorkerTestRuntime,
@@ -182,7 +185,8 @@ describe("events worker", () => {
 
     await persist(deliveryOf(env.resources, "audio", chunks[0] as OutgoingMessage));
     await persist(deliveryOf(env.resources, "audio", chunks[2] as OutgoingMessage));
-    await deliverEvent(trigger(id, 4000));
+    // Chunks are missing: the trigger is redelivered to check again.
+    await expect(deliverEvent(trigger(id, 4000))).rejects.toThrow(ChunksPendingError);
     expect(await status(id)).toBe("finalizing");
 
     await persist(deliveryOf(env.resources, "audio", chunks[1] as OutgoingMessage));
@@ -206,6 +210,25 @@ describe("events worker", () => {
       extraction_generation: 1,
       extraction_requested_generation: 1,
     });
+  });
+
+  it("finalizes by the trigger's redelivery when a chunk read the conversation before the finalize and was stored after its check", async () => {
+    const id = uniqueConversationId("fin-race");
+    await seed(id);
+    const chunks = chunkMessages(stream(id), pcm16Noise(2000));
+    for (const i of [0, 2]) await persist(deliveryOf(env.resources, "audio", chunks[i] as OutgoingMessage));
+    const slowed = holdUpload(forComponent(worker.runtime, "persist-audio"), chunkObjectName(id, 1, "pcm16"));
+    const late = createPersistAudioHandler(slowed.runtime)(
+      deliveryOf(env.resources, "audio", chunks[1] as OutgoingMessage),
+    );
+    await slowed.held; // it read the conversation in progress
+    await finalizeAsIngress(id, 4000, "session-1");
+    await expect(deliverEvent(trigger(id, 4000))).rejects.toThrow(ChunksPendingError);
+    slowed.release();
+    await late;
+    expect(await status(id)).toBe("finalizing"); // it read `in_progress`: no check of its own
+    await deliverEvent(trigger(id, 4000)); // the redelivery
+    expect(await status(id)).toBe("finalized");
   });
 
   it("waits for every event the ingress counted, in whatever order they arrive, before it finalizes", async () => {

@@ -3,14 +3,27 @@
  * reordering, refuses other environments' and invalid messages into the dead-letter topic,
  * and keeps the first bytes of a chunk when different bytes are re-sent.
  */
+import { createDeleteDataHandler } from "../../functions/deletion/handler";
+import { requestDeletion } from "../../functions/deletion/tombstone";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent } from "../../functions/runtime";
+import { deletionMessage } from "../../shared/deletion-messages";
 import type { PubSubHandler } from "../../shared/pubsub-event";
+import { chunkObjectName } from "../../shared/storage-paths";
+import { footprintOf, ONLY_THE_TOMBSTONE } from "../support/deletion-stores";
 import { pullMessages } from "../support/pull";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
-import { type ChunkStream, chunkMessage, chunkMessages, deliveryOf, pcm16Noise } from "../support/workers-messages";
+import {
+  type ChunkStream,
+  chunkMessage,
+  chunkMessages,
+  deliveryOf,
+  type OutgoingMessage,
+  pcm16Noise,
+} from "../support/workers-messages";
 import {
   createWorkerTestRuntime,
+  holdUpload,
   seedConversation,
   uniqueConversationId,
   type WorkerTestRuntime,
@@ -252,6 +265,36 @@ describe("persist-audio worker", () => {
       "beyond_final_position",
       "conversation_mismatch",
     ]);
+  });
+
+  it("purges again what a chunk wrote after the purge when it read its conversation before the delete", async () => {
+    const id = uniqueConversationId("del-race");
+    await seedConversation(worker.runtime, {
+      id,
+      userId: "user-a",
+      codec: "pcm16",
+      sampleRate: 16000,
+      chunkSize: 3200,
+    });
+    const [first, second] = chunkMessages(stream(id), pcm16Noise(3200)) as [OutgoingMessage, OutgoingMessage];
+    await persist(deliveryOf(env.resources, "audio", first));
+    const slowed = holdUpload(forComponent(worker.runtime, "persist-audio"), chunkObjectName(id, 1, "pcm16"));
+    const late = createPersistAudioHandler(slowed.runtime)(deliveryOf(env.resources, "audio", second));
+    await slowed.held; // it read the conversation, not deleted yet
+
+    // The deletion path: the API's tombstone, then the delete-data worker's purge.
+    const db = env.clients.firestore;
+    expect((await requestDeletion(db, id, { userId: "user-a", reason: "request" })).kind).toBe("requested");
+    const deleteData = createDeleteDataHandler(forComponent(worker.runtime, "delete-data"));
+    const body = { kind: "conversation", conversation_id: id } as const;
+    await deleteData(deliveryOf(env.resources, "deletion", deletionMessage(env.resources.environment, body)));
+    expect(await footprintOf(db, env.clients.bucket, id)).toEqual(ONLY_THE_TOMBSTONE);
+
+    slowed.release();
+    await late;
+    expect(await footprintOf(db, env.clients.bucket, id)).toEqual(ONLY_THE_TOMBSTONE);
+    const purgedAgain = "the conversation was deleted while this message was handled; purging again what it wrote";
+    expect(worker.logs.find("WARNING", { conversation_id: id, message: purgedAgain })).toHaveLength(1);
   });
 
   it("dead-letters an event that is not a Pub/Sub message at all", async () => {

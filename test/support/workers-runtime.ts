@@ -5,6 +5,7 @@
  */
 import crypto from "node:crypto";
 import { Timestamp } from "@google-cloud/firestore";
+import type { Bucket, File } from "@google-cloud/storage";
 import { createRuntime, type EnvironmentRuntime } from "../../functions/runtime";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { loadSettings } from "../../shared/config";
@@ -114,4 +115,42 @@ export async function seedSession(
     close_code: session.endedAt ? 1000 : null,
   };
   await sessionRef(runtime.clients.firestore, conversationId, session.id).set(doc);
+}
+
+/**
+ * A worker slowed between its reads and its write: `runtime` with every upload of
+ * `objectName` held until `release()`. `held` resolves once an upload waits there.
+ */
+export function holdUpload(
+  runtime: EnvironmentRuntime,
+  objectName: string,
+): { runtime: EnvironmentRuntime; held: Promise<void>; release(): void } {
+  let reached = () => {};
+  const held = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const bucket = runtime.clients.bucket;
+  const file: Bucket["file"] = (name, options) => {
+    const target = bucket.file(name, options);
+    if (name !== objectName) return target;
+    const save = target.save.bind(target);
+    target.save = (async (...args: Parameters<File["save"]>) => {
+      reached();
+      await gate;
+      return await save(...args);
+    }) as File["save"];
+    return target;
+  };
+  const heldBucket = new Proxy(bucket, {
+    get: (target, key) => (key === "file" ? file : Reflect.get(target, key, target)),
+  });
+  return {
+    runtime: { ...runtime, clients: { ...runtime.clients, bucket: heldBucket, close: runtime.clients.close } },
+    held,
+    release,
+  };
 }

@@ -165,6 +165,7 @@ export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise
       }
       if (stopping) {
         attempt.child.kill("SIGTERM");
+        await attempt.exited;
         return;
       }
       const previous = current.child.pid;

@@ -33,6 +33,12 @@
  *   deadline, and Pub/Sub delivers the message again. So the local worker server cuts a
  *   push connection at the ack deadline itself, and the emulator pushes the message again
  *   while the first run may go on, as deployed.
+ * - A dead endpoint stalls a subscription's pushes: after its endpoint refused connections
+ *   for 6 s, the emulator pushed none of 5 messages in the next 20 s, not even once the
+ *   subscription was pointed at a live endpoint, nor after a switch to pull and back.
+ *   Switched to pull as the endpoint died, and to push once a live one served, it delivered
+ *   all 5 at once. So when a worker process dies its subscription pulls until its
+ *   replacement serves (local/worker-processes.ts); Pub/Sub keeps retrying with backoff.
  * - Plain `http` endpoints and no push authentication (Pub/Sub requires https and signs
  *   each push with the worker's service account).
  *
@@ -50,7 +56,7 @@ import { type WorkerBinding, workerFunction } from "../functions/workers";
 import type { EnvironmentName } from "../shared/environment";
 import { pushPath } from "../shared/pipeline";
 import type { PubSubHandler } from "../shared/pubsub-event";
-import { spawnWorkerProcess } from "./worker-processes";
+import { spawnWorkerProcess, type WorkerProcess } from "./worker-processes";
 import { type ServedWorker, serveRegisteredFunction } from "./worker-server";
 
 export type WrapWorker = (worker: string, environment: EnvironmentName, handler: PubSubHandler) => PubSubHandler;
@@ -58,6 +64,8 @@ export type WrapWorker = (worker: string, environment: EnvironmentName, handler:
 export interface PushedWorkers {
   /** Each worker's base URL, by entry point name. */
   readonly urls: ReadonlyMap<string, string>;
+  /** Each worker process's live pid, by entry point name (empty when the workers run in this process). */
+  pids(): ReadonlyMap<string, number>;
   /** Stops the pushes, then the workers (each finishes what it was pushed). */
   close(): Promise<void>;
 }
@@ -97,7 +105,10 @@ export async function startPushedWorkers(options: {
   const pushed: string[] = [];
   const served: ServedWorker[] = [];
   const urls = new Map<string, string>();
+  const processes = new Map<string, WorkerProcess>();
+  let closing = false;
   const close = async (): Promise<void> => {
+    closing = true;
     await Promise.all(pushed.splice(0).map((name) => setPushEndpoint(runtime.clients.pubsub, name, undefined)));
     await Promise.all(served.splice(0).map((worker) => worker.close()));
   };
@@ -106,8 +117,26 @@ export async function startPushedWorkers(options: {
     options.bindings.map(async (binding) => {
       const path = pushPath(projectId, runtime.resources.topics[binding.topic]);
       let worker: ServedWorker;
+      const subscription = runtime.resources.subscriptions[binding.subscription];
       if (options.processes !== undefined) {
-        worker = await spawnWorkerProcess({ binding, path, host, env: options.processes, logger: runtime.logger });
+        const spawned = await spawnWorkerProcess({
+          binding,
+          path,
+          host,
+          env: options.processes,
+          logger: runtime.logger,
+          // A dead endpoint stalls the emulator's pushes for good (see above): pull until a replacement serves.
+          onExited: async () => {
+            if (!closing) await setPushEndpoint(runtime.clients.pubsub, subscription, undefined);
+          },
+          onReplaced: async (replaced) => {
+            if (closing) return;
+            urls.set(binding.name, replaced.url);
+            await setPushEndpoint(runtime.clients.pubsub, subscription, `${replaced.url}${path}`);
+          },
+        });
+        processes.set(binding.name, spawned);
+        worker = spawned;
       } else {
         const own = forComponent(options.workerRuntime, binding.name);
         const handler = (options.wrapWorker ?? ((_w, _e, h) => h))(binding.name, environment, binding.create(own));
@@ -120,7 +149,6 @@ export async function startPushedWorkers(options: {
       }
       served.push(worker);
       urls.set(binding.name, worker.url);
-      const subscription = runtime.resources.subscriptions[binding.subscription];
       await setPushEndpoint(runtime.clients.pubsub, subscription, `${worker.url}${path}`);
       pushed.push(subscription);
     }),
@@ -130,5 +158,9 @@ export async function startPushedWorkers(options: {
     await close();
     throw failure.reason;
   }
-  return { urls, close };
+  const pids = () =>
+    new Map(
+      [...processes].flatMap(([name, worker]) => (worker.pid === undefined ? [] : [[name, worker.pid] as const])),
+    );
+  return { urls, pids, close };
 }

@@ -96,6 +96,8 @@ export interface RunningStack {
   killIngressInstance(environment: EnvironmentName, pid: number, signal?: NodeJS.Signals): boolean;
   /** Each worker's base URL (by entry point name) in the environment, for the console's overview. */
   workerUrls(environment: EnvironmentName): ReadonlyMap<string, string>;
+  /** Each worker process's live pid (by entry point name), with `workerProcesses`; a killed one is replaced. */
+  workerPids(environment: EnvironmentName): ReadonlyMap<string, number>;
   /** Called after `state` changed (an ingress instance left or joined). */
   onStateChange(listener: (state: StackState) => void): void;
   stop(): Promise<void>;
@@ -161,6 +163,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     const runtimes = new Map<EnvironmentName, EnvironmentRuntime>();
     const pools = new Map<EnvironmentName, IngressInstances>();
     const workerUrls = new Map<EnvironmentName, ReadonlyMap<string, string>>();
+    const workerPids = new Map<EnvironmentName, () => ReadonlyMap<string, number>>();
     const listeners: Array<(state: StackState) => void> = [];
     // The environments start side by side (each spawns processes); the state lists them in order.
     const entries = await Promise.allSettled(
@@ -238,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
         stoppers.push(() => ingress.close());
         const workers = await workersStarting;
         workerUrls.set(environment, workers.urls);
+        workerPids.set(environment, workers.pids);
 
         const entry: EnvironmentState = {
           ingress_url: ingress.url,
@@ -270,6 +274,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
       ingressInstances: (environment) => pools.get(environment)?.list() ?? [],
       killIngressInstance: (environment, pid, signal) => pools.get(environment)?.kill(pid, signal) ?? false,
       workerUrls: (environment) => workerUrls.get(environment) ?? new Map(),
+      workerPids: (environment) => workerPids.get(environment)?.() ?? new Map(),
       onStateChange: (listener) => {
         listeners.push(listener);
       },

@@ -47,10 +47,13 @@ export async function serveConversationWav(
   deps: { db: Firestore; bucket: Bucket; logger: Logger },
   conversation: Pick<ConversationDoc, "id" | "codec" | "sample_rate">,
 ): Promise<void> {
-  const audio = await conversationAudio(deps.db, deps.bucket, conversation.id, {
-    codec: conversation.codec,
-    sampleRate: conversation.sample_rate,
-  });
+  const audio = await conversationAudio(
+    deps.db,
+    deps.bucket,
+    conversation.id,
+    { codec: conversation.codec, sampleRate: conversation.sample_rate },
+    deps.logger,
+  );
   const header = wavHeader({ sampleRate: audio.sampleRate, channels: 1 }, audio.pcmBytes);
   const size = WAV_HEADER_BYTES + audio.pcmBytes;
   const etag = `"wav-${audio.spans.length}-${audio.pcmBytes}"`;

@@ -154,10 +154,13 @@ export function createApiHandler(runtime: EnvironmentRuntime, options: ApiOption
         const [sessions, segmentCount, audio] = await Promise.all([
           listSessions(db, conversationId),
           countSegments(db, conversationId),
-          audioExtent(db, bucket, conversationId, {
-            codec: conversation.codec,
-            sampleRate: conversation.sample_rate,
-          }),
+          audioExtent(
+            db,
+            bucket,
+            conversationId,
+            { codec: conversation.codec, sampleRate: conversation.sample_rate },
+            log.logger,
+          ),
         ]);
         sendJson(
           res,

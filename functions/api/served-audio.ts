@@ -20,6 +20,7 @@ import {
   conversationRef,
   parseDocument,
 } from "../../shared/firestore-schema";
+import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { Logger } from "../../shared/logger";
 import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../audio-stream";
 
@@ -56,12 +57,53 @@ export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(so
   return run;
 }
 
-/** Lists the conversation's contiguous chunks and lays them out as one PCM16 stream. */
+/**
+ * Writes the `samples` that ChunkDocs from before that field lack, as `storedChunkSamples`
+ * found them (the same value on every run), so the conversation's later answers count and
+ * sum instead of listing and downloading (`audioExtent`). A failure only costs a later answer
+ * the same listing again; a record deleted meanwhile (the conversation was deleted) stays gone.
+ */
+async function recordChunkSamples(
+  db: Firestore,
+  conversationId: string,
+  found: ReadonlyArray<{ readonly index: number; readonly samples: number }>,
+  logger: Logger,
+): Promise<void> {
+  if (found.length === 0) return;
+  const writer = db.bulkWriter();
+  writer.onWriteError(() => false);
+  const writes = found.map(({ index, samples }) =>
+    writer.update(chunkRef(db, conversationId, index), { samples }).then(
+      () => true,
+      (error: unknown) => {
+        if (!hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {
+          logger.warn(
+            { conversation_id: conversationId, chunk_index: index, err: error },
+            "could not record a chunk's samples on its record; its conversation's next answer lists its chunks again",
+          );
+        }
+        return false;
+      },
+    ),
+  );
+  await writer.close();
+  const recorded = (await Promise.all(writes)).filter(Boolean).length;
+  logger.info(
+    { conversation_id: conversationId, chunks: found.length, recorded },
+    "recorded the samples of chunk records written before that field",
+  );
+}
+
+/**
+ * Lists the conversation's contiguous chunks and lays them out as one PCM16 stream. With
+ * `logger`, the samples of chunk records that lack them are written back (`recordChunkSamples`).
+ */
 export async function conversationAudio(
   db: Firestore,
   bucket: Bucket,
   conversationId: string,
   format: { codec: Codec; sampleRate: SampleRate },
+  logger?: Logger,
 ): Promise<ConversationAudio> {
   const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
     .order("index")
@@ -71,10 +113,13 @@ export async function conversationAudio(
     snapshot.docs.map((doc) => parseDocument(listedChunkSchema, doc.ref.path, doc.data())),
   );
   const facts = [];
+  const found: Array<{ index: number; samples: number }> = [];
   for (const chunk of listed) {
     const samples = await storedChunkSamples({ bucket, ...format }, chunk);
     facts.push({ index: chunk.index, object: chunk.object, bytes: chunk.bytes, samples });
+    if (chunk.samples === undefined) found.push({ index: chunk.index, samples });
   }
+  if (logger !== undefined) await recordChunkSamples(db, conversationId, found, logger);
   const spans = layOutChunks(facts);
   const pcmBytes = streamSamples(spans) * 2;
   return {
@@ -118,14 +163,17 @@ export type AudioExtent = Pick<ConversationAudio, "endPosition" | "durationMs">;
  * 1,000 documents) and one ChunkDoc, never a listing. The contiguous run is the largest n
  * with n ChunkDocs below index n (an index has one ChunkDoc): all of them, or else found by
  * bisection, O(log chunks) counts. Its samples: pcm16 holds two bytes a sample; an Opus
- * ChunkDoc carries its decoded `samples`, and only if one from before that field is in the
- * run is its audio laid out chunk by chunk, as `conversationAudio` does.
+ * ChunkDoc carries its decoded `samples`. Only if one from before that field is there is
+ * its audio laid out chunk by chunk, as `conversationAudio` does: that one answer lists every
+ * chunk record and downloads the objects of those without `samples`, then writes their
+ * `samples` back, so each later answer is bounded again.
  */
 export async function audioExtent(
   db: Firestore,
   bucket: Bucket,
   conversationId: string,
   format: { codec: Codec; sampleRate: SampleRate },
+  logger: Logger,
 ): Promise<AudioExtent> {
   const chunks = conversationRef(db, conversationId).collection(COLLECTIONS.chunks);
   const below = async (n: number): Promise<number> =>
@@ -151,7 +199,7 @@ export async function audioExtent(
   const endPosition = last.data()?.end ?? 0;
   let samples = format.codec === "pcm16" ? sums.bytes / 2 : sums.samples;
   if (format.codec === "opus" && (await queryOf(chunks).filter("samples", ">=", 0).count()) < total) {
-    samples = (await conversationAudio(db, bucket, conversationId, format)).pcmBytes / 2;
+    samples = (await conversationAudio(db, bucket, conversationId, format, logger)).pcmBytes / 2;
   }
   return { endPosition, durationMs: (samples / format.sampleRate) * 1000 };
 }

@@ -14,10 +14,11 @@ export interface CapturedLogs {
   find(severity: string, fields?: Record<string, unknown>): LogLine[];
 }
 
-export function captureLogs(): CapturedLogs {
+/** `level`: the least severe line kept (and what a stack passes on to the processes it starts). */
+export function captureLogs(level = "debug"): CapturedLogs {
   const lines: LogLine[] = [];
   const logger = createLogger({
-    level: "debug",
+    level,
     destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
   });
   return {

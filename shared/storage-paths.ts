@@ -15,15 +15,6 @@ export function conversationPrefix(conversationId: string): string {
   return `conversations/${conversationId}/`;
 }
 
-/**
- * A deleted conversation's tombstone in the bucket, outside its prefix so no purge removes
- * it: written by the purge before it lists the prefix, read by persist-audio after each
- * write (functions/deletion/guard.ts), so that check costs a Storage read, not a database one.
- */
-export function tombstoneObjectName(conversationId: string): string {
-  return `tombstones/${conversationId}`;
-}
-
 /** One durable chunk: raw pcm16 bytes, or Opus packets framed by `frameOpusPackets`. */
 export function chunkObjectName(conversationId: string, chunkIndex: number, codec: Codec): string {
   return `${conversationPrefix(conversationId)}chunks/${paddedChunkIndex(chunkIndex)}.${codec === "pcm16" ? "pcm" : "opus"}`;

@@ -8,20 +8,12 @@
  * written, so the write it follows came before the purge's listing, which then saw it.
  * A worker whose declaration grants it the bucket purges itself; another (events) asks the
  * delete-data worker to purge again, so it never needs access to the audio.
- *
- * The check after a write may read the bucket's tombstone object instead (a Storage read,
- * not a database one): every purge writes that object before it lists anything (./purge.ts),
- * and Storage is strongly consistent, so a check that misses it ran before it was written,
- * and the write it follows came before the listing, which then saw it. A check that finds
- * it purges again. Before any write, the tombstone document stays the one to check.
  */
 import { deletionMessage } from "../../shared/deletion-messages";
-import { parseDocument } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { type ComponentKey, PIPELINE } from "../../shared/pipeline";
-import { tombstoneObjectName } from "../../shared/storage-paths";
 import type { EnvironmentRuntime } from "../runtime";
-import { purgeConversation, storageTombstoneSchema } from "./purge";
+import { purgeConversation } from "./purge";
 import { readTombstone } from "./tombstone";
 
 export interface DeletionGuard {
@@ -29,13 +21,6 @@ export interface DeletionGuard {
   isDeleted(conversationId: string, logger: Logger): Promise<boolean>;
   /** After a write: purges again if the conversation was deleted meanwhile; true if it was. */
   sweepIfDeleted(conversationId: string, logger: Logger): Promise<boolean>;
-  /** `sweepIfDeleted` by the bucket's tombstone object: for a worker that may purge the bucket. */
-  sweepIfPurging(conversationId: string, logger: Logger): Promise<boolean>;
-}
-
-/** Storage's answer for an object that does not exist. */
-function isNotFound(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === 404;
 }
 
 export function createDeletionGuard(runtime: EnvironmentRuntime, component: ComponentKey): DeletionGuard {
@@ -65,24 +50,6 @@ export function createDeletionGuard(runtime: EnvironmentRuntime, component: Comp
       if (tombstone === undefined) return false;
       logger.warn(
         { deleted_reason: tombstone.reason },
-        "the conversation was deleted while this message was handled; purging again what it wrote",
-      );
-      await purgeAgain(conversationId, tombstone.user_id, logger);
-      return true;
-    },
-    async sweepIfPurging(conversationId, logger) {
-      if (declared.bucket !== "readWrite") throw new Error(`${component} may not read the bucket's tombstones`);
-      const name = tombstoneObjectName(conversationId);
-      let metadata: unknown;
-      try {
-        [{ metadata }] = await deps.bucket.file(name).getMetadata();
-      } catch (error) {
-        if (isNotFound(error)) return false;
-        throw error;
-      }
-      const tombstone = parseDocument(storageTombstoneSchema, name, metadata);
-      logger.warn(
-        { tombstone_object: name },
         "the conversation was deleted while this message was handled; purging again what it wrote",
       );
       await purgeAgain(conversationId, tombstone.user_id, logger);

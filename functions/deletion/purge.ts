@@ -1,7 +1,6 @@
 /**
  * The purge of a deleted conversation (its tombstone exists): everything of it goes from
  * every store, and only the tombstone is left.
- *   0. the tombstone object in the bucket, first (persist-audio's check after its writes);
  *   1. the bucket's `conversations/{id}/` prefix (chunks, anything else under it);
  *   2. the conversation record and every subcollection (sessions, chunks, segments,
  *      speaker assignments, applied-event markers), recursively;
@@ -17,7 +16,6 @@
  */
 import { FieldValue, type Firestore, Timestamp } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
-import { z } from "zod";
 import {
   conversationRef,
   parseDocument,
@@ -28,7 +26,7 @@ import {
   userKey,
 } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { conversationPrefix, personPrefix, tombstoneObjectName } from "../../shared/storage-paths";
+import { conversationPrefix, personPrefix } from "../../shared/storage-paths";
 import { untilUnchanged } from "../conditional-write";
 import { mergeProfile } from "../extract-speakers/profile-store";
 
@@ -93,23 +91,6 @@ async function personIdsOf(db: Firestore, userId: string): Promise<string[]> {
   return snapshot.docs.map((doc) => doc.id);
 }
 
-/** The Storage tombstone's metadata: whose conversation, so a worker that finds it can purge again. */
-export const storageTombstoneSchema = z.object({ conversation_id: z.string().min(1), user_id: z.string().min(1) });
-
-/**
- * Writes the conversation's tombstone object (shared/storage-paths.ts) before anything is
- * listed: a chunk written after it sees it, and its writer purges again (./guard.ts).
- * Every purge writes it again; it says the same each time.
- */
-async function writeStorageTombstone(bucket: Bucket, conversationId: string, userId: string): Promise<void> {
-  const metadata: z.infer<typeof storageTombstoneSchema> = { conversation_id: conversationId, user_id: userId };
-  await bucket.file(tombstoneObjectName(conversationId)).save(Buffer.alloc(0), {
-    resumable: false,
-    contentType: "application/octet-stream",
-    metadata: { metadata },
-  });
-}
-
 /** Purges conversation `conversationId` of user `userId`; the tombstone is the caller's to check. */
 export async function purgeConversation(
   deps: PurgeDeps,
@@ -118,7 +99,6 @@ export async function purgeConversation(
 ): Promise<PurgeStats> {
   const { db, bucket } = deps;
   const { conversationId, userId } = conversation;
-  await writeStorageTombstone(bucket, conversationId, userId);
   const objects = await deleteObjects(bucket, conversationPrefix(conversationId));
   await db.recursiveDelete(conversationRef(db, conversationId));
   let profiles = 0;

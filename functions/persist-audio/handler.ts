@@ -99,7 +99,7 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
       const finalizing = conversation !== undefined && conversation.status !== "in_progress";
       await Promise.all([
         finalizing ? finalizer.completeIfReady(conversationId, logger) : undefined,
-        deletion.sweepIfPurging(conversationId, logger),
+        deletion.sweepIfDeleted(conversationId, logger),
       ]);
     } catch (error) {
       // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.

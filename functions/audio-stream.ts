@@ -11,11 +11,11 @@
  * read whole and decoded with `shared/opus-decoder.ts`, primed by the tail of the chunk
  * before it. A chunk's PCM then depends on those two chunks only, and a range decodes to
  * the same bytes as the whole stream does. Chunks are placed end to end by their sample
- * counts, which the caller knows from the ChunkDocs.
+ * counts, which the caller knows from the chunk records (functions/chunk-records.ts).
  */
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../shared/audio-format";
-import { decodeOpusChunk, opusChunkSampleCount } from "../shared/opus-decoder";
+import { decodeOpusChunk } from "../shared/opus-decoder";
 
 /** What the layout needs to know of one chunk. */
 export interface ChunkFacts {
@@ -45,21 +45,6 @@ export function layOutChunks<C extends ChunkFacts>(chunks: readonly C[]): ChunkS
     firstSample += chunk.samples;
     return span;
   });
-}
-
-/**
- * PCM samples a stored chunk holds, the one rule for every reader: its ChunkDoc's
- * `samples`; for a ChunkDoc written before that field, pcm16 holds two bytes a sample and
- * Opus what its packets' TOC bytes say (the object is read: a packet need not be 20 ms).
- */
-export async function storedChunkSamples(
-  source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
-  chunk: { readonly object: string; readonly bytes: number; readonly samples?: number | undefined },
-): Promise<number> {
-  if (chunk.samples !== undefined) return chunk.samples;
-  if (source.codec === "pcm16") return chunk.bytes / 2;
-  const [body] = await source.bucket.file(chunk.object).download();
-  return opusChunkSampleCount(body, source.sampleRate);
 }
 
 /** Samples of the whole laid-out stream. Pure. */

@@ -24,7 +24,6 @@ import {
   COLLECTIONS,
   CONVERTERS,
   type ConversationDoc,
-  chunkRef,
   conversationRef,
   fieldsOf,
   parseDocument,
@@ -34,6 +33,7 @@ import {
 import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import { type ExtractionAttributeStrings, SCHEMA_VERSION } from "../shared/messages";
+import { chunkRecordsBelow, readChunkRecord } from "./chunk-records";
 import { untilUnchanged } from "./conditional-write";
 import { createNotifier } from "./notifications";
 import type { EnvironmentRuntime } from "./runtime";
@@ -113,12 +113,10 @@ async function persistedChunks(
 ): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
   if (below === 0) return { below: 0, last: undefined };
   const [count, last] = await Promise.all([
-    queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks)).filter("index", "<", below).count(),
-    chunkRef(db, conversationId, below - 1)
-      .withConverter(CONVERTERS.chunk)
-      .get(),
+    chunkRecordsBelow(db, conversationId, below).count(),
+    readChunkRecord(db, conversationId, below - 1),
   ]);
-  return { below: count, last: last.data() };
+  return { below: count, last };
 }
 
 /** The one field the listing selects. */

@@ -31,6 +31,7 @@ import {
 } from "../../shared/firestore-schema";
 import { lifecycleView } from "../../shared/lifecycle";
 import { notificationId } from "../../shared/notifications";
+import { listChunkRecords } from "../chunk-records";
 import { isoTime, listSessions, MAX_SESSIONS_LISTED } from "./conversations";
 
 /** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, at 5 s chunks). */
@@ -356,13 +357,9 @@ export async function loadHistory(db: Firestore, conversation: ConversationDoc):
     if (list.length > cap) truncated.push(what);
     return list.slice(0, cap);
   };
-  const [sessions, chunkSnap, appliedSnap, deliverySnap] = await Promise.all([
+  const [sessions, chunkRecords, appliedSnap, deliverySnap] = await Promise.all([
     listSessions(db, conversation.id),
-    queryOf(ref.collection(COLLECTIONS.chunks))
-      .order("index")
-      .select(...fieldsOf(historyChunkSchema))
-      .limit(HISTORY_CAPS.chunks + 1)
-      .get(),
+    listChunkRecords(db, conversation.id, historyChunkSchema, HISTORY_CAPS.chunks + 1),
     queryOf(ref.collection(COLLECTIONS.appliedEvents))
       .select(...fieldsOf(historyAppliedSchema))
       .limit(HISTORY_CAPS.appliedEvents + 1)
@@ -371,11 +368,7 @@ export async function loadHistory(db: Firestore, conversation: ConversationDoc):
       .limit(HISTORY_CAPS.deliveries + 1)
       .get(),
   ]);
-  const chunks = capped(
-    "chunks",
-    chunkSnap.docs.map((d) => parseDocument(historyChunkSchema, d.ref.path, d.data())),
-    HISTORY_CAPS.chunks,
-  );
+  const chunks = capped("chunks", chunkRecords, HISTORY_CAPS.chunks);
   const appliedEvents = capped(
     "applied_events",
     appliedSnap.docs.map((d) => parseDocument(historyAppliedSchema, d.ref.path, d.data())),

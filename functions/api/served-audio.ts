@@ -1,7 +1,8 @@
 /**
  * What the API serves of a conversation's audio: the contiguous run of persisted chunks
- * from position 0, as one PCM16 stream (functions/audio-stream.ts lays it out and
- * reads it; speaker extraction reads the same stream through that module).
+ * from position 0, as one PCM16 stream (functions/chunk-records.ts lists and lays out the
+ * chunk records, functions/audio-stream.ts reads it; speaker extraction reads the same
+ * stream through those modules).
  *
  * The run stops at the first missing chunk (and after the final one), so its length is
  * known exactly from the ChunkDocs before any object is read. Any byte range of it is read
@@ -10,19 +11,18 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
-import { queryOf } from "../../shared/firestore-query";
-import {
-  type ChunkDoc,
-  COLLECTIONS,
-  CONVERTERS,
-  chunkDocSchema,
-  chunkRef,
-  conversationRef,
-  parseDocument,
-} from "../../shared/firestore-schema";
-import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
+import type { ChunkDoc } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { type ChunkSpan, layOutChunks, readPcmRange, storedChunkSamples, streamSamples } from "../audio-stream";
+import { type ChunkSpan, readPcmRange, streamSamples } from "../audio-stream";
+import {
+  chunkRecordSchema,
+  chunkRecords,
+  chunkRecordsBelow,
+  layOutChunkRecords,
+  listChunkRecords,
+  readChunkRecord,
+  recordChunkSamples,
+} from "../chunk-records";
 
 export interface ConversationAudio {
   readonly conversationId: string;
@@ -37,15 +37,6 @@ export interface ConversationAudio {
   readonly durationMs: number;
 }
 
-/** The fields the listing selects, validated as the full chunk schema would. */
-const listedChunkSchema = chunkDocSchema.pick({
-  index: true,
-  object: true,
-  end: true,
-  final: true,
-  bytes: true,
-  samples: true,
-});
 /** The contiguous run from index 0 of `chunks` sorted by index. Pure. */
 export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(sorted: readonly T[]): T[] {
   const run: T[] = [];
@@ -55,43 +46,6 @@ export function contiguousChunks<T extends Pick<ChunkDoc, "index" | "final">>(so
     if (chunk.final) break;
   }
   return run;
-}
-
-/**
- * Writes the `samples` that ChunkDocs from before that field lack, as `storedChunkSamples`
- * found them (the same value on every run), so the conversation's later answers count and
- * sum instead of listing and downloading (`audioExtent`). A failure only costs a later answer
- * the same listing again; a record deleted meanwhile (the conversation was deleted) stays gone.
- */
-async function recordChunkSamples(
-  db: Firestore,
-  conversationId: string,
-  found: ReadonlyArray<{ readonly index: number; readonly samples: number }>,
-  logger: Logger,
-): Promise<void> {
-  if (found.length === 0) return;
-  const writer = db.bulkWriter();
-  writer.onWriteError(() => false);
-  const writes = found.map(({ index, samples }) =>
-    writer.update(chunkRef(db, conversationId, index), { samples }).then(
-      () => true,
-      (error: unknown) => {
-        if (!hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {
-          logger.warn(
-            { conversation_id: conversationId, chunk_index: index, err: error },
-            "could not record a chunk's samples on its record; its conversation's next answer lists its chunks again",
-          );
-        }
-        return false;
-      },
-    ),
-  );
-  await writer.close();
-  const recorded = (await Promise.all(writes)).filter(Boolean).length;
-  logger.info(
-    { conversation_id: conversationId, chunks: found.length, recorded },
-    "recorded the samples of chunk records written before that field",
-  );
 }
 
 /**
@@ -105,22 +59,9 @@ export async function conversationAudio(
   format: { codec: Codec; sampleRate: SampleRate },
   logger?: Logger,
 ): Promise<ConversationAudio> {
-  const snapshot = await queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks))
-    .order("index")
-    .select("index", "object", "end", "final", "bytes", "samples")
-    .get();
-  const listed = contiguousChunks(
-    snapshot.docs.map((doc) => parseDocument(listedChunkSchema, doc.ref.path, doc.data())),
-  );
-  const facts = [];
-  const found: Array<{ index: number; samples: number }> = [];
-  for (const chunk of listed) {
-    const samples = await storedChunkSamples({ bucket, ...format }, chunk);
-    facts.push({ index: chunk.index, object: chunk.object, bytes: chunk.bytes, samples });
-    if (chunk.samples === undefined) found.push({ index: chunk.index, samples });
-  }
-  if (logger !== undefined) await recordChunkSamples(db, conversationId, found, logger);
-  const spans = layOutChunks(facts);
+  const listed = contiguousChunks(await listChunkRecords(db, conversationId, chunkRecordSchema));
+  const { spans, measured } = await layOutChunkRecords({ bucket, ...format }, listed);
+  if (logger !== undefined) await recordChunkSamples(db, conversationId, measured, logger);
   const pcmBytes = streamSamples(spans) * 2;
   return {
     conversationId,
@@ -175,10 +116,9 @@ export async function audioExtent(
   format: { codec: Codec; sampleRate: SampleRate },
   logger: Logger,
 ): Promise<AudioExtent> {
-  const chunks = conversationRef(db, conversationId).collection(COLLECTIONS.chunks);
   const below = async (n: number): Promise<number> =>
-    n === 0 ? 0 : await queryOf(chunks).filter("index", "<", n).count();
-  const total = await queryOf(chunks).count();
+    n === 0 ? 0 : await chunkRecordsBelow(db, conversationId, n).count();
+  const total = await chunkRecords(db, conversationId).count();
   let run = total;
   if (total > 0 && (await below(total)) !== total) {
     let [complete, incomplete] = [0, total]; // below(complete) === complete, below(incomplete) < incomplete
@@ -191,14 +131,12 @@ export async function audioExtent(
   }
   if (run === 0) return { endPosition: 0, durationMs: 0 };
   const [last, sums] = await Promise.all([
-    chunkRef(db, conversationId, run - 1)
-      .withConverter(CONVERTERS.chunk)
-      .get(),
-    queryOf(chunks).filter("index", "<", run).sums("bytes", "samples"),
+    readChunkRecord(db, conversationId, run - 1),
+    chunkRecordsBelow(db, conversationId, run).sums("bytes", "samples"),
   ]);
-  const endPosition = last.data()?.end ?? 0;
+  const endPosition = last?.end ?? 0;
   let samples = format.codec === "pcm16" ? sums.bytes / 2 : sums.samples;
-  if (format.codec === "opus" && (await queryOf(chunks).filter("samples", ">=", 0).count()) < total) {
+  if (format.codec === "opus" && (await chunkRecords(db, conversationId).filter("samples", ">=", 0).count()) < total) {
     samples = (await conversationAudio(db, bucket, conversationId, format, logger)).pcmBytes / 2;
   }
   return { endPosition, durationMs: (samples / format.sampleRate) * 1000 };

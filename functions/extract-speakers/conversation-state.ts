@@ -1,19 +1,16 @@
 /**
  * What extraction reads from Firestore about one conversation: its format and state, every
- * segment (from every session), every speaker assignment, and the ChunkDocs of the chunks
- * it needs. Documents are validated here, at the edge, so a malformed document is an
- * error that names it rather than a wrong sample.
+ * segment (from every session) and every speaker assignment; its chunk records are read
+ * through functions/chunk-records.ts. Documents are validated here, at the edge, so a
+ * malformed document is an error that names it rather than a wrong sample.
  */
 import type { Firestore } from "@google-cloud/firestore";
-import type { z } from "zod";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import type { ConversationStatus } from "../../shared/conversation-values";
 import {
   assignmentDocSchema,
   COLLECTIONS,
   CONVERTERS,
-  chunkDocSchema,
-  chunkRef,
   conversationRef,
   parseDocument,
   readConversation,
@@ -77,48 +74,4 @@ export async function loadSegments(db: Firestore, conversationId: string): Promi
 export async function loadAssignments(db: Firestore, conversationId: string): Promise<AssignmentInput[]> {
   const snapshot = await conversationRef(db, conversationId).collection(COLLECTIONS.speakerAssignments).get();
   return snapshot.docs.map((doc) => parseDocument(assignmentSchema, doc.ref.path, doc.data()));
-}
-
-/** The ChunkDoc fields extraction reads. */
-const storedChunkSchema = chunkDocSchema.pick({
-  index: true,
-  start: true,
-  end: true,
-  object: true,
-  bytes: true,
-  samples: true,
-});
-
-export type StoredChunk = z.infer<typeof storedChunkSchema>;
-
-/** The ChunkDocs of `indexes` that exist (a missing index is simply absent from the map). */
-export async function loadChunks(
-  db: Firestore,
-  conversationId: string,
-  indexes: readonly number[],
-): Promise<Map<number, StoredChunk>> {
-  const unique = [...new Set(indexes)].sort((a, b) => a - b);
-  if (unique.length === 0) return new Map();
-  const snapshots = await db.getAll(...unique.map((index) => chunkRef(db, conversationId, index)));
-  const chunks = new Map<number, StoredChunk>();
-  for (const snapshot of snapshots) {
-    if (!snapshot.exists) continue;
-    const chunk = parseDocument(storedChunkSchema, snapshot.ref.path, snapshot.data());
-    chunks.set(chunk.index, chunk);
-  }
-  return chunks;
-}
-
-/** Every ChunkDoc of the conversation, by index (Opus needs them all to place samples in time). */
-export async function loadAllChunks(db: Firestore, conversationId: string): Promise<Map<number, StoredChunk>> {
-  const snapshot = await conversationRef(db, conversationId)
-    .collection(COLLECTIONS.chunks)
-    .select("index", "start", "end", "object", "bytes", "samples")
-    .get();
-  const chunks = new Map<number, StoredChunk>();
-  for (const doc of snapshot.docs) {
-    const chunk = parseDocument(storedChunkSchema, doc.ref.path, doc.data());
-    chunks.set(chunk.index, chunk);
-  }
-  return chunks;
 }

@@ -19,17 +19,22 @@ import type { Bucket } from "@google-cloud/storage";
 import { OPUS_PACKETS_PER_SECOND } from "../../shared/audio-format";
 import {
   type AudioSource,
-  type ChunkFacts,
   ChunkMissingError,
   type ChunkSpan,
   layOutChunks,
   piecesInRange,
   type ReadStats,
   readPcmRange,
-  storedChunkSamples,
   streamSamples,
 } from "../audio-stream";
-import { type ConversationState, loadAllChunks, loadChunks, type StoredChunk } from "./conversation-state";
+import {
+  chunkRecordSchema,
+  layOutChunkRecords,
+  listChunkRecords,
+  type RecordedChunk,
+  readChunkRecords,
+} from "../chunk-records";
+import type { ConversationState } from "./conversation-state";
 import type { Interval } from "./select-samples";
 
 export interface MissingRange {
@@ -57,13 +62,8 @@ export interface WindowAudio {
   readonly stats: ReadStats;
 }
 
-/** A chunk of the layout, with its ChunkDoc where extraction read one. */
-interface WindowChunk extends ChunkFacts {
-  readonly stored: StoredChunk | undefined;
-}
-
 /** Whether the stored chunk of `span` holds every byte of a window ending at PCM byte `to` that falls in it. */
-type Holds = (span: ChunkSpan<WindowChunk>, to: number) => boolean;
+type Holds = (span: ChunkSpan<RecordedChunk>, to: number) => boolean;
 
 /** Sample `ms` milliseconds into the stream (exact for every supported rate). */
 export function msToSample(ms: number, sampleRate: number): number {
@@ -86,12 +86,16 @@ export function mergeMissing(spans: readonly { index: number; startMs: number; e
   return ranges;
 }
 
-/** pcm16: every index up to the windows' last chunk, each `chunk_size` bytes; ChunkDocs of the windows' chunks only. */
+/**
+ * pcm16: every index up to the windows' last chunk, each `chunk_size` bytes; the records of
+ * the windows' chunks only. Positions are bytes, so this agrees with `storedChunkSamples`
+ * for every chunk a window can be cut from.
+ */
 async function pcm16Layout(
   db: Firestore,
   conversation: ConversationState,
   windows: readonly Interval[],
-): Promise<{ chunks: WindowChunk[]; holds: Holds }> {
+): Promise<{ spans: ChunkSpan<RecordedChunk>[]; holds: Holds }> {
   const { sampleRate, chunkSize } = conversation;
   const indexesOf = (w: Interval): number[] => {
     const from = msToSample(w.startMs, sampleRate) * 2;
@@ -101,47 +105,43 @@ async function pcm16Layout(
     return out;
   };
   const needed = windows.flatMap(indexesOf);
-  const stored = await loadChunks(db, conversation.id, needed);
+  const stored = await readChunkRecords(db, conversation.id, needed);
   const last = needed.reduce((max, i) => Math.max(max, i), -1);
-  const chunks = Array.from({ length: last + 1 }, (_, index): WindowChunk => {
+  const chunks = Array.from({ length: last + 1 }, (_, index): RecordedChunk => {
     const c = stored.get(index);
-    return { index, object: c?.object, bytes: c?.bytes, samples: chunkSize / 2, stored: c };
+    return { index, object: c?.object, bytes: c?.bytes, samples: chunkSize / 2, record: c };
   });
-  const holds: Holds = ({ index, stored: c }, to) =>
+  const holds: Holds = ({ index, record: c }, to) =>
     c !== undefined && c.start === index * chunkSize && c.end >= Math.min(to, (index + 1) * chunkSize);
-  return { chunks, holds };
+  return { spans: layOutChunks(chunks), holds };
 }
 
 /**
- * opus: every ChunkDoc, placed by its sample count as the API's WAV places it
- * (`storedChunkSamples`); 20 ms packets only where a chunk is not persisted.
+ * opus: every chunk record, placed by its sample count as the API's WAV places it
+ * (`layOutChunkRecords`); 20 ms packets only where a chunk is not persisted (its span is
+ * missing audio anyway).
  */
 async function opusLayout(
   db: Firestore,
   bucket: Bucket,
   conversation: ConversationState,
-): Promise<{ chunks: WindowChunk[]; holds: Holds }> {
+): Promise<{ spans: ChunkSpan<RecordedChunk>[]; holds: Holds }> {
   const { sampleRate, chunkSize } = conversation;
-  const stored = await loadAllChunks(db, conversation.id);
+  const stored = new Map(
+    (await listChunkRecords(db, conversation.id, chunkRecordSchema)).map((record) => [record.index, record]),
+  );
   const lastIndex = Math.max(
     -1,
     ...stored.keys(),
     conversation.finalPosition === null ? -1 : Math.ceil(conversation.finalPosition / chunkSize) - 1,
   );
-  // Not persisted: a whole chunk of packets at 20 ms each (its span is missing audio anyway).
+  const records = Array.from({ length: lastIndex + 1 }, (_, index) => stored.get(index));
   const source = { bucket, codec: conversation.codec, sampleRate };
-  const chunks = await Promise.all(
-    Array.from({ length: lastIndex + 1 }, async (_, index): Promise<WindowChunk> => {
-      const c = stored.get(index);
-      const samples =
-        c === undefined ? (chunkSize * sampleRate) / OPUS_PACKETS_PER_SECOND : await storedChunkSamples(source, c);
-      return { index, object: c?.object, bytes: c?.bytes, samples, stored: c };
-    }),
-  );
-  return { chunks, holds: (span) => span.stored !== undefined };
+  const { spans } = await layOutChunkRecords(source, records, (chunkSize * sampleRate) / OPUS_PACKETS_PER_SECOND);
+  return { spans, holds: (span) => span.record !== undefined };
 }
 
-/** Reads the ChunkDocs the windows need (pcm16) or the chunk layout (opus). */
+/** Reads the chunk records the windows need (pcm16) or the chunk layout (opus). */
 export async function openWindowAudio(
   db: Firestore,
   bucket: Bucket,
@@ -149,9 +149,8 @@ export async function openWindowAudio(
   windows: readonly Interval[],
 ): Promise<WindowAudio> {
   const { codec, sampleRate } = conversation;
-  const { chunks, holds } =
+  const { spans, holds } =
     codec === "pcm16" ? await pcm16Layout(db, conversation, windows) : await opusLayout(db, bucket, conversation);
-  const spans = layOutChunks(chunks);
   const total = streamSamples(spans);
   const source: AudioSource = { bucket, codec, sampleRate };
   const stats: ReadStats = { bytesRead: 0, objectReads: 0 };

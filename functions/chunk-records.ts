@@ -1,0 +1,175 @@
+/**
+ * A conversation's chunk records (ChunkDocs, `chunks/{index}`) as its readers see them: the
+ * one home of how they are queried, listed and read, and of how a listed run of them is laid
+ * out in samples (`storedChunkSamples` is the one rule, old records included). The API's
+ * WAV and status, speaker extraction, the history and the completion check all read chunk
+ * records through here, so a speaker sample is the same bytes as the WAV.
+ */
+import type { DocumentData, Firestore } from "@google-cloud/firestore";
+import type { z } from "zod";
+import { type IndexedQuery, queryOf } from "../shared/firestore-query";
+import {
+  type ChunkDoc,
+  COLLECTIONS,
+  CONVERTERS,
+  chunkDocSchema,
+  chunkRef,
+  conversationRef,
+  fieldsOf,
+  parseDocument,
+  readDocument,
+} from "../shared/firestore-schema";
+import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
+import type { Logger } from "../shared/logger";
+import { opusChunkSampleCount } from "../shared/opus-decoder";
+import { type AudioSource, type ChunkFacts, type ChunkSpan, layOutChunks } from "./audio-stream";
+
+/** The fields of a chunk record that place and read its audio (a projection: only these are selected). */
+export const chunkRecordSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  final: true,
+  object: true,
+  bytes: true,
+  samples: true,
+});
+export type ChunkRecord = z.infer<typeof chunkRecordSchema>;
+
+/** Every chunk record of the conversation, as a query: counts and sums take their shape from here. */
+export function chunkRecords(db: Firestore, conversationId: string): IndexedQuery<DocumentData> {
+  return queryOf(conversationRef(db, conversationId).collection(COLLECTIONS.chunks));
+}
+
+/** The chunk records of indexes below `n`. */
+export function chunkRecordsBelow(db: Firestore, conversationId: string, n: number): IndexedQuery<DocumentData> {
+  return chunkRecords(db, conversationId).filter("index", "<", n);
+}
+
+/**
+ * The conversation's chunk records in index order, each validated by `schema`, whose fields
+ * are all that is read; at most `limit` of them.
+ */
+export async function listChunkRecords<T>(
+  db: Firestore,
+  conversationId: string,
+  schema: z.ZodObject & z.ZodType<T>,
+  limit?: number,
+): Promise<T[]> {
+  let query = chunkRecords(db, conversationId)
+    .order("index")
+    .select(...fieldsOf(schema));
+  if (limit !== undefined) query = query.limit(limit);
+  const snapshot = await query.get();
+  return snapshot.docs.map((doc) => parseDocument(schema, doc.ref.path, doc.data()));
+}
+
+/** The chunk records of `indexes` that exist (a missing index is simply absent from the map). */
+export async function readChunkRecords(
+  db: Firestore,
+  conversationId: string,
+  indexes: readonly number[],
+): Promise<Map<number, ChunkRecord>> {
+  const unique = [...new Set(indexes)].sort((a, b) => a - b);
+  if (unique.length === 0) return new Map();
+  const snapshots = await db.getAll(...unique.map((index) => chunkRef(db, conversationId, index)));
+  const records = new Map<number, ChunkRecord>();
+  for (const snapshot of snapshots) {
+    if (!snapshot.exists) continue;
+    const record = parseDocument(chunkRecordSchema, snapshot.ref.path, snapshot.data());
+    records.set(record.index, record);
+  }
+  return records;
+}
+
+/** The chunk record of `index`, or undefined where that chunk is not persisted. */
+export async function readChunkRecord(
+  db: Firestore,
+  conversationId: string,
+  index: number,
+): Promise<ChunkDoc | undefined> {
+  return (await readDocument(chunkRef(db, conversationId, index), CONVERTERS.chunk))?.data;
+}
+
+/**
+ * PCM samples a stored chunk holds, the one rule for every reader: its record's `samples`;
+ * for a record written before that field, pcm16 holds two bytes a sample and Opus what its
+ * packets' TOC bytes say (the object is read: a packet need not be 20 ms).
+ */
+export async function storedChunkSamples(
+  source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
+  record: Pick<ChunkRecord, "object" | "bytes" | "samples">,
+): Promise<number> {
+  if (record.samples !== undefined) return record.samples;
+  if (source.codec === "pcm16") return record.bytes / 2;
+  const [body] = await source.bucket.file(record.object).download();
+  return opusChunkSampleCount(body, source.sampleRate);
+}
+
+/** A chunk of a layout, with its record where one was read. */
+export interface RecordedChunk<R extends ChunkRecord = ChunkRecord> extends ChunkFacts {
+  readonly record: R | undefined;
+}
+
+/** A record's samples that `storedChunkSamples` found by reading its object (the record lacks them). */
+export interface MeasuredSamples {
+  readonly index: number;
+  readonly samples: number;
+}
+
+/**
+ * Places `records[i]` as chunk `i`, end to end by `storedChunkSamples` (one object read at a
+ * time, for old records only); an absent record (a chunk not persisted) takes
+ * `absentSamples`. Also returns what was measured, for `recordChunkSamples`.
+ */
+export async function layOutChunkRecords<R extends ChunkRecord>(
+  source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
+  records: ReadonlyArray<R | undefined>,
+  absentSamples = 0,
+): Promise<{ spans: ChunkSpan<RecordedChunk<R>>[]; measured: MeasuredSamples[] }> {
+  const chunks: RecordedChunk<R>[] = [];
+  const measured: MeasuredSamples[] = [];
+  for (const [index, record] of records.entries()) {
+    const samples = record === undefined ? absentSamples : await storedChunkSamples(source, record);
+    if (record !== undefined && record.samples === undefined) measured.push({ index, samples });
+    chunks.push({ index, object: record?.object, bytes: record?.bytes, samples, record });
+  }
+  return { spans: layOutChunks(chunks), measured };
+}
+
+/**
+ * Writes the `samples` that records from before that field lack, as `storedChunkSamples`
+ * found them (the same value on every run), so later readers count and sum instead of
+ * listing and downloading. A failure only costs a later reader the same listing again; a
+ * record deleted meanwhile (the conversation was deleted) stays gone.
+ */
+export async function recordChunkSamples(
+  db: Firestore,
+  conversationId: string,
+  found: readonly MeasuredSamples[],
+  logger: Logger,
+): Promise<void> {
+  if (found.length === 0) return;
+  const writer = db.bulkWriter();
+  writer.onWriteError(() => false);
+  const writes = found.map(({ index, samples }) =>
+    writer.update(chunkRef(db, conversationId, index), { samples }).then(
+      () => true,
+      (error: unknown) => {
+        if (!hasGrpcStatus(error, GrpcStatus.NOT_FOUND)) {
+          logger.warn(
+            { conversation_id: conversationId, chunk_index: index, err: error },
+            "could not record a chunk's samples on its record; its conversation's next answer lists its chunks again",
+          );
+        }
+        return false;
+      },
+    ),
+  );
+  await writer.close();
+  const recorded = (await Promise.all(writes)).filter(Boolean).length;
+  logger.info(
+    { conversation_id: conversationId, chunks: found.length, recorded },
+    "recorded the samples of chunk records written before that field",
+  );
+}

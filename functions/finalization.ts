@@ -104,7 +104,7 @@ export interface Finalizer {
   /**
    * Speaker data of the conversation was written at `writtenAtMs` (already committed): after
    * the flip, unless a generation started since, a newer extraction generation is started
-   * and requested. Call it before marking the event applied.
+   * and requested. Call it after the write (before or after the event's marker: see `afterEvent`).
    */
   speakerDataChanged(conversationId: string, writtenAtMs: number, logger: Logger): Promise<void>;
   /**

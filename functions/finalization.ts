@@ -25,6 +25,7 @@ import {
   CONVERTERS,
   type ConversationDoc,
   conversationRef,
+  type DocumentRead,
   fieldsOf,
   parseDocument,
   readConversation,
@@ -92,14 +93,32 @@ export type FinalizationOutcome =
   | "finalized"
   | "already_finalized";
 
+/** A caller's read of the conversation (`read` undefined: there was none), to check instead of reading again. */
+export interface ConversationAsRead {
+  readonly read: DocumentRead<ConversationDoc> | undefined;
+}
+
 export interface Finalizer {
-  completeIfReady(conversationId: string, logger: Logger): Promise<FinalizationOutcome>;
+  /** `given`: a read of the conversation made after every write of the caller's that the check must follow. */
+  completeIfReady(conversationId: string, logger: Logger, given?: ConversationAsRead): Promise<FinalizationOutcome>;
   /**
    * Speaker data of the conversation was written at `writtenAtMs` (already committed): after
    * the flip, unless a generation started since, a newer extraction generation is started
-   * and requested. Call it before marking the event applied.
+   * and requested. Call it after the write (before or after the event's marker: see `afterEvent`).
    */
   speakerDataChanged(conversationId: string, writtenAtMs: number, logger: Logger): Promise<void>;
+  /**
+   * The end of an event, from one read of the conversation made after its writes (its data
+   * at `writtenAtMs`, undefined if none, then its applied marker): the newer generation
+   * `speakerDataChanged` would start, or else the completion check, on that read. Marked
+   * first is as safe: a flip the marker lets happen starts its generation after the write.
+   */
+  afterEvent(
+    conversationId: string,
+    given: ConversationAsRead,
+    writtenAtMs: number | undefined,
+    logger: Logger,
+  ): Promise<FinalizationOutcome>;
 }
 
 /**
@@ -278,9 +297,9 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     return await ensureRequested(conversationId, current, logger);
   };
 
-  const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger) => {
+  const completeIfReady: Finalizer["completeIfReady"] = async (conversationId, logger, given) => {
     const ref = conversationRef(db, conversationId);
-    const conversation = (await readConversation(db, conversationId))?.data;
+    const conversation = (given === undefined ? await readConversation(db, conversationId) : given.read)?.data;
     if (!conversation) return "no_conversation";
     if (conversation.status === "finalized") return await ensureRequested(conversationId, conversation, logger);
     if (conversation.status === "in_progress") return "in_progress";
@@ -388,5 +407,15 @@ export function createFinalizer(runtime: EnvironmentRuntime): Finalizer {
     );
   };
 
-  return { completeIfReady, speakerDataChanged };
+  const afterEvent: Finalizer["afterEvent"] = async (conversationId, given, writtenAtMs, logger) => {
+    const conversation = given.read?.data;
+    if (writtenAtMs !== undefined && conversation && lifecycle.dataChanged(conversation, writtenAtMs)) {
+      // Rare (speaker data after the flip): the generation's own steps read afresh.
+      await speakerDataChanged(conversationId, writtenAtMs, logger);
+      return await completeIfReady(conversationId, logger);
+    }
+    return await completeIfReady(conversationId, logger, given);
+  };
+
+  return { completeIfReady, speakerDataChanged, afterEvent };
 }

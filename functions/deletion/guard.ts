@@ -8,7 +8,13 @@
  * written, so the write it follows came before the purge's listing, which then saw it.
  * A worker whose declaration grants it the bucket purges itself; another (events) asks the
  * delete-data worker to purge again, so it never needs access to the audio.
+ *
+ * A worker that reads the conversation record anyway may pass that read instead: the record
+ * carries `deleted_at` from the tombstone's own batch (./tombstone.ts), so a record without
+ * it was read before the tombstone existed, exactly as a missed tombstone. Only a missing
+ * record (purged, or never created) costs the tombstone read.
  */
+import type { ConversationDoc } from "../../shared/conversation-record";
 import { deletionMessage } from "../../shared/deletion-messages";
 import type { Logger } from "../../shared/logger";
 import { type ComponentKey, PIPELINE } from "../../shared/pipeline";
@@ -16,11 +22,26 @@ import type { EnvironmentRuntime } from "../runtime";
 import { purgeConversation } from "./purge";
 import { readTombstone } from "./tombstone";
 
+/** The caller's read of the conversation record (`record` undefined: there was none). */
+export interface RecordRead {
+  readonly record: Pick<ConversationDoc, "deleted_at" | "user_id"> | undefined;
+}
+
 export interface DeletionGuard {
   /** True when the conversation is deleted (a message about it must store nothing). */
-  isDeleted(conversationId: string, logger: Logger): Promise<boolean>;
-  /** After a write: purges again if the conversation was deleted meanwhile; true if it was. */
-  sweepIfDeleted(conversationId: string, logger: Logger): Promise<boolean>;
+  isDeleted(conversationId: string, logger: Logger, read?: RecordRead): Promise<boolean>;
+  /**
+   * After a write: purges again if the conversation was deleted meanwhile; true if it was.
+   * A `read` passed here must have been made after the write.
+   */
+  sweepIfDeleted(conversationId: string, logger: Logger, read?: RecordRead): Promise<boolean>;
+}
+
+/** The deletion a record read shows: deleted (with its owner), not deleted, or unknown (no record). */
+function deletionOf(read: RecordRead | undefined): { deleted: boolean; userId: string } | undefined {
+  const record = read?.record;
+  if (record === undefined) return undefined;
+  return { deleted: record.deleted_at !== undefined, userId: record.user_id };
 }
 
 export function createDeletionGuard(runtime: EnvironmentRuntime, component: ComponentKey): DeletionGuard {
@@ -39,20 +60,25 @@ export function createDeletionGuard(runtime: EnvironmentRuntime, component: Comp
       );
   };
   return {
-    async isDeleted(conversationId, logger) {
-      const tombstone = await readTombstone(db, conversationId);
-      if (tombstone === undefined) return false;
-      logger.info({ deleted_reason: tombstone.reason }, "message for a deleted conversation: nothing stored");
+    async isDeleted(conversationId, logger, read) {
+      const known = deletionOf(read);
+      if (known !== undefined && !known.deleted) return false;
+      const tombstone = known === undefined ? await readTombstone(db, conversationId) : undefined;
+      if (known === undefined && tombstone === undefined) return false;
+      logger.info({ deleted_reason: tombstone?.reason }, "message for a deleted conversation: nothing stored");
       return true;
     },
-    async sweepIfDeleted(conversationId, logger) {
-      const tombstone = await readTombstone(db, conversationId);
-      if (tombstone === undefined) return false;
+    async sweepIfDeleted(conversationId, logger, read) {
+      const known = deletionOf(read);
+      if (known !== undefined && !known.deleted) return false;
+      const tombstone = known === undefined ? await readTombstone(db, conversationId) : undefined;
+      const userId = known?.userId ?? tombstone?.user_id;
+      if (userId === undefined) return false;
       logger.warn(
-        { deleted_reason: tombstone.reason },
+        { deleted_reason: tombstone?.reason },
         "the conversation was deleted while this message was handled; purging again what it wrote",
       );
-      await purgeAgain(conversationId, tombstone.user_id, logger);
+      await purgeAgain(conversationId, userId, logger);
       return true;
     },
   };

@@ -6,46 +6,38 @@
  * waits for every counted event by its marker, not by delivery order.
  *
  * For a segments or speaker_assigned event, in this order:
+ *   0. read the conversation: a deleted one stores nothing, another owner's is refused;
  *   1. write it (a newer revision already stored wins);
- *   2. if that changed anything and the conversation is already finalized, start a newer
- *      extraction generation (so a run never answers `done` without it);
- *   3. mark the event applied (the lifecycle's barrier counts these markers);
- *   4. run the completion check: this may have been the last thing it waited for.
- * A finalize trigger runs the completion check, and is redelivered while chunks are missing.
+ *   2. mark the event applied (the lifecycle's barrier counts these markers);
+ *   3. read the conversation again, once: deleted meanwhile, purge again; else if the write
+ *      changed anything and the conversation is already finalized, start a newer extraction
+ *      generation (so a run never answers `done` without it); else run the completion
+ *      check: this may have been the last thing it waited for.
+ * A finalize trigger runs the completion check on the first read (it writes nothing), and
+ * is redelivered while chunks are missing.
  * A failure that can never succeed (the database refuses the data) dead-letters the event
  * with its reason and marks it rejected, so the conversation still completes and says what
  * it could not store. Any other failure is retried for as long as it lasts.
  */
-import { type DocumentReference, FieldValue, type Firestore } from "@google-cloud/firestore";
-import {
-  type AppliedEventDoc,
-  appliedEventRef,
-  assignmentRef,
-  readConversation,
-  segmentRef,
-} from "../../shared/firestore-schema";
+import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import { type AppliedEventDoc, appliedEventRef, readConversation } from "../../shared/firestore-schema";
 import { eventRevision } from "../../shared/lifecycle";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import { type EventAttributes, eventAttributesSchema } from "../../shared/messages";
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
-import { createDeletionGuard } from "../deletion/guard";
+import { createDeletionGuard, type DeletionGuard } from "../deletion/guard";
 import { classifyFailure } from "../failure-kind";
-import { ChunksPendingError, createFinalizer, type Finalizer } from "../finalization";
+import {
+  ChunksPendingError,
+  type ConversationAsRead,
+  createFinalizer,
+  type FinalizationOutcome,
+  type Finalizer,
+} from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { type ConversationEvent, parseEventMessage } from "./event-message";
 import { assignSpeaker, upsertSegments } from "./segments";
-
-/** The newest commit time among these documents (they exist: this event wrote them). */
-async function lastWriteMs(
-  db: Firestore,
-  ids: readonly string[],
-  ref: (id: string) => DocumentReference,
-): Promise<number | undefined> {
-  if (ids.length === 0) return undefined;
-  const snapshots = await db.getAll(...ids.map(ref));
-  return Math.max(...snapshots.map((s) => s.updateTime?.toMillis() ?? Date.now()));
-}
 
 /** The segment ids an event names (for a rejection's record). */
 function segmentIdsOf(event: ConversationEvent): string[] {
@@ -105,7 +97,7 @@ async function writeEvent(db: Firestore, event: ConversationEvent, logger: Logge
         { written: result.written.length, same: result.same.length, stale: result.stale.length, revision },
         "segments stored",
       );
-      return await lastWriteMs(db, [...result.written, ...result.same], (id) => segmentRef(db, conversationId, id));
+      return result.lastWriteMs;
     }
     case "speaker_assigned": {
       const result = await assignSpeaker(db, conversationId, sessionId, body.person_id, body.segment_ids, revision);
@@ -119,32 +111,54 @@ async function writeEvent(db: Firestore, event: ConversationEvent, logger: Logge
         },
         "speaker assigned",
       );
-      return await lastWriteMs(db, [...result.written, ...result.same], (id) => assignmentRef(db, conversationId, id));
+      return result.lastWriteMs;
     }
     case "finalize":
       return undefined;
   }
 }
 
+/**
+ * After an event's writes (`writtenAtMs`: its data's, if any; and its marker): one read of
+ * the conversation is the deletion check after the writes (deletion/guard.ts: a record
+ * without `deleted_at` was read before the tombstone's batch) and the input of the
+ * generation and completion checks. Undefined when it was deleted meanwhile (purged again).
+ */
+async function settle(
+  db: Firestore,
+  finalizer: Finalizer,
+  deletion: DeletionGuard,
+  conversationId: string,
+  writtenAtMs: number | undefined,
+  logger: Logger,
+): Promise<FinalizationOutcome | undefined> {
+  const read = await readConversation(db, conversationId);
+  if (await deletion.sweepIfDeleted(conversationId, logger, { record: read?.data })) return undefined;
+  return await finalizer.afterEvent(conversationId, { read }, writtenAtMs, logger);
+}
+
 async function applyEvent(
   db: Firestore,
   finalizer: Finalizer,
+  deletion: DeletionGuard,
   event: ConversationEvent,
+  before: ConversationAsRead,
   logger: Logger,
 ): Promise<void> {
   const { conversation_id: conversationId } = event.attributes;
-  const writtenAtMs = await writeEvent(db, event, logger);
-  if (writtenAtMs !== undefined) await finalizer.speakerDataChanged(conversationId, writtenAtMs, logger);
-  await markEvent(db, event.attributes, { outcome: "applied" });
-  const outcome = await finalizer.completeIfReady(conversationId, logger);
   if (event.body.type === "finalize") {
+    // A trigger writes nothing: the read that let it in is as good as a new one.
+    const outcome = await finalizer.completeIfReady(conversationId, logger, before);
     logger.info({ outcome, final_position: event.body.final_position, reason: event.body.reason }, "finalize checked");
     // A chunk whose worker read the conversation before `finalizing` runs no check after its
     // write (persist-audio/handler.ts): this trigger checks again until no chunk is missing.
     if (outcome === "waiting_for_chunks") throw new ChunksPendingError(conversationId);
-  } else if (outcome === "finalized") {
-    logger.info({ outcome }, "this event completed the conversation");
+    return;
   }
+  const writtenAtMs = await writeEvent(db, event, logger);
+  await markEvent(db, event.attributes, { outcome: "applied" });
+  const outcome = await settle(db, finalizer, deletion, conversationId, writtenAtMs, logger);
+  if (outcome === "finalized") logger.info({ outcome }, "this event completed the conversation");
 }
 
 export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler {
@@ -163,9 +177,10 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
         const tag = countedEventTag(m, environment);
         if (tag === undefined) return;
         const tagLogger = runtime.logger.child({ conversation_id: tag.conversation_id });
-        if (await deletion.isDeleted(tag.conversation_id, tagLogger)) return;
+        const read = await readConversation(db, tag.conversation_id);
+        if (await deletion.isDeleted(tag.conversation_id, tagLogger, { record: read?.data })) return;
         await markEvent(db, tag, { outcome: "rejected", reason: rejection.reason, segmentIds: [] });
-        await finalizer.completeIfReady(tag.conversation_id, tagLogger);
+        await settle(db, finalizer, deletion, tag.conversation_id, undefined, tagLogger);
       },
     );
     if (!received) return;
@@ -182,8 +197,10 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
     });
     const conversationId = event.attributes.conversation_id;
     try {
-      if (await deletion.isDeleted(conversationId, logger)) return;
-      const conversation = (await readConversation(db, conversationId))?.data;
+      // One read before any write: deletion (deleted_at, from the tombstone's batch), owner, and a trigger's check.
+      const read = await readConversation(db, conversationId);
+      if (await deletion.isDeleted(conversationId, logger, { record: read?.data })) return;
+      const conversation = read?.data;
       if (conversation && conversation.user_id !== event.attributes.user_id) {
         await deadLetters.reject(message, {
           reason: "conversation_mismatch",
@@ -191,8 +208,7 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
         });
         return;
       }
-      await applyEvent(db, finalizer, event, logger);
-      await deletion.sweepIfDeleted(conversationId, logger);
+      await applyEvent(db, finalizer, deletion, event, { read }, logger);
     } catch (error) {
       // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.
       if (await deletion.sweepIfDeleted(conversationId, logger)) return;
@@ -206,7 +222,7 @@ export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler 
           reason: "store_refused",
           segmentIds: segmentIdsOf(event),
         });
-        await finalizer.completeIfReady(event.attributes.conversation_id, logger);
+        await settle(db, finalizer, deletion, conversationId, undefined, logger);
         return;
       }
       logger.warn(

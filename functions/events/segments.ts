@@ -33,6 +33,16 @@ export interface UpsertResult {
   readonly same: string[];
   /** Ids left alone because a newer event already wrote them. */
   readonly stale: string[];
+  /**
+   * The newest commit time of what this event wrote, now (its commit) or on an earlier
+   * delivery (the `same` documents' update time, as read); undefined when it owns none.
+   */
+  readonly lastWriteMs: number | undefined;
+}
+
+/** The later of two optional times. */
+function later(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }
 
 /** Last occurrence of each id wins within one event. */
@@ -66,7 +76,12 @@ async function upsertVersioned<T>(
   toDoc: (item: T) => Record<string, unknown>,
   revision: number,
 ): Promise<UpsertResult> {
-  const result: UpsertResult = { written: [], same: [], stale: [] };
+  const result = {
+    written: [] as string[],
+    same: [] as string[],
+    stale: [] as string[],
+    lastWriteMs: undefined as number | undefined,
+  };
   const ids = [...items.keys()];
   for (let i = 0; i < ids.length; i += DOCUMENTS_PER_COMMIT) {
     const page = ids.slice(i, i + DOCUMENTS_PER_COMMIT);
@@ -77,10 +92,12 @@ async function upsertVersioned<T>(
       const written: string[] = [];
       const same: string[] = [];
       const stale: string[] = [];
+      let lastWriteMs: number | undefined;
       for (const [j, id] of page.entries()) {
         const snapshot = snapshots[j] as DocumentSnapshot;
         const stored = snapshot.data();
         const comparison = compareRevision(stored?.revision as number | undefined, revision);
+        if (comparison === "same") lastWriteMs = later(lastWriteMs, snapshot.updateTime?.toMillis());
         if (comparison !== "newer") {
           (comparison === "same" ? same : stale).push(id);
           continue;
@@ -91,12 +108,14 @@ async function upsertVersioned<T>(
         else batch.update(target, replacing(stored, doc), { lastUpdateTime: snapshot.updateTime });
         written.push(id);
       }
-      if (written.length > 0) await batch.commit();
-      return { written, same, stale };
+      // Every write of one commit carries the commit's time.
+      if (written.length > 0) lastWriteMs = later(lastWriteMs, (await batch.commit())[0]?.writeTime.toMillis());
+      return { written, same, stale, lastWriteMs };
     });
     result.written.push(...outcome.written);
     result.same.push(...outcome.same);
     result.stale.push(...outcome.stale);
+    result.lastWriteMs = later(result.lastWriteMs, outcome.lastWriteMs);
   }
   return result;
 }

@@ -165,8 +165,15 @@ describe("DELETE /v1/conversations/{id}", () => {
       }),
       logs.logger,
     );
+    const guard = createDeletionGuard(eventsRuntime, "events");
     try {
-      expect(await createDeletionGuard(eventsRuntime, "events").sweepIfDeleted(id, logs.logger)).toBe(true);
+      expect(await guard.sweepIfDeleted(id, logs.logger)).toBe(true);
+      await onlyTombstoneLeft(id);
+      // The same, decided from a record read after the write (deleted_at, from the tombstone's batch).
+      await conversationRef(clients.firestore, id).collection(COLLECTIONS.segments).doc("raced").set({ id: "raced" });
+      const record = { user_id: USER, deleted_at: Timestamp.now() };
+      expect(await guard.sweepIfDeleted(id, logs.logger, { record })).toBe(true);
+      expect(await guard.sweepIfDeleted(id, logs.logger, { record: { user_id: USER } })).toBe(false);
     } finally {
       await eventsRuntime.clients.close();
     }

@@ -6,11 +6,12 @@
  * one extraction request per generation.
  */
 import { allSegments as listSegments } from "../../functions/api/segments-page";
+import { requestDeletion } from "../../functions/deletion/tombstone";
 import { createEventsHandler } from "../../functions/events/handler";
 import { ChunksPendingError } from "../../functions/finalization";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent } from "../../functions/runtime";
-import { type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
+import { COLLECTIONS, type ConversationDoc, conversationRef } from "../../shared/firestore-schema";
 import { lifecycleView } from "../../shared/lifecycle";
 import type { EventBody, Segment } from "../../shared/messages";
 import type { PubSubHandler } from "../../shared/pubsub-event";
@@ -324,6 +325,22 @@ describe("events worker", () => {
     await seed(id);
     await deliverEvent(trigger(id, 0));
     expect(await status(id)).toBe("in_progress");
+  });
+
+  it("stores nothing from an event of a conversation deleted but not purged yet: its record says so", async () => {
+    const id = uniqueConversationId("deleted");
+    await seed(id);
+    expect((await requestDeletion(env.clients.firestore, id, { userId: "user-a", reason: "request" })).kind).toBe(
+      "requested",
+    );
+    await deliverEvent(event(id, "session-1", { type: "segments", segments: [segment("s1", 0, 1)] }));
+
+    expect(await listSegments(env.clients.firestore, id)).toEqual([]);
+    const markers = await conversationRef(env.clients.firestore, id).collection(COLLECTIONS.appliedEvents).get();
+    expect(markers.size).toBe(0);
+    expect(
+      worker.logs.find("INFO", { conversation_id: id, message: "message for a deleted conversation: nothing stored" }),
+    ).toHaveLength(1);
   });
 
   it("dead-letters another environment's event, and one of another user, writing nothing", async () => {

@@ -30,7 +30,8 @@ import { closeOutcome } from "./close-outcome";
 import { TypedEmitter } from "./emitter";
 import { TetherError } from "./errors";
 import { Outbox, StoreWriteError } from "./outbox";
-import { checkReady, type ReadyStage } from "./ready-check";
+import { PinnedConversation } from "./pinned-conversation";
+import { checkReady } from "./ready-check";
 import { Reconnects } from "./reconnects";
 import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
 import { SessionSockets } from "./session-sockets";
@@ -56,19 +57,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   readonly sampleRate: SampleRate;
   readonly positionUnit: PositionUnit;
   // The conversation: one for the life of this object, across all its sockets.
-  /** The environment the first `ready` named; every later socket must reach it too. */
-  private pinnedEnvironment: string | undefined;
-  /** The conversation's id: the one the app asked for, then the one the first `ready` named. */
-  private pinnedConversationId: string | undefined;
-  /** The resume token of the latest `ready` (or the one the app passed in). */
-  private latestResumeToken: string | undefined;
-  /** Units per chunk, as the server's `ready` announced. */
-  private serverChunkSize: number | undefined;
+  /** The environment, conversation, resume token, ... the server's `ready` messages named. */
+  private readonly pinned: PinnedConversation;
   private state: State = "connecting";
   /** The audio and text messages held until the server acknowledged them. */
   private readonly outbox: Outbox;
-  /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
-  private everReady = false;
   private reconnectCount = 0;
   private handoverCount = 0;
   private readonly reconnects: Reconnects;
@@ -78,8 +71,6 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   // The current socket (replaced on every reconnect) and the ones around a handover.
   private readonly sockets: SessionSockets;
-  /** The server's session id of the current socket. */
-  private socketSessionId: string | undefined;
 
   constructor(private readonly config: SessionConfig) {
     super();
@@ -87,8 +78,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.codec = config.codec;
     this.sampleRate = config.sampleRate;
     this.positionUnit = positionUnit(config.codec);
-    this.pinnedConversationId = config.conversationId;
-    this.latestResumeToken = config.resumeToken;
+    this.pinned = new PinnedConversation(config);
     this.outbox = new Outbox(config);
     this.reconnects = new Reconnects(config);
     this.sockets = new SessionSockets(config, this.reconnects, {
@@ -106,34 +96,34 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       stopped: () => this.isStopped(),
       connecting: () => this.state === "connecting",
       mayHandOver: () => !this.isStopped() && this.state === "open",
-      resumeToken: () => this.latestResumeToken,
+      resumeToken: () => this.pinned.resumeToken,
       carried: () => this.outbox.audio.carried,
     });
   }
 
   /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
   get environment(): string {
-    if (this.pinnedEnvironment === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinnedEnvironment;
+    if (this.pinned.environment === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinned.environment;
   }
 
   get conversationId(): string {
-    if (this.pinnedConversationId === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinnedConversationId;
+    if (this.pinned.conversationId === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinned.conversationId;
   }
 
   /** Session id of the current socket. */
   get sessionId(): string | undefined {
-    return this.socketSessionId;
+    return this.pinned.sessionId;
   }
 
   /** The latest resume token: keep it to resume this conversation after an app restart. */
   get resumeToken(): string | undefined {
-    return this.latestResumeToken;
+    return this.pinned.resumeToken;
   }
 
   get chunkSize(): number | undefined {
-    return this.serverChunkSize;
+    return this.pinned.chunkSize;
   }
 
   get stats(): SessionStats {
@@ -262,11 +252,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private onReady(ready: ReadyMessage): void {
     this.reconnects.clearReadyTimer();
     const { buffer } = this.outbox;
-    const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
+    const stage = this.pinned.stage;
     const verdict = checkReady(ready, {
       stage,
-      environment: this.pinnedEnvironment,
-      conversationId: this.pinnedConversationId,
+      environment: this.pinned.environment,
+      conversationId: this.pinned.conversationId,
       codec: this.codec,
       positionUnit: this.positionUnit,
       held: { start: buffer.start, end: buffer.end, capacityBytes: buffer.capacityBytes },
@@ -279,15 +269,10 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     if (verdict.rebase) buffer.rebase(ready.position);
     const resumed = stage === "reconnect";
     const handover = resumed && this.sockets.handover.pending;
-    this.everReady = true;
     this.sockets.handover.pending = false;
     if (handover) this.handoverCount += 1;
     else if (resumed) this.reconnectCount += 1;
-    this.pinnedEnvironment = ready.environment;
-    this.pinnedConversationId = ready.conversation_id;
-    this.socketSessionId = ready.session_id;
-    this.latestResumeToken = ready.resume_token;
-    this.serverChunkSize = ready.chunk_size;
+    this.pinned.pin(ready);
     this.config.log?.setConversation(ready.conversation_id, ready.resume_token);
     this.reconnects.connected();
     this.state = "open";
@@ -372,8 +357,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       code,
       reason,
       error,
-      mayReauthenticate: this.everReady && this.reconnects.mayReauthenticate,
-      conversationId: this.pinnedConversationId,
+      mayReauthenticate: this.pinned.everReady && this.reconnects.mayReauthenticate,
+      conversationId: this.pinned.conversationId,
       buffer: this.outbox.buffer,
       texts: this.outbox.texts,
       maxFrameBytes: this.outbox.maxFrame,

@@ -14,8 +14,9 @@
  *   re-sent after a reconnect otherwise (outbox.ts, with the ledgers the server keeps too:
  *   shared/ack-ledger.ts, shared/text-ledger.ts).
  * - Its other concerns have files of their own: events and config (session-events.ts),
- *   opening a socket (listen-socket.ts), reconnects and the ready timeout (reconnects.ts),
- *   `goaway` (handover.ts), what a close means (close-outcome.ts).
+ *   opening a socket (listen-socket.ts), which socket an event came from (session-sockets.ts),
+ *   reconnects and the ready timeout (reconnects.ts), `goaway` (handover.ts), what a close
+ *   means (close-outcome.ts).
  * - On a close code whose action is not "resume" (4409 wrong environment, 4403, 4410, ...)
  *   the session stops and reports a `TetherError`; it never tries another URL.
  * - With a store (store.ts) the replay buffer and the held text messages are written to it
@@ -24,25 +25,17 @@
  */
 import { type Codec, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
-import {
-  type ErrorMessage,
-  errorCodeForClose,
-  type GoawayMessage,
-  type ReadyMessage,
-  type ServerMessage,
-} from "../shared/protocol";
+import { errorCodeForClose, type GoawayMessage, type ReadyMessage, type ServerMessage } from "../shared/protocol";
 import { closeOutcome } from "./close-outcome";
 import { TypedEmitter } from "./emitter";
 import { TetherError } from "./errors";
-import { Handover } from "./handover";
-import { accessToken, listenSocket } from "./listen-socket";
 import { Outbox, StoreWriteError } from "./outbox";
-import { checkReady, type ReadyStage } from "./ready-check";
+import { PinnedConversation } from "./pinned-conversation";
+import { checkReady } from "./ready-check";
 import { Reconnects } from "./reconnects";
-import { readServerMessage } from "./server-message";
 import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
+import { SessionSockets } from "./session-sockets";
 import { SessionWaiters } from "./session-waiters";
-import { SOCKET_OPEN, type SocketLike } from "./socket";
 
 export type {
   FinalizeResult,
@@ -64,33 +57,20 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   readonly sampleRate: SampleRate;
   readonly positionUnit: PositionUnit;
   // The conversation: one for the life of this object, across all its sockets.
-  /** The environment the first `ready` named; every later socket must reach it too. */
-  private pinnedEnvironment: string | undefined;
-  /** The conversation's id: the one the app asked for, then the one the first `ready` named. */
-  private pinnedConversationId: string | undefined;
-  /** The resume token of the latest `ready` (or the one the app passed in). */
-  private latestResumeToken: string | undefined;
-  /** Units per chunk, as the server's `ready` announced. */
-  private serverChunkSize: number | undefined;
+  /** The environment, conversation, resume token, ... the server's `ready` messages named. */
+  private readonly pinned: PinnedConversation;
   private state: State = "connecting";
   /** The audio and text messages held until the server acknowledged them. */
   private readonly outbox: Outbox;
-  /** Some socket of this object received `ready`: a later `ready` is a reconnect. */
-  private everReady = false;
   private reconnectCount = 0;
   private handoverCount = 0;
-  private readonly handover: Handover;
   private readonly reconnects: Reconnects;
   private finalizeRequested = false;
   private readonly waiters = new SessionWaiters();
   private terminal: TetherError | undefined;
 
-  // The current socket: replaced on every reconnect.
-  private socket: SocketLike | undefined;
-  /** The server's session id of the current socket. */
-  private socketSessionId: string | undefined;
-  /** The `error` message the server sent on the current socket before closing it. */
-  private socketError: ErrorMessage | undefined;
+  // The current socket (replaced on every reconnect) and the ones around a handover.
+  private readonly sockets: SessionSockets;
 
   constructor(private readonly config: SessionConfig) {
     super();
@@ -98,42 +78,52 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.codec = config.codec;
     this.sampleRate = config.sampleRate;
     this.positionUnit = positionUnit(config.codec);
-    this.pinnedConversationId = config.conversationId;
-    this.latestResumeToken = config.resumeToken;
+    this.pinned = new PinnedConversation(config);
     this.outbox = new Outbox(config);
     this.reconnects = new Reconnects(config);
-    this.handover = new Handover({
-      backoff: config.backoff,
-      random: config.random,
-      readyTimeoutMs: config.readyTimeoutMs,
-      open: () => void this.openSocket(true),
-      mayRetry: () => !this.isStopped() && this.state === "open",
+    this.sockets = new SessionSockets(config, this.reconnects, {
+      message: (message) => this.onServerMessage(message),
+      handedOver: (ready) => {
+        // Text messages sent on the warned socket are sent again on this one (always safe).
+        this.outbox.texts.forgetSends();
+        this.onReady(ready);
+      },
+      retiringAck: (position, sentOnSocket) => this.onAck(position, sentOnSocket),
+      closed: (code, reason) => this.onSocketClose(code, reason),
+      retired: (code, reason) => this.emit("retired", { closeCode: code, reason }),
+      violation: (message) => this.violation(message),
+      failed: (error) => this.fail(error),
+      stopped: () => this.isStopped(),
+      connecting: () => this.state === "connecting",
+      mayHandOver: () => !this.isStopped() && this.state === "open",
+      resumeToken: () => this.pinned.resumeToken,
+      carried: () => this.outbox.audio.carried,
     });
   }
 
   /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
   get environment(): string {
-    if (this.pinnedEnvironment === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinnedEnvironment;
+    if (this.pinned.environment === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinned.environment;
   }
 
   get conversationId(): string {
-    if (this.pinnedConversationId === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinnedConversationId;
+    if (this.pinned.conversationId === undefined) throw new Error("the session has not received `ready` yet");
+    return this.pinned.conversationId;
   }
 
   /** Session id of the current socket. */
   get sessionId(): string | undefined {
-    return this.socketSessionId;
+    return this.pinned.sessionId;
   }
 
   /** The latest resume token: keep it to resume this conversation after an app restart. */
   get resumeToken(): string | undefined {
-    return this.latestResumeToken;
+    return this.pinned.resumeToken;
   }
 
   get chunkSize(): number | undefined {
-    return this.serverChunkSize;
+    return this.pinned.chunkSize;
   }
 
   get stats(): SessionStats {
@@ -155,7 +145,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */
   start(): Promise<void> {
     const started = this.waiters.untilStarted();
-    void this.openSocket();
+    this.openSocket();
     return started;
   }
 
@@ -177,7 +167,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       this.fail(failure, true);
       throw failure;
     }
-    if (this.state === "open") this.outbox.sendStored(this.socket);
+    if (this.state === "open") this.outbox.sendStored(this.sockets.current);
   }
 
   /** Sends transcript segments (re-sending a segment id replaces it). */
@@ -195,7 +185,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     const result = this.waiters.untilFinalized(this.terminal);
     if (!this.finalizeRequested && !this.terminal) {
       this.finalizeRequested = true;
-      if (this.state === "open") this.sendRaw(JSON.stringify({ type: "finalize" }));
+      if (this.state === "open") this.sockets.send(JSON.stringify({ type: "finalize" }));
     }
     return result;
   }
@@ -208,74 +198,20 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   close(): void {
     if (this.isStopped()) return;
     this.stop(new TetherError("closed", "the app closed the session"), "closed");
-    this.socket?.close(1000, "client closed");
+    this.sockets.current?.close(1000, "client closed");
   }
 
   /** Drops the current socket the way a network failure would; the session resumes on its own. */
   simulateDisconnect(): void {
-    const socket = this.socket;
-    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
-    if (socket.terminate) socket.terminate();
-    else socket.close(4000, "simulated disconnect");
+    this.sockets.drop();
   }
 
   // ------------------------------------------------------------ sockets
 
-  /**
-   * Opens a socket: the current one (after a loss), or with `handover` the next one, while
-   * the current socket, warned by `goaway`, still carries the audio until the next one's
-   * `ready` (make before break).
-   */
-  private async openSocket(handover = false): Promise<void> {
-    if (!handover) {
-      this.state = "connecting";
-      this.socketError = undefined;
-    }
-    const token = await accessToken(this.config);
-    if (token instanceof TetherError) {
-      this.fail(token);
-      return;
-    }
-    if (this.isStopped()) return;
-    const socket = listenSocket(this.config, token, this.latestResumeToken);
-    if (socket instanceof TetherError) {
-      this.fail(socket);
-      return;
-    }
-    if (handover) this.handover.adopt(socket);
-    else this.socket = socket;
-    socket.binaryType = "arraybuffer";
-    socket.onmessage = (event) => {
-      if (this.socket === socket) this.onServerMessage(event.data);
-      else if (this.handover.isNext(socket)) this.onNextSocketMessage(socket, event.data);
-      else this.onRetiringMessage(socket, event.data);
-    };
-    socket.onclose = (event) => {
-      if (this.socket === socket) this.onSocketClose(event.code, event.reason);
-      else if (this.handover.isNext(socket)) this.handover.lost(socket);
-      else if (this.handover.retiring.closed(socket))
-        this.emit("retired", { closeCode: event.code, reason: event.reason });
-    };
-    socket.onerror = () => undefined; // a close event follows and carries the outcome
-    if (!handover) this.armReadyTimer(socket);
-  }
-
-  /**
-   * A connection can be accepted and then never answered (an instance that died holding it,
-   * a front end that hangs): without `ready` in time, it is a lost attempt.
-   */
-  private armReadyTimer(socket: SocketLike): void {
-    this.reconnects.armReadyTimer(this.config.readyTimeoutMs, () => {
-      if (this.socket !== socket || this.state !== "connecting") return;
-      const reason = `no ready within ${this.config.readyTimeoutMs} ms`;
-      this.socket = undefined; // its own close event, whenever it comes, is ignored
-      try {
-        socket.close(4000, reason);
-      } catch {
-        // closing a socket that never opened may throw on some platforms; it is dropped either way
-      }
-      this.onSocketClose(1006, reason);
-    });
+  /** Opens the current socket anew (after a loss); session-sockets.ts routes its events. */
+  private openSocket(): void {
+    this.state = "connecting";
+    void this.sockets.open();
   }
 
   // ------------------------------------------------------------ handover (goaway)
@@ -288,57 +224,12 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
    * under way stays on this socket: it completes before the socket closes.
    */
   private onGoaway(message: GoawayMessage): void {
-    const handingOver = this.state === "open" && !this.finalizeRequested && !this.handover.warned;
+    const handingOver = this.state === "open" && !this.finalizeRequested && !this.sockets.handover.warned;
     this.emit("goaway", { reason: message.reason, closeInMs: message.close_in_ms, handingOver });
-    if (handingOver) this.handover.begin(message.close_in_ms);
+    if (handingOver) this.sockets.handover.begin(message.close_in_ms);
   }
 
-  private onNextSocketMessage(socket: SocketLike, data: unknown): void {
-    const message = this.parseServerMessage(data);
-    if (message?.type !== "ready") return; // an error is followed by its close
-    // The next socket becomes the current one; the warned one retires, still delivering acks.
-    this.handover.promote(this.socket, this.outbox.audio.carried);
-    this.socket = socket;
-    this.socketError = undefined;
-    // Text messages sent on the warned socket are sent again on this one (always safe).
-    this.outbox.texts.forgetSends();
-    this.onReady(message);
-  }
-
-  /**
-   * The warned socket closed before the next one's `ready`: the next one, still connecting,
-   * becomes the current socket. False when there is none (the close is handled as a loss).
-   */
-  private continueOnNextSocket(code: number, reason: string): boolean {
-    const next = this.handover.takeNext();
-    if (next === undefined) return false;
-    this.emit("retired", { closeCode: code, reason });
-    this.socket = next;
-    this.socketError = undefined;
-    this.state = "connecting";
-    this.outbox.texts.forgetSends();
-    this.armReadyTimer(next);
-    return true;
-  }
-
-  private parseServerMessage(data: unknown): ServerMessage | undefined {
-    const read = readServerMessage(data);
-    if (read === undefined || read.ok) return read?.message;
-    this.violation(read.violation);
-    return undefined;
-  }
-
-  /** A socket the session moved away from still acknowledges what was sent on it. */
-  private onRetiringMessage(socket: SocketLike, data: unknown): void {
-    const sent = this.handover.retiring.sentPosition(socket);
-    if (sent === undefined) return;
-    const message = this.parseServerMessage(data);
-    if (message?.type === "ack") this.onAck(message.position, sent);
-  }
-
-  private onServerMessage(data: unknown): void {
-    const message = this.parseServerMessage(data);
-    if (message === undefined) return;
+  private onServerMessage(message: ServerMessage): void {
     switch (message.type) {
       case "ready":
         this.onReady(message);
@@ -350,7 +241,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
         this.onFinalized(message.conversation_id, message.position);
         return;
       case "error":
-        this.socketError = message;
+        this.sockets.error = message;
         return;
       case "goaway":
         this.onGoaway(message);
@@ -361,11 +252,11 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private onReady(ready: ReadyMessage): void {
     this.reconnects.clearReadyTimer();
     const { buffer } = this.outbox;
-    const stage: ReadyStage = this.everReady ? "reconnect" : this.config.restored ? "restored" : "first";
+    const stage = this.pinned.stage;
     const verdict = checkReady(ready, {
       stage,
-      environment: this.pinnedEnvironment,
-      conversationId: this.pinnedConversationId,
+      environment: this.pinned.environment,
+      conversationId: this.pinned.conversationId,
       codec: this.codec,
       positionUnit: this.positionUnit,
       held: { start: buffer.start, end: buffer.end, capacityBytes: buffer.capacityBytes },
@@ -377,22 +268,17 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     }
     if (verdict.rebase) buffer.rebase(ready.position);
     const resumed = stage === "reconnect";
-    const handover = resumed && this.handover.pending;
-    this.everReady = true;
-    this.handover.pending = false;
+    const handover = resumed && this.sockets.handover.pending;
+    this.sockets.handover.pending = false;
     if (handover) this.handoverCount += 1;
     else if (resumed) this.reconnectCount += 1;
-    this.pinnedEnvironment = ready.environment;
-    this.pinnedConversationId = ready.conversation_id;
-    this.socketSessionId = ready.session_id;
-    this.latestResumeToken = ready.resume_token;
-    this.serverChunkSize = ready.chunk_size;
+    this.pinned.pin(ready);
     this.config.log?.setConversation(ready.conversation_id, ready.resume_token);
     this.reconnects.connected();
     this.state = "open";
     // Re-send what the server does not have: held text messages, audio from its position, finalize.
-    this.outbox.resend(this.socket, ready.session_id, ready.position);
-    if (this.finalizeRequested) this.sendRaw(JSON.stringify({ type: "finalize" }));
+    this.outbox.resend(this.sockets.current, ready.session_id, ready.position);
+    if (this.finalizeRequested) this.sockets.send(JSON.stringify({ type: "finalize" }));
     this.emit("ready", {
       environment: ready.environment,
       conversationId: ready.conversation_id,
@@ -426,7 +312,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     }
     this.outbox.finalized(position);
     this.state = "finalized";
-    this.handover.end();
+    this.sockets.handover.end();
     const result = { conversationId, position };
     const settle = () => {
       this.emit("finalized", result);
@@ -439,20 +325,24 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   }
 
   private onSocketClose(code: number, reason: string): void {
-    this.socket = undefined;
+    this.sockets.current = undefined;
     this.reconnects.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
-    const warned = this.handover.warned;
-    if (warned && this.continueOnNextSocket(code, reason)) return;
-    this.handover.warned = false;
+    const warned = this.sockets.handover.warned;
+    if (warned && this.sockets.continueOnNext(code, reason)) {
+      this.state = "connecting";
+      this.outbox.texts.forgetSends();
+      return;
+    }
+    this.sockets.handover.warned = false;
     if (this.state === "connecting") this.reconnects.abandoned();
     this.state = "waiting";
     // Anything sent on the lost socket and not acknowledged must be sent again.
     this.outbox.texts.forgetSends();
-    const error = this.socketError;
+    const error = this.sockets.error;
     if (warned) {
       // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
-      this.handover.pending = false;
+      this.sockets.handover.pending = false;
       this.scheduleReconnect(code, reason, false);
       return;
     }
@@ -467,8 +357,8 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       code,
       reason,
       error,
-      mayReauthenticate: this.everReady && this.reconnects.mayReauthenticate,
-      conversationId: this.pinnedConversationId,
+      mayReauthenticate: this.pinned.everReady && this.reconnects.mayReauthenticate,
+      conversationId: this.pinned.conversationId,
       buffer: this.outbox.buffer,
       texts: this.outbox.texts,
       maxFrameBytes: this.outbox.maxFrame,
@@ -481,7 +371,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       case "reauthenticate":
         // A token that expired mid-conversation: fetch a fresh one once, right away.
         this.reconnects.reauthenticating();
-        void this.openSocket();
+        this.openSocket();
         return;
       case "finalized":
         this.onFinalized(outcome.conversationId, outcome.position);
@@ -494,7 +384,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   private scheduleReconnect(closeCode: number, reason: string, overloaded: boolean): void {
     const scheduled = this.reconnects.schedule(overloaded, () => {
-      if (!this.isStopped()) void this.openSocket();
+      if (!this.isStopped()) this.openSocket();
     });
     if (scheduled === undefined) {
       this.fail(
@@ -511,15 +401,10 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
 
   // ------------------------------------------------------------ sending
 
-  private sendRaw(text: string): void {
-    const socket = this.socket;
-    if (socket !== undefined && socket.readyState === SOCKET_OPEN) socket.send(text);
-  }
-
   private queueMessage(message: Record<string, unknown>): void {
     this.throwIfStopped();
     if (this.finalizeRequested) throw new TetherError("closed", "the session is finalizing: no more messages");
-    if (!this.outbox.queueText(this.socket, JSON.stringify(message), this.state === "open")) {
+    if (!this.outbox.queueText(this.sockets.current, JSON.stringify(message), this.state === "open")) {
       throw new RangeError(
         `${this.outbox.texts.size} text messages await an acknowledgement: send audio, or fewer messages`,
       );
@@ -545,7 +430,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
   private fail(error: TetherError, closeSocket = false): void {
     if (this.isStopped()) return;
     this.stop(error, "failed");
-    if (closeSocket) this.socket?.close(1000, error.code);
+    if (closeSocket) this.sockets.current?.close(1000, error.code);
     this.emit("error", error);
   }
 
@@ -554,7 +439,7 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
     this.terminal = error;
     this.reconnects.cancel();
     this.reconnects.clearReadyTimer();
-    this.handover.end();
+    this.sockets.handover.end();
     this.waiters.stopped(error);
     this.outbox.wake();
   }

@@ -3,7 +3,7 @@
  * that spreads new connections over the live ingress instances, round robin. It does not
  * carry their bytes: each accepted connection is handed whole to an instance process over
  * its IPC channel (as Node's cluster module does), so a client's frames and acks go straight
- * between the client and the instance, and the front's own process (shared with the workers
+ * between the client and the instance, and the balancer's own process (shared with the workers
  * in `npm start`) is never on their path. When an instance dies, the connections it held die
  * with it, so their clients resume on another instance, as they would when a Cloud Run
  * instance crashes.
@@ -14,20 +14,20 @@ import { z } from "zod";
 import type { Logger } from "../shared/logger";
 
 /** An instance that new connections can be handed to. */
-export interface FrontTarget {
+export interface BalancerTarget {
   readonly id: number;
   /**
-   * Hands over a new, paused connection. True once the instance serves it, or once the front
+   * Hands over a new, paused connection. True once the instance serves it, or once the balancer
    * cut it because the instance went away unconfirmed (the client reconnects); false when the
    * instance could not be sent it (it is gone), so another may take it.
    */
   accept(client: net.Socket): Promise<boolean>;
 }
 
-export interface IngressFront {
+export interface IngressBalancer {
   readonly port: number;
   /** Adds an instance: new connections may go to it from now on. */
-  add(target: FrontTarget): void;
+  add(target: BalancerTarget): void;
   /** Removes an instance (it exited): no new connection goes to it. */
   remove(id: number): void;
   /** Connections handed to each instance so far (for tests). */
@@ -62,7 +62,7 @@ export function onDraining(child: ChildProcess, draining: () => void): void {
 }
 
 /**
- * How long an instance may take to confirm a handed connection before the front cuts it
+ * How long an instance may take to confirm a handed connection before the balancer cuts it
  * (the client reconnects). An instance confirms in well under a second; this only bounds a
  * hung one.
  */
@@ -71,18 +71,18 @@ const HANDOFF_CONFIRM_MS = 10_000;
 /**
  * A target that hands connections to `child`, whose entry calls `receiveHandedConnections`.
  *
- * Left to itself, Node closes the front's copy of a handed socket only when the child
+ * Left to itself, Node closes the balancer's copy of a handed socket only when the child
  * acknowledges the handle, and queues later handles behind that acknowledgement: a child
- * that dies before acknowledging (SIGKILL at the wrong moment) leaves the front holding the
+ * that dies before acknowledging (SIGKILL at the wrong moment) leaves the balancer holding the
  * socket open, paused, and the queued ones unsent, and their clients wait forever. So the
- * front keeps its copy (`keepOpen`) until the child says it serves the connection, then
+ * balancer keeps its copy (`keepOpen`) until the child says it serves the connection, then
  * closes it (the connection lives on in the child). When the child goes away first, the
- * front closes every connection it has not confirmed, and those clients reconnect (to
+ * balancer closes every connection it has not confirmed, and those clients reconnect (to
  * another instance), as after any crash.
  */
-export function childTarget(id: number, child: ChildProcess): FrontTarget {
+export function childTarget(id: number, child: ChildProcess): BalancerTarget {
   let nextId = 0;
-  /** Unconfirmed handoffs: each settles once, `true` closing the front's copy of the socket. */
+  /** Unconfirmed handoffs: each settles once, `true` closing the balancer's copy of the socket. */
   const pending = new Map<number, (handed: boolean) => void>();
   // Gone before confirming: the connection may have reached it, so it is cut, not re-routed.
   const cutPending = (): void => {
@@ -106,8 +106,8 @@ export function childTarget(id: number, child: ChildProcess): FrontTarget {
         const settle = (handed: boolean): void => {
           if (!pending.delete(handoff)) return;
           clearTimeout(timer);
-          // Handed: the front's copy goes (the connection lives on in the child, or is cut).
-          // Not handed: the connection is still only the front's, for another instance.
+          // Handed: the balancer's copy goes (the connection lives on in the child, or is cut).
+          // Not handed: the connection is still only the balancer's, for another instance.
           if (handed) client.destroy();
           resolve(handed);
         };
@@ -126,8 +126,8 @@ export function childTarget(id: number, child: ChildProcess): FrontTarget {
 }
 
 /**
- * In an instance process: every connection the front hands over is served by `server`, as if
- * it had accepted it on its own port, and confirmed to the front.
+ * In an instance process: every connection the balancer hands over is served by `server`, as if
+ * it had accepted it on its own port, and confirmed to the balancer.
  */
 export function receiveHandedConnections(server: Promise<net.Server>): void {
   process.on("message", (message: unknown, handle: unknown) => {
@@ -150,13 +150,13 @@ export function nextTarget<T extends { readonly id: number }>(targets: readonly 
   return targets[cursor % targets.length];
 }
 
-export async function startIngressFront(options: {
+export async function startIngressBalancer(options: {
   host: string;
   port: number;
   logger: Logger;
-}): Promise<IngressFront> {
+}): Promise<IngressBalancer> {
   const { host, logger } = options;
-  const targets: FrontTarget[] = [];
+  const targets: BalancerTarget[] = [];
   const handed = new Map<number, number>();
   const waiting = new Set<net.Socket>();
   let cursor = 0;
@@ -170,19 +170,21 @@ export async function startIngressFront(options: {
         handed.set(target.id, (handed.get(target.id) ?? 0) + 1);
         return;
       }
-      logger.debug({ conversation_id: null, instance: target.id }, "ingress front: instance gone, trying the next");
+      logger.debug({ conversation_id: null, instance: target.id }, "ingress balancer: instance gone, trying the next");
     }
     if (client.destroyed) return;
     logger.warn(
       { conversation_id: null, instances: targets.length },
-      "ingress front: no live instance, connection cut",
+      "ingress balancer: no live instance, connection cut",
     );
     client.destroy();
   };
 
   const server = net.createServer({ pauseOnConnect: true }, (client) => {
     waiting.add(client);
-    client.on("error", (error) => logger.debug({ err: error, conversation_id: null }, "ingress front: client error"));
+    client.on("error", (error) =>
+      logger.debug({ err: error, conversation_id: null }, "ingress balancer: client error"),
+    );
     void route(client).finally(() => waiting.delete(client));
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,12 +1,12 @@
 /**
  * An environment's ingress as Cloud Run runs it: N instance processes
- * (`local/ingress-child.ts`, i.e. `functions/ingress/main.ts`) behind one front port
+ * (`local/ingress-child.ts`, i.e. `functions/ingress/main.ts`) behind one balancer port
  * (`ingress-balancer.ts`), which hands each new connection to one of them. Each instance gets
  * the environment's settings as environment variables and also listens on a free port of
  * its own (its `url` in the state file). An instance that dies (a crash, a
- * SIGKILL) leaves the front at once, its clients are cut and resume on another instance,
+ * SIGKILL) leaves the balancer at once, its clients are cut and resume on another instance,
  * and a replacement is started. An instance that drains (SIGTERM: it sends its sockets
- * `goaway`) leaves the front as soon as it says so, and its replacement starts at once, as
+ * `goaway`) leaves the balancer as soon as it says so, and its replacement starts at once, as
  * Cloud Run routes new requests past an instance it is shutting down. Listeners hear of every change, so the state file can
  * list the live instances.
  */
@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import type { Logger } from "../shared/logger";
 import { LISTEN_PATH } from "../shared/protocol";
-import { childTarget, onDraining, startIngressFront } from "./ingress-balancer";
+import { childTarget, onDraining, startIngressBalancer } from "./ingress-balancer";
 import { freePort } from "./ports";
 
 /** One live instance, as the state file lists it (PROTOCOL.md section 5). */
@@ -24,7 +24,7 @@ export interface IngressInstance {
 }
 
 export interface IngressInstances {
-  /** The environment's one `ingress_url` (the front). */
+  /** The environment's one `ingress_url` (the balancer). */
   readonly url: string;
   readonly port: number;
   /** The live instances, oldest first. */
@@ -33,7 +33,7 @@ export interface IngressInstances {
   kill(pid: number, signal?: NodeJS.Signals): boolean;
   /** Called after an instance left or joined. */
   onChange(listener: () => void): void;
-  /** Drains every instance (SIGTERM, as Cloud Run does), then closes the front. */
+  /** Drains every instance (SIGTERM, as Cloud Run does), then closes the balancer. */
   close(): Promise<void>;
 }
 
@@ -60,7 +60,7 @@ async function healthy(host: string, port: number): Promise<boolean> {
 
 export async function startIngressInstances(options: {
   host: string;
-  /** The front's port; 0 picks a free one. */
+  /** The balancer's port; 0 picks a free one. */
   port: number;
   count: number;
   /** The variables `functions/ingress/main.ts` reads (settings, emulator hosts, LOG_LEVEL). */
@@ -68,7 +68,7 @@ export async function startIngressInstances(options: {
   logger: Logger;
 }): Promise<IngressInstances> {
   const { host, logger } = options;
-  const front = await startIngressFront({ host, port: options.port, logger });
+  const balancer = await startIngressBalancer({ host, port: options.port, logger });
   const running: Running[] = [];
   const listeners: Array<() => void> = [];
   let nextId = 1;
@@ -95,7 +95,7 @@ export async function startIngressInstances(options: {
       // Its own process group: a Ctrl-C in the terminal reaches only `npm start`, which then
       // drains the instances itself (and does not mistake them for crashed ones).
       detached: true,
-      // The IPC channel carries the connections the front hands over (ingress-balancer.ts).
+      // The IPC channel carries the connections the balancer hands over (ingress-balancer.ts).
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let tail = "";
@@ -125,10 +125,10 @@ export async function startIngressInstances(options: {
 
   const join = (instance: Running): void => {
     running.push(instance);
-    front.add(childTarget(instance.id, instance.child));
+    balancer.add(childTarget(instance.id, instance.child));
     let replaced = false;
     onDraining(instance.child, () => {
-      front.remove(instance.id);
+      balancer.remove(instance.id);
       if (closing) return;
       replaced = true;
       logger.info(
@@ -140,7 +140,7 @@ export async function startIngressInstances(options: {
     instance.child.once("exit", (code, signal) => {
       const index = running.indexOf(instance);
       if (index >= 0) running.splice(index, 1);
-      front.remove(instance.id);
+      balancer.remove(instance.id);
       if (closing) return;
       if (replaced) {
         logger.info(
@@ -196,7 +196,7 @@ export async function startIngressInstances(options: {
     }, STOP_TIMEOUT_MS);
     await Promise.all(stopping.map((instance) => instance.exited));
     clearTimeout(killer);
-    await front.close();
+    await balancer.close();
   };
 
   const started = await Promise.allSettled(Array.from({ length: options.count }, () => spawnOne()));
@@ -208,8 +208,8 @@ export async function startIngressInstances(options: {
   }
 
   return {
-    url: `ws://${host}:${front.port}${LISTEN_PATH}`,
-    port: front.port,
+    url: `ws://${host}:${balancer.port}${LISTEN_PATH}`,
+    port: balancer.port,
     list: () =>
       running.map((instance) => ({
         pid: instance.child.pid ?? 0,

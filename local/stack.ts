@@ -3,7 +3,7 @@
  * subscriptions and bucket, and per environment an ingress, the workers and the API.
  * `local/start.ts` is its command line; tests start it directly.
  *
- * The ingress runs either as instance processes behind one front port, as on Cloud Run
+ * The ingress runs either as instance processes behind one balancer port, as on Cloud Run
  * (`ingressInstances` >= 1, what `npm start` does), or inside this process (the default
  * here: tests read its log lines and start many stacks, and a child costs seconds).
  * The workers run under the functions framework and are pushed to by the emulator
@@ -231,7 +231,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
             count: instances,
             // The instances log at the level of the stack's own logger.
             env: { ...variables, LOG_LEVEL: logger.level },
-            logger: runtime.logger.child({ component: "ingress-front" }),
+            logger: runtime.logger.child({ component: "ingress-balancer" }),
           });
           pools.set(environment, pool);
           ingress = { url: pool.url, port: pool.port, close: () => pool.close() };

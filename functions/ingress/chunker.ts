@@ -7,14 +7,10 @@
  * pcm16 positions count bytes; opus positions count packets, and an Opus chunk body is the
  * packets framed by `frameOpusPackets`.
  */
-import { type Codec, chunkAt, frameOpusPackets } from "../../shared/audio-format";
+import { type ChunkRange, type Codec, chunkAt, frameOpusPackets } from "../../shared/audio-format";
 
-export interface Chunk {
-  readonly index: number;
-  /** First unit (inclusive). */
-  readonly start: number;
-  /** One past the last unit (exclusive). */
-  readonly end: number;
+/** A chunk the ingress cut, as it is published: its range in units and its body. */
+export interface Chunk extends ChunkRange {
   readonly body: Buffer;
   /** The conversation's last chunk (possibly shorter than the chunk size). */
   readonly final: boolean;

@@ -6,7 +6,8 @@
  * the events topic, finalize, and every refusal as the protocol's error + close code. What
  * a frame may hold is decided by shared/frame-checks.ts; when the socket is read, by
  * backpressure.ts. Frames are taken in by frame-intake.ts, made durable and acknowledged by
- * durable-commits.ts, finalized by socket-finalize.ts; `goaway` is drain.ts.
+ * durable-commits.ts, finalized by socket-finalize.ts; `goaway`, supersede and drain are
+ * socket-handover.ts.
  *
  * Invariants:
  * - Acks are cumulative, monotonic, and never beyond what this socket received.
@@ -25,7 +26,6 @@ import { CLOSE_FINALIZED, type ErrorCode, type GoawayReason } from "../../shared
 import { SocketBackpressure } from "./backpressure";
 import { AbandonedOpen, type ConversationRegistry } from "./conversation-registry";
 import type { ConversationStore } from "./conversation-store";
-import { SocketGoaway } from "./drain";
 import type { LostConversation } from "./durable-commits";
 import { authorizeUpgrade, type HandshakeConfig, type HandshakeContext } from "./handshake";
 import { newSessionId } from "./ids";
@@ -37,7 +37,9 @@ import type { IngressPublisher } from "./publisher";
 import { type ErrorExtra, frameBytes, type IngressSocket } from "./socket";
 import { recordSocketClose } from "./socket-close";
 import { finalizeOnSocket } from "./socket-finalize";
+import { SocketHandover } from "./socket-handover";
 import { EarlyFrames, type OpenedSocket, openedSocket, readyMessage } from "./socket-opening";
+import type { SocketState } from "./socket-state";
 import { audioLimitUnits, type UserLimitsGate } from "./user-limits";
 
 export interface SocketSessionDeps {
@@ -57,33 +59,11 @@ export interface SocketSessionDeps {
   readonly onClosed: (session: SocketSession) => void;
 }
 
-type State =
-  /** Handshake and conversation open in progress; frames are queued. */
-  | "opening"
-  | "open"
-  /** Finalize accepted; further frames are dropped. */
-  | "finalizing"
-  /** A newer socket took the conversation; waiting for this one's publishes, then 4001. */
-  | "superseded"
-  /** Close sent; waiting for the socket to close. */
-  | "closing"
-  | "closed";
-
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void promise.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 export class SocketSession implements AttachedSocket {
   readonly sessionId = newSessionId();
   /** Cleared by each ping round; set by the pong. */
   alive = true;
-  private state: State = "opening";
+  private state: SocketState = "opening";
   private logger: Logger;
   private readonly early = new EarlyFrames();
   private conversation: LiveConversation | undefined;
@@ -92,10 +72,8 @@ export class SocketSession implements AttachedSocket {
   /** `finalized` was sent: text still arriving is published, not dropped. */
   private finalizedSent = false;
   private readonly backpressure: SocketBackpressure;
-  /** The warning before this socket is closed (drain.ts). */
-  private readonly goawayState: SocketGoaway;
-  /** The instance is shutting down (`drain`): no conversation is opened any more. */
-  private draining = false;
+  /** `goaway`, supersede and drain: the socket giving its conversation up (socket-handover.ts). */
+  private readonly handover: SocketHandover;
   private finalizeDone: Promise<void> | undefined;
   private framesDroppedAfterStop = 0;
   private readonly closed: Promise<void>;
@@ -111,20 +89,24 @@ export class SocketSession implements AttachedSocket {
   ) {
     this.request = request;
     this.backpressure = new SocketBackpressure(socket, deps.budget, deps.limits, () => this.overloaded());
-    this.goawayState = new SocketGoaway({
-      send: (message) => this.state === "open" && socket.sendJson(message),
-      // Either reason, drain or socket age: one line each, with the conversation and environment.
-      warned: (reason, closeInMs) =>
-        this.logger.info({ reason, close_in_ms: closeInMs, acked: this.acked }, "goaway sent: the client moves"),
-      watchOwner: (lost) => this.watchOwner(lost),
-      moved: () => void this.supersede(),
-      // A socket past its maximum life says so: its instance is not shutting down.
-      expired: () =>
-        void this.drain(
-          this.goawayState.reason === "max_socket_age"
-            ? "this socket reached its maximum life and the client did not move: resume"
-            : undefined,
-        ),
+    this.handover = new SocketHandover({
+      sessionId: this.sessionId,
+      store: deps.store,
+      supersedeWaitMs: deps.limits.supersedeWaitMs,
+      state: () => this.state,
+      enterSuperseded: () => {
+        this.state = "superseded";
+        this.backpressure.pause("stopping");
+        this.dropPartial("superseded");
+      },
+      stopReading: () => this.backpressure.pause("stopping"),
+      finalizing: () => this.finalizeDone,
+      settled: () => this.settled(),
+      refuse: (code, message) => this.refuse(code, message),
+      sendGoaway: (message) => this.state === "open" && socket.sendJson(message),
+      logger: () => this.logger,
+      acked: () => this.acked,
+      conversationId: () => this.conversation?.id,
     });
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
@@ -208,7 +190,7 @@ export class SocketSession implements AttachedSocket {
       if (this.state !== "opening") return;
       this.socket.sendJson(readyMessage(this.deps.environment, this.sessionId, opened, resumeToken));
       this.state = "open";
-      this.goawayState.armMaxAge(this.deps.maxSocketMs);
+      this.handover.armMaxAge(this.deps.maxSocketMs);
       this.logger.info(
         { kind: intent.kind, created: opened.created, position: opened.durablePosition, codec: opened.codec },
         "socket ready",
@@ -236,7 +218,8 @@ export class SocketSession implements AttachedSocket {
   }
 
   private refuseOpenWhileDraining(): void {
-    if (this.draining) throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
+    if (this.handover.draining)
+      throw new ProtocolError("restarting", "this ingress instance is shutting down: reconnect");
   }
 
   // ------------------------------------------------------------ frames
@@ -308,7 +291,7 @@ export class SocketSession implements AttachedSocket {
     );
   }
 
-  // ------------------------------------------------------------ finalize, supersede, drain
+  // ------------------------------------------------------------ finalize, supersede, drain, goaway
 
   /** Client `finalize`, or the idle timeout while this socket is attached. */
   finalize(reason: FinalizeReason): Promise<void> {
@@ -348,58 +331,19 @@ export class SocketSession implements AttachedSocket {
     return this.conversation === undefined && this.state !== "opening";
   }
 
-  /** A newer socket resumes the conversation on this instance. */
-  async supersede(): Promise<void> {
-    if (this.state === "finalizing") {
-      await this.finalizeDone;
-      return;
-    }
-    if (this.state === "closing" || this.state === "closed" || this.state === "superseded") return;
-    const wasOpening = this.state === "opening";
-    this.state = "superseded";
-    this.backpressure.pause("stopping");
-    this.dropPartial("superseded");
-    if (!wasOpening) await withTimeout(this.settled(), this.deps.limits.supersedeWaitMs);
-    this.refuse("superseded", "a newer socket resumed this conversation");
+  /** A newer socket resumes the conversation on this instance (socket-handover.ts). */
+  supersede(): Promise<void> {
+    return this.handover.supersede();
   }
 
-  /**
-   * Shutdown (or a goaway that ran out): stop reading, make every complete chunk received
-   * durable and ack it, then close with 1012 saying `why`. A finalize in progress completes
-   * instead (1000).
-   */
-  async drain(why = "this ingress instance is shutting down: reconnect to resume"): Promise<void> {
-    this.draining = true;
-    this.backpressure.pause("stopping");
-    if (this.state === "open" || this.state === "superseded") {
-      await this.settled();
-      if (this.state === "open") this.refuse("restarting", why);
-    } else if (this.state === "finalizing") {
-      await this.finalizeDone;
-    }
+  /** Shutdown: everything received made durable and acknowledged, then 1012 (socket-handover.ts). */
+  drain(why?: string): Promise<void> {
+    return this.handover.drain(why);
   }
 
-  /**
-   * Warns the client that this socket closes within `closeInMs` (drain.ts); it keeps
-   * receiving and acknowledging until the client moved (4001) or the time ran out (1012).
-   */
+  /** Warns the client that this socket closes within `closeInMs` (socket-handover.ts). */
   goaway(reason: GoawayReason, closeInMs: number): void {
-    this.goawayState.send(reason, closeInMs);
-  }
-
-  private watchOwner(lost: () => void): (() => void) | undefined {
-    const conversation = this.conversation;
-    if (conversation === undefined) return undefined;
-    return this.deps.store.watchOwner(
-      conversation.id,
-      this.sessionId,
-      () => {
-        this.logger.info("the client moved to a new socket after goaway");
-        lost();
-      },
-      (error) =>
-        this.logger.warn({ err: error }, "watching the conversation's owner failed: the goaway deadline closes"),
-    );
+    this.handover.goaway(reason, closeInMs);
   }
 
   // ------------------------------------------------------------ refusals and close
@@ -452,7 +396,7 @@ export class SocketSession implements AttachedSocket {
     const previous = this.state;
     this.state = "closed";
     this.backpressure.stop();
-    this.goawayState.stop();
+    this.handover.stop();
     if (previous !== "finalizing") this.dropPartial(`closed with ${code}`);
     this.conversation?.detach(this);
     recordSocketClose({
@@ -463,7 +407,7 @@ export class SocketSession implements AttachedSocket {
       framesDroppedAfterStop: this.framesDroppedAfterStop,
       framesDroppedBeforeReady: this.early.take().length,
       conversationId: this.conversation?.id,
-      goaway: this.goawayState.reason,
+      goaway: this.handover.goawayReason,
       logger: this.logger,
       userLimits: this.deps.userLimits,
       store: this.deps.store,

@@ -1,5 +1,5 @@
 /**
- * The local ingress front over real TCP and real instance processes: new connections are
+ * The local ingress balancer over real TCP and real instance processes: new connections are
  * handed round robin to the live instances over IPC and served there (bytes both ways), an
  * instance's connections die with its process, a dead instance is skipped, and with none
  * left a connection is closed rather than held.
@@ -7,15 +7,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
-import { childTarget, type IngressFront, startIngressFront } from "../../local/ingress-balancer";
+import { childTarget, type IngressBalancer, startIngressBalancer } from "../../local/ingress-balancer";
 import { createLogger } from "../../shared/logger";
 import { until } from "../support/poll";
 
-/** A stand-in instance process (test/support/front-instance.ts): greets with its name, then echoes. */
+/** A stand-in instance process (test/support/balancer-instance.ts): greets with its name, then echoes. */
 async function startInstance(name: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(__dirname, "../support/front-instance.ts"), name],
+    ["--import", "tsx", path.join(__dirname, "../support/balancer-instance.ts"), name],
     {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     },
@@ -64,32 +64,32 @@ function dial(port: number): Client {
   return { socket, read, closed };
 }
 
-describe("the local ingress front", () => {
+describe("the local ingress balancer", () => {
   const logger = createLogger({ level: "silent" });
-  let front: IngressFront;
+  let balancer: IngressBalancer;
   const instances: ChildProcess[] = [];
   const clients: Client[] = [];
-  /** Waits (at most 5 s) until the front counts `expected` connections per instance. */
+  /** Waits (at most 5 s) until the balancer counts `expected` connections per instance. */
   const handedReaches = async (expected: ReadonlyMap<number, number>): Promise<void> => {
     await until(
-      "the front's counts",
-      () => JSON.stringify([...front.handed()]) === JSON.stringify([...expected]),
+      "the balancer's counts",
+      () => JSON.stringify([...balancer.handed()]) === JSON.stringify([...expected]),
       5_000,
     ).catch(() => undefined);
-    expect(front.handed()).toEqual(expected);
+    expect(balancer.handed()).toEqual(expected);
   };
   const open = (): Client => {
-    const client = dial(front.port);
+    const client = dial(balancer.port);
     clients.push(client);
     return client;
   };
 
   beforeEach(async () => {
-    front = await startIngressFront({ host: "127.0.0.1", port: 0, logger });
+    balancer = await startIngressBalancer({ host: "127.0.0.1", port: 0, logger });
   });
   afterEach(async () => {
     for (const client of clients.splice(0)) client.socket.destroy();
-    await front.close();
+    await balancer.close();
     for (const instance of instances.splice(0)) await kill(instance);
   });
 
@@ -97,8 +97,8 @@ describe("the local ingress front", () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
     instances.push(a, b);
-    front.add(childTarget(1, a));
-    front.add(childTarget(2, b));
+    balancer.add(childTarget(1, a));
+    balancer.add(childTarget(2, b));
     const greetings: string[] = [];
     for (let i = 0; i < 4; i++) greetings.push(await open().read(1));
     expect(greetings).toEqual(["A", "B", "A", "B"]);
@@ -120,15 +120,15 @@ describe("the local ingress front", () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
     instances.push(a, b);
-    front.add(childTarget(1, a));
-    front.add(childTarget(2, b));
+    balancer.add(childTarget(1, a));
+    balancer.add(childTarget(2, b));
     const onA = open();
     expect(await onA.read(1)).toBe("A");
     const onB = open();
     expect(await onB.read(1)).toBe("B");
 
     await kill(a); // as a crashed Cloud Run instance
-    front.remove(1);
+    balancer.remove(1);
     await onA.closed;
     expect(onB.socket.destroyed).toBe(false);
     expect(await open().read(1)).toBe("B");
@@ -138,11 +138,11 @@ describe("the local ingress front", () => {
   it("closes the connections an instance died holding before it confirmed them, queued ones included", async () => {
     const a = await startInstance("A");
     instances.push(a);
-    front.add(childTarget(1, a));
+    balancer.add(childTarget(1, a));
     a.kill("SIGSTOP"); // it can no longer acknowledge a handed connection
-    const first = open(); // handed, unacknowledged: Node keeps the front's copy open
+    const first = open(); // handed, unacknowledged: Node keeps the balancer's copy open
     const second = open(); // queued behind the first's acknowledgement
-    await until("both connections at the front, unconfirmed", () => front.unconfirmed() === 2);
+    await until("both connections at the balancer, unconfirmed", () => balancer.unconfirmed() === 2);
     await kill(a); // SIGKILL before it ever acknowledged
     await Promise.all([first.closed, second.closed]);
     expect(first.socket.destroyed && second.socket.destroyed).toBe(true);
@@ -152,15 +152,15 @@ describe("the local ingress front", () => {
     const a = await startInstance("A");
     const b = await startInstance("B");
     instances.push(a, b);
-    front.add(childTarget(1, a));
-    front.add(childTarget(2, b));
+    balancer.add(childTarget(1, a));
+    balancer.add(childTarget(2, b));
     await kill(a); // still listed: its exit has not been handled yet
     expect(await open().read(1)).toBe("B");
     expect(await open().read(1)).toBe("B");
     await handedReaches(new Map([[2, 2]]));
 
-    front.remove(2);
-    front.remove(1);
+    balancer.remove(2);
+    balancer.remove(1);
     const orphan = open();
     await orphan.closed;
     await expect(orphan.read(1)).rejects.toThrow(/closed/);

@@ -1,6 +1,6 @@
 /**
- * A stand-in ingress instance process for the front's tests: it serves the connections the
- * front hands it over IPC by greeting with its name (argv[2]), then echoing.
+ * A stand-in ingress instance process for the balancer's tests: it serves the connections the
+ * balancer hands it over IPC by greeting with its name (argv[2]), then echoing.
  */
 import net from "node:net";
 import { receiveHandedConnections } from "../../local/ingress-balancer";

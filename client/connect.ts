@@ -9,7 +9,8 @@
 import type { Codec, SampleRate } from "../shared/codecs";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff";
 import { TetherError } from "./errors";
-import { type SessionConfig, TetherSession } from "./session";
+import { TetherSession } from "./session";
+import type { SessionConfig } from "./session-events";
 import type { AuthVia, SocketFactory } from "./socket";
 import type { ConversationLog, ConversationStorage, StoredConversation } from "./store";
 

@@ -7,6 +7,7 @@ export type { BackoffPolicy } from "./backoff";
 export { DEFAULT_BACKOFF } from "./backoff";
 export type { ConnectOptions, ResumedConversation, ResumeOptions } from "./connect";
 export { type NotStored, TetherError, type TetherErrorCode } from "./errors";
+export { TetherSession } from "./session";
 export type {
   FinalizeResult,
   GoawayEvent,
@@ -15,8 +16,7 @@ export type {
   RetiredEvent,
   SessionEvents,
   SessionStats,
-} from "./session";
-export { TetherSession } from "./session";
+} from "./session-events";
 export type { SocketFactory, SocketLike } from "./socket";
 export type { ConversationLog, ConversationStorage, StoredConversation, StoredMeta } from "./store";
 export { StoreFullError } from "./store";

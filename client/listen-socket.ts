@@ -3,20 +3,15 @@
  * the session was configured (header, subprotocol or query), with the conversation's resume
  * token, on the pinned ingress URL. A failure is the session's terminal error.
  */
-import type { Codec, SampleRate } from "../shared/codecs";
 import { listenQueryString, listenSubprotocols } from "../shared/protocol";
 import { TetherError } from "./errors";
-import type { AuthVia, SocketFactory, SocketLike } from "./socket";
+import type { SessionConfig } from "./session-events";
+import type { SocketLike } from "./socket";
 
-export interface ListenTarget {
-  readonly url: string;
-  readonly token: () => Promise<string>;
-  readonly authVia: AuthVia;
-  readonly codec: Codec;
-  readonly sampleRate: SampleRate;
-  readonly conversationId: string | undefined;
-  readonly createSocket: SocketFactory;
-}
+export type ListenTarget = Pick<
+  SessionConfig,
+  "url" | "token" | "authVia" | "codec" | "sampleRate" | "conversationId" | "createSocket"
+>;
 
 /** The app's access token, or the error that stops the session. */
 export async function accessToken(target: ListenTarget): Promise<string | TetherError> {

@@ -37,17 +37,6 @@ import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from 
 import { SessionSockets } from "./session-sockets";
 import { SessionWaiters } from "./session-waiters";
 
-export type {
-  FinalizeResult,
-  GoawayEvent,
-  ReadyEvent,
-  ReconnectingEvent,
-  RetiredEvent,
-  SessionConfig,
-  SessionEvents,
-  SessionStats,
-} from "./session-events";
-
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
 
 export class TetherSession extends TypedEmitter<SessionEvents> {

@@ -53,6 +53,12 @@ export function closeOutcome(closed: ClosedSocket): CloseOutcome {
     case "reauthenticate":
       if (closed.mayReauthenticate) return { kind: "reauthenticate" };
       break;
+    case "per_limit":
+      // Too many sockets at once (often dead ones whose leases have not expired yet): a
+      // conversation already under way resumes after a delay; a new one is refused.
+      if (error?.limit === "live_sockets" && closed.conversationId !== undefined)
+        return { kind: "reconnect", overloaded: true };
+      break;
     case "start_new_conversation": {
       const durable = error?.durable_position ?? error?.final_position;
       if (error?.code === "conversation_finalized" && durable !== undefined) return finalizedElsewhere(closed, durable);

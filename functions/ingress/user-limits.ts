@@ -110,18 +110,23 @@ export class UserLimitsGate {
 
   /**
    * Admits a socket of `userId` opening `conversationId` and takes its lease; 4429 when the
-   * user already has `live_sockets` others. The conversation's own older socket does not
-   * count: the new one supersedes it.
+   * user's other conversations already hold `live_sockets` sockets. The conversation's own
+   * older socket does not count: the new one supersedes it.
    */
   async admitSocket(userId: string, conversationId: string, sessionId: string): Promise<void> {
     const max = this.options.limits.live_sockets;
     const now = this.now();
+    // Counted by conversation: after an instance dies, each of its conversations holds the
+    // dead socket's lease and its resumed socket's until the first expires. The read stays
+    // bounded; a conversation with many leases can only make the count lower.
     const live = await queryOf(userRef(this.db, userId).collection(COLLECTIONS.liveSockets))
       .filter("expires_at", ">", Timestamp.fromMillis(now))
       .select("conversation_id")
-      .limit(max + 2)
+      .limit(3 * (max + 1))
       .get();
-    const others = live.docs.filter((doc) => doc.get("conversation_id") !== conversationId).length;
+    const others = new Set(
+      live.docs.map((doc): unknown => doc.get("conversation_id")).filter((id) => id !== conversationId),
+    ).size;
     if (others >= max) {
       throw tooMany("live_sockets", max, `user ${userId} has ${max} live sockets: close one, or resume after a delay`);
     }

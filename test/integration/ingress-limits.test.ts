@@ -112,6 +112,24 @@ describe("per-user limits: 4429 naming the limit and its value", () => {
     await other.close();
   });
 
+  test("after an instance dies, its conversations resume though their dead leases still count", async () => {
+    const a = await open("u-storm");
+    const b = await open("u-storm");
+    // b's socket was on an instance killed by SIGKILL: its lease outlives it, and a's resume
+    // comes while it is still valid.
+    await liveSocketRef(h.env.clients.firestore, "u-storm", "dead-b").set({
+      conversation_id: b.id,
+      expires_at: Timestamp.fromMillis(Date.now() + 60_000),
+    });
+    const resumedA = rawConnect(h.url, { token: await h.token("u-storm"), resumeToken: a.resume });
+    expect((await resumedA.next("ready")).conversation_id).toBe(a.id);
+    const resumedB = rawConnect(h.url, { token: await h.token("u-storm"), resumeToken: b.resume });
+    expect((await resumedB.next("ready")).conversation_id).toBe(b.id);
+    // A third conversation is still one too many.
+    await tooMany(rawConnect(h.url, { token: await h.token("u-storm") }), "live_sockets", 2);
+    await closeAll(a.client, b.client, resumedA, resumedB);
+  });
+
   test("a socket of a killed instance counts only until its lease expires", async () => {
     // What an instance killed by SIGKILL leaves: leases nobody renews or deletes.
     const expiresAt = Timestamp.fromMillis(Date.now() + 1_500);

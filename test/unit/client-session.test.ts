@@ -107,6 +107,30 @@ describe("TetherSession", () => {
     await expect(session.finalize()).rejects.toMatchObject({ code: "wrong_environment" });
   });
 
+  it("on 4429 live_sockets resumes a conversation after a delay, but refuses a new one", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    server.last.drop(1006);
+    const tooMany = { code: "too_many", limit: "live_sockets", value: 20 };
+    (await server.opened(2)).refuse(4429, tooMany);
+    (await server.opened(3)).ready({ position: 0 });
+    expect(session.stats.reconnects).toBe(1);
+
+    const fresh = new FakeServer();
+    const connecting = connect({
+      url: URL_A,
+      token: "tok",
+      codec: "pcm16",
+      sampleRate: 16000,
+      backoff: fast,
+      createSocket: fresh.factory,
+    });
+    (await fresh.opened(1)).refuse(4429, tooMany);
+    await expect(connecting).rejects.toMatchObject({ code: "too_many", details: { closeCode: 4429 } });
+    await afterEveryTimer();
+    expect(fresh.sockets).toHaveLength(1);
+  });
+
   it("resumes when its own lost attempt took the conversation from its newest socket (4001)", async () => {
     const server = new FakeServer();
     const session = await started(server);

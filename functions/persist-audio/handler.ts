@@ -15,7 +15,7 @@
  * chunk that can never be stored (another environment's, a broken schema, bytes that
  * contradict a stored chunk, data the store refuses) goes to the dead-letter topic.
  */
-import { CONVERTERS, conversationRef } from "../../shared/firestore-schema";
+import { readConversation } from "../../shared/firestore-schema";
 import { conversationLogger } from "../../shared/logger";
 import { workerName } from "../../shared/pipeline";
 import type { PubSubHandler } from "../../shared/pubsub-event";
@@ -53,17 +53,9 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const conversation = (
-        await conversationRef(db, conversationId).withConverter(CONVERTERS.conversation).get()
-      ).data();
-      // The record carries `deleted_at` from the tombstone's batch on; the tombstone is read
-      // only without a record. A deletion after this read is caught by the check after the
-      // write (deletion/guard.ts).
-      if (conversation?.deleted_at !== undefined) {
-        logger.info({}, "message for a deleted conversation: nothing stored");
-        return;
-      }
-      if (conversation === undefined && (await deletion.isDeleted(conversationId, logger))) return;
+      const conversation = (await readConversation(db, conversationId))?.data;
+      // A deletion after this read is caught by the check after the write (deletion/guard.ts).
+      if (await deletion.isDeleted(conversationId, logger, { record: conversation })) return;
       const mismatch = checkAgainstConversation(chunk.attributes, conversation);
       if (mismatch) {
         await deadLetters.reject(message, mismatch);

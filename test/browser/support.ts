@@ -13,7 +13,7 @@ import { type RunningStack, startLocalStack } from "../../local/stack";
 import { type EnvironmentName, parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { wavHeader } from "../../shared/wav";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** Written by every run of the browser suite (git-ignored). */
@@ -98,9 +98,7 @@ export async function startBrowserStack(
   const logger = createLogger({ level: "silent" });
   const stack = await startLocalStack({
     environments: envs,
-    host: "127.0.0.1",
-    basePort: 0,
-    emulators: { existing: runningEmulatorEndpoints() },
+    ...onRunningEmulators(),
     chunkSeconds: 1,
     logger,
     ...(options.wrapWorker === undefined ? {} : { wrapWorker: options.wrapWorker }),

@@ -17,7 +17,7 @@ import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav, encodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
 import { until, untilFinalized } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SAMPLE_RATE = 16000;
@@ -65,9 +65,7 @@ describe("a file store across a killed process", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-store-"));
     stack = await startLocalStack({
       environments: [env],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       logger: createLogger({ level: "silent" }),
     });

@@ -18,7 +18,7 @@ import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { chunkObjectName, personSampleObjectName } from "../../shared/storage-paths";
 import { footprintOf, ONLY_THE_TOMBSTONE } from "../support/deletion-stores";
 import { eventually } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { chunkMessage, eventMessage, pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
@@ -47,9 +47,7 @@ describe("DELETE /v1/conversations/{id}", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments: [environment],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 0.25,
       logger: logs.logger,
     });

@@ -20,7 +20,7 @@ import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
 import { until, untilFinalized } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 const REALTIME =
   process.env.TETHER_HANDOVER_FULL === "1"
@@ -76,9 +76,7 @@ describe("goaway and make-before-break handover", () => {
   }): Promise<{ running: RunningStack; ingressUrl: string; api: Api; token: string }> {
     const running = await startLocalStack({
       environments: [options.env],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: options.chunkSeconds,
       maxSocketSeconds: options.maxSocketSeconds,
       ingressInstances: options.instances,

@@ -24,7 +24,7 @@ import { GatedPublisher } from "../support/ingress-gated-publisher";
 import { type IngressHarness, reassemble, startIngressHarness } from "../support/ingress-harness";
 import { rawConnect } from "../support/ingress-raw-client";
 import { eventually as eventuallyWithin } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 /** The shared wait, bounded at a minute (extraction after a slowed worker takes a while). */
 const eventually = <T>(probe: () => Promise<T | undefined>, what: string) =>
@@ -59,9 +59,7 @@ describe("with the events worker slowed by seconds", () => {
         : handler;
     stack = await startLocalStack({
       environments: [env],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       logger: createLogger({ level: "silent" }),
       wrapWorker: slowEvents,

@@ -23,7 +23,7 @@ import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm, throttle } from "../support/ingress-audio";
 import { eventually } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 const root = path.resolve(__dirname, "../..");
 const SAMPLE_RATE = 16000;
@@ -256,9 +256,7 @@ describe("startLocalStack with ingressInstances: 2", () => {
   it("spreads new connections over the instances, and replaces one killed through its API", async () => {
     stack = await startLocalStack({
       environments: [env],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       ingressInstances: 2,
       logger: createLogger({ level: "silent" }),

@@ -11,7 +11,7 @@ import { parseEnvironmentName } from "../../shared/environment";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm, throttle } from "../support/ingress-audio";
 import { eventually, untilFinalized } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 
 const SAMPLE_RATE = 16000;
@@ -28,9 +28,7 @@ describe("startLocalStack with workerProcesses", () => {
     const logs = captureLogs("warn"); // the worker processes log at this level too
     stack = await startLocalStack({
       environments: [env],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       workerProcesses: true,
       logger: logs.logger,

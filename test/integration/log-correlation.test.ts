@@ -19,7 +19,7 @@ import {
 import { conversationTraceId, TRACE_FIELD } from "../../shared/logger";
 import { matchesFilter } from "../support/log-query";
 import { eventually as poll } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs, type LogLine } from "../support/workers-logs";
 
 const SAMPLE_RATE = 16000;
@@ -65,9 +65,7 @@ describe("logs of one conversation across the ingress and the workers", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments: [staging, prod],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       logger: logs.logger,
     });

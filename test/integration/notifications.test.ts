@@ -11,7 +11,7 @@ import { createGcpClients, type GcpClients } from "../../shared/gcp-clients";
 import { type Notification, type NotificationType, notificationSchema } from "../../shared/notifications";
 import { eventually } from "../support/poll";
 import { pullMessages } from "../support/pull";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
@@ -33,9 +33,7 @@ describe("notifications", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments,
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 0.25,
       logger: captureLogs().logger,
     });

@@ -18,7 +18,7 @@ import { personPrefix } from "../../shared/storage-paths";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { loadVoiceFixtures } from "../support/extract-voices";
 import { eventually as poll } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 const SAMPLE_RATE = 16000;
 const BYTES_PER_SECOND = SAMPLE_RATE * 2;
@@ -43,9 +43,7 @@ describe("a conversation across reconnects, end to end", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments: [staging, prod],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 1,
       logger: createLogger({ level: "silent" }),
     });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -37,9 +37,7 @@ describe("npm run smoke", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments: [staging, prod],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 2,
       logger: createLogger({ level: "silent" }),
     });

@@ -9,7 +9,7 @@ import { signAccessToken } from "../../shared/auth";
 import { parseEnvironmentName } from "../../shared/environment";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { eventually } from "../support/poll";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 import { captureLogs } from "../support/workers-logs";
 import { pcm16Noise } from "../support/workers-messages";
 import { ProtocolSocket } from "../support/workers-socket";
@@ -21,9 +21,7 @@ describe("ingress -> workers -> API", () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       environments: [environment],
-      host: "127.0.0.1",
-      basePort: 0,
-      emulators: { existing: runningEmulatorEndpoints() },
+      ...onRunningEmulators(),
       chunkSeconds: 0.25,
       logger: captureLogs().logger,
     });

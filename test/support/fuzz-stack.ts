@@ -10,7 +10,7 @@ import { startLocalStack } from "../../local/stack";
 import { parseEnvironmentName } from "../../shared/environment";
 import { apiRequest, checkVisible, type FuzzTarget, playSocket } from "./fuzz-run";
 import type { SocketCase } from "./fuzz-traffic";
-import { runningEmulatorEndpoints, uniqueEnvironmentName } from "./test-environment";
+import { onRunningEmulators, uniqueEnvironmentName } from "./test-environment";
 import { type CapturedLogs, captureLogs } from "./workers-logs";
 
 export interface FuzzStack {
@@ -52,9 +52,7 @@ export async function startFuzzStack(): Promise<FuzzStack> {
   process.env.TETHER_MAX_CONVERSATIONS_PER_MINUTE ??= "100000";
   const stack = await startLocalStack({
     environments: [environment],
-    host: "127.0.0.1",
-    basePort: 0,
-    emulators: { existing: runningEmulatorEndpoints() },
+    ...onRunningEmulators(),
     chunkSeconds: 0.1,
     idleTimeoutSeconds: 30,
     logger: logs.logger,

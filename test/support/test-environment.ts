@@ -6,6 +6,7 @@
 import crypto from "node:crypto";
 import type { EmulatorEndpoints } from "../../local/emulators";
 import { provisionEnvironment } from "../../local/provision";
+import type { LocalStackOptions } from "../../local/stack";
 import {
   type EnvironmentResources,
   environmentResources,
@@ -44,6 +45,11 @@ export function runningEmulatorEndpoints(): EmulatorEndpoints {
     firestore: process.env.FIRESTORE_EMULATOR_HOST as string,
     storage: process.env.STORAGE_EMULATOR_HOST as string,
   };
+}
+
+/** Where a test's local stack runs: free loopback ports, on the emulators of jest's global setup. */
+export function onRunningEmulators(): Pick<LocalStackOptions, "host" | "basePort" | "emulators"> {
+  return { host: "127.0.0.1", basePort: 0, emulators: { existing: runningEmulatorEndpoints() } };
 }
 
 export async function createTestEnvironment(prefix = "t"): Promise<TestEnvironment> {

@@ -17,11 +17,8 @@ async function afterEveryTimer(): Promise<void> {
   await jest.advanceTimersByTimeAsync(10 * 60_000);
 }
 
-async function started(
-  server: FakeServer,
-  options: Partial<Parameters<typeof connect>[0]> = {},
-): Promise<TetherSession> {
-  const connecting = connect({
+function connecting(server: FakeServer, options: Partial<Parameters<typeof connect>[0]> = {}): Promise<TetherSession> {
+  return connect({
     url: URL_A,
     token: "tok",
     codec: "pcm16",
@@ -30,8 +27,15 @@ async function started(
     createSocket: server.factory,
     ...options,
   });
+}
+
+async function started(
+  server: FakeServer,
+  options: Partial<Parameters<typeof connect>[0]> = {},
+): Promise<TetherSession> {
+  const session = connecting(server, options);
   (await server.opened(1)).ready();
-  return await connecting;
+  return await session;
 }
 
 describe("TetherSession", () => {
@@ -117,16 +121,9 @@ describe("TetherSession", () => {
     expect(session.stats.reconnects).toBe(1);
 
     const fresh = new FakeServer();
-    const connecting = connect({
-      url: URL_A,
-      token: "tok",
-      codec: "pcm16",
-      sampleRate: 16000,
-      backoff: fast,
-      createSocket: fresh.factory,
-    });
+    const refused = connecting(fresh);
     (await fresh.opened(1)).refuse(4429, tooMany);
-    await expect(connecting).rejects.toMatchObject({ code: "too_many", details: { closeCode: 4429 } });
+    await expect(refused).rejects.toMatchObject({ code: "too_many", details: { closeCode: 4429 } });
     await afterEveryTimer();
     expect(fresh.sockets).toHaveLength(1);
   });

@@ -88,10 +88,15 @@ describe("the local push path", () => {
     await publish("held", names);
     await eventually(async () => inFlight === 2, "two pushes in flight together");
 
-    // Stop pushing (the held two are answered as the server stops), then read what is left.
-    release();
+    // Stop pushing first, then answer the held two: nothing released before the stop can be pushed.
     const closing = running?.close();
     running = undefined;
+    const subscription = env.clients.pubsub.subscription(env.resources.subscriptions.persistAudio);
+    await eventually(async () => {
+      const [metadata] = await subscription.getMetadata();
+      return (metadata.pushConfig?.pushEndpoint ?? "") === "";
+    }, "the subscription switched to pull");
+    release();
     await closing;
     const left = (
       await pullMessages(env.clients.pubsub, env.resources.subscriptions.persistAudio, { quietMs: 2500 })

@@ -9,10 +9,11 @@ import type { DocumentData, Firestore } from "@google-cloud/firestore";
 import type { z } from "zod";
 import { type IndexedQuery, queryOf } from "../shared/firestore-query";
 import {
+  type ChunkAudioFields,
   type ChunkDoc,
   COLLECTIONS,
   CONVERTERS,
-  chunkDocSchema,
+  chunkAudioFieldsSchema,
   chunkRef,
   conversationRef,
   fieldsOf,
@@ -22,19 +23,7 @@ import {
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import type { Logger } from "../shared/logger";
 import { opusChunkSampleCount } from "../shared/opus-decoder";
-import { type AudioSource, type ChunkFacts, type ChunkSpan, layOutChunks } from "./audio-stream";
-
-/** The fields of a chunk record that place and read its audio (a projection: only these are selected). */
-export const chunkRecordSchema = chunkDocSchema.pick({
-  index: true,
-  start: true,
-  end: true,
-  final: true,
-  object: true,
-  bytes: true,
-  samples: true,
-});
-export type ChunkRecord = z.infer<typeof chunkRecordSchema>;
+import { type AudioSource, type LaidOutChunk, layOutChunks } from "./audio-stream";
 
 /** Every chunk record of the conversation, as a query: counts and sums take their shape from here. */
 export function chunkRecords(db: Firestore, conversationId: string): IndexedQuery<DocumentData> {
@@ -69,14 +58,14 @@ export async function readChunkRecords(
   db: Firestore,
   conversationId: string,
   indexes: readonly number[],
-): Promise<Map<number, ChunkRecord>> {
+): Promise<Map<number, ChunkAudioFields>> {
   const unique = [...new Set(indexes)].sort((a, b) => a - b);
   if (unique.length === 0) return new Map();
   const snapshots = await db.getAll(...unique.map((index) => chunkRef(db, conversationId, index)));
-  const records = new Map<number, ChunkRecord>();
+  const records = new Map<number, ChunkAudioFields>();
   for (const snapshot of snapshots) {
     if (!snapshot.exists) continue;
-    const record = parseDocument(chunkRecordSchema, snapshot.ref.path, snapshot.data());
+    const record = parseDocument(chunkAudioFieldsSchema, snapshot.ref.path, snapshot.data());
     records.set(record.index, record);
   }
   return records;
@@ -98,17 +87,12 @@ export async function readChunkRecord(
  */
 export async function storedChunkSamples(
   source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
-  record: Pick<ChunkRecord, "object" | "bytes" | "samples">,
+  record: Pick<ChunkAudioFields, "object" | "bytes" | "samples">,
 ): Promise<number> {
   if (record.samples !== undefined) return record.samples;
   if (source.codec === "pcm16") return record.bytes / 2;
   const [body] = await source.bucket.file(record.object).download();
   return opusChunkSampleCount(body, source.sampleRate);
-}
-
-/** A chunk of a layout, with its record where one was read. */
-export interface RecordedChunk<R extends ChunkRecord = ChunkRecord> extends ChunkFacts {
-  readonly record: R | undefined;
 }
 
 /** A record's samples that `storedChunkSamples` found by reading its object (the record lacks them). */
@@ -122,17 +106,17 @@ export interface MeasuredSamples {
  * time, for old records only); an absent record (a chunk not persisted) takes
  * `absentSamples`. Also returns what was measured, for `recordChunkSamples`.
  */
-export async function layOutChunkRecords<R extends ChunkRecord>(
+export async function layOutChunkRecords(
   source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
-  records: ReadonlyArray<R | undefined>,
+  records: ReadonlyArray<ChunkAudioFields | undefined>,
   absentSamples = 0,
-): Promise<{ spans: ChunkSpan<RecordedChunk<R>>[]; measured: MeasuredSamples[] }> {
-  const chunks: RecordedChunk<R>[] = [];
+): Promise<{ spans: LaidOutChunk[]; measured: MeasuredSamples[] }> {
+  const chunks: Omit<LaidOutChunk, "firstSample">[] = [];
   const measured: MeasuredSamples[] = [];
   for (const [index, record] of records.entries()) {
     const samples = record === undefined ? absentSamples : await storedChunkSamples(source, record);
     if (record !== undefined && record.samples === undefined) measured.push({ index, samples });
-    chunks.push({ index, object: record?.object, bytes: record?.bytes, samples, record });
+    chunks.push({ index, record, samples });
   }
   return { spans: layOutChunks(chunks), measured };
 }

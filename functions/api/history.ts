@@ -37,15 +37,17 @@ import { isoTime, listSessions, MAX_SESSIONS_LISTED } from "./conversations";
 /** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, at 5 s chunks). */
 export const HISTORY_CAPS = { chunks: 3000, appliedEvents: 2000, deliveries: 200 } as const;
 
-export type HistoryChunk = Pick<ChunkDoc, "index" | "start" | "end" | "bytes" | "session_id" | "samples"> & {
-  persisted_at: ChunkDoc["persisted_at"] | null;
-};
 export type HistoryAppliedEvent = Pick<AppliedEventDoc, "session_id" | "seq" | "outcome" | "reason" | "applied_at">;
 
 export interface HistoryInput {
   readonly conversation: ConversationDoc;
   readonly sessions: readonly SessionDoc[];
-  readonly chunks: readonly HistoryChunk[];
+  /** The chunks' records, as `historyChunkSchema` selects them. */
+  readonly chunks: ReadonlyArray<
+    Pick<ChunkDoc, "index" | "start" | "end" | "bytes" | "session_id" | "samples"> & {
+      persisted_at: ChunkDoc["persisted_at"] | null;
+    }
+  >;
   readonly appliedEvents: readonly HistoryAppliedEvent[];
   readonly deliveries: readonly DeliveryDoc[];
   readonly truncated: readonly string[];
@@ -113,7 +115,7 @@ export interface HistoryView {
 /** Position units to audio seconds: bytes for pcm16, packets laid out by the chunks' samples for opus. Pure. */
 export function positionClock(
   conversation: Pick<ConversationDoc, "codec" | "sample_rate">,
-  chunks: readonly HistoryChunk[],
+  chunks: HistoryInput["chunks"],
 ): (position: number) => number {
   const rate = conversation.sample_rate;
   if (conversation.codec === "pcm16") return (position) => position / 2 / rate;
@@ -322,7 +324,7 @@ export function historyView(input: HistoryInput): HistoryView {
   };
 }
 
-function contiguousEnd(sorted: readonly HistoryChunk[]): number {
+function contiguousEnd(sorted: HistoryInput["chunks"]): number {
   let end = 0;
   for (const [i, c] of sorted.entries()) {
     if (c.index !== i) break;

@@ -1,11 +1,12 @@
 /** How a conversation's chunk records are laid out in samples (functions/chunk-records.ts), old records included. */
 import { Storage } from "@google-cloud/storage";
-import { type ChunkRecord, layOutChunkRecords } from "../../functions/chunk-records";
+import { layOutChunkRecords } from "../../functions/chunk-records";
+import type { ChunkAudioFields } from "../../shared/firestore-schema";
 
 // No object is read below: a record with `samples`, and pcm16, are measured from the record.
 const bucket = new Storage({ projectId: "unused" }).bucket("unused");
 
-const record = (index: number, bytes: number, samples?: number): ChunkRecord => ({
+const record = (index: number, bytes: number, samples?: number): ChunkAudioFields => ({
   index,
   start: index * 100,
   end: index * 100 + 100,
@@ -36,7 +37,7 @@ describe("layOutChunkRecords", () => {
       [record(0, 50, 4_000), undefined, record(2, 50, 4_000)],
       320,
     );
-    expect(spans.map((s) => [s.index, s.firstSample, s.object, s.record?.index])).toEqual([
+    expect(spans.map((s) => [s.index, s.firstSample, s.record?.object, s.record?.index])).toEqual([
       [0, 0, "c0", 0],
       [1, 4_000, undefined, undefined],
       [2, 4_320, "c2", 2],

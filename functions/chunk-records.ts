@@ -1,12 +1,14 @@
 /**
  * A conversation's chunk records (ChunkDocs, `chunks/{index}`) as its readers see them: the
  * one home of how they are queried, listed and read, and of how a listed run of them is laid
- * out in samples (`storedChunkSamples` is the one rule, old records included). The API's
- * WAV and status, speaker extraction, the history and the completion check all read chunk
- * records through here, so a speaker sample is the same bytes as the WAV.
+ * out in samples (`storedChunkSamples` is the one rule, old records included), and of
+ * whether they cover a finalized conversation (`chunkCompleteness`). The API's WAV and
+ * status, speaker extraction, the history and the completion check all read chunk records
+ * through here, so a speaker sample is the same bytes as the WAV.
  */
 import type { DocumentData, Firestore } from "@google-cloud/firestore";
 import type { z } from "zod";
+import { chunksUpTo } from "../shared/audio-format";
 import { type IndexedQuery, queryOf } from "../shared/firestore-query";
 import {
   type ChunkAudioFields,
@@ -156,4 +158,49 @@ export async function recordChunkSamples(
     { conversation_id: conversationId, chunks: found.length, recorded },
     "recorded the samples of chunk records written before that field",
   );
+}
+
+export type ChunkCompleteness =
+  | { readonly complete: true }
+  | { readonly complete: false; readonly missing: number; readonly problem?: string };
+
+/**
+ * Whether persisted chunks cover exactly [0, finalPosition), from what the check reads:
+ * how many ChunkDocs there are below ceil(finalPosition / chunkSize) (a ChunkDoc exists
+ * once per index, so the count is exact however often a chunk was delivered), and the last
+ * one, which must end at `finalPosition`. Pure.
+ */
+export function chunkCompleteness(
+  finalPosition: number,
+  chunkSize: number,
+  stored: { readonly below: number; readonly last: Pick<ChunkDoc, "index" | "end"> | undefined },
+): ChunkCompleteness {
+  const expected = chunksUpTo(finalPosition, chunkSize);
+  const last = expected.at(-1);
+  if (stored.below < expected.length) return { complete: false, missing: expected.length - stored.below };
+  if (last && stored.last && stored.last.end !== last.end) {
+    return {
+      complete: false,
+      missing: 1,
+      problem: `chunk ${last.index} ends at ${stored.last.end}, but the conversation's final position is ${last.end}`,
+    };
+  }
+  return { complete: true };
+}
+
+/**
+ * What `chunkCompleteness` needs, in two reads whatever the conversation's length: a count
+ * of the ChunkDocs below `below` (billed one read per 1,000 entries) and the last one.
+ */
+export async function persistedChunks(
+  db: Firestore,
+  conversationId: string,
+  below: number,
+): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
+  if (below === 0) return { below: 0, last: undefined };
+  const [count, last] = await Promise.all([
+    chunkRecordsBelow(db, conversationId, below).count(),
+    readChunkRecord(db, conversationId, below - 1),
+  ]);
+  return { below: count, last };
 }

@@ -136,7 +136,7 @@ export function createDeadLetterer(
 export type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly rejection: Rejection };
 
 /**
- * The front every worker shares: decode the Pub/Sub CloudEvent and parse the message, or
+ * How every worker receives a message: decode the Pub/Sub CloudEvent and parse the message, or
  * dead-letter it. Resolves `undefined` when the message was refused (and is to be acked).
  */
 export async function receiveOrDeadLetter<T>(

@@ -14,11 +14,11 @@
  */
 import type { Firestore } from "@google-cloud/firestore";
 import { errorCodeForClose } from "../../shared/close-codes";
+import type { DocumentOf } from "../../shared/document-schema";
 import { queryOf } from "../../shared/firestore-query";
 import {
   type AppliedEventDoc,
   appliedEventDocSchema,
-  type ChunkDoc,
   COLLECTIONS,
   type ConversationDoc,
   chunkDocSchema,
@@ -39,15 +39,21 @@ export const HISTORY_CAPS = { chunks: 3000, appliedEvents: 2000, deliveries: 200
 
 export type HistoryAppliedEvent = Pick<AppliedEventDoc, "session_id" | "seq" | "outcome" | "reason" | "applied_at">;
 
+/** The chunk fields the history reads (a projection: only these are selected). */
+const historyChunkSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  bytes: true,
+  session_id: true,
+  samples: true,
+  persisted_at: true,
+});
+
 export interface HistoryInput {
   readonly conversation: ConversationDoc;
   readonly sessions: readonly SessionDoc[];
-  /** The chunks' records, as `historyChunkSchema` selects them. */
-  readonly chunks: ReadonlyArray<
-    Pick<ChunkDoc, "index" | "start" | "end" | "bytes" | "session_id" | "samples"> & {
-      persisted_at: ChunkDoc["persisted_at"] | null;
-    }
-  >;
+  readonly chunks: ReadonlyArray<DocumentOf<typeof historyChunkSchema>>;
   readonly appliedEvents: readonly HistoryAppliedEvent[];
   readonly deliveries: readonly DeliveryDoc[];
   readonly truncated: readonly string[];
@@ -333,16 +339,7 @@ function contiguousEnd(sorted: HistoryInput["chunks"]): number {
   return end;
 }
 
-/** The chunk and applied-event fields the history reads (a projection: only these are selected). */
-const historyChunkSchema = chunkDocSchema.pick({
-  index: true,
-  start: true,
-  end: true,
-  bytes: true,
-  session_id: true,
-  samples: true,
-  persisted_at: true,
-});
+/** The applied-event fields the history reads (a projection: only these are selected). */
 const historyAppliedSchema = appliedEventDocSchema.pick({
   session_id: true,
   seq: true,

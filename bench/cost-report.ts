@@ -9,7 +9,7 @@ import { z } from "zod";
 import { INGRESS_CONCURRENCY } from "../infra/ingress";
 import { distribution, formatDistribution } from "../local/stats";
 import type { Codec } from "../shared/audio-format";
-import { addScaledCounts, type Counts, emptyCounts } from "./cost-counters";
+import { addScaledCounts, type Counts, emptyCounts } from "../test/support/cost-counters";
 import type { BenchContext } from "./run";
 
 const pricesSchema = z.object({

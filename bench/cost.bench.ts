@@ -3,8 +3,9 @@
  * local stack with the SDK (16 kHz pcm16, then Opus), each with drops and resumes,
  * transcript segments and a speaker assignment, finalized and extracted. Every Firestore,
  * Pub/Sub and Storage operation the stack makes is counted at its clients
- * (bench/cost-counters.ts; the ingress runs as an instance process, as deployed, and counts
- * its own through bench/cost-preload.ts), then priced per audio hour from bench/prices.json.
+ * (test/support/cost-counters.ts; the ingress runs as an instance process, as deployed, and
+ * counts its own through bench/cost-preload.ts), then priced per audio hour from
+ * bench/prices.json.
  * Each codec runs at two lengths, paced as a real-time client is; bench/cost-report.ts
  * solves each count for a part per conversation and a part per audio minute.
  *
@@ -36,7 +37,7 @@ import {
   installCounters,
   messageBytes,
   startStorageCounter,
-} from "./cost-counters";
+} from "../test/support/cost-counters";
 import { type Delivered, loadPrices, type Measured, reportCodec } from "./cost-report";
 import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";

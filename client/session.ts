@@ -14,6 +14,7 @@
  *   re-sent after a reconnect otherwise (outbox.ts, with the ledgers the server keeps too:
  *   shared/ack-ledger.ts, shared/text-ledger.ts).
  * - Its other concerns have files of their own: events and config (session-events.ts),
+ *   what the app reads of it (session-view.ts),
  *   opening a socket (listen-socket.ts), which socket an event came from (session-sockets.ts),
  *   reconnects and the ready timeout (reconnects.ts), `goaway` (handover.ts), what a close
  *   means (close-outcome.ts).
@@ -23,52 +24,33 @@
  *   too: audio is sent only once stored, and a session can be rebuilt from a store after
  *   the app restarted (`restored`), continuing at the server's `ready.position`.
  */
-import { type Codec, type PositionUnit, positionUnit, type SampleRate } from "../shared/codecs";
 import type { SegmentInput } from "../shared/messages";
 import { errorCodeForClose, type GoawayMessage, type ReadyMessage, type ServerMessage } from "../shared/protocol";
 import { closeOutcome } from "./close-outcome";
-import { TypedEmitter } from "./emitter";
 import { TetherError } from "./errors";
-import { Outbox, StoreWriteError } from "./outbox";
-import { PinnedConversation } from "./pinned-conversation";
+import { StoreWriteError } from "./outbox";
 import { checkReady } from "./ready-check";
 import { Reconnects } from "./reconnects";
-import type { FinalizeResult, SessionConfig, SessionEvents, SessionStats } from "./session-events";
+import type { FinalizeResult, SessionConfig } from "./session-events";
 import { SessionSockets } from "./session-sockets";
+import { SessionView } from "./session-view";
 import { SessionWaiters } from "./session-waiters";
 
 type State = "connecting" | "open" | "waiting" | "finalized" | "failed" | "closed";
 
-export class TetherSession extends TypedEmitter<SessionEvents> {
-  /** The ingress URL, pinned for the life of the session. */
-  readonly url: string;
-  readonly codec: Codec;
-  readonly sampleRate: SampleRate;
-  readonly positionUnit: PositionUnit;
-  // The conversation: one for the life of this object, across all its sockets.
-  /** The environment, conversation, resume token, ... the server's `ready` messages named. */
-  private readonly pinned: PinnedConversation;
+export class TetherSession extends SessionView {
+  // The conversation: one for the life of this object, across all its sockets (with the
+  // pinned facts, the outbox and the counters of session-view.ts).
   private state: State = "connecting";
-  /** The audio and text messages held until the server acknowledged them. */
-  private readonly outbox: Outbox;
-  private reconnectCount = 0;
-  private handoverCount = 0;
   private readonly reconnects: Reconnects;
   private finalizeRequested = false;
   private readonly waiters = new SessionWaiters();
-  private terminal: TetherError | undefined;
 
   // The current socket (replaced on every reconnect) and the ones around a handover.
   private readonly sockets: SessionSockets;
 
   constructor(private readonly config: SessionConfig) {
-    super();
-    this.url = config.url;
-    this.codec = config.codec;
-    this.sampleRate = config.sampleRate;
-    this.positionUnit = positionUnit(config.codec);
-    this.pinned = new PinnedConversation(config);
-    this.outbox = new Outbox(config);
+    super(config);
     this.reconnects = new Reconnects(config);
     this.sockets = new SessionSockets(config, this.reconnects, {
       message: (message) => this.onServerMessage(message),
@@ -88,47 +70,6 @@ export class TetherSession extends TypedEmitter<SessionEvents> {
       resumeToken: () => this.pinned.resumeToken,
       carried: () => this.outbox.audio.carried,
     });
-  }
-
-  /** The environment the server reported in `ready` (the "you are on staging" banner reads this). */
-  get environment(): string {
-    if (this.pinned.environment === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinned.environment;
-  }
-
-  get conversationId(): string {
-    if (this.pinned.conversationId === undefined) throw new Error("the session has not received `ready` yet");
-    return this.pinned.conversationId;
-  }
-
-  /** Session id of the current socket. */
-  get sessionId(): string | undefined {
-    return this.pinned.sessionId;
-  }
-
-  /** The latest resume token: keep it to resume this conversation after an app restart. */
-  get resumeToken(): string | undefined {
-    return this.pinned.resumeToken;
-  }
-
-  get chunkSize(): number | undefined {
-    return this.pinned.chunkSize;
-  }
-
-  get stats(): SessionStats {
-    return {
-      written: this.outbox.buffer.end,
-      sent: this.outbox.audio.carried,
-      acked: this.outbox.audio.acked,
-      reconnects: this.reconnectCount,
-      handovers: this.handoverCount,
-      bufferedBytes: this.outbox.buffer.bytes,
-    };
-  }
-
-  /** The terminal error, once the session stopped on one. */
-  get error(): TetherError | undefined {
-    return this.terminal;
   }
 
   /** Opens the first socket; resolves on its `ready` (after retries), rejects on a terminal error. */

@@ -15,61 +15,56 @@
  */
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../shared/audio-format";
+import type { ChunkAudioFields } from "../shared/firestore-schema";
 import { decodeOpusChunk } from "../shared/opus-decoder";
 
-/** What the layout needs to know of one chunk. */
-export interface ChunkFacts {
+/**
+ * A chunk placed in the stream: its samples are [firstSample, firstSample + samples). Its
+ * record is undefined where the chunk is not persisted (it still takes its place).
+ */
+export interface LaidOutChunk {
   readonly index: number;
-  /** The chunk's object; undefined where the chunk is not persisted. */
-  readonly object: string | undefined;
-  /** The object's size, when known: a whole read must return exactly this many bytes. */
-  readonly bytes: number | undefined;
+  readonly record: ChunkAudioFields | undefined;
   /** PCM samples the chunk holds (decoded, for opus). */
   readonly samples: number;
+  readonly firstSample: number;
 }
-
-/** A chunk placed in the stream: its samples are [firstSample, firstSample + samples). */
-export type ChunkSpan<C extends ChunkFacts = ChunkFacts> = C & { readonly firstSample: number };
 
 /**
  * Places chunks end to end, each as long as its sample count. `chunks` must be every index
- * from 0 in order (a caller that lacks a chunk passes it with no object). Pure.
+ * from 0 in order (a caller that lacks a chunk passes it with no record). Pure.
  */
-export function layOutChunks<C extends ChunkFacts>(chunks: readonly C[]): ChunkSpan<C>[] {
+export function layOutChunks(chunks: readonly Omit<LaidOutChunk, "firstSample">[]): LaidOutChunk[] {
   let firstSample = 0;
   return chunks.map((chunk, position) => {
     if (chunk.index !== position) {
       throw new RangeError(`chunk layout needs every index from 0 in order; position ${position} holds ${chunk.index}`);
     }
-    const span = { ...chunk, firstSample };
+    const laidOut = { ...chunk, firstSample };
     firstSample += chunk.samples;
-    return span;
+    return laidOut;
   });
 }
 
 /** Samples of the whole laid-out stream. Pure. */
-export function streamSamples(spans: readonly ChunkSpan[]): number {
+export function streamSamples(spans: readonly LaidOutChunk[]): number {
   const last = spans.at(-1);
   return last === undefined ? 0 : last.firstSample + last.samples;
 }
 
 /** The part of one chunk a byte range covers, in that chunk's own PCM bytes. */
-export interface RangePiece<C extends ChunkFacts = ChunkFacts> {
-  readonly span: ChunkSpan<C>;
+export interface RangePiece {
+  readonly span: LaidOutChunk;
   /** The chunk before `span` in the layout (its tail primes an Opus decoder). */
-  readonly previous: ChunkSpan<C> | undefined;
+  readonly previous: LaidOutChunk | undefined;
   /** PCM bytes [from, to) of the chunk. */
   readonly from: number;
   readonly to: number;
 }
 
 /** The chunks PCM bytes [from, to) of the stream fall in, in order, each with its local byte range. Pure. */
-export function piecesInRange<C extends ChunkFacts>(
-  spans: readonly ChunkSpan<C>[],
-  from: number,
-  to: number,
-): RangePiece<C>[] {
-  const pieces: RangePiece<C>[] = [];
+export function piecesInRange(spans: readonly LaidOutChunk[], from: number, to: number): RangePiece[] {
+  const pieces: RangePiece[] = [];
   if (to <= from) return pieces;
   for (const [position, span] of spans.entries()) {
     const start = span.firstSample * 2;
@@ -130,27 +125,28 @@ function isNotFound(error: unknown): boolean {
 /** The chunk's object, or bytes [range[0], range[1]) of it. */
 async function download(
   bucket: Bucket,
-  span: ChunkFacts,
+  span: LaidOutChunk,
   stats: ReadStats | undefined,
   range?: readonly [number, number],
 ): Promise<Buffer> {
-  if (span.object === undefined) throw new ChunkMissingError(span.index, undefined);
+  const { record } = span;
+  if (record === undefined) throw new ChunkMissingError(span.index, undefined);
   try {
     const [body] = await bucket
-      .file(span.object)
+      .file(record.object)
       // `end` is inclusive; ranged reads cannot be hash-validated (the hash covers the whole object).
       .download(range ? { start: range[0], end: range[1] - 1, validation: false } : {});
     if (stats) {
       stats.bytesRead += body.length;
       stats.objectReads += 1;
     }
-    const expected = range ? range[1] - range[0] : span.bytes;
-    if (expected !== undefined && body.length !== expected) {
-      throw new Error(`object ${span.object} returned ${body.length} bytes, expected ${expected}`);
+    const expected = range ? range[1] - range[0] : record.bytes;
+    if (body.length !== expected) {
+      throw new Error(`object ${record.object} returned ${body.length} bytes, expected ${expected}`);
     }
     return body;
   } catch (error) {
-    if (isNotFound(error)) throw new ChunkMissingError(span.index, span.object);
+    if (isNotFound(error)) throw new ChunkMissingError(span.index, record.object);
     throw error;
   }
 }
@@ -163,7 +159,7 @@ async function download(
  */
 export async function* readPcmRange(
   source: AudioSource,
-  spans: readonly ChunkSpan[],
+  spans: readonly LaidOutChunk[],
   from: number,
   to: number,
   options: ReadOptions = {},
@@ -184,7 +180,7 @@ export async function* readPcmRange(
   };
   const primer = pieces[0]?.previous;
   let previousBody: Promise<Buffer | undefined> = Promise.resolve(undefined);
-  if (codec === "opus" && primer?.object !== undefined) {
+  if (codec === "opus" && primer?.record !== undefined) {
     const read = download(bucket, primer, options.stats);
     previousBody = options.primerOptional ? read.catch(() => undefined) : read;
     previousBody.catch(() => undefined);

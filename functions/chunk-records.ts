@@ -1,18 +1,21 @@
 /**
  * A conversation's chunk records (ChunkDocs, `chunks/{index}`) as its readers see them: the
  * one home of how they are queried, listed and read, and of how a listed run of them is laid
- * out in samples (`storedChunkSamples` is the one rule, old records included). The API's
- * WAV and status, speaker extraction, the history and the completion check all read chunk
- * records through here, so a speaker sample is the same bytes as the WAV.
+ * out in samples (`storedChunkSamples` is the one rule, old records included), and of
+ * whether they cover a finalized conversation (`chunkCompleteness`). The API's WAV and
+ * status, speaker extraction, the history and the completion check all read chunk records
+ * through here, so a speaker sample is the same bytes as the WAV.
  */
 import type { DocumentData, Firestore } from "@google-cloud/firestore";
 import type { z } from "zod";
+import { chunksUpTo } from "../shared/audio-format";
 import { type IndexedQuery, queryOf } from "../shared/firestore-query";
 import {
+  type ChunkAudioFields,
   type ChunkDoc,
   COLLECTIONS,
   CONVERTERS,
-  chunkDocSchema,
+  chunkAudioFieldsSchema,
   chunkRef,
   conversationRef,
   fieldsOf,
@@ -22,19 +25,7 @@ import {
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import type { Logger } from "../shared/logger";
 import { opusChunkSampleCount } from "../shared/opus-decoder";
-import { type AudioSource, type ChunkFacts, type ChunkSpan, layOutChunks } from "./audio-stream";
-
-/** The fields of a chunk record that place and read its audio (a projection: only these are selected). */
-export const chunkRecordSchema = chunkDocSchema.pick({
-  index: true,
-  start: true,
-  end: true,
-  final: true,
-  object: true,
-  bytes: true,
-  samples: true,
-});
-export type ChunkRecord = z.infer<typeof chunkRecordSchema>;
+import { type AudioSource, type LaidOutChunk, layOutChunks } from "./audio-stream";
 
 /** Every chunk record of the conversation, as a query: counts and sums take their shape from here. */
 export function chunkRecords(db: Firestore, conversationId: string): IndexedQuery<DocumentData> {
@@ -69,14 +60,14 @@ export async function readChunkRecords(
   db: Firestore,
   conversationId: string,
   indexes: readonly number[],
-): Promise<Map<number, ChunkRecord>> {
+): Promise<Map<number, ChunkAudioFields>> {
   const unique = [...new Set(indexes)].sort((a, b) => a - b);
   if (unique.length === 0) return new Map();
   const snapshots = await db.getAll(...unique.map((index) => chunkRef(db, conversationId, index)));
-  const records = new Map<number, ChunkRecord>();
+  const records = new Map<number, ChunkAudioFields>();
   for (const snapshot of snapshots) {
     if (!snapshot.exists) continue;
-    const record = parseDocument(chunkRecordSchema, snapshot.ref.path, snapshot.data());
+    const record = parseDocument(chunkAudioFieldsSchema, snapshot.ref.path, snapshot.data());
     records.set(record.index, record);
   }
   return records;
@@ -98,17 +89,12 @@ export async function readChunkRecord(
  */
 export async function storedChunkSamples(
   source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
-  record: Pick<ChunkRecord, "object" | "bytes" | "samples">,
+  record: Pick<ChunkAudioFields, "object" | "bytes" | "samples">,
 ): Promise<number> {
   if (record.samples !== undefined) return record.samples;
   if (source.codec === "pcm16") return record.bytes / 2;
   const [body] = await source.bucket.file(record.object).download();
   return opusChunkSampleCount(body, source.sampleRate);
-}
-
-/** A chunk of a layout, with its record where one was read. */
-export interface RecordedChunk<R extends ChunkRecord = ChunkRecord> extends ChunkFacts {
-  readonly record: R | undefined;
 }
 
 /** A record's samples that `storedChunkSamples` found by reading its object (the record lacks them). */
@@ -122,17 +108,17 @@ export interface MeasuredSamples {
  * time, for old records only); an absent record (a chunk not persisted) takes
  * `absentSamples`. Also returns what was measured, for `recordChunkSamples`.
  */
-export async function layOutChunkRecords<R extends ChunkRecord>(
+export async function layOutChunkRecords(
   source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
-  records: ReadonlyArray<R | undefined>,
+  records: ReadonlyArray<ChunkAudioFields | undefined>,
   absentSamples = 0,
-): Promise<{ spans: ChunkSpan<RecordedChunk<R>>[]; measured: MeasuredSamples[] }> {
-  const chunks: RecordedChunk<R>[] = [];
+): Promise<{ spans: LaidOutChunk[]; measured: MeasuredSamples[] }> {
+  const chunks: Omit<LaidOutChunk, "firstSample">[] = [];
   const measured: MeasuredSamples[] = [];
   for (const [index, record] of records.entries()) {
     const samples = record === undefined ? absentSamples : await storedChunkSamples(source, record);
     if (record !== undefined && record.samples === undefined) measured.push({ index, samples });
-    chunks.push({ index, object: record?.object, bytes: record?.bytes, samples, record });
+    chunks.push({ index, record, samples });
   }
   return { spans: layOutChunks(chunks), measured };
 }
@@ -172,4 +158,49 @@ export async function recordChunkSamples(
     { conversation_id: conversationId, chunks: found.length, recorded },
     "recorded the samples of chunk records written before that field",
   );
+}
+
+export type ChunkCompleteness =
+  | { readonly complete: true }
+  | { readonly complete: false; readonly missing: number; readonly problem?: string };
+
+/**
+ * Whether persisted chunks cover exactly [0, finalPosition), from what the check reads:
+ * how many ChunkDocs there are below ceil(finalPosition / chunkSize) (a ChunkDoc exists
+ * once per index, so the count is exact however often a chunk was delivered), and the last
+ * one, which must end at `finalPosition`. Pure.
+ */
+export function chunkCompleteness(
+  finalPosition: number,
+  chunkSize: number,
+  stored: { readonly below: number; readonly last: Pick<ChunkDoc, "index" | "end"> | undefined },
+): ChunkCompleteness {
+  const expected = chunksUpTo(finalPosition, chunkSize);
+  const last = expected.at(-1);
+  if (stored.below < expected.length) return { complete: false, missing: expected.length - stored.below };
+  if (last && stored.last && stored.last.end !== last.end) {
+    return {
+      complete: false,
+      missing: 1,
+      problem: `chunk ${last.index} ends at ${stored.last.end}, but the conversation's final position is ${last.end}`,
+    };
+  }
+  return { complete: true };
+}
+
+/**
+ * What `chunkCompleteness` needs, in two reads whatever the conversation's length: a count
+ * of the ChunkDocs below `below` (billed one read per 1,000 entries) and the last one.
+ */
+export async function persistedChunks(
+  db: Firestore,
+  conversationId: string,
+  below: number,
+): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
+  if (below === 0) return { below: 0, last: undefined };
+  const [count, last] = await Promise.all([
+    chunkRecordsBelow(db, conversationId, below).count(),
+    readChunkRecord(db, conversationId, below - 1),
+  ]);
+  return { below: count, last };
 }

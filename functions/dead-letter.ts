@@ -16,7 +16,7 @@ import type { Topic } from "@google-cloud/pubsub";
 import { type Logger, publishFailed } from "../shared/logger";
 import { type ComponentKey, workerName } from "../shared/pipeline";
 import { decodePubSubEvent, type ReceivedMessage } from "../shared/pubsub-event";
-import { createDeliveryRecorder } from "./delivery-record";
+import type { DeliveryRecorder } from "./delivery-record";
 import type { EnvironmentRuntime } from "./runtime";
 
 export const REJECTION_REASONS = [
@@ -79,11 +79,15 @@ export interface DeadLetterer {
   reject(message: ReceivedMessage, rejection: Rejection): Promise<void>;
 }
 
-export function createDeadLetterer(runtime: EnvironmentRuntime, component: ComponentKey): DeadLetterer {
+/** `deliveries` records each dead letter against its conversation, for its history. */
+export function createDeadLetterer(
+  runtime: EnvironmentRuntime,
+  component: ComponentKey,
+  deliveries: DeliveryRecorder,
+): DeadLetterer {
   const rejectedBy = workerName(component);
   const topic: Topic = runtime.clients.pubsub.topic(runtime.resources.topics.deadLetter);
   const logger: Logger = runtime.logger;
-  const deliveries = createDeliveryRecorder(runtime, component);
   return {
     async reject(message, rejection) {
       const fields = {
@@ -132,7 +136,7 @@ export function createDeadLetterer(runtime: EnvironmentRuntime, component: Compo
 export type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly rejection: Rejection };
 
 /**
- * The front every worker shares: decode the Pub/Sub CloudEvent and parse the message, or
+ * How every worker receives a message: decode the Pub/Sub CloudEvent and parse the message, or
  * dead-letter it. Resolves `undefined` when the message was refused (and is to be acked).
  */
 export async function receiveOrDeadLetter<T>(

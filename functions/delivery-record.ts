@@ -14,9 +14,7 @@ import { COLLECTIONS, conversationRef, type DeliveryDoc, readConversation } from
 import { GrpcStatus, hasGrpcStatus } from "../shared/grpc-error";
 import { conversationIdSchema } from "../shared/identifiers";
 import type { Logger } from "../shared/logger";
-import type { ComponentKey } from "../shared/pipeline";
 import { paddedChunkIndex } from "../shared/storage-paths";
-import { createDeletionGuard } from "./deletion/guard";
 import type { EnvironmentRuntime } from "./runtime";
 
 export type DeliveryFacts = Omit<DeliveryDoc, "count" | "first_at" | "last_at">;
@@ -32,9 +30,13 @@ export interface DeliveryRecorder {
   record(conversationId: string | undefined, messageId: string, facts: DeliveryFacts, logger: Logger): Promise<void>;
 }
 
-export function createDeliveryRecorder(runtime: EnvironmentRuntime, component: ComponentKey): DeliveryRecorder {
+/** What a record needs of the worker's deletion guard (deletion/guard.ts): the sweep after a write. */
+export interface SweepAfterWrite {
+  sweepIfDeleted(conversationId: string, logger: Logger): Promise<unknown>;
+}
+
+export function createDeliveryRecorder(runtime: EnvironmentRuntime, guard: SweepAfterWrite): DeliveryRecorder {
   const db = runtime.clients.firestore;
-  const guard = createDeletionGuard(runtime, component);
   const environment = runtime.resources.environment;
   return {
     async record(conversationId, messageId, facts, logger) {

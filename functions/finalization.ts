@@ -20,7 +20,6 @@ import type { Topic } from "@google-cloud/pubsub";
 import { chunksUpTo } from "../shared/audio-format";
 import { queryOf } from "../shared/firestore-query";
 import {
-  type ChunkDoc,
   COLLECTIONS,
   CONVERTERS,
   type ConversationDoc,
@@ -34,38 +33,10 @@ import {
 import * as lifecycle from "../shared/lifecycle";
 import type { Logger } from "../shared/logger";
 import { type ExtractionAttributeStrings, SCHEMA_VERSION } from "../shared/messages";
-import { chunkRecordsBelow, readChunkRecord } from "./chunk-records";
+import { chunkCompleteness, persistedChunks } from "./chunk-records";
 import { untilUnchanged } from "./conditional-write";
 import { createNotifier } from "./notifications";
 import type { EnvironmentRuntime } from "./runtime";
-
-export type ChunkCompleteness =
-  | { readonly complete: true }
-  | { readonly complete: false; readonly missing: number; readonly problem?: string };
-
-/**
- * Whether persisted chunks cover exactly [0, finalPosition), from what the check reads:
- * how many ChunkDocs there are below ceil(finalPosition / chunkSize) (a ChunkDoc exists
- * once per index, so the count is exact however often a chunk was delivered), and the last
- * one, which must end at `finalPosition`. Pure.
- */
-export function chunkCompleteness(
-  finalPosition: number,
-  chunkSize: number,
-  stored: { readonly below: number; readonly last: Pick<ChunkDoc, "index" | "end"> | undefined },
-): ChunkCompleteness {
-  const expected = chunksUpTo(finalPosition, chunkSize);
-  const last = expected.at(-1);
-  if (stored.below < expected.length) return { complete: false, missing: expected.length - stored.below };
-  if (last && stored.last && stored.last.end !== last.end) {
-    return {
-      complete: false,
-      missing: 1,
-      problem: `chunk ${last.index} ends at ${stored.last.end}, but the conversation's final position is ${last.end}`,
-    };
-  }
-  return { complete: true };
-}
 
 /**
  * Transient: a finalize trigger found chunks missing; it is redelivered to check again, since
@@ -119,23 +90,6 @@ export interface Finalizer {
     writtenAtMs: number | undefined,
     logger: Logger,
   ): Promise<FinalizationOutcome>;
-}
-
-/**
- * What `chunkCompleteness` needs, in two reads whatever the conversation's length: a count
- * of the ChunkDocs below `below` (billed one read per 1,000 entries) and the last one.
- */
-async function persistedChunks(
-  db: Firestore,
-  conversationId: string,
-  below: number,
-): Promise<{ below: number; last: Pick<ChunkDoc, "index" | "end"> | undefined }> {
-  if (below === 0) return { below: 0, last: undefined };
-  const [count, last] = await Promise.all([
-    chunkRecordsBelow(db, conversationId, below).count(),
-    readChunkRecord(db, conversationId, below - 1),
-  ]);
-  return { below: count, last };
 }
 
 /** The one field the listing selects. */

@@ -1,6 +1,6 @@
 /**
- * The front of every worker's message parser: the environment attribute first, then the
- * attributes against their schema, then (for a JSON body) the body. Each step that fails
+ * The checks every worker's message parser starts with: the environment attribute first,
+ * then the attributes against their schema, then (for a JSON body) the body. Each step that fails
  * becomes a rejection naming what is wrong, for the dead-letter topic; last, a fact both
  * the attributes and the body state must agree. Pure.
  *

@@ -7,7 +7,6 @@ import type { EnvironmentRuntime } from "../functions/runtime";
 import { WORKERS } from "../functions/workers";
 import { pushPath, type SubscriptionKey } from "../shared/pipeline";
 import type { IngressView, OverviewAnswer, SubscriptionView } from "./console-overview";
-import type { ConsoleEnvironment } from "./console-server";
 import type { PushStatsView } from "./worker-server";
 
 const TIMEOUT_MS = 2000;
@@ -35,13 +34,17 @@ async function ingressView(instance: { pid: number | null; url: string }): Promi
   }
 }
 
+/** What the overview reads of a console environment (console-server.ts's `ConsoleEnvironment` has these). */
+export interface OverviewSources {
+  readonly name: string;
+  /** The ingress processes (pid null: inside the stack) and the workers' URLs. */
+  readonly ingress?: () => ReadonlyArray<{ pid: number | null; url: string }>;
+  readonly workerUrls?: () => ReadonlyMap<string, string>;
+}
+
 type Peek = (runtime: EnvironmentRuntime, key: "deadLetter" | "notificationsRecent") => Promise<unknown[]>;
 
-export async function overview(
-  env: ConsoleEnvironment,
-  runtime: EnvironmentRuntime,
-  peek: Peek,
-): Promise<OverviewAnswer> {
+export async function overview(env: OverviewSources, runtime: EnvironmentRuntime, peek: Peek): Promise<OverviewAnswer> {
   const { resources } = runtime;
   const workerUrls = env.workerUrls?.() ?? new Map<string, string>();
   const pushed = WORKERS.map(async (binding): Promise<SubscriptionView> => {

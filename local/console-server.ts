@@ -24,7 +24,7 @@ import { type Logger, requestPath } from "../shared/logger";
 import { notificationSchema } from "../shared/notifications";
 import type { DeadLettersAnswer, DeadLetterView } from "./console-dead-letters";
 import type { NotificationsAnswer, NotificationView } from "./console-notifications";
-import { overview } from "./console-overview-read";
+import { type OverviewSources, overview } from "./console-overview-read";
 import type { RunningStack } from "./stack";
 
 const CONSOLE_DIR = path.resolve(__dirname, "..", "console");
@@ -36,16 +36,12 @@ const SOURCES = [
   path.resolve(__dirname, "..", "client"),
 ];
 
-export interface ConsoleEnvironment {
-  readonly name: string;
+export interface ConsoleEnvironment extends OverviewSources {
   readonly ingress_url: string;
   readonly api_url: string;
   readonly token_secret: string;
   /** For dead letters; absent when the environment runs elsewhere. */
   readonly runtime?: EnvironmentRuntime;
-  /** For the overview: the ingress processes (pid null: inside the stack) and the workers' URLs. */
-  readonly ingress?: () => ReadonlyArray<{ pid: number | null; url: string }>;
-  readonly workerUrls?: () => ReadonlyMap<string, string>;
 }
 
 export interface ConsoleServerOptions {

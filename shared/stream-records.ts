@@ -35,6 +35,21 @@ export const chunkDocSchema = documentSchema({
 export type ChunkDoc = DocumentOf<typeof chunkDocSchema>;
 
 /**
+ * The fields of a ChunkDoc that place and read its audio; readers select only these
+ * (functions/chunk-records.ts, functions/audio-stream.ts).
+ */
+export const chunkAudioFieldsSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  final: true,
+  object: true,
+  bytes: true,
+  samples: true,
+});
+export type ChunkAudioFields = DocumentOf<typeof chunkAudioFieldsSchema>;
+
+/**
  * `segments/{segment_id}`. `revision` is the revision of the event that wrote the document
  * (shared/lifecycle.ts `eventRevision`: the socket's ordinal, then the event's number in
  * it): a redelivered or late older event never replaces what a newer one wrote.

@@ -14,11 +14,11 @@
  */
 import type { Firestore } from "@google-cloud/firestore";
 import { errorCodeForClose } from "../../shared/close-codes";
+import type { DocumentOf } from "../../shared/document-schema";
 import { queryOf } from "../../shared/firestore-query";
 import {
   type AppliedEventDoc,
   appliedEventDocSchema,
-  type ChunkDoc,
   COLLECTIONS,
   type ConversationDoc,
   chunkDocSchema,
@@ -37,15 +37,23 @@ import { isoTime, listSessions, MAX_SESSIONS_LISTED } from "./conversations";
 /** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, at 5 s chunks). */
 export const HISTORY_CAPS = { chunks: 3000, appliedEvents: 2000, deliveries: 200 } as const;
 
-export type HistoryChunk = Pick<ChunkDoc, "index" | "start" | "end" | "bytes" | "session_id" | "samples"> & {
-  persisted_at: ChunkDoc["persisted_at"] | null;
-};
 export type HistoryAppliedEvent = Pick<AppliedEventDoc, "session_id" | "seq" | "outcome" | "reason" | "applied_at">;
+
+/** The chunk fields the history reads (a projection: only these are selected). */
+const historyChunkSchema = chunkDocSchema.pick({
+  index: true,
+  start: true,
+  end: true,
+  bytes: true,
+  session_id: true,
+  samples: true,
+  persisted_at: true,
+});
 
 export interface HistoryInput {
   readonly conversation: ConversationDoc;
   readonly sessions: readonly SessionDoc[];
-  readonly chunks: readonly HistoryChunk[];
+  readonly chunks: ReadonlyArray<DocumentOf<typeof historyChunkSchema>>;
   readonly appliedEvents: readonly HistoryAppliedEvent[];
   readonly deliveries: readonly DeliveryDoc[];
   readonly truncated: readonly string[];
@@ -113,7 +121,7 @@ export interface HistoryView {
 /** Position units to audio seconds: bytes for pcm16, packets laid out by the chunks' samples for opus. Pure. */
 export function positionClock(
   conversation: Pick<ConversationDoc, "codec" | "sample_rate">,
-  chunks: readonly HistoryChunk[],
+  chunks: HistoryInput["chunks"],
 ): (position: number) => number {
   const rate = conversation.sample_rate;
   if (conversation.codec === "pcm16") return (position) => position / 2 / rate;
@@ -322,7 +330,7 @@ export function historyView(input: HistoryInput): HistoryView {
   };
 }
 
-function contiguousEnd(sorted: readonly HistoryChunk[]): number {
+function contiguousEnd(sorted: HistoryInput["chunks"]): number {
   let end = 0;
   for (const [i, c] of sorted.entries()) {
     if (c.index !== i) break;
@@ -331,16 +339,7 @@ function contiguousEnd(sorted: readonly HistoryChunk[]): number {
   return end;
 }
 
-/** The chunk and applied-event fields the history reads (a projection: only these are selected). */
-const historyChunkSchema = chunkDocSchema.pick({
-  index: true,
-  start: true,
-  end: true,
-  bytes: true,
-  session_id: true,
-  samples: true,
-  persisted_at: true,
-});
+/** The applied-event fields the history reads (a projection: only these are selected). */
 const historyAppliedSchema = appliedEventDocSchema.pick({
   session_id: true,
   seq: true,

@@ -11,11 +11,10 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
-import type { ChunkDoc } from "../../shared/firestore-schema";
+import { type ChunkDoc, chunkAudioFieldsSchema } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { type ChunkSpan, readPcmRange, streamSamples } from "../audio-stream";
+import { type LaidOutChunk, readPcmRange, streamSamples } from "../audio-stream";
 import {
-  chunkRecordSchema,
   chunkRecords,
   chunkRecordsBelow,
   layOutChunkRecords,
@@ -29,7 +28,7 @@ export interface ConversationAudio {
   readonly codec: Codec;
   readonly sampleRate: SampleRate;
   /** The contiguous chunks, laid out in the stream. */
-  readonly spans: readonly ChunkSpan[];
+  readonly spans: readonly LaidOutChunk[];
   /** PCM16 bytes of the whole stream. */
   readonly pcmBytes: number;
   /** Position (units) the contiguous audio reaches. */
@@ -59,7 +58,7 @@ export async function conversationAudio(
   format: { codec: Codec; sampleRate: SampleRate },
   logger?: Logger,
 ): Promise<ConversationAudio> {
-  const listed = contiguousChunks(await listChunkRecords(db, conversationId, chunkRecordSchema));
+  const listed = contiguousChunks(await listChunkRecords(db, conversationId, chunkAudioFieldsSchema));
   const { spans, measured } = await layOutChunkRecords({ bucket, ...format }, listed);
   if (logger !== undefined) await recordChunkSamples(db, conversationId, measured, logger);
   const pcmBytes = streamSamples(spans) * 2;

@@ -13,9 +13,11 @@ import type { EnvironmentName } from "../../shared/environment";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
+import { createDeliveryRecorder } from "../delivery-record";
 import { createNotifier, type Notifier } from "../notifications";
 import { readJsonMessage } from "../read-message";
 import type { EnvironmentRuntime } from "../runtime";
+import { createDeletionGuard } from "./guard";
 import { purgeConversation, purgePerson } from "./purge";
 import { expiredConversations, retentionCutoff, unpurgedTombstones } from "./retention";
 import { readTombstone, requestDeletion } from "./tombstone";
@@ -35,7 +37,11 @@ export function parseDeletionMessage(message: ReceivedMessage, environment: Envi
 }
 
 export function createDeleteDataHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, "deletion");
+  const deadLetters = createDeadLetterer(
+    runtime,
+    "deletion",
+    createDeliveryRecorder(runtime, createDeletionGuard(runtime, "deletion")),
+  );
   const notifier = createNotifier(runtime);
   const db = runtime.clients.firestore;
   const deps = { db, bucket: runtime.clients.bucket };

@@ -28,7 +28,7 @@ import {
 import type { Logger } from "../../shared/logger";
 import { conversationPrefix, personPrefix } from "../../shared/storage-paths";
 import { untilUnchanged } from "../conditional-write";
-import { mergeProfile } from "../extract-speakers/profile-store";
+import { mergeProfile } from "../person-profile";
 
 export interface PurgeDeps {
   readonly db: Firestore;

@@ -5,7 +5,7 @@
 import type { EnvironmentName } from "../../shared/environment";
 import { type EventAttributes, type EventBody, eventAttributesSchema, eventBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import type { Rejection } from "../dead-letter";
+import type { Parsed } from "../dead-letter";
 import { readJsonMessage } from "../read-message";
 
 /** `attributes.session_ordinal` and `attributes.seq` make the revision of what it writes. */
@@ -14,11 +14,10 @@ export interface ConversationEvent {
   readonly body: EventBody;
 }
 
-export type ParsedEvent =
-  | { readonly ok: true; readonly event: ConversationEvent }
-  | { readonly ok: false; readonly rejection: Rejection };
-
-export function parseEventMessage(message: ReceivedMessage, environment: EnvironmentName): ParsedEvent {
+export function parseEventMessage(
+  message: ReceivedMessage,
+  environment: EnvironmentName,
+): Parsed<{ readonly event: ConversationEvent }> {
   const read = readJsonMessage(message, environment, {
     name: "event",
     attributes: eventAttributesSchema,

@@ -27,6 +27,7 @@ import { type EventAttributes, eventAttributesSchema } from "../../shared/messag
 import type { PubSubHandler, ReceivedMessage } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard, type DeletionGuard } from "../deletion/guard";
+import { createDeliveryRecorder } from "../delivery-record";
 import { classifyFailure } from "../failure-kind";
 import {
   ChunksPendingError,
@@ -162,9 +163,9 @@ async function applyEvent(
 }
 
 export function createEventsHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, "events");
-  const finalizer = createFinalizer(runtime);
   const deletion = createDeletionGuard(runtime, "events");
+  const deadLetters = createDeadLetterer(runtime, "events", createDeliveryRecorder(runtime, deletion));
+  const finalizer = createFinalizer(runtime);
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 

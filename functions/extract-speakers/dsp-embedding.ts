@@ -12,7 +12,8 @@
  * Pitch is taken relative to 100 Hz so that the offset every voice shares does not dominate
  * the cosine. `npm run bench` prints the equal error rate over the voice fixtures.
  */
-import { InsufficientSpeechError, l2Normalize, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
+import { l2Normalize, type SpeakerEmbedding } from "../person-profile";
+import { InsufficientSpeechError, type SpeakerEmbedder } from "./embedding";
 import { DEFAULT_SPEECH_FEATURE_OPTIONS, extractSpeechFeatures, type SpeechFeatureOptions } from "./speech-features";
 
 export const DSP_EMBEDDING_MODEL = "tether-dsp-v1";

@@ -6,15 +6,10 @@
  * - `http-embedding.ts`, a client for a hosted (neural) embedding service, chosen when
  *   `TETHER_EMBEDDING_URL` is set.
  *
- * Every embedding records the model that produced it and its dimension, because vectors of
- * different models must never be compared or averaged.
+ * Every embedding (`SpeakerEmbedding`, ../person-profile.ts) records the model that produced
+ * it and its dimension, because vectors of different models must never be compared or averaged.
  */
-
-export interface SpeakerEmbedding {
-  readonly model: string;
-  readonly dim: number;
-  readonly vector: number[];
-}
+import type { SpeakerEmbedding } from "../person-profile";
 
 export interface SpeakerEmbedder {
   /** The model this embedder is configured for (the hosted service may report a more precise name). */
@@ -33,11 +28,6 @@ export class InsufficientSpeechError extends EmbeddingError {
   override name = "InsufficientSpeechError";
 }
 
-export function l2Normalize(vector: readonly number[]): number[] {
-  const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
-  return norm > 0 ? vector.map((x) => x / norm) : vector.map(() => 0);
-}
-
 /** Cosine similarity in [-1, 1]; throws if the vectors have different dimensions. */
 export function cosineSimilarity(a: readonly number[], b: readonly number[]): number {
   if (a.length !== b.length)
@@ -53,25 +43,4 @@ export function cosineSimilarity(a: readonly number[], b: readonly number[]): nu
     nb += y * y;
   }
   return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
-
-/**
- * A person's profile embedding: the normalised mean of the normalised sample embeddings of
- * one model. Returns null when none of them is of that model.
- */
-export function profileEmbedding(
-  embeddings: readonly (SpeakerEmbedding | null | undefined)[],
-  model: string,
-): SpeakerEmbedding | null {
-  const same = embeddings.filter((e): e is SpeakerEmbedding => e != null && e.model === model);
-  const first = same[0];
-  if (first === undefined) return null;
-  const sum = new Array<number>(first.dim).fill(0);
-  for (const embedding of same) {
-    if (embedding.dim !== first.dim) continue;
-    l2Normalize(embedding.vector).forEach((x, i) => {
-      sum[i] = (sum[i] as number) + x;
-    });
-  }
-  return { model, dim: first.dim, vector: l2Normalize(sum) };
 }

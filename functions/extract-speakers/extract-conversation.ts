@@ -22,8 +22,9 @@ import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
 import { decodePcm16MonoWav, encodePcm16MonoWav, pcm16Samples } from "../../shared/wav";
+import type { MergedProfile, SpeakerEmbedding } from "../person-profile";
 import { type ConversationState, loadAssignments, loadConversation, loadSegments } from "./conversation-state";
-import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
+import { EmbeddingError, InsufficientSpeechError, type SpeakerEmbedder } from "./embedding";
 import {
   type CutResult,
   canStillWait,
@@ -41,7 +42,6 @@ import {
 import {
   commitProfile,
   deleteDroppedSamples,
-  type MergedProfile,
   readProfiles,
   StaleGenerationError,
   sampleObjectName,

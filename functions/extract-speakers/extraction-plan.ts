@@ -11,8 +11,8 @@
  */
 import type { ExtractionSettings } from "../../shared/extraction-settings";
 import type { PersonExtraction, PersonSample } from "../../shared/firestore-schema";
+import { competeForSlots, type PersonProfile } from "../person-profile";
 import type { ConversationState } from "./conversation-state";
-import { competeForSlots, type PersonProfile } from "./profile-store";
 import type { PersonSelection, SampleCandidate } from "./select-samples";
 import { extracted, notExtracted, pending } from "./status";
 import type { MissingRange } from "./window-audio";

@@ -6,17 +6,13 @@
 import type { EnvironmentName } from "../../shared/environment";
 import { type ExtractionAttributes, extractionAttributesSchema, extractionBodySchema } from "../../shared/messages";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
-import type { Rejection } from "../dead-letter";
+import type { Parsed } from "../dead-letter";
 import { readJsonMessage } from "../read-message";
-
-export type ParsedExtractionRequest =
-  | { readonly ok: true; readonly attributes: ExtractionAttributes }
-  | { readonly ok: false; readonly rejection: Rejection };
 
 export function parseExtractionMessage(
   message: ReceivedMessage,
   environment: EnvironmentName,
-): ParsedExtractionRequest {
+): Parsed<{ readonly attributes: ExtractionAttributes }> {
   const read = readJsonMessage(message, environment, {
     name: "extraction",
     attributes: extractionAttributesSchema,

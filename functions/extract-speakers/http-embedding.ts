@@ -16,7 +16,8 @@
  */
 import { z } from "zod";
 import { describeIssue } from "../../shared/schema-issues";
-import { EmbeddingError, type SpeakerEmbedder, type SpeakerEmbedding } from "./embedding";
+import type { SpeakerEmbedding } from "../person-profile";
+import { EmbeddingError, type SpeakerEmbedder } from "./embedding";
 
 export const embeddingResponseSchema = z
   .object({

@@ -13,6 +13,7 @@ import { workerName } from "../../shared/pipeline";
 import type { PubSubHandler } from "../../shared/pubsub-event";
 import { createDeadLetterer, receiveOrDeadLetter } from "../dead-letter";
 import { createDeletionGuard } from "../deletion/guard";
+import { createDeliveryRecorder } from "../delivery-record";
 import { createNotifier, notifyExtractionResult } from "../notifications";
 import type { EnvironmentRuntime } from "../runtime";
 import { embedderFor } from "./embedder-config";
@@ -41,8 +42,8 @@ export function createExtractSpeakersHandler(
   const settings = options.settings ?? runtime.settings.extraction;
   const embedder = options.embedder ?? embedderFor(runtime.settings, settings);
   const now = options.now ?? (() => new Date());
-  const deadLetters = createDeadLetterer(runtime, "extractSpeakers");
   const deletion = createDeletionGuard(runtime, "extractSpeakers");
+  const deadLetters = createDeadLetterer(runtime, "extractSpeakers", createDeliveryRecorder(runtime, deletion));
   const notifier = createNotifier(runtime);
   const environment = runtime.resources.environment;
   const deps = {

@@ -17,23 +17,18 @@
 import type { Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import { OPUS_PACKETS_PER_SECOND } from "../../shared/audio-format";
+import { chunkAudioFieldsSchema } from "../../shared/firestore-schema";
 import {
   type AudioSource,
   ChunkMissingError,
-  type ChunkSpan,
+  type LaidOutChunk,
   layOutChunks,
   piecesInRange,
   type ReadStats,
   readPcmRange,
   streamSamples,
 } from "../audio-stream";
-import {
-  chunkRecordSchema,
-  layOutChunkRecords,
-  listChunkRecords,
-  type RecordedChunk,
-  readChunkRecords,
-} from "../chunk-records";
+import { layOutChunkRecords, listChunkRecords, readChunkRecords } from "../chunk-records";
 import type { ConversationState } from "./conversation-state";
 import type { Interval } from "./select-samples";
 
@@ -63,7 +58,7 @@ export interface WindowAudio {
 }
 
 /** Whether the stored chunk of `span` holds every byte of a window ending at PCM byte `to` that falls in it. */
-type Holds = (span: ChunkSpan<RecordedChunk>, to: number) => boolean;
+type Holds = (span: LaidOutChunk, to: number) => boolean;
 
 /** Sample `ms` milliseconds into the stream (exact for every supported rate). */
 export function msToSample(ms: number, sampleRate: number): number {
@@ -95,7 +90,7 @@ async function pcm16Layout(
   db: Firestore,
   conversation: ConversationState,
   windows: readonly Interval[],
-): Promise<{ spans: ChunkSpan<RecordedChunk>[]; holds: Holds }> {
+): Promise<{ spans: LaidOutChunk[]; holds: Holds }> {
   const { sampleRate, chunkSize } = conversation;
   const indexesOf = (w: Interval): number[] => {
     const from = msToSample(w.startMs, sampleRate) * 2;
@@ -107,10 +102,11 @@ async function pcm16Layout(
   const needed = windows.flatMap(indexesOf);
   const stored = await readChunkRecords(db, conversation.id, needed);
   const last = needed.reduce((max, i) => Math.max(max, i), -1);
-  const chunks = Array.from({ length: last + 1 }, (_, index): RecordedChunk => {
-    const c = stored.get(index);
-    return { index, object: c?.object, bytes: c?.bytes, samples: chunkSize / 2, record: c };
-  });
+  const chunks = Array.from({ length: last + 1 }, (_, index) => ({
+    index,
+    record: stored.get(index),
+    samples: chunkSize / 2,
+  }));
   const holds: Holds = ({ index, record: c }, to) =>
     c !== undefined && c.start === index * chunkSize && c.end >= Math.min(to, (index + 1) * chunkSize);
   return { spans: layOutChunks(chunks), holds };
@@ -125,10 +121,10 @@ async function opusLayout(
   db: Firestore,
   bucket: Bucket,
   conversation: ConversationState,
-): Promise<{ spans: ChunkSpan<RecordedChunk>[]; holds: Holds }> {
+): Promise<{ spans: LaidOutChunk[]; holds: Holds }> {
   const { sampleRate, chunkSize } = conversation;
   const stored = new Map(
-    (await listChunkRecords(db, conversation.id, chunkRecordSchema)).map((record) => [record.index, record]),
+    (await listChunkRecords(db, conversation.id, chunkAudioFieldsSchema)).map((record) => [record.index, record]),
   );
   const lastIndex = Math.max(
     -1,
@@ -154,7 +150,7 @@ export async function openWindowAudio(
   const total = streamSamples(spans);
   const source: AudioSource = { bucket, codec, sampleRate };
   const stats: ReadStats = { bytesRead: 0, objectReads: 0 };
-  const spanMs = (s: ChunkSpan) => ({
+  const spanMs = (s: LaidOutChunk) => ({
     index: s.index,
     startMs: Math.round((s.firstSample * 1000) / sampleRate),
     endMs: Math.round(((s.firstSample + s.samples) * 1000) / sampleRate),

@@ -9,15 +9,15 @@
  */
 import { type ChunkRange, type Codec, chunkAt, frameOpusPackets } from "../../shared/audio-format";
 
-/** A chunk the ingress cut, as it is published: its range in units and its body. */
-export interface Chunk extends ChunkRange {
+/** A chunk the ingress cut from the stream, before it is published: its range in units and its body. */
+export interface CutChunk extends ChunkRange {
   readonly body: Buffer;
   /** The conversation's last chunk (possibly shorter than the chunk size). */
   readonly final: boolean;
 }
 
 /** What `push` returns for a frame that completed no chunk (most frames): no array per frame. */
-const NO_CHUNKS: readonly Chunk[] = [];
+const NO_CHUNKS: readonly CutChunk[] = [];
 
 export class Chunker {
   /**
@@ -65,7 +65,7 @@ export class Chunker {
    * Appends one frame (pcm16 bytes, or exactly one Opus packet) and returns the chunks it
    * completed, in stream order. The frame must already be validated.
    */
-  push(frame: Buffer): readonly Chunk[] {
+  push(frame: Buffer): readonly CutChunk[] {
     if (this.codec === "opus") return this.pushPacket(frame);
     let done = NO_CHUNKS;
     for (let offset = 0; offset < frame.length; ) {
@@ -80,7 +80,7 @@ export class Chunker {
     return done;
   }
 
-  private pushPacket(packet: Buffer): readonly Chunk[] {
+  private pushPacket(packet: Buffer): readonly CutChunk[] {
     this.pieces.push(packet);
     this.partialUnits += 1;
     this.partialBytes += packet.length;
@@ -91,7 +91,7 @@ export class Chunker {
    * The audio after the last full chunk, as the conversation's final chunk; undefined when
    * the stream ends on a chunk boundary. The chunker is empty afterwards.
    */
-  takeFinal(): Chunk | undefined {
+  takeFinal(): CutChunk | undefined {
     return this.partialUnits === 0 ? undefined : this.cut(true);
   }
 
@@ -105,14 +105,14 @@ export class Chunker {
     return dropped;
   }
 
-  private cut(final: boolean): Chunk {
+  private cut(final: boolean): CutChunk {
     const { index, start } = chunkAt(this.chunkStart, this.chunkSize);
     // Opus packets are copied here (framed), out of the socket's read buffers.
     const body =
       this.codec === "opus"
         ? frameOpusPackets(this.pieces)
         : (this.body ?? Buffer.alloc(0)).subarray(0, this.partialBytes);
-    const chunk: Chunk = { index, start, end: start + this.partialUnits, body, final };
+    const chunk: CutChunk = { index, start, end: start + this.partialUnits, body, final };
     this.chunkStart += this.partialUnits;
     this.body = undefined;
     this.pieces = [];

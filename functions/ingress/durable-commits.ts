@@ -15,7 +15,7 @@ import { publishFailed } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
 import { EventSequence } from "../../shared/text-ledger";
 import type { SocketLoad } from "./backpressure";
-import type { Chunk } from "./chunker";
+import type { CutChunk } from "./chunker";
 import type { ConditionalWrite } from "./conversation-store";
 import type { LiveConversation } from "./live-conversation";
 import type { PublishBudget } from "./publish-budget";
@@ -78,7 +78,7 @@ export class DurableCommits {
     this.audio.carry(units);
   }
 
-  publishChunk(chunk: Chunk): void {
+  publishChunk(chunk: CutChunk): void {
     const { conversation, tags, budget } = this.deps;
     const entry: InFlightChunk = { end: chunk.end, completedAt: performance.now(), publishedAt: undefined };
     const bytes = chunk.body.length;

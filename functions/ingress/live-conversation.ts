@@ -11,7 +11,7 @@ import type { Timestamp } from "@google-cloud/firestore";
 import type { FinalIntent, ServerFinalizeReason } from "../../shared/lifecycle";
 import { conversationLogger, type Logger } from "../../shared/logger";
 import type { EventBody } from "../../shared/messages";
-import type { Chunk } from "./chunker";
+import type { CutChunk } from "./chunker";
 import type { ConditionalWrite, ConversationStore, OpenedConversation } from "./conversation-store";
 import { finalizeIdle, IdleClock } from "./idle-timeout";
 import { ProtocolError } from "./protocol-error";
@@ -52,7 +52,7 @@ export interface LiveConversationDeps {
 export interface FinalizeRequest {
   readonly sessionId: string;
   readonly finalPosition: number;
-  readonly finalChunk: Chunk | undefined;
+  readonly finalChunk: CutChunk | undefined;
   readonly reason: FinalizeReason;
   /**
    * Called once the final chunk is confirmed: waits for the session's events in flight and
@@ -310,7 +310,7 @@ export class LiveConversation {
    * withdrawn: the chunk is not out, so a resume may stream on past it. Should the
    * withdrawal fail too, the resume cuts where the intent says, which is safe either way.
    */
-  private async publishFinalChunk(tags: SessionTags, chunk: Chunk, intended: boolean): Promise<void> {
+  private async publishFinalChunk(tags: SessionTags, chunk: CutChunk, intended: boolean): Promise<void> {
     try {
       await this.deps.publisher.publishChunk(tags, this.format, chunk);
     } catch (error) {

@@ -17,7 +17,7 @@ import {
   type EventBody,
   SCHEMA_VERSION,
 } from "../../shared/messages";
-import type { Chunk } from "./chunker";
+import type { CutChunk } from "./chunker";
 
 /** Who sent a message: the tags every message of a socket carries. */
 export interface SessionTags {
@@ -48,7 +48,11 @@ function senderAttributes(
   };
 }
 
-export function audioChunkAttributes(tags: SessionTags, format: AudioFormat, chunk: Chunk): AudioChunkAttributeStrings {
+export function audioChunkAttributes(
+  tags: SessionTags,
+  format: AudioFormat,
+  chunk: CutChunk,
+): AudioChunkAttributeStrings {
   return {
     ...senderAttributes(tags),
     codec: format.codec,
@@ -91,7 +95,7 @@ export class IngressPublisher {
   }
 
   /** Resolves with the message id once Pub/Sub stored the chunk. */
-  async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
+  async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (chunk.body.length === 0) throw new Error(`chunk ${chunk.index} has an empty body`);
     return await this.audio.publishMessage({ data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) });
   }

@@ -5,13 +5,14 @@
  */
 import type { Logger } from "../../shared/logger";
 import type { ConversationStore } from "./conversation-store";
+import type { SocketState } from "./socket-state";
 import type { UserLimitsGate } from "./user-limits";
 
 export interface SocketClose {
   readonly code: number;
   readonly sessionId: string;
   /** The state the socket was in when it closed. */
-  readonly state: string;
+  readonly state: SocketState;
   readonly acked: number;
   /** Frames received after it began closing, and before `ready` (never taken in). */
   readonly framesDroppedAfterStop: number;

@@ -22,7 +22,7 @@ import type { IncomingMessage } from "node:http";
 import { signResumeToken } from "../../shared/auth";
 import type { EnvironmentName } from "../../shared/environment";
 import { conversationLogger, LOG_EVENTS, type Logger } from "../../shared/logger";
-import { CLOSE_FINALIZED, type ErrorCode, type GoawayReason } from "../../shared/protocol";
+import type { ErrorCode, GoawayReason } from "../../shared/protocol";
 import { SocketBackpressure } from "./backpressure";
 import { AbandonedOpen, type ConversationRegistry } from "./conversation-registry";
 import type { ConversationStore } from "./conversation-store";
@@ -36,7 +36,7 @@ import type { PublishBudget } from "./publish-budget";
 import type { IngressPublisher } from "./publisher";
 import { type ErrorExtra, frameBytes, type IngressSocket } from "./socket";
 import { recordSocketClose } from "./socket-close";
-import { finalizeOnSocket } from "./socket-finalize";
+import { SocketFinalizer } from "./socket-finalize";
 import { SocketHandover } from "./socket-handover";
 import { EarlyFrames, type OpenedSocket, openedSocket, readyMessage } from "./socket-opening";
 import type { SocketState } from "./socket-state";
@@ -69,12 +69,10 @@ export class SocketSession implements AttachedSocket {
   private conversation: LiveConversation | undefined;
   /** Set together once the conversation is opened. */
   private open: OpenedSocket | undefined;
-  /** `finalized` was sent: text still arriving is published, not dropped. */
-  private finalizedSent = false;
   private readonly backpressure: SocketBackpressure;
   /** `goaway`, supersede and drain: the socket giving its conversation up (socket-handover.ts). */
   private readonly handover: SocketHandover;
-  private finalizeDone: Promise<void> | undefined;
+  private readonly finalizer: SocketFinalizer;
   private framesDroppedAfterStop = 0;
   private readonly closed: Promise<void>;
   private resolveClosed: () => void = () => undefined;
@@ -100,13 +98,25 @@ export class SocketSession implements AttachedSocket {
         this.dropPartial("superseded");
       },
       stopReading: () => this.backpressure.pause("stopping"),
-      finalizing: () => this.finalizeDone,
+      finalizing: () => this.finalizer.running,
       settled: () => this.settled(),
       refuse: (code, message) => this.refuse(code, message),
       sendGoaway: (message) => this.state === "open" && socket.sendJson(message),
       logger: () => this.logger,
       acked: () => this.acked,
       conversationId: () => this.conversation?.id,
+    });
+    this.finalizer = new SocketFinalizer({
+      socket,
+      backpressure: this.backpressure,
+      store: deps.store,
+      state: () => this.state,
+      enter: (state) => {
+        this.state = state;
+      },
+      opened: () => (this.conversation && this.open ? { conversation: this.conversation, open: this.open } : undefined),
+      refuseWith: (error) => this.refuseWith(error),
+      fail: (error, context) => this.fail(error, context),
     });
     this.logger = deps.logger.child({ session_id: this.sessionId, conversation_id: null });
     this.closed = new Promise((resolve) => {
@@ -241,7 +251,7 @@ export class SocketSession implements AttachedSocket {
           this.logger.warn({ bytes: data.length }, "audio after finalize dropped: the client hears the final position");
         return;
       case "closing":
-        if (this.finalizedSent && !isBinary) {
+        if (this.finalizer.sent && !isBinary) {
           this.open?.intake.text(data);
           return;
         }
@@ -295,36 +305,7 @@ export class SocketSession implements AttachedSocket {
 
   /** Client `finalize`, or the idle timeout while this socket is attached. */
   finalize(reason: FinalizeReason): Promise<void> {
-    if (this.state !== "open") return this.finalizeDone ?? Promise.resolve();
-    this.state = "finalizing";
-    this.finalizeDone = this.runFinalize(reason);
-    return this.finalizeDone;
-  }
-
-  private async runFinalize(reason: FinalizeReason): Promise<void> {
-    const { conversation, open } = this;
-    if (conversation === undefined || open === undefined) return;
-    try {
-      const position = await finalizeOnSocket({
-        chunker: open.chunker,
-        conversation,
-        commits: open.commits,
-        store: this.deps.store,
-        tags: open.commits.tags,
-        reason,
-        stillFinalizing: () => this.state === "finalizing",
-      });
-      if (position === undefined) return;
-      open.commits.sendAck(position);
-      this.socket.sendJson({ type: "finalized", conversation_id: open.commits.tags.conversationId, position });
-      this.finalizedSent = true;
-      this.state = "closing";
-      this.backpressure.readToClose(); // frames still arriving are dropped: the state is `closing`
-      this.socket.close(CLOSE_FINALIZED);
-    } catch (error) {
-      if (error instanceof ProtocolError) this.refuse(error.code, error.message, error.extra);
-      else this.fail(error, "finalize failed");
-    }
+    return this.finalizer.start(reason);
   }
 
   abandoned(): boolean {

@@ -13,9 +13,10 @@ import { type AudioChunkAttributes, audioChunkAttributesSchema } from "../../sha
 import { opusPacketSampleCount } from "../../shared/opus-decoder";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { chunkObjectName } from "../../shared/storage-paths";
-import type { Rejection } from "../dead-letter";
+import type { Parsed, Rejection } from "../dead-letter";
 import { readAttributes } from "../read-message";
 
+/** A chunk on the wire (the Pub/Sub message's attributes and body), validated, as persist-audio stores it. */
 export interface AudioChunk {
   readonly attributes: AudioChunkAttributes;
   readonly body: Buffer;
@@ -25,10 +26,6 @@ export interface AudioChunk {
   readonly samples: number;
   readonly objectName: string;
 }
-
-export type ParsedChunk =
-  | { readonly ok: true; readonly chunk: AudioChunk }
-  | { readonly ok: false; readonly rejection: Rejection };
 
 /** PCM samples in a chunk body, or why the body does not match its attributes. */
 export function bodySamples(attributes: AudioChunkAttributes, body: Buffer): { samples: number } | { problem: string } {
@@ -59,7 +56,10 @@ export function bodySamples(attributes: AudioChunkAttributes, body: Buffer): { s
   return { samples };
 }
 
-export function parseAudioChunkMessage(message: ReceivedMessage, environment: EnvironmentName): ParsedChunk {
+export function parseAudioChunkMessage(
+  message: ReceivedMessage,
+  environment: EnvironmentName,
+): Parsed<{ readonly chunk: AudioChunk }> {
   const read = readAttributes(message, environment, audioChunkAttributesSchema, "audio chunk");
   if (!read.ok) return read;
   const { attributes } = read;

@@ -31,10 +31,10 @@ import { storeChunk } from "./store-chunk";
 export const PERSIST_AUDIO_COMPONENT = workerName("persistAudio");
 
 export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHandler {
-  const deadLetters = createDeadLetterer(runtime, "persistAudio");
-  const finalizer = createFinalizer(runtime);
   const deletion = createDeletionGuard(runtime, "persistAudio");
-  const deliveries = createDeliveryRecorder(runtime, "persistAudio");
+  const deliveries = createDeliveryRecorder(runtime, deletion);
+  const deadLetters = createDeadLetterer(runtime, "persistAudio", deliveries);
+  const finalizer = createFinalizer(runtime);
   const db = runtime.clients.firestore;
   const environment = runtime.resources.environment;
 

@@ -1,21 +1,21 @@
 /**
  * No API answer reads an unbounded number of documents (issue 28): through the real API on
  * the emulators, with Firestore's reads counted at the client's own request funnel (the
- * bench's counters, bench/cost-counters.ts), a conversation's status reads the same number
- * of documents (7) for 50 chunks as for 3,001 (O(log n) more with a gap), a segments
+ * counters the cost bench uses too, test/support/cost-counters.ts), a conversation's status
+ * reads the same number of documents (7) for 50 chunks as for 3,001 (O(log n) more with a gap), a segments
  * page reads its page, and a history reads up to its caps. A conversation whose Opus chunk
  * records predate their `samples` field still answers right; its first answer writes the
  * field back, so every later one takes the bounded path.
  */
 import { type DocumentReference, FieldValue, Timestamp } from "@google-cloud/firestore";
 import OpusScript from "opusscript";
-import { counts, emptyCounts, installCounters } from "../../bench/cost-counters";
 import { HISTORY_CAPS } from "../../functions/api/history";
 import { startApi } from "../../functions/api/server";
 import { createPersistAudioHandler } from "../../functions/persist-audio/handler";
 import { forComponent, type RunningService } from "../../functions/runtime";
 import { signAccessToken } from "../../shared/auth";
 import { chunkRef, segmentRef } from "../../shared/firestore-schema";
+import { counts, emptyCounts, installCounters } from "../support/cost-counters";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 import { type ChunkStream, chunkMessages, deliveryOf, pcm16Noise } from "../support/workers-messages";
 import {

@@ -9,7 +9,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createDeadLetterer } from "../../functions/dead-letter";
-import { forComponent } from "../../functions/runtime";
+import { createDeletionGuard } from "../../functions/deletion/guard";
+import { createDeliveryRecorder } from "../../functions/delivery-record";
+import { type EnvironmentRuntime, forComponent } from "../../functions/runtime";
+import type { ComponentKey } from "../../shared/pipeline";
 import type { ReceivedMessage } from "../../shared/pubsub-event";
 import { pullMessages } from "../support/pull";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
@@ -70,8 +73,11 @@ describe("npm run dead-letters", () => {
     );
     // Dead letters as the workers make them.
     const reason = { reason: "wrong_environment", detail: "tagged environment=elsewhere" } as const;
-    await createDeadLetterer(forComponent(worker.runtime, "persistAudio"), "persistAudio").reject(audio(), reason);
-    await createDeadLetterer(forComponent(worker.runtime, "processEvents"), "events").reject(events(), {
+    // As the workers wire it: the dead letter is recorded against its conversation, under their deletion guard.
+    const deadLetterer = (runtime: EnvironmentRuntime, component: ComponentKey) =>
+      createDeadLetterer(runtime, component, createDeliveryRecorder(runtime, createDeletionGuard(runtime, component)));
+    await deadLetterer(forComponent(worker.runtime, "persistAudio"), "persistAudio").reject(audio(), reason);
+    await deadLetterer(forComponent(worker.runtime, "processEvents"), "events").reject(events(), {
       reason: "invalid_schema",
       detail: "segments.0.start: expected number",
     });

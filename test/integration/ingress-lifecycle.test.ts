@@ -5,7 +5,7 @@
  */
 
 import { connect } from "../../client/index";
-import type { Chunk } from "../../functions/ingress/chunker";
+import type { CutChunk } from "../../functions/ingress/chunker";
 import { type AudioFormat, IngressPublisher, type SessionTags } from "../../functions/ingress/publisher";
 import { freePort } from "../../local/ports";
 import { conversationRef } from "../../shared/firestore-schema";
@@ -76,7 +76,7 @@ test("idle timeout after the client vanished: finalized at the durable position,
 class FinalChunkHeldThenFails extends IngressPublisher {
   held = 0;
   private fail: (() => void) | undefined;
-  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
+  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (chunk.final && this.held === 0) {
       this.held += 1;
       await new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@
  * - text that arrives while the ingress finalizes is published and counted, not dropped.
  */
 import { connect } from "../../client/index";
-import type { Chunk } from "../../functions/ingress/chunker";
+import type { CutChunk } from "../../functions/ingress/chunker";
 import { type AudioFormat, IngressPublisher, type SessionTags } from "../../functions/ingress/publisher";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
@@ -141,7 +141,7 @@ class EventsGatedPublisher extends IngressPublisher {
 /** The real publisher, except that the first final chunk fails (Pub/Sub refused it). */
 class FinalChunkFailsOnce extends IngressPublisher {
   failed = 0;
-  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
+  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (chunk.final && this.failed === 0) {
       this.failed += 1;
       throw new Error("injected: the final chunk could not be published");

@@ -4,7 +4,7 @@
  * timing.
  */
 import type { PubSub } from "@google-cloud/pubsub";
-import type { Chunk } from "../../functions/ingress/chunker";
+import type { CutChunk } from "../../functions/ingress/chunker";
 import { type AudioFormat, IngressPublisher, type SessionTags } from "../../functions/ingress/publisher";
 import type { EnvironmentRuntime } from "../../functions/runtime";
 import type { EnvironmentResources } from "../../shared/environment";
@@ -40,7 +40,7 @@ export class GatedPublisher extends IngressPublisher {
     await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: Chunk): Promise<string> {
+  override async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (!this.open) {
       this.waiting += 1;
       await this.gate();

@@ -1,6 +1,6 @@
 /** A conversation's history on its audio's time axis, from the records the stack keeps (functions/api/history.ts). */
 import { Timestamp } from "@google-cloud/firestore";
-import { type HistoryChunk, historyView, positionClock } from "../../functions/api/history";
+import { type HistoryInput, historyView, positionClock } from "../../functions/api/history";
 import { parseEnvironmentName } from "../../shared/environment";
 import type { ConversationDoc, DeliveryDoc, SessionDoc } from "../../shared/firestore-schema";
 
@@ -36,7 +36,7 @@ const session = (id: string, start: number, started: string, code: number, goawa
   ...(goaway ? { goaway } : {}),
 });
 
-const chunk = (index: number, session_id: string): HistoryChunk => ({
+const chunk = (index: number, session_id: string): HistoryInput["chunks"][number] => ({
   index,
   start: index * SECOND,
   end: (index + 1) * SECOND,

@@ -1,10 +1,17 @@
 /** The layout of a conversation's audio stream (functions/audio-stream.ts): where each chunk's samples sit, and which part of which chunk a byte range reads. */
-import { type ChunkFacts, layOutChunks, piecesInRange, streamSamples } from "../../functions/audio-stream";
+import { type LaidOutChunk, layOutChunks, piecesInRange, streamSamples } from "../../functions/audio-stream";
 
-const chunk = (index: number, samples: number): ChunkFacts => ({
+const chunk = (index: number, samples: number): Omit<LaidOutChunk, "firstSample"> => ({
   index,
-  object: `c${index}`,
-  bytes: undefined,
+  record: {
+    index,
+    start: index * 100,
+    end: index * 100 + 100,
+    final: false,
+    object: `c${index}`,
+    bytes: samples * 2,
+    samples,
+  },
   samples,
 });
 
@@ -20,14 +27,14 @@ describe("layOutChunks", () => {
   });
 
   it("keeps a chunk that is not persisted in its place, so the chunks after it keep theirs", () => {
-    const spans = layOutChunks([chunk(0, 100), { ...chunk(1, 100), object: undefined }, chunk(2, 100)]);
-    expect(spans[1]).toMatchObject({ object: undefined, firstSample: 100 });
+    const spans = layOutChunks([chunk(0, 100), { ...chunk(1, 100), record: undefined }, chunk(2, 100)]);
+    expect(spans[1]).toMatchObject({ record: undefined, firstSample: 100 });
     expect(spans[2]?.firstSample).toBe(200);
   });
 
-  it("carries the caller's own fields through", () => {
-    const [span] = layOutChunks([{ ...chunk(0, 10), end: 5 }]);
-    expect(span?.end).toBe(5);
+  it("carries each chunk's record with its place", () => {
+    const [span] = layOutChunks([chunk(0, 10)]);
+    expect(span?.record).toMatchObject({ index: 0, object: "c0", bytes: 20 });
   });
 
   it("refuses a list with a gap or out of order: a place would be a guess", () => {

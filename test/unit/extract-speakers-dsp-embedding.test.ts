@@ -3,13 +3,9 @@
  * sentences each, the same sentences for every voice, so only the speaker differs).
  */
 import { createDspEmbedder, DSP_EMBEDDING_MODEL } from "../../functions/extract-speakers/dsp-embedding";
-import {
-  cosineSimilarity,
-  InsufficientSpeechError,
-  profileEmbedding,
-  type SpeakerEmbedding,
-} from "../../functions/extract-speakers/embedding";
+import { cosineSimilarity, InsufficientSpeechError } from "../../functions/extract-speakers/embedding";
 import { extractSpeechFeatures } from "../../functions/extract-speakers/speech-features";
+import { profileEmbedding, type SpeakerEmbedding } from "../../functions/person-profile";
 import { pcm16Samples } from "../../shared/wav";
 import { equalErrorRate, loadVoiceFixtures, scorePairs } from "../support/extract-voices";
 

@@ -11,9 +11,9 @@ import {
   planPerson,
   proposedSamples,
 } from "../../functions/extract-speakers/extraction-plan";
-import type { PersonProfile } from "../../functions/extract-speakers/profile-store";
 import type { PersonSelection, SampleCandidate } from "../../functions/extract-speakers/select-samples";
 import type { MissingRange } from "../../functions/extract-speakers/window-audio";
+import type { PersonProfile } from "../../functions/person-profile";
 import type { PersonSample } from "../../shared/firestore-schema";
 
 const conversation = { id: "conv-1" };

@@ -1,9 +1,4 @@
-import {
-  competeForSlots,
-  mergeProfile,
-  type PersonProfile,
-  type ProfileChange,
-} from "../../functions/extract-speakers/profile-store";
+import { competeForSlots, mergeProfile, type PersonProfile, type ProfileChange } from "../../functions/person-profile";
 import type { PersonSample } from "../../shared/firestore-schema";
 
 function sample(id: string, conversation: string, score: number, model = "m1"): PersonSample {

@@ -1,10 +1,10 @@
-import { type Chunk, Chunker } from "../../functions/ingress/chunker";
+import { Chunker, type CutChunk } from "../../functions/ingress/chunker";
 import { frameOpusPackets, unframeOpusPackets } from "../../shared/audio-format";
 import { seededRandom, testPcm } from "../support/ingress-audio";
 
 /** Feeds `audio` from `start` in frames of random even sizes; returns the chunks made. */
-function feed(chunker: Chunker, audio: Buffer, start: number, random: () => number): Chunk[] {
-  const chunks: Chunk[] = [];
+function feed(chunker: Chunker, audio: Buffer, start: number, random: () => number): CutChunk[] {
+  const chunks: CutChunk[] = [];
   let offset = start;
   while (offset < audio.length) {
     const size = Math.min(audio.length - offset, 2 * (1 + Math.floor(random() * 900)));
@@ -14,7 +14,7 @@ function feed(chunker: Chunker, audio: Buffer, start: number, random: () => numb
   return chunks;
 }
 
-const summary = (chunks: Chunk[]) => chunks.map((c) => [c.index, c.start, c.end, c.final, c.body.toString("hex")]);
+const summary = (chunks: CutChunk[]) => chunks.map((c) => [c.index, c.start, c.end, c.final, c.body.toString("hex")]);
 
 describe("Chunker (pcm16)", () => {
   const audio = testPcm(10_000 + 600, 3);

@@ -365,6 +365,26 @@ function cpuPerMb(cpu: Readonly<Record<string, number>>, fps: number, seconds: n
     .join(", ");
 }
 
+/**
+ * The floor under the ingress's CPU per real-time stream: a bare `ws` server (it acks each
+ * chunk's worth of frames and does nothing else) receiving the same real-time streams, in
+ * CPU cores per 1,000 streams. What the socket reads, the WebSocket parsing and the event
+ * loop cost per frame, before any work of the ingress.
+ */
+async function bareRealtimeCoresPerThousand(raw: ServerProcess, random: () => number): Promise<number> {
+  const streams = await openStreams(raw.url, {}, sizes.streams, 100);
+  let before = { cpu: 0, at: 0 };
+  await measureRealtime(streams, random, sizes.realtimeSeconds, {
+    warmupSeconds: 3,
+    onMeasured: () => {
+      before = { cpu: raw.cpuSeconds(), at: performance.now() };
+    },
+  });
+  const cores = (raw.cpuSeconds() - before.cpu) / ((performance.now() - before.at) / 1000);
+  for (const s of streams) s.ws.terminate();
+  return (cores * 1000) / sizes.streams;
+}
+
 // ------------------------------------------------------------ the bench
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -485,6 +505,15 @@ export async function run(context: BenchContext): Promise<void> {
   }
   if (!phases.includes("streams")) return;
 
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const raw = await startRaw();
+  const bareCores = await bareRealtimeCoresPerThousand(raw, random).finally(() => raw.stop());
+  step("bare ws server under real-time streams measured");
+
   // 2. Idle streams, on a fresh ingress process.
   // The ingress's own breakdown of each ack: Pub/Sub publish, then the Firestore write.
   const publishMs: number[] = [];
@@ -510,11 +539,6 @@ export async function run(context: BenchContext): Promise<void> {
     );
 
     // 3. The same streams, now all sending in real time.
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1664525 + 1013904223) >>> 0;
-      return seed / 2 ** 32;
-    };
     let cpuBefore = 0;
     let cpuStarted = 0;
     let ackedBefore = 0;
@@ -547,6 +571,10 @@ export async function run(context: BenchContext): Promise<void> {
     context.report(
       `           ingress CPU ${cpuCores.toFixed(2)} cores over the window = ${((cpuCores * 1000) / n).toFixed(2)} cores per 1,000 real-time streams ` +
         `(${((cpuCores * 1e6) / n).toFixed(0)} µs CPU per stream-second of audio)`,
+    );
+    context.report(
+      `           floor: a bare ws server receiving the same ${n} real-time streams (it acks each chunk, nothing else) ${bareCores.toFixed(2)} cores per 1,000 streams; ` +
+        `the ingress's own work above it ${((cpuCores * 1000) / n - bareCores).toFixed(2)}`,
     );
     context.report(
       `           per audio acknowledged: ${perAckedThousand.toFixed(2)} cores per 1,000 real-time streams (${(1000 * perAckedThousand).toFixed(0)} µs CPU per ` +

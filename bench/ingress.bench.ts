@@ -365,6 +365,26 @@ function cpuPerMb(cpu: Readonly<Record<string, number>>, fps: number, seconds: n
     .join(", ");
 }
 
+/**
+ * The floor under the ingress's CPU per real-time stream: a bare `ws` server (it acks each
+ * chunk's worth of frames and does nothing else) receiving the same real-time streams, in
+ * CPU cores per 1,000 streams. What the socket reads, the WebSocket parsing and the event
+ * loop cost per frame, before any work of the ingress.
+ */
+async function bareRealtimeCoresPerThousand(raw: ServerProcess, random: () => number): Promise<number> {
+  const streams = await openStreams(raw.url, {}, sizes.streams, 100);
+  let before = { cpu: 0, at: 0 };
+  await measureRealtime(streams, random, sizes.realtimeSeconds, {
+    warmupSeconds: 3,
+    onMeasured: () => {
+      before = { cpu: raw.cpuSeconds(), at: performance.now() };
+    },
+  });
+  const cores = (raw.cpuSeconds() - before.cpu) / ((performance.now() - before.at) / 1000);
+  for (const s of streams) s.ws.terminate();
+  return (cores * 1000) / sizes.streams;
+}
+
 // ------------------------------------------------------------ the bench
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -485,6 +505,15 @@ export async function run(context: BenchContext): Promise<void> {
   }
   if (!phases.includes("streams")) return;
 
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const raw = await startRaw();
+  const bareCores = await bareRealtimeCoresPerThousand(raw, random).finally(() => raw.stop());
+  step("bare ws server under real-time streams measured");
+
   // 2. Idle streams, on a fresh ingress process.
   // The ingress's own breakdown of each ack: Pub/Sub publish, then the Firestore write.
   const publishMs: number[] = [];
@@ -510,11 +539,6 @@ export async function run(context: BenchContext): Promise<void> {
     );
 
     // 3. The same streams, now all sending in real time.
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1664525 + 1013904223) >>> 0;
-      return seed / 2 ** 32;
-    };
     let cpuBefore = 0;
     let cpuStarted = 0;
     let ackedBefore = 0;
@@ -549,6 +573,10 @@ export async function run(context: BenchContext): Promise<void> {
         `(${((cpuCores * 1e6) / n).toFixed(0)} µs CPU per stream-second of audio)`,
     );
     context.report(
+      `           floor: a bare ws server receiving the same ${n} real-time streams (it acks each chunk, nothing else) ${bareCores.toFixed(2)} cores per 1,000 streams; ` +
+        `the ingress's own work above it ${((cpuCores * 1000) / n - bareCores).toFixed(2)}`,
+    );
+    context.report(
       `           per audio acknowledged: ${perAckedThousand.toFixed(2)} cores per 1,000 real-time streams (${(1000 * perAckedThousand).toFixed(0)} µs CPU per ` +
         `stream-second acked; acked ${(ackedAudioSeconds / n / sizes.realtimeSeconds).toFixed(2)}x the audio sent in the window) (aim <= 0.25)`,
     );
@@ -556,8 +584,9 @@ export async function run(context: BenchContext): Promise<void> {
     context.report(
       `           inside the ingress: Firestore durable-position write ${formatDistribution(distribution(commitMs))}`,
     );
-    // Every stream completes at least two chunks in the run.
-    const missing = n * 2 - latencies.length;
+    // Every stream completes at least this many chunks in the run (two of 5 s, one of 10 s).
+    const chunksEach = Math.floor(sizes.realtimeSeconds / CHUNK_SECONDS);
+    const missing = n * chunksEach - latencies.length;
     if (missing > 0)
       context.report(
         `WARNING: at least ${missing} chunk acks did not arrive: the pipeline did not keep up, so the CPU figure above is not per real-time stream`,
@@ -586,7 +615,7 @@ export async function run(context: BenchContext): Promise<void> {
       `           the flooder wrote ${frames} frames (${mb(frames * MAX_TEXT_FRAME_BYTES)}, ${((frames * MAX_TEXT_FRAME_BYTES) / 1e6 / floodSeconds).toFixed(1)} MB/s) into its socket; ` +
         `closed with ${floodClose}${floodClose === 1013 ? " (overloaded: held back too long)" : ""}; sender lag max ${flooded.lagMs.toFixed(0)} ms`,
     );
-    const floodMissing = n * 2 - flooded.latencies.length;
+    const floodMissing = n * chunksEach - flooded.latencies.length;
     if (floodMissing > 0)
       context.report(`WARNING: at least ${floodMissing} chunk acks did not arrive during the text flood`);
     for (const s of peers) s.ws.terminate();

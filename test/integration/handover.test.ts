@@ -12,13 +12,17 @@
  * goes to persisting its 240 chunks. Once reported as a stall, that run was the test's own
  * audio generation eating the timeout, then afterEach stopping the stack under the client.
  */
+import type net from "node:net";
 import { connect, type GoawayEvent, type ReconnectingEvent, type RetiredEvent, type TetherSession } from "../../client";
+import { createIngress, type Ingress } from "../../functions/ingress/server";
+import { type BalancerTarget, startIngressBalancer } from "../../local/ingress-balancer";
 import { type RunningStack, startLocalStack } from "../../local/stack";
 import { signAccessToken } from "../../shared/auth";
 import { type EnvironmentName, parseEnvironmentName } from "../../shared/environment";
 import { createLogger } from "../../shared/logger";
 import { decodePcm16MonoWav } from "../../shared/wav";
 import { testPcm } from "../support/ingress-audio";
+import { reassemble, startIngressHarness } from "../support/ingress-harness";
 import { until, untilFinalized } from "../support/poll";
 import { onRunningEmulators, uniqueEnvironmentName } from "../support/test-environment";
 
@@ -38,6 +42,18 @@ async function finalizedAudio(api: Api, conversationId: string): Promise<Buffer>
   const wav = await fetch(`${conversation}/audio.wav`, { headers: api.headers });
   expect(wav.status).toBe(200);
   return decodePcm16MonoWav(Buffer.from(await wav.arrayBuffer())).pcm;
+}
+
+/** The local balancer's target for an instance in this process: it serves what it is handed. */
+function inProcessTarget(id: number, ingress: Ingress): BalancerTarget {
+  return {
+    id,
+    accept: async (client: net.Socket) => {
+      ingress.server.emit("connection", client);
+      client.resume();
+      return true;
+    },
+  };
 }
 
 /** What the session told the app about its sockets, with when. */
@@ -181,6 +197,60 @@ describe("goaway and make-before-break handover", () => {
     },
     (REALTIME.seconds + 120) * 1000,
   );
+
+  it("a drain that closes the warned socket while its next socket waits out a backoff is still a handover", async () => {
+    // The flake the real-time test showed once: the drained instance left the front before its
+    // replacement joined, so the next socket found no instance and was cut (the balancer's own
+    // fault), and the drain's 1012 came while the SDK waited to retry. Here the wait is long
+    // enough that the 1012 always lands inside it.
+    const h = await startIngressHarness("hcut", { chunkSeconds: 0.1 });
+    const balancer = await startIngressBalancer({ host: "127.0.0.1", port: 0, logger: h.runtime.logger });
+    const draining = createIngress(h.runtime, { limits: { drainGoawayMs: 1000 } });
+    const replacement = createIngress(h.runtime);
+    try {
+      await draining.listen({ host: "127.0.0.1", port: 0 });
+      await replacement.listen({ host: "127.0.0.1", port: 0 });
+      balancer.add(inProcessTarget(1, draining));
+      const session = opened(
+        await connect({
+          url: `ws://127.0.0.1:${balancer.port}/v1/listen`,
+          token: await h.token("user-cut"),
+          sampleRate: 8000,
+          backoff: { initialDelayMs: 60_000, maxDelayMs: 60_000, jitter: 0 },
+        }),
+      );
+      const log = recordSockets(session);
+      const audio = testPcm(16_000, 31);
+      await session.write(audio.subarray(0, 8000));
+      // The instance drains and leaves the front; its replacement is not there yet.
+      balancer.remove(1);
+      const drained = draining.close();
+      await until("the next socket cut for want of an instance", () =>
+        h.logs.some((l) => l.message === "ingress balancer: no live instance, connection cut"),
+      );
+      expect(log.map((e) => e.kind)).toEqual(["goaway"]); // the warned socket is still open
+      balancer.add(inProcessTarget(2, replacement));
+      await until(
+        "the move to the replacement, or a reconnect",
+        () => session.stats.handovers > 0 || log.some((e) => e.kind === "reconnecting"),
+      );
+      const events = log.map((e) => (e.kind === "goaway" ? e.kind : `${e.kind} ${e.event.closeCode}`));
+      expect(events).toEqual(["goaway", "retired 1012"]);
+      expect(session.stats).toMatchObject({ handovers: 1, reconnects: 0 });
+      await session.write(audio.subarray(8000));
+      expect((await session.finalize()).position).toBe(audio.length);
+      await drained;
+      const id = session.conversationId;
+      await h.audio.waitFor("the last chunk", () =>
+        h.audio.forConversation(id).some((m) => m.attributes.end === String(audio.length)),
+      );
+      expect(reassemble(h.audio.forConversation(id)).body.equals(audio)).toBe(true);
+    } finally {
+      await Promise.allSettled([draining.close(), replacement.close()]);
+      await balancer.close();
+      await h.close();
+    }
+  }, 60_000);
 
   it("plays back a two-hour conversation sent across many socket lifetimes, with all its segments", async () => {
     const env = parseEnvironmentName(uniqueEnvironmentName("long"));

@@ -199,13 +199,13 @@ describe("goaway and make-before-break handover", () => {
   );
 
   it("a drain that closes the warned socket while its next socket waits out a backoff is still a handover", async () => {
-    // The flake the real-time test showed once: the drained instance left the front before its
-    // replacement joined, so the next socket found no instance and was cut (the balancer's own
-    // fault), and the drain's 1012 came while the SDK waited to retry. Here the wait is long
-    // enough that the 1012 always lands inside it.
+    // The real-time test's flake under load: a drained instance left the front before its
+    // replacement was up, so the balancer cut the next socket (no live instance), and the
+    // drain's 1012 came while the SDK waited to retry. The SDK's wait here is long enough that
+    // the 1012 always lands inside it.
     const h = await startIngressHarness("hcut", { chunkSeconds: 0.1 });
     const balancer = await startIngressBalancer({ host: "127.0.0.1", port: 0, logger: h.runtime.logger });
-    const draining = createIngress(h.runtime, { limits: { drainGoawayMs: 1000 } });
+    const draining = createIngress(h.runtime, { limits: { drainGoawayMs: 1500 } });
     const replacement = createIngress(h.runtime);
     try {
       await draining.listen({ host: "127.0.0.1", port: 0 });

@@ -150,9 +150,9 @@ export class Handover {
 
   /**
    * The warned socket closed before the next one's `ready`, or the next one got its `ready`:
-   * the next socket becomes the current one. Undefined while it is being opened (`adopt`
-   * then says it is the current one), or when there is none: a next socket lost is waiting
-   * out its backoff, which ends here (the caller opens the current socket now).
+   * the next socket becomes the current one. `"opening"` while it is being opened (`adopt`
+   * then says it is the current one); undefined when there is none: a next socket lost is
+   * waiting out its backoff, which ends here (the caller opens the current socket now).
    */
   takeNext(): SocketLike | "opening" | undefined {
     this.warned = false;

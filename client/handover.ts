@@ -73,11 +73,18 @@ export interface HandoverHooks {
   open(): void;
   /** The session is still open on the warned socket: another try at the next one makes sense. */
   mayRetry(): boolean;
+  /** A next socket was lost before its `ready`: the server may still take it over late. */
+  abandoned(): void;
 }
 
 /**
  * One session's move to a new socket after `goaway`: the warned socket, the next one until
  * its `ready` (retried with backoff while the warned one still works), and the retiring ones.
+ *
+ * The warned socket's close never ends the handover, whatever the next socket is doing:
+ * being opened (it becomes the current socket once it exists), connecting (it is the current
+ * socket now), or lost and waiting out a backoff (the wait ends and it is opened at once).
+ * Only a loss of the socket that carries on is a reconnect.
  */
 export class Handover {
   /** The current socket was sent `goaway`; its close (4001 or 1012) is expected. */
@@ -89,6 +96,8 @@ export class Handover {
   private next: SocketLike | undefined;
   private nextReadyTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `open` was called and its socket does not exist yet (the access token is being fetched). */
+  private opening = false;
   private attempts = 0;
   /** Sockets moved away from after their `goaway`, still delivering acks. */
   readonly retiring = new RetiringSockets();
@@ -101,11 +110,16 @@ export class Handover {
     this.warnedCloseInMs = closeInMs;
     this.pending = true;
     this.attempts = 0;
-    this.hooks.open();
+    this.openNext();
   }
 
-  /** The next socket was opened. */
-  adopt(socket: SocketLike): void {
+  /**
+   * The socket `open` asked for exists: true when it is the next one, false when the warned
+   * socket closed meanwhile and it is the current one.
+   */
+  adopt(socket: SocketLike): boolean {
+    this.opening = false;
+    if (!this.warned) return false;
     this.next = socket;
     this.clearNextReadyTimer();
     this.nextReadyTimer = setTimeout(() => {
@@ -118,6 +132,7 @@ export class Handover {
       }
       this.lost(socket);
     }, this.hooks.readyTimeoutMs);
+    return true;
   }
 
   isNext(socket: SocketLike): boolean {
@@ -134,15 +149,18 @@ export class Handover {
   }
 
   /**
-   * The warned socket closed before the next one's `ready`: the next one, still connecting,
-   * becomes the current socket. Undefined when there is none (the close is a loss).
+   * The warned socket closed before the next one's `ready`, or the next one got its `ready`:
+   * the next socket becomes the current one. `"opening"` while it is being opened (`adopt`
+   * then says it is the current one); undefined when there is none: a next socket lost is
+   * waiting out its backoff, which ends here (the caller opens the current socket now).
    */
-  takeNext(): SocketLike | undefined {
+  takeNext(): SocketLike | "opening" | undefined {
+    this.warned = false;
+    this.clearRetryTimer();
+    if (this.opening) return "opening";
     const next = this.next;
-    if (next === undefined) return undefined;
     this.next = undefined;
     this.clearNextReadyTimer();
-    this.warned = false;
     return next;
   }
 
@@ -151,12 +169,13 @@ export class Handover {
     if (this.next !== socket) return;
     this.next = undefined;
     this.clearNextReadyTimer();
+    this.hooks.abandoned();
     if (!this.warned || !this.hooks.mayRetry()) return;
     const delayMs = backoffDelay(this.hooks.backoff, this.attempts, this.hooks.random, false);
     this.attempts += 1;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (this.warned && this.next === undefined && this.hooks.mayRetry()) this.hooks.open();
+      if (this.warned && this.next === undefined && this.hooks.mayRetry()) this.openNext();
     }, delayMs);
   }
 
@@ -164,8 +183,8 @@ export class Handover {
   end(): void {
     this.retiring.closeAll();
     this.clearNextReadyTimer();
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.clearRetryTimer();
+    this.opening = false;
     const next = this.next;
     this.next = undefined;
     try {
@@ -173,6 +192,16 @@ export class Handover {
     } catch {
       // dropped either way
     }
+  }
+
+  private openNext(): void {
+    this.opening = true;
+    this.hooks.open();
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private clearNextReadyTimer(): void {

@@ -56,6 +56,7 @@ export class SessionSockets {
       readyTimeoutMs: config.readyTimeoutMs,
       open: () => void this.open(true),
       mayRetry: () => events.mayHandOver(),
+      abandoned: () => reconnects.abandoned(),
     });
   }
 
@@ -77,8 +78,9 @@ export class SessionSockets {
       this.events.failed(socket);
       return;
     }
-    if (handover) this.handover.adopt(socket);
-    else this.current = socket;
+    // The next socket, unless the warned one closed while this one was being opened.
+    const next = handover && this.handover.adopt(socket);
+    if (!next) this.current = socket;
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
       if (this.current === socket) this.onCurrentMessage(event.data);
@@ -91,21 +93,25 @@ export class SessionSockets {
       else if (this.handover.retiring.closed(socket)) this.events.retired(event.code, event.reason);
     };
     socket.onerror = () => undefined; // a close event follows and carries the outcome
-    if (!handover) this.armReadyTimer(socket);
+    if (!next) this.armReadyTimer(socket);
   }
 
   /**
-   * The warned socket closed before the next one's `ready`: the next one, still connecting,
-   * becomes the current socket. False when there is none (the close is handled as a loss).
+   * The warned socket closed before the next one's `ready`: its close is expected, and the
+   * next socket becomes the current one, whether it is connecting, still being opened, or
+   * was lost (then it is opened now, not after the rest of its backoff).
    */
-  continueOnNext(code: number, reason: string): boolean {
-    const next = this.handover.takeNext();
-    if (next === undefined) return false;
+  continueOnNext(code: number, reason: string): void {
     this.events.retired(code, reason);
-    this.current = next;
     this.error = undefined;
+    const next = this.handover.takeNext();
+    if (next === "opening") return;
+    if (next === undefined) {
+      void this.open();
+      return;
+    }
+    this.current = next;
     this.armReadyTimer(next);
-    return true;
   }
 
   /** Sends on the current socket if it is open. */

@@ -258,24 +258,19 @@ export class TetherSession extends SessionView {
     this.sockets.current = undefined;
     this.reconnects.clearReadyTimer();
     if (this.state === "finalized" || this.state === "closed" || this.state === "failed") return;
-    const warned = this.sockets.handover.warned;
-    if (warned && this.sockets.continueOnNext(code, reason)) {
+    // Anything sent on the closed socket and not acknowledged must be sent again.
+    this.outbox.texts.forgetSends();
+    if (this.sockets.handover.warned) {
+      // Expected after `goaway`, whatever its code: the handover carries on without it.
       this.state = "connecting";
-      this.outbox.texts.forgetSends();
+      this.sockets.continueOnNext(code, reason);
       return;
     }
-    this.sockets.handover.warned = false;
+    // A loss (even of a handover's next socket): the next `ready` is a reconnect.
+    this.sockets.handover.pending = false;
     if (this.state === "connecting") this.reconnects.abandoned();
     this.state = "waiting";
-    // Anything sent on the lost socket and not acknowledged must be sent again.
-    this.outbox.texts.forgetSends();
     const error = this.sockets.error;
-    if (warned) {
-      // Warned by `goaway`, and its next socket was lost: a plain reconnect now.
-      this.sockets.handover.pending = false;
-      this.scheduleReconnect(code, reason, false);
-      return;
-    }
     if ((error?.code ?? errorCodeForClose(code)) === "superseded" && this.reconnects.supersededByOwnAttempt()) {
       // Not a newer client: an attempt of ours that we gave up on reached the server late and
       // took the conversation from this socket. Nobody holds it now; resume it.

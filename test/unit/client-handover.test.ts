@@ -98,6 +98,49 @@ describe("TetherSession handover after goaway", () => {
     expect(session.stats).toMatchObject({ handovers: 1, reconnects: 0 });
   });
 
+  it("when the old socket closes while the new one is still being opened, that one carries on", async () => {
+    const server = new FakeServer();
+    let tokenFetched: (() => void) | undefined;
+    const connecting = connect({
+      url: URL_A,
+      // The first token at once; the next one only when the test says (a slow token service).
+      token: () =>
+        server.sockets.length === 0 ? "tok" : new Promise<string>((resolve) => (tokenFetched = () => resolve("tok"))),
+      codec: "pcm16",
+      sampleRate: 16000,
+      backoff: fast,
+      createSocket: server.factory,
+    });
+    (await server.opened(1)).ready();
+    const session = await connecting;
+    const reconnecting: unknown[] = [];
+    session.on("reconnecting", (e) => reconnecting.push(e));
+    await session.write(audio(1000));
+    server.last.message({ type: "goaway", reason: "draining", close_in_ms: 4000 });
+    server.last.drop(1012); // before the next socket exists
+    expect(server.sockets).toHaveLength(1);
+    tokenFetched?.();
+    (await server.opened(2)).ready({ position: 1000 });
+    expect(session.stats).toMatchObject({ handovers: 1, reconnects: 0 });
+    expect(reconnecting).toEqual([]);
+  });
+
+  it("once the old socket closed, losing the new one before its ready is a reconnect", async () => {
+    const server = new FakeServer();
+    const session = await started(server);
+    const reconnecting: Array<{ closeCode: number }> = [];
+    session.on("reconnecting", (e) => reconnecting.push(e));
+    await session.write(audio(1000));
+    const first = server.last;
+    first.message({ type: "goaway", reason: "draining", close_in_ms: 4000 });
+    const second = await server.opened(2);
+    first.drop(1012);
+    second.drop(1006); // the only socket left
+    expect(reconnecting.map((e) => e.closeCode)).toEqual([1006]);
+    (await server.opened(3)).ready({ position: 1000 });
+    expect(session.stats).toMatchObject({ handovers: 0, reconnects: 1 });
+  });
+
   it("a finalize under way stays on the warned socket", async () => {
     const server = new FakeServer();
     const session = await started(server);

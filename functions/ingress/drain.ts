@@ -48,26 +48,40 @@ export class SocketGoaway {
   private deadline: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
   private sent: GoawayReason | undefined;
+  /** A warning that came before the socket was open: sent at `ready` with the time left. */
+  private pending: { reason: GoawayReason; closeAt: number } | undefined;
 
-  constructor(private readonly target: GoawayTarget) {}
+  constructor(
+    private readonly target: GoawayTarget,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The reason of the goaway sent, if one was. */
   get reason(): GoawayReason | undefined {
     return this.sent;
   }
 
-  /** Starts the socket's life clock (at `ready`). */
+  /** Starts the socket's life clock (at `ready`), and sends a warning that came while it opened. */
   armMaxAge(maxSocketMs: number): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) {
+      this.send(pending.reason, Math.max(0, pending.closeAt - this.now()));
+      return;
+    }
     const plan = maxAgePlan(maxSocketMs);
     this.ageTimer = setTimeout(() => this.send("max_socket_age", plan.closeInMs), plan.warnAfterMs);
     this.ageTimer.unref();
   }
 
-  /** Sends `goaway` (once) and starts its deadline. */
+  /** Sends `goaway` (once) and starts its deadline; kept for `ready` while the socket opens. */
   send(reason: GoawayReason, closeInMs: number): void {
     if (this.sent !== undefined) return;
     clearTimeout(this.ageTimer);
-    if (!this.target.send({ type: "goaway", reason, close_in_ms: closeInMs })) return;
+    if (!this.target.send({ type: "goaway", reason, close_in_ms: closeInMs })) {
+      this.pending ??= { reason, closeAt: this.now() + closeInMs };
+      return;
+    }
     this.sent = reason;
     this.target.warned(reason, closeInMs);
     this.unwatch = this.target.watchOwner(() => this.target.moved());

@@ -13,13 +13,13 @@ describe("SocketGoaway", () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  function target() {
+  function target(open = () => true) {
     const sent: GoawayMessage[] = [];
     const calls = { moved: 0, expired: 0, unwatched: 0 };
     const warned: Array<[string, number]> = [];
     let lost: () => void = () => undefined;
     const goaway = new SocketGoaway({
-      send: (message) => sent.push(message) > 0,
+      send: (message) => open() && sent.push(message) > 0,
       warned: (reason, closeInMs) => warned.push([reason, closeInMs]),
       watchOwner: (onLost) => {
         lost = onLost;
@@ -60,5 +60,23 @@ describe("SocketGoaway", () => {
     expect(sent).toEqual([{ type: "goaway", reason: "draining", close_in_ms: 4_000 }]);
     expect(calls).toEqual({ moved: 1, expired: 0, unwatched: 1 });
     expect(warned).toEqual([["draining", 4_000]]);
+  });
+
+  it("a drain's warning that came while the socket opened goes out at ready, with the time left", () => {
+    let isOpen = false;
+    const { goaway, sent, calls } = target(() => isOpen);
+    goaway.send("draining", 4_000);
+    jest.advanceTimersByTime(1_500);
+    expect(sent).toEqual([]);
+    isOpen = true;
+    goaway.armMaxAge(20_000);
+    expect(sent).toEqual([{ type: "goaway", reason: "draining", close_in_ms: 2_500 }]);
+    jest.advanceTimersByTime(2_499);
+    expect(calls.expired).toBe(0);
+    jest.advanceTimersByTime(1);
+    expect(calls.expired).toBe(1);
+    // The drain's warning replaces the socket's age warning.
+    jest.advanceTimersByTime(60_000);
+    expect(sent).toHaveLength(1);
   });
 });

@@ -90,9 +90,10 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
         if (outcome.kind === "stored" || mismatch.reason === "beyond_final_position") {
           await removeChunk(db, runtime.clients.bucket, chunk);
         } else {
+          // Its bytes were stored before this delivery: they may be the conversation's own.
           logger.error(
             { rejection_reason: mismatch.reason },
-            "a contradicting chunk was stored earlier; left in place",
+            "chunk contradicts its conversation; the same bytes stored at its index are left in place",
           );
         }
         await deadLetters.reject(message, mismatch);

@@ -16,8 +16,9 @@
  *   the ones stored at its index (removeChunk), then dead-lettered. Meanwhile a completion
  *   check cannot count it: an index at or past ceil(final / chunk size) is not counted, and
  *   the last one must end at the final position. A reader may serve it for those few
- *   milliseconds, as it could before when the chunk's earlier read preceded the finalize. A
- *   redelivery of a chunk past the final position removes it too (the same digest at the
+ *   milliseconds, and another chunk of its index arriving then is refused as a conflict,
+ *   both as before whenever the chunk's earlier read preceded the finalize (the read-before
+ *   order then kept it for good). A redelivery of a chunk past the final position removes it too (the same digest at the
  *   same index is the same audio); another mismatch is removed only by the delivery that
  *   created its ChunkDoc, since identical bytes at that index may be the conversation's own.
  *

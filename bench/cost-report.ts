@@ -1,7 +1,9 @@
 /**
  * The cost bench's arithmetic and its report (bench/cost.bench.ts measures): prices from
- * bench/prices.json, per-audio-hour figures of a measured run, and the fixed and
- * per-minute parts solved from two runs of different lengths.
+ * bench/prices.json, and from three runs per codec (two lengths of audio alone, and the
+ * longer one with text events) three parts of every count: per conversation, per audio
+ * minute and per event. Audio alone is priced per audio hour, the events per 1,000, and
+ * the bench's example mix (audio plus its events) per audio hour, against issue 32's targets.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -26,8 +28,10 @@ export function loadPrices(): Prices {
   return pricesSchema.parse(JSON.parse(fs.readFileSync(path.join(__dirname, "prices.json"), "utf8")));
 }
 
-/** Conversation lengths the per-audio-hour figures are stated for. */
+/** Conversation lengths the per-audio-hour figures are stated for; the targets are judged at the last. */
 const REALISTIC_MINUTES = [20, 60] as const;
+/** Issue 32's targets, per audio hour: pcm16 audio alone in Firestore operations; each codec's example mix in dollars. */
+const TARGETS = { pcm16AudioOps: 1500, pcm16MixUsd: 0.018, opusMixUsd: 0.01 } as const;
 /** The deployed ingress's instance (infra/ingress.ts): 1 vCPU, 1 GiB. */
 const INGRESS_VCPU = 1;
 const INGRESS_GIB = 1;
@@ -42,6 +46,8 @@ export interface Measured {
   readonly conversations: number;
   /** Audio seconds of each conversation. */
   readonly seconds: number;
+  /** Text events sent (segments and speaker assignments), all conversations together. */
+  readonly events: number;
   readonly counts: Counts;
   /** Delivered (pushed) Pub/Sub bytes, deliveries and each delivery's handler time (ms), per worker. */
   readonly delivered: Map<string, Delivered>;
@@ -49,6 +55,23 @@ export interface Measured {
   readonly audioSeconds: number;
   /** Bytes uploaded to Storage (chunks and samples, with their request framing). */
   readonly storedBytes: number;
+}
+
+/** A codec's three runs: audio alone at two lengths, and the longer with the bench's events. */
+export interface CodecRuns {
+  readonly short: Measured;
+  readonly long: Measured;
+  readonly withEvents: Measured;
+}
+
+/** What the verdicts are judged on, per audio hour of one conversation of the last realistic length. */
+export interface CodecFigures {
+  readonly codec: Codec;
+  readonly audioOps: number;
+  readonly audioUsd: number;
+  readonly mixOps: number;
+  readonly mixUsd: number;
+  readonly eventsPerHour: number;
 }
 
 const money = (usd: number): string => `$${usd.toFixed(5)}`;
@@ -59,6 +82,7 @@ function weighted(parts: ReadonlyArray<readonly [Measured, number]>, conversatio
   const delivered = new Map<string, Delivered>();
   let ingressCpuSeconds = 0;
   let storedBytes = 0;
+  let events = 0;
   for (const [m, k] of parts) {
     addScaledCounts(counts, m.counts, k);
     for (const [worker, d] of m.delivered) {
@@ -69,10 +93,12 @@ function weighted(parts: ReadonlyArray<readonly [Measured, number]>, conversatio
     }
     ingressCpuSeconds += k * m.ingressCpuSeconds;
     storedBytes += k * m.storedBytes;
+    events += k * m.events;
   }
   return {
     conversations,
     seconds,
+    events,
     counts,
     delivered,
     ingressCpuSeconds,
@@ -82,9 +108,9 @@ function weighted(parts: ReadonlyArray<readonly [Measured, number]>, conversatio
 }
 
 /**
- * One conversation of `seconds` audio seconds, from two measured lengths: what a conversation
- * costs is a fixed part (sockets, sessions, finalize, extraction) plus a part per audio second
- * (chunks, segments), each solved from the two runs' counts per conversation.
+ * One conversation of `seconds` audio seconds, audio alone, from the two audio-only runs: a
+ * fixed part (sockets, sessions, finalize, extraction) plus a part per audio second (chunks),
+ * each solved from the two runs' counts per conversation.
  */
 function atLength(short: Measured, long: Measured, seconds: number): Measured {
   const t = (seconds - short.seconds) / (long.seconds - short.seconds);
@@ -98,63 +124,73 @@ function atLength(short: Measured, long: Measured, seconds: number): Measured {
   );
 }
 
-function report(context: BenchContext, prices: Prices, label: string, m: Measured): number {
-  const hours = m.audioSeconds / 3600;
-  const per = (x: number): number => x / hours;
+interface Priced {
+  readonly firestore: number;
+  readonly storageOps: number;
+  readonly pubsub: number;
+  readonly total: number;
+  /** Storage of the uploaded bytes, per month kept. */
+  readonly atRest: number;
+}
+
+/** The list price of everything counted in `m`, as it stands (not per hour). */
+function priceOf(prices: Prices, m: Measured): Priced {
   const c = m.counts;
-  const deliveredBytes = [...m.delivered.values()].reduce((s, d) => s + d.bytes, 0);
-  const deliveries = [...m.delivered.values()].reduce((s, d) => s + d.deliveries, 0);
   const min = prices.pubsub.min_bytes_per_request;
   // Each publish request and each push is billed at least `min` bytes.
   const billedPublish = Math.max(c.pubsubPublishBytes, c.pubsubPublishRequests * min);
   const billedDelivery = [...m.delivered.values()].reduce((s, d) => s + Math.max(d.bytes, d.deliveries * min), 0);
-  const tib = 2 ** 40;
   const firestore =
-    (per(c.firestoreReads) / 1e5) * prices.firestore.per_100k_reads +
-    (per(c.firestoreWrites) / 1e5) * prices.firestore.per_100k_writes;
+    (c.firestoreReads / 1e5) * prices.firestore.per_100k_reads +
+    (c.firestoreWrites / 1e5) * prices.firestore.per_100k_writes;
   const storageOps =
-    (per(c.storageClassA) / 1e3) * prices.storage.per_1k_class_a +
-    (per(c.storageClassB) / 1e4) * prices.storage.per_10k_class_b;
-  const pubsub = (per(billedPublish + billedDelivery) / tib) * prices.pubsub.per_tib_throughput;
-  const atRest = (per(m.storedBytes) / 1e9) * prices.storage.per_gb_month_standard;
-  const total = firestore + storageOps + pubsub;
-  const cpuPerHour = per(m.ingressCpuSeconds);
-  const instanceHour =
-    3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
-  context.report(`${label}, per audio hour:`);
-  context.report(
-    `  Firestore  ${per(c.firestoreReads).toFixed(0)} reads + ${per(c.firestoreWrites).toFixed(0)} writes = ${per(c.firestoreReads + c.firestoreWrites).toFixed(0)} ops   ${money(firestore)}`,
-  );
-  context.report(
-    `  Storage    ${per(c.storageClassA).toFixed(0)} class A + ${per(c.storageClassB).toFixed(0)} class B (+ ${per(c.storageFree).toFixed(0)} free)   ${money(storageOps)}`,
-  );
-  context.report(
-    `  Pub/Sub    ${(per(c.pubsubPublishBytes) / 1e6).toFixed(1)} MB published (${per(c.pubsubPublishedMessages).toFixed(0)} messages) + ` +
-      `${(per(deliveredBytes) / 1e6).toFixed(1)} MB delivered (${per(deliveries).toFixed(0)} pushes)   ${money(pubsub)}`,
-  );
-  context.report(`  total      ${money(total)}  (+ ${money(atRest)} per month the audio is kept)`);
-  context.report(
-    `  ingress    ${cpuPerHour.toFixed(2)} CPU-s; at ${INGRESS_CONCURRENCY} sockets per ${INGRESS_VCPU} vCPU/${INGRESS_GIB} GiB instance ` +
-      `(CPU always allocated): ${money(instanceHour / INGRESS_CONCURRENCY)}`,
-  );
-  const calls = Object.entries(c.firestoreCalls)
-    .sort((a, b) => b[1] - a[1])
-    .map(([method, n]) => `${method} ${per(n).toFixed(0)}`)
-    .join(", ");
-  context.report(`  Firestore RPCs per audio hour: ${calls}`);
-  const byCollection = Object.entries(c.firestoreByCollection)
-    .sort((a, b) => b[1] - a[1])
-    .map(([key, n]) => `${key} ${per(n).toFixed(0)}`)
-    .join(", ");
-  context.report(`  Firestore ops per audio hour by collection: ${byCollection}`);
-  for (const [worker, d] of m.delivered) {
-    if (d.ms.length === 0) continue;
-    context.report(`  ${worker}: ${d.deliveries} deliveries, handler time ${formatDistribution(distribution(d.ms))}`);
-  }
-  return total;
+    (c.storageClassA / 1e3) * prices.storage.per_1k_class_a + (c.storageClassB / 1e4) * prices.storage.per_10k_class_b;
+  const pubsub = ((billedPublish + billedDelivery) / 2 ** 40) * prices.pubsub.per_tib_throughput;
+  const atRest = (m.storedBytes / 1e9) * prices.storage.per_gb_month_standard;
+  return { firestore, storageOps, pubsub, total: firestore + storageOps + pubsub, atRest };
 }
 
-/** Firestore operations and Storage operations of `m` (one conversation), by collection. */
+const opsOf = (m: Measured): number => m.counts.firestoreReads + m.counts.firestoreWrites;
+
+/** Every count of `m` as it stands: per audio hour, per 1,000 events, or per conversation. */
+function reportCounts(context: BenchContext, prices: Prices, m: Measured, options: { ingressPrice: boolean }): Priced {
+  const c = m.counts;
+  const p = priceOf(prices, m);
+  const deliveredBytes = [...m.delivered.values()].reduce((s, d) => s + d.bytes, 0);
+  const deliveries = [...m.delivered.values()].reduce((s, d) => s + d.deliveries, 0);
+  context.report(
+    `  Firestore  ${c.firestoreReads.toFixed(0)} reads + ${c.firestoreWrites.toFixed(0)} writes = ${opsOf(m).toFixed(0)} ops   ${money(p.firestore)}`,
+  );
+  context.report(
+    `  Storage    ${c.storageClassA.toFixed(0)} class A + ${c.storageClassB.toFixed(0)} class B (+ ${c.storageFree.toFixed(0)} free)   ${money(p.storageOps)}`,
+  );
+  context.report(
+    `  Pub/Sub    ${(c.pubsubPublishBytes / 1e6).toFixed(1)} MB published (${c.pubsubPublishedMessages.toFixed(0)} messages) + ` +
+      `${(deliveredBytes / 1e6).toFixed(1)} MB delivered (${deliveries.toFixed(0)} pushes)   ${money(p.pubsub)}`,
+  );
+  context.report(`  total      ${money(p.total)}  (+ ${money(p.atRest)} per month the audio is kept)`);
+  const instanceHour =
+    3600 * (INGRESS_VCPU * prices.cloud_run.per_vcpu_second + INGRESS_GIB * prices.cloud_run.per_gib_second);
+  context.report(
+    `  ingress    ${m.ingressCpuSeconds.toFixed(2)} CPU-s` +
+      (options.ingressPrice
+        ? `; at ${INGRESS_CONCURRENCY} sockets per ${INGRESS_VCPU} vCPU/${INGRESS_GIB} GiB instance ` +
+          `(CPU always allocated): ${money(instanceHour / INGRESS_CONCURRENCY)}`
+        : ""),
+  );
+  const byCollection = Object.entries(c.firestoreByCollection)
+    .filter(([, n]) => Math.abs(n) >= 0.5)
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} ${n.toFixed(0)}`)
+    .join(", ");
+  context.report(`  Firestore ops by collection: ${byCollection}`);
+  return p;
+}
+
+/** `m` scaled so that it holds one audio hour. */
+const perAudioHour = (m: Measured): Measured => weighted([[m, 3600 / m.audioSeconds]], m.conversations, m.seconds);
+
+/** Firestore and Storage operations of `m` (one conversation, or one minute), with Firestore's by collection. */
 function reportParts(context: BenchContext, label: string, m: Measured): void {
   const c = m.counts;
   const byCollection = Object.entries(c.firestoreByCollection)
@@ -164,27 +200,31 @@ function reportParts(context: BenchContext, label: string, m: Measured): void {
     .join(", ");
   context.report(
     `  ${label}: Firestore ${c.firestoreReads.toFixed(1)} reads + ${c.firestoreWrites.toFixed(1)} writes = ` +
-      `${(c.firestoreReads + c.firestoreWrites).toFixed(1)} ops; Storage ${c.storageClassA.toFixed(1)} class A + ` +
-      `${c.storageClassB.toFixed(1)} class B`,
+      `${opsOf(m).toFixed(1)} ops; Storage ${c.storageClassA.toFixed(1)} class A + ${c.storageClassB.toFixed(1)} class B`,
   );
   context.report(`    by collection: ${byCollection}`);
 }
 
-/** The two measured lengths, then the fixed and per-minute parts, and realistic lengths priced. */
+/** The three runs of one codec: audio alone, the events, and the example mix, each priced. */
 export function reportCodec(
   context: BenchContext,
   prices: Prices,
   codec: Codec,
   chunkSeconds: number,
-  runs: readonly [Measured, Measured],
-): void {
-  const [short, long] = runs;
-  for (const m of runs) {
-    report(context, prices, `${codec}: measured, ${m.conversations} conversations x ${m.seconds} s`, m);
+  runs: CodecRuns,
+): CodecFigures {
+  const { short, long, withEvents } = runs;
+  for (const m of [short, long, withEvents]) {
+    const events = m.events > 0 ? `, ${m.events} events` : ", audio alone";
+    const times = [...m.delivered]
+      .filter(([, d]) => d.ms.length > 0)
+      .map(([worker, d]) => `${worker} ${formatDistribution(distribution(d.ms))}`);
+    context.report(
+      `${codec}: measured ${m.conversations} x ${m.seconds} s${events}; handler times: ${times.join("; ")}`,
+    );
   }
-  context.report(
-    `${codec}: derived from the two runs (counts per conversation at ${short.seconds} s and ${long.seconds} s):`,
-  );
+
+  context.report(`${codec}, audio alone (from the two audio-only runs):`);
   reportParts(context, "fixed, per conversation", atLength(short, long, 0));
   const perMinute = weighted(
     [
@@ -194,14 +234,71 @@ export function reportCodec(
     1,
     60,
   );
-  // What a minute carries: its chunks, and the bench's events (a segment every 12 s, half of them assigned).
-  reportParts(context, `per audio minute (${60 / chunkSeconds} chunks, 5 segments, 2.5 assignments)`, perMinute);
+  reportParts(context, `per audio minute (${60 / chunkSeconds} chunks)`, perMinute);
+
+  // Per event: the run with events, less audio alone at its length, over the events it sent.
+  const audioOfEventsRun = atLength(short, long, withEvents.seconds);
+  const perEvent = weighted(
+    [
+      [withEvents, 1 / withEvents.events],
+      [audioOfEventsRun, -withEvents.conversations / withEvents.events],
+    ],
+    0,
+    0,
+  );
+  const eventsPerHour = (withEvents.events / withEvents.audioSeconds) * 3600;
+
+  let figures: CodecFigures | undefined;
   for (const minutes of REALISTIC_MINUTES) {
-    report(
-      context,
-      prices,
-      `${codec}: one ${minutes}-minute conversation (derived)`,
-      atLength(short, long, minutes * 60),
+    const audio = perAudioHour(atLength(short, long, minutes * 60));
+    const mix = weighted(
+      [
+        [audio, 1],
+        [perEvent, eventsPerHour],
+      ],
+      audio.conversations,
+      audio.seconds,
     );
+    const label = `one ${minutes}-minute conversation`;
+    context.report(`${codec}, ${label}, audio alone, per audio hour:`);
+    const audioPrice = reportCounts(context, prices, audio, { ingressPrice: true });
+    const mixPrice = priceOf(prices, mix);
+    context.report(
+      `${codec}, ${label} with the example mix's ${eventsPerHour.toFixed(0)} events per audio hour: ` +
+        `Firestore ${opsOf(mix).toFixed(0)} ops, total ${money(mixPrice.total)} per audio hour`,
+    );
+    figures = {
+      codec,
+      audioOps: opsOf(audio),
+      audioUsd: audioPrice.total,
+      mixOps: opsOf(mix),
+      mixUsd: mixPrice.total,
+      eventsPerHour,
+    };
+  }
+  context.report(`${codec}, per 1,000 events (segments and assignments, from the run with events):`);
+  reportCounts(context, prices, weighted([[perEvent, 1000]], 0, 0), { ingressPrice: false });
+  if (figures === undefined) throw new Error("no conversation length to judge");
+  return figures;
+}
+
+/** One line per target of issue 32, judged on one conversation of the last realistic length. */
+export function reportVerdicts(context: BenchContext, figures: readonly CodecFigures[]): void {
+  const minutes = REALISTIC_MINUTES.at(-1);
+  const verdict = (met: boolean): string => (met ? "met" : "NOT met");
+  context.report(`targets (issue 32), per audio hour of one ${minutes}-minute conversation:`);
+  for (const f of figures) {
+    if (f.codec === "pcm16") {
+      context.report(
+        `  pcm16 audio alone: ${f.audioOps.toFixed(0)} Firestore ops (target <= ${TARGETS.pcm16AudioOps}): ${verdict(f.audioOps <= TARGETS.pcm16AudioOps)}`,
+      );
+      context.report(
+        `  pcm16 example mix (${f.eventsPerHour.toFixed(0)} events): ${money(f.mixUsd)} (target <= $${TARGETS.pcm16MixUsd}): ${verdict(f.mixUsd <= TARGETS.pcm16MixUsd)}`,
+      );
+    } else {
+      context.report(
+        `  opus example mix (${f.eventsPerHour.toFixed(0)} events): ${money(f.mixUsd)} (target < $${TARGETS.opusMixUsd}): ${verdict(f.mixUsd < TARGETS.opusMixUsd)}`,
+      );
+    }
   }
 }

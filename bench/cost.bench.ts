@@ -3,11 +3,13 @@
  * local stack with the SDK (16 kHz pcm16, then Opus), each with drops and resumes,
  * transcript segments and a speaker assignment, finalized and extracted. Every Firestore,
  * Pub/Sub and Storage operation the stack makes is counted at its clients
- * (test/support/cost-counters.ts; the ingress runs as an instance process, as deployed, and
- * counts its own through bench/cost-preload.ts), then priced per audio hour from
- * bench/prices.json.
- * Each codec runs at two lengths, paced as a real-time client is; bench/cost-report.ts
- * solves each count for a part per conversation and a part per audio minute.
+ * (test/support/cost-counters.ts; the ingress runs as an instance process, as deployed, and counts
+ * its own through bench/cost-preload.ts), then priced per audio hour from bench/prices.json.
+ * Each codec runs three times, paced as a real-time client is: two lengths of audio alone,
+ * and the longer length with text events (a segment every 12 s, every other one assigned);
+ * bench/cost-report.ts solves each count for a part per conversation, per audio minute and
+ * per event, and judges issue 32's targets. The stack's own log lines go to a file, named in
+ * the header, so that the output is the report and the progress.
  *
  * Beside them: the ingress instance's CPU seconds per audio hour, and what its Cloud Run
  * instance costs per audio hour given how many sockets share an instance (CPU is allocated,
@@ -17,6 +19,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Firestore } from "@google-cloud/firestore";
+import pino from "pino";
 import { z } from "zod";
 import { connect } from "../client";
 import { encodeOpusPackets } from "../client/opus-encoder";
@@ -25,6 +28,7 @@ import type { EmulatorEndpoints } from "../local/emulators";
 import { startLocalStack } from "../local/stack";
 import type { Codec } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
+import { DEFAULT_CHUNK_SECONDS } from "../shared/config";
 import { parseEnvironmentName } from "../shared/environment";
 import { readConversation } from "../shared/firestore-schema";
 import { createLogger } from "../shared/logger";
@@ -38,7 +42,14 @@ import {
   messageBytes,
   startStorageCounter,
 } from "../test/support/cost-counters";
-import { type Delivered, loadPrices, type Measured, reportCodec } from "./cost-report";
+import {
+  type CodecFigures,
+  type Delivered,
+  loadPrices,
+  type Measured,
+  reportCodec,
+  reportVerdicts,
+} from "./cost-report";
 import { cpuSecondsOf } from "./process-cpu";
 import type { BenchContext } from "./run";
 
@@ -49,6 +60,8 @@ interface Phase {
   readonly codec: Codec;
   readonly conversations: number;
   readonly seconds: number;
+  /** Whether its conversations carry text events (segments, assignments), or audio alone. */
+  readonly events: boolean;
 }
 
 function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
@@ -70,17 +83,26 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
  * `finalize` would run a full completion check, neither of which real time does.
  */
 type Handled = Map<string, number>;
-/** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else 5 s. */
-const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
+/** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else the default. */
+const CHUNK_SECONDS = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(60)
+  .default(DEFAULT_CHUNK_SECONDS)
+  .parse(process.env.TETHER_CHUNK_SECONDS);
 
-/** One conversation: audio with three drops, a segment every 12 s (every other one assigned), finalize. */
+/**
+ * One conversation: audio with three drops, then finalize; with events, a segment every 12 s
+ * (every other one assigned). Resolves with its id and the events it sent.
+ */
 async function streamConversation(
   url: string,
   secret: string,
   phase: Phase,
   n: number,
   handled: Handled,
-): Promise<string> {
+): Promise<{ id: string; events: number }> {
   const user = `cost-user-${n}`;
   const frames = framesOf(phase.codec, phase.seconds, n + 1);
   const session = await connect({
@@ -100,7 +122,7 @@ async function streamConversation(
     await session.write(frame);
     if (drops.has(i)) session.simulateDisconnect();
     const now = (i + 1) * frameSeconds;
-    if (now >= (nextSegment + 1) * 12) {
+    if (phase.events && now >= (nextSegment + 1) * 12) {
       const id = `seg-${nextSegment}`;
       session.sendSegments([
         { id, start: nextSegment * 12, end: nextSegment * 12 + 12, speaker: `S${nextSegment % 2}` },
@@ -122,7 +144,7 @@ async function streamConversation(
     }
   }
   await session.finalize();
-  return session.conversationId;
+  return { id: session.conversationId, events };
 }
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -133,8 +155,43 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-async function runPhase(context: BenchContext, storage: string, phase: Phase): Promise<Measured> {
-  const environment = parseEnvironmentName(`cost-${phase.codec}-${phase.seconds}`);
+/**
+ * Sends what this process writes to stdout and stderr (the ingress instance's piped log
+ * lines, the functions framework's) to `file` until the returned function is called.
+ */
+function divertOutput(file: string): () => void {
+  const fd = fs.openSync(file, "a");
+  const saved = { stdout: process.stdout.write, stderr: process.stderr.write };
+  const write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
+    fs.writeSync(fd, typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    const done = typeof encoding === "function" ? encoding : callback;
+    if (typeof done === "function") process.nextTick(done as () => void);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = write;
+  process.stderr.write = write;
+  return () => {
+    process.stdout.write = saved.stdout;
+    process.stderr.write = saved.stderr;
+    fs.closeSync(fd);
+  };
+}
+
+/** One phase, its progress on stderr and the stack's log lines in `logFile`. */
+async function runPhase(context: BenchContext, storage: string, phase: Phase, logFile: string): Promise<Measured> {
+  process.stderr.write(
+    `bench: cost ${phase.codec}, ${phase.conversations} x ${phase.seconds} s, ${phase.events ? "with events" : "audio alone"}...\n`,
+  );
+  const restoreOutput = divertOutput(logFile);
+  try {
+    return await measurePhase(context, storage, phase, logFile);
+  } finally {
+    restoreOutput();
+  }
+}
+
+async function measurePhase(context: BenchContext, storage: string, phase: Phase, logFile: string): Promise<Measured> {
+  const environment = parseEnvironmentName(`cost-${phase.codec}-${phase.seconds}${phase.events ? "-e" : ""}`);
   const countsDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-cost-"));
   const delivered = new Map<string, Delivered>();
   const handled: Handled = new Map();
@@ -160,7 +217,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
       ingressInstances: 1,
       chunkSeconds: CHUNK_SECONDS,
       idleTimeoutSeconds: 600,
-      logger: createLogger({ level: "warn" }),
+      logger: createLogger({ level: "warn", destination: pino.destination({ dest: logFile, sync: true }) }),
       wrapWorker: (worker, _env, handler) => async (event) => {
         const message = (event.data as { message?: { data?: string; attributes?: object } } | undefined)?.message;
         const entry = delivered.get(worker) ?? { bytes: 0, deliveries: 0, ms: [] };
@@ -197,9 +254,12 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     Object.assign(counts, emptyCounts());
     delivered.clear();
     const ids: string[] = [];
+    let events = 0;
     await Promise.all(
       Array.from({ length: phase.conversations }, async (_, n) => {
-        ids.push(await streamConversation(entry.ingress_url, entry.token_secret, phase, n, handled));
+        const streamed = await streamConversation(entry.ingress_url, entry.token_secret, phase, n, handled);
+        ids.push(streamed.id);
+        events += streamed.events;
       }),
     );
     // Done when every conversation is extracted for its last generation, and the stack is quiet.
@@ -240,6 +300,7 @@ async function runPhase(context: BenchContext, storage: string, phase: Phase): P
     return {
       conversations: phase.conversations,
       seconds: phase.seconds,
+      events,
       counts: total,
       delivered: new Map(delivered),
       ingressCpuSeconds,
@@ -259,15 +320,30 @@ export async function run(context: BenchContext): Promise<void> {
   const storageTarget = context.emulatorEnv.STORAGE_EMULATOR_HOST;
   if (!storageTarget) throw new Error("no Storage emulator");
   const storage = await startStorageCounter(context.host, storageTarget);
+  const logFile = path.join(os.tmpdir(), `tether-bench-cost-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+  const conversations = context.short ? 2 : 4;
+  const lengths = context.short ? ([60, 180] as const) : ([120, 480] as const);
   context.report(`prices of ${prices.date}, ${prices.region} (bench/prices.json); ${CHUNK_SECONDS} s chunks`);
+  context.report(`the stack's log lines: ${logFile}`);
+  context.report(
+    `per codec, three runs: ${conversations} conversations x ${lengths[0]} s and x ${lengths[1]} s of audio alone ` +
+      "(three drops and resumes each, finalize, extraction), and x " +
+      `${lengths[1]} s with text events (a segment every 12 s, every other one assigned). The two audio-only runs ` +
+      "give a part per conversation and a part per audio minute (audio alone, priced per audio hour); the run " +
+      "with events, less audio alone at its length, over the events it sent, gives the cost per event (priced " +
+      "per 1,000). The example mix: audio alone plus the events at that run's rate.",
+  );
   try {
-    const conversations = context.short ? 2 : 4;
-    const lengths = context.short ? ([60, 180] as const) : ([120, 480] as const);
+    const figures: CodecFigures[] = [];
     for (const codec of ["pcm16", "opus"] as const) {
-      const short = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[0] });
-      const long = await runPhase(context, storage.url, { codec, conversations, seconds: lengths[1] });
-      reportCodec(context, prices, codec, CHUNK_SECONDS, [short, long]);
+      const run = (seconds: number, events: boolean) =>
+        runPhase(context, storage.url, { codec, conversations, seconds, events }, logFile);
+      const short = await run(lengths[0], false);
+      const long = await run(lengths[1], false);
+      const withEvents = await run(lengths[1], true);
+      figures.push(reportCodec(context, prices, codec, CHUNK_SECONDS, { short, long, withEvents }));
     }
+    reportVerdicts(context, figures);
   } finally {
     await storage.close();
   }

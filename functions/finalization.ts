@@ -8,8 +8,8 @@
  * whose connection dropped, would stall the ingress (and the other workers) until the
  * database gave it up.
  *
- * `completeIfReady` runs after the persist worker stores a chunk of a conversation it read
- * as finalizing, after the events worker is done with an event, and for a finalize trigger
+ * `completeIfReady` runs after the persist worker stores a chunk of a conversation it reads
+ * (after the write) as finalizing, after the events worker is done with an event, and for a finalize trigger
  * (redelivered while chunks are missing), so whichever finishes last completes the
  * conversation. It is idempotent and safe to run concurrently: the flip
  * happens once, and a request that was not published (a crash after the flip, a failed
@@ -39,8 +39,8 @@ import { createNotifier } from "./notifications";
 import type { EnvironmentRuntime } from "./runtime";
 
 /**
- * Transient: a finalize trigger found chunks missing; it is redelivered to check again, since
- * a chunk stored meanwhile may not check itself (persist-audio/handler.ts).
+ * Transient: a finalize trigger found chunks missing; it is redelivered to check again. (A
+ * chunk stored after the check checks for itself: persist-audio reads after its write.)
  */
 export class ChunksPendingError extends Error {
   override name = "ChunksPendingError";

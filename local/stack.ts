@@ -178,7 +178,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
           TETHER_PROJECT_ID: localProjectId(environment),
           TETHER_TOKEN_SECRET: tokenSecret,
           TETHER_IDLE_TIMEOUT_SECONDS: String(options.idleTimeoutSeconds ?? 120),
-          TETHER_CHUNK_SECONDS: String(options.chunkSeconds ?? 5),
+          // Unset: the developer's own, else the settings' default (shared/config.ts).
+          TETHER_CHUNK_SECONDS:
+            options.chunkSeconds === undefined ? process.env.TETHER_CHUNK_SECONDS : String(options.chunkSeconds),
           TETHER_MAX_SOCKET_SECONDS:
             options.maxSocketSeconds === undefined
               ? process.env.TETHER_MAX_SOCKET_SECONDS

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { DEFAULT_CHUNK_SECONDS } from "../shared/config";
 import { environmentNameSchema } from "../shared/environment";
 import { createLogger } from "../shared/logger";
 import { startConsoleForStack } from "./console-server";
@@ -22,7 +23,7 @@ const USAGE = `Usage: npm start -- [options]
   --state-file PATH      write the stack's URLs, project ids, buckets and token keys here once ready,
                          removed on exit (default: .tether/state.json in the checkout)
   --idle-timeout SECONDS finalize a conversation after this long without audio (default: 120)
-  --chunk-seconds N      seconds of audio per durable chunk (default: 5)
+  --chunk-seconds N      seconds of audio per durable chunk (default: ${DEFAULT_CHUNK_SECONDS})
   --max-socket-seconds S a socket's maximum life: the ingress sends goaway before it and the client
                          moves to a new socket (default: 3480, as deployed)
   --ingress-instances N  ingress processes per environment behind its ingress_url, as on Cloud Run;
@@ -58,7 +59,7 @@ const optionsSchema = z.object({
     ),
   "state-file": z.string().min(1).default(DEFAULT_STATE_FILE),
   "idle-timeout": z.coerce.number().positive().default(120),
-  "chunk-seconds": z.coerce.number().positive().max(60).default(5),
+  "chunk-seconds": z.coerce.number().positive().max(60).optional(),
   "max-socket-seconds": z.coerce.number().positive().optional(),
   "ingress-instances": z.coerce.number().int().min(1).max(16).default(1),
   host: z.string().min(1).default("127.0.0.1"),

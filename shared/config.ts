@@ -15,6 +15,13 @@ const tokenSecret = z.string().min(16, { message: "must be at least 16 character
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 const atLeastOne = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
+/**
+ * Seconds of audio per durable chunk unless a stack sets `tether:chunkSeconds`: per-chunk
+ * work (the ingress's durable position, persist-audio's object, index and read) halves from
+ * 5 s, for an ack up to one chunk later (infra/README.md, bench/NOTES.md).
+ */
+export const DEFAULT_CHUNK_SECONDS = 10;
+
 /** The variables tether reads, with their defaults. */
 export const settingsSchema = z.object({
   TETHER_ENVIRONMENT: environmentNameSchema,
@@ -36,7 +43,7 @@ export const settingsSchema = z.object({
   /** Address the ingress and API listen on (Cloud Run: all interfaces). */
   HOST: z.string().min(1).default("0.0.0.0"),
   /** Audio becomes durable in chunks of this many seconds. */
-  TETHER_CHUNK_SECONDS: seconds(5),
+  TETHER_CHUNK_SECONDS: seconds(DEFAULT_CHUNK_SECONDS),
   /** A conversation with no audio for this long is finalized by the server. */
   TETHER_IDLE_TIMEOUT_SECONDS: seconds(120),
   /**

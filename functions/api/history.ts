@@ -34,7 +34,7 @@ import { notificationId } from "../../shared/notifications";
 import { listChunkRecords } from "../chunk-records";
 import { isoTime, listSessions, MAX_SESSIONS_LISTED } from "./conversations";
 
-/** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, at 5 s chunks). */
+/** The most documents of each kind one history reads (3000 chunks: 4 hours, the default size limit, even at 5 s chunks). */
 export const HISTORY_CAPS = { chunks: 3000, appliedEvents: 2000, deliveries: 200 } as const;
 
 export type HistoryAppliedEvent = Pick<AppliedEventDoc, "session_id" | "seq" | "outcome" | "reason" | "applied_at">;

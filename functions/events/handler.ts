@@ -151,8 +151,8 @@ async function applyEvent(
     // A trigger writes nothing: the read that let it in is as good as a new one.
     const outcome = await finalizer.completeIfReady(conversationId, logger, before);
     logger.info({ outcome, final_position: event.body.final_position, reason: event.body.reason }, "finalize checked");
-    // A chunk whose worker read the conversation before `finalizing` runs no check after its
-    // write (persist-audio/handler.ts): this trigger checks again until no chunk is missing.
+    // Checked again until no chunk is missing. Not needed for completion since persist-audio
+    // reads the conversation after its write (a chunk stored after this check checks itself).
     if (outcome === "waiting_for_chunks") throw new ChunksPendingError(conversationId);
     return;
   }

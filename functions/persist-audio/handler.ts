@@ -1,14 +1,26 @@
 /**
  * The persist-audio worker (CloudEvent function on the audio topic): validates a chunk,
- * stores it in this environment's bucket and indexes it, then runs the lifecycle's
- * completion check. Resolving acks the message; throwing has it redelivered.
+ * stores it in this environment's bucket and indexes it, then reads the conversation once.
+ * Resolving acks the message; throwing has it redelivered.
  *
- * One database read per chunk, the conversation before the write: it refuses a chunk that
- * contradicts the conversation or is deleted, and says whether finalization has begun. Only
- * then does a completion check follow the write; a finalize that the read did not see is
- * checked by its own trigger, which is redelivered until no chunk is missing
- * (events/handler.ts). The deletion check after the write reads the bucket's tombstone
- * object (deletion/guard.ts).
+ * One database read per chunk, the conversation AFTER the write. It serves:
+ * - the deletion check after the write (deletion/guard.ts: a record without `deleted_at` was
+ *   read before the tombstone existed, so the purge's listing saw this write; `deleted_at` or
+ *   no record and a tombstone: purge again). A late chunk of a long-deleted conversation is
+ *   written, then purged again: rare, and logged.
+ * - the completion check: a conversation read as finalizing is checked on this very read.
+ *   A finalize that came after the read checks for itself, and sees this chunk: it was
+ *   written before the read, so before the finalize.
+ * - `checkAgainstConversation`: a chunk that contradicts its conversation (only a bug, or a
+ *   superseded socket's chunk past the final position) is removed again if its bytes are
+ *   the ones stored at its index (removeChunk), then dead-lettered. Meanwhile a completion
+ *   check cannot count it: an index at or past ceil(final / chunk size) is not counted, and
+ *   the last one must end at the final position. A reader may serve it for those few
+ *   milliseconds, and another chunk of its index arriving then is refused as a conflict,
+ *   both as before whenever the chunk's earlier read preceded the finalize (the read-before
+ *   order then kept it for good). A redelivery of a chunk past the final position removes it too (the same digest at the
+ *   same index is the same audio); another mismatch is removed only by the delivery that
+ *   created its ChunkDoc, since identical bytes at that index may be the conversation's own.
  *
  * A chunk the ingress acknowledged is never given up on: a transient failure (Firestore,
  * Storage or Pub/Sub unavailable or contended) is retried for as long as it lasts. Only a
@@ -26,7 +38,7 @@ import { classifyFailure } from "../failure-kind";
 import { createFinalizer } from "../finalization";
 import type { EnvironmentRuntime } from "../runtime";
 import { checkAgainstConversation, parseAudioChunkMessage } from "./chunk-message";
-import { storeChunk } from "./store-chunk";
+import { removeChunk, storeChunk } from "./store-chunk";
 
 export const PERSIST_AUDIO_COMPONENT = workerName("persistAudio");
 
@@ -53,23 +65,39 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
     });
 
     try {
-      const conversation = (await readConversation(db, conversationId))?.data;
-      // A deletion after this read is caught by the check after the write (deletion/guard.ts).
-      if (await deletion.isDeleted(conversationId, logger, { record: conversation })) return;
-      const mismatch = checkAgainstConversation(chunk.attributes, conversation);
-      if (mismatch) {
-        await deadLetters.reject(message, mismatch);
+      const outcome = await storeChunk(db, runtime.clients.bucket, chunk);
+      const read = await readConversation(db, conversationId);
+      const conversation = read?.data;
+      if (outcome.kind === "conflict") {
+        // Nothing was written: a deleted conversation's message is simply done with.
+        if (await deletion.isDeleted(conversationId, logger, { record: conversation })) return;
+        await deadLetters.reject(
+          message,
+          checkAgainstConversation(chunk.attributes, conversation) ?? {
+            reason: "chunk_conflict",
+            detail:
+              `chunk ${index} was already stored with sha256 ${outcome.storedSha256}; ` +
+              `this message carries different bytes (sha256 ${chunk.sha256}) and is not written`,
+          },
+        );
         return;
       }
-
-      const outcome = await storeChunk(db, runtime.clients.bucket, chunk);
-      if (outcome.kind === "conflict") {
-        await deadLetters.reject(message, {
-          reason: "chunk_conflict",
-          detail:
-            `chunk ${index} was already stored with sha256 ${outcome.storedSha256}; ` +
-            `this message carries different bytes (sha256 ${chunk.sha256}) and is not written`,
-        });
+      if (await deletion.sweepIfDeleted(conversationId, logger, { record: conversation })) {
+        logger.info({ outcome: outcome.kind }, "chunk of a deleted conversation: written, then purged again");
+        return;
+      }
+      const mismatch = checkAgainstConversation(chunk.attributes, conversation);
+      if (mismatch) {
+        if (outcome.kind === "stored" || mismatch.reason === "beyond_final_position") {
+          await removeChunk(db, runtime.clients.bucket, chunk);
+        } else {
+          // Its bytes were stored before this delivery: they may be the conversation's own.
+          logger.error(
+            { rejection_reason: mismatch.reason },
+            "chunk contradicts its conversation; the same bytes stored at its index are left in place",
+          );
+        }
+        await deadLetters.reject(message, mismatch);
         return;
       }
       logger.info(
@@ -88,11 +116,9 @@ export function createPersistAudioHandler(runtime: EnvironmentRuntime): PubSubHa
         await deliveries.record(conversationId, message.id, { ...facts, session_id: sessionId }, logger);
       }
       // Also after a redelivery: the attempt that stored it may have failed before this check.
-      const finalizing = conversation !== undefined && conversation.status !== "in_progress";
-      await Promise.all([
-        finalizing ? finalizer.completeIfReady(conversationId, logger) : undefined,
-        deletion.sweepIfDeleted(conversationId, logger),
-      ]);
+      if (conversation !== undefined && conversation.status !== "in_progress") {
+        await finalizer.completeIfReady(conversationId, logger, { read });
+      }
     } catch (error) {
       // Deleted meanwhile (the record vanished under a write): purge again, nothing to retry.
       if (await deletion.sweepIfDeleted(conversationId, logger)) return;

@@ -115,3 +115,28 @@ async function createObject(bucket: Bucket, chunk: AudioChunk): Promise<Winner> 
   if (!stored.success) throw new Error(`object ${chunk.objectName} exists without its digest in its metadata`);
   return { sha256: stored.data.sha256, session_id: stored.data.session_id ?? chunk.attributes.session_id };
 }
+
+/**
+ * Undoes a stored chunk that must not stay (persist-audio/handler.ts): its ChunkDoc, then its
+ * object, each only while it still holds `chunk`'s bytes (its digest), so a chunk another
+ * delivery stored at the same index after this one was removed is never touched. The
+ * ChunkDoc goes first: from then on no reader trusts the object, and while the object
+ * exists no other digest can create a ChunkDoc at this index. Idempotent.
+ */
+export async function removeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<void> {
+  const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
+  const ref = chunkRef(db, conversationId, index);
+  const record = await ref.get();
+  if (record.exists && record.updateTime !== undefined && record.get("sha256") === chunk.sha256) {
+    // A ChunkDoc is written once and never updated: its update time names this one.
+    await ref.delete({ lastUpdateTime: record.updateTime });
+  }
+  const file = bucket.file(chunk.objectName);
+  const [metadata] = await file.getMetadata().catch((error: { code?: unknown }) => {
+    if (error.code === 404) return [undefined];
+    throw error;
+  });
+  const stored = winnerSchema.safeParse(metadata?.metadata);
+  if (metadata === undefined || !stored.success || stored.data.sha256 !== chunk.sha256) return;
+  await file.delete({ ignoreNotFound: true, ifGenerationMatch: metadata.generation });
+}

@@ -213,7 +213,7 @@ describe("events worker", () => {
     });
   });
 
-  it("finalizes by the trigger's redelivery when a chunk read the conversation before the finalize and was stored after its check", async () => {
+  it("finalizes by the last chunk's own check when its write was held across the finalize and the trigger's check", async () => {
     const id = uniqueConversationId("fin-race");
     await seed(id);
     const chunks = chunkMessages(stream(id), pcm16Noise(2000));
@@ -222,13 +222,12 @@ describe("events worker", () => {
     const late = createPersistAudioHandler(slowed.runtime)(
       deliveryOf(env.resources, "audio", chunks[1] as OutgoingMessage),
     );
-    await slowed.held; // it read the conversation in progress
+    await slowed.held; // its write waits
     await finalizeAsIngress(id, 4000, "session-1");
     await expect(deliverEvent(trigger(id, 4000))).rejects.toThrow(ChunksPendingError);
     slowed.release();
     await late;
-    expect(await status(id)).toBe("finalizing"); // it read `in_progress`: no check of its own
-    await deliverEvent(trigger(id, 4000)); // the redelivery
+    // It read the conversation after its write, finalizing, and checked: no redelivery needed.
     expect(await status(id)).toBe("finalized");
   });
 

@@ -67,7 +67,7 @@ describe("zero-configuration start", () => {
       );
       expect(output).toMatch(/^\s+stream\s+npm run stream -- FILE\.wav$/m);
 
-      // 6.5 s: one whole 5 s chunk and a shorter last one.
+      // 6.5 s: one chunk, shorter than the default 10 s, ended by the stream's finalize.
       const pcm = speechLikePcm(6.5, SAMPLE_RATE);
       fs.writeFileSync(path.join(checkout, "some.wav"), encodePcm16MonoWav(pcm, SAMPLE_RATE));
       const streamed = await run("npm", ["run", "--silent", "stream", "--", "some.wav"], checkout);

@@ -22,6 +22,7 @@ import {
   pcm16Noise,
 } from "../support/workers-messages";
 import {
+  beginFinalizeAsIngress,
   createWorkerTestRuntime,
   holdUpload,
   seedConversation,
@@ -259,7 +260,10 @@ describe("persist-audio worker", () => {
     await persist(deliveryOf(env.resources, "audio", otherUser));
     await persist(deliveryOf(env.resources, "audio", pastTheEnd));
 
+    // Each was written, then removed again once the read after the write found it contradicting.
     expect(await storedObjects(env.clients, conversationId)).toEqual([]);
+    const docs = Object.keys(await storedDocuments(env.clients, conversationId));
+    expect(docs.filter((k) => k.startsWith("chunks/"))).toEqual([]);
     const dead = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter, { count: 2 });
     expect(dead.map((m) => m.attributes.rejection_reason).sort()).toEqual([
       "beyond_final_position",
@@ -267,7 +271,46 @@ describe("persist-audio worker", () => {
     ]);
   });
 
-  it("purges again what a chunk wrote after the purge when it read its conversation before the delete", async () => {
+  it("removes a chunk found past the final position on its redelivery, and a contradicting chunk each time it is written", async () => {
+    const id = uniqueConversationId("zombie");
+    await seedConversation(worker.runtime, {
+      id,
+      userId: "user-a",
+      codec: "pcm16",
+      sampleRate: 16000,
+      chunkSize: 3200,
+    });
+    const [first, second] = chunkMessages(stream(id), pcm16Noise(3200)) as [OutgoingMessage, OutgoingMessage];
+    // A superseded socket's chunk 1, stored while the conversation streamed; then it ends at 3200.
+    await persist(deliveryOf(env.resources, "audio", second));
+    await beginFinalizeAsIngress(worker.runtime, id, {
+      finalPosition: 3200,
+      reason: "client",
+      sessionId: "session-1",
+      eventsConfirmed: 0,
+    });
+    await persist(deliveryOf(env.resources, "audio", first));
+    expect((await storedDocuments(env.clients, id))["."]).toMatchObject({ status: "finalized" });
+    await persist(deliveryOf(env.resources, "audio", second)); // its redelivery: removed now
+    const otherUser = chunkMessage(
+      stream(id, { userId: "user-b" }),
+      { index: 2, start: 6400, end: 9600, final: true },
+      pcm16Noise(1600, 3),
+    );
+    for (let i = 0; i < 2; i += 1) await persist(deliveryOf(env.resources, "audio", otherUser));
+
+    expect((await storedObjects(env.clients, id)).map((o) => o.name)).toEqual(["chunks/00000000.pcm"]);
+    const docs = Object.keys(await storedDocuments(env.clients, id)).filter((k) => k.startsWith("chunks/"));
+    expect(docs).toEqual(["chunks/00000000"]);
+    const dead = await pullMessages(env.clients.pubsub, env.resources.subscriptions.deadLetter, { count: 3 });
+    expect(dead.map((m) => [m.attributes.chunk_index, m.attributes.rejection_reason]).sort()).toEqual([
+      ["1", "beyond_final_position"],
+      ["2", "conversation_mismatch"],
+      ["2", "conversation_mismatch"],
+    ]);
+  });
+
+  it("purges again what a chunk wrote after the purge, from its read of the conversation after the write", async () => {
     const id = uniqueConversationId("del-race");
     await seedConversation(worker.runtime, {
       id,
@@ -280,7 +323,7 @@ describe("persist-audio worker", () => {
     await persist(deliveryOf(env.resources, "audio", first));
     const slowed = holdUpload(forComponent(worker.runtime, "persist-audio"), chunkObjectName(id, 1, "pcm16"));
     const late = createPersistAudioHandler(slowed.runtime)(deliveryOf(env.resources, "audio", second));
-    await slowed.held; // it read the conversation, not deleted yet
+    await slowed.held; // its write waits; it reads the conversation after it
 
     // The deletion path: the API's tombstone, then the delete-data worker's purge.
     const db = env.clients.firestore;

@@ -7,7 +7,7 @@ describe("loadSettings", () => {
     const settings = loadSettings(valid);
     expect(settings.resources.environment).toBe("staging");
     expect(settings.resources.bucket).toBe("acme-voice-staging-audio");
-    expect(settings.chunkSeconds).toBe(5);
+    expect(settings.chunkSeconds).toBe(10);
     expect(settings.idleTimeoutSeconds).toBe(120);
     expect(settings.port).toBe(8080);
   });

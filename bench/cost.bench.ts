@@ -20,7 +20,6 @@ import os from "node:os";
 import path from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import pino from "pino";
-import { z } from "zod";
 import { connect } from "../client";
 import { encodeOpusPackets } from "../client/opus-encoder";
 import { speechLikePcm } from "../client/speech-like";
@@ -28,7 +27,6 @@ import type { EmulatorEndpoints } from "../local/emulators";
 import { startLocalStack } from "../local/stack";
 import type { Codec } from "../shared/audio-format";
 import { signAccessToken } from "../shared/auth";
-import { DEFAULT_CHUNK_SECONDS } from "../shared/config";
 import { parseEnvironmentName } from "../shared/environment";
 import { readConversation } from "../shared/firestore-schema";
 import { createLogger } from "../shared/logger";
@@ -42,6 +40,7 @@ import {
   messageBytes,
   startStorageCounter,
 } from "../test/support/cost-counters";
+import { CHUNK_SECONDS } from "./chunk-seconds";
 import {
   type CodecFigures,
   type Delivered,
@@ -83,14 +82,6 @@ function framesOf(codec: Codec, seconds: number, seed: number): Buffer[] {
  * `finalize` would run a full completion check, neither of which real time does.
  */
 type Handled = Map<string, number>;
-/** The chunk length the stack runs with: TETHER_CHUNK_SECONDS (as a stack's setting), else the default. */
-const CHUNK_SECONDS = z.coerce
-  .number()
-  .int()
-  .min(1)
-  .max(60)
-  .default(DEFAULT_CHUNK_SECONDS)
-  .parse(process.env.TETHER_CHUNK_SECONDS);
 
 /**
  * One conversation: audio with three drops, then finalize; with events, a segment every 12 s

@@ -7,13 +7,12 @@
 import crypto from "node:crypto";
 import type { Socket } from "node:net";
 import WebSocket from "ws";
-import { z } from "zod";
 import { signAccessToken } from "../shared/auth";
+import { CHUNK_SECONDS } from "./chunk-seconds";
 
 export const SAMPLE_RATE = 16000;
 export const FRAME_BYTES = 3200; // 100 ms of 16 kHz pcm16
-/** The chunk length the ingress benches run with: TETHER_CHUNK_SECONDS (whole seconds), else 5 s. */
-export const CHUNK_SECONDS = z.coerce.number().int().min(1).max(60).default(5).parse(process.env.TETHER_CHUNK_SECONDS);
+export { CHUNK_SECONDS };
 export const CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_SECONDS;
 export const FRAMES_PER_CHUNK = CHUNK_BYTES / FRAME_BYTES;
 /** How long the server gets to take in the streams' history before the measured run. */

@@ -482,7 +482,7 @@ export async function run(context: BenchContext): Promise<void> {
         `${((100 * ingressRun.fps) / directFps).toFixed(0)}% of the direct-publish ceiling measured in this run, ${fps(directFps)} (aim >= 60%)`,
     );
     context.report(
-      `           ceiling: the Pub/Sub client alone, the same 5 s chunks, ${THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket} publishes in flight, no ordering key ` +
+      `           ceiling: the Pub/Sub client alone, the same ${CHUNK_SECONDS} s chunks, ${THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket} publishes in flight, no ordering key ` +
         `(before ${fps(directBefore.fps)}, after ${fps(directAfter.fps)}); ` +
         `raw ws loopback: ${fps(rawRun.fps)} (ingress/raw ${(ingressRun.fps / rawRun.fps).toFixed(2)})`,
     );

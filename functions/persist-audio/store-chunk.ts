@@ -16,7 +16,7 @@
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import type { Bucket } from "@google-cloud/storage";
 import { z } from "zod";
-import { type ChunkDoc, chunkRef } from "../../shared/firestore-schema";
+import { type ChunkDoc, CONVERTERS, chunkRef, readDocument } from "../../shared/firestore-schema";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
 import type { AudioChunk } from "./chunk-message";
 
@@ -126,9 +126,10 @@ async function createObject(bucket: Bucket, chunk: AudioChunk): Promise<Winner> 
 export async function removeChunk(db: Firestore, bucket: Bucket, chunk: AudioChunk): Promise<void> {
   const { conversation_id: conversationId, chunk_index: index } = chunk.attributes;
   const ref = chunkRef(db, conversationId, index);
-  const record = await ref.get();
-  if (record.exists && record.updateTime !== undefined && record.get("sha256") === chunk.sha256) {
-    // A ChunkDoc is written once and never updated: its update time names this one.
+  const record = await readDocument(ref, CONVERTERS.chunk);
+  if (record?.data.sha256 === chunk.sha256) {
+    // Only `samples` is ever written onto a ChunkDoc later (old records); if it was meanwhile,
+    // the precondition fails and the delivery is retried.
     await ref.delete({ lastUpdateTime: record.updateTime });
   }
   const file = bucket.file(chunk.objectName);

@@ -55,6 +55,16 @@ describe("persist-audio worker", () => {
   let worker: WorkerTestRuntime;
   let persist: PubSubHandler;
 
+  /** A 16 kHz pcm16 conversation of user-a with 0.1 s chunks, as the ingress opened it. */
+  const seedPcm16 = (id: string, fields: { status?: "finalizing"; finalPosition?: number } = {}) =>
+    seedConversation(worker.runtime, {
+      id,
+      userId: "user-a",
+      codec: "pcm16",
+      sampleRate: 16000,
+      chunkSize: 3200,
+      ...fields,
+    });
   const stream = (conversationId: string, overrides: Partial<ChunkStream> = {}): ChunkStream => ({
     environment: env.resources.environment,
     conversationId,
@@ -237,15 +247,7 @@ describe("persist-audio worker", () => {
 
   it("refuses a chunk that contradicts its conversation document, and one past the final position", async () => {
     const conversationId = uniqueConversationId("mismatch");
-    await seedConversation(worker.runtime, {
-      id: conversationId,
-      userId: "user-a",
-      codec: "pcm16",
-      sampleRate: 16000,
-      chunkSize: 3200,
-      status: "finalizing",
-      finalPosition: 3200,
-    });
+    await seedPcm16(conversationId, { status: "finalizing", finalPosition: 3200 });
     const otherUser = chunkMessage(
       stream(conversationId, { userId: "user-b" }),
       { index: 0, start: 0, end: 3200, final: true },
@@ -273,13 +275,7 @@ describe("persist-audio worker", () => {
 
   it("removes a chunk found past the final position on its redelivery, and a contradicting chunk each time it is written", async () => {
     const id = uniqueConversationId("zombie");
-    await seedConversation(worker.runtime, {
-      id,
-      userId: "user-a",
-      codec: "pcm16",
-      sampleRate: 16000,
-      chunkSize: 3200,
-    });
+    await seedPcm16(id);
     const [first, second] = chunkMessages(stream(id), pcm16Noise(3200)) as [OutgoingMessage, OutgoingMessage];
     // A superseded socket's chunk 1, stored while the conversation streamed; then it ends at 3200.
     await persist(deliveryOf(env.resources, "audio", second));
@@ -312,13 +308,7 @@ describe("persist-audio worker", () => {
 
   it("purges again what a chunk wrote after the purge, from its read of the conversation after the write", async () => {
     const id = uniqueConversationId("del-race");
-    await seedConversation(worker.runtime, {
-      id,
-      userId: "user-a",
-      codec: "pcm16",
-      sampleRate: 16000,
-      chunkSize: 3200,
-    });
+    await seedPcm16(id);
     const [first, second] = chunkMessages(stream(id), pcm16Noise(3200)) as [OutgoingMessage, OutgoingMessage];
     await persist(deliveryOf(env.resources, "audio", first));
     const slowed = holdUpload(forComponent(worker.runtime, "persist-audio"), chunkObjectName(id, 1, "pcm16"));

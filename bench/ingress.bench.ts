@@ -55,7 +55,7 @@ import { startTextFlood } from "./text-flood";
 
 const ROOT = path.resolve(__dirname, "..");
 
-const THROUGHPUT_CONNECTIONS = 16;
+export const THROUGHPUT_CONNECTIONS = 16;
 /** Run lengths and stream counts; `--short` for trying a change. */
 interface Sizes {
   readonly throughputSeconds: number;
@@ -65,7 +65,7 @@ interface Sizes {
 const FULL: Sizes = { throughputSeconds: 8, streams: 1000, realtimeSeconds: 11 };
 const SHORT: Sizes = { throughputSeconds: 5, streams: 200, realtimeSeconds: 11 };
 /** Throughput runs count from this long after the first byte (steady state). */
-const WARMUP_SECONDS = 3;
+export const WARMUP_SECONDS = 3;
 /** The real-time run measures after this long under the same load (reported apart). */
 const REALTIME_WARMUP_SECONDS = 10;
 let sizes = FULL;
@@ -260,7 +260,7 @@ function rawServerMain(port: number): void {
  * Sends frames as fast as each socket drains, for the throughput run; returns acknowledged
  * frames per second, and the server's CPU seconds per second over the same window.
  */
-async function measureThroughput(
+export async function measureThroughput(
   server: ServerProcess,
   url: string,
   headers: StreamHeaders,
@@ -325,7 +325,7 @@ function chunkAttributes(i: number): Record<string, string> {
  * emulator, with as many publishes in flight as the ingress allows its sockets, no
  * ordering key. Counted in frames of audio per second, as the ingress is.
  */
-async function measureDirectPublish(
+export async function measureDirectPublish(
   topicName: string,
   projectId: string,
   seconds: number,

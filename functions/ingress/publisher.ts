@@ -18,7 +18,6 @@ import {
   SCHEMA_VERSION,
 } from "../../shared/messages";
 import type { CutChunk } from "./chunker";
-import { GatheredPublisher, publishRpcOf } from "./gathered-publish";
 
 /** Who sent a message: the tags every message of a socket carries. */
 export interface SessionTags {
@@ -99,26 +98,39 @@ export const PUBLISH_BATCHING = { maxMessages: 100, maxBytes: 4 * 1024 * 1024, m
  */
 export const CHUNK_GATHER_MS = 25;
 
+/** Whether each chunk waits for company: yes when it came within `windowMs` of the one before. */
+export class ChunkGathering {
+  private lastAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly windowMs: number) {}
+
+  next(now: number): boolean {
+    const gather = now - this.lastAt < this.windowMs;
+    this.lastAt = now;
+    return gather;
+  }
+}
+
 export class IngressPublisher {
-  private readonly audio: GatheredPublisher;
-  /** The audio topic for `warmUp` only: chunks leave through `audio`. */
-  private readonly audioTopic: Topic;
+  /** The audio topic twice: chunks sent at once, and chunks gathered for `CHUNK_GATHER_MS`. */
+  private readonly audio: Topic;
+  private readonly audioGathered: Topic;
+  private readonly gathering = new ChunkGathering(CHUNK_GATHER_MS);
   private readonly events: Topic;
 
   constructor(pubsub: PubSub, resources: EnvironmentResources) {
-    this.audio = new GatheredPublisher(publishRpcOf(pubsub, resources.topics.audio), {
-      windowMs: CHUNK_GATHER_MS,
-      maxMessages: PUBLISH_BATCHING.maxMessages,
-      maxBytes: PUBLISH_BATCHING.maxBytes,
+    this.audio = pubsub.topic(resources.topics.audio, { batching: PUBLISH_BATCHING });
+    this.audioGathered = pubsub.topic(resources.topics.audio, {
+      batching: { ...PUBLISH_BATCHING, maxMilliseconds: CHUNK_GATHER_MS },
     });
-    this.audioTopic = pubsub.topic(resources.topics.audio);
     this.events = pubsub.topic(resources.topics.events, { batching: PUBLISH_BATCHING });
   }
 
   /** Resolves with the message id once Pub/Sub stored the chunk. */
   async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (chunk.body.length === 0) throw new Error(`chunk ${chunk.index} has an empty body`);
-    return await this.audio.publish({ data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) });
+    const topic = this.gathering.next(performance.now()) ? this.audioGathered : this.audio;
+    return await topic.publishMessage({ data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) });
   }
 
   /**
@@ -140,11 +152,11 @@ export class IngressPublisher {
    * that was just handed over to it.
    */
   async warmUp(): Promise<void> {
-    await Promise.all([this.audioTopic.getMetadata(), this.events.getMetadata()]);
+    await Promise.all([this.audio.getMetadata(), this.events.getMetadata()]);
   }
 
   /** Sends whatever is batched (graceful shutdown). */
   async flush(): Promise<void> {
-    await Promise.all([this.audio.flush(), this.events.flush()]);
+    await Promise.all([this.audio.flush(), this.audioGathered.flush(), this.events.flush()]);
   }
 }

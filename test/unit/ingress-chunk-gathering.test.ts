@@ -1,8 +1,8 @@
 /**
- * Which chunks wait to share a publish RPC (functions/ingress/gathered-publish.ts): only one that
+ * Which chunks wait to share a publish RPC (functions/ingress/publisher.ts): only one that
  * follows another within the window, so a lone chunk is never held back.
  */
-import { ChunkGathering } from "../../functions/ingress/gathered-publish";
+import { ChunkGathering } from "../../functions/ingress/publisher";
 
 test("a chunk waits for company only when it follows another within the window", () => {
   const gathering = new ChunkGathering(25);

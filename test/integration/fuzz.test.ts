@@ -95,9 +95,9 @@ function apiPath(c: ApiCase): string {
 
 async function apiHolds(c: ApiCase): Promise<void> {
   let token: string | undefined;
-  if (c.auth.kind === "owner") token = await signAccessToken(target.tokenSecret, fixture.owner);
-  if (c.auth.kind === "stranger") token = await signAccessToken(target.tokenSecret, "fuzz-stranger");
-  if (c.auth.kind === "token") token = buildToken(c.auth.token, target.tokenSecret);
+  if (c.auth.kind === "owner") token = await signAccessToken(target.tokenKeys, fixture.owner);
+  if (c.auth.kind === "stranger") token = await signAccessToken(target.tokenKeys, "fuzz-stranger");
+  if (c.auth.kind === "token") token = buildToken(c.auth.token, target.tokenKeys);
   const headers: Record<string, string> = {};
   const query = new URLSearchParams(c.query);
   if (c.auth.kind === "raw") headers.authorization = c.auth.header;

@@ -139,13 +139,16 @@ export async function audioExtent(
   const total = await chunkRecords(db, conversationId).count();
   const run = await largestHolding(total, async (n) => (await below(n)) === n);
   if (run === 0) return { endPosition: 0, durationMs: 0, unmeasuredChunks: 0 };
-  const [last, sums] = await Promise.all([
+  const records = chunkRecordsBelow(db, conversationId, run);
+  const [last, known] = await Promise.all([
     readChunkRecord(db, conversationId, run - 1),
-    chunkRecordsBelow(db, conversationId, run).sums("bytes", "samples"),
+    format.codec === "pcm16"
+      ? records.sums("bytes").then(({ bytes }) => ({ samples: bytes.sum / 2, chunks: run }))
+      : records.sums("samples").then(({ samples }) => ({ samples: samples.sum, chunks: samples.holding })),
   ]);
   const endPosition = last?.end ?? 0;
-  let samples = format.codec === "pcm16" ? sums.bytes.sum / 2 : sums.samples.sum;
-  let unmeasuredChunks = format.codec === "pcm16" ? 0 : run - sums.samples.holding;
+  let samples = known.samples;
+  let unmeasuredChunks = run - known.chunks;
   if (unmeasuredChunks > 0) {
     const measured = await measureOldChunkRecords(db, { bucket, ...format }, conversationId, run, logger);
     samples += measured.samples;

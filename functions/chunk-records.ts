@@ -39,18 +39,18 @@ export function chunkRecordsBelow(db: Firestore, conversationId: string, n: numb
 
 /**
  * The conversation's chunk records in index order, each validated by `schema`, whose fields
- * are all that is read; at most `limit` of them.
+ * are all that is read; those from index `from` on, at most `limit` of them.
  */
 export async function listChunkRecords<T>(
   db: Firestore,
   conversationId: string,
   schema: z.ZodObject & z.ZodType<T>,
-  limit?: number,
+  range: { readonly from?: number; readonly limit?: number } = {},
 ): Promise<T[]> {
-  let query = chunkRecords(db, conversationId)
-    .order("index")
-    .select(...fieldsOf(schema));
-  if (limit !== undefined) query = query.limit(limit);
+  let query = chunkRecords(db, conversationId);
+  if (range.from !== undefined && range.from > 0) query = query.filter("index", ">=", range.from);
+  query = query.order("index").select(...fieldsOf(schema));
+  if (range.limit !== undefined) query = query.limit(range.limit);
   const snapshot = await query.get();
   return snapshot.docs.map((doc) => parseDocument(schema, doc.ref.path, doc.data()));
 }

@@ -91,12 +91,30 @@ export class IndexedQuery<T extends DocumentData> {
     return (await this.query.count().get()).data().count;
   }
 
-  /** Each field's sum over the matching documents (those without the field add nothing). */
-  async sums<K extends string>(...fields: K[]): Promise<Record<K, number>> {
+  /**
+   * Each field's sum over the matching documents, and how many of them hold it (one
+   * aggregation). Firestore cannot filter on a field's absence, but its sum and average both
+   * skip documents without the field, so sum / average counts those with it: exact for a
+   * field whose values are positive integers (the average's rounding is far below one count).
+   * Firestore takes at most five aggregations a query: two fields.
+   */
+  async sums<K extends string>(...fields: K[]): Promise<Record<K, { sum: number; holding: number }>> {
     assertIndexed(this.shape);
-    const spec = Object.fromEntries(fields.map((field) => [field, AggregateField.sum(field)]));
+    const spec = Object.fromEntries(
+      fields.flatMap((field) => [
+        [`sum_${field}`, AggregateField.sum(field)],
+        [`avg_${field}`, AggregateField.average(field)],
+      ]),
+    );
     const data = (await this.query.aggregate(spec).get()).data() as Record<string, number | null>;
-    return Object.fromEntries(fields.map((field) => [field, data[field] ?? 0])) as Record<K, number>;
+    return Object.fromEntries(
+      fields.map((field) => {
+        const sum = data[`sum_${field}`] ?? 0;
+        const average = data[`avg_${field}`] ?? null;
+        if (average === 0) throw new Error(`cannot count the documents holding ${field}: its values are all 0`);
+        return [field, { sum, holding: average === null ? 0 : Math.round(sum / average) }];
+      }),
+    ) as Record<K, { sum: number; holding: number }>;
   }
 }
 

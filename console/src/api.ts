@@ -168,10 +168,7 @@ export function apiClient(env: EnvConfig, token: string | undefined) {
       if (response.status !== 202)
         throw new ApiFailure(response.status, "http_error", `DELETE answered HTTP ${response.status}`);
     },
-    /** For `<audio src>`, which cannot send headers: the token goes in the query (PROTOCOL.md section 2). */
-    audioUrl: (id: string) =>
-      `${base}/v1/conversations/${encodeURIComponent(id)}/audio.wav${token ? `?access_token=${encodeURIComponent(token)}` : ""}`,
-    audioBytes: async (id: string): Promise<Uint8Array> => {
+    audioBytes: async (id: string): Promise<Uint8Array<ArrayBuffer>> => {
       const response = await fetch(`${base}/v1/conversations/${encodeURIComponent(id)}/audio.wav`, {
         headers: token ? { authorization: `Bearer ${token}` } : {},
       });

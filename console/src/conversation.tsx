@@ -1,7 +1,7 @@
 /**
  * One conversation: its history on the audio's time axis (sockets, chunks, text, deliveries,
  * finalize, extraction), its segments coloured by speaker with person assignments, the audio
- * (player with seeking through the API's Range support, and a waveform to click), and
+ * (a player of the WAV fetched with the bearer header, and a waveform to click), and
  * speaker extraction per person with each sample playable. While anything can still change
  * the page polls. Every state says what to do next: loading, not found (and where the
  * conversation is instead), failed, empty, and extraction `done` with nobody in it.
@@ -125,9 +125,10 @@ export function ConversationPage(props: {
   const [history, setHistory] = useState<History | undefined>();
   const [segments, setSegments] = useState<Segment[]>([]);
   const [people, setPeople] = useState<Record<string, Person>>({});
-  const [wav, setWav] = useState<Uint8Array | undefined>();
+  const [wav, setWav] = useState<Uint8Array<ArrayBuffer> | undefined>();
   const [audioHash, setAudioHash] = useState<string | undefined>();
   const [audio, setAudio] = useState<HTMLAudioElement | null>(null);
+  const [wavUrl, setWavUrl] = useState<string | undefined>();
 
   useEffect(() => {
     let stopped = false;
@@ -186,6 +187,24 @@ export function ConversationPage(props: {
       .catch(props.onError);
     // The stored audio can trail the acknowledged position until finalize: fetch again then.
   }, [api, id, conversation?.position, conversation?.status]);
+
+  // The player plays the bytes fetched with the bearer header: an <audio src> on the API
+  // would need the token in its URL, which logs and proxies record.
+  useEffect(() => {
+    if (!wav) return;
+    const url = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+    const resumeAt = audio?.currentTime ?? 0;
+    setWavUrl(url);
+    if (audio && resumeAt > 0)
+      audio.addEventListener(
+        "loadedmetadata",
+        () => {
+          audio.currentTime = resumeAt;
+        },
+        { once: true },
+      );
+    return () => URL.revokeObjectURL(url);
+  }, [wav]);
 
   if (blocked?.kind === "loading")
     return (
@@ -271,7 +290,7 @@ export function ConversationPage(props: {
         </p>
       ) : null}
       {/* biome-ignore lint/a11y/useMediaCaption: the segments below are this audio's transcript */}
-      <audio ref={setAudio} controls preload="auto" src={api.audioUrl(id)} data-testid="audio-player" />
+      <audio ref={setAudio} controls preload="auto" src={wavUrl} data-testid="audio-player" />
       <Waveform bytes={wav} audio={audio} />
       <p class="muted">
         stored audio: <span data-testid="audio-bytes">{wav ? wav.length - WAV_HEADER : "…"}</span> bytes, sha-256{" "}

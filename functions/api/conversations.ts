@@ -23,7 +23,7 @@ import {
 } from "../../shared/firestore-schema";
 import { type ConversationStatus, lifecycleView } from "../../shared/lifecycle";
 import { ApiError } from "./errors";
-import type { ConversationAudio } from "./served-audio";
+import type { AudioExtent } from "./served-audio";
 
 export async function loadOwnedConversation(
   db: Firestore,
@@ -63,6 +63,8 @@ export interface ConversationView {
   sample_rate: number;
   position: number;
   duration_ms: number;
+  /** Only while some Opus chunks' lengths are still being measured: how many `duration_ms` leaves out. */
+  duration_unmeasured_chunks?: number;
   sessions: SessionView[];
   segments: number;
   extraction: {
@@ -79,7 +81,7 @@ export function conversationView(
   facts: {
     sessions: readonly SessionDoc[];
     segmentCount: number;
-    audio: Pick<ConversationAudio, "endPosition" | "durationMs">;
+    audio: Pick<AudioExtent, "endPosition" | "durationMs"> & Partial<Pick<AudioExtent, "unmeasuredChunks">>;
   },
 ): ConversationView {
   const sessions = [...facts.sessions]
@@ -97,6 +99,8 @@ export function conversationView(
     // Durable audio: what the ingress confirmed, or what is already persisted if that is more.
     position: Math.max(conversation.durable_position ?? 0, facts.audio.endPosition),
     duration_ms: facts.audio.durationMs,
+    // Said, never hidden: chunk records from before `samples` are measured a bounded number per answer.
+    ...((facts.audio.unmeasuredChunks ?? 0) > 0 ? { duration_unmeasured_chunks: facts.audio.unmeasuredChunks } : {}),
     sessions,
     segments: facts.segmentCount,
     // `done` / `failed` only for the newest extraction generation's finished run.

@@ -358,7 +358,7 @@ export async function loadHistory(db: Firestore, conversation: ConversationDoc):
   };
   const [sessions, chunkRecords, appliedSnap, deliverySnap] = await Promise.all([
     listSessions(db, conversation.id),
-    listChunkRecords(db, conversation.id, historyChunkSchema, HISTORY_CAPS.chunks + 1),
+    listChunkRecords(db, conversation.id, historyChunkSchema, { limit: HISTORY_CAPS.chunks + 1 }),
     queryOf(ref.collection(COLLECTIONS.appliedEvents))
       .select(...fieldsOf(historyAppliedSchema))
       .limit(HISTORY_CAPS.appliedEvents + 1)

@@ -13,14 +13,16 @@ import type { Bucket } from "@google-cloud/storage";
 import type { Codec, SampleRate } from "../../shared/audio-format";
 import { type ChunkDoc, chunkAudioFieldsSchema } from "../../shared/firestore-schema";
 import type { Logger } from "../../shared/logger";
-import { type LaidOutChunk, readPcmRange, streamSamples } from "../audio-stream";
+import { type AudioSource, type LaidOutChunk, readPcmRange, streamSamples } from "../audio-stream";
 import {
   chunkRecords,
   chunkRecordsBelow,
   layOutChunkRecords,
   listChunkRecords,
+  type MeasuredSamples,
   readChunkRecord,
   recordChunkSamples,
+  storedChunkSamples,
 } from "../chunk-records";
 
 export interface ConversationAudio {
@@ -95,7 +97,25 @@ export function readPcm(
 }
 
 /** How far the contiguous audio from position 0 reaches, and how long it plays. */
-export type AudioExtent = Pick<ConversationAudio, "endPosition" | "durationMs">;
+export interface AudioExtent extends Pick<ConversationAudio, "endPosition" | "durationMs"> {
+  /** Chunks of the run whose samples are not known yet: `durationMs` leaves them out. */
+  readonly unmeasuredChunks: number;
+}
+
+/** Opus chunk records without `samples` that one status answer measures, at most (an object read each). */
+export const MAX_CHUNKS_MEASURED_PER_ANSWER = 100;
+
+/** The largest n in [0, max] for which `holds` is true, for a `holds` true at 0 that stays false once false. */
+async function largestHolding(max: number, holds: (n: number) => Promise<boolean>): Promise<number> {
+  if (await holds(max)) return max;
+  let [yes, no] = [0, max];
+  while (no - yes > 1) {
+    const middle = Math.floor((yes + no) / 2);
+    if (await holds(middle)) yes = middle;
+    else no = middle;
+  }
+  return yes;
+}
 
 /**
  * `conversationAudio`'s extent in a bounded number of reads, for the conversation's status
@@ -103,10 +123,9 @@ export type AudioExtent = Pick<ConversationAudio, "endPosition" | "durationMs">;
  * 1,000 documents) and one ChunkDoc, never a listing. The contiguous run is the largest n
  * with n ChunkDocs below index n (an index has one ChunkDoc): all of them, or else found by
  * bisection, O(log chunks) counts. Its samples: pcm16 holds two bytes a sample; an Opus
- * ChunkDoc carries its decoded `samples`. Only if one from before that field is there is
- * its audio laid out chunk by chunk, as `conversationAudio` does: that one answer lists every
- * chunk record and downloads the objects of those without `samples`, then writes their
- * `samples` back, so each later answer is bounded again.
+ * ChunkDoc carries its decoded `samples`, except one written before that field: those are
+ * measured `MAX_CHUNKS_MEASURED_PER_ANSWER` at a time (`measureOldChunkRecords`), and an
+ * answer that could not measure them all says how many its duration leaves out.
  */
 export async function audioExtent(
   db: Firestore,
@@ -118,25 +137,52 @@ export async function audioExtent(
   const below = async (n: number): Promise<number> =>
     n === 0 ? 0 : await chunkRecordsBelow(db, conversationId, n).count();
   const total = await chunkRecords(db, conversationId).count();
-  let run = total;
-  if (total > 0 && (await below(total)) !== total) {
-    let [complete, incomplete] = [0, total]; // below(complete) === complete, below(incomplete) < incomplete
-    while (incomplete - complete > 1) {
-      const middle = Math.floor((complete + incomplete) / 2);
-      if ((await below(middle)) === middle) complete = middle;
-      else incomplete = middle;
-    }
-    run = complete;
-  }
-  if (run === 0) return { endPosition: 0, durationMs: 0 };
-  const [last, sums] = await Promise.all([
+  const run = await largestHolding(total, async (n) => (await below(n)) === n);
+  if (run === 0) return { endPosition: 0, durationMs: 0, unmeasuredChunks: 0 };
+  const records = chunkRecordsBelow(db, conversationId, run);
+  const [last, known] = await Promise.all([
     readChunkRecord(db, conversationId, run - 1),
-    chunkRecordsBelow(db, conversationId, run).sums("bytes", "samples"),
+    format.codec === "pcm16"
+      ? records.sums("bytes").then(({ bytes }) => ({ samples: bytes.sum / 2, chunks: run }))
+      : records.sums("samples").then(({ samples }) => ({ samples: samples.sum, chunks: samples.holding })),
   ]);
   const endPosition = last?.end ?? 0;
-  let samples = format.codec === "pcm16" ? sums.bytes / 2 : sums.samples;
-  if (format.codec === "opus" && (await chunkRecords(db, conversationId).filter("samples", ">=", 0).count()) < total) {
-    samples = (await conversationAudio(db, bucket, conversationId, format, logger)).pcmBytes / 2;
+  let samples = known.samples;
+  let unmeasuredChunks = run - known.chunks;
+  if (unmeasuredChunks > 0) {
+    const measured = await measureOldChunkRecords(db, { bucket, ...format }, conversationId, run, logger);
+    samples += measured.samples;
+    unmeasuredChunks -= measured.chunks;
   }
-  return { endPosition, durationMs: (samples / format.sampleRate) * 1000 };
+  return { endPosition, durationMs: (samples / format.sampleRate) * 1000, unmeasuredChunks };
+}
+
+/**
+ * Up to `MAX_CHUNKS_MEASURED_PER_ANSWER` of the Opus chunk records below `run` that lack
+ * `samples`, from the first of them (found by bisection on how many records below n hold
+ * the field: Firestore cannot query a field's absence): their objects are read and their
+ * samples written back, so each later answer measures the next ones, and once none is left
+ * every answer counts and sums again.
+ */
+async function measureOldChunkRecords(
+  db: Firestore,
+  source: Pick<AudioSource, "bucket" | "codec" | "sampleRate">,
+  conversationId: string,
+  run: number,
+  logger: Logger,
+): Promise<{ chunks: number; samples: number }> {
+  const holdingBelow = async (n: number): Promise<number> =>
+    n === 0 ? 0 : (await chunkRecordsBelow(db, conversationId, n).sums("samples")).samples.holding;
+  const first = await largestHolding(run, async (n) => (await holdingBelow(n)) === n);
+  const window = await listChunkRecords(db, conversationId, chunkAudioFieldsSchema, {
+    from: first,
+    limit: Math.min(MAX_CHUNKS_MEASURED_PER_ANSWER, run - first),
+  });
+  const measured: MeasuredSamples[] = await Promise.all(
+    window
+      .filter((record) => record.samples === undefined)
+      .map(async (record) => ({ index: record.index, samples: await storedChunkSamples(source, record) })),
+  );
+  await recordChunkSamples(db, conversationId, measured, logger);
+  return { chunks: measured.length, samples: measured.reduce((sum, m) => sum + m.samples, 0) };
 }

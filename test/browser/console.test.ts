@@ -77,6 +77,10 @@ describe("the conversation console in a browser", () => {
   it("records ~10 s from the microphone across two dropped connections and plays it back byte-exact", async () => {
     const [envA] = stack.envs;
     const page = await chromium.context.newPage();
+    // Every URL the console asks for: none may carry a credential (logs and proxies record URLs).
+    const urls: string[] = [];
+    page.on("request", (request) => urls.push(request.url()));
+    page.on("websocket", (socket) => urls.push(socket.url()));
     await page.goto(consoleFor(envA, "alice"));
 
     // The banner names the environment the API reported.
@@ -157,7 +161,7 @@ describe("the conversation console in a browser", () => {
     // Three sockets on the timeline: the first and two resumes.
     expect(await page.getByTestId("socket-item").count()).toBe(3);
 
-    // The player plays the conversation (served with Range support by the API).
+    // The player plays the conversation (the WAV the console fetched with the bearer header).
     await page.getByTestId("audio-player").evaluate((audio: HTMLAudioElement) => audio.play());
     await page.waitForFunction(
       () =>
@@ -166,6 +170,14 @@ describe("the conversation console in a browser", () => {
       WAIT,
     );
     await page.getByTestId("audio-player").evaluate((audio: HTMLAudioElement) => audio.pause());
+    expect(urls.filter((url) => url.includes("/v1/")).length).toBeGreaterThan(5);
+    // A JWT (header and claims both start `eyJ`) anywhere but the resume token's own query parameter.
+    const credentials = urls.filter((url) => {
+      const parsed = new URL(url);
+      parsed.searchParams.delete("resume_token");
+      return /access_token|tether\.bearer|eyJ[\w-]*\.eyJ/.test(parsed.href);
+    });
+    expect(credentials).toEqual([]);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, "conversation.png"), fullPage: true });
     await page.close();
   }, 240_000);

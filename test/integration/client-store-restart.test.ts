@@ -1,8 +1,8 @@
 /**
  * The SDK loses nothing when the app dies: a Node process streams a WAV through the SDK
  * with a file store and is SIGKILLed mid-chunk; a second process calls `resumeStored` and
- * finalizes. The stored audio equals the WAV byte for byte, and every segment handed to
- * the SDK before the kill is stored.
+ * finalizes. The stored audio equals the WAV byte for byte, every segment handed to the
+ * SDK before the kill is stored, and the store's files were readable by their owner only.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -119,6 +119,12 @@ describe("a file store across a killed process", () => {
     const storedEnd = (stored[0]?.audio ?? []).reduce((end, a) => Math.max(end, a.start + a.data.length), 0);
     expect(storedEnd).toBeGreaterThanOrEqual(writtenBeforeKill);
     expect(stored[0]?.acked).toBeLessThan(storedEnd);
+    // It holds the conversation's resume token: its owner's alone, as the killed process left it.
+    const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
+    expect(mode(storeDir)).toBe("700");
+    const files = fs.readdirSync(storeDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const name of files) expect([name, mode(path.join(storeDir, name))]).toEqual([name, "600"]);
 
     const second = startChild("resume", args);
     const code = await second.exited;

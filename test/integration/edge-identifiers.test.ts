@@ -38,7 +38,7 @@ async function opened(
   conversationId?: string,
 ): Promise<{ client: RawClient; ready: Record<string, unknown> }> {
   const options = {
-    token: await signAccessToken(fuzz.target.tokenSecret, userId),
+    token: await signAccessToken(fuzz.target.tokenKeys, userId),
     ...(conversationId ? { conversationId } : {}),
   };
   const client = rawConnect(fuzz.target.ingressUrl, options);
@@ -47,14 +47,14 @@ async function opened(
 
 test("conversation_id: a reserved id is 4400 at the ingress and 400 at the API, naming the field and the rule", async () => {
   const client = rawConnect(fuzz.target.ingressUrl, {
-    token: await signAccessToken(fuzz.target.tokenSecret, "u-edge"),
+    token: await signAccessToken(fuzz.target.tokenKeys, "u-edge"),
     conversationId: "__reserved__",
   });
   expect(await refusal(client)).toEqual({
     close: 4400,
     error: { type: "error", code: "bad_request", message: `query parameter conversation_id ${RESERVED_RULE}` },
   });
-  const answer = await api("/v1/conversations/__reserved__", await signAccessToken(fuzz.target.tokenSecret, "u-edge"));
+  const answer = await api("/v1/conversations/__reserved__", await signAccessToken(fuzz.target.tokenKeys, "u-edge"));
   expect(answer).toEqual({
     status: 400,
     body: { error: { code: "bad_request", message: `conversation id ${RESERVED_RULE}` } },
@@ -81,7 +81,7 @@ test("segment_id: a reserved id is 4400 naming segments.N.id; the valid segments
   // The whole batch was refused before anything was acknowledged: nothing of it is stored.
   const segments = await api(
     `/v1/conversations/${String(ready.conversation_id)}/segments`,
-    await signAccessToken(fuzz.target.tokenSecret, "u-edge"),
+    await signAccessToken(fuzz.target.tokenKeys, "u-edge"),
   );
   expect(segments).toMatchObject({ status: 200, body: { segments: [] } });
 });
@@ -99,7 +99,7 @@ test("person_id: a reserved id is 4400 in speaker_assigned and in a segment, and
     close: 4400,
     error: { message: `malformed message: segments.0.person_id (segment "s1") ${RESERVED_RULE}` },
   });
-  const answer = await api("/v1/people/__p__", await signAccessToken(fuzz.target.tokenSecret, "u-edge"));
+  const answer = await api("/v1/people/__p__", await signAccessToken(fuzz.target.tokenKeys, "u-edge"));
   expect(answer).toEqual({
     status: 400,
     body: { error: { code: "bad_request", message: `person id ${RESERVED_RULE}` } },
@@ -112,7 +112,7 @@ test("session_id (minted by the ingress) and user_id (any storable sub, reserved
   client.send(Buffer.alloc(1600));
   client.json({ type: "finalize" });
   await client.next("finalized");
-  const token = await signAccessToken(fuzz.target.tokenSecret, userId);
+  const token = await signAccessToken(fuzz.target.tokenKeys, userId);
   // The API finds the conversation as this user's: the stored user id is the sub, unchanged.
   const answer = await api("/v1/conversations/ok-edge-conversation", token);
   expect(answer.status).toBe(200);
@@ -121,7 +121,7 @@ test("session_id (minted by the ingress) and user_id (any storable sub, reserved
   ]);
   // Another user is told it belongs to someone else, which needs the stored owner to be exact.
   expect(
-    (await api("/v1/conversations/ok-edge-conversation", await signAccessToken(fuzz.target.tokenSecret, "__user__")))
+    (await api("/v1/conversations/ok-edge-conversation", await signAccessToken(fuzz.target.tokenKeys, "__user__")))
       .status,
   ).toBe(403);
 });
@@ -129,7 +129,7 @@ test("session_id (minted by the ingress) and user_id (any storable sub, reserved
 test("user_id: a sub no store can hold (a lone surrogate) is 4400 and 400 naming sub", async () => {
   const token = buildToken(
     { delivery: "header", alg: "HS256", key: "environment", sub: "u\ud800", exp: "future", nbf: "absent" },
-    fuzz.target.tokenSecret,
+    fuzz.target.tokenKeys,
   );
   const client = rawConnect(fuzz.target.ingressUrl, { token });
   expect(await refusal(client)).toEqual({
@@ -152,7 +152,7 @@ test("a token without exp is 4401 at the ingress and 401 at the API", async () =
   const noExp = await new SignJWT({})
     .setProtectedHeader({ alg: "HS256" })
     .setSubject("u-edge")
-    .sign(new TextEncoder().encode(fuzz.target.tokenSecret));
+    .sign(new TextEncoder().encode(fuzz.target.tokenKeys.current.secret));
   const client = rawConnect(fuzz.target.ingressUrl, { token: noExp });
   expect(await refusal(client)).toMatchObject({ close: 4401, error: { code: "unauthorized" } });
   const answer = await api("/v1/conversations/ok-edge-conversation", noExp);

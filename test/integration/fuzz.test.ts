@@ -9,7 +9,8 @@
  * - workers: no worker error repeats on redelivery (a permanent failure twice for the same
  *   message, or any failure five times, fails the run);
  * - the API: no request of any route, method, path parameter, token or header answers a
- *   5xx, and every error is the contract's JSON;
+ *   5xx, and every error is the contract's JSON; a drawn token (any kind, claims, clock,
+ *   `kid`) is 401 exactly when the token oracle refuses it, as it is 4401 at the ingress;
  * - the process survives: after every case the ingress and the API still answer.
  *
  * The seed is printed; `FUZZ_SEED=N` replays a run and `FUZZ_RUNS=N` sets its length
@@ -21,7 +22,7 @@ import { signAccessToken } from "../../shared/auth";
 import { type ApiCase, apiAnswerProblem, apiCaseArbitrary } from "../support/fuzz-api";
 import { apiRequest, buildToken, type FuzzTarget, playSocket } from "../support/fuzz-run";
 import { type FuzzStack, startFuzzStack } from "../support/fuzz-stack";
-import { socketCaseArbitrary } from "../support/fuzz-traffic";
+import { socketCaseArbitrary, tokenArbitrary, tokenVerifies } from "../support/fuzz-traffic";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -95,9 +96,9 @@ function apiPath(c: ApiCase): string {
 
 async function apiHolds(c: ApiCase): Promise<void> {
   let token: string | undefined;
-  if (c.auth.kind === "owner") token = await signAccessToken(target.tokenSecret, fixture.owner);
-  if (c.auth.kind === "stranger") token = await signAccessToken(target.tokenSecret, "fuzz-stranger");
-  if (c.auth.kind === "token") token = buildToken(c.auth.token, target.tokenSecret);
+  if (c.auth.kind === "owner") token = await signAccessToken(target.tokenKeys, fixture.owner);
+  if (c.auth.kind === "stranger") token = await signAccessToken(target.tokenKeys, "fuzz-stranger");
+  if (c.auth.kind === "token") token = buildToken(c.auth.token, target.tokenKeys);
   const headers: Record<string, string> = {};
   const query = new URLSearchParams(c.query);
   if (c.auth.kind === "raw") headers.authorization = c.auth.header;
@@ -133,4 +134,23 @@ test("the API: no input answers 5xx, every error is the contract's JSON", async 
     { numRuns: RUNS * 5, seed: SEED },
   );
   await fuzz.stillServing();
+});
+
+test("the API: a drawn token is 401 exactly when the token oracle refuses it", async () => {
+  await fc.assert(
+    fc.asyncProperty(tokenArbitrary, async (t) => {
+      const token = buildToken(t, target.tokenKeys);
+      const inQuery = token !== undefined && t.delivery === "query";
+      const answer = await apiRequest(target.apiUrl, {
+        method: "GET",
+        path: inQuery ? `/v1/conversations?access_token=${encodeURIComponent(token)}` : "/v1/conversations",
+        headers: token !== undefined && !inQuery ? { authorization: `Bearer ${token}` } : {},
+      });
+      // A token that verifies but whose `sub` no store can hold is 400, never 401.
+      const verdict = answer.status === 401 ? "refused" : "accepted";
+      expect({ t, verdict }).toEqual({ t, verdict: tokenVerifies(t) ? "accepted" : "refused" });
+      expect([200, 400, 401]).toContain(answer.status);
+    }),
+    { numRuns: RUNS * 5, seed: SEED },
+  );
 });

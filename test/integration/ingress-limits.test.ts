@@ -1,8 +1,9 @@
 /**
  * Limits that keep one greedy client from hurting anyone else, through the real ingress on
- * the emulators: text frames count against the same in-flight and byte budgets as audio,
- * and the per-user limits (live sockets, conversations started per minute, a
- * conversation's audio length and segment count) are refused with 4429 naming the limit.
+ * the emulators: text frames count against the same in-flight and byte budgets as audio
+ * (the socket's and the process's), and the per-user limits (live sockets, conversations
+ * started per minute, a conversation's audio length and segment count) are refused with
+ * 4429 naming the limit.
  */
 import { Timestamp } from "@google-cloud/firestore";
 import { liveSocketRef } from "../../shared/firestore-schema";
@@ -88,6 +89,25 @@ describe("text frames count against the in-flight and byte budgets", () => {
     expect(held).toBeLessThanOrEqual(8);
     const line = h.logs.find((l) => l.code === "overloaded" && l.user_id === "flooder");
     expect(Number(line?.in_flight_event_bytes)).toBeLessThanOrEqual(8 * MAX_TEXT_FRAME_BYTES);
+    holder.publisher?.release();
+    await instance.close();
+  });
+
+  test("text counts against the process's byte budget too: below the per-socket one, it binds first", async () => {
+    const holder: { publisher?: GatedPublisher } = {};
+    // Two frames' worth for the whole process, where one socket alone may hold four.
+    const instance = await h.startInstance({
+      publisher: GatedPublisher.factory(holder, { gateEvents: true }),
+      limits: { overloadCloseMs: 500, maxInFlightBytes: 2 * MAX_TEXT_FRAME_BYTES },
+    });
+    const client = rawConnect(instance.url, { token: await h.token("flooder-2") });
+    await client.next("ready");
+    for (let i = 0; i < 20; i += 1) client.send(bigSegments("s", MAX_TEXT_FRAME_BYTES - 16));
+    await refusedWith(client, 1013, "overloaded");
+    // The process budget, plus the one message that crossed it: not the socket's four.
+    const held = holder.publisher?.eventsWaiting ?? 0;
+    expect(held).toBeGreaterThanOrEqual(2);
+    expect(held).toBeLessThanOrEqual(3);
     holder.publisher?.release();
     await instance.close();
   });

@@ -1,7 +1,7 @@
 /**
  * Tokens through the real ingress and API on the emulators (PROTOCOL.md section 2,
  * "Tokens"): a resume token is never an access token (4401 / 401) and an access token never
- * a resume token; resuming needs both; 30 s of clock tolerance on `nbf` and `iat`; a
+ * a resume token; resuming needs both; 30 s of clock tolerance on `exp`, `nbf` and `iat`; a
  * browser's bearer in `Sec-WebSocket-Protocol`; and no log line of ours holds any token
  * this file used, wherever it travelled (header, subprotocol, `access_token` or
  * `resume_token` query).
@@ -31,8 +31,8 @@ const keep = (token: string): string => {
   used.add(token);
   return token;
 };
-const access = async (user = "tok-user", claims: Record<string, unknown> = {}) =>
-  keep(await signAccessToken(requireTokenKeys(h.runtime.settings), user, { claims }));
+const access = async (user = "tok-user", claims: Record<string, unknown> = {}, ttlSeconds?: number) =>
+  keep(await signAccessToken(requireTokenKeys(h.runtime.settings), user, { claims, ttlSeconds }));
 
 async function readyConversation(user = "tok-user"): Promise<{ id: string; resumeToken: string }> {
   const client = rawConnect(h.url, { token: await access(user) });
@@ -97,9 +97,18 @@ describe("clock tolerance", () => {
     expect((await apiGet("/v1/conversations", token)).status).toBe(200);
   });
 
+  it.each([5, 29])("accepts exp %i s behind the ingress's clock", async (behind) => {
+    const token = await access("tok-skew", {}, -behind);
+    const client = rawConnect(h.url, { token });
+    expect(await client.next("ready")).toMatchObject({ type: "ready" });
+    client.ws.close();
+    expect((await apiGet("/v1/conversations", token)).status).toBe(200);
+  });
+
   // 32 s rather than 31: a second boundary may pass between minting and checking.
-  it.each(["nbf", "iat"])("refuses %s beyond the tolerance", async (claim) => {
-    const token = await access("tok-skew", { [claim]: now() + 32 });
+  it.each(["nbf", "iat", "exp"])("refuses %s beyond the tolerance", async (claim) => {
+    const token =
+      claim === "exp" ? await access("tok-skew", {}, -32) : await access("tok-skew", { [claim]: now() + 32 });
     expect((await rawConnect(h.url, { token }).closed).code).toBe(4401);
     expect((await apiGet("/v1/conversations", token)).status).toBe(401);
   });

@@ -9,11 +9,13 @@
  * clients resume on the new ones with resume tokens of the old key. Only then does the
  * app's token server sign with the new key. Here the revision's front is a TCP forwarder
  * whose target switches from instance A (old key set) to instance B (new key set) before
- * A drains, so the two run side by side as revisions do during a rollout.
+ * A drains, so the two run side by side as revisions do during a rollout. The new
+ * revision's API then answers a token of either key, by `kid`.
  */
 import crypto from "node:crypto";
 import net from "node:net";
 import { connect, type TetherSession } from "../../client";
+import { startApi } from "../../functions/api/server";
 import { createIngress } from "../../functions/ingress/server";
 import { createRuntime, forComponent } from "../../functions/runtime";
 import { signAccessToken, type TokenKeys } from "../../shared/auth";
@@ -156,4 +158,18 @@ test("rotating the key while 3 conversations stream: no 4401, nothing lost", asy
     );
     expect(reassemble(h.audio.forConversation(session.conversationId)).body.equals(body)).toBe(true);
   }
+
+  // The new revision's API takes a token of either key, chosen by its kid, and no other kid.
+  const api = await startApi(forComponent(runtimeB, "api"), { host: "127.0.0.1", port: 0 });
+  closers.push(() => api.close());
+  const list = async (keys: TokenKeys) =>
+    await fetch(`${api.url}/v1/conversations`, {
+      headers: { authorization: `Bearer ${await signAccessToken(keys, "rotate-user")}` },
+    });
+  for (const key of [oldKey, newKey]) {
+    const answer = await list({ current: key, retiring: [] });
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { conversations: unknown[] }).conversations).toHaveLength(STREAMS);
+  }
+  expect((await list({ current: { kid: "k3", secret: newKey.secret }, retiring: [] })).status).toBe(401);
 }, 120_000);

@@ -18,7 +18,7 @@ import WebSocket from "ws";
 import type { SegmentView } from "../../functions/api/conversations";
 import { checkOpusPacket } from "../../shared/opus-packet";
 import { listenSubprotocols } from "../../shared/protocol";
-import { keyBytes } from "../../shared/token-keys";
+import { keyBytes, type TokenKeys } from "../../shared/token-keys";
 import { WAV_HEADER_BYTES } from "../../shared/wav";
 import {
   type Action,
@@ -33,7 +33,8 @@ import {
 export interface FuzzTarget {
   readonly ingressUrl: string;
   readonly apiUrl: string;
-  readonly tokenSecret: string;
+  /** The environment's key set: a current and a retiring key, each with its `kid`. */
+  readonly tokenKeys: TokenKeys;
 }
 
 /** How long one socket may wait for the pipeline; only bounds a hung case, asserts nothing about speed. */
@@ -44,7 +45,7 @@ const PIPELINE_WAIT_MS = Number(process.env.FUZZ_WAIT_MS ?? 20_000);
 /** A compact JWS built by hand, so that any header and claims (a lone surrogate too) can be sent. */
 export function buildToken(
   t: TokenCase,
-  secret: string,
+  keys: TokenKeys,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): string | undefined {
   if (t.delivery === "none") return undefined;
@@ -63,10 +64,18 @@ export function buildToken(
   if (t.iat === "skew_out") payload.iat = nowSeconds + 60;
   const resume = t.kind === "resume";
   if (resume) Object.assign(payload, { typ: "tether-resume", cid: "fuzz-conversation" });
-  const kid = { absent: undefined, unknown: "k-unknown", malformed: "../\u0000kid" }[t.kid ?? "absent"];
+  const held = t.kid === "retiring" ? keys.retiring[0] : keys.current;
+  if (held === undefined) throw new Error("the fuzz target's key set has no retiring key");
+  const kid = {
+    absent: undefined,
+    current: held.kid,
+    retiring: held.kid,
+    unknown: "k-unknown",
+    malformed: "../\u0000kid",
+  }[t.kid ?? "absent"];
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const input = `${b64({ alg: t.alg, typ: "JWT", ...(kid === undefined ? {} : { kid }) })}.${b64(payload)}`;
-  const environmentKey = t.key === "environment" ? secret : "another-environment-key-0123456789";
+  const environmentKey = t.key === "environment" ? held.secret : "another-environment-key-0123456789";
   // A resume token is signed with the key derived for resume tokens (shared/token-keys.ts).
   const key = resume ? Buffer.from(keyBytes({ kid: undefined, secret: environmentKey }, "resume")) : environmentKey;
   const signature =
@@ -133,7 +142,7 @@ export interface SocketResult {
 export async function playSocket(target: FuzzTarget, raw: SocketCase): Promise<SocketResult> {
   const c = concretize(raw);
   const expected = expectation(c);
-  const token = buildToken(c.token, target.tokenSecret);
+  const token = buildToken(c.token, target.tokenKeys);
   const url = new URL(target.ingressUrl);
   url.search = queryParams(c, token).toString();
   const headers: Record<string, string> = {};

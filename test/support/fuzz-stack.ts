@@ -50,6 +50,10 @@ export async function startFuzzStack(): Promise<FuzzStack> {
   // Cases share a few user ids: the per-user limits (4429, tested in ingress-limits) are out of the way.
   process.env.TETHER_MAX_LIVE_SOCKETS_PER_USER ??= "100000";
   process.env.TETHER_MAX_CONVERSATIONS_PER_MINUTE ??= "100000";
+  // A key set as after a rotation (a current and a retiring key), so tokens of either `kid` are drawn.
+  process.env.TETHER_TOKEN_KID ??= "fuzz-current";
+  process.env.TETHER_TOKEN_RETIRING_KID ??= "fuzz-retiring";
+  process.env.TETHER_TOKEN_RETIRING_SECRET ??= "fuzz-retiring-key-0123456789abcdef";
   const stack = await startLocalStack({
     environments: [environment],
     ...onRunningEmulators(),
@@ -59,7 +63,14 @@ export async function startFuzzStack(): Promise<FuzzStack> {
   });
   const state = stack.state.envs[environment];
   if (!state) throw new Error("the fuzz environment is missing from the stack");
-  const target: FuzzTarget = { ingressUrl: state.ingress_url, apiUrl: state.api_url, tokenSecret: state.token_secret };
+  const target: FuzzTarget = {
+    ingressUrl: state.ingress_url,
+    apiUrl: state.api_url,
+    tokenKeys: {
+      current: { kid: process.env.TETHER_TOKEN_KID, secret: state.token_secret },
+      retiring: [{ kid: process.env.TETHER_TOKEN_RETIRING_KID, secret: process.env.TETHER_TOKEN_RETIRING_SECRET }],
+    },
+  };
   const outcomes = new Map<string, number>();
   return {
     target,

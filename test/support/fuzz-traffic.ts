@@ -31,8 +31,11 @@ export interface TokenCase {
   readonly key: "environment" | "other";
   /** `resume`: a resume token's claims and key, presented as the access token. Default `access`. */
   readonly kind?: "access" | "resume";
-  /** The header's `kid`: none (the current key), one the environment does not hold, or a malformed one. */
-  readonly kid?: "absent" | "unknown" | "malformed";
+  /**
+   * The header's `kid`: none (the current key), the current key's, the retiring key's (the
+   * token signed with that key), one the environment does not hold, or a malformed one.
+   */
+  readonly kid?: "absent" | "current" | "retiring" | "unknown" | "malformed";
   /** `null`: no `sub` claim. A number: a `sub` of the wrong type. */
   readonly sub: string | number | null;
   readonly exp: "future" | "past" | "absent" | "string" | "skew_in";
@@ -150,9 +153,9 @@ export function handshakeOutcome(c: SocketCase): Outcome | undefined {
 }
 
 /**
- * PROTOCOL.md sections 2 and 5: an access token (not a resume token), HS256 with the
- * environment's key (no `kid`: the local stack's key has none), `sub` and `exp`, and `exp`,
- * `nbf`, `iat` within 30 s of the clock.
+ * PROTOCOL.md sections 2 and 5: an access token (not a resume token), HS256 with one of
+ * the environment's keys (the current one without a `kid`, or the key its `kid` names), `sub`
+ * and `exp`, and `exp`, `nbf`, `iat` within 30 s of the clock.
  */
 export function tokenVerifies(t: TokenCase): boolean {
   return (
@@ -160,7 +163,7 @@ export function tokenVerifies(t: TokenCase): boolean {
     t.alg === "HS256" &&
     t.key === "environment" &&
     (t.kind ?? "access") === "access" &&
-    (t.kid ?? "absent") === "absent" &&
+    ["absent", "current", "retiring"].includes(t.kid ?? "absent") &&
     typeof t.sub === "string" &&
     t.sub.length > 0 &&
     (t.exp === "future" || t.exp === "skew_in") &&
@@ -296,7 +299,7 @@ export const tokenArbitrary: fc.Arbitrary<TokenCase> = fc.record({
   alg: fc.constantFrom("HS256", "HS256", "HS256", "HS256", "HS512", "none"),
   key: fc.constantFrom("environment", "environment", "environment", "environment", "other"),
   kind: fc.constantFrom("access", "access", "access", "access", "access", "resume"),
-  kid: fc.constantFrom("absent", "absent", "absent", "absent", "absent", "unknown", "malformed"),
+  kid: fc.constantFrom("absent", "absent", "absent", "current", "retiring", "unknown", "malformed"),
   sub: subArbitrary,
   exp: fc.constantFrom("future", "future", "future", "future", "skew_in", "past", "absent", "string"),
   nbf: fc.constantFrom("absent", "absent", "absent", "past", "skew_in", "skew_out", "future"),

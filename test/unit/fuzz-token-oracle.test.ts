@@ -9,13 +9,16 @@ import { hs256Verifier } from "../../shared/auth";
 import { buildToken } from "../support/fuzz-run";
 import { tokenArbitrary, tokenVerifies } from "../support/fuzz-traffic";
 
-const SECRET = "fuzz-oracle-key-0123456789abcdef";
-const verifier = hs256Verifier(SECRET);
+const KEYS = {
+  current: { kid: "k-current", secret: "fuzz-oracle-key-0123456789abcdef" },
+  retiring: [{ kid: "k-retiring", secret: "fuzz-oracle-old-key-0123456789ab" }],
+};
+const verifier = hs256Verifier(KEYS);
 
 test("the oracle's verdict on a drawn token is the verifier's", async () => {
   await fc.assert(
     fc.asyncProperty(tokenArbitrary, async (t) => {
-      const token = buildToken(t, SECRET);
+      const token = buildToken(t, KEYS);
       const accepted = await verifier.verify(token).then(
         () => true,
         () => false,

@@ -1,9 +1,9 @@
 /**
  * pcm16 chunk buffers reused once their publish settled, instead of one fresh buffer per
- * chunk. Each chunk's bytes are otherwise allocated outside the JS heap several times over
- * (the socket reads, the chunk, the publish request, gRPC's framing), and V8 starts a full
- * mark after every ~64 MB of such memory: the churn, not the heap, sets the ingress's GC
- * rate (bench/NOTES.md has the figures).
+ * chunk. Of the allocations each chunk's bytes take outside the JS heap (the socket reads,
+ * the chunk, the publish request, gRPC's framing), the chunk lives longest (a whole chunk),
+ * so it always outlives a scavenge and only a full mark frees it; reusing it cut the
+ * ingress's GC time (bench/NOTES.md has the figures).
  *
  * A buffer may come back only when nobody holds it any more: its chunk was dropped before
  * it left the chunker, or Pub/Sub confirmed the publish (the client copies the bytes into

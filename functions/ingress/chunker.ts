@@ -8,12 +8,18 @@
  * packets framed by `frameOpusPackets`.
  */
 import { type ChunkRange, type Codec, chunkAt, frameOpusPackets } from "../../shared/audio-format";
+import { type ChunkBuffers, chunkBuffers } from "./chunk-buffers";
 
 /** A chunk the ingress cut from the stream, before it is published: its range in units and its body. */
 export interface CutChunk extends ChunkRange {
   readonly body: Buffer;
   /** The conversation's last chunk (possibly shorter than the chunk size). */
   readonly final: boolean;
+  /**
+   * Hands the body's buffer back for a later chunk (chunk-buffers.ts): call it only once
+   * nobody holds the body any more (Pub/Sub confirmed it). Absent for Opus chunks.
+   */
+  readonly recycle?: () => void;
 }
 
 /** What `push` returns for a frame that completed no chunk (most frames): no array per frame. */
@@ -41,6 +47,7 @@ export class Chunker {
     private readonly codec: Codec,
     private readonly chunkSize: number,
     startPosition: number,
+    private readonly buffers: ChunkBuffers = chunkBuffers,
   ) {
     if (!Number.isInteger(chunkSize) || chunkSize < 1)
       throw new RangeError(`chunk size ${chunkSize} is not a positive integer`);
@@ -70,7 +77,7 @@ export class Chunker {
     let done = NO_CHUNKS;
     for (let offset = 0; offset < frame.length; ) {
       const take = Math.min(this.chunkSize - this.partialUnits, frame.length - offset);
-      this.body ??= Buffer.allocUnsafe(this.chunkSize);
+      this.body ??= this.buffers.take(this.chunkSize);
       frame.copy(this.body, this.partialBytes, offset, offset + take);
       this.partialUnits += take;
       this.partialBytes += take;
@@ -98,6 +105,8 @@ export class Chunker {
   /** Forgets the partial chunk (a disconnect: the client re-sends it). Returns the units dropped. */
   dropPartial(): number {
     const dropped = this.partialUnits;
+    // Nothing outside the chunker saw the partial chunk's buffer.
+    if (this.body !== undefined) this.buffers.give(this.body);
     this.body = undefined;
     this.pieces = [];
     this.partialUnits = 0;
@@ -107,17 +116,28 @@ export class Chunker {
 
   private cut(final: boolean): CutChunk {
     const { index, start } = chunkAt(this.chunkStart, this.chunkSize);
-    // Opus packets are copied here (framed), out of the socket's read buffers.
-    const body =
+    const range = { index, start, end: start + this.partialUnits, final };
+    const buffer = this.body ?? Buffer.alloc(0);
+    const chunk: CutChunk =
       this.codec === "opus"
-        ? frameOpusPackets(this.pieces)
-        : (this.body ?? Buffer.alloc(0)).subarray(0, this.partialBytes);
-    const chunk: CutChunk = { index, start, end: start + this.partialUnits, body, final };
+        ? // Opus packets are copied here (framed), out of the socket's read buffers.
+          { ...range, body: frameOpusPackets(this.pieces) }
+        : { ...range, body: buffer.subarray(0, this.partialBytes), recycle: this.recycler(buffer) };
     this.chunkStart += this.partialUnits;
     this.body = undefined;
     this.pieces = [];
     this.partialUnits = 0;
     this.partialBytes = 0;
     return chunk;
+  }
+
+  /** Gives `buffer` back once, however often the returned function is called. */
+  private recycler(buffer: Buffer): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.buffers.give(buffer);
+    };
   }
 }

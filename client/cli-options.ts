@@ -8,7 +8,7 @@ const USAGE = `Usage: npm run stream -- [FILE.wav] [options]
 
 Streams FILE.wav (16-bit PCM, mono or stereo, 8/16/24/48 kHz), generated speech-like
 audio, or the demo, to a tether ingress, and prints the conversation id, environment,
-console page and playback URL.
+console page and a curl command that downloads the WAV.
 
 Where to stream (one of):
   --state-file PATH       the file \`npm start\` wrote (default: .tether/state.json)
@@ -17,7 +17,7 @@ Where to stream (one of):
   --token JWT             an access token
   --secret KEY            mint a token with this HS256 key (local environments)
   --user ID               the user id of a minted token (default: cli-user)
-  --api-url URL           the environment's HTTP API, for the playback URL
+  --api-url URL           the environment's HTTP API, for the playback command
 
 What to stream:
   --demo                  a 25 s conversation of two speakers, with transcript segments and

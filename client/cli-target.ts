@@ -1,7 +1,7 @@
 /**
  * Where `npm run stream` streams to and what it prints afterwards: the ingress URL and a
  * token (from `npm start`'s state file, or --url with --token/--secret), the console link
- * of a conversation, and a playback URL that plays as printed once the audio is stored.
+ * of a conversation, and a playback command that downloads the WAV as printed once the audio is stored.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -108,14 +108,14 @@ export function consoleLink(target: Target, environment: string, conversationId:
   return `${target.consoleUrl.replace(/\?.*$/, "")}?${query.toString()}`;
 }
 
-/** How long a playback link's token stays valid. */
+/** How long the playback command's token stays valid. */
 const PLAYBACK_TOKEN_SECONDS = 3600;
 
 const conversationStatusSchema = z.object({ status: z.string() });
 
 /**
  * Waits until the API reports the conversation `finalized` (every chunk stored), so the
- * playback URL printed next plays the whole recording. Returns false on timeout.
+ * playback command printed next downloads the whole recording. Returns false on timeout.
  */
 async function waitUntilStored(conversationUrl: string, token: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -132,22 +132,22 @@ async function waitUntilStored(conversationUrl: string, token: string, timeoutMs
   }
 }
 
-/** The playback lines: a URL that plays as printed when a token can be minted for it. */
+/** The playback line: a command that downloads the WAV as printed, its token in a header, never in the URL. */
 export async function playbackLines(
   target: Target,
   conversationId: string,
   say: (message: string) => void,
 ): Promise<string[]> {
   if (target.apiUrl === undefined)
-    return ["playback      pass --api-url (or use a state file) to print the playback URL"];
+    return ["playback      pass --api-url (or use a state file) to print the playback command"];
   const conversationUrl = `${target.apiUrl.replace(/\/$/, "")}/v1/conversations/${encodeURIComponent(conversationId)}`;
   say("waiting for the audio to be stored...");
   if (!(await waitUntilStored(conversationUrl, await target.token(), 60_000)))
     say("the conversation is not finalized yet: the URL plays what is stored so far");
-  const audioUrl = `${conversationUrl}/audio.wav`;
-  if (!target.canMint)
-    return [`playback      ${audioUrl}  (send your token as Authorization: Bearer, or add ?access_token=)`];
+  const download = (bearer: string): string =>
+    `curl -fsS -H "Authorization: Bearer ${bearer}" -o ${conversationId}.wav ${conversationUrl}/audio.wav`;
+  if (!target.canMint) return [`playback      ${download("$TOKEN")}  (your access token in $TOKEN)`];
   const token = await target.token(PLAYBACK_TOKEN_SECONDS);
-  say(`the playback URL carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h`);
-  return [`playback      ${audioUrl}?access_token=${token}`];
+  say(`the playback command carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h, in a header: no URL holds it`);
+  return [`playback      ${download(token)}`];
 }

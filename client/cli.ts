@@ -3,7 +3,7 @@
  * speakers with segments and person assignments) to a tether ingress through the SDK, in
  * real time or faster, showing what is sent, acknowledged and how often it reconnected or
  * was handed over to a new socket (`goaway`); once the conversation is stored, prints the
- * conversation id, its environment, its console page and a playback URL that plays as printed.
+ * conversation id, its environment, its console page and a playback command that downloads the WAV as printed.
  *
  *   npm start                                  (in another terminal: writes .tether/state.json)
  *   npm run stream -- --demo

@@ -1,7 +1,8 @@
 /**
  * The first ten minutes of a new user, with no options anywhere: in a copy of the checkout,
- * `npm start`, then `npm run stream -- some.wav`; the playback URL it prints, fetched as
- * printed, returns the WAV's audio byte for byte. Ctrl-C removes the default state file.
+ * `npm start`, then `npm run stream -- some.wav`; the playback command it prints, run as
+ * printed, downloads the WAV's audio byte for byte, with its token in a header and none in
+ * the URL. Ctrl-C removes the default state file.
  *
  * The copy stands in for a fresh clone (its own `.tether/state.json`, the developer's
  * checkout untouched) and shares node_modules with this one. `npm start` uses its default
@@ -43,7 +44,7 @@ function run(command: string, args: string[], cwd: string): Promise<{ code: numb
 }
 
 describe("zero-configuration start", () => {
-  it("npm start, then npm run stream -- some.wav, prints a playback URL that returns the WAV", async () => {
+  it("npm start, then npm run stream -- some.wav, prints a playback command that downloads the WAV", async () => {
     const checkout = copyCheckout();
     const stateFile = path.join(checkout, ".tether", "state.json");
     let output = "";
@@ -73,17 +74,18 @@ describe("zero-configuration start", () => {
       const streamed = await run("npm", ["run", "--silent", "stream", "--", "some.wav"], checkout);
       if (streamed.code !== 0) throw new Error(`npm run stream failed:\n${streamed.stdout}${streamed.stderr}`);
 
-      // The output ends with the conversation id, the environment and the playback URL.
+      // The output ends with the conversation id, the environment and the playback command.
       const last = streamed.stdout.trimEnd().split("\n").slice(-3);
       const conversationId = /^conversation\s+(\S+)$/.exec(last[0] ?? "")?.[1];
       expect(conversationId).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
       expect(last[1]).toMatch(/^environment\s+dev$/);
-      const url = /^playback\s+(\S+)$/.exec(last[2] ?? "")?.[1];
-      expect(url).toContain(`/v1/conversations/${conversationId}/audio.wav`);
+      const command = /^playback\s+(curl .*)$/.exec(last[2] ?? "")?.[1] ?? "";
+      expect(command).toContain(`/v1/conversations/${conversationId}/audio.wav`);
+      expect(command).not.toMatch(/[?&]access_token=/);
 
-      const response = await fetch(url ?? "");
-      expect(response.status).toBe(200);
-      const wav = decodePcm16MonoWav(Buffer.from(await response.arrayBuffer()));
+      const downloaded = await run("/bin/sh", ["-c", command], checkout);
+      if (downloaded.code !== 0) throw new Error(`the playback command failed:\n${downloaded.stderr}`);
+      const wav = decodePcm16MonoWav(fs.readFileSync(path.join(checkout, `${conversationId}.wav`)));
       expect(wav.sampleRate).toBe(SAMPLE_RATE);
       expect(wav.pcm.length).toBe(pcm.length);
       expect(wav.pcm.equals(pcm)).toBe(true);

@@ -148,6 +148,6 @@ export async function playbackLines(
     `curl -fsS -H "Authorization: Bearer ${bearer}" -o ${conversationId}.wav ${conversationUrl}/audio.wav`;
   if (!target.canMint) return [`playback      ${download("$TOKEN")}  (your access token in $TOKEN)`];
   const token = await target.token(PLAYBACK_TOKEN_SECONDS);
-  say(`the playback command carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h, in a header: no URL holds it`);
+  say(`the playback command carries a token valid for ${PLAYBACK_TOKEN_SECONDS / 3600} h, in a header`);
   return [`playback      ${download(token)}`];
 }

@@ -14,6 +14,7 @@ import type { Principal } from "../../shared/auth";
 import { queryOf } from "../../shared/firestore-query";
 import { COLLECTIONS, CONVERTERS, type ConversationDoc } from "../../shared/firestore-schema";
 import { conversationIdSchema } from "../../shared/identifiers";
+import { chunkRecordsBelow } from "../chunk-records";
 import { isoTime } from "./conversations";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { ApiError } from "./errors";
@@ -46,15 +47,36 @@ export function parseListQuery(params: URLSearchParams): { limit: number; cursor
   return { limit, cursor: decodeCursor(params.get("cursor"), cursorSchema) };
 }
 
-/** One list item from a stored conversation. Pure. */
-export function listItem(id: string, doc: ConversationDoc): ConversationListItem {
-  const units = doc.status === "in_progress" ? doc.durable_position : (doc.final_position ?? doc.durable_position);
-  return {
-    id,
-    status: doc.status,
-    started_at: isoTime(doc.created_at),
-    duration_ms: Math.round(unitsToMilliseconds(doc.codec, doc.sample_rate, units ?? 0)),
-  };
+/** The conversation's length in units: what is durable, or where it was frozen. */
+function positionOf(doc: ConversationDoc): number {
+  return (doc.status === "in_progress" ? doc.durable_position : (doc.final_position ?? doc.durable_position)) ?? 0;
+}
+
+/**
+ * How long an Opus conversation plays, in one aggregation: Opus packets last 2.5 to 120 ms,
+ * so its packet count alone does not say. The chunk records' decoded `samples` do; packets
+ * not stored yet (or in records from before `samples`) count at the measured average, or
+ * at 20 ms when nothing is measured.
+ */
+async function opusDurationMs(db: Firestore, id: string, doc: ConversationDoc): Promise<number> {
+  const packets = positionOf(doc);
+  if (packets === 0) return 0;
+  const { samples } = await chunkRecordsBelow(db, id, Math.ceil(packets / doc.chunk_size)).sums("samples");
+  const measuredPackets = Math.min(packets, samples.holding * doc.chunk_size);
+  const unmeasuredMs =
+    measuredPackets === 0
+      ? unitsToMilliseconds("opus", doc.sample_rate, packets)
+      : (((packets - measuredPackets) * samples.sum) / measuredPackets / doc.sample_rate) * 1000;
+  return (samples.sum / doc.sample_rate) * 1000 + unmeasuredMs;
+}
+
+/** One list item from a stored conversation: one aggregation for Opus, no read for pcm16. */
+export async function listItem(db: Firestore, id: string, doc: ConversationDoc): Promise<ConversationListItem> {
+  const durationMs =
+    doc.codec === "opus"
+      ? await opusDurationMs(db, id, doc)
+      : unitsToMilliseconds(doc.codec, doc.sample_rate, positionOf(doc));
+  return { id, status: doc.status, started_at: isoTime(doc.created_at), duration_ms: Math.round(durationMs) };
 }
 
 export async function listConversations(
@@ -73,7 +95,9 @@ export async function listConversations(
   const lastDoc = last?.data();
   return {
     // One being deleted is gone for its owner already (its purge follows within seconds).
-    conversations: docs.filter((doc) => doc.data().deleted_at === undefined).map((doc) => listItem(doc.id, doc.data())),
+    conversations: await Promise.all(
+      docs.filter((doc) => doc.data().deleted_at === undefined).map((doc) => listItem(db, doc.id, doc.data())),
+    ),
     next_cursor:
       snapshot.docs.length > query.limit && last && lastDoc
         ? encodeCursor({ t: lastDoc.created_at.toMillis(), id: last.id })

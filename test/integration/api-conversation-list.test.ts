@@ -8,6 +8,7 @@ import { startApi } from "../../functions/api/server";
 import { forComponent, type RunningService } from "../../functions/runtime";
 import { signAccessToken } from "../../shared/auth";
 import { conversationRef } from "../../shared/firestore-schema";
+import { type SeedConversation, seedConversation as seedChunkedConversation } from "../support/extract-conversation";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-environment";
 import {
   createWorkerTestRuntime,
@@ -105,6 +106,39 @@ describe("GET /v1/conversations", () => {
       duration_ms: 2000, // 64,000 bytes of 16 kHz pcm16
     });
     expect(typeof body.next_cursor).toBe("string");
+  });
+
+  it("gives an Opus conversation the duration its packets play, not 20 ms a packet", async () => {
+    // 40 ms packets (SILK narrowband, 40 ms: TOC configuration 2, one frame), 5 to a chunk.
+    const packet = Buffer.from([2 << 3, 0x55, 0xaa, 0x55]);
+    const carol = await signAccessToken(worker.tokenSecret, "carol");
+    const seedOpus = async (prefix: string, createdMs: number, extra: Partial<SeedConversation>) => {
+      const conversationId = uniqueConversationId(prefix);
+      await seedChunkedConversation(worker.runtime, {
+        conversationId,
+        userId: "carol",
+        codec: "opus",
+        sampleRate: 16000,
+        chunkSize: 5,
+        audio: Array.from({ length: 12 }, () => packet),
+        sessions: [{ id: "s1", firstChunk: 0 }],
+        segments: [],
+        ...extra,
+      });
+      const ref = conversationRef(worker.runtime.clients.firestore, conversationId);
+      await ref.update({ created_at: Timestamp.fromMillis(createdMs) });
+      return conversationId;
+    };
+    const stored = await seedOpus("opus-all", Date.UTC(2031, 0, 2), {});
+    // Chunk 2 (the last 2 packets) not stored yet: counted at the measured 40 ms a packet.
+    const pending = await seedOpus("opus-part", Date.UTC(2031, 0, 3), { status: "in_progress", omitChunks: [2] });
+
+    const { status, body } = await list("", carol);
+    expect(status).toBe(200);
+    expect(body.conversations.map((c) => [c.id, c.duration_ms])).toEqual([
+      [pending, 480],
+      [stored, 480],
+    ]);
   });
 
   it("refuses a bad limit or cursor, and a missing token", async () => {

@@ -17,6 +17,7 @@ import { distribution, formatDistribution } from "../local/stats";
 import {
   type BenchEnvironment,
   benchEnvironment,
+  chooseSizes,
   compileServers,
   ingressProcessEnv,
   measureDirectPublish,
@@ -57,7 +58,7 @@ type Start = (version: "baseline" | "this") => ReturnType<typeof startServer>;
 /** Both versions flat out, A B B A, between two measurements of the direct-publish ceiling. */
 async function flatOut(context: BenchContext, bench: BenchEnvironment, start: Start): Promise<void> {
   const emulators = emulatorProcesses(context.emulatorEnv);
-  const throughputSeconds = context.short ? 5 : 8;
+  const { throughputSeconds } = chooseSizes(context.short);
   const ceiling = async () =>
     (await measureDirectPublish(bench.resources.topics.audio, bench.resources.projectId, throughputSeconds, emulators))
       .fps;

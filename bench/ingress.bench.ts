@@ -55,7 +55,7 @@ import { startTextFlood } from "./text-flood";
 
 const ROOT = path.resolve(__dirname, "..");
 
-export const THROUGHPUT_CONNECTIONS = 16;
+const THROUGHPUT_CONNECTIONS = 16;
 /** Run lengths and stream counts; `--short` for trying a change. */
 interface Sizes {
   readonly throughputSeconds: number;
@@ -65,10 +65,16 @@ interface Sizes {
 const FULL: Sizes = { throughputSeconds: 8, streams: 1000, realtimeSeconds: 11 };
 const SHORT: Sizes = { throughputSeconds: 5, streams: 200, realtimeSeconds: 11 };
 /** Throughput runs count from this long after the first byte (steady state). */
-export const WARMUP_SECONDS = 3;
+const WARMUP_SECONDS = 3;
 /** The real-time run measures after this long under the same load (reported apart). */
 const REALTIME_WARMUP_SECONDS = 10;
 let sizes = FULL;
+
+/** Sets the run lengths for `--short` or not: every throughput run and ceiling of this file, and of ingress-versions, reads them. */
+export function chooseSizes(short: boolean): Sizes {
+  sizes = short ? SHORT : FULL;
+  return sizes;
+}
 
 // ------------------------------------------------------------ processes
 
@@ -410,7 +416,7 @@ async function idleRss(
 }
 
 export async function run(context: BenchContext): Promise<void> {
-  sizes = context.short ? SHORT : FULL;
+  chooseSizes(context.short);
   const bench = await benchEnvironment();
   const { resources, secret } = bench;
   const headers = userPerStream(secret, "bench-user");

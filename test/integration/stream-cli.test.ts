@@ -91,9 +91,10 @@ describe("npm run stream", () => {
     const first = stream(args);
     await until("the conversation line", () => /conversation \S+ on environment/.test(first.stderr()), 15_000);
     const id = /conversation (\S+) on environment/.exec(first.stderr())?.[1] ?? "";
-    expect(first.stderr()).toContain(
-      `console page http://127.0.0.1:9/?env=${env}&user=cli-user&view=conversation&id=${id}`,
-    );
+    // The console line is written after the conversation line, and may reach the pipe later.
+    const consoleLine = `console page http://127.0.0.1:9/?env=${env}&user=cli-user&view=conversation&id=${id}`;
+    await until("the console page line", () => first.stderr().includes(consoleLine), 15_000);
+    expect(first.stderr()).toContain(consoleLine);
     await until("a chunk of it published", () => harness.audio.forConversation(id).length > 0, 15_000);
     first.child.kill("SIGINT");
     expect((await first.exited).code).toBe(130);

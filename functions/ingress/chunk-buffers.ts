@@ -1,13 +1,13 @@
 /**
  * pcm16 chunk buffers reused once their publish settled, instead of one fresh buffer per
- * chunk. Of the allocations each chunk's bytes take outside the JS heap (the socket reads,
- * the chunk, the publish request, gRPC's framing), the chunk lives longest (a whole chunk),
+ * chunk. Of the allocations each chunk's bytes take outside the JS heap (the socket reads
+ * and the chunk; the publish request is written from the chunk), the chunk lives longest,
  * so it always outlives a scavenge and only a full mark frees it; reusing it cut the
  * ingress's GC time (bench/NOTES.md has the figures).
  *
  * A buffer may come back only when nobody holds it any more: its chunk was dropped before
- * it left the chunker, or Pub/Sub confirmed the publish (the client copies the bytes into
- * its request before that). One reused too early would publish another chunk's bytes.
+ * it left the chunker, or Pub/Sub confirmed the publish (the request is written from the
+ * buffer itself, and is over by then). One reused too early would publish another chunk's bytes.
  */
 
 /** Idle buffers kept, in bytes: enough for the chunks in flight at a busy instance, bounded. */

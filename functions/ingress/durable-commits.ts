@@ -88,7 +88,7 @@ export class DurableCommits {
       this.deps.publisher.publishChunk(tags, conversation.format, chunk).then(
         () => {
           budget.release(bytes);
-          // Pub/Sub holds its own copy now; after a failure the buffer is left to the GC.
+          // Pub/Sub stored the chunk, so no request holds the buffer; after a failure it is left to the GC.
           chunk.recycle?.();
           entry.publishedAt = performance.now();
           this.advance();

@@ -18,6 +18,7 @@ import {
   SCHEMA_VERSION,
 } from "../../shared/messages";
 import type { CutChunk } from "./chunker";
+import { endpointOf, PublishQueue, PublishRpc } from "./publish-rpc";
 
 /** Who sent a message: the tags every message of a socket carries. */
 export interface SessionTags {
@@ -112,25 +113,32 @@ export class ChunkGathering {
 }
 
 export class IngressPublisher {
-  /** The audio topic twice: chunks sent at once, and chunks gathered for `CHUNK_GATHER_MS`. */
-  private readonly audio: Topic;
-  private readonly audioGathered: Topic;
+  /** Chunks go out through our own Publish RPC (publish-rpc.ts); events through the client library. */
+  private readonly audioRpc: PublishRpc;
+  private readonly audio: PublishQueue;
   private readonly gathering = new ChunkGathering(CHUNK_GATHER_MS);
   private readonly events: Topic;
 
-  constructor(pubsub: PubSub, resources: EnvironmentResources) {
-    this.audio = pubsub.topic(resources.topics.audio, { batching: PUBLISH_BATCHING });
-    this.audioGathered = pubsub.topic(resources.topics.audio, {
-      batching: { ...PUBLISH_BATCHING, maxMilliseconds: CHUNK_GATHER_MS },
-    });
+  constructor(
+    private readonly pubsub: PubSub,
+    private readonly resources: EnvironmentResources,
+  ) {
+    this.audioRpc = new PublishRpc(endpointOf(pubsub), pubsub.topic(resources.topics.audio).name);
+    this.audio = new PublishQueue(this.audioRpc, PUBLISH_BATCHING);
     this.events = pubsub.topic(resources.topics.events, { batching: PUBLISH_BATCHING });
   }
 
-  /** Resolves with the message id once Pub/Sub stored the chunk. */
+  /**
+   * Resolves with the message id once Pub/Sub stored the chunk. The chunk's body is sent as
+   * it is: it must not change until then.
+   */
   async publishChunk(tags: SessionTags, format: AudioFormat, chunk: CutChunk): Promise<string> {
     if (chunk.body.length === 0) throw new Error(`chunk ${chunk.index} has an empty body`);
-    const topic = this.gathering.next(performance.now()) ? this.audioGathered : this.audio;
-    return await topic.publishMessage({ data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) });
+    const windowMs = this.gathering.next(performance.now()) ? CHUNK_GATHER_MS : 0;
+    return await this.audio.publish(
+      { data: chunk.body, attributes: audioChunkAttributes(tags, format, chunk) },
+      windowMs,
+    );
   }
 
   /**
@@ -147,16 +155,24 @@ export class IngressPublisher {
   }
 
   /**
-   * Opens the client's channel before the first socket needs it (reads both topics): the
-   * first publish of a fresh instance otherwise pays for it, in the ack pause of a client
-   * that was just handed over to it.
+   * Opens the channels before the first socket needs them (reads both topics): the first
+   * publish of a fresh instance otherwise pays for it, in the ack pause of a client that was
+   * just handed over to it.
    */
   async warmUp(): Promise<void> {
-    await Promise.all([this.audio.getMetadata(), this.events.getMetadata()]);
+    this.audioRpc.connect();
+    const audio = this.pubsub.topic(this.resources.topics.audio);
+    await Promise.all([audio.getMetadata(), this.events.getMetadata()]);
   }
 
-  /** Sends whatever is batched (graceful shutdown). */
+  /** Sends whatever is batched. */
   async flush(): Promise<void> {
-    await Promise.all([this.audio.flush(), this.audioGathered.flush(), this.events.flush()]);
+    await Promise.all([this.audio.flush(), this.events.flush()]);
+  }
+
+  /** Sends whatever is batched, then closes the audio RPC's connection (graceful shutdown). */
+  async close(): Promise<void> {
+    await this.flush();
+    this.audioRpc.close();
   }
 }

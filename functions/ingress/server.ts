@@ -244,7 +244,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
     await closedAll;
     clearTimeout(grace);
     await publisher
-      .flush()
+      .close()
       .catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
     await sweepStopped;
     await userLimits.stop();

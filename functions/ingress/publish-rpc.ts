@@ -1,0 +1,249 @@
+/**
+ * Pub/Sub's Publish RPC as gRPC over one HTTP/2 session of our own, for the audio topic only.
+ * The client library copies each chunk twice on the way out (protobuf's encoding, then gRPC's
+ * framing) and wraps every RPC in layers that cost more CPU than the chunk's own bytes; here
+ * the chunk's buffer is written to the socket as it is (bench/NOTES.md has the figures).
+ *
+ * The endpoint and the credentials are the client library's own (`PubSub`), so the same
+ * settings reach the emulator locally and Google Cloud in production.
+ */
+import http2 from "node:http2";
+import type { PubSub } from "@google-cloud/pubsub";
+import { decodePublishResponse, encodePublishRequest, type WireMessage } from "./publish-wire";
+
+/** gRPC status codes the client library retries a Publish on (its publisher_client_config.json). */
+const RETRYABLE = new Set([1, 2, 4, 8, 10, 13, 14]);
+const STATUS_NAMES: Record<number, string> = {
+  1: "CANCELLED",
+  2: "UNKNOWN",
+  3: "INVALID_ARGUMENT",
+  4: "DEADLINE_EXCEEDED",
+  5: "NOT_FOUND",
+  7: "PERMISSION_DENIED",
+  8: "RESOURCE_EXHAUSTED",
+  10: "ABORTED",
+  13: "INTERNAL",
+  14: "UNAVAILABLE",
+  16: "UNAUTHENTICATED",
+};
+
+export class PublishRpcError extends Error {
+  constructor(
+    readonly code: number,
+    detail: string,
+  ) {
+    super(`Publish failed: ${STATUS_NAMES[code] ?? `status ${code}`}: ${detail}`);
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+}
+
+/** Where the Publish RPC goes, and the headers each call carries (credentials). */
+export interface PublishEndpoint {
+  /** `http://host:port` (an emulator) or `https://pubsub.googleapis.com`. */
+  readonly origin: string;
+  headers(): Promise<Record<string, string>>;
+}
+
+/** The client library's own endpoint and credentials. */
+export function endpointOf(pubsub: PubSub): PublishEndpoint {
+  const { servicePath = "pubsub.googleapis.com", port = 443 } = pubsub.options as {
+    servicePath?: string;
+    port?: number;
+  };
+  if (pubsub.isEmulator) return { origin: `http://${servicePath}:${port}`, headers: async () => ({}) };
+  return {
+    origin: `https://${servicePath}:${port}`,
+    headers: async () => {
+      const headers: Record<string, string> = {};
+      new Headers(await pubsub.auth.getRequestHeaders()).forEach((value, name) => {
+        headers[name] = value;
+      });
+      return headers;
+    },
+  };
+}
+
+/** One attempt's deadline, as the client library's (60 s). */
+const ATTEMPT_MS = 60_000;
+/** Retries stop after this long, as the client library's total timeout. */
+const TOTAL_MS = 600_000;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 60_000;
+/** Chunks in flight at a busy instance can pass nghttp2's default 10 MB per session. */
+const SESSION_MEMORY_MB = 512;
+
+export class PublishRpc {
+  private session: http2.ClientHttp2Session | undefined;
+  private readonly path = "/google.pubsub.v1.Publisher/Publish";
+
+  constructor(
+    private readonly endpoint: PublishEndpoint,
+    private readonly topic: string,
+  ) {}
+
+  /** Publishes `messages` in one request, retried as the client library would; resolves with their ids. */
+  async publish(messages: readonly WireMessage[]): Promise<string[]> {
+    const parts = encodePublishRequest(this.topic, messages);
+    const started = performance.now();
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const ids = await this.call(parts);
+        if (ids.length !== messages.length) {
+          throw new PublishRpcError(13, `${ids.length} message ids for ${messages.length} messages`);
+        }
+        return ids;
+      } catch (error) {
+        const backoff = Math.min(FIRST_BACKOFF_MS * 1.3 ** attempt, MAX_BACKOFF_MS);
+        const retryable = !(error instanceof PublishRpcError) || error.retryable;
+        if (!retryable || performance.now() - started + backoff > TOTAL_MS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
+      }
+    }
+  }
+
+  /** Opens the session before the first chunk needs it. */
+  connect(): void {
+    this.current();
+  }
+
+  close(): void {
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  private current(): http2.ClientHttp2Session {
+    const open = this.session;
+    if (open !== undefined && !open.closed && !open.destroyed) return open;
+    const session = http2.connect(this.endpoint.origin, { maxSessionMemory: SESSION_MEMORY_MB });
+    const forget = (): void => {
+      if (this.session === session) this.session = undefined;
+    };
+    // A session that fails or is told to go away takes no new calls; its calls fail and are retried.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    session.unref();
+    this.session = session;
+    return session;
+  }
+
+  private async call(parts: readonly Buffer[]): Promise<string[]> {
+    const headers = await this.endpoint.headers();
+    return await new Promise<string[]>((resolve, reject) => {
+      const stream = this.current().request(
+        {
+          ":method": "POST",
+          ":path": this.path,
+          "content-type": "application/grpc",
+          te: "trailers",
+          "grpc-timeout": `${ATTEMPT_MS}m`,
+          "x-goog-request-params": `topic=${encodeURIComponent(this.topic)}`,
+          ...headers,
+        },
+        { endStream: false },
+      );
+      const received: Buffer[] = [];
+      let status: number | undefined;
+      let detail = "";
+      const takeStatus = (fields: http2.IncomingHttpHeaders): void => {
+        const code = fields["grpc-status"];
+        if (code === undefined) return;
+        status = Number(code);
+        detail = decodeURIComponent(String(fields["grpc-message"] ?? ""));
+      };
+      const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), ATTEMPT_MS);
+      stream.on("response", (fields) => {
+        const httpStatus = fields[":status"];
+        if (httpStatus !== 200) {
+          status = 14;
+          detail = `HTTP status ${httpStatus}`;
+        }
+        takeStatus(fields);
+      });
+      stream.on("trailers", takeStatus);
+      stream.on("data", (data: Buffer) => received.push(data));
+      stream.on("error", () => {});
+      stream.on("close", () => {
+        clearTimeout(timer);
+        if (status === undefined) {
+          reject(new PublishRpcError(14, `the stream closed without a status (code ${stream.rstCode})`));
+        } else if (status !== 0) {
+          reject(new PublishRpcError(status, detail));
+        } else {
+          try {
+            resolve(decodePublishResponse(Buffer.concat(received).subarray(5)));
+          } catch (error) {
+            reject(new PublishRpcError(13, (error as Error).message));
+          }
+        }
+      });
+      for (const part of parts) stream.write(part);
+      stream.end();
+    });
+  }
+}
+
+/** A message to publish, and what waits for its id. */
+interface Queued {
+  readonly message: WireMessage;
+  resolve(id: string): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Messages gathered into requests: a message waits at most `windowMs` for others to share its
+ * request, and a request holds at most `maxMessages` and about `maxBytes`.
+ */
+export class PublishQueue {
+  private waiting: Queued[] = [];
+  private waitingBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly rpc: PublishRpc,
+    private readonly limits: { maxMessages: number; maxBytes: number },
+  ) {}
+
+  /** `windowMs` 0 sends at once, with whatever is waiting. */
+  publish(message: WireMessage, windowMs: number): Promise<string> {
+    const queued = new Promise<string>((resolve, reject) => this.waiting.push({ message, resolve, reject }));
+    this.waitingBytes += message.data.length;
+    if (windowMs === 0 || this.waiting.length >= this.limits.maxMessages || this.waitingBytes >= this.limits.maxBytes) {
+      this.send();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.send(), windowMs);
+    }
+    return queued;
+  }
+
+  /** Sends what waits, and resolves once every request so far settled. */
+  async flush(): Promise<void> {
+    this.send();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private send(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.waiting;
+    if (batch.length === 0) return;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    const sent = this.rpc.publish(batch.map((queued) => queued.message)).then(
+      (ids) => {
+        batch.forEach((queued, i) => {
+          queued.resolve(ids[i] as string);
+        });
+      },
+      (error: unknown) => {
+        for (const queued of batch) queued.reject(error);
+      },
+    );
+    this.inFlight.add(sent);
+    void sent.finally(() => this.inFlight.delete(sent));
+  }
+}

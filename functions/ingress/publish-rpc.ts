@@ -9,30 +9,27 @@
  */
 import http2 from "node:http2";
 import type { PubSub } from "@google-cloud/pubsub";
+import { GrpcStatus } from "../../shared/grpc-error";
 import { decodePublishResponse, encodePublishRequest, type WireMessage } from "./publish-wire";
 
-/** gRPC status codes the client library retries a Publish on (its publisher_client_config.json). */
-const RETRYABLE = new Set([1, 2, 4, 8, 10, 13, 14]);
-const STATUS_NAMES: Record<number, string> = {
-  1: "CANCELLED",
-  2: "UNKNOWN",
-  3: "INVALID_ARGUMENT",
-  4: "DEADLINE_EXCEEDED",
-  5: "NOT_FOUND",
-  7: "PERMISSION_DENIED",
-  8: "RESOURCE_EXHAUSTED",
-  10: "ABORTED",
-  13: "INTERNAL",
-  14: "UNAVAILABLE",
-  16: "UNAUTHENTICATED",
-};
+/** The status codes the client library retries a Publish on (its publisher_client_config.json). */
+const RETRYABLE: ReadonlySet<GrpcStatus> = new Set([
+  GrpcStatus.CANCELLED,
+  GrpcStatus.UNKNOWN,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.RESOURCE_EXHAUSTED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.INTERNAL,
+  GrpcStatus.UNAVAILABLE,
+]);
 
+/** A failed Publish, with its gRPC status as `code` (as the client library's errors carry it). */
 export class PublishRpcError extends Error {
   constructor(
-    readonly code: number,
+    readonly code: GrpcStatus,
     detail: string,
   ) {
-    super(`Publish failed: ${STATUS_NAMES[code] ?? `status ${code}`}: ${detail}`);
+    super(`Publish failed: ${GrpcStatus[code] ?? `status ${code}`}: ${detail}`);
   }
 
   get retryable(): boolean {
@@ -92,7 +89,7 @@ export class PublishRpc {
       try {
         const ids = await this.call(parts);
         if (ids.length !== messages.length) {
-          throw new PublishRpcError(13, `${ids.length} message ids for ${messages.length} messages`);
+          throw new PublishRpcError(GrpcStatus.INTERNAL, `${ids.length} message ids for ${messages.length} messages`);
         }
         return ids;
       } catch (error) {
@@ -154,11 +151,15 @@ export class PublishRpc {
         status = Number(code);
         detail = decodeURIComponent(String(fields["grpc-message"] ?? ""));
       };
-      const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), ATTEMPT_MS);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, ATTEMPT_MS);
       stream.on("response", (fields) => {
         const httpStatus = fields[":status"];
         if (httpStatus !== 200) {
-          status = 14;
+          status = GrpcStatus.UNAVAILABLE;
           detail = `HTTP status ${httpStatus}`;
         }
         takeStatus(fields);
@@ -168,15 +169,19 @@ export class PublishRpc {
       stream.on("error", () => {});
       stream.on("close", () => {
         clearTimeout(timer);
-        if (status === undefined) {
-          reject(new PublishRpcError(14, `the stream closed without a status (code ${stream.rstCode})`));
+        if (timedOut) {
+          reject(new PublishRpcError(GrpcStatus.DEADLINE_EXCEEDED, `no answer in ${ATTEMPT_MS} ms`));
+        } else if (status === undefined) {
+          reject(
+            new PublishRpcError(GrpcStatus.UNAVAILABLE, `the stream closed without a status (code ${stream.rstCode})`),
+          );
         } else if (status !== 0) {
           reject(new PublishRpcError(status, detail));
         } else {
           try {
             resolve(decodePublishResponse(Buffer.concat(received).subarray(5)));
           } catch (error) {
-            reject(new PublishRpcError(13, (error as Error).message));
+            reject(new PublishRpcError(GrpcStatus.INTERNAL, (error as Error).message));
           }
         }
       });

@@ -2,7 +2,7 @@
  * Counts what the Google Cloud clients of this process ask of the services, as they are
  * billed: Firestore document reads and writes (at the client's one funnel for RPCs,
  * `Firestore#request` / `#requestStream`), Pub/Sub publish requests and bytes (at
- * `PubSub#request`), and Storage operations by class (an HTTP proxy in front of the
+ * `PubSub#request`, and the ingress's own `PublishRpc#publish`), and Storage operations by class (an HTTP proxy in front of the
  * emulator: every request of every client passes it). The emulators carry the traffic;
  * nothing is answered here.
  */
@@ -10,6 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
+import { PublishRpc } from "../../functions/ingress/publish-rpc";
 
 export interface Counts {
   firestoreReads: number;
@@ -164,6 +165,14 @@ export function installCounters(): void {
       for (const m of messages) counts.pubsubPublishBytes += messageBytes(m.data, m.attributes, m.orderingKey);
     }
     return pubsubRequest.call(this, config, ...rest);
+  };
+
+  const rpcPublish = PublishRpc.prototype.publish;
+  PublishRpc.prototype.publish = function (this: PublishRpc, messages) {
+    counts.pubsubPublishRequests += 1;
+    counts.pubsubPublishedMessages += messages.length;
+    for (const m of messages) counts.pubsubPublishBytes += messageBytes(m.data, m.attributes);
+    return rpcPublish.call(this, messages);
   };
 }
 

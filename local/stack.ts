@@ -64,6 +64,11 @@ export interface LocalStackOptions {
    * API, provisioning and the push configuration keep the direct endpoints.
    */
   readonly workerEmulators?: Partial<EmulatorEndpoints>;
+  /**
+   * Fault injection for the chaos run: the emulators the ingress instances reach, where they
+   * differ from `emulators`. Only with `ingressInstances`.
+   */
+  readonly ingressEmulators?: Partial<EmulatorEndpoints>;
 }
 
 /** One environment's entry in the state file (PROTOCOL.md section 5). */
@@ -132,6 +137,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
     }
   };
 
+  if (options.ingressEmulators !== undefined && !(options.ingressInstances ?? 0)) {
+    throw new Error("ingressEmulators act on ingress instance processes: only with ingressInstances");
+  }
   if (options.workerProcesses && (options.wrapWorker !== undefined || options.workerEmulators !== undefined)) {
     throw new Error("wrapWorker and workerEmulators act on workers in this process: not with workerProcesses");
   }
@@ -232,7 +240,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Runni
             port: listen.ingress,
             count: instances,
             // The instances log at the level of the stack's own logger.
-            env: { ...variables, LOG_LEVEL: logger.level },
+            env: {
+              ...variables,
+              ...emulatorEnvironment({ ...endpoints, ...options.ingressEmulators }),
+              LOG_LEVEL: logger.level,
+            },
             logger: runtime.logger.child({ component: "ingress-balancer" }),
           });
           pools.set(environment, pool);

@@ -137,6 +137,8 @@ export interface RunSummary {
   readonly handovers: number;
   /** Connections between the workers and each emulator cut by a TCP fault proxy, by emulator. */
   readonly emulatorCuts: Readonly<Record<string, number>>;
+  /** Connections between the ingress instances and the Pub/Sub emulator cut by a TCP fault proxy. */
+  readonly ingressPubsubCuts: number;
   readonly faults: { deliveries: number; duplicates: number; injectedFailures: number };
   /** Violations not tied to one conversation (e.g. dead letters). */
   readonly runViolations: readonly string[];
@@ -171,6 +173,7 @@ export function formatSummary(s: RunSummary): string {
       "connections cut (workers-emulators)",
       `${fmt(Object.values(s.emulatorCuts).reduce((a, b) => a + b, 0))} (${byReason(s.emulatorCuts)})`,
     ],
+    ["connections cut (ingress-Pub/Sub)", fmt(s.ingressPubsubCuts)],
     [
       "worker deliveries",
       `${fmt(s.faults.deliveries)} (${fmt(s.faults.duplicates)} duplicates, ${fmt(s.faults.injectedFailures)} injected failures)`,

@@ -10,7 +10,8 @@
  * transient errors, every Pub/Sub message delivered 1 to 3 times, concurrently and out of
  * order (scripts/chaos-faults.ts through the stack's `wrapWorker`); and the connections
  * between the workers and the emulators cut by TCP fault proxies in front of the emulators
- * (the stack's `workerEmulators`). Every random choice comes from `--seed`, printed first,
+ * (the stack's `workerEmulators`), and between the ingress instances and Pub/Sub, where the
+ * chunks are published (the stack's `ingressEmulators`). Every random choice comes from `--seed`, printed first,
  * so a failing run can be replayed.
  *
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
@@ -72,6 +73,7 @@ const USAGE = `Usage: npm run chaos -- [options]
   --max-socket-seconds S   a socket's maximum life: goaway, then the client hands over (default 20)
   --cut-emulators LIST     emulators whose connections with the workers are cut (default pubsub,firestore,storage)
   --emulator-cut-every S   cut one of those connections every 0.5 S to 1.5 S seconds, per emulator (default 3; 0: never)
+  --ingress-cut-every S    cut one connection between the ingress instances and Pub/Sub every 0.5 S to 1.5 S seconds (default 3; 0: never)
   --wait S                 how long to wait for finalized and extraction at the end (default 180)
   --help`;
 
@@ -102,6 +104,7 @@ const optionsSchema = z.object({
     )
     .pipe(z.array(z.enum(EMULATORS))),
   "emulator-cut-every": z.coerce.number().nonnegative().default(3),
+  "ingress-cut-every": z.coerce.number().nonnegative().default(3),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -367,6 +370,15 @@ async function main(): Promise<number> {
     closers.push(async () => {
       for (const proxy of cutters.values()) await proxy.close();
     });
+    const ingressCutter =
+      options["ingress-cut-every"] > 0
+        ? await startFaultProxy({
+            target: targetOf(emulators.endpoints.pubsub),
+            random: streamOf(seed, 30),
+            onClock: around(options["ingress-cut-every"]),
+          })
+        : undefined;
+    closers.push(async () => ingressCutter?.close());
     // Every chaos conversation is one user's, and killed instances leave leases behind: the
     // per-user limits (4429) are not what chaos tests, so they are out of its way.
     process.env.TETHER_MAX_LIVE_SOCKETS_PER_USER ??= "100000";
@@ -377,6 +389,7 @@ async function main(): Promise<number> {
       basePort: 0,
       emulators: { existing: emulators.endpoints },
       workerEmulators: workerEndpoints(cutters),
+      ...(ingressCutter === undefined ? {} : { ingressEmulators: { pubsub: ingressCutter.hostPort } }),
       ingressInstances: options["ingress-instances"],
       chunkSeconds: 1,
       maxSocketSeconds: options["max-socket-seconds"],
@@ -390,7 +403,7 @@ async function main(): Promise<number> {
     closers.push(() => stack.stop());
     // Closed before the stack (closers run newest first): the extra deliveries use its clients.
     closers.push(() => extraDeliveriesSettled(counters));
-    return await run(options, seed, environments, stack, counters, cutters, closers);
+    return await run(options, seed, environments, stack, counters, cutters, ingressCutter, closers);
   } finally {
     await closeAll();
   }
@@ -425,6 +438,7 @@ async function run(
   stack: RunningStack,
   counters: FaultCounters,
   cutters: ReadonlyMap<Emulator, FaultProxy>,
+  ingressCutter: FaultProxy | undefined,
   closers: Array<() => Promise<void>>,
 ): Promise<number> {
   const started = Date.now();
@@ -496,6 +510,7 @@ async function run(
   // (redelivery, retries, lost-request checks) before the deadline; then it is checked.
   killer?.stop();
   for (const proxy of [...proxies, ...cutters.values()]) proxy.heal();
+  ingressCutter?.heal();
   const streamedSeconds = (Date.now() - started) / 1000;
 
   process.stdout.write(`chaos: ${histories.length} conversations streamed; checking...\n`);
@@ -546,6 +561,7 @@ async function run(
     maxSocketSeconds: options["max-socket-seconds"],
     handovers: histories.reduce((t, h) => t + h.handovers, 0),
     emulatorCuts: Object.fromEntries([...cutters].map(([emulator, proxy]) => [emulator, proxy.cuts()])),
+    ingressPubsubCuts: ingressCutter?.cuts() ?? 0,
     faults: counters,
     runViolations,
   };

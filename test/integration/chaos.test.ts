@@ -1,10 +1,10 @@
 /**
  * A short `npm run chaos` as part of the suite: concurrent conversations through the SDK
  * into two environments, with sockets dropped mid-chunk, connections cut by a TCP fault
- * proxy, ingress instance processes SIGKILLed and replaced, the workers' connections to
- * the emulators cut, and every worker delivery slowed, failed or duplicated at random. The
- * command checks every invariant against storage and the API and exits non-zero on a
- * violation; its seed is printed, so a failure here can be replayed with
+ * proxy, ingress instance processes SIGKILLed and replaced, the workers' and the ingress's
+ * connections to the emulators cut, and every worker delivery slowed, failed or duplicated
+ * at random. The command checks every invariant against storage and the API and exits
+ * non-zero on a violation; its seed is printed, so a failure here can be replayed with
  * `npm run chaos -- --seed N`. The faults must actually have happened: the table counts them.
  */
 import { spawn } from "node:child_process";
@@ -37,7 +37,8 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
       "tsx",
       "scripts/chaos.ts",
       ...["--minutes", "0.5", "--conversations", "4", "--seed", seed, "--envs", envs, "--state-file", stateFile],
-      ...["--ingress-instances", "2", "--kill-every", "5", "--emulator-cut-every", "2", "--max-socket-seconds", "8"],
+      ...["--ingress-instances", "2", "--kill-every", "5", "--emulator-cut-every", "2", "--ingress-cut-every", "2"],
+      ...["--max-socket-seconds", "8"],
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -71,4 +72,5 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
   expect(counted(output, "ingress instances drained \\(SIGTERM\\)")).toBeGreaterThan(0);
   expect(counted(output, "handovers after goaway")).toBeGreaterThan(0);
   expect(counted(output, "connections cut \\(workers-emulators\\)")).toBeGreaterThan(0);
+  expect(counted(output, "connections cut \\(ingress-Pub/Sub\\)")).toBeGreaterThan(0);
 }, 300_000);

@@ -59,9 +59,7 @@ type Start = (version: "baseline" | "this") => ReturnType<typeof startServer>;
 async function flatOut(context: BenchContext, bench: BenchEnvironment, start: Start): Promise<void> {
   const emulators = emulatorProcesses(context.emulatorEnv);
   const { throughputSeconds } = chooseSizes(context.short);
-  const ceiling = async () =>
-    (await measureDirectPublish(bench.resources.topics.audio, bench.resources.projectId, throughputSeconds, emulators))
-      .fps;
+  const ceiling = async () => (await measureDirectPublish(bench.resources, throughputSeconds, emulators)).fps;
   const ceilings = [await ceiling()];
   const runs: Record<"baseline" | "this", { fps: number; msPerMb: number }[]> = { baseline: [], this: [] };
   for (const version of ["baseline", "this", "this", "baseline"] as const) {

@@ -5,7 +5,8 @@
  * 1. Throughput: frames/s acknowledged by the ingress (published to the emulator and
  *    recorded durable) as a ratio of the direct-publish ceiling: the same chunks published
  *    straight to the emulator with the Pub/Sub client, with as many in flight as the
- *    ingress allows its sockets. Also beside frames/s through a bare `ws` server on
+ *    ingress allows its sockets; and of the same published by the ingress's own publisher
+ *    alone (its path without the sockets). Also beside frames/s through a bare `ws` server on
  *    loopback that acknowledges as often (same client, frame size, connections, duration),
  *    and with the ingress's CPU and publish latency during the run.
  * 2. Resident memory of the ingress process per 1,000 idle-but-open streams (each past
@@ -29,7 +30,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { WebSocketServer } from "ws";
 import { z } from "zod";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
-import { PUBLISH_BATCHING } from "../functions/ingress/publisher";
+import { IngressPublisher, PUBLISH_BATCHING } from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
 import { distribution, formatDistribution } from "../local/stats";
 import { type EnvironmentResources, environmentResources, parseEnvironmentName } from "../shared/environment";
@@ -326,25 +327,53 @@ function chunkAttributes(i: number): Record<string, string> {
 }
 
 /**
- * The direct-publish ceiling: the Pub/Sub client in this process publishing the same
- * chunks (5 s of 16 kHz pcm16, chunk attributes, the ingress's batching settings) to the
- * emulator, with as many publishes in flight as the ingress allows its sockets, no
- * ordering key. Counted in frames of audio per second, as the ingress is.
+ * Who publishes directly: the Pub/Sub client library (the issue's ceiling), or the ingress's
+ * own publisher (functions/ingress/publisher.ts: its Publish RPC, its gathering), which is
+ * the ingress's path without the sockets.
+ */
+export type DirectPublisher = "client library" | "ingress publisher";
+
+/**
+ * The direct-publish ceiling: `via` in this process publishing the same chunks (5 s of
+ * 16 kHz pcm16, chunk attributes, the ingress's batching settings) to the emulator, with as
+ * many publishes in flight as the ingress allows its sockets, no ordering key. Counted in
+ * frames of audio per second, as the ingress is.
  */
 export async function measureDirectPublish(
-  topicName: string,
-  projectId: string,
+  resources: EnvironmentResources,
   seconds: number,
   emulators: Readonly<Record<string, number>>,
+  via: DirectPublisher = "client library",
 ): Promise<{ fps: number; cpu: Record<string, number> }> {
-  const pubsub = new PubSub({ projectId });
-  const topic = pubsub.topic(topicName, { batching: PUBLISH_BATCHING });
+  const pubsub = new PubSub({ projectId: resources.projectId });
   const data = crypto.randomBytes(CHUNK_BYTES);
+  let publish: (i: number) => Promise<string>;
+  let close: () => Promise<void>;
+  if (via === "client library") {
+    const topic = pubsub.topic(resources.topics.audio, { batching: PUBLISH_BATCHING });
+    publish = (i) => topic.publishMessage({ data, attributes: chunkAttributes(i) });
+    close = async () => undefined;
+  } else {
+    const publisher = new IngressPublisher(pubsub, resources);
+    const format = { codec: "pcm16", sampleRate: SAMPLE_RATE, chunkSize: CHUNK_BYTES } as const;
+    publish = (i) => {
+      const tags = {
+        environment: resources.environment,
+        conversationId: `direct-conversation-${String(i).padStart(6, "0")}`,
+        userId: "bench-user",
+        sessionId: crypto.randomUUID(),
+        sessionOrdinal: 1,
+      };
+      const chunk = { index: i, start: i * CHUNK_BYTES, end: (i + 1) * CHUNK_BYTES, final: false, body: data };
+      return publisher.publishChunk(tags, format, chunk);
+    };
+    close = () => publisher.close();
+  }
   let chunks = 0;
   let stopped = false;
   const loop = async (): Promise<void> => {
     while (!stopped) {
-      await topic.publishMessage({ data, attributes: chunkAttributes(chunks) });
+      await publish(chunks);
       chunks += 1;
     }
   };
@@ -359,6 +388,7 @@ export async function measureDirectPublish(
   const counted = chunks - chunksBefore;
   stopped = true;
   await Promise.allSettled(loops);
+  await close();
   await pubsub.close();
   return { fps: (counted * FRAMES_PER_CHUNK) / elapsed, cpu };
 }
@@ -450,9 +480,10 @@ export async function run(context: BenchContext): Promise<void> {
     // 1. Throughput, side by side: the ceiling, the raw ws server, the ingress, the ceiling
     // again (the machine's load drifts; the ratio is to the better of the two).
     const emulators = emulatorProcesses(context.emulatorEnv);
-    const ceiling = () =>
-      measureDirectPublish(resources.topics.audio, resources.projectId, sizes.throughputSeconds, emulators);
+    const ceiling = () => measureDirectPublish(resources, sizes.throughputSeconds, emulators);
+    const ownPath = () => measureDirectPublish(resources, sizes.throughputSeconds, emulators, "ingress publisher");
     const directBefore = await ceiling();
+    const ownBefore = await ownPath();
     step("direct publish measured");
     const raw = await startRaw();
     step("raw server up");
@@ -480,6 +511,7 @@ export async function run(context: BenchContext): Promise<void> {
     step("ingress throughput measured");
     await ingress.stop();
     const directAfter = await ceiling();
+    const ownAfter = await ownPath();
     step("direct publish measured again");
     const best = directAfter.fps > directBefore.fps ? directAfter : directBefore;
     const directFps = best.fps;
@@ -491,6 +523,11 @@ export async function run(context: BenchContext): Promise<void> {
       `           ceiling: the Pub/Sub client alone, the same ${CHUNK_SECONDS} s chunks, ${THROUGHPUT_CONNECTIONS * DEFAULT_LIMITS.maxChunksInFlightPerSocket} publishes in flight, no ordering key ` +
         `(before ${fps(directBefore.fps)}, after ${fps(directAfter.fps)}); ` +
         `raw ws loopback: ${fps(rawRun.fps)} (ingress/raw ${(ingressRun.fps / rawRun.fps).toFixed(2)})`,
+    );
+    const ownFps = Math.max(ownBefore.fps, ownAfter.fps);
+    context.report(
+      `           the ingress's own publisher alone (no sockets): ${fps(ownFps)} (before ${fps(ownBefore.fps)}, after ${fps(ownAfter.fps)}); ` +
+        `the ingress carries ${((100 * ingressRun.fps) / ownFps).toFixed(0)}% of it`,
     );
     context.report(
       `           ${THROUGHPUT_CONNECTIONS} connections, ${FRAME_BYTES}-byte frames (100 ms of 16 kHz pcm16), ${sizes.throughputSeconds} s each after ${WARMUP_SECONDS} s of warm-up, acks every ${CHUNK_SECONDS} s of audio; ` +

@@ -63,6 +63,16 @@ export function endpointOf(pubsub: PubSub): PublishEndpoint {
   };
 }
 
+/** A `grpc-message` (percent-encoded), as text; a malformed one as it came. */
+function grpcMessage(value: string | string[] | undefined): string {
+  const raw = String(value ?? "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** One attempt's deadline, as the client library's (60 s). */
 const ATTEMPT_MS = 60_000;
 /** Retries stop after this long, as the client library's total timeout. */
@@ -130,18 +140,27 @@ export class PublishRpc {
   private async call(parts: readonly Buffer[]): Promise<string[]> {
     const headers = await this.endpoint.headers();
     return await new Promise<string[]>((resolve, reject) => {
-      const stream = this.current().request(
-        {
-          ":method": "POST",
-          ":path": this.path,
-          "content-type": "application/grpc",
-          te: "trailers",
-          "grpc-timeout": `${ATTEMPT_MS}m`,
-          "x-goog-request-params": `topic=${encodeURIComponent(this.topic)}`,
-          ...headers,
-        },
-        { endStream: false },
-      );
+      const session = this.current();
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request(
+          {
+            ":method": "POST",
+            ":path": this.path,
+            "content-type": "application/grpc",
+            te: "trailers",
+            "grpc-timeout": `${ATTEMPT_MS}m`,
+            "x-goog-request-params": `topic=${encodeURIComponent(this.topic)}`,
+            ...headers,
+          },
+          { endStream: false },
+        );
+      } catch (error) {
+        // A session that cannot open a stream (e.g. out of stream ids) is replaced for the retry.
+        if (this.session === session) this.session = undefined;
+        session.close();
+        throw error;
+      }
       const received: Buffer[] = [];
       let status: number | undefined;
       let detail = "";
@@ -149,7 +168,7 @@ export class PublishRpc {
         const code = fields["grpc-status"];
         if (code === undefined) return;
         status = Number(code);
-        detail = decodeURIComponent(String(fields["grpc-message"] ?? ""));
+        detail = grpcMessage(fields["grpc-message"]);
       };
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -166,14 +185,20 @@ export class PublishRpc {
       });
       stream.on("trailers", takeStatus);
       stream.on("data", (data: Buffer) => received.push(data));
-      stream.on("error", () => {});
+      let failure = "";
+      stream.on("error", (error) => {
+        failure = `: ${error.message}`;
+      });
       stream.on("close", () => {
         clearTimeout(timer);
         if (timedOut) {
           reject(new PublishRpcError(GrpcStatus.DEADLINE_EXCEEDED, `no answer in ${ATTEMPT_MS} ms`));
         } else if (status === undefined) {
           reject(
-            new PublishRpcError(GrpcStatus.UNAVAILABLE, `the stream closed without a status (code ${stream.rstCode})`),
+            new PublishRpcError(
+              GrpcStatus.UNAVAILABLE,
+              `the stream closed without a status (code ${stream.rstCode})${failure}`,
+            ),
           );
         } else if (status !== 0) {
           reject(new PublishRpcError(status, detail));

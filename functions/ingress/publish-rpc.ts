@@ -45,6 +45,8 @@ export interface PublishEndpoint {
   /** `http://host:port` (an emulator) or `https://pubsub.googleapis.com`. */
   readonly origin: string;
   headers(): Promise<Record<string, string>>;
+  /** The one CA to trust instead of the system's (a test's TLS server); production leaves it out. */
+  readonly tls?: { readonly ca: string | Buffer };
 }
 
 /** The client library's own endpoint and credentials. */
@@ -117,7 +119,7 @@ export class PublishRpc {
   private current(): http2.ClientHttp2Session {
     const open = this.session;
     if (open !== undefined && !open.closed && !open.destroyed) return open;
-    const session = http2.connect(this.endpoint.origin, { maxSessionMemory: SESSION_MEMORY_MB });
+    const session = http2.connect(this.endpoint.origin, { maxSessionMemory: SESSION_MEMORY_MB, ...this.endpoint.tls });
     const forget = (): void => {
       if (this.session === session) this.session = undefined;
     };

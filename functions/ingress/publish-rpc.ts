@@ -68,6 +68,18 @@ export function endpointOf(pubsub: PubSub): PublishEndpoint {
   };
 }
 
+/**
+ * A `grpc-message` is percent-encoded, but one from a proxy may not be: kept as it came then,
+ * since a throw here, in a stream's event, would take the process down.
+ */
+function grpcMessage(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** One attempt's deadline, as the client library's (60 s). */
 const ATTEMPT_MS = 60_000;
 /** Retries stop after this long, as the client library's total timeout. */
@@ -154,7 +166,7 @@ export class PublishRpc {
         const code = fields["grpc-status"];
         if (code === undefined) return;
         status = Number(code);
-        detail = decodeURIComponent(String(fields["grpc-message"] ?? ""));
+        detail = grpcMessage(String(fields["grpc-message"] ?? ""));
       };
       const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), ATTEMPT_MS);
       stream.on("response", (fields) => {

@@ -108,6 +108,12 @@ test("UNAVAILABLE in trailers is retried; PERMISSION_DENIED rejects at once with
   expect((failure as PublishRpcError).code).toBe(7);
   expect((failure as PublishRpcError).message).toContain(detail);
   expect(forwarder.requests.length - before).toBe(1);
+
+  // A grpc-message that is not valid percent-encoding (a proxy's own text) is kept as it came.
+  forwarder.failNext({ status: 7, message: "quota at 100% for this project" });
+  const raw = await rpc.publish([message]).catch((error: unknown) => error);
+  expect((raw as PublishRpcError).code).toBe(7);
+  expect((raw as PublishRpcError).message).toContain("quota at 100% for this project");
   await pullMessages(emulatorClient, subscription, { count: 1 });
 });
 

@@ -85,6 +85,8 @@ const ATTEMPT_MS = 60_000;
 /** Retries stop after this long, as the client library's total timeout. */
 const TOTAL_MS = 600_000;
 const FIRST_BACKOFF_MS = 100;
+/** The library's Publish retry params (not its default 1.3). */
+const BACKOFF_MULTIPLIER = 4;
 const MAX_BACKOFF_MS = 60_000;
 /** Chunks in flight at a busy instance can pass nghttp2's default 10 MB per session. */
 const SESSION_MEMORY_MB = 512;
@@ -110,7 +112,7 @@ export class PublishRpc {
         }
         return ids;
       } catch (error) {
-        const backoff = Math.min(FIRST_BACKOFF_MS * 1.3 ** attempt, MAX_BACKOFF_MS);
+        const backoff = Math.min(FIRST_BACKOFF_MS * BACKOFF_MULTIPLIER ** attempt, MAX_BACKOFF_MS);
         const retryable = !(error instanceof PublishRpcError) || error.retryable;
         if (!retryable || performance.now() - started + backoff > TOTAL_MS) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));

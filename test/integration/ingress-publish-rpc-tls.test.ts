@@ -9,6 +9,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { endpointOf, PublishRpc, PublishRpcError } from "../../functions/ingress/publish-rpc";
 import { localProjectId, parseEnvironmentName } from "../../shared/environment";
 import { type GrpcTlsForwarder, startGrpcTlsForwarder } from "../support/grpc-tls-forwarder";
+import { until } from "../support/poll";
 import { pullMessages } from "../support/pull";
 import { requireEmulators, runningEmulatorEndpoints, uniqueEnvironmentName } from "../support/test-environment";
 
@@ -115,6 +116,19 @@ test("UNAVAILABLE in trailers is retried; PERMISSION_DENIED rejects at once with
   expect((raw as PublishRpcError).code).toBe(7);
   expect((raw as PublishRpcError).message).toContain("quota at 100% for this project");
   await pullMessages(emulatorClient, subscription, { count: 1 });
+});
+
+test("a GOAWAY with calls in flight: they finish, and later calls take a new connection", async () => {
+  const rpc = rpcThroughForwarder();
+  const before = { requests: forwarder.requests.length, connections: forwarder.connections() };
+  const messages = [0, 1, 2, 3].map((i) => ({ data: Buffer.alloc(1024 * 1024, i), attributes: {} }));
+  const published = Promise.all(messages.map((message) => rpc.publish([message])));
+  await until("a call to reach the server", () => forwarder.requests.length > before.requests);
+  forwarder.drain();
+  expect((await published).flat()).toHaveLength(4);
+  expect(await rpc.publish([{ data: Buffer.from("after the goaway"), attributes: {} }])).toHaveLength(1);
+  expect(forwarder.connections() - before.connections).toBe(2);
+  await pullMessages(emulatorClient, subscription, { count: 5 });
 });
 
 test("a server allowing one stream at a time still takes concurrent publishes", async () => {

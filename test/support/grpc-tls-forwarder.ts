@@ -20,6 +20,10 @@ export interface GrpcTlsForwarder {
   readonly requests: http2.IncomingHttpHeaders[];
   /** The next requests are answered with these gRPC statuses (raw `grpc-message`), not forwarded. */
   failNext(...answers: Array<{ status: number; message: string }>): void;
+  /** TLS connections accepted so far. */
+  connections(): number;
+  /** Sends GOAWAY on every connection, as a front end does before it restarts: open calls finish, new ones must go elsewhere. */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -53,11 +57,20 @@ export async function startGrpcTlsForwarder(
   const requests: http2.IncomingHttpHeaders[] = [];
   const answers: Array<{ status: number; message: string }> = [];
   const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let connections = 0;
 
   const server = http2.createSecureServer({
     key,
     cert,
     settings: options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams },
+  });
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  server.on("secureConnection", () => {
+    connections += 1;
   });
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
@@ -107,6 +120,10 @@ export async function startGrpcTlsForwarder(
     requests,
     failNext: (...next) => {
       answers.push(...next);
+    },
+    connections: () => connections,
+    drain: () => {
+      for (const session of sessions) session.close();
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();

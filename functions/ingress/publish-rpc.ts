@@ -98,6 +98,8 @@ export class PublishRpc {
   constructor(
     private readonly endpoint: PublishEndpoint,
     private readonly topic: string,
+    /** One attempt's deadline; shorter only in tests of what a deadline does. */
+    private readonly attemptMs = ATTEMPT_MS,
   ) {}
 
   /** Publishes `messages` in one request, retried as the client library would; resolves with their ids. */
@@ -146,16 +148,27 @@ export class PublishRpc {
     return session;
   }
 
+  /**
+   * A call unanswered by its deadline may be on a connection that died silently (a NAT that
+   * forgot it sends no RST, and TCP gives up only after ~15 min): later calls take a new one,
+   * and this one closes once its other calls end.
+   */
+  private retire(session: http2.ClientHttp2Session): void {
+    if (this.session === session) this.session = undefined;
+    session.close();
+  }
+
   private async call(parts: readonly Buffer[]): Promise<string[]> {
     const headers = await this.endpoint.headers();
     return await new Promise<string[]>((resolve, reject) => {
-      const stream = this.current().request(
+      const session = this.current();
+      const stream = session.request(
         {
           ":method": "POST",
           ":path": this.path,
           "content-type": "application/grpc",
           te: "trailers",
-          "grpc-timeout": `${ATTEMPT_MS}m`,
+          "grpc-timeout": `${this.attemptMs}m`,
           "x-goog-request-params": `topic=${encodeURIComponent(this.topic)}`,
           ...headers,
         },
@@ -170,7 +183,10 @@ export class PublishRpc {
         status = Number(code);
         detail = grpcMessage(String(fields["grpc-message"] ?? ""));
       };
-      const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), ATTEMPT_MS);
+      const timer = setTimeout(() => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        this.retire(session);
+      }, this.attemptMs);
       stream.on("response", (fields) => {
         const httpStatus = fields[":status"];
         if (httpStatus !== 200) {

@@ -135,6 +135,21 @@ describe("through a proxy that cuts connections", () => {
     expectDelivered(await pullAll(subscription, messages), messages);
   });
 
+  test("a connection gone silent (no RST, no GOAWAY): the retry after the deadline takes a new one", async () => {
+    const { topic, subscription } = await freshTopic();
+    const rpc = new PublishRpc(endpointOf(proxiedClient()), topic, 500);
+    rpcs.push(rpc);
+    const first = [chunk(100, 0)];
+    await rpc.publish(first);
+    const before = proxy.connections();
+    proxy.stallAll();
+    const messages = [chunk(1000, 1), chunk(2000, 2)];
+    const ids = await Promise.all(messages.map((message) => rpc.publish([message])));
+    expect(ids.flat()).toHaveLength(2);
+    expect(proxy.connections() - before).toBeGreaterThanOrEqual(1);
+    expectDelivered(await pullAll(subscription, [...first, ...messages]), [...first, ...messages]);
+  }, 10_000);
+
   test.each(["reset", "end"] as const)(
     "new connections refused (%s) for a while: publishes resolve once the network heals",
     async (how) => {

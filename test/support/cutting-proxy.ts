@@ -17,6 +17,8 @@ export interface CuttingProxy {
   cutNextAfter(bytes: number): void;
   /** Resets every live connection, both sides, as a network failure would. */
   cutAll(): void;
+  /** Every live connection goes silent both ways, with no RST or FIN (a NAT that forgot it); new ones work. */
+  stallAll(): void;
   /** New connections are reset (`reset`) or closed cleanly (`end`) at once, until `heal()`. */
   refuse(how: "reset" | "end"): void;
   heal(): void;
@@ -28,7 +30,7 @@ function reset(socket: net.Socket): void {
 }
 
 export async function startCuttingProxy(target: { host: string; port: number }): Promise<CuttingProxy> {
-  const live = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const live = new Set<{ client: net.Socket; upstream: net.Socket; stalled: boolean }>();
   const sockets = new Set<net.Socket>();
   let connections = 0;
   let clientBytes = 0;
@@ -43,7 +45,7 @@ export async function startCuttingProxy(target: { host: string; port: number }):
     if (refusing === "reset") return reset(client);
     if (refusing === "end") return void client.end();
     const upstream = net.connect(target);
-    const pair = { client, upstream };
+    const pair = { client, upstream, stalled: false };
     live.add(pair);
     const cutAfter = nextCutAfter ?? Infinity;
     nextCutAfter = undefined;
@@ -53,13 +55,16 @@ export async function startCuttingProxy(target: { host: string; port: number }):
       reset(upstream);
     };
     client.on("data", (data: Buffer) => {
+      if (pair.stalled) return;
       const take = Math.min(data.length, cutAfter - forwarded);
       forwarded += take;
       clientBytes += take;
       upstream.write(take === data.length ? data : data.subarray(0, take));
       if (forwarded >= cutAfter) setImmediate(cut);
     });
-    upstream.on("data", (data: Buffer) => client.write(data));
+    upstream.on("data", (data: Buffer) => {
+      if (!pair.stalled) client.write(data);
+    });
     const end = (): void => {
       live.delete(pair);
       client.destroy();
@@ -85,6 +90,9 @@ export async function startCuttingProxy(target: { host: string; port: number }):
         reset(pair.client);
         reset(pair.upstream);
       }
+    },
+    stallAll: () => {
+      for (const pair of live) pair.stalled = true;
     },
     refuse: (how) => {
       refusing = how;

@@ -16,8 +16,11 @@ import { requireEmulators, runningEmulatorEndpoints, uniqueEnvironmentName } fro
 // The OAuth2Client of the google-auth-library the client library itself depends on.
 type AuthClient = NonNullable<ConstructorParameters<typeof PubSub>[0]>["authClient"];
 const { OAuth2Client } = createRequire(require.resolve("@google-cloud/pubsub"))("google-auth-library") as {
-  OAuth2Client: new () => { setCredentials(credentials: { access_token: string; expiry_date: number }): void };
+  OAuth2Client: new () => TokenClient;
 };
+interface TokenClient {
+  setCredentials(credentials: { access_token: string; expiry_date: number }): void;
+}
 
 const projectId = localProjectId(parseEnvironmentName(uniqueEnvironmentName("tls")));
 const TOKEN = "ya29.test-token-for-the-tls-forwarder";
@@ -27,18 +30,23 @@ let topic: string;
 const subscription = "audio-tls-sub";
 const closing: Array<{ close(): unknown }> = [];
 
+/** Credentials that hold `token` for an hour, so nothing asks a token server. */
+function withToken(auth: TokenClient, token: string): TokenClient {
+  auth.setCredentials({ access_token: token, expiry_date: Date.now() + 3_600_000 });
+  return auth;
+}
+
 /** A client as production configures one, but at `apiEndpoint`, with a fixed access token. */
-function productionClient(apiEndpoint: string): PubSub {
-  const auth = new OAuth2Client();
-  auth.setCredentials({ access_token: TOKEN, expiry_date: Date.now() + 3_600_000 });
+function productionClient(apiEndpoint: string, auth = withToken(new OAuth2Client(), TOKEN)): PubSub {
   const client = new PubSub({ projectId, apiEndpoint, emulatorMode: false, authClient: auth as AuthClient });
   closing.push(client);
   return client;
 }
 
 /** A PublishRpc to the forwarder with the endpoint and credentials of `productionClient`. */
-function rpcThroughForwarder(): PublishRpc {
-  const rpc = new PublishRpc({ ...endpointOf(productionClient(forwarder.origin)), tls: { ca: forwarder.ca } }, topic);
+function rpcThroughForwarder(auth?: TokenClient): PublishRpc {
+  const endpoint = endpointOf(productionClient(forwarder.origin, auth));
+  const rpc = new PublishRpc({ ...endpoint, tls: { ca: forwarder.ca } }, topic);
   closing.push(rpc);
   return rpc;
 }
@@ -78,7 +86,8 @@ describe("endpointOf", () => {
 });
 
 test("publishes over TLS, with the authorization header on every call", async () => {
-  const rpc = rpcThroughForwarder();
+  const auth = withToken(new OAuth2Client(), TOKEN);
+  const rpc = rpcThroughForwarder(auth);
   const before = forwarder.requests.length;
   const messages = [0, 1, 2].map((i) => ({ data: Buffer.from(`over tls ${i}`), attributes: { i: String(i) } }));
   for (const message of messages) await rpc.publish([message]);
@@ -89,8 +98,17 @@ test("publishes over TLS, with the authorization header on every call", async ()
     expect(headers[":path"]).toBe("/google.pubsub.v1.Publisher/Publish");
     expect(headers["x-goog-request-params"]).toBe(`topic=${encodeURIComponent(topic)}`);
   }
-  const pulled = await pullMessages(emulatorClient, subscription, { count: 3 });
-  expect(pulled.map((message) => message.data.toString()).sort()).toEqual(messages.map((m) => m.data.toString()));
+  // A refreshed token goes out on the next call, on the same connection.
+  const connections = forwarder.connections();
+  withToken(auth, `${TOKEN}-refreshed`);
+  await rpc.publish([{ data: Buffer.from("over tls 3"), attributes: {} }]);
+  expect(forwarder.requests.at(-1)?.authorization).toBe(`Bearer ${TOKEN}-refreshed`);
+  expect(forwarder.connections()).toBe(connections);
+  const pulled = await pullMessages(emulatorClient, subscription, { count: 4 });
+  expect(pulled.map((message) => message.data.toString()).sort()).toEqual([
+    ...messages.map((m) => m.data.toString()),
+    "over tls 3",
+  ]);
 });
 
 test("UNAVAILABLE in trailers is retried; PERMISSION_DENIED rejects at once with its message", async () => {
@@ -100,6 +118,7 @@ test("UNAVAILABLE in trailers is retried; PERMISSION_DENIED rejects at once with
   forwarder.failNext({ status: 14, message: "the front end is restarting" });
   expect(await rpc.publish([message])).toHaveLength(1);
   expect(forwarder.requests.length - before).toBe(2);
+  for (const headers of forwarder.requests.slice(before)) expect(headers.authorization).toBe(`Bearer ${TOKEN}`);
 
   before = forwarder.requests.length;
   const detail = "User not authorized to perform this action: pubsub.topics.publish on tópico";

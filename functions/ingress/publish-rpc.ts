@@ -42,6 +42,8 @@ export interface PublishEndpoint {
   /** `http://host:port` (an emulator) or `https://pubsub.googleapis.com`. */
   readonly origin: string;
   headers(): Promise<Record<string, string>>;
+  /** The one CA to trust instead of the system's (a test's TLS server); production leaves it out. */
+  readonly tls?: { readonly ca: string | Buffer };
 }
 
 /** The client library's own endpoint and credentials. */
@@ -63,13 +65,36 @@ export function endpointOf(pubsub: PubSub): PublishEndpoint {
   };
 }
 
-/** A `grpc-message` (percent-encoded), as text; a malformed one as it came. */
-function grpcMessage(value: string | string[] | undefined): string {
-  const raw = String(value ?? "");
+/**
+ * A `grpc-message` is percent-encoded, but one from a proxy may not be: kept as it came then,
+ * since a throw here, in a stream's event, would take the process down.
+ */
+function grpcMessage(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
     return raw;
+  }
+}
+
+/** The gRPC status of an HTTP answer that carries none (gRPC's "HTTP to gRPC status code mapping"). */
+function statusOfHttp(httpStatus: number | undefined): GrpcStatus {
+  switch (httpStatus) {
+    case 400:
+      return GrpcStatus.INTERNAL;
+    case 401:
+      return GrpcStatus.UNAUTHENTICATED;
+    case 403:
+      return GrpcStatus.PERMISSION_DENIED;
+    case 404:
+      return GrpcStatus.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.UNAVAILABLE;
+    default:
+      return GrpcStatus.UNKNOWN;
   }
 }
 
@@ -78,18 +103,34 @@ const ATTEMPT_MS = 60_000;
 /** Retries stop after this long, as the client library's total timeout. */
 const TOTAL_MS = 600_000;
 const FIRST_BACKOFF_MS = 100;
+/** The library's Publish retry params (not its default 1.3). */
+const BACKOFF_MULTIPLIER = 4;
 const MAX_BACKOFF_MS = 60_000;
+/**
+ * A connection idle this long is not reused: a middlebox may have dropped it without a word,
+ * and a call on it would wait out its whole deadline (the library pings every 5 min instead).
+ */
+const IDLE_MS = 240_000;
 /** Chunks in flight at a busy instance can pass nghttp2's default 10 MB per session. */
 const SESSION_MEMORY_MB = 512;
 
 export class PublishRpc {
   private session: http2.ClientHttp2Session | undefined;
+  /** When the current session last started a call (performance.now()). */
+  private lastCallAt = 0;
   private readonly path = "/google.pubsub.v1.Publisher/Publish";
+  private readonly attemptMs: number;
+  private readonly idleMs: number;
 
   constructor(
     private readonly endpoint: PublishEndpoint,
     private readonly topic: string,
-  ) {}
+    /** Shorter only in tests of what a deadline or an idle connection does. */
+    timing: { readonly attemptMs?: number; readonly idleMs?: number } = {},
+  ) {
+    this.attemptMs = timing.attemptMs ?? ATTEMPT_MS;
+    this.idleMs = timing.idleMs ?? IDLE_MS;
+  }
 
   /** Publishes `messages` in one request, retried as the client library would; resolves with their ids. */
   async publish(messages: readonly WireMessage[]): Promise<string[]> {
@@ -103,7 +144,7 @@ export class PublishRpc {
         }
         return ids;
       } catch (error) {
-        const backoff = Math.min(FIRST_BACKOFF_MS * 1.3 ** attempt, MAX_BACKOFF_MS);
+        const backoff = Math.min(FIRST_BACKOFF_MS * BACKOFF_MULTIPLIER ** attempt, MAX_BACKOFF_MS);
         const retryable = !(error instanceof PublishRpcError) || error.retryable;
         if (!retryable || performance.now() - started + backoff > TOTAL_MS) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
@@ -123,8 +164,14 @@ export class PublishRpc {
 
   private current(): http2.ClientHttp2Session {
     const open = this.session;
-    if (open !== undefined && !open.closed && !open.destroyed) return open;
-    const session = http2.connect(this.endpoint.origin, { maxSessionMemory: SESSION_MEMORY_MB });
+    const now = performance.now();
+    const idle = now - this.lastCallAt > this.idleMs;
+    this.lastCallAt = now;
+    if (open !== undefined && !open.closed && !open.destroyed) {
+      if (!idle) return open;
+      this.retire(open);
+    }
+    const session = http2.connect(this.endpoint.origin, { maxSessionMemory: SESSION_MEMORY_MB, ...this.endpoint.tls });
     const forget = (): void => {
       if (this.session === session) this.session = undefined;
     };
@@ -135,6 +182,16 @@ export class PublishRpc {
     session.unref();
     this.session = session;
     return session;
+  }
+
+  /**
+   * A call unanswered by its deadline may be on a connection that died silently (a NAT that
+   * forgot it sends no RST, and TCP gives up only after ~15 min): later calls take a new one,
+   * and this one closes once its other calls end.
+   */
+  private retire(session: http2.ClientHttp2Session): void {
+    if (this.session === session) this.session = undefined;
+    session.close();
   }
 
   private async call(parts: readonly Buffer[]): Promise<string[]> {
@@ -149,7 +206,7 @@ export class PublishRpc {
             ":path": this.path,
             "content-type": "application/grpc",
             te: "trailers",
-            "grpc-timeout": `${ATTEMPT_MS}m`,
+            "grpc-timeout": `${this.attemptMs}m`,
             "x-goog-request-params": `topic=${encodeURIComponent(this.topic)}`,
             ...headers,
           },
@@ -157,8 +214,7 @@ export class PublishRpc {
         );
       } catch (error) {
         // A session that cannot open a stream (e.g. out of stream ids) is replaced for the retry.
-        if (this.session === session) this.session = undefined;
-        session.close();
+        this.retire(session);
         throw error;
       }
       const received: Buffer[] = [];
@@ -168,17 +224,18 @@ export class PublishRpc {
         const code = fields["grpc-status"];
         if (code === undefined) return;
         status = Number(code);
-        detail = grpcMessage(fields["grpc-message"]);
+        detail = grpcMessage(String(fields["grpc-message"] ?? ""));
       };
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
         stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, ATTEMPT_MS);
+        this.retire(session);
+      }, this.attemptMs);
       stream.on("response", (fields) => {
         const httpStatus = fields[":status"];
         if (httpStatus !== 200) {
-          status = GrpcStatus.UNAVAILABLE;
+          status = statusOfHttp(httpStatus);
           detail = `HTTP status ${httpStatus}`;
         }
         takeStatus(fields);
@@ -192,7 +249,7 @@ export class PublishRpc {
       stream.on("close", () => {
         clearTimeout(timer);
         if (timedOut) {
-          reject(new PublishRpcError(GrpcStatus.DEADLINE_EXCEEDED, `no answer in ${ATTEMPT_MS} ms`));
+          reject(new PublishRpcError(GrpcStatus.DEADLINE_EXCEEDED, `no answer in ${this.attemptMs} ms`));
         } else if (status === undefined) {
           reject(
             new PublishRpcError(

@@ -27,8 +27,9 @@ function build(): { ingress: Ingress; flushed: () => number } {
     logger: createLogger({ level: "silent" }),
   };
   let flushed = 0;
+  // The ingress closes its publisher on the way out: close flushes, then ends the audio connection.
   const publisher = {
-    flush: async () => {
+    close: async () => {
       flushed += 1;
     },
   } as unknown as IngressPublisher;

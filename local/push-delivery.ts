@@ -2,7 +2,7 @@
  * How the local stack feeds its workers: as deployed. Each worker is the function
  * functions/workers.ts makes of it, served by the functions framework's own server
  * (local/worker-server.ts), and the emulator's subscription (created from the pipeline
- * declaration by local/provision.ts, with its ack deadline and local retry policy) pushes
+ * declaration by local/provision.ts, with its ack deadline and no retry policy) pushes
  * to it at `<url>/projects/P/topics/T`, the path the framework turns into a CloudEvent.
  * A subscription pushes only while its worker listens: it becomes a push subscription once
  * the server is up and a pull subscription again before the server stops, so what is
@@ -10,7 +10,7 @@
  * stack may have taken since.
  *
  * Where the emulator's push differs from Pub/Sub's, measured on the Pub/Sub emulator 0.8.20
- * (test/integration/push-delivery.test.ts checks the first, third and fourth):
+ * (test/integration/push-delivery.test.ts checks the first four):
  * - Concurrency: it has at most 2 pushes of a subscription in flight, however long the
  *   backlog (200 pushes held unanswered: 2 arrived; 300 messages to a 50 ms handler: 8.6 s,
  *   about 2 at a time). Pub/Sub scales out to as many function instances as the backlog
@@ -22,11 +22,15 @@
  *   Nor can the local stack add loops with several filtered subscriptions per worker: the
  *   emulator stores a subscription's `filter` and ignores it (a subscription filtered on
  *   `attributes.shard = "a"` received both an "a" and a "b" message), so each would get all.
- * - Backoff: a failed push (a non-2xx answer, or a cut connection) comes again after about
- *   1, 3, 3, 4, 4, 4, 6 s under the local retry policy of 1..10 s; Pub/Sub waits the
- *   policy's minimum and doubles it up to the maximum. The push body carries no
- *   `deliveryAttempt`. A failure does not hold its loop: the emulator sets the message's
- *   deadline to 1 s and pushes the next one at once (its PushLoop, read from the jar).
+ * - Backoff: with any retry policy (1..10 s, or 2..2 s), the emulator stopped pushing a
+ *   message after 2 or 3 failed pushes once others were pushed too: 61 of 300 messages,
+ *   each failing its first 6 pushes, were not pushed again in the next 2 minutes. Without
+ *   one, a failed push (a non-2xx answer, or a cut connection) comes again after 1.0 to
+ *   1.4 s, every time. So the local subscriptions have no retry policy (shared/pipeline.ts);
+ *   Pub/Sub waits the deployed policy's minimum and doubles it up to the maximum. The push
+ *   body carries no `deliveryAttempt`. A failure does not hold its loop: the emulator sets
+ *   the message's deadline to 1 s and pushes the next one at once (its PushLoop, read from
+ *   the jar).
  * - No push timeout: the emulator waits for a push as long as the worker takes (one held
  *   25 s under a 10 s ack deadline was not pushed again) and meanwhile holds that slot.
  *   Deployed, Cloud Run ends a request at the function timeout, which equals the ack

@@ -45,13 +45,13 @@ describe("local provisioning on the emulator", () => {
     return { resources, of };
   };
 
-  it("creates the declared subscriptions: unordered, no dead-letter policy, the local retry backoff", async () => {
+  it("creates the declared subscriptions: unordered, no dead-letter policy, no retry policy on the emulator", async () => {
     const { resources, of } = await provision(PIPELINE);
     expect(await of("persistAudio")).toEqual({
       topic: resources.topics.audio,
       ordered: false,
       ackDeadlineSeconds: 300,
-      retry: "1..10",
+      retry: "none",
       deadLetter: "none",
     });
     expect(await of("events")).toMatchObject({ topic: resources.topics.events, ordered: false, deadLetter: "none" });

@@ -107,6 +107,28 @@ describe("the local push path", () => {
     expect(left.length).toBeGreaterThan(0);
   });
 
+  it("pushes a message again however often it failed, among others (the emulator under no retry policy)", async () => {
+    // With a retry policy the emulator stopped pushing such messages after 2 or 3 failures.
+    const names = Array.from({ length: 24 }, (_, i) => `m${i}`);
+    const failing = new Set(names.filter((_, i) => i % 4 === 0));
+    const attempts = new Map<string, number>();
+    const done = new Set<string>();
+    await serve(async (message) => {
+      if (!ofTest("failing")(message)) return;
+      const name = message.attributes.name as string;
+      const attempt = (attempts.get(name) ?? 0) + 1;
+      attempts.set(name, attempt);
+      if (failing.has(name) && attempt <= 4) throw new Error(`failing ${name} on purpose, attempt ${attempt}`);
+      done.add(name);
+    });
+    await publish("failing", names);
+    await eventually(async () => done.size === names.length, "every message handled", {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    for (const name of failing) expect(attempts.get(name)).toBe(5);
+  });
+
   it("cuts a push that outlives the ack deadline, and the message is pushed again while the first run goes on", async () => {
     const starts: number[] = [];
     let release: () => void = () => undefined;

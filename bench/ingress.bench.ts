@@ -29,8 +29,15 @@ import path from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { WebSocketServer } from "ws";
 import { z } from "zod";
+import type { CutChunk } from "../functions/ingress/chunker";
 import { DEFAULT_LIMITS, memoryBoundPerSocket } from "../functions/ingress/limits";
-import { IngressPublisher, PUBLISH_BATCHING } from "../functions/ingress/publisher";
+import {
+  type AudioFormat,
+  audioChunkAttributes,
+  IngressPublisher,
+  PUBLISH_BATCHING,
+  type SessionTags,
+} from "../functions/ingress/publisher";
 import { freePort } from "../local/ports";
 import { distribution, formatDistribution } from "../local/stats";
 import { type EnvironmentResources, environmentResources, parseEnvironmentName } from "../shared/environment";
@@ -307,23 +314,18 @@ export async function measureThroughput(
   return { fps: frames / seconds, cpuCores: (cpu.server ?? Number.NaN) / seconds, cpu };
 }
 
-/** Attributes the size of an audio chunk's (shared/messages.ts), so each message costs the same. */
-function chunkAttributes(i: number): Record<string, string> {
-  return {
-    schema_version: "1",
-    environment: "bench-direct",
-    conversation_id: `direct-conversation-${String(i).padStart(6, "0")}`,
-    user_id: "bench-user",
-    session_id: crypto.randomUUID(),
-    codec: "pcm16",
-    sample_rate: String(SAMPLE_RATE),
-    channels: "1",
-    chunk_size: String(CHUNK_BYTES),
-    chunk_index: String(i),
-    start: String(i * CHUNK_BYTES),
-    end: String((i + 1) * CHUNK_BYTES),
-    final: "false",
+/** The `i`th chunk published directly, with the tags and format the ingress gives its chunks. */
+function directChunk(resources: EnvironmentResources, i: number, body: Buffer) {
+  const tags: SessionTags = {
+    environment: resources.environment,
+    conversationId: `direct-conversation-${String(i).padStart(6, "0")}`,
+    userId: "bench-user",
+    sessionId: crypto.randomUUID(),
+    sessionOrdinal: 1,
   };
+  const format: AudioFormat = { codec: "pcm16", sampleRate: SAMPLE_RATE, chunkSize: CHUNK_BYTES };
+  const chunk: CutChunk = { index: i, start: i * CHUNK_BYTES, end: (i + 1) * CHUNK_BYTES, final: false, body };
+  return { tags, format, chunk };
 }
 
 /**
@@ -351,20 +353,15 @@ export async function measureDirectPublish(
   let close: () => Promise<void>;
   if (via === "client library") {
     const topic = pubsub.topic(resources.topics.audio, { batching: PUBLISH_BATCHING });
-    publish = (i) => topic.publishMessage({ data, attributes: chunkAttributes(i) });
+    publish = (i) => {
+      const { tags, format, chunk } = directChunk(resources, i, data);
+      return topic.publishMessage({ data, attributes: audioChunkAttributes(tags, format, chunk) });
+    };
     close = async () => undefined;
   } else {
     const publisher = new IngressPublisher(pubsub, resources);
-    const format = { codec: "pcm16", sampleRate: SAMPLE_RATE, chunkSize: CHUNK_BYTES } as const;
     publish = (i) => {
-      const tags = {
-        environment: resources.environment,
-        conversationId: `direct-conversation-${String(i).padStart(6, "0")}`,
-        userId: "bench-user",
-        sessionId: crypto.randomUUID(),
-        sessionOrdinal: 1,
-      };
-      const chunk = { index: i, start: i * CHUNK_BYTES, end: (i + 1) * CHUNK_BYTES, final: false, body: data };
+      const { tags, format, chunk } = directChunk(resources, i, data);
       return publisher.publishChunk(tags, format, chunk);
     };
     close = () => publisher.close();

@@ -48,7 +48,7 @@ export function throughProxy(url: string, proxy: FaultProxy): string {
 }
 
 /** Resets a socket (RST, as a network failure would), or destroys it if it cannot. */
-function reset(socket: net.Socket): void {
+export function reset(socket: net.Socket): void {
   if (socket.destroyed) return;
   try {
     socket.resetAndDestroy();

@@ -11,8 +11,8 @@
  * order (scripts/chaos-faults.ts through the stack's `wrapWorker`); and the connections
  * between the workers and the emulators cut by TCP fault proxies in front of the emulators
  * (the stack's `workerEmulators`), and between the ingress instances and Pub/Sub, where the
- * chunks are published (the stack's `ingressEmulators`). Every random choice comes from `--seed`, printed first,
- * so a failing run can be replayed.
+ * chunks are published (the stack's `ingressEmulators`). Every random choice comes from
+ * `--seed`, printed first, so a failing run can be replayed.
  *
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
  */

@@ -158,8 +158,7 @@ export class PublishRpc {
   }
 
   close(): void {
-    this.session?.close();
-    this.session = undefined;
+    if (this.session !== undefined) this.retire(this.session);
   }
 
   private current(): http2.ClientHttp2Session {

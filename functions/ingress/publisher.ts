@@ -114,16 +114,15 @@ export class ChunkGathering {
 
 export class IngressPublisher {
   /** Chunks go out through our own Publish RPC (publish-rpc.ts); events through the client library. */
+  private readonly audioTopic: Topic;
   private readonly audioRpc: PublishRpc;
   private readonly audio: PublishQueue;
   private readonly gathering = new ChunkGathering(CHUNK_GATHER_MS);
   private readonly events: Topic;
 
-  constructor(
-    private readonly pubsub: PubSub,
-    private readonly resources: EnvironmentResources,
-  ) {
-    this.audioRpc = new PublishRpc(endpointOf(pubsub), pubsub.topic(resources.topics.audio).name);
+  constructor(pubsub: PubSub, resources: EnvironmentResources) {
+    this.audioTopic = pubsub.topic(resources.topics.audio);
+    this.audioRpc = new PublishRpc(endpointOf(pubsub), this.audioTopic.name);
     this.audio = new PublishQueue(this.audioRpc, PUBLISH_BATCHING);
     this.events = pubsub.topic(resources.topics.events, { batching: PUBLISH_BATCHING });
   }
@@ -161,8 +160,7 @@ export class IngressPublisher {
    */
   async warmUp(): Promise<void> {
     this.audioRpc.connect();
-    const audio = this.pubsub.topic(this.resources.topics.audio);
-    await Promise.all([audio.getMetadata(), this.events.getMetadata()]);
+    await Promise.all([this.audioTopic.getMetadata(), this.events.getMetadata()]);
   }
 
   /** Sends whatever is batched. */

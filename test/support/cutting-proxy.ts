@@ -5,6 +5,7 @@
  * a test that asserts what one cut did needs the cut to land where it says.
  */
 import net from "node:net";
+import { reset } from "../../scripts/chaos-proxy";
 
 export interface CuttingProxy {
   /** `127.0.0.1:PORT`: where to connect instead of the target. */
@@ -23,10 +24,6 @@ export interface CuttingProxy {
   refuse(how: "reset" | "end"): void;
   heal(): void;
   close(): Promise<void>;
-}
-
-function reset(socket: net.Socket): void {
-  if (!socket.destroyed) socket.resetAndDestroy();
 }
 
 export async function startCuttingProxy(target: { host: string; port: number }): Promise<CuttingProxy> {

@@ -151,7 +151,9 @@ describe("DELETE /v1/conversations/{id}", () => {
         lateLine("chunk of a deleted conversation: written, then purged again"),
       "both late messages to be done with",
     );
-    expect(await footprint(id)).toEqual(ONLY_THE_TOMBSTONE);
+    // Not a one-off look: a first delivery of the stream's own chunks that was answered 500
+    // under load comes again after the purge too, and is written, then purged again.
+    await onlyTombstoneLeft(id);
 
     // An event's write that raced the purge: the events worker may not touch the bucket, so
     // its guard asks the delete-data worker to purge again.

@@ -20,7 +20,7 @@ import type { DocumentReference, Firestore, Timestamp } from "@google-cloud/fire
 import { GrpcStatus } from "../../shared/grpc-error";
 import { BatchWriteRpc, type EncodedWrite, firestoreEndpointOf } from "./batch-write-rpc";
 import { encodeWrite, type WriteOutcome } from "./firestore-wire";
-import { GrpcCallError } from "./grpc-unary";
+import { GrpcCallError, type GrpcEndpoint } from "./grpc-unary";
 
 /**
  * BulkWriter's batch size. The RPC takes up to 500, but a turn rarely holds more than a few
@@ -47,13 +47,6 @@ interface Pending extends EncodedWrite {
   reject(error: unknown): void;
 }
 
-/** Shorter only in tests of retries and deadlines. */
-export interface BatchedUpdatesTiming {
-  /** BulkWriter's backoff between a write's attempts, times this. */
-  readonly backoffScale?: number;
-  readonly attemptMs?: number;
-}
-
 export class BatchedUpdates {
   /** This turn's batches: each at most MAX_BATCH_WRITES writes, to distinct documents. */
   private batches: Pending[][] = [];
@@ -62,7 +55,8 @@ export class BatchedUpdates {
 
   constructor(
     private readonly db: Firestore,
-    private readonly timing: BatchedUpdatesTiming = {},
+    /** The one CA to trust instead of the system's (a test's TLS server); production leaves it out. */
+    private readonly tls?: GrpcEndpoint["tls"],
   ) {}
 
   /**
@@ -96,7 +90,7 @@ export class BatchedUpdates {
   private connected(): Promise<BatchWriteRpc> {
     this.rpc ??= firestoreEndpointOf(this.db).then(
       (endpoint) => {
-        this.ready = new BatchWriteRpc(endpoint, { attemptMs: this.timing.attemptMs });
+        this.ready = new BatchWriteRpc(this.tls === undefined ? endpoint : { ...endpoint, tls: this.tls });
         return this.ready;
       },
       (error: unknown) => {
@@ -146,7 +140,7 @@ export class BatchedUpdates {
       if (TRANSIENT.has(outcome.code) && pending.failedAttempts < MAX_ATTEMPTS) {
         if (outcome.code === GrpcStatus.RESOURCE_EXHAUSTED) pending.backoffMs = EXHAUSTED_BACKOFF_MS;
         else pending.backoffMs = pending.backoffMs === 0 ? FIRST_BACKOFF_MS : pending.backoffMs * BACKOFF_FACTOR;
-        setTimeout(() => this.enqueue(rpc, pending), pending.backoffMs * (this.timing.backoffScale ?? 1));
+        setTimeout(() => this.enqueue(rpc, pending), pending.backoffMs);
         return;
       }
       pending.reject(new GrpcCallError("BatchWrite", outcome.code, outcome.message, false));

@@ -1,6 +1,6 @@
 /**
- * A TLS HTTP/2 server in front of the Pub/Sub emulator, as Google's front end is in front of
- * Pub/Sub: it records each gRPC request's headers (credentials included), forwards the call
+ * A TLS HTTP/2 server in front of an emulator (Pub/Sub's or Firestore's), as Google's front
+ * end is in front of the service: it records each gRPC request's headers (credentials included), forwards the call
  * to the emulator over plain HTTP/2, or answers a scripted gRPC error instead. Its key and
  * self-signed certificate (for `localhost` and 127.0.0.1) are made by the `openssl` CLI.
  */

@@ -1,8 +1,9 @@
 /**
  * A TLS HTTP/2 server in front of an emulator (Pub/Sub's or Firestore's), as Google's front
- * end is in front of the service: it records each gRPC request's headers (credentials included), forwards the call
- * to the emulator over plain HTTP/2, or answers a scripted gRPC error instead. Its key and
- * self-signed certificate (for `localhost` and 127.0.0.1) are made by the `openssl` CLI.
+ * end is in front of the service: it records each gRPC request's headers (credentials
+ * included), forwards the call to the emulator over plain HTTP/2, or answers a scripted gRPC
+ * error instead. Its key and self-signed certificate (for `localhost` and 127.0.0.1) are
+ * made by the `openssl` CLI.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";

@@ -2,15 +2,17 @@
  * What production uses and the emulator does not: the ingress's own BatchWrite
  * (functions/ingress/batch-write-rpc.ts) over TLS, with the endpoint and credentials a
  * Firestore client configured for Google Cloud resolves to, the headers the client library
- * sends, and gRPC errors from a server in front of Firestore. The server is a TLS HTTP/2
+ * sends, and gRPC errors (of the whole request, or of one write) from a server in front of
+ * Firestore. The server is a TLS HTTP/2
  * forwarder to the emulator (test/support/grpc-tls-forwarder.ts).
  */
 import { createRequire } from "node:module";
-import { Firestore } from "@google-cloud/firestore";
+import { Firestore, type Timestamp } from "@google-cloud/firestore";
 import { BatchWriteRpc, firestoreEndpointOf } from "../../functions/ingress/batch-write-rpc";
 import { BatchedUpdates } from "../../functions/ingress/batched-updates";
 import { encodeWrite } from "../../functions/ingress/firestore-wire";
 import { GrpcStatus, hasGrpcStatus } from "../../shared/grpc-error";
+import { encodeAs, firestoreType } from "../support/firestore-protos";
 import { type GrpcTlsForwarder, startGrpcTlsForwarder } from "../support/grpc-tls-forwarder";
 import { createTestEnvironment, runningEmulatorEndpoints, type TestEnvironment } from "../support/test-environment";
 
@@ -128,4 +130,27 @@ test("a whole request failing: UNAVAILABLE is retried; PERMISSION_DENIED fails e
   }
   updates.close();
   expect((await ref.get()).get("n")).toBe(1);
+});
+
+test("a write whose own status is transient goes again in a later request; a lost race does not", async () => {
+  const BatchWriteResponse = firestoreType("BatchWriteResponse");
+  const ref = env.clients.firestore.doc("batch-write-tls/g");
+  const { writeTime } = await ref.set({ n: 0 });
+  const updates = new BatchedUpdates(production, { ca: forwarder.ca });
+  const proxiedRef = production.doc(ref.path);
+
+  let before = forwarder.requests.length;
+  forwarder.answerNext(encodeAs(BatchWriteResponse, { writeResults: [{}], status: [{ code: 14, message: "moved" }] }));
+  const { writeTime: landed } = await updates.update(proxiedRef, { n: 1 }, { lastUpdateTime: writeTime });
+  expect(forwarder.requests.length - before).toBe(2);
+  const read = await ref.get();
+  expect(read.get("n")).toBe(1);
+  expect(landed.isEqual(read.updateTime as Timestamp)).toBe(true);
+
+  before = forwarder.requests.length;
+  forwarder.answerNext(encodeAs(BatchWriteResponse, { writeResults: [{}], status: [{ code: 9, message: "stale" }] }));
+  const lost = await updates.update(proxiedRef, { n: 2 }, { lastUpdateTime: landed }).catch((error: unknown) => error);
+  expect(hasGrpcStatus(lost, GrpcStatus.FAILED_PRECONDITION)).toBe(true);
+  expect(forwarder.requests.length - before).toBe(1);
+  updates.close();
 });

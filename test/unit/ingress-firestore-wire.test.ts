@@ -4,20 +4,16 @@
  * `WriteBatch.update(ref, data, {lastUpdateTime})` builds (encoded with the protobuf
  * definitions it ships), and what the library's BatchWriteResponse carries reads back.
  */
-import { createRequire } from "node:module";
 import { FieldValue, Firestore, Timestamp } from "@google-cloud/firestore";
 import fc from "fast-check";
 import type { Type } from "protobufjs";
 import { decodeBatchWriteResponse, encodeBatchWriteRequest, encodeWrite } from "../../functions/ingress/firestore-wire";
 import { newSessionId } from "../../functions/ingress/ids";
+import { encodeAs, firestoreType } from "../support/firestore-protos";
 
-// The library's own protobuf definitions, loaded as its gRPC calls load them (protobufjs from JSON).
-const firestoreRequire = createRequire(require.resolve("@google-cloud/firestore"));
-const { Root } = firestoreRequire("protobufjs") as typeof import("protobufjs");
-const root = Root.fromJSON(firestoreRequire("../protos/v1.json"));
-const [Write, BatchWriteRequest, BatchWriteResponse] = ["Write", "BatchWriteRequest", "BatchWriteResponse"].map(
-  (name) => root.lookupType(`google.firestore.v1.${name}`),
-) as [Type, Type, Type];
+const Write = firestoreType("Write");
+const BatchWriteRequest = firestoreType("BatchWriteRequest");
+const BatchWriteResponse = firestoreType("BatchWriteResponse");
 
 /** A decoded message, as protobufjs's toObject gives it (longs as strings). */
 const plain = (type: Type, bytes: Uint8Array): Record<string, unknown> =>
@@ -33,7 +29,7 @@ const NAME = `${DATABASE}/documents/conversations/cAbc_-1`;
 function libraryWrite(data: Record<string, unknown>, lastUpdateTime: Timestamp): Buffer {
   const batch = db.batch().update(ref, data, { lastUpdateTime });
   const ops = (batch as unknown as { _ops: Array<{ op(): object }> })._ops;
-  return Buffer.from(Write.encode(Write.fromObject((ops[0] as { op(): object }).op())).finish());
+  return encodeAs(Write, (ops[0] as { op(): object }).op());
 }
 
 function expectSameAsLibrary(
@@ -174,8 +170,7 @@ describe("encodeBatchWriteRequest", () => {
 });
 
 describe("decodeBatchWriteResponse", () => {
-  const encoded = (response: object): Buffer =>
-    Buffer.from(BatchWriteResponse.encode(BatchWriteResponse.fromObject(response)).finish());
+  const encoded = (response: object): Buffer => encodeAs(BatchWriteResponse, response);
 
   it("reads each write's update time or status, in order", () => {
     const body = encoded({

@@ -3,8 +3,8 @@
  * (functions/ingress/batch-write-rpc.ts) over TLS, with the endpoint and credentials a
  * Firestore client configured for Google Cloud resolves to, the headers the client library
  * sends, and gRPC errors (of the whole request, or of one write) from a server in front of
- * Firestore. The server is a TLS HTTP/2
- * forwarder to the emulator (test/support/grpc-tls-forwarder.ts).
+ * Firestore. The server is a TLS HTTP/2 forwarder to the emulator
+ * (test/support/grpc-tls-forwarder.ts).
  */
 import { createRequire } from "node:module";
 import { Firestore, type Timestamp } from "@google-cloud/firestore";

@@ -239,9 +239,17 @@ export class ConversationStore {
     });
   }
 
-  /** Opens the database channel before the first socket needs it (one read of a missing record). */
+  /**
+   * Opens the database channel before the first socket needs it (one read of a missing
+   * record), and the per-chunk writes' own.
+   */
   async warmUp(): Promise<void> {
-    await conversationRef(this.db, "warm-up-probe").get();
+    await Promise.all([conversationRef(this.db, "warm-up-probe").get(), this.updates.warmUp()]);
+  }
+
+  /** Closes the per-chunk writes' connection (the Firestore client is the caller's). */
+  close(): void {
+    this.updates.close();
   }
 
   /**

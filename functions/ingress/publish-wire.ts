@@ -8,6 +8,8 @@
  * google.pubsub.v1.PublishResponse { repeated string message_ids = 1; }
  */
 
+import { LENGTH_DELIMITED, readFields, varintSize, writeVarint } from "./protobuf-wire";
+
 export interface WireMessage {
   readonly data: Buffer;
   readonly attributes: Readonly<Record<string, string>>;
@@ -16,23 +18,6 @@ export interface WireMessage {
 /** Field 1 and 2 as length-delimited (wire type 2): (number << 3) | 2. */
 const FIELD_1 = 0x0a;
 const FIELD_2 = 0x12;
-
-function varintSize(value: number): number {
-  let size = 1;
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) size += 1;
-  return size;
-}
-
-function writeVarint(target: Buffer, at: number, value: number): number {
-  let offset = at;
-  let rest = value;
-  while (rest >= 0x80) {
-    target[offset++] = (rest % 0x80) | 0x80;
-    rest = Math.floor(rest / 0x80);
-  }
-  target[offset++] = rest;
-  return offset;
-}
 
 /** A length-delimited field's size with its tag and length. */
 function fieldSize(length: number): number {
@@ -100,30 +85,14 @@ export function encodePublishRequest(topic: string, messages: readonly WireMessa
   return parts;
 }
 
-function readVarint(source: Buffer, at: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  let offset = at;
-  for (;;) {
-    const byte = source[offset++];
-    if (byte === undefined) throw new Error("PublishResponse ends inside a varint");
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return [value, offset];
-    scale *= 0x80;
-  }
-}
-
 /** The message ids of a PublishResponse (the gRPC prefix already removed). */
 export function decodePublishResponse(body: Buffer): string[] {
   const ids: string[] = [];
-  let at = 0;
-  while (at < body.length) {
-    const tag = body[at] as number;
-    const [length, start] = readVarint(body, at + 1);
-    if ((tag & 0x07) !== 2) throw new Error(`PublishResponse has a field of wire type ${tag & 0x07}`);
-    if (start + length > body.length) throw new Error("PublishResponse ends inside a field");
-    if (tag === FIELD_1) ids.push(body.toString("utf8", start, start + length));
-    at = start + length;
+  for (const field of readFields(body, "PublishResponse")) {
+    if (field.wireType !== LENGTH_DELIMITED) {
+      throw new Error(`PublishResponse has a field of wire type ${field.wireType}`);
+    }
+    if (field.number === 1) ids.push(field.bytes.toString("utf8"));
   }
   return ids;
 }

@@ -247,6 +247,7 @@ export function createIngress(runtime: EnvironmentRuntime, options: IngressOptio
       .close()
       .catch((error: unknown) => logger.error({ err: error, conversation_id: null }, "flush on shutdown failed"));
     await sweepStopped;
+    store.close();
     await userLimits.stop();
     registry.releaseAll();
     wss.close();

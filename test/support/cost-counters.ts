@@ -1,8 +1,9 @@
 /**
  * Counts what the Google Cloud clients of this process ask of the services, as they are
  * billed: Firestore document reads and writes (at the client's one funnel for RPCs,
- * `Firestore#request` / `#requestStream`), Pub/Sub publish requests and bytes (at
- * `PubSub#request`, and the ingress's own `PublishRpc#publish`), and Storage operations by class (an HTTP proxy in front of the
+ * `Firestore#request` / `#requestStream`, and the ingress's own `BatchWriteRpc#batchWrite`),
+ * Pub/Sub publish requests and bytes (at `PubSub#request`, and the ingress's own
+ * `PublishRpc#publish`), and Storage operations by class (an HTTP proxy in front of the
  * emulator: every request of every client passes it). The emulators carry the traffic;
  * nothing is answered here.
  */
@@ -10,6 +11,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
+import { BatchWriteRpc } from "../../functions/ingress/batch-write-rpc";
 import { PublishRpc } from "../../functions/ingress/publish-rpc";
 
 export interface Counts {
@@ -165,6 +167,15 @@ export function installCounters(): void {
       for (const m of messages) counts.pubsubPublishBytes += messageBytes(m.data, m.attributes, m.orderingKey);
     }
     return pubsubRequest.call(this, config, ...rest);
+  };
+
+  // The ingress's per-chunk updates go in BatchWrites of its own, not through the client.
+  const rpcBatchWrite = BatchWriteRpc.prototype.batchWrite;
+  BatchWriteRpc.prototype.batchWrite = function (this: BatchWriteRpc, writes) {
+    counts.firestoreCalls.batchWrite = (counts.firestoreCalls.batchWrite ?? 0) + 1;
+    counts.firestoreWrites += writes.length;
+    for (const w of writes) countBy("writes", collectionOf(w.name), 1);
+    return rpcBatchWrite.call(this, writes);
   };
 
   const rpcPublish = PublishRpc.prototype.publish;

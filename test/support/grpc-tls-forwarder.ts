@@ -1,8 +1,9 @@
 /**
- * A TLS HTTP/2 server in front of the Pub/Sub emulator, as Google's front end is in front of
- * Pub/Sub: it records each gRPC request's headers (credentials included), forwards the call
- * to the emulator over plain HTTP/2, or answers a scripted gRPC error instead. Its key and
- * self-signed certificate (for `localhost` and 127.0.0.1) are made by the `openssl` CLI.
+ * A TLS HTTP/2 server in front of an emulator (Pub/Sub's or Firestore's), as Google's front
+ * end is in front of the service: it records each gRPC request's headers (credentials
+ * included), forwards the call to the emulator over plain HTTP/2, or answers a scripted gRPC
+ * error or response instead. Its key and self-signed certificate (for `localhost` and 127.0.0.1) are
+ * made by the `openssl` CLI.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -20,6 +21,8 @@ export interface GrpcTlsForwarder {
   readonly requests: http2.IncomingHttpHeaders[];
   /** The next requests are answered with these gRPC statuses (raw `grpc-message`), not forwarded. */
   failNext(...answers: Array<{ status: number; message: string }>): void;
+  /** The next request is answered OK with this response message (protobuf, no gRPC prefix), not forwarded. */
+  answerNext(response: Uint8Array): void;
   /** TLS connections accepted so far. */
   connections(): number;
   /** Sends GOAWAY on every connection, as a front end does before it restarts: open calls finish, new ones must go elsewhere. */
@@ -55,7 +58,7 @@ export async function startGrpcTlsForwarder(
   const upstream = http2.connect(`http://${emulator}`);
   upstream.on("error", () => {});
   const requests: http2.IncomingHttpHeaders[] = [];
-  const answers: Array<{ status: number; message: string }> = [];
+  const answers: Array<{ status: number; message: string } | { response: Uint8Array }> = [];
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let connections = 0;
@@ -80,6 +83,15 @@ export async function startGrpcTlsForwarder(
     requests.push(headers);
     stream.on("error", () => {});
     const answer = answers.shift();
+    if (answer !== undefined && "response" in answer) {
+      stream.resume();
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": 0 }));
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(answer.response.length, 1);
+      stream.end(Buffer.concat([prefix, answer.response]));
+      return;
+    }
     if (answer !== undefined) {
       stream.resume();
       stream.respond(
@@ -120,6 +132,9 @@ export async function startGrpcTlsForwarder(
     requests,
     failNext: (...next) => {
       answers.push(...next);
+    },
+    answerNext: (response) => {
+      answers.push({ response });
     },
     connections: () => connections,
     drain: () => {

@@ -139,6 +139,8 @@ export interface RunSummary {
   readonly emulatorCuts: Readonly<Record<string, number>>;
   /** Connections between the ingress instances and the Pub/Sub emulator cut by a TCP fault proxy. */
   readonly ingressPubsubCuts: number;
+  /** Connections between the ingress instances and the Firestore emulator cut by a TCP fault proxy. */
+  readonly ingressFirestoreCuts: number;
   readonly faults: { deliveries: number; duplicates: number; injectedFailures: number };
   /** Violations not tied to one conversation (e.g. dead letters). */
   readonly runViolations: readonly string[];
@@ -174,6 +176,7 @@ export function formatSummary(s: RunSummary): string {
       `${fmt(Object.values(s.emulatorCuts).reduce((a, b) => a + b, 0))} (${byReason(s.emulatorCuts)})`,
     ],
     ["connections cut (ingress-Pub/Sub)", fmt(s.ingressPubsubCuts)],
+    ["connections cut (ingress-Firestore)", fmt(s.ingressFirestoreCuts)],
     [
       "worker deliveries",
       `${fmt(s.faults.deliveries)} (${fmt(s.faults.duplicates)} duplicates, ${fmt(s.faults.injectedFailures)} injected failures)`,

@@ -10,8 +10,9 @@
  * transient errors, every Pub/Sub message delivered 1 to 3 times, concurrently and out of
  * order (scripts/chaos-faults.ts through the stack's `wrapWorker`); and the connections
  * between the workers and the emulators cut by TCP fault proxies in front of the emulators
- * (the stack's `workerEmulators`), and between the ingress instances and Pub/Sub, where the
- * chunks are published (the stack's `ingressEmulators`). Every random choice comes from
+ * (the stack's `workerEmulators`), and between the ingress instances and Pub/Sub and
+ * Firestore, where the chunks are published and their durable positions written (the stack's
+ * `ingressEmulators`). Every random choice comes from
  * `--seed`, printed first, so a failing run can be replayed.
  *
  *   npm run chaos -- --minutes 1 --seed 42 --conversations 8 --envs chaos-a,chaos-b
@@ -73,7 +74,7 @@ const USAGE = `Usage: npm run chaos -- [options]
   --max-socket-seconds S   a socket's maximum life: goaway, then the client hands over (default 20)
   --cut-emulators LIST     emulators whose connections with the workers are cut (default pubsub,firestore,storage)
   --emulator-cut-every S   cut one of those connections every 0.5 S to 1.5 S seconds, per emulator (default 3; 0: never)
-  --ingress-cut-every S    cut one connection between the ingress instances and Pub/Sub every 0.5 S to 1.5 S seconds (default 3; 0: never)
+  --ingress-cut-every S    cut one connection between the ingress instances and Pub/Sub, and one with Firestore, every 0.5 S to 1.5 S seconds each (default 3; 0: never)
   --wait S                 how long to wait for finalized and extraction at the end (default 180)
   --help`;
 
@@ -323,6 +324,8 @@ async function emulatorProxies(
   emulators: readonly Emulator[],
   every: number,
   seed: number,
+  /** The seed's stream of the first proxy's choices (the others take the next ones). */
+  firstStream: number,
 ): Promise<Map<Emulator, FaultProxy>> {
   const proxies = new Map<Emulator, FaultProxy>();
   if (every <= 0) return proxies;
@@ -331,7 +334,7 @@ async function emulatorProxies(
       emulator,
       await startFaultProxy({
         target: targetOf(endpoints[emulator]),
-        random: streamOf(seed, 20 + i),
+        random: streamOf(seed, firstStream + i),
         onClock: around(every),
       }),
     );
@@ -339,8 +342,8 @@ async function emulatorProxies(
   return proxies;
 }
 
-/** Where the workers' clients reach each proxied emulator (the endpoint's form, through the proxy). */
-function workerEndpoints(proxies: ReadonlyMap<Emulator, FaultProxy>): Partial<EmulatorEndpoints> {
+/** Where clients reach each proxied emulator (the endpoint's form, through the proxy). */
+function proxiedEndpoints(proxies: ReadonlyMap<Emulator, FaultProxy>): Partial<EmulatorEndpoints> {
   const out: Partial<EmulatorEndpoints> = {};
   for (const [emulator, proxy] of proxies)
     out[emulator] = emulator === "storage" ? `http://${proxy.hostPort}` : proxy.hostPort;
@@ -366,19 +369,21 @@ async function main(): Promise<number> {
       options["cut-emulators"],
       options["emulator-cut-every"],
       seed,
+      20,
     );
     closers.push(async () => {
       for (const proxy of cutters.values()) await proxy.close();
     });
-    const ingressCutter =
-      options["ingress-cut-every"] > 0
-        ? await startFaultProxy({
-            target: targetOf(emulators.endpoints.pubsub),
-            random: streamOf(seed, 30),
-            onClock: around(options["ingress-cut-every"]),
-          })
-        : undefined;
-    closers.push(async () => ingressCutter?.close());
+    const ingressCutters = await emulatorProxies(
+      emulators.endpoints,
+      ["pubsub", "firestore"],
+      options["ingress-cut-every"],
+      seed,
+      30,
+    );
+    closers.push(async () => {
+      for (const proxy of ingressCutters.values()) await proxy.close();
+    });
     // Every chaos conversation is one user's, and killed instances leave leases behind: the
     // per-user limits (4429) are not what chaos tests, so they are out of its way.
     process.env.TETHER_MAX_LIVE_SOCKETS_PER_USER ??= "100000";
@@ -388,8 +393,8 @@ async function main(): Promise<number> {
       host: HOST,
       basePort: 0,
       emulators: { existing: emulators.endpoints },
-      workerEmulators: workerEndpoints(cutters),
-      ...(ingressCutter === undefined ? {} : { ingressEmulators: { pubsub: ingressCutter.hostPort } }),
+      workerEmulators: proxiedEndpoints(cutters),
+      ...(ingressCutters.size === 0 ? {} : { ingressEmulators: proxiedEndpoints(ingressCutters) }),
       ingressInstances: options["ingress-instances"],
       chunkSeconds: 1,
       maxSocketSeconds: options["max-socket-seconds"],
@@ -403,7 +408,7 @@ async function main(): Promise<number> {
     closers.push(() => stack.stop());
     // Closed before the stack (closers run newest first): the extra deliveries use its clients.
     closers.push(() => extraDeliveriesSettled(counters));
-    return await run(options, seed, environments, stack, counters, cutters, ingressCutter, closers);
+    return await run(options, seed, environments, stack, counters, cutters, ingressCutters, closers);
   } finally {
     await closeAll();
   }
@@ -438,7 +443,7 @@ async function run(
   stack: RunningStack,
   counters: FaultCounters,
   cutters: ReadonlyMap<Emulator, FaultProxy>,
-  ingressCutter: FaultProxy | undefined,
+  ingressCutters: ReadonlyMap<Emulator, FaultProxy>,
   closers: Array<() => Promise<void>>,
 ): Promise<number> {
   const started = Date.now();
@@ -509,8 +514,7 @@ async function run(
   // Every client is done: the faults stop, and what they left undone must now complete
   // (redelivery, retries, lost-request checks) before the deadline; then it is checked.
   killer?.stop();
-  for (const proxy of [...proxies, ...cutters.values()]) proxy.heal();
-  ingressCutter?.heal();
+  for (const proxy of [...proxies, ...cutters.values(), ...ingressCutters.values()]) proxy.heal();
   const streamedSeconds = (Date.now() - started) / 1000;
 
   process.stdout.write(`chaos: ${histories.length} conversations streamed; checking...\n`);
@@ -561,7 +565,8 @@ async function run(
     maxSocketSeconds: options["max-socket-seconds"],
     handovers: histories.reduce((t, h) => t + h.handovers, 0),
     emulatorCuts: Object.fromEntries([...cutters].map(([emulator, proxy]) => [emulator, proxy.cuts()])),
-    ingressPubsubCuts: ingressCutter?.cuts() ?? 0,
+    ingressPubsubCuts: ingressCutters.get("pubsub")?.cuts() ?? 0,
+    ingressFirestoreCuts: ingressCutters.get("firestore")?.cuts() ?? 0,
     faults: counters,
     runViolations,
   };

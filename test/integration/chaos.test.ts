@@ -73,4 +73,5 @@ test("a short chaos run loses nothing and breaks no invariant", async () => {
   expect(counted(output, "handovers after goaway")).toBeGreaterThan(0);
   expect(counted(output, "connections cut \\(workers-emulators\\)")).toBeGreaterThan(0);
   expect(counted(output, "connections cut \\(ingress-Pub/Sub\\)")).toBeGreaterThan(0);
+  expect(counted(output, "connections cut \\(ingress-Firestore\\)")).toBeGreaterThan(0);
 }, 300_000);

@@ -19,7 +19,15 @@
  * WriteResult { Timestamp update_time = 1; }   google.rpc.Status { int32 code = 1; string message = 2; }
  */
 import { Timestamp } from "@google-cloud/firestore";
-import { grpcPrefix, LENGTH_DELIMITED, type ReadField, readFields, VARINT } from "./protobuf-wire";
+import {
+  grpcPrefix,
+  LENGTH_DELIMITED,
+  lengthDelimited,
+  type ReadField,
+  readFields,
+  VARINT,
+  writeVarint,
+} from "./protobuf-wire";
 
 /** A field name segment written as it is; any other is quoted (the library's UNESCAPED_FIELD_NAME_RE). */
 const PLAIN_SEGMENT = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
@@ -44,12 +52,7 @@ class Writer {
   /** A non-negative safe integer as a varint. */
   varint(value: number): this {
     this.room(10);
-    let rest = value;
-    while (rest >= 0x80) {
-      this.buffer[this.length++] = (rest % 0x80) | 0x80;
-      rest = Math.floor(rest / 0x80);
-    }
-    this.buffer[this.length++] = rest;
+    this.length = writeVarint(this.buffer, this.length, value);
     return this;
   }
 
@@ -226,11 +229,6 @@ export type WriteOutcome =
 
 const RESPONSE = "BatchWriteResponse";
 
-function lengthDelimited(field: ReadField): Buffer {
-  if (field.wireType !== LENGTH_DELIMITED) throw new Error(`${RESPONSE}: field ${field.number} is not a message`);
-  return field.bytes;
-}
-
 function varintOf(field: ReadField): number {
   if (field.wireType !== VARINT) throw new Error(`${RESPONSE}: field ${field.number} is not a varint`);
   if (!Number.isSafeInteger(field.value)) throw new Error(`${RESPONSE}: field ${field.number} is out of range`);
@@ -251,7 +249,7 @@ function decodeTimestamp(body: Buffer): Timestamp {
 function decodeWriteResult(body: Buffer): Timestamp | undefined {
   let updateTime: Timestamp | undefined;
   for (const field of readFields(body, RESPONSE)) {
-    if (field.number === 1) updateTime = decodeTimestamp(lengthDelimited(field));
+    if (field.number === 1) updateTime = decodeTimestamp(lengthDelimited(field, RESPONSE));
   }
   return updateTime;
 }
@@ -261,7 +259,7 @@ function decodeStatus(body: Buffer): { code: number; message: string } {
   let message = "";
   for (const field of readFields(body, RESPONSE)) {
     if (field.number === 1) code = varintOf(field);
-    else if (field.number === 2) message = lengthDelimited(field).toString("utf8");
+    else if (field.number === 2) message = lengthDelimited(field, RESPONSE).toString("utf8");
   }
   return { code, message };
 }
@@ -274,8 +272,8 @@ export function decodeBatchWriteResponse(body: Buffer, count: number): WriteOutc
   const times: Array<Timestamp | undefined> = [];
   const statuses: Array<{ code: number; message: string }> = [];
   for (const field of readFields(body, RESPONSE)) {
-    if (field.number === 1) times.push(decodeWriteResult(lengthDelimited(field)));
-    else if (field.number === 2) statuses.push(decodeStatus(lengthDelimited(field)));
+    if (field.number === 1) times.push(decodeWriteResult(lengthDelimited(field, RESPONSE)));
+    else if (field.number === 2) statuses.push(decodeStatus(lengthDelimited(field, RESPONSE)));
   }
   if (times.length !== count || statuses.length !== count) {
     throw new Error(`${RESPONSE}: ${times.length} results and ${statuses.length} statuses for ${count} writes`);

@@ -68,6 +68,12 @@ export function* readFields(body: Buffer, message: string): Generator<ReadField>
   }
 }
 
+/** A length-delimited field's bytes; throws (naming `message`) for a field of another wire type. */
+export function lengthDelimited(field: ReadField, message: string): Buffer {
+  if (field.wireType !== LENGTH_DELIMITED) throw new Error(`${message}: field ${field.number} is not length-delimited`);
+  return field.bytes;
+}
+
 /** The gRPC message prefix (not compressed, then the length) in front of `body`'s parts. */
 export function grpcPrefix(length: number): Buffer {
   const prefix = Buffer.allocUnsafe(5);

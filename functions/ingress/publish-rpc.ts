@@ -9,12 +9,8 @@
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import { GrpcStatus } from "../../shared/grpc-error";
-import { authHeaders, GrpcCallError, type GrpcEndpoint, UnaryGrpc, type UnaryTiming } from "./grpc-unary";
+import { authHeaders, type GrpcEndpoint, UnaryGrpc, type UnaryTiming } from "./grpc-unary";
 import { decodePublishResponse, encodePublishRequest, type WireMessage } from "./publish-wire";
-
-/** A failed Publish, with its gRPC status as `code`, and whether Publish retries it. */
-export { GrpcCallError as PublishRpcError };
-export type PublishEndpoint = GrpcEndpoint;
 
 /** The client library's Publish retry settings (its publisher_client_config.json). */
 const PUBLISH_RETRY = {
@@ -35,7 +31,7 @@ const PUBLISH_RETRY = {
 };
 
 /** The client library's own endpoint and credentials. */
-export function endpointOf(pubsub: PubSub): PublishEndpoint {
+export function endpointOf(pubsub: PubSub): GrpcEndpoint {
   const { servicePath = "pubsub.googleapis.com", port = 443 } = pubsub.options as {
     servicePath?: string;
     port?: number;
@@ -48,7 +44,7 @@ export class PublishRpc {
   private readonly grpc: UnaryGrpc;
 
   constructor(
-    endpoint: PublishEndpoint,
+    endpoint: GrpcEndpoint,
     private readonly topic: string,
     /** Shorter only in tests of what a deadline or an idle connection does. */
     timing: UnaryTiming = {},

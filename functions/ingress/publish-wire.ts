@@ -8,7 +8,7 @@
  * google.pubsub.v1.PublishResponse { repeated string message_ids = 1; }
  */
 
-import { LENGTH_DELIMITED, readFields, varintSize, writeVarint } from "./protobuf-wire";
+import { lengthDelimited, readFields, varintSize, writeVarint } from "./protobuf-wire";
 
 export interface WireMessage {
   readonly data: Buffer;
@@ -89,10 +89,8 @@ export function encodePublishRequest(topic: string, messages: readonly WireMessa
 export function decodePublishResponse(body: Buffer): string[] {
   const ids: string[] = [];
   for (const field of readFields(body, "PublishResponse")) {
-    if (field.wireType !== LENGTH_DELIMITED) {
-      throw new Error(`PublishResponse has a field of wire type ${field.wireType}`);
-    }
-    if (field.number === 1) ids.push(field.bytes.toString("utf8"));
+    const bytes = lengthDelimited(field, "PublishResponse");
+    if (field.number === 1) ids.push(bytes.toString("utf8"));
   }
   return ids;
 }

@@ -6,7 +6,8 @@
  */
 import { createRequire } from "node:module";
 import { PubSub } from "@google-cloud/pubsub";
-import { endpointOf, PublishRpc, PublishRpcError } from "../../functions/ingress/publish-rpc";
+import { GrpcCallError } from "../../functions/ingress/grpc-unary";
+import { endpointOf, PublishRpc } from "../../functions/ingress/publish-rpc";
 import { localProjectId, parseEnvironmentName } from "../../shared/environment";
 import { type GrpcTlsForwarder, startGrpcTlsForwarder } from "../support/grpc-tls-forwarder";
 import { until } from "../support/poll";
@@ -124,16 +125,16 @@ test("UNAVAILABLE in trailers is retried; PERMISSION_DENIED rejects at once with
   const detail = "User not authorized to perform this action: pubsub.topics.publish on tópico";
   forwarder.failNext({ status: 7, message: encodeURIComponent(detail) });
   const failure = await rpc.publish([message]).catch((error: unknown) => error);
-  expect(failure).toBeInstanceOf(PublishRpcError);
-  expect((failure as PublishRpcError).code).toBe(7);
-  expect((failure as PublishRpcError).message).toContain(detail);
+  expect(failure).toBeInstanceOf(GrpcCallError);
+  expect((failure as GrpcCallError).code).toBe(7);
+  expect((failure as GrpcCallError).message).toContain(detail);
   expect(forwarder.requests.length - before).toBe(1);
 
   // A grpc-message that is not valid percent-encoding (a proxy's own text) is kept as it came.
   forwarder.failNext({ status: 7, message: "quota at 100% for this project" });
   const raw = await rpc.publish([message]).catch((error: unknown) => error);
-  expect((raw as PublishRpcError).code).toBe(7);
-  expect((raw as PublishRpcError).message).toContain("quota at 100% for this project");
+  expect((raw as GrpcCallError).code).toBe(7);
+  expect((raw as GrpcCallError).message).toContain("quota at 100% for this project");
   await pullMessages(emulatorClient, subscription, { count: 1 });
 });
 

@@ -6,7 +6,8 @@
  */
 import crypto from "node:crypto";
 import { PubSub } from "@google-cloud/pubsub";
-import { endpointOf, PublishQueue, PublishRpc, PublishRpcError } from "../../functions/ingress/publish-rpc";
+import { GrpcCallError } from "../../functions/ingress/grpc-unary";
+import { endpointOf, PublishQueue, PublishRpc } from "../../functions/ingress/publish-rpc";
 import type { WireMessage } from "../../functions/ingress/publish-wire";
 import { localProjectId, parseEnvironmentName } from "../../shared/environment";
 import { type CuttingProxy, startCuttingProxy } from "../support/cutting-proxy";
@@ -99,9 +100,9 @@ test("published messages arrive byte-exact with their attributes, under the ids 
 test("a topic that does not exist rejects at once with NOT_FOUND, not retried", async () => {
   const rpc = rpcFor(`projects/${projectId}/topics/missing-${crypto.randomBytes(4).toString("hex")}`);
   const failure = await rpc.publish([chunk(10, 0)]).catch((error: unknown) => error);
-  expect(failure).toBeInstanceOf(PublishRpcError);
-  expect((failure as PublishRpcError).code).toBe(5);
-  expect((failure as PublishRpcError).retryable).toBe(false);
+  expect(failure).toBeInstanceOf(GrpcCallError);
+  expect((failure as GrpcCallError).code).toBe(5);
+  expect((failure as GrpcCallError).retryable).toBe(false);
 }, 5_000);
 
 describe("through a proxy that cuts connections", () => {

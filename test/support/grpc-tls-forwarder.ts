@@ -11,6 +11,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { grpcPrefix } from "../../functions/ingress/protobuf-wire";
 
 export interface GrpcTlsForwarder {
   /** `https://localhost:PORT`. */
@@ -87,9 +88,7 @@ export async function startGrpcTlsForwarder(
       stream.resume();
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": 0 }));
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(answer.response.length, 1);
-      stream.end(Buffer.concat([prefix, answer.response]));
+      stream.end(Buffer.concat([grpcPrefix(answer.response.length), answer.response]));
       return;
     }
     if (answer !== undefined) {
